@@ -1,0 +1,8 @@
+//! accounts checks (see `checks.md`).
+
+use super::Check;
+
+/// The accounts checks, in report order.
+pub fn checks() -> Vec<Box<dyn Check>> {
+    Vec::new()
+}

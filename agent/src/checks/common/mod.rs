@@ -1,0 +1,6 @@
+//! Host facts that several check areas share, each read and parsed once per run
+//! through [`Context::memo`](super::Context::memo).
+
+pub mod dpkg;
+pub mod osrelease;
+pub mod systemd;

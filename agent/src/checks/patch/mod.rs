@@ -1,0 +1,8 @@
+//! patch checks (see `checks.md`).
+
+use super::Check;
+
+/// The patch checks, in report order.
+pub fn checks() -> Vec<Box<dyn Check>> {
+    Vec::new()
+}

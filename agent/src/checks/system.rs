@@ -1,0 +1,8 @@
+//! system checks (see `checks.md`).
+
+use super::Check;
+
+/// The system checks, in report order.
+pub fn checks() -> Vec<Box<dyn Check>> {
+    Vec::new()
+}

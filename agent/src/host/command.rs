@@ -1,0 +1,101 @@
+//! Running a program on a live host: no shell, a fixed environment, a timeout.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a command may run before it is killed.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most standard output kept from one command.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// The program and its arguments, as run.
+    pub argv: Vec<String>,
+    /// `None` when the program was killed by a signal.
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{program}: commands are not run on an offline root")]
+    Offline { program: String },
+    #[error("{program}: not installed")]
+    NotFound { program: String },
+    #[error("{program}: {source}")]
+    Io {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{program}: killed after {seconds} s")]
+    Timeout { program: String, seconds: u64 },
+}
+
+pub(super) fn run(program: &str, args: &[&str]) -> Result<CommandOutput, CommandError> {
+    let io_err = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            CommandError::NotFound {
+                program: program.to_owned(),
+            }
+        } else {
+            CommandError::Io {
+                program: program.to_owned(),
+                source,
+            }
+        }
+    };
+    #[allow(clippy::disallowed_methods)] // this is the one place commands are started
+    let mut child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err)?;
+
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || read_bounded(stdout));
+    let err_reader = std::thread::spawn(move || read_bounded(stderr));
+
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait().map_err(io_err)? {
+            Some(status) => break status,
+            None if started.elapsed() > COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CommandError::Timeout {
+                    program: program.to_owned(),
+                    seconds: COMMAND_TIMEOUT.as_secs(),
+                });
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let mut argv = vec![program.to_owned()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    Ok(CommandOutput {
+        argv,
+        exit_code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+fn read_bounded(pipe: Option<impl Read>) -> String {
+    let mut buf = Vec::new();
+    if let Some(pipe) = pipe {
+        let _ = pipe.take(MAX_OUTPUT_BYTES as u64).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}

@@ -1,0 +1,186 @@
+//! The evidence report: one run of all checks on one host.
+//!
+//! This is the `predicate` of the in-toto statement that an agent signs (see
+//! `statement.rs` and `envelope.rs`). Field names are part of the wire format:
+//! renaming one is a schema change (`attest.report/v2`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The schema identifier carried in every report.
+pub const REPORT_SCHEMA: &str = "attest.report/v1";
+
+/// One run of all checks on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: String,
+    /// The id the collector gave this agent at enrollment; empty when not enrolled.
+    pub agent_id: String,
+    /// Position in the agent's hash chain, counting up from 1; 0 when not enrolled.
+    pub seq: u64,
+    /// `sha256:<hex>` of the previous statement's bytes (for `seq` 1: of the enrolled
+    /// public key); empty when not enrolled.
+    pub prev: String,
+    /// When the checks ran, RFC 3339 in UTC, whole seconds.
+    pub collected_at: chrono::DateTime<chrono::Utc>,
+    pub agent: AgentInfo,
+    pub host: HostInfo,
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInfo {
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub machine_id: String,
+    pub os: OsInfo,
+    pub kernel: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsInfo {
+    pub id: String,
+    pub version_id: String,
+    pub pretty_name: String,
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Could not decide; `reason` says why.
+    Unknown,
+    /// The thing checked is absent (e.g. no SSH server); `reason` says why.
+    NotApplicable,
+    /// Inventory: no verdict.
+    Info,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Unknown,
+        Status::NotApplicable,
+        Status::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::NotApplicable => "not_applicable",
+            Status::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one check on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    /// Stable check id, e.g. `disk.root_encrypted`.
+    pub check: String,
+    pub status: Status,
+    /// One sentence a person reads.
+    pub summary: String,
+    /// For `unknown` and `not_applicable`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Structured values behind the verdict (counts, names, thresholds used).
+    #[serde(default)]
+    pub facts: Map<String, Value>,
+    /// The sources read.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+impl CheckResult {
+    /// A result with the given verdict and summary, no facts and no evidence yet.
+    pub fn new(check: impl Into<String>, status: Status, summary: impl Into<String>) -> Self {
+        CheckResult {
+            check: check.into(),
+            status,
+            summary: summary.into(),
+            reason: None,
+            facts: Map::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// An `unknown` or `not_applicable` result whose summary is its reason.
+    pub fn undecided(check: impl Into<String>, status: Status, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        CheckResult {
+            check: check.into(),
+            status,
+            summary: reason.clone(),
+            reason: Some(reason),
+            facts: Map::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Adds one fact; values that fail to serialize are recorded as `null`.
+    pub fn fact(mut self, key: &str, value: impl Serialize) -> Self {
+        self.facts.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    pub fn evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence.push(evidence);
+        self
+    }
+
+    pub fn evidences(mut self, evidence: impl IntoIterator<Item = Evidence>) -> Self {
+        self.evidence.extend(evidence);
+        self
+    }
+}
+
+/// A source read to decide a verdict. Excerpts are the lines that decided the
+/// verdict, never whole files, and never secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Evidence {
+    File {
+        /// Path as seen on the host (inside the root), e.g. `/etc/ssh/sshd_config`.
+        path: String,
+        excerpt: String,
+        /// `sha256:<hex>` of the file's bytes as read.
+        sha256: String,
+    },
+    Command {
+        argv: Vec<String>,
+        exit_code: Option<i32>,
+        excerpt: String,
+        /// `sha256:<hex>` of the command's standard output.
+        sha256: String,
+    },
+}
