@@ -37,6 +37,10 @@ enum Command {
         /// Run only these checks (repeatable; default all).
         #[arg(long = "check", value_name = "ID")]
         checks: Vec<String>,
+        /// Collect as if at this time (RFC 3339, e.g. 2026-11-25T14:00:00Z) instead
+        /// of now: for offline images and reproducible fixtures.
+        #[arg(long, value_name = "TIME")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -63,13 +67,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             root,
             format,
             checks,
+            at,
         } => {
             let host = match HostRoot::open(&root) {
                 Ok(host) => host,
                 Err(err) => return Ok(usage_error(&err)),
             };
             #[allow(clippy::disallowed_methods)] // the one place the collection time is read
-            let now = chrono::Utc::now();
+            let now = at.unwrap_or_else(chrono::Utc::now);
             let report = match collect::collect(&host, now, &Thresholds::default(), &checks) {
                 Ok(report) => report,
                 Err(err) => return Ok(usage_error(&err)),
