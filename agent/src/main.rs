@@ -34,8 +34,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Run only these checks (repeatable; default all).
-        #[arg(long = "check", value_name = "ID")]
+        /// Run only these checks (`--check A B` or `--check A --check B`; default all).
+        #[arg(long = "check", value_name = "ID", num_args = 1..)]
         checks: Vec<String>,
         /// Collect as if at this time (RFC 3339, e.g. 2026-11-25T14:00:00Z) instead
         /// of now: for offline images and reproducible fixtures.

@@ -24,3 +24,121 @@ fn an_unknown_check_id_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("disk.nope"));
 }
+
+/// The 25 check ids of `checks.md`, in report order.
+pub const CHECK_IDS: [&str; 25] = [
+    "disk.root_encrypted",
+    "disk.fixed_volumes_encrypted",
+    "disk.swap_encrypted",
+    "patch.os_supported",
+    "patch.security_updates_pending",
+    "patch.index_fresh",
+    "patch.auto_updates",
+    "patch.reboot_pending",
+    "accounts.no_empty_passwords",
+    "accounts.uid0_only_root",
+    "accounts.password_max_age",
+    "accounts.password_min_length",
+    "accounts.lockout",
+    "accounts.ssh_root_login",
+    "accounts.ssh_password_auth",
+    "accounts.sudo_nopasswd",
+    "accounts.privileged_users",
+    "system.time_sync",
+    "system.audit_logging",
+    "system.firewall",
+    "system.screen_lock",
+    "system.secure_boot",
+    "malware.protection",
+    "inventory.host",
+    "inventory.software",
+];
+
+fn report_of(out: &std::process::Output) -> attest_proto::Report {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("collect --format json prints a report")
+}
+
+#[test]
+fn a_live_collect_runs_every_check_in_order() {
+    let report = report_of(&agent(&["collect", "--format", "json"]));
+    let ids: Vec<&str> = report.results.iter().map(|r| r.check.as_str()).collect();
+    assert_eq!(ids, CHECK_IDS);
+    assert_eq!(report.schema, attest_proto::REPORT_SCHEMA);
+    assert!(!report.host.kernel.is_empty(), "the live kernel release is read");
+    for r in &report.results {
+        assert!(!r.summary.trim().is_empty(), "{} has no summary", r.check);
+        if matches!(
+            r.status,
+            attest_proto::Status::Unknown | attest_proto::Status::NotApplicable
+        ) {
+            assert!(r.reason.is_some(), "{} is {} without a reason", r.check, r.status);
+        }
+    }
+}
+
+#[test]
+fn check_filter_runs_only_the_named_checks() {
+    let report = report_of(&agent(&[
+        "collect",
+        "--format",
+        "json",
+        "--check",
+        "patch.os_supported",
+        "system.time_sync",
+    ]));
+    let ids: Vec<&str> = report.results.iter().map(|r| r.check.as_str()).collect();
+    assert_eq!(ids, ["patch.os_supported", "system.time_sync"]);
+}
+
+#[test]
+fn the_table_groups_by_area_and_counts_statuses() {
+    let out = agent(&["collect", "--format", "table"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for area in ["disk", "patch", "accounts", "system", "malware", "inventory"] {
+        assert!(text.lines().any(|l| l == area), "no {area} heading in:\n{text}");
+    }
+    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("25 checks: "), "{last}");
+}
+
+/// A normal user cannot read /etc/shadow: the check is `unknown` and says why,
+/// and the run still succeeds. As root, the agent is re-run as `nobody`.
+#[test]
+fn a_live_run_as_a_normal_user_reports_what_it_cannot_read() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("attest-agent");
+    std::fs::copy(crate::support::bin("attest-agent"), &bin).unwrap();
+    let args = ["collect", "--format", "json", "--check", "accounts.no_empty_passwords"];
+    let out = if uid == 0 {
+        let Ok(out) = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .output()
+        else {
+            eprintln!("SKIP: setpriv is not installed, cannot drop to nobody");
+            return;
+        };
+        out
+    } else {
+        std::process::Command::new(&bin).args(args).output().unwrap()
+    };
+    let report = report_of(&out);
+    let r = &report.results[0];
+    assert_eq!(r.status, attest_proto::Status::Unknown, "{r:?}");
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("/etc/shadow: permission denied; run as root")
+    );
+}
