@@ -40,6 +40,9 @@ use crate::host::{HostRoot, ReadError, join_path};
 /// The deepest device stack followed (dm on md on dm …); a deeper one is refused.
 pub const MAX_DEPTH: usize = 16;
 
+/// The most devices read to resolve one device (its whole stack); more is refused.
+pub const MAX_DEVICES: usize = 256;
+
 /// cryptsetup device types whose dm target does not encrypt (see the module docs).
 const NOT_ENCRYPTING: [&str; 3] = ["VERITY", "INTEGRITY", "SUBDEV"];
 
@@ -74,6 +77,8 @@ pub enum ResolveError {
     UnresolvedLink { path: String },
     #[error("{path}: device stack deeper than {MAX_DEPTH}")]
     TooDeep { path: String },
+    #[error("{path}: device stack of more than {MAX_DEVICES} devices")]
+    TooMany { path: String },
 }
 
 /// A device excluded from `disk.fixed_volumes_encrypted`, and why.
@@ -251,6 +256,8 @@ fn lexical_target(link: &str, target: &str) -> String {
 /// Reads devices from sysfs under a host root, keeping the files read as evidence.
 pub struct Sysfs<'h> {
     host: &'h HostRoot,
+    /// Devices read for the current resolution, bounded by [`MAX_DEVICES`].
+    loaded: usize,
     /// The sysfs files and links read, in order, each once.
     pub evidence: Vec<Evidence>,
 }
@@ -259,12 +266,14 @@ impl<'h> Sysfs<'h> {
     pub fn new(host: &'h HostRoot) -> Self {
         Sysfs {
             host,
+            loaded: 0,
             evidence: Vec::new(),
         }
     }
 
     /// The device `MAJ:MIN`, through `/sys/dev/block/MAJ:MIN`.
     pub fn by_number(&mut self, major: u32, minor: u32) -> Result<BlockDevice, ResolveError> {
+        self.loaded = 0;
         let link = format!("/sys/dev/block/{major}:{minor}");
         let dir = self.follow(&link)?;
         self.load(&dir, 0)
@@ -272,15 +281,19 @@ impl<'h> Sysfs<'h> {
 
     /// The device a `/dev` path names, as checks.md resolves a mount source:
     ///
-    /// - `/dev/mapper/NAME`: the `dm-N` in `/sys/class/block` (else `/sys/block`)
-    ///   whose `dm/name` is NAME;
-    /// - `/dev/NAME` (also `/dev/dm-N`): `/sys/class/block/NAME` (else `/sys/block/NAME`);
-    /// - any other path (`/dev/disk/by-uuid/…`, `/dev/VG/LV`, `/dev/md/NAME`): the
-    ///   link is read when the root's `/dev` holds it, and the path it names
-    ///   (`..` folded; the node itself need not exist) resolved as above; otherwise a two-part `/dev/VG/LV` is looked up as the
-    ///   device-mapper name LVM gives it (`VG-LV`, with `-` in either doubled), and
-    ///   anything else cannot be resolved.
+    /// - `/dev/mapper/NAME`: the `dm-N` in `/sys/class/block` whose `dm/name` is
+    ///   NAME;
+    /// - `/dev/NAME` (also `/dev/dm-N`): `/sys/class/block/NAME`;
+    /// - any other path (`/dev/disk/by-uuid/…`, `/dev/VG/LV`, `/dev/md/NAME`), or a
+    ///   `/dev/NAME` that sysfs does not know (`/dev/cdrom`): when the root's `/dev`
+    ///   holds it as a link, the path the link names (`..` folded; the node itself
+    ///   need not exist in the root) is resolved as above; otherwise a two-part
+    ///   `/dev/VG/LV` is looked up as the device-mapper name LVM gives it (`VG-LV`,
+    ///   each `-` inside VG or LV doubled), and anything else cannot be resolved.
+    ///
+    /// `/sys/block` stands in for `/sys/class/block` on a tree without the latter.
     pub fn by_path(&mut self, path: &str) -> Result<BlockDevice, ResolveError> {
+        self.loaded = 0;
         self.by_path_inner(path, 0)
     }
 
@@ -293,18 +306,20 @@ impl<'h> Sysfs<'h> {
         match parts.as_slice() {
             ["mapper", name] => self.by_dm_name(path, name),
             [name] if *name != "." && *name != ".." => {
-                let dir = self.follow(&format!("{}/{name}", self.class_dir()))?;
-                self.load(&dir, 0)
+                match self.follow(&format!("{}/{name}", self.class_dir())) {
+                    Ok(dir) => self.load(&dir, 0),
+                    Err(ResolveError::Read(e)) if e.is_not_found() => {
+                        match self.follow_dev_link(path, hops) {
+                            Some(found) => found,
+                            None => Err(e.into()),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
             _ => {
-                // Follow the link one hop at a time, lexically: its target is a
-                // device node, which a root taken from an image need not hold.
-                if hops < MAX_DEPTH {
-                    if let Ok(written) = self.host.read_link(path) {
-                        let target = lexical_target(path, &written);
-                        self.link_evidence(path, &written, &target);
-                        return self.by_path_inner(&target, hops + 1);
-                    }
+                if let Some(found) = self.follow_dev_link(path, hops) {
+                    return found;
                 }
                 match parts.as_slice() {
                     [vg, lv] if !matches!(*vg, "disk" | "md" | "mapper") => {
@@ -317,6 +332,23 @@ impl<'h> Sysfs<'h> {
                 }
             }
         }
+    }
+
+    /// When `path` is a link in the root's `/dev`, the device of the path it names.
+    /// Links are followed one hop at a time and lexically: the target is a device
+    /// node, which a root taken from an image need not hold.
+    fn follow_dev_link(
+        &mut self,
+        path: &str,
+        hops: usize,
+    ) -> Option<Result<BlockDevice, ResolveError>> {
+        if hops >= MAX_DEPTH {
+            return None;
+        }
+        let written = self.host.read_link(path).ok()?;
+        let target = lexical_target(path, &written);
+        self.link_evidence(path, &written, &target);
+        Some(self.by_path_inner(&target, hops + 1))
     }
 
     /// Where the kernel lists every block device by name: `/sys/class/block`, or
@@ -401,6 +433,12 @@ impl<'h> Sysfs<'h> {
     fn load(&mut self, dir: &str, depth: usize) -> Result<BlockDevice, ResolveError> {
         if depth > MAX_DEPTH {
             return Err(ResolveError::TooDeep {
+                path: dir.to_owned(),
+            });
+        }
+        self.loaded += 1;
+        if self.loaded > MAX_DEVICES {
+            return Err(ResolveError::TooMany {
                 path: dir.to_owned(),
             });
         }
@@ -565,5 +603,99 @@ mod tests {
         let mixed = dev("dm-4", Some("LVM-y"), vec![usb, dev("sda2", None, vec![])]);
         assert_eq!(mixed.exclusion(), None);
         assert_eq!(dev("sda2", None, vec![]).exclusion(), None);
+    }
+
+    mod on_a_tree {
+        use super::super::*;
+        use crate::checks::disk::testtree::{SDA, Tree};
+
+        #[test]
+        fn a_slave_cycle_is_refused_not_followed_forever() {
+            let t = Tree::new();
+            t.virtual_dev(
+                "dm-0",
+                "253:0",
+                Some(("a", "LVM-a")),
+                &["virtual/block/dm-1"],
+            );
+            t.virtual_dev(
+                "dm-1",
+                "253:1",
+                Some(("b", "LVM-b")),
+                &["virtual/block/dm-0"],
+            );
+            let host = t.host();
+            let err = Sysfs::new(&host).by_number(253, 0).unwrap_err();
+            assert!(matches!(err, ResolveError::TooDeep { .. }), "{err}");
+        }
+
+        #[test]
+        fn a_wide_stack_is_bounded() {
+            // Each level is built twice on the next: 2^16 paths through 17 devices.
+            let t = Tree::new();
+            t.virtual_dev("dm-16", "253:16", Some(("l16", "LVM-16")), &[]);
+            for i in (0..16).rev() {
+                let next = format!("virtual/block/dm-{}", i + 1);
+                t.virtual_dev(&format!("dm-{i}"), &format!("253:{i}"), None, &[&next]);
+                // A second link to the same device under another name.
+                t.link(
+                    &format!("sys/devices/virtual/block/dm-{i}/slaves/again"),
+                    &format!("../../../../{next}"),
+                );
+            }
+            let host = t.host();
+            let err = Sysfs::new(&host).by_number(253, 0).unwrap_err();
+            assert!(matches!(err, ResolveError::TooMany { .. }), "{err}");
+        }
+
+        #[test]
+        fn dev_links_and_the_old_sys_block_layout() {
+            let t = Tree::new();
+            t.disk(
+                "pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/block/sr0",
+                "11:0",
+                true,
+            );
+            t.link("dev/cdrom", "sr0");
+            let host = t.host();
+            let mut sysfs = Sysfs::new(&host);
+            let sr0 = sysfs.by_path("/dev/cdrom").unwrap();
+            assert_eq!(sr0.name, "sr0");
+            assert_eq!(sr0.own_class(), Some(Class::Removable));
+            assert!(sysfs.evidence.iter().any(|e| matches!(e,
+                Evidence::File { path, .. } if path == "/dev/cdrom")));
+
+            // No /sys/class/block: /sys/block stands in.
+            t.disk(SDA, "8:0", false);
+            std::fs::remove_dir_all(t.dir.path().join("sys/class")).unwrap();
+            let sda = Sysfs::new(&host).by_path("/dev/sda").unwrap();
+            assert_eq!(sda.sys_path, format!("/sys/devices/{SDA}"));
+            assert!(matches!(
+                Sysfs::new(&host).by_path("/dev/mapper/nope"),
+                Err(ResolveError::NoSuchDmName { .. })
+            ));
+            assert!(matches!(
+                Sysfs::new(&host).by_path("tmpfs"),
+                Err(ResolveError::NotADevicePath { .. })
+            ));
+        }
+
+        #[test]
+        fn verity_on_a_plain_partition_is_not_encrypted() {
+            let t = Tree::new();
+            t.disk(SDA, "8:0", false);
+            let usr = t.part(SDA, "sda3", "8:3", 3);
+            let hash = t.part(SDA, "sda4", "8:4", 4);
+            t.virtual_dev(
+                "dm-0",
+                "253:0",
+                Some(("usr", "CRYPT-VERITY-9a8b-usr")),
+                &[&usr, &hash],
+            );
+            let host = t.host();
+            let usr = Sysfs::new(&host).by_number(253, 0).unwrap();
+            assert!(!usr.encrypted());
+            assert_eq!(usr.chain(), "[sda3, sda4] → dm-0 usr");
+        }
     }
 }

@@ -112,6 +112,7 @@ impl Check for FixedVolumesEncrypted {
                 Some(i) => {
                     if let Some(g) = groups.get_mut(i) {
                         g.mounts.push(entry);
+                        g.evidence.extend(sysfs.evidence);
                     }
                     i
                 }
