@@ -1,8 +1,0 @@
-//! system checks (see `checks.md`).
-
-use super::Check;
-
-/// The system checks, in report order.
-pub fn checks() -> Vec<Box<dyn Check>> {
-    Vec::new()
-}
