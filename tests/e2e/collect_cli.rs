@@ -70,14 +70,22 @@ fn a_live_collect_runs_every_check_in_order() {
     let ids: Vec<&str> = report.results.iter().map(|r| r.check.as_str()).collect();
     assert_eq!(ids, CHECK_IDS);
     assert_eq!(report.schema, attest_proto::REPORT_SCHEMA);
-    assert!(!report.host.kernel.is_empty(), "the live kernel release is read");
+    assert!(
+        !report.host.kernel.is_empty(),
+        "the live kernel release is read"
+    );
     for r in &report.results {
         assert!(!r.summary.trim().is_empty(), "{} has no summary", r.check);
         if matches!(
             r.status,
             attest_proto::Status::Unknown | attest_proto::Status::NotApplicable
         ) {
-            assert!(r.reason.is_some(), "{} is {} without a reason", r.check, r.status);
+            assert!(
+                r.reason.is_some(),
+                "{} is {} without a reason",
+                r.check,
+                r.status
+            );
         }
     }
 }
@@ -101,10 +109,23 @@ fn the_table_groups_by_area_and_counts_statuses() {
     let out = agent(&["collect", "--format", "table"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for area in ["disk", "patch", "accounts", "system", "malware", "inventory"] {
-        assert!(text.lines().any(|l| l == area), "no {area} heading in:\n{text}");
+    for area in [
+        "disk",
+        "patch",
+        "accounts",
+        "system",
+        "malware",
+        "inventory",
+    ] {
+        assert!(
+            text.lines().any(|l| l == area),
+            "no {area} heading in:\n{text}"
+        );
     }
-    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
     let last = text.lines().last().unwrap_or_default();
     assert!(last.starts_with("25 checks: "), "{last}");
 }
@@ -114,12 +135,20 @@ fn the_table_groups_by_area_and_counts_statuses() {
 #[test]
 fn a_live_run_as_a_normal_user_reports_what_it_cannot_read() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.path().join("attest-agent");
     std::fs::copy(crate::support::bin("attest-agent"), &bin).unwrap();
-    let args = ["collect", "--format", "json", "--check", "accounts.no_empty_passwords"];
+    let args = [
+        "collect",
+        "--format",
+        "json",
+        "--check",
+        "accounts.no_empty_passwords",
+    ];
     let out = if uid == 0 {
         let Ok(out) = std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -132,7 +161,10 @@ fn a_live_run_as_a_normal_user_reports_what_it_cannot_read() {
         };
         out
     } else {
-        std::process::Command::new(&bin).args(args).output().unwrap()
+        std::process::Command::new(&bin)
+            .args(args)
+            .output()
+            .unwrap()
     };
     let report = report_of(&out);
     let r = &report.results[0];
