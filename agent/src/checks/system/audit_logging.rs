@@ -271,9 +271,9 @@ mod tests {
     }
 
     #[test]
-    fn no_systemd_is_unknown_not_fail() {
+    fn no_systemd_dir_means_nothing_enabled() {
         let t = Tree::empty();
         let r = t.run(&AuditLogging);
-        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert_eq!(r.status, Status::Fail, "{r:?}");
     }
 }

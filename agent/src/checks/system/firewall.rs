@@ -465,10 +465,10 @@ mod tests {
     }
 
     #[test]
-    fn no_systemd_and_no_ufw_is_unknown() {
+    fn no_systemd_and_no_ufw_is_fail() {
         let t = Tree::empty();
         let r = t.run(&Firewall);
-        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["ufw_enabled"], json!(null));
     }
 

@@ -102,9 +102,9 @@ mod tests {
     }
 
     #[test]
-    fn no_systemd_dir_is_unknown() {
+    fn no_systemd_dir_is_fail() {
         let t = Tree::empty();
         let r = t.run(&TimeSync);
-        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert_eq!(r.status, Status::Fail, "{r:?}");
     }
 }
