@@ -43,7 +43,7 @@ pub struct Stamp {
     pub size: u64,
 }
 
-/// The verdict on the newest stamp: `Some(true)` fresh, `Some(false)` stale.
+/// True when the newest stamp is at most `max_age_days` old at `now` (inclusive).
 pub fn is_fresh(newest: &Stamp, now: DateTime<Utc>, max_age_days: u32) -> bool {
     now - newest.modified <= Duration::days(i64::from(max_age_days))
 }
