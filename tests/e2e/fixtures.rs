@@ -106,16 +106,21 @@ struct Collected {
     table: Output,
 }
 
-/// Every fixture host: each directory of `tests/fixtures/hosts` with an `expected.json`.
+/// Every fixture host: each directory of `tests/fixtures/hosts` (each has an `expected.json`).
 fn hosts() -> Vec<Host> {
     let dir = hosts_dir();
     let mut hosts = Vec::new();
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let root = entry.unwrap().path();
-        let expected_path = root.join("expected.json");
-        if !expected_path.is_file() {
-            continue;
+        if !root.is_dir() {
+            continue; // README.md
         }
+        let expected_path = root.join("expected.json");
+        assert!(
+            expected_path.is_file(),
+            "{}: every fixture host needs an expected.json",
+            root.display()
+        );
         let text = fs::read_to_string(&expected_path).unwrap();
         let expected: Expected = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
