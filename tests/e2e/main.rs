@@ -10,3 +10,4 @@
 mod support;
 
 mod collect_cli;
+mod fixtures;

@@ -25,7 +25,6 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// `tests/fixtures/hosts`.
-#[allow(dead_code)]
 pub fn hosts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

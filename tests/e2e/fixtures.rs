@@ -1,0 +1,544 @@
+//! The host fixtures (`tests/fixtures/hosts/<name>/`, see its README): the real
+//! `attest-agent collect --root` against each host root, held to the verdicts in the
+//! host's `expected.json`, which were derived by hand from `checks.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::support::{agent, hosts_dir};
+
+/// Every check of the catalogue, in report order (`checks.md`).
+const CHECK_IDS: [&str; 25] = [
+    "disk.root_encrypted",
+    "disk.fixed_volumes_encrypted",
+    "disk.swap_encrypted",
+    "patch.os_supported",
+    "patch.security_updates_pending",
+    "patch.index_fresh",
+    "patch.auto_updates",
+    "patch.reboot_pending",
+    "accounts.no_empty_passwords",
+    "accounts.uid0_only_root",
+    "accounts.password_max_age",
+    "accounts.password_min_length",
+    "accounts.lockout",
+    "accounts.ssh_root_login",
+    "accounts.ssh_password_auth",
+    "accounts.sudo_nopasswd",
+    "accounts.privileged_users",
+    "system.time_sync",
+    "system.audit_logging",
+    "system.firewall",
+    "system.screen_lock",
+    "system.secure_boot",
+    "malware.protection",
+    "inventory.host",
+    "inventory.software",
+];
+
+const PASS: &str = "pass";
+const FAIL: &str = "fail";
+const UNKNOWN: &str = "unknown";
+const NA: &str = "not_applicable";
+const INFO: &str = "info";
+
+/// The verdicts `checks.md` defines for each check: the fixture set as a whole must
+/// reach every one of them somewhere.
+const VERDICTS: [(&str, &[&str]); 25] = [
+    ("disk.root_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.fixed_volumes_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.swap_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("patch.os_supported", &[PASS, FAIL, UNKNOWN]),
+    ("patch.security_updates_pending", &[PASS, FAIL, UNKNOWN]),
+    ("patch.index_fresh", &[PASS, FAIL, UNKNOWN]),
+    ("patch.auto_updates", &[PASS, FAIL, UNKNOWN]),
+    ("patch.reboot_pending", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.no_empty_passwords", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.uid0_only_root", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.password_max_age", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.password_min_length", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.lockout", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.ssh_root_login", &[PASS, FAIL, NA]),
+    ("accounts.ssh_password_auth", &[PASS, FAIL, NA]),
+    ("accounts.sudo_nopasswd", &[PASS, FAIL, NA]),
+    ("accounts.privileged_users", &[INFO]),
+    ("system.time_sync", &[PASS, FAIL]),
+    ("system.audit_logging", &[PASS, FAIL]),
+    ("system.firewall", &[PASS, FAIL]),
+    ("system.screen_lock", &[PASS, FAIL, NA]),
+    ("system.secure_boot", &[PASS, FAIL, UNKNOWN]),
+    ("malware.protection", &[PASS, FAIL]),
+    ("inventory.host", &[INFO]),
+    ("inventory.software", &[INFO, UNKNOWN]),
+];
+
+/// A host's `expected.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    description: String,
+    /// Passed to `collect --at`.
+    at: String,
+    /// Host path → modification time (RFC 3339, UTC), set before the run because
+    /// git keeps no mtimes.
+    mtimes: BTreeMap<String, String>,
+    /// Check id → status.
+    checks: BTreeMap<String, String>,
+}
+
+struct Host {
+    name: String,
+    root: PathBuf,
+    expected: Expected,
+}
+
+/// One host and what the agent printed for it.
+struct Collected {
+    host: Host,
+    json: Output,
+    table: Output,
+}
+
+/// Every fixture host: each directory of `tests/fixtures/hosts` (each has an `expected.json`).
+fn hosts() -> Vec<Host> {
+    let dir = hosts_dir();
+    let mut hosts = Vec::new();
+    for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let root = entry.unwrap().path();
+        if !root.is_dir() {
+            continue; // README.md
+        }
+        let expected_path = root.join("expected.json");
+        assert!(
+            expected_path.is_file(),
+            "{}: every fixture host needs an expected.json",
+            root.display()
+        );
+        let text = fs::read_to_string(&expected_path).unwrap();
+        let expected: Expected = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+        assert!(
+            !expected.description.trim().is_empty(),
+            "{}: empty description",
+            expected_path.display()
+        );
+        let name = root.file_name().unwrap().to_string_lossy().into_owned();
+        hosts.push(Host {
+            name,
+            root,
+            expected,
+        });
+    }
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(
+        hosts.len() >= 6,
+        "expected at least six fixture hosts in {}, found {}",
+        dir.display(),
+        hosts.len()
+    );
+    hosts
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` as a `SystemTime` (no dependency for one format).
+fn parse_utc(s: &str) -> SystemTime {
+    fn fail(s: &str) -> ! {
+        panic!("{s:?}: expected YYYY-MM-DDTHH:MM:SSZ")
+    }
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        fail(s);
+    }
+    let num = |r: std::ops::Range<usize>| -> i64 { s[r].parse().unwrap_or_else(|_| fail(s)) };
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let (hh, mm, ss) = (num(11..13), num(14..16), num(17..19));
+    // Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or_else(|_| fail(s)))
+}
+
+/// Sets the modification times that `expected.json` lists (host paths).
+fn set_mtimes(host: &Host) {
+    for (path, time) in &host.expected.mtimes {
+        let file = host.root.join(path.trim_start_matches('/'));
+        let f = fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", host.name, file.display()));
+        f.set_modified(parse_utc(time))
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", host.name, file.display()));
+    }
+}
+
+fn collect(host: &Host, format: &str) -> Output {
+    let root = host.root.to_str().unwrap();
+    agent(&[
+        "collect",
+        "--root",
+        root,
+        "--format",
+        format,
+        "--at",
+        &host.expected.at,
+    ])
+}
+
+/// Every host collected once per test binary, as JSON and as a table.
+fn collected() -> &'static [Collected] {
+    static ALL: OnceLock<Vec<Collected>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        hosts()
+            .into_iter()
+            .map(|host| {
+                set_mtimes(&host);
+                let json = collect(&host, "json");
+                let table = collect(&host, "table");
+                Collected { host, json, table }
+            })
+            .collect()
+    })
+}
+
+/// The JSON report of a collection, or why there is none.
+fn report(c: &Collected) -> Result<Value, String> {
+    if !c.json.status.success() {
+        return Err(format!(
+            "attest-agent exited with {}: {}",
+            c.json.status,
+            String::from_utf8_lossy(&c.json.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&c.json.stdout).map_err(|e| format!("the report is not JSON: {e}"))
+}
+
+fn text(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+#[test]
+fn every_host_meets_its_expected_verdicts() {
+    let mut mismatches = Vec::new();
+    for c in collected() {
+        let host = &c.host;
+        for id in CHECK_IDS {
+            if !host.expected.checks.contains_key(id) {
+                mismatches.push(format!("{}: expected.json lacks {id}", host.name));
+            }
+        }
+        for id in host.expected.checks.keys() {
+            if !CHECK_IDS.contains(&id.as_str()) {
+                mismatches.push(format!(
+                    "{}: expected.json names an unknown check {id}",
+                    host.name
+                ));
+            }
+        }
+        let report = match report(c) {
+            Ok(r) => r,
+            Err(why) => {
+                mismatches.push(format!("{}: {why}", host.name));
+                continue;
+            }
+        };
+        let Some(results) = report.get("results").and_then(Value::as_array) else {
+            mismatches.push(format!("{}: the report has no results array", host.name));
+            continue;
+        };
+        let mut seen = BTreeSet::new();
+        for r in results {
+            let id = text(r.get("check"));
+            let got = text(r.get("status"));
+            if !seen.insert(id.to_owned()) {
+                mismatches.push(format!("{}: {id} reported twice", host.name));
+            }
+            match host.expected.checks.get(id) {
+                None => mismatches.push(format!(
+                    "{}: the report has {id} ({got}), which expected.json lacks",
+                    host.name
+                )),
+                Some(want) if want != got => mismatches.push(format!(
+                    "{}: {id}: expected {want}, got {got}\n    summary: {}\n    reason: {}",
+                    host.name,
+                    text(r.get("summary")),
+                    text(r.get("reason")),
+                )),
+                Some(_) => {}
+            }
+        }
+        for id in host.expected.checks.keys() {
+            if !seen.contains(id) {
+                mismatches.push(format!("{}: {id} is missing from the report", host.name));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatch(es) between the reports and expected.json:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn the_hosts_together_reach_every_verdict_checks_md_defines() {
+    let hosts = hosts();
+    let known: BTreeSet<&str> = [PASS, FAIL, UNKNOWN, NA, INFO].into_iter().collect();
+    let mut reached: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for host in &hosts {
+        let ids: BTreeSet<&str> = host.expected.checks.keys().map(String::as_str).collect();
+        if ids != CHECK_IDS.iter().copied().collect() {
+            problems.push(format!(
+                "{}: expected.json does not list exactly the 25 checks",
+                host.name
+            ));
+        }
+        for (id, status) in &host.expected.checks {
+            if !known.contains(status.as_str()) {
+                problems.push(format!("{}: {id}: {status:?} is not a status", host.name));
+            }
+            let allowed = VERDICTS.iter().find(|(v, _)| v == id).map(|(_, s)| *s);
+            if let Some(allowed) = allowed {
+                if !allowed.contains(&status.as_str()) {
+                    problems.push(format!(
+                        "{}: {id}: checks.md defines no {status} for this check",
+                        host.name
+                    ));
+                }
+            }
+        }
+    }
+    for (id, statuses) in VERDICTS {
+        for host in &hosts {
+            if let Some(s) = host.expected.checks.get(id) {
+                reached.entry(id).or_default().insert(s.clone());
+            }
+        }
+        for status in statuses {
+            if !reached.get(id).is_some_and(|r| r.contains(*status)) {
+                problems.push(format!("no fixture host expects {id} to be {status}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The secrets in one host's files: password hashes from `/etc/shadow` and the body
+/// lines of private keys in `/etc/ssh/*_key`.
+fn secrets(root: &Path) -> (Vec<String>, Vec<String>) {
+    let mut hashes = Vec::new();
+    if let Ok(shadow) = fs::read_to_string(root.join("etc/shadow")) {
+        for line in shadow.lines() {
+            let field = line.split(':').nth(1).unwrap_or("");
+            let hash = field.trim_start_matches('!');
+            if !hash.is_empty() && !field.chars().all(|c| c == '!' || c == '*') {
+                hashes.push(hash.to_owned());
+            }
+        }
+    }
+    let mut key_lines = Vec::new();
+    if let Ok(entries) = fs::read_dir(root.join("etc/ssh")) {
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().ends_with("_key") {
+                continue;
+            }
+            let key = fs::read_to_string(&path).unwrap();
+            // Lines shorter than 16 characters could occur by chance; a key's body
+            // lines are 70 characters but the last.
+            key_lines.extend(
+                key.lines()
+                    .filter(|l| !l.starts_with("-----") && l.trim().len() >= 16)
+                    .map(|l| l.trim().to_owned()),
+            );
+        }
+    }
+    (hashes, key_lines)
+}
+
+#[test]
+fn no_fixture_secret_appears_in_any_output() {
+    let mut leaks = Vec::new();
+    let (mut n_hashes, mut n_key_lines) = (0, 0);
+    for c in collected() {
+        let (hashes, key_lines) = secrets(&c.host.root);
+        n_hashes += hashes.len();
+        n_key_lines += key_lines.len();
+        for (format, out) in [("json", &c.json), ("table", &c.table)] {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            for secret in hashes.iter().chain(&key_lines) {
+                if stdout.contains(secret.as_str()) || stderr.contains(secret.as_str()) {
+                    leaks.push(format!(
+                        "{}: --format {format} prints {secret}",
+                        c.host.name
+                    ));
+                }
+            }
+        }
+    }
+    // The fixtures must carry secrets for this test to mean anything.
+    assert!(
+        n_hashes >= 8,
+        "only {n_hashes} password hashes in the fixtures"
+    );
+    assert!(
+        n_key_lines >= 10,
+        "only {n_key_lines} private key lines in the fixtures"
+    );
+    assert!(
+        leaks.is_empty(),
+        "secrets in the output:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// Checks one result object's keys and value types; returns what is wrong.
+fn shape_problems(r: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(obj) = r.as_object() else {
+        return vec![format!("not an object: {r}")];
+    };
+    let status = text(obj.get("status"));
+    let mut want: BTreeSet<&str> = ["check", "status", "summary", "facts", "evidence"]
+        .into_iter()
+        .collect();
+    if status == UNKNOWN || status == NA {
+        want.insert("reason");
+    }
+    let keys: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+    if keys != want {
+        problems.push(format!("keys {keys:?}, want {want:?}"));
+    }
+    if ![PASS, FAIL, UNKNOWN, NA, INFO].contains(&status) {
+        problems.push(format!("status {status:?}"));
+    }
+    for k in ["check", "summary"] {
+        if obj
+            .get(k)
+            .and_then(Value::as_str)
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            problems.push(format!("{k} is not a non-empty string"));
+        }
+    }
+    if let Some(reason) = obj.get("reason") {
+        if reason.as_str().is_none_or(|s| s.trim().is_empty()) {
+            problems.push("reason is not a non-empty string".to_owned());
+        }
+    }
+    if !obj.get("facts").is_some_and(Value::is_object) {
+        problems.push("facts is not an object".to_owned());
+    }
+    match obj.get("evidence").and_then(Value::as_array) {
+        None => problems.push("evidence is not an array".to_owned()),
+        Some(evidence) => {
+            for e in evidence {
+                let keys: BTreeSet<&str> = e
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let want: BTreeSet<&str> = match text(e.get("kind")) {
+                    "file" => ["kind", "path", "excerpt", "sha256"].into_iter().collect(),
+                    "command" => ["kind", "argv", "exit_code", "excerpt", "sha256"]
+                        .into_iter()
+                        .collect(),
+                    other => {
+                        problems.push(format!("evidence kind {other:?}"));
+                        continue;
+                    }
+                };
+                if keys != want {
+                    problems.push(format!("evidence keys {keys:?}, want {want:?}"));
+                }
+                if !text(e.get("sha256")).starts_with("sha256:") {
+                    problems.push(format!("evidence sha256 {:?}", e.get("sha256")));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_result_has_the_wire_shape() {
+    let mut problems = Vec::new();
+    for c in collected() {
+        let report = match report(c) {
+            Ok(r) => r,
+            Err(why) => {
+                problems.push(format!("{}: {why}", c.host.name));
+                continue;
+            }
+        };
+        match report.get("results").and_then(Value::as_array) {
+            None => problems.push(format!("{}: no results array", c.host.name)),
+            Some(results) => {
+                if results.is_empty() {
+                    problems.push(format!("{}: results is empty", c.host.name));
+                }
+                for r in results {
+                    for p in shape_problems(r) {
+                        problems.push(format!("{}: {}: {p}", c.host.name, text(r.get("check"))));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn utc_times_parse() {
+    assert_eq!(parse_utc("1970-01-01T00:00:00Z"), SystemTime::UNIX_EPOCH);
+    assert_eq!(
+        parse_utc("2026-11-25T12:00:00Z"),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000)
+    );
+    assert_eq!(
+        parse_utc("2024-02-29T23:59:59Z"),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_199)
+    );
+}
+
+#[test]
+fn result_shapes_are_judged() {
+    let good: Value = serde_json::json!({"check": "a.b", "status": "pass", "summary": "s", "facts": {},
+        "evidence": [{"kind": "file", "path": "/etc/x", "excerpt": "", "sha256": "sha256:00"}]});
+    assert!(
+        shape_problems(&good).is_empty(),
+        "{:?}",
+        shape_problems(&good)
+    );
+    let undecided: Value = serde_json::json!({"check": "a.b", "status": "unknown", "summary": "s",
+        "reason": "why", "facts": {}, "evidence": []});
+    assert!(shape_problems(&undecided).is_empty());
+    let no_reason: Value = serde_json::json!({"check": "a.b", "status": "not_applicable", "summary": "s",
+        "facts": {}, "evidence": []});
+    assert!(!shape_problems(&no_reason).is_empty());
+    let extra: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s", "reason": "r",
+        "facts": {}, "evidence": []});
+    assert!(!shape_problems(&extra).is_empty());
+    let bad_evidence: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s",
+        "facts": {}, "evidence": [{"kind": "file", "path": "/x", "excerpt": ""}]});
+    assert!(!shape_problems(&bad_evidence).is_empty());
+}
