@@ -761,6 +761,38 @@ auth\trequired\t\t\tpam_permit.so
     }
 
     #[test]
+    fn check_follows_authselect_symlinks_inside_the_root() {
+        // RHEL: /etc/pam.d/system-auth -> /etc/authselect/system-auth (absolute).
+        let t = thresholds();
+        let (d, h) = host(&[
+            ("/etc/os-release", RHEL_OS_RELEASE),
+            ("/etc/authselect/system-auth", RHEL9_SYSTEM_AUTH),
+            (
+                "/etc/authselect/password-auth",
+                "auth required pam_env.so\nauth sufficient pam_unix.so\n",
+            ),
+        ]);
+        std::fs::create_dir_all(d.path().join("etc/pam.d")).unwrap();
+        for name in ["system-auth", "password-auth"] {
+            std::os::unix::fs::symlink(
+                format!("/etc/authselect/{name}"),
+                d.path().join("etc/pam.d").join(name),
+            )
+            .unwrap();
+        }
+        let r = Lockout.run(&ctx(&h, &t));
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["stacks"][0]["ok"], true);
+        assert_eq!(r.facts["stacks"][1]["ok"], false);
+        assert!(
+            r.summary
+                .contains("/etc/pam.d/password-auth: no pam_faillock.so"),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[test]
     fn check_weaker_stack_decides() {
         let t = thresholds();
         let password_auth = RHEL9_SYSTEM_AUTH.replace(

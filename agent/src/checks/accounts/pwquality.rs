@@ -230,16 +230,16 @@ impl MinLength {
             }
             Origin::PwqualityConf(_, f, v) => format!("minlen in {}:{}", f.path, v.lineno),
             Origin::PwqualityDefault(l) => format!(
-                "pwquality default (pam_pwquality.so in {}:{} without minlen)",
+                "pwquality default, no minlen on pam_pwquality.so in {}:{} nor in its configuration",
                 l.file, l.line.lineno
             ),
             Origin::UnixArg(l) => format!("pam_unix.so minlen= in {}:{}", l.file, l.line.lineno),
             Origin::UnixDefault(Some(l)) => format!(
-                "pam_unix default (pam_unix.so in {}:{} without minlen)",
+                "pam_unix default, no minlen= on pam_unix.so in {}:{}",
                 l.file, l.line.lineno
             ),
             Origin::UnixDefault(None) => {
-                "pam_unix default (no pam_pwquality.so or pam_unix.so in the stack)".to_owned()
+                "pam_unix default, neither pam_pwquality.so nor pam_unix.so in the stack".to_owned()
             }
         }
     }

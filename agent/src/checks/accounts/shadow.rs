@@ -188,8 +188,14 @@ impl Check for NoEmptyPasswords {
     }
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
-        let memo = get(ctx);
-        let parsed = match &memo.0 {
+        self.judge(&get(ctx).0)
+    }
+}
+
+impl NoEmptyPasswords {
+    /// The verdict on `/etc/shadow` as read.
+    pub fn judge(&self, read: &Result<Parsed<Shadow>, ReadError>) -> CheckResult {
+        let parsed = match read {
             Ok(p) => p,
             Err(e) => return unknown(self.id(), e.to_string()),
         };
@@ -362,6 +368,19 @@ guest::19702:0:99999:7:::
     }
 
     #[test]
+    fn permission_denied_says_run_as_root() {
+        let denied = Err(ReadError::PermissionDenied {
+            path: SHADOW_PATH.to_owned(),
+        });
+        let r = NoEmptyPasswords.judge(&denied);
+        assert_eq!(r.status, Status::Unknown);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("/etc/shadow: permission denied; run as root")
+        );
+    }
+
+    #[test]
     fn unreadable_shadow_says_run_as_root() {
         use std::os::unix::fs::PermissionsExt;
         let t = thresholds();
@@ -369,7 +388,8 @@ guest::19702:0:99999:7:::
         let real = d.path().join("etc/shadow");
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o000)).unwrap();
         if std::fs::read(&real).is_ok() {
-            return; // running as root: permissions do not apply
+            // Running as root: permissions do not apply (see the test above).
+            return;
         }
         let r = NoEmptyPasswords.run(&ctx(&h, &t));
         assert_eq!(r.status, Status::Unknown);

@@ -17,12 +17,16 @@
 //!   supported (unknown);
 //! - after `Match`, lines apply only to matching connections and are ignored here,
 //!   until the next `Match` or the end of the file that opened the block (an
-//!   included file cannot change its includer's state). `Match all` applies to
-//!   every connection, so the lines after it count again. An `Include` inside a
-//!   block that does not apply contributes nothing.
+//!   included file cannot change its includer's state). An `Include` inside a
+//!   block that is ignored contributes nothing.
+//! - `Match all` is the one block that applies to every connection. sshd applies
+//!   the values of matching blocks over the global ones, so a value under
+//!   `Match all` (the first one, if several) is the effective value even when a
+//!   global line set the keyword earlier — this is what `sshd -T` prints.
 //!
-//! A file this agent cannot read stops the search at that point: a keyword set
-//! before it is known, one that is not is unknown (the file might set it).
+//! A file this agent cannot read stops the search at that point: a value found in
+//! a `Match all` block before it is known; otherwise the value is unknown (the
+//! file might set it, or override it under `Match all`).
 
 use std::sync::Arc;
 
@@ -175,6 +179,8 @@ pub fn parse(text: &str) -> Vec<Result<Directive, (usize, String)>> {
 pub struct Setting {
     /// Lowercase keyword.
     pub keyword: String,
+    /// Set under `Match all`: overrides the lines outside Match blocks.
+    pub match_all: bool,
     /// The first argument.
     pub value: String,
     pub file: String,
@@ -211,17 +217,24 @@ pub enum Lookup<'a> {
 }
 
 impl Config {
-    /// The first global value of `keyword` (any case).
+    /// The effective value of `keyword` (any case): the first under `Match all`,
+    /// else the first outside Match blocks, else the default.
     pub fn lookup(&self, keyword: &str) -> Lookup<'_> {
         let keyword = keyword.to_ascii_lowercase();
+        let mut global = None;
         for event in &self.events {
             match event {
                 Event::Blocked(why) => return Lookup::Blocked(why),
-                Event::Setting(s) if s.keyword == keyword => return Lookup::Found(s),
+                Event::Setting(s) if s.keyword == keyword && s.match_all => {
+                    return Lookup::Found(s);
+                }
+                Event::Setting(s) if s.keyword == keyword && global.is_none() => {
+                    global = Some(s);
+                }
                 Event::Setting(_) => {}
             }
         }
-        Lookup::Default
+        global.map_or(Lookup::Default, Lookup::Found)
     }
 
     pub fn file(&self, path: &str) -> Option<&FileRead> {
@@ -235,9 +248,10 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn file(&mut self, path: &str, bytes: &[u8], depth: usize) {
+    fn file(&mut self, path: &str, bytes: &[u8], depth: usize, in_match_all: bool) {
         self.config.files.push(FileRead::new(path, bytes));
         let mut active = true;
+        let mut match_all = in_match_all;
         for line in parse(&String::from_utf8_lossy(bytes)) {
             let d = match line {
                 Ok(d) => d,
@@ -253,11 +267,13 @@ impl Loader<'_> {
                         && d.args
                             .first()
                             .is_some_and(|a| a.eq_ignore_ascii_case("all"));
+                    match_all = active;
                 }
-                "include" if active => self.include(path, &d, depth),
+                "include" if active => self.include(path, &d, depth, match_all),
                 "include" => {}
                 _ if active => self.config.events.push(Event::Setting(Setting {
                     keyword,
+                    match_all,
                     value: d.args.first().cloned().unwrap_or_default(),
                     file: path.to_owned(),
                     lineno: d.lineno,
@@ -268,7 +284,7 @@ impl Loader<'_> {
         }
     }
 
-    fn include(&mut self, path: &str, d: &Directive, depth: usize) {
+    fn include(&mut self, path: &str, d: &Directive, depth: usize, match_all: bool) {
         for pattern in &d.args {
             let at = format!("{path}:{}", d.lineno);
             if depth + 1 > MAX_DEPTH {
@@ -305,7 +321,7 @@ impl Loader<'_> {
                     return;
                 }
                 match self.src.read(&included) {
-                    Ok(bytes) => self.file(&included, &bytes, depth + 1),
+                    Ok(bytes) => self.file(&included, &bytes, depth + 1, match_all),
                     Err(e) if e.is_not_found() => {}
                     Err(ReadError::NotAFile { .. }) => self
                         .config
@@ -329,7 +345,7 @@ pub fn load(src: &dyn Source, path: &str) -> Result<Config, ReadError> {
         src,
         config: Config::default(),
     };
-    loader.file(path, &bytes, 0);
+    loader.file(path, &bytes, 0, false);
     Ok(loader.config)
 }
 
@@ -368,6 +384,7 @@ fn effective(
 
 fn source_of(s: &Option<Setting>) -> String {
     match s {
+        Some(s) if s.match_all => format!("{}:{}, under Match all", s.file, s.lineno),
         Some(s) => format!("{}:{}", s.file, s.lineno),
         None => "default".to_owned(),
     }
@@ -727,26 +744,46 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
     }
 
     #[test]
-    fn unreadable_includes_block_only_what_follows() {
-        let src = MemSource::new(&[
-            (
-                "/etc/ssh/sshd_config",
-                "PermitRootLogin no\nInclude /etc/ssh/sshd_config.d/*.conf\n",
-            ),
-            (
-                "/etc/ssh/sshd_config.d/50-cloud-init.conf",
-                "PasswordAuthentication no\n",
-            ),
-        ])
-        .deny("/etc/ssh/sshd_config.d/50-cloud-init.conf");
+    fn match_all_overrides_global_lines_as_sshd_t_shows() {
+        let src = MemSource::new(&[(
+            "/etc/ssh/sshd_config",
+            "PermitRootLogin no\nPasswordAuthentication no\nMatch all\nPermitRootLogin yes\nPermitRootLogin no\nMatch User x\nPasswordAuthentication yes\n",
+        )]);
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
-        assert_eq!(value(&c, "PermitRootLogin"), Some("no"));
+        let Lookup::Found(s) = c.lookup("PermitRootLogin") else {
+            panic!()
+        };
+        assert_eq!((s.value.as_str(), s.lineno, s.match_all), ("yes", 4, true));
+        assert_eq!(value(&c, "PasswordAuthentication"), Some("no"));
+    }
+
+    #[test]
+    fn unreadable_includes_make_what_they_might_set_unknown() {
+        let denied = "/etc/ssh/sshd_config.d/50-cloud-init.conf";
+        let load_with = |main: &str| {
+            let src = MemSource::new(&[
+                ("/etc/ssh/sshd_config", main),
+                (denied, "PasswordAuthentication no\n"),
+            ])
+            .deny(denied);
+            load(&src, "/etc/ssh/sshd_config").unwrap()
+        };
+        // A global value before the unreadable file could still be overridden
+        // there under `Match all`.
+        let c = load_with("PermitRootLogin no\nInclude /etc/ssh/sshd_config.d/*.conf\n");
         assert_eq!(
-            c.lookup("PasswordAuthentication"),
+            c.lookup("PermitRootLogin"),
             Lookup::Blocked(
                 "/etc/ssh/sshd_config.d/50-cloud-init.conf: permission denied; run as root"
             )
         );
+        // A `Match all` value before it cannot be.
+        let c = load_with("Match all\nPermitRootLogin no\nInclude /etc/ssh/sshd_config.d/*.conf\n");
+        assert_eq!(value(&c, "PermitRootLogin"), Some("no"));
+        assert!(matches!(
+            c.lookup("PasswordAuthentication"),
+            Lookup::Blocked(_)
+        ));
     }
 
     #[test]

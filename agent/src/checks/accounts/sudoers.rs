@@ -1070,8 +1070,14 @@ impl Check for SudoNopasswd {
     }
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
-        let memo = get(ctx);
-        let sudoers = match &memo.0 {
+        self.judge(&get(ctx).0)
+    }
+}
+
+impl SudoNopasswd {
+    /// The verdict on sudoers as read.
+    pub fn judge(&self, read: &Result<Sudoers, ReadError>) -> CheckResult {
+        let sudoers = match read {
             Ok(s) => s,
             Err(e) if e.is_not_found() => {
                 return not_applicable(self.id(), "no /etc/sudoers: sudo is not installed");
@@ -1549,6 +1555,18 @@ root\tALL=(ALL) \tALL
         )]);
         assert_eq!(r.status, Status::Unknown);
         assert!(r.reason.unwrap().contains("%h"));
+    }
+
+    #[test]
+    fn unreadable_sudoers_says_run_as_root() {
+        let r = SudoNopasswd.judge(&Err(ReadError::PermissionDenied {
+            path: SUDOERS_PATH.to_owned(),
+        }));
+        assert_eq!(r.status, Status::Unknown);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("/etc/sudoers: permission denied; run as root")
+        );
     }
 
     proptest! {
