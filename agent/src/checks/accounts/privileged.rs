@@ -148,10 +148,10 @@ impl Check for PrivilegedUsers {
             Err(e) => unavailable.push(e.to_string()),
         }
 
-        let mut summary = parts.join("; ");
-        if summary.is_empty() {
-            summary = "No account source could be read".to_owned();
+        if !unavailable.is_empty() {
+            parts.push(format!("not read: {}", unavailable.join("; ")));
         }
+        let summary = parts.join("; ");
         CheckResult::new(self.id(), Status::Info, summary)
             .fact("uid0_accounts", &uid0)
             .fact("admin_groups", &admin_groups)
@@ -216,6 +216,9 @@ mod tests {
         let r = PrivilegedUsers.run(&ctx(&h, &t));
         assert_eq!(r.status, Status::Info);
         assert_eq!(r.facts["unavailable"], json!(["/etc/group: not found"]));
-        assert!(r.summary.contains("no /etc/sudoers"), "{}", r.summary);
+        assert_eq!(
+            r.summary,
+            "UID 0: root; no /etc/sudoers; not read: /etc/group: not found"
+        );
     }
 }
