@@ -1,6 +1,6 @@
 //! `attest-agent collect` as a user runs it.
 
-use crate::support::agent;
+use crate::support::{CHECK_IDS, agent};
 
 #[test]
 fn a_bad_root_is_one_line_and_exit_2() {
@@ -24,35 +24,6 @@ fn an_unknown_check_id_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("disk.nope"));
 }
-
-/// The 25 check ids of `checks.md`, in report order.
-pub const CHECK_IDS: [&str; 25] = [
-    "disk.root_encrypted",
-    "disk.fixed_volumes_encrypted",
-    "disk.swap_encrypted",
-    "patch.os_supported",
-    "patch.security_updates_pending",
-    "patch.index_fresh",
-    "patch.auto_updates",
-    "patch.reboot_pending",
-    "accounts.no_empty_passwords",
-    "accounts.uid0_only_root",
-    "accounts.password_max_age",
-    "accounts.password_min_length",
-    "accounts.lockout",
-    "accounts.ssh_root_login",
-    "accounts.ssh_password_auth",
-    "accounts.sudo_nopasswd",
-    "accounts.privileged_users",
-    "system.time_sync",
-    "system.audit_logging",
-    "system.firewall",
-    "system.screen_lock",
-    "system.secure_boot",
-    "malware.protection",
-    "inventory.host",
-    "inventory.software",
-];
 
 fn report_of(out: &std::process::Output) -> attest_proto::Report {
     assert!(
