@@ -126,9 +126,20 @@ pub fn run(ctx: &Context<'_>, only: &[String]) -> Vec<CheckResult> {
         .map(|c| {
             let mut result = c.run(ctx);
             result.check = c.id().to_owned();
+            result.summary = sentence(&result.summary);
             result
         })
         .collect()
+}
+
+/// One summary style for every check: one line, no closing full stop (as in
+/// `checks.md`'s example "/ is on LUKS2 (nvme0n1p3 → luks-3f2a → vg-root)").
+fn sentence(summary: &str) -> String {
+    let one_line = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.strip_suffix('.') {
+        Some(rest) if !rest.ends_with('.') => rest.to_owned(),
+        _ => one_line,
+    }
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -168,4 +179,27 @@ pub fn unknown(id: &str, why: impl Into<String>) -> CheckResult {
 /// A `not_applicable` result whose reason is `why`.
 pub fn not_applicable(id: &str, why: impl Into<String>) -> CheckResult {
     CheckResult::undecided(id, Status::NotApplicable, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_one_line_without_a_full_stop() {
+        assert_eq!(sentence("No swap is active."), "No swap is active");
+        assert_eq!(sentence("a\n  b"), "a b");
+        assert_eq!(sentence("ends with..."), "ends with...");
+        assert_eq!(sentence("/ is on LUKS2"), "/ is on LUKS2");
+    }
+
+    #[test]
+    fn the_registry_lists_every_check_once() {
+        let ids = ids();
+        assert_eq!(ids.len(), 25);
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+    }
 }
