@@ -2,9 +2,15 @@
 //! delivers it to an Attest collector.
 //!
 //! Data flows one way: host files ([`host`]) → parsers and checks ([`checks`]) →
-//! report ([`collect`]) → output ([`output`]).
+//! report ([`collect`]) → output ([`output`]), or, in the service: signed envelope →
+//! [`spool`] → [`upload`] to the collector. [`config`] is the configuration file,
+//! [`state`] the state directory (key, enrollment, chain position, status).
 
 pub mod checks;
 pub mod collect;
+pub mod config;
+pub mod durable;
 pub mod host;
 pub mod output;
+pub mod state;
+pub mod tls;
