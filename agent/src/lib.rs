@@ -12,5 +12,6 @@ pub mod config;
 pub mod durable;
 pub mod host;
 pub mod output;
+pub mod spool;
 pub mod state;
 pub mod tls;
