@@ -6,12 +6,16 @@
 //! [`spool`] → [`upload`] to the collector. [`config`] is the configuration file,
 //! [`state`] the state directory (key, enrollment, chain position, status).
 
+pub mod backoff;
 pub mod checks;
 pub mod collect;
 pub mod config;
 pub mod durable;
+#[cfg(test)]
+mod fake_collector;
 pub mod host;
 pub mod output;
 pub mod spool;
 pub mod state;
 pub mod tls;
+pub mod upload;

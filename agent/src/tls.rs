@@ -183,10 +183,6 @@ impl PinnedCertVerifier {
     }
 }
 
-/// The text rustls carries for a certificate that does not match the pin; the
-/// uploader recognises it to say so in one line.
-pub const PIN_MISMATCH: &str = "certificate does not match the pinned SHA-256 fingerprint";
-
 impl ServerCertVerifier for PinnedCertVerifier {
     fn verify_server_cert(
         &self,
@@ -231,7 +227,9 @@ impl ServerCertVerifier for PinnedCertVerifier {
 
 /// The certificate presented did not have the pinned fingerprint.
 #[derive(Debug, thiserror::Error)]
-#[error("{PIN_MISMATCH} (the server presented sha256:{got})")]
+#[error(
+    "certificate does not match the pinned SHA-256 fingerprint (the server presented sha256:{got})"
+)]
 pub struct PinMismatch {
     pub got: Pin,
 }
