@@ -11,10 +11,12 @@ pub mod checks;
 pub mod collect;
 pub mod config;
 pub mod durable;
+pub mod enroll;
 #[cfg(test)]
 mod fake_collector;
 pub mod host;
 pub mod output;
+pub mod service;
 pub mod spool;
 pub mod state;
 pub mod tls;
