@@ -31,7 +31,11 @@ use crate::durable::{self, CONFIG_FORBIDDEN};
 use crate::tls::{Pin, Trust};
 
 /// The default configuration file.
+#[cfg(not(windows))]
 pub const DEFAULT_PATH: &str = "/etc/attest/agent.toml";
+/// The default configuration file.
+#[cfg(windows)]
+pub const DEFAULT_PATH: &str = r"C:\ProgramData\Attest\agent.toml";
 /// The format version this agent reads.
 pub const VERSION: u32 = 1;
 /// Default time between collections.

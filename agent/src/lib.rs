@@ -21,3 +21,5 @@ pub mod spool;
 pub mod state;
 pub mod tls;
 pub mod upload;
+#[cfg(windows)]
+pub mod winservice;

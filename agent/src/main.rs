@@ -377,6 +377,7 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if config.log_json {
         builder.json().try_init()

@@ -24,7 +24,11 @@ use crate::durable::{self, PRIVATE_FORBIDDEN};
 use crate::tls::Trust;
 
 /// The default state directory.
+#[cfg(not(windows))]
 pub const DEFAULT_DIR: &str = "/var/lib/attest";
+/// The default state directory.
+#[cfg(windows)]
+pub const DEFAULT_DIR: &str = r"C:\ProgramData\Attest\state";
 
 /// Mode of the files the agent writes in its state directory.
 pub const FILE_MODE: u32 = 0o600;
