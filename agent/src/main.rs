@@ -5,10 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use attest_agent::backoff::{Backoff, SplitMix64};
 use attest_agent::checks::Thresholds;
+use attest_agent::config::{self, Config};
 use attest_agent::host::HostRoot;
-use attest_agent::{collect, output};
-use clap::{Parser, Subcommand, ValueEnum};
+use attest_agent::service::{self, Agent, Clock as _, SystemClock};
+use attest_agent::spool::Spool;
+use attest_agent::state::{self, StateDir};
+use attest_agent::tls::{Pin, Trust};
+use attest_agent::{collect, enroll, output};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Exit status when the command line or its inputs are wrong.
 const EXIT_USAGE: u8 = 2;
@@ -42,6 +48,82 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Enroll this agent with a collector: create its key, register it, store the
+    /// agent id, server and trust.
+    Enroll {
+        /// The collector's URL, e.g. https://collector.example:8443 (default: `server`
+        /// from the config file).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The enrollment token from `attest-collector token create`.
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// Trust the collector's certificate if it chains to a CA in this PEM file.
+        #[arg(long, value_name = "FILE", conflicts_with = "pin")]
+        ca_cert: Option<PathBuf>,
+        /// Trust exactly the certificate with this SHA-256 fingerprint (what
+        /// `attest-collector fingerprint` prints).
+        #[arg(long, value_name = "SHA256")]
+        pin: Option<String>,
+        /// Enroll again although already enrolled (waiting reports are quarantined).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Run the service: collect on a schedule, sign, spool, deliver; stops on SIGTERM
+    /// or Ctrl-C.
+    Run {
+        /// Collect once, deliver everything in the spool, and exit (non-zero if
+        /// anything stayed undelivered).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Show enrollment, last collection, last upload, spool depth and the last error.
+    Status {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Check the configuration file (and the key's permissions) without starting.
+    Validate {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Install or remove the Windows service.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: attest_agent::winservice::Action,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Paths {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The state directory (key, enrollment, spool).
+    #[arg(long, value_name = "DIR", default_value = state::DEFAULT_DIR)]
+    state_dir: PathBuf,
+}
+
+impl Paths {
+    /// Loads the configuration; a missing default file means every default.
+    fn config(&self) -> Result<Config, config::ConfigError> {
+        let env = |k: &str| std::env::var(k).ok();
+        match &self.config {
+            Some(path) => config::load(path, true, &env),
+            None => config::load(std::path::Path::new(config::DEFAULT_PATH), false, &env),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,7 +177,213 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Enroll {
+            server,
+            token,
+            ca_cert,
+            pin,
+            force,
+            paths,
+        } => {
+            let config = match paths.config() {
+                Ok(config) => config,
+                Err(err) => return Ok(usage_error(&err)),
+            };
+            init_logging(&config);
+            let server = match server.map(|s| config::parse_server_url(&s)) {
+                Some(Ok(url)) => url,
+                Some(Err(err)) => return Ok(usage_error(&err)),
+                None => match config.server.clone() {
+                    Some(url) => url,
+                    None => {
+                        return Ok(usage_error(
+                            &"no collector given: pass --server URL (or set server in the config file)",
+                        ));
+                    }
+                },
+            };
+            let trust = match (ca_cert, pin) {
+                (Some(ca), _) => Trust::CaCert(ca),
+                (None, Some(pin)) => match pin.parse::<Pin>() {
+                    Ok(pin) => Trust::Pin(pin),
+                    Err(err) => return Ok(usage_error(&format!("--pin: {err}"))),
+                },
+                (None, None) => config.trust.clone().unwrap_or(Trust::System),
+            };
+            let options = enroll::EnrollOptions {
+                server,
+                token,
+                trust,
+                proxy: config.proxy.clone(),
+                force,
+            };
+            let host =
+                HostRoot::open(std::path::Path::new("/")).context("opening the host root /")?;
+            let now = SystemClock.now();
+            let host_info =
+                collect::collect(&host, now, &config.thresholds, &["inventory.host".into()])
+                    .map(|r| r.host)
+                    .context("reading the host's facts")?;
+            let seed = random_seed();
+            let state = StateDir::new(&paths.state_dir);
+            let runtime = runtime()?;
+            match runtime.block_on(enroll::enroll(&state, &options, host_info, now, seed)) {
+                Ok(enrollment) => {
+                    println!(
+                        "enrolled as {} with {} (trusting {})",
+                        enrollment.agent_id, enrollment.server, enrollment.trust
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    eprintln!("attest-agent: {err}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Run { once, paths } => {
+            let config = match paths.config() {
+                Ok(config) => config,
+                Err(err) => return Ok(usage_error(&err)),
+            };
+            init_logging(&config);
+            let host =
+                HostRoot::open(std::path::Path::new("/")).context("opening the host root /")?;
+            let agent = match Agent::open(StateDir::new(&paths.state_dir), config, host) {
+                Ok(agent) => agent,
+                Err(err) => return Ok(usage_error(&err)),
+            };
+            let runtime = runtime()?;
+            if once {
+                let outcome = runtime.block_on(service::run_once(&agent, &SystemClock))?;
+                if let Some(seq) = outcome.collected {
+                    eprintln!("attest-agent: collected report seq {seq}");
+                }
+                eprintln!(
+                    "attest-agent: delivered {}, quarantined {}, waiting in the spool {}",
+                    outcome.delivered, outcome.quarantined, outcome.left
+                );
+                if outcome.collected.is_none() || outcome.left > 0 {
+                    if let Some(why) = outcome.stopped {
+                        eprintln!("attest-agent: {why}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                Ok(ExitCode::SUCCESS)
+            } else {
+                let mut rng = SplitMix64::from_entropy();
+                runtime.block_on(service::run(
+                    &agent,
+                    &SystemClock,
+                    &mut rng,
+                    Backoff::default(),
+                    service::shutdown_signal(),
+                ))?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Status { paths } => status(&paths),
+        Command::Validate { paths } => {
+            let path = paths.config_path();
+            let config = match paths.config() {
+                Ok(config) => config,
+                Err(err) => return Ok(usage_error(&err)),
+            };
+            let state = StateDir::new(&paths.state_dir);
+            if state.has_key() {
+                if let Err(err) = state.load_key() {
+                    return Ok(usage_error(&err));
+                }
+            }
+            let shown = if path.exists() {
+                path.display().to_string()
+            } else {
+                format!("{} (absent: defaults)", path.display())
+            };
+            println!(
+                "{shown}: OK (interval {}s, jitter {}s, spool bound {} bytes, {} checks disabled)",
+                config.interval.as_secs(),
+                config.jitter.as_secs(),
+                config.spool_max_bytes,
+                config.disabled_checks.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(windows)]
+        Command::Service { action } => {
+            attest_agent::winservice::main(action)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn status(paths: &Paths) -> anyhow::Result<ExitCode> {
+    let state = StateDir::new(&paths.state_dir);
+    let enrollment = state.load_enrollment()?;
+    let status = state.load_status()?;
+    let spool = Spool::inspect(state.spool_dir());
+    let (depth, bytes) = spool.depth()?;
+    let quarantined = spool.quarantined()?;
+    match &enrollment {
+        Some(e) => println!(
+            "enrolled:        yes, agent {} with {} (trusting {}), since {}",
+            e.agent_id,
+            e.server,
+            e.trust,
+            e.enrolled_at.to_rfc3339()
+        ),
+        None => {
+            println!("enrolled:        no (run `attest-agent enroll --server URL --token TOKEN`)")
+        }
+    }
+    let event = |e: &Option<state::Event>| match e {
+        Some(e) => format!("{} (seq {})", e.at.to_rfc3339(), e.seq),
+        None => "never".to_owned(),
+    };
+    println!("last collection: {}", event(&status.last_collection));
+    println!("last upload:     {}", event(&status.last_upload));
+    println!(
+        "spool:           {depth} report(s) waiting ({bytes} bytes), {quarantined} quarantined, {} dropped by the size bound",
+        status.dropped_reports
+    );
+    match &status.last_error {
+        Some(e) => println!("last error:      {} {}", e.at.to_rfc3339(), e.message),
+        None => println!("last error:      none"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A current-thread runtime: one thread is all the service needs.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// 32 bytes from the operating system's random source, for a new key.
+fn random_seed() -> [u8; 32] {
+    use rand_core::RngCore as _;
+    let mut seed = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut seed);
+    seed
+}
+
+/// Logs to standard error at the configured level, as text or JSON lines;
+/// `RUST_LOG` overrides the level.
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if config.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn usage_error(err: &dyn std::fmt::Display) -> ExitCode {

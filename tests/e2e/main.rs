@@ -9,5 +9,6 @@
 
 mod support;
 
+mod agent_service;
 mod collect_cli;
 mod fixtures;

@@ -124,7 +124,8 @@ pub fn decompress(raw: &[u8], compression: Compression) -> Result<Vec<u8>, Decom
                 .read_to_end(&mut out)?;
         }
         Compression::Xz => {
-            xz2::read::XzDecoder::new_multi_decoder(raw)
+            // Pure Rust (no liblzma): the agent cross-compiles without a C toolchain.
+            lzma_rust2::XzReader::new(raw, true)
                 .take(limit)
                 .read_to_end(&mut out)?;
         }
@@ -359,10 +360,17 @@ mod tests {
         gz.write_all(&text).unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(decompress(&gz, Compression::Gz).unwrap(), text);
-        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        let mut xz =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
         xz.write_all(&text).unwrap();
         let xz = xz.finish().unwrap();
         assert_eq!(decompress(&xz, Compression::Xz).unwrap(), text);
+        // Concatenated xz streams are read to the end, as xz(1) does.
+        let two = [xz.clone(), xz].concat();
+        assert_eq!(
+            decompress(&two, Compression::Xz).unwrap(),
+            [text.clone(), text.clone()].concat()
+        );
         let mut lz = lz4_flex::frame::FrameEncoder::new(Vec::new());
         lz.write_all(&text).unwrap();
         let lz = lz.finish().unwrap();

@@ -1,0 +1,397 @@
+//! The agent's state directory (default `/var/lib/attest`, `--state-dir`), mode 0700:
+//!
+//! | file | what | written |
+//! | --- | --- | --- |
+//! | `agent.key` | the Ed25519 secret key: standard base64 of its 32 bytes and a newline; mode 0600, refused when looser | once, at enrollment (`create_new`, mode set at creation, fsynced) |
+//! | `enrollment.json` | agent id, server, trust, public key, time of enrollment | at enrollment |
+//! | `chain.json` | the hash chain position ([`ChainState`]): `next_seq` and `prev` of the next report | before each signed report enters the spool |
+//! | `status.json` | last collection, last upload, last error, reports dropped by the spool bound | after each collection and delivery |
+//! | `spool/` | signed reports awaiting delivery ([`crate::spool`]) | |
+//!
+//! Every file but the key is replaced atomically (temp file, fsync, rename, directory
+//! fsync), so a crash leaves the old or the new version. A restart therefore continues
+//! `seq`/`prev` where the last signed report left them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use attest_proto::{BASE64, ChainState, SigningKey};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::durable::{self, PRIVATE_FORBIDDEN};
+use crate::tls::Trust;
+
+/// The default state directory.
+#[cfg(not(windows))]
+pub const DEFAULT_DIR: &str = "/var/lib/attest";
+/// The default state directory.
+#[cfg(windows)]
+pub const DEFAULT_DIR: &str = r"C:\ProgramData\Attest\state";
+
+/// Mode of the files the agent writes in its state directory.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of the state directory and its subdirectories.
+pub const DIR_MODE: u32 = 0o700;
+
+/// The result of enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    pub agent_id: String,
+    /// The collector's base URL.
+    pub server: String,
+    pub trust: Trust,
+    /// The agent's public key (wire form).
+    pub public_key: String,
+    pub enrolled_at: DateTime<Utc>,
+    /// The collector's checkpoint key, when it offered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector_key: Option<String>,
+}
+
+/// What `attest-agent status` shows besides enrollment and the spool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Status {
+    /// When the last report was collected, and its `seq`.
+    pub last_collection: Option<Event>,
+    /// When the collector last acknowledged a report, and its `seq`.
+    pub last_upload: Option<Event>,
+    /// The last thing that went wrong (cleared by nothing: it has its own time).
+    pub last_error: Option<ErrorEvent>,
+    /// Reports dropped by the spool's size bound, ever.
+    pub dropped_reports: u64,
+}
+
+/// A timed event about one report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// A timed error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorEvent {
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// Errors of the state directory; each one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Loose(durable::LoosePermissions),
+    #[error("{path} is damaged ({detail}); restore it from a backup or enroll again with --force")]
+    Damaged { path: String, detail: String },
+    #[error(
+        "this agent is not enrolled (no {path}); run `attest-agent enroll --server URL --token TOKEN` first"
+    )]
+    NotEnrolled { path: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join("agent.key")
+    }
+
+    pub fn enrollment_path(&self) -> PathBuf {
+        self.root.join("enrollment.json")
+    }
+
+    pub fn chain_path(&self) -> PathBuf {
+        self.root.join("chain.json")
+    }
+
+    pub fn status_path(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.root.join("spool")
+    }
+
+    /// Creates the directory (mode 0700) when it does not exist.
+    pub fn create(&self) -> Result<(), StateError> {
+        durable::create_dir(&self.root, DIR_MODE).map_err(io_err(&self.root))
+    }
+
+    /// Creates a new key file with a key from `seed` (32 random bytes): mode 0600 from
+    /// the start, written and fsynced; fails if the file exists unless `replace`.
+    pub fn create_key(&self, seed: [u8; 32], replace: bool) -> Result<SigningKey, StateError> {
+        let path = self.key_path();
+        let text = format!("{}\n", BASE64.encode(seed));
+        if replace {
+            durable::write_atomic(&path, text.as_bytes(), FILE_MODE).map_err(io_err(&path))?;
+        } else {
+            let result = (|| {
+                use std::io::Write as _;
+                let mut file = durable::create_with_mode(&path, FILE_MODE, true)?;
+                file.write_all(text.as_bytes())?;
+                file.sync_all()?;
+                durable::sync_dir(&self.root)
+            })();
+            if let Err(err) = result {
+                if err.kind() != io::ErrorKind::AlreadyExists {
+                    let _ = std::fs::remove_file(&path);
+                }
+                return Err(io_err(&path)(err));
+            }
+        }
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// Loads the key; refuses a key file that group or others may read or write.
+    pub fn load_key(&self) -> Result<SigningKey, StateError> {
+        let path = self.key_path();
+        durable::check_mode(&path, PRIVATE_FORBIDDEN).map_err(|e| match e {
+            durable::CheckModeError::Loose(l) => StateError::Loose(l),
+            durable::CheckModeError::Io { source, .. } => io_err(&path)(source),
+        })?;
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let damaged = |detail: &str| StateError::Damaged {
+            path: path.display().to_string(),
+            detail: detail.to_owned(),
+        };
+        let raw = BASE64
+            .decode(text.trim_end_matches('\n'))
+            .map_err(|_| damaged("not base64"))?;
+        let seed: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| damaged("not 32 bytes"))?;
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// Whether a key file exists.
+    pub fn has_key(&self) -> bool {
+        self.key_path().exists()
+    }
+
+    pub fn save_enrollment(&self, enrollment: &Enrollment) -> Result<(), StateError> {
+        self.save_json(&self.enrollment_path(), enrollment)
+    }
+
+    /// The enrollment, `None` when the agent is not enrolled.
+    pub fn load_enrollment(&self) -> Result<Option<Enrollment>, StateError> {
+        self.load_json(&self.enrollment_path())
+    }
+
+    /// The enrollment, or an error saying how to enroll.
+    pub fn require_enrollment(&self) -> Result<Enrollment, StateError> {
+        self.load_enrollment()?
+            .ok_or_else(|| StateError::NotEnrolled {
+                path: self.enrollment_path().display().to_string(),
+            })
+    }
+
+    pub fn save_chain(&self, chain: &ChainState) -> Result<(), StateError> {
+        self.save_json(&self.chain_path(), chain)
+    }
+
+    /// The chain position; `None` before the first signed report.
+    pub fn load_chain(&self) -> Result<Option<ChainState>, StateError> {
+        let chain: Option<ChainState> = self.load_json(&self.chain_path())?;
+        match chain {
+            Some(c) if !c.is_valid() => Err(StateError::Damaged {
+                path: self.chain_path().display().to_string(),
+                detail: "next_seq is 0 or prev is not a sha256: link".into(),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    pub fn save_status(&self, status: &Status) -> Result<(), StateError> {
+        self.save_json(&self.status_path(), status)
+    }
+
+    /// The status; empty when none was written yet.
+    pub fn load_status(&self) -> Result<Status, StateError> {
+        Ok(self.load_json(&self.status_path())?.unwrap_or_default())
+    }
+
+    /// Changes the status file with `change` (load, change, save).
+    pub fn update_status(&self, change: impl FnOnce(&mut Status)) -> Result<Status, StateError> {
+        let mut status = self.load_status()?;
+        change(&mut status);
+        self.save_status(&status)?;
+        Ok(status)
+    }
+
+    fn save_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), StateError> {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StateError::Io {
+            path: path.display().to_string(),
+            source: io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        durable::write_atomic(path, &bytes, FILE_MODE).map_err(io_err(path))
+    }
+
+    fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<T>, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Damaged {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::Pin;
+
+    fn enrollment() -> Enrollment {
+        Enrollment {
+            agent_id: "agt_1".into(),
+            server: "https://collector.example:8443/".into(),
+            trust: Trust::Pin(Pin([7; 32])),
+            public_key: "AAAA".into(),
+            enrolled_at: "2026-11-25T14:00:00Z".parse().unwrap(),
+            collector_key: None,
+        }
+    }
+
+    #[test]
+    fn key_is_created_private_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        state.create().unwrap();
+        let key = state.create_key([9; 32], false).unwrap();
+        assert_eq!(state.load_key().unwrap().to_bytes(), key.to_bytes());
+        // A second create without replace refuses and keeps the first key.
+        assert!(state.create_key([1; 32], false).is_err());
+        assert_eq!(state.load_key().unwrap().to_bytes(), [9; 32]);
+        let replaced = state.create_key([1; 32], true).unwrap();
+        assert_eq!(state.load_key().unwrap().to_bytes(), replaced.to_bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&state.key_path()), 0o600);
+            assert_eq!(mode(state.root()), 0o700);
+            std::fs::set_permissions(state.key_path(), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+            let err = state.load_key().unwrap_err().to_string();
+            assert!(err.contains("agent.key has mode 0644"), "{err}");
+            assert!(err.contains("chmod 0600"), "{err}");
+        }
+    }
+
+    #[test]
+    fn damaged_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        durable::write_atomic(&state.key_path(), b"short\n", FILE_MODE).unwrap();
+        let err = state.load_key().unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn enrollment_chain_and_status_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        assert_eq!(state.load_enrollment().unwrap(), None);
+        let err = state.require_enrollment().unwrap_err().to_string();
+        assert!(err.contains("attest-agent enroll"), "{err}");
+        state.save_enrollment(&enrollment()).unwrap();
+        assert_eq!(state.require_enrollment().unwrap(), enrollment());
+
+        assert_eq!(state.load_chain().unwrap(), None);
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let mut chain = ChainState::genesis(&key.verifying_key());
+        chain.advance(b"statement one");
+        state.save_chain(&chain).unwrap();
+        assert_eq!(state.load_chain().unwrap(), Some(chain.clone()));
+        // A restart (a new StateDir on the same path) continues the chain.
+        assert_eq!(
+            StateDir::new(dir.path())
+                .load_chain()
+                .unwrap()
+                .unwrap()
+                .next_seq,
+            2
+        );
+
+        assert_eq!(state.load_status().unwrap(), Status::default());
+        let at: DateTime<Utc> = "2026-11-25T15:00:00Z".parse().unwrap();
+        state
+            .update_status(|s| {
+                s.last_collection = Some(Event { at, seq: 1 });
+                s.dropped_reports += 2;
+            })
+            .unwrap();
+        let status = state.load_status().unwrap();
+        assert_eq!(status.last_collection, Some(Event { at, seq: 1 }));
+        assert_eq!(status.dropped_reports, 2);
+    }
+
+    #[test]
+    fn damaged_state_files_are_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        std::fs::write(state.chain_path(), "{\"next_seq\": 3").unwrap();
+        let err = state.load_chain().unwrap_err().to_string();
+        assert!(err.contains("chain.json is damaged"), "{err}");
+        std::fs::write(state.chain_path(), "{\"next_seq\":0,\"prev\":\"x\"}").unwrap();
+        assert!(state.load_chain().is_err());
+        std::fs::write(state.enrollment_path(), "{\"agent_id\":\"a\",\"extra\":1}").unwrap();
+        assert!(state.load_enrollment().is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn state_files_are_written_0600_atomically() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        state.save_enrollment(&enrollment()).unwrap();
+        state.save_status(&Status::default()).unwrap();
+        for path in [state.enrollment_path(), state.status_path()] {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            assert!(!durable::temp_path(&path).exists());
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+}

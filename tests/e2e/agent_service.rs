@@ -1,0 +1,150 @@
+//! The agent's service commands (`validate`, `status`, `enroll`, `run`) as an
+//! administrator meets them, without a collector: every problem is one line on
+//! standard error and a non-zero exit. Delivery to a collector is tested in-process in
+//! the agent crate (`agent/src/service.rs`, `upload.rs`, against a fake collector) and,
+//! with the real collector, end to end once it is in the workspace.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use crate::support::agent;
+
+fn write_config(dir: &Path, text: &str, mode: u32) -> String {
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.display().to_string()
+}
+
+fn one_line_error(out: &std::process::Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn validate_accepts_a_good_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\ninterval = \"2h\"\n", 0o640);
+    let state = dir.path().join("state").display().to_string();
+    let out = agent(&["validate", "--config", &config, "--state-dir", &state]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OK (interval 7200s"), "{stdout}");
+}
+
+#[test]
+fn validate_refuses_a_loose_config_unknown_keys_and_bad_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o644);
+    let line = one_line_error(&agent(&["validate", "--config", &config]), 2);
+    assert!(
+        line.contains("mode 0644") && line.contains("chmod 0640"),
+        "{line}"
+    );
+
+    let config = write_config(dir.path(), "version = 1\n\nintervall = \"1h\"\n", 0o600);
+    let line = one_line_error(&agent(&["validate", "--config", &config]), 2);
+    assert!(
+        line.contains(&format!("{config}:3: unknown field `intervall`")),
+        "{line}"
+    );
+
+    let config = write_config(dir.path(), "version = 7\n", 0o600);
+    let line = one_line_error(&agent(&["validate", "--config", &config]), 2);
+    assert!(line.contains(":1: version 7 is not supported"), "{line}");
+
+    let missing = dir.path().join("none.toml").display().to_string();
+    let line = one_line_error(&agent(&["validate", "--config", &missing]), 2);
+    assert!(line.contains("no such file"), "{line}");
+}
+
+#[test]
+fn validate_refuses_a_key_others_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let key = state.join("agent.key");
+    std::fs::write(&key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = state.display().to_string();
+    let line = one_line_error(
+        &agent(&["validate", "--config", &config, "--state-dir", &state]),
+        2,
+    );
+    assert!(
+        line.contains("agent.key has mode 0644") && line.contains("chmod 0600"),
+        "{line}"
+    );
+}
+
+#[test]
+fn status_of_a_new_agent_and_run_before_enrollment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state").display().to_string();
+    let out = agent(&["status", "--config", &config, "--state-dir", &state]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("enrolled:        no"), "{stdout}");
+    assert!(stdout.contains("0 report(s) waiting"), "{stdout}");
+
+    let line = one_line_error(
+        &agent(&["run", "--once", "--config", &config, "--state-dir", &state]),
+        2,
+    );
+    assert!(
+        line.contains("not enrolled") && line.contains("attest-agent enroll"),
+        "{line}"
+    );
+}
+
+#[test]
+fn enrolling_with_an_unreachable_collector_or_a_bad_pin_fails_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state").display().to_string();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("https://127.0.0.1:{port}");
+    let pin = "ab".repeat(32);
+    let base = ["--config", &config, "--state-dir", &state];
+    let mut args = vec!["enroll", "--server", &server, "--token", "t", "--pin", &pin];
+    args.extend(base);
+    let out = agent(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("cannot reach the collector at"), "{stderr}");
+    // The key was created, private, for the next attempt.
+    let mode = std::fs::metadata(Path::new(&state).join("agent.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut args = vec![
+        "enroll", "--server", &server, "--token", "t", "--pin", "abc",
+    ];
+    args.extend(base);
+    let line = one_line_error(&agent(&args), 2);
+    assert!(
+        line.contains("--pin") && line.contains("64 hex digits"),
+        "{line}"
+    );
+
+    let mut args = vec!["enroll", "--server", "http://plain.example", "--token", "t"];
+    args.extend(base);
+    let line = one_line_error(&agent(&args), 2);
+    assert!(line.contains("https://"), "{line}");
+}
