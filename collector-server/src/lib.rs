@@ -1,0 +1,12 @@
+//! `attest-collector`: enrollment, signed-evidence ingest over TLS, storage (SQLite or
+//! PostgreSQL), the Merkle log, the read API and metrics. `main.rs` is the CLI only;
+//! everything else is here so that tests and the load generator can use it.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod log;
+pub mod metrics;
+pub mod store;
+pub mod synth;
