@@ -5,3 +5,4 @@
 mod support;
 
 mod collect_cli;
+mod collector;

@@ -232,7 +232,10 @@ async fn ingest(store: &dyn Store) {
         })
     );
     // Duplicate in a later batch: the same receipt.
-    let out = store.ingest_batch(std::slice::from_ref(&a2), T0).await.unwrap();
+    let out = store
+        .ingest_batch(std::slice::from_ref(&a2), T0)
+        .await
+        .unwrap();
     assert_eq!(
         out[0],
         IngestOutcome::Duplicate(attest_proto::Receipt {
@@ -249,7 +252,10 @@ async fn ingest(store: &dyn Store) {
     fork_agent.chain.prev = a1.link.clone();
     let fork = pending(&mut fork_agent, T0 + 5000);
     assert_eq!(fork.seq, 2);
-    let out = store.ingest_batch(std::slice::from_ref(&fork), T0).await.unwrap();
+    let out = store
+        .ingest_batch(std::slice::from_ref(&fork), T0)
+        .await
+        .unwrap();
     assert_eq!(rejected(&out[0]), ErrorCode::ChainConflict);
     // A broken link: seq 3 whose prev is not seq 2's link.
     let mut broken = a.clone();
@@ -263,7 +269,10 @@ async fn ingest(store: &dyn Store) {
     let a3 = pending(&mut a, T0 + 3000);
     let a4 = pending(&mut a, T0 + 4000);
     let a5 = pending(&mut a, T0 + 5000);
-    let out = store.ingest_batch(std::slice::from_ref(&a5), T0).await.unwrap();
+    let out = store
+        .ingest_batch(std::slice::from_ref(&a5), T0)
+        .await
+        .unwrap();
     assert_eq!(stored(&out[0]).log_index, 3);
     // Late: 4 then 3 arrive; both link up.
     let out = store.ingest_batch(&[a4, a3], T0).await.unwrap();
