@@ -13,7 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attest_proto::{Envelope, ErrorCode, ProtoError, Statement, VerifyingKey, link_of, sha256_hex};
+use attest_proto::chain::LINK_PREFIX;
+use attest_proto::{Envelope, ErrorCode, ProtoError, Statement, VerifyingKey, sha256_hex};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
@@ -93,12 +94,15 @@ pub fn prepare(
             reason: r.reason,
         })
         .collect();
+    // One SHA-256 of the payload serves as digest and link (`link_of` is
+    // `sha256:` + the same hex).
+    let payload_sha256 = sha256_hex(payload);
     Ok(Prepared::Ready(Box::new(PendingReport {
         agent_id: report.agent_id,
         seq,
         prev: report.prev,
-        link: link_of(payload),
-        payload_sha256: sha256_hex(payload),
+        link: format!("{LINK_PREFIX}{payload_sha256}"),
+        payload_sha256,
         leaf_hash: leaf_hash(&body),
         envelope: body,
         collected_at: report.collected_at.timestamp_millis(),
@@ -166,13 +170,13 @@ async fn run(
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let batch: Vec<PendingReport> = jobs.iter().map(|j| j.report.clone()).collect();
+        let (batch, replies): (Vec<PendingReport>, Vec<Reply>) =
+            jobs.drain(..).map(|j| (j.report, j.reply)).unzip();
         metrics.observe_batch(batch.len());
-        let result = store_with_retry(&store, &batch, clock.as_ref()).await;
-        match result {
+        match store_with_retry(&store, &batch, clock.as_ref()).await {
             Ok(outcomes) => {
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
@@ -182,15 +186,14 @@ async fn run(
                     ErrorCode::Internal
                 };
                 tracing::error!(error = %e, reports = batch.len(), "storing a batch of reports failed");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(Rejection::new(
+                for reply in replies {
+                    let _ = reply.send(Err(Rejection::new(
                         code,
                         "the report could not be stored; retry later",
                     )));
                 }
             }
         }
-        jobs.clear();
     }
     tracing::debug!("ingest writer stopped");
 }

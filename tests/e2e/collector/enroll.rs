@@ -84,6 +84,17 @@ async fn enrollment_tokens_valid_expired_used_up_revoked() {
         .unwrap();
     assert_eq!(resp.error_code().as_deref(), Some("malformed"));
 
+    // An oversized string in an enrollment: over the 64 KiB limit.
+    let mut big: serde_json::Value =
+        serde_json::from_slice(&enroll_body(&revoked, &b.key, 2)).unwrap();
+    big["host"]["hostname"] = "h".repeat(100_000).into();
+    let resp = client
+        .post("/v1/enroll", serde_json::to_vec(&big).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.error_code().as_deref(), Some("too_large"));
+
     // `token list` shows ids and uses, never the secrets; the audit log has it all.
     let out = c.cli(&["token", "list"]);
     let list = String::from_utf8(out.stdout).unwrap();

@@ -265,6 +265,17 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     // Oversized body: 413 before anything else.
     let big = vec![b' '; 5 * 1024 * 1024];
     expect(&client, big, 413, "too_large").await;
+    // An oversized string: a signed statement over its 3,000,000-byte limit inside an
+    // envelope under the body limit.
+    let mut huge: serde_json::Value = serde_json::from_slice(&env.payload).unwrap();
+    huge["predicate"]["results"][0]["summary"] = "x".repeat(3_000_000).into();
+    expect(
+        &client,
+        sign(&a, &serde_json::to_vec(&huge).unwrap()),
+        413,
+        "too_large",
+    )
+    .await;
 
     // Nothing of it was stored.
     assert_eq!(tree_size(&client).await, 0);
@@ -296,7 +307,7 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
         ("not_a_statement", 2),
         ("unsupported_payload_type", 1),
         ("too_deeply_nested", 2),
-        ("too_large", 1),
+        ("too_large", 2),
         ("revoked", 1),
     ] {
         let line = format!("attest_reports_rejected_total{{reason=\"{reason}\"}} {n}\n");
