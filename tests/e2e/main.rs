@@ -11,4 +11,5 @@ mod support;
 
 mod agent_service;
 mod collect_cli;
+mod collector;
 mod fixtures;

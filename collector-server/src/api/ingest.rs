@@ -1,0 +1,196 @@
+//! `POST /v1/enroll` and `POST /v1/reports`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use attest_proto::{
+    EnrollRequest, EnrollResponse, ErrorCode, MAX_ENROLL_BYTES, Receipt, encode_public_key, keyid,
+    public_key_from_bytes,
+};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState, read_body};
+use crate::auth::{hash_token, random_hex};
+use crate::ingest::{Prepared, decode, prepare};
+use crate::store::{EnrollOutcome, IngestOutcome, NewAgent};
+
+fn declared_too_large(headers: &HeaderMap, limit: usize) -> Option<ApiError> {
+    let len: usize = headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (len > limit.max(super::DRAIN_CAP)).then(|| {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!("the body is {len} bytes, over the limit of {limit} bytes"),
+        )
+    })
+}
+
+pub async fn enroll(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match do_enroll(&state, &headers, body).await {
+        Ok(resp) => {
+            state.metrics.enrolled();
+            Json(resp).into_response()
+        }
+        Err(e) => {
+            state.metrics.enroll_rejected(e.code);
+            tracing::info!(code = %e.code, message = %e.message, "enrollment refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn do_enroll(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<EnrollResponse, ApiError> {
+    if let Some(e) = declared_too_large(headers, MAX_ENROLL_BYTES) {
+        return Err(e);
+    }
+    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+    let (request, key) = EnrollRequest::from_json(&bytes)?;
+    let now = state.clock.now_millis();
+    let agent = NewAgent {
+        id: format!("agt_{}", random_hex(16)),
+        keyid: keyid(&key),
+        public_key: key.to_bytes(),
+        hostname: request.host.hostname,
+        machine_id: request.host.machine_id,
+        os_id: request.host.os.id,
+        os_version_id: request.host.os.version_id,
+        os_pretty_name: request.host.os.pretty_name,
+        kernel: request.host.kernel,
+        enrolled_at: now,
+    };
+    let agent_id = match state
+        .store
+        .enroll(&hash_token(&request.token), &agent, now)
+        .await?
+    {
+        EnrollOutcome::Enrolled { agent_id } => {
+            tracing::info!(agent_id = %agent_id, hostname = %agent.hostname, "agent enrolled");
+            agent_id
+        }
+        EnrollOutcome::AlreadyEnrolled { agent_id } => {
+            tracing::info!(agent_id = %agent_id, "enrollment repeated for an enrolled key");
+            agent_id
+        }
+        EnrollOutcome::Refused(r) => return Err(ApiError::new(r.code(), r.message())),
+    };
+    Ok(EnrollResponse {
+        agent_id,
+        collector_key: Some(encode_public_key(&state.log_key.verifying_key())),
+    })
+}
+
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let start = Instant::now();
+    match do_report(&state, &headers, body).await {
+        Ok(receipt) => {
+            if receipt.duplicate {
+                state.metrics.duplicate(start.elapsed());
+            } else {
+                state.metrics.accepted(start.elapsed());
+            }
+            Json(receipt).into_response()
+        }
+        Err(e) => {
+            state.metrics.rejected(e.code);
+            match e.code {
+                ErrorCode::Internal | ErrorCode::Unavailable => {
+                    tracing::warn!(code = %e.code, message = %e.message, "report not stored")
+                }
+                _ => tracing::info!(code = %e.code, message = %e.message, "report refused"),
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn do_report(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Receipt, ApiError> {
+    if let Some(e) = declared_too_large(headers, state.body_limit) {
+        return Err(e);
+    }
+    let bytes = read_body(body, state.body_limit).await?;
+    let envelope = decode(&bytes)?;
+
+    // The signer's enrolled key, by key id (before anything looks inside the payload).
+    let mut signer = None;
+    for kid in envelope.keyids() {
+        if let Some(found) = state.cached_key(kid) {
+            signer = Some(found);
+            break;
+        }
+        if let Some(found) = state.store.agent_key(kid).await? {
+            if found.revoked {
+                return Err(ApiError::new(
+                    ErrorCode::Revoked,
+                    "the agent has been revoked",
+                ));
+            }
+            let key = public_key_from_bytes(&found.public_key).map_err(|e| {
+                tracing::error!(error = %e, agent_id = %found.agent_id, "stored public key is invalid");
+                ApiError::new(ErrorCode::Internal, "internal error")
+            })?;
+            state.cache_key(kid, &found.agent_id, key);
+            signer = Some((found.agent_id, key));
+            break;
+        }
+    }
+    let Some((agent_id, key)) = signer else {
+        return Err(ApiError::new(
+            ErrorCode::UnknownKey,
+            "no enrolled agent has the key id of this envelope's signature",
+        ));
+    };
+    if let Err(wait) = state.limiter.check(&agent_id) {
+        let mut e = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("too many reports from this agent; retry in {wait} s"),
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+
+    let pending = match prepare(bytes, &envelope, &agent_id, &key)? {
+        Prepared::Ready(p) => *p,
+        Prepared::OtherAgent { claimed } => {
+            return Err(if state.store.agent(&claimed).await?.is_some() {
+                ApiError::new(
+                    ErrorCode::WrongKey,
+                    "the report names another agent than the one its key is enrolled for",
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::UnknownAgent,
+                    "the report names an agent id that is not enrolled",
+                )
+            });
+        }
+    };
+    let seq = pending.seq;
+    match state.writer.submit(pending).await? {
+        IngestOutcome::Stored(r) => {
+            tracing::debug!(agent_id = %r.agent_id, seq, log_index = r.log_index, "report stored");
+            Ok(r)
+        }
+        IngestOutcome::Duplicate(r) => Ok(r),
+        IngestOutcome::Rejected { code, message } => Err(ApiError::new(code, message)),
+    }
+}

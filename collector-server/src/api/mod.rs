@@ -1,0 +1,158 @@
+//! The HTTP API: `fn app(state) -> Router`, so tests drive the router in-process and
+//! the server serves the same router over TLS.
+//!
+//! | route | who | what |
+//! | --- | --- | --- |
+//! | `POST /v1/enroll` | an agent with a token | enroll a public key, get the agent id |
+//! | `POST /v1/reports` | an enrolled agent (its signature) | store a signed report, get a receipt |
+//! | `GET /v1/log/checkpoint` | anyone | the signed log head |
+//! | `GET /v1/log/proof/{index}` | anyone | an inclusion proof (`?tree_size=N`) |
+//! | `GET /healthz`, `GET /metrics` | anyone | liveness (with the database), Prometheus |
+//! | `GET /v1/agents` | auditor | enrolled agents (`?after=ID&limit=N`) |
+//! | `GET /v1/agents/{id}/results` | auditor | the latest report's results |
+//! | `GET /v1/agents/{id}/reports/{seq}` | auditor | the raw envelope, verbatim |
+//! | `GET /v1/agents/{id}/chain-events` | auditor | gaps, late reports, forks |
+//! | `POST /v1/agents/{id}/revoke` | admin | revoke an agent |
+//! | `POST /v1/enroll-tokens` | admin | create an enrollment token |
+//! | `GET /v1/audit` | admin | the audit log of admin actions |
+
+mod error;
+mod ingest;
+mod log;
+mod ops;
+mod read;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use attest_proto::{SigningKey, VerifyingKey};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::clock::Clock;
+use crate::ingest::Writer;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::store::DynStore;
+
+/// Keys cached before the cache is cleared.
+const MAX_CACHED_KEYS: usize = 200_000;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub store: DynStore,
+    pub writer: Writer,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    /// Signs log checkpoints.
+    pub log_key: SigningKey,
+    pub limiter: RateLimiter,
+    /// Largest `POST /v1/reports` body.
+    pub body_limit: usize,
+    /// key id → (agent id, key): immutable once enrolled, so safe to cache;
+    /// revocation is checked by the writer against the database.
+    keys: Mutex<HashMap<String, (String, VerifyingKey)>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: DynStore,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        log_key: SigningKey,
+        limiter: RateLimiter,
+        body_limit: usize,
+    ) -> Self {
+        AppState {
+            store,
+            writer,
+            metrics,
+            clock,
+            log_key,
+            limiter,
+            body_limit,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached_key(&self, keyid: &str) -> Option<(String, VerifyingKey)> {
+        self.keys.lock().ok()?.get(keyid).cloned()
+    }
+
+    fn cache_key(&self, keyid: &str, agent_id: &str, key: VerifyingKey) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= MAX_CACHED_KEYS {
+                keys.clear();
+            }
+            keys.insert(keyid.to_owned(), (agent_id.to_owned(), key));
+        }
+    }
+}
+
+/// The router.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/enroll", post(ingest::enroll))
+        .route("/v1/reports", post(ingest::report))
+        .route("/v1/log/checkpoint", get(log::checkpoint))
+        .route("/v1/log/proof/{index}", get(log::proof))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/agents", get(read::agents))
+        .route("/v1/agents/{id}/results", get(read::results))
+        .route("/v1/agents/{id}/reports/{seq}", get(read::report))
+        .route("/v1/agents/{id}/chain-events", get(read::chain_events))
+        .route("/v1/agents/{id}/revoke", post(read::revoke_agent))
+        .route("/v1/enroll-tokens", post(read::create_enroll_token))
+        .route("/v1/audit", get(read::audit))
+        .fallback(|| async { ApiError::not_found("route") })
+        .with_state(state)
+}
+
+/// How much of an oversized body is read and thrown away before answering 413, so
+/// that a client still writing its body gets to read the answer.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
+/// Reads a body up to `limit` bytes: `too_large` (413) beyond.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            ApiError::new(
+                attest_proto::ErrorCode::Malformed,
+                "the body could not be read",
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            buf.extend_from_slice(&data);
+        } else if total > DRAIN_CAP {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(ApiError::new(
+            attest_proto::ErrorCode::TooLarge,
+            format!("the body is over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(buf.freeze())
+}
+
+fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::new(attest_proto::ErrorCode::Malformed, e.body_text())
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(attest_proto::ErrorCode::Malformed, e.body_text())
+}

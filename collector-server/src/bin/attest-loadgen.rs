@@ -1,0 +1,513 @@
+//! `attest-loadgen`: the collector's ingest benchmark.
+//!
+//! `attest-loadgen run` enrolls N agents (default 10,000) over HTTPS and posts real
+//! signed 25-check reports from them concurrently, each agent's reports in chain order,
+//! then prints reports/s, p50/p99 latency, errors and the collector's peak RSS.
+//! Reports are signed before the clock starts, so the generator's own signing does not
+//! compete with the collector for the CPU during the measurement.
+//!
+//! `attest-loadgen prefill` stores many reports directly through the store (the same
+//! batch write path the server uses, without HTTP), so throughput can be measured with
+//! a million reports already stored.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use attest_collector::client::Client;
+use attest_collector::store::{
+    self, EnrollOutcome, FlatResult, NewAgent, NewEnrollToken, PendingReport,
+};
+use attest_collector::synth::{SynthAgent, agent_key, host};
+use attest_proto::{
+    EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid, link_of, sha256_hex,
+};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use hyper::Method;
+
+#[derive(Debug, Parser)]
+#[command(name = "attest-loadgen", about = "Load generator for attest-collector")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll agents and post signed reports over HTTPS; print throughput and latency.
+    Run {
+        /// The collector's address
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        server: SocketAddr,
+        /// The certificate fingerprint (`attest-collector fingerprint`)
+        #[arg(long)]
+        pin: String,
+        /// An enrollment token with at least --agents uses
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 10_000)]
+        agents: u64,
+        /// Reports each agent sends (signed in advance)
+        #[arg(long, default_value_t = 5)]
+        reports_per_agent: usize,
+        /// Concurrent connections (each sends one report at a time)
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// The collector's process id, to report its peak RSS and CPU time
+        #[arg(long)]
+        collector_pid: Option<u32>,
+        /// Distinguishes the agents' keys between runs
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Store reports directly through the store (no HTTP).
+    Prefill {
+        /// sqlite://PATH or postgres://…
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        reports: u64,
+        #[arg(long, default_value_t = 10_000)]
+        agents: u64,
+        /// Reports per transaction
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        seed: u64,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("attest-loadgen: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Run {
+            server,
+            pin,
+            token,
+            agents,
+            reports_per_agent,
+            concurrency,
+            collector_pid,
+            seed,
+        } => runtime.block_on(run(
+            server,
+            &pin,
+            &token,
+            agents,
+            reports_per_agent,
+            concurrency.max(1),
+            collector_pid,
+            seed,
+        )),
+        Command::Prefill {
+            database,
+            reports,
+            agents,
+            batch,
+            seed,
+        } => runtime.block_on(prefill(
+            &database,
+            reports,
+            agents.max(1),
+            batch.max(1),
+            seed,
+        )),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("attest-loadgen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // The benchmark's edge: report times are the wall clock.
+fn wall_clock() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// `(VmHWM, VmRSS)` in kB and CPU seconds (user + system) of a process.
+fn proc_stats(pid: u32) -> Option<(u64, u64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |key: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 100 per second on Linux.
+    Some((kb("VmHWM:")?, kb("VmRSS:")?, (utime + stime) / 100.0))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted.get(i).copied().unwrap_or_default()) / 1000.0
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    server: SocketAddr,
+    pin: &str,
+    token: &str,
+    n_agents: u64,
+    per_agent: usize,
+    concurrency: usize,
+    collector_pid: Option<u32>,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let client = Client::pinned(server, pin)?;
+
+    // 1. Enroll.
+    let t = Instant::now();
+    let mut agents: Vec<SynthAgent> = Vec::with_capacity(n_agents as usize);
+    let mut tasks = Vec::new();
+    let per_task = (n_agents as usize).div_ceil(concurrency.min(32));
+    let ids: Vec<u64> = (0..n_agents).collect();
+    for chunk in ids.chunks(per_task.max(1)) {
+        let client = client.clone();
+        let token = token.to_owned();
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = client.connect().await?;
+            let mut out = Vec::new();
+            for i in chunk {
+                let key = agent_key(seed, i);
+                let body = serde_json::to_vec(&EnrollRequest {
+                    token: token.clone(),
+                    public_key: encode_public_key(&key.verifying_key()),
+                    host: host(i),
+                })?;
+                let resp = conn
+                    .send(Method::POST, "/v1/enroll", None, Some(body.into()))
+                    .await?;
+                if resp.status != 200 {
+                    bail!(
+                        "enrollment failed: {} {}",
+                        resp.status,
+                        String::from_utf8_lossy(&resp.body)
+                    );
+                }
+                let r = EnrollResponse::from_json(&resp.body)?;
+                out.push(SynthAgent::new(key, r.agent_id, host(i)));
+            }
+            Ok(out)
+        }));
+    }
+    for task in tasks {
+        agents.extend(task.await??);
+    }
+    eprintln!(
+        "enrolled {} agents in {:.1} s",
+        agents.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // 2. Sign every report in advance, on all cores.
+    let t = Instant::now();
+    let at = wall_clock();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = agents.len().div_ceil(threads).max(1);
+    let mut handles = Vec::new();
+    let mut rest = agents;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let mut mine = std::mem::replace(&mut rest, tail);
+        handles.push(std::thread::spawn(
+            move || -> anyhow::Result<Vec<Vec<Bytes>>> {
+                let mut out = Vec::with_capacity(mine.len());
+                for a in mine.iter_mut() {
+                    let mut reports = Vec::with_capacity(per_agent);
+                    for _ in 0..per_agent {
+                        reports.push(Bytes::from(a.next_envelope(at)?));
+                    }
+                    out.push(reports);
+                }
+                Ok(out)
+            },
+        ));
+    }
+    let mut signed: Vec<Vec<Bytes>> = Vec::new();
+    for h in handles {
+        signed.extend(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a signing thread failed"))??,
+        );
+    }
+    let total: usize = signed.iter().map(Vec::len).sum();
+    let bytes: usize = signed.iter().flatten().map(Bytes::len).sum();
+    eprintln!(
+        "signed {total} reports ({} bytes each on average) in {:.1} s",
+        bytes / total.max(1),
+        t.elapsed().as_secs_f64()
+    );
+
+    // 3. Post them: worker w sends the reports of agents w, w+C, w+2C, … round by round,
+    // so each agent's chain arrives in order.
+    let mut lanes: Vec<Vec<Vec<Bytes>>> = (0..concurrency).map(|_| Vec::new()).collect();
+    for (i, reports) in signed.into_iter().enumerate() {
+        if let Some(lane) = lanes.get_mut(i % concurrency) {
+            lane.push(reports);
+        }
+    }
+    let before = collector_pid.and_then(proc_stats);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for lane in lanes {
+        let client = client.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(lane.len() * per_agent);
+            let mut errors: Vec<(u16, String)> = Vec::new();
+            let mut conn = client.connect().await?;
+            for round in 0..per_agent {
+                for reports in &lane {
+                    let Some(body) = reports.get(round) else {
+                        continue;
+                    };
+                    let t = Instant::now();
+                    if conn.is_closed() {
+                        conn = client.connect().await?;
+                    }
+                    match conn
+                        .send(Method::POST, "/v1/reports", None, Some(body.clone()))
+                        .await
+                    {
+                        Ok(resp) if resp.status == 200 => {
+                            latencies
+                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        }
+                        Ok(resp) => errors
+                            .push((resp.status.as_u16(), resp.error_code().unwrap_or_default())),
+                        Err(e) => {
+                            errors.push((0, e.to_string()));
+                            conn = client.connect().await?;
+                        }
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut errors = Vec::new();
+    for w in workers {
+        let (l, e) = w.await??;
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = collector_pid.and_then(proc_stats);
+    latencies.sort_unstable();
+
+    println!("reports sent        {total}");
+    println!("accepted            {}", latencies.len());
+    println!("errors              {}", errors.len());
+    if !errors.is_empty() {
+        let mut kinds: std::collections::BTreeMap<(u16, String), usize> = Default::default();
+        for e in errors {
+            *kinds.entry(e).or_default() += 1;
+        }
+        for ((status, code), n) in kinds.iter().take(10) {
+            println!("  {status} {code}: {n}");
+        }
+    }
+    println!("elapsed             {elapsed:.2} s");
+    println!(
+        "throughput          {:.0} reports/s",
+        latencies.len() as f64 / elapsed
+    );
+    println!("latency p50         {:.1} ms", percentile(&latencies, 0.50));
+    println!("latency p90         {:.1} ms", percentile(&latencies, 0.90));
+    println!("latency p99         {:.1} ms", percentile(&latencies, 0.99));
+    println!("latency max         {:.1} ms", percentile(&latencies, 1.0));
+    println!("concurrency         {concurrency}");
+    if let (Some((hwm, rss, cpu0)), Some((_, _, cpu1))) = (before, after) {
+        println!(
+            "collector peak RSS  {:.1} MB (now {:.1} MB)",
+            hwm as f64 / 1024.0,
+            rss as f64 / 1024.0
+        );
+        println!(
+            "collector CPU       {:.1} s ({:.2} cores)",
+            cpu1 - cpu0,
+            (cpu1 - cpu0) / elapsed
+        );
+    }
+    Ok(())
+}
+
+/// A pending report straight from a signed envelope, without verification (prefill
+/// only: the generator signed it a moment ago).
+fn pending(
+    agent_id: &str,
+    json: Vec<u8>,
+    statement: &[u8],
+    report: &attest_proto::Report,
+) -> PendingReport {
+    PendingReport {
+        agent_id: agent_id.to_owned(),
+        seq: i64::try_from(report.seq).unwrap_or(i64::MAX),
+        prev: report.prev.clone(),
+        link: link_of(statement),
+        payload_sha256: sha256_hex(statement),
+        leaf_hash: attest_collector::log::leaf_hash(&json),
+        envelope: Bytes::from(json),
+        collected_at: report.collected_at.timestamp_millis(),
+        results: report
+            .results
+            .iter()
+            .map(|r| FlatResult {
+                check: r.check.clone(),
+                status: r.status.as_str(),
+                summary: r.summary.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+async fn prefill(
+    database: &str,
+    n_reports: u64,
+    n_agents: u64,
+    batch: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let store = store::open(database, 4)
+        .await
+        .context("opening the store")?;
+    let now = wall_clock().timestamp_millis();
+    let token_id = format!("tok_prefill_{seed}");
+    store
+        .create_enroll_token(&NewEnrollToken {
+            id: token_id.clone(),
+            token_hash: format!("prefill-{seed}"),
+            uses: i64::try_from(n_agents).unwrap_or(i64::MAX),
+            expires_at: None,
+            created_at: now,
+        })
+        .await?;
+    let t = Instant::now();
+    let mut agents = Vec::with_capacity(n_agents as usize);
+    for i in 0..n_agents {
+        let key = agent_key(seed, i);
+        let h = host(seed.wrapping_add(i));
+        let agent = NewAgent {
+            id: format!("agt_prefill_{seed}_{i:07}"),
+            keyid: keyid(&key.verifying_key()),
+            public_key: key.verifying_key().to_bytes(),
+            hostname: h.hostname.clone(),
+            machine_id: h.machine_id.clone(),
+            os_id: h.os.id.clone(),
+            os_version_id: h.os.version_id.clone(),
+            os_pretty_name: h.os.pretty_name.clone(),
+            kernel: h.kernel.clone(),
+            enrolled_at: now,
+        };
+        match store
+            .enroll(&format!("prefill-{seed}"), &agent, now)
+            .await?
+        {
+            EnrollOutcome::Enrolled { agent_id } => agents.push(SynthAgent::new(key, agent_id, h)),
+            other => bail!("prefill enrollment: {other:?}"),
+        }
+    }
+    eprintln!(
+        "enrolled {n_agents} agents in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // A generator thread signs batches while the store writes the previous one.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PendingReport>>(4);
+    let at = wall_clock();
+    let agents = Arc::new(std::sync::Mutex::new(agents));
+    let gen_agents = Arc::clone(&agents);
+    let generator = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut sent = 0u64;
+        let mut next = 0usize;
+        while sent < n_reports {
+            let want = batch.min(usize::try_from(n_reports - sent).unwrap_or(batch));
+            let mut out = Vec::with_capacity(want);
+            {
+                let mut agents = gen_agents.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                let n = agents.len();
+                for _ in 0..want {
+                    let Some(a) = agents.get_mut(next % n) else {
+                        break;
+                    };
+                    next += 1;
+                    let mut report = attest_collector::synth::report(&a.agent_id, &a.host, at);
+                    a.chain.stamp(&mut report);
+                    let statement = Statement::for_report(report.clone()).to_bytes()?;
+                    let json = attest_proto::Envelope::sign(&statement, &a.key).to_json()?;
+                    a.chain.advance(&statement);
+                    out.push(pending(&a.agent_id, json, &statement, &report));
+                }
+            }
+            sent += out.len() as u64;
+            if tx.blocking_send(out).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    let t = Instant::now();
+    let mut stored = 0u64;
+    let mut last = Instant::now();
+    while let Some(reports) = rx.recv().await {
+        let outcomes = store
+            .ingest_batch(&reports, wall_clock().timestamp_millis())
+            .await?;
+        stored += outcomes
+            .iter()
+            .filter(|o| matches!(o, store::IngestOutcome::Stored(_)))
+            .count() as u64;
+        if last.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "{stored} reports stored, {:.0}/s",
+                stored as f64 / t.elapsed().as_secs_f64()
+            );
+            last = Instant::now();
+        }
+    }
+    generator
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator thread failed"))??;
+    let head = store.log_head().await?;
+    println!(
+        "prefilled {stored} reports in {:.0} s ({:.0}/s); log size {}",
+        t.elapsed().as_secs_f64(),
+        stored as f64 / t.elapsed().as_secs_f64(),
+        head.tree_size
+    );
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! Collector configuration: a TOML file (with a `version` field; unknown keys are
+//! refused), then environment variables, then command-line flags, each overriding the
+//! one before. `attest-collector validate` loads and checks it without starting.
+//!
+//! ```toml
+//! version = 1
+//! listen = "0.0.0.0:8443"
+//! data_dir = "/var/lib/attest-collector"
+//! database = "postgres://attest@db.example/attest"   # default: SQLite in data_dir
+//! insecure_http = false                               # tests only
+//!
+//! [tls]                        # default: a self-signed certificate in data_dir
+//! cert = "/etc/attest/collector.crt"
+//! key = "/etc/attest/collector.key"
+//!
+//! [limits]
+//! body_bytes = 4194304         # largest request body
+//! rate_per_second = 5.0        # reports per agent per second, per collector instance
+//! rate_burst = 30
+//!
+//! [ingest]
+//! max_batch = 512              # reports per transaction
+//! queue = 8192                 # reports waiting for the writer before 503
+//!
+//! [database_pool]
+//! max_connections = 16
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The config file version this collector reads.
+pub const CONFIG_VERSION: u32 = 1;
+/// Where `serve` looks for a config file when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/attest/collector.toml";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/attest-collector";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error(
+        "{path} is readable or writable by others (mode {mode:o}); it may hold database \
+         credentials: chmod 640 or 600"
+    )]
+    LoosePermissions { path: PathBuf, mode: u32 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    version: u32,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    insecure_http: Option<bool>,
+    tls: Option<FileTls>,
+    limits: Option<FileLimits>,
+    ingest: Option<FileIngest>,
+    database_pool: Option<FilePool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    body_bytes: Option<usize>,
+    rate_per_second: Option<f64>,
+    rate_burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIngest {
+    max_batch: Option<usize>,
+    queue: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePool {
+    max_connections: Option<u32>,
+}
+
+/// Values from the command line and the environment (clap reads both).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: bool,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`.
+    pub database: String,
+    /// Certificate and key files; `None`: the self-signed pair in the data directory.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub insecure_http: bool,
+    pub body_limit: usize,
+    pub rate_per_second: f64,
+    pub rate_burst: u32,
+    pub max_batch: usize,
+    pub queue: usize,
+    pub db_max_connections: u32,
+    /// Where the file came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads the config file (the one given, or the default path when it exists) and
+    /// applies the overrides.
+    pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
+        let (file, source) = match &o.config {
+            Some(path) => (read_file(path)?, Some(path.clone())),
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_PATH);
+                if default.exists() {
+                    (read_file(default)?, Some(default.to_path_buf()))
+                } else {
+                    (
+                        FileConfig {
+                            version: CONFIG_VERSION,
+                            ..FileConfig::default()
+                        },
+                        None,
+                    )
+                }
+            }
+        };
+        resolve(file, o, source)
+    }
+
+    /// Parses config text (no file, no permission check): for tests and `validate`.
+    pub fn from_toml(text: &str, o: &Overrides) -> Result<Config, ConfigError> {
+        let file = parse(text, Path::new("<config>"))?;
+        resolve(file, o, None)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_private(path, &meta)?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Refuses a file that others may read or that its group may write.
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o027 != 0 {
+        return Err(ConfigError::LoosePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_owned(),
+    })?;
+    if file.version != CONFIG_VERSION {
+        return Err(ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!(
+                "version {} is not supported; this collector reads version {CONFIG_VERSION}",
+                file.version
+            ),
+        });
+    }
+    Ok(file)
+}
+
+fn resolve(
+    file: FileConfig,
+    o: &Overrides,
+    source: Option<PathBuf>,
+) -> Result<Config, ConfigError> {
+    let listen_text = o
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "listen address {listen_text:?} is not IP:PORT (e.g. 0.0.0.0:8443)"
+        ))
+    })?;
+    let data_dir = o
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let database = o
+        .database
+        .clone()
+        .or(file.database)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("collector.db").display()));
+    if !(database.starts_with("sqlite:")
+        || database.starts_with("postgres://")
+        || database.starts_with("postgresql://"))
+    {
+        return Err(ConfigError::Invalid(
+            "database must be sqlite://PATH or postgres://USER@HOST/DB".into(),
+        ));
+    }
+    let tls = match (o.tls_cert.clone(), o.tls_key.clone(), file.tls) {
+        (Some(c), Some(k), _) => Some((c, k)),
+        (None, None, Some(t)) => Some((t.cert, t.key)),
+        (None, None, None) => None,
+        _ => {
+            return Err(ConfigError::Invalid(
+                "--tls-cert and --tls-key go together".into(),
+            ));
+        }
+    };
+    let limits = file.limits.unwrap_or_default();
+    let ingest = file.ingest.unwrap_or_default();
+    let config = Config {
+        listen,
+        data_dir,
+        database,
+        tls,
+        insecure_http: o.insecure_http || file.insecure_http.unwrap_or(false),
+        body_limit: limits
+            .body_bytes
+            .unwrap_or(attest_proto::MAX_ENVELOPE_BYTES),
+        rate_per_second: limits.rate_per_second.unwrap_or(5.0),
+        rate_burst: limits.rate_burst.unwrap_or(30),
+        max_batch: ingest.max_batch.unwrap_or(512),
+        queue: ingest.queue.unwrap_or(8192),
+        db_max_connections: file
+            .database_pool
+            .and_then(|p| p.max_connections)
+            .unwrap_or(16),
+        source,
+    };
+    validate(&config)?;
+    Ok(config)
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+    if c.body_limit < attest_proto::MAX_ENROLL_BYTES || c.body_limit > 64 * 1024 * 1024 {
+        return bad("limits.body_bytes must be between 65536 and 67108864");
+    }
+    if !(c.rate_per_second.is_finite() && c.rate_per_second > 0.0) {
+        return bad("limits.rate_per_second must be a positive number");
+    }
+    if c.rate_burst == 0 {
+        return bad("limits.rate_burst must be at least 1");
+    }
+    if c.max_batch == 0 || c.max_batch > 4096 {
+        return bad("ingest.max_batch must be between 1 and 4096");
+    }
+    if c.queue < c.max_batch {
+        return bad("ingest.queue must be at least ingest.max_batch");
+    }
+    if c.db_max_connections < 2 || c.db_max_connections > 1000 {
+        return bad("database_pool.max_connections must be between 2 and 1000");
+    }
+    Ok(())
+}
+
+/// Parses a duration such as `30s`, `15m`, `24h` or `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 24h or 7d"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration like 30m, 24h or 7d"))?;
+    if secs == 0 {
+        return Err("a duration must be more than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o() -> Overrides {
+        Overrides::default()
+    }
+
+    #[test]
+    fn defaults_and_full_file() {
+        let c = Config::from_toml("version = 1", &o()).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(
+            c.database,
+            "sqlite:///var/lib/attest-collector/collector.db"
+        );
+        assert_eq!(c.body_limit, 4 * 1024 * 1024);
+        assert!(!c.insecure_http);
+        let c = Config::from_toml(
+            r#"
+version = 1
+listen = "127.0.0.1:9000"
+data_dir = "/srv/attest"
+database = "postgres://a@db/attest"
+[tls]
+cert = "/c.pem"
+key = "/k.pem"
+[limits]
+body_bytes = 1048576
+rate_per_second = 2.5
+rate_burst = 4
+[ingest]
+max_batch = 64
+queue = 128
+[database_pool]
+max_connections = 8
+"#,
+            &o(),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database, "postgres://a@db/attest");
+        assert_eq!(c.tls, Some(("/c.pem".into(), "/k.pem".into())));
+        assert_eq!(
+            (c.body_limit, c.rate_burst, c.max_batch),
+            (1_048_576, 4, 64)
+        );
+        assert_eq!(c.db_max_connections, 8);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let over = Overrides {
+            listen: Some("127.0.0.1:1".into()),
+            data_dir: Some("/d".into()),
+            insecure_http: true,
+            ..o()
+        };
+        let c = Config::from_toml("version = 1\nlisten = \"127.0.0.1:2\"", &over).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert_eq!(c.database, "sqlite:///d/collector.db");
+        assert!(c.insecure_http);
+    }
+
+    #[test]
+    fn strictness() {
+        let err = |t: &str| Config::from_toml(t, &o()).unwrap_err().to_string();
+        assert!(err("version = 1\nlisten_addr = \"x\"").contains("unknown field"));
+        assert!(err("listen = \"x\"").contains("version"));
+        assert!(err("version = 2").contains("not supported"));
+        assert!(err("version = 1\nlisten = \"localhost\"").contains("IP:PORT"));
+        assert!(err("version = 1\ndatabase = \"mysql://x\"").contains("sqlite://"));
+        assert!(err("version = 1\n[limits]\nrate_per_second = 0.0").contains("positive"));
+        assert!(err("version = 1\n[ingest]\nmax_batch = 0").contains("max_batch"));
+        assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
+        let half = Overrides {
+            tls_cert: Some("/c".into()),
+            ..o()
+        };
+        assert!(Config::from_toml("version = 1", &half).is_err());
+    }
+
+    #[test]
+    fn config_files_must_be_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.toml");
+        std::fs::write(&path, "version = 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let over = Overrides {
+            config: Some(path.clone()),
+            ..o()
+        };
+        assert!(matches!(
+            Config::load(&over),
+            Err(ConfigError::LoosePermissions { .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(Config::load(&over).unwrap().source, Some(path));
+        let missing = Overrides {
+            config: Some(dir.path().join("nope.toml")),
+            ..o()
+        };
+        assert!(matches!(
+            Config::load(&missing),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! Ingest: from a request body to a stored report.
+//!
+//! 1. [`decode`]: the envelope, strictly (size, nesting, shape, canonical base64).
+//! 2. The handler finds the enrolled key by the envelope's key id.
+//! 3. [`prepare`]: verify the signature against that key *before* looking inside the
+//!    payload, then parse the statement strictly, check that it names the agent the
+//!    key is enrolled for, and flatten its results.
+//! 4. [`Writer`]: the group-commit writer. Requests queue their prepared report and
+//!    wait; one task takes everything queued (up to a batch limit) and stores it with
+//!    [`crate::store::Store::ingest_batch`] in one transaction; the receipts go out only
+//!    after the commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attest_proto::chain::LINK_PREFIX;
+use attest_proto::{Envelope, ErrorCode, ProtoError, Statement, VerifyingKey, sha256_hex};
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::log::leaf_hash;
+use crate::metrics::Metrics;
+use crate::store::{DynStore, FlatResult, IngestOutcome, PendingReport, StoreError};
+
+/// Why a report was refused before it reached the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ProtoError> for Rejection {
+    fn from(e: ProtoError) -> Self {
+        let body = attest_proto::ErrorBody::from(&e);
+        Rejection::new(body.error, body.message)
+    }
+}
+
+/// Decodes an envelope (no verification).
+pub fn decode(body: &[u8]) -> Result<Envelope, Rejection> {
+    Ok(Envelope::from_json(body)?)
+}
+
+/// A verified report, or the agent it claims to be when that is not the key's agent.
+#[derive(Debug)]
+pub enum Prepared {
+    Ready(Box<PendingReport>),
+    /// Signed by the key of `key_agent` but claims to be `claimed`.
+    OtherAgent {
+        claimed: String,
+    },
+}
+
+/// Verifies the envelope against the agent's key, then parses and flattens the
+/// statement. `body` is the request body, stored verbatim.
+pub fn prepare(
+    body: Bytes,
+    envelope: &Envelope,
+    agent_id: &str,
+    key: &VerifyingKey,
+) -> Result<Prepared, Rejection> {
+    let payload = envelope.verified_payload(key)?;
+    let statement = Statement::from_slice(payload)?;
+    let report = statement.predicate;
+    if report.agent_id != agent_id {
+        return Ok(Prepared::OtherAgent {
+            claimed: report.agent_id,
+        });
+    }
+    let seq = i64::try_from(report.seq).map_err(|_| {
+        Rejection::new(
+            ErrorCode::NotAStatement,
+            "seq is larger than the collector stores (2^63 - 1)",
+        )
+    })?;
+    let results = report
+        .results
+        .into_iter()
+        .map(|r| FlatResult {
+            check: r.check,
+            status: r.status.as_str(),
+            summary: r.summary,
+            reason: r.reason,
+        })
+        .collect();
+    // One SHA-256 of the payload serves as digest and link (`link_of` is
+    // `sha256:` + the same hex).
+    let payload_sha256 = sha256_hex(payload);
+    Ok(Prepared::Ready(Box::new(PendingReport {
+        agent_id: report.agent_id,
+        seq,
+        prev: report.prev,
+        link: format!("{LINK_PREFIX}{payload_sha256}"),
+        payload_sha256,
+        leaf_hash: leaf_hash(&body),
+        envelope: body,
+        collected_at: report.collected_at.timestamp_millis(),
+        results,
+    })))
+}
+
+type Reply = oneshot::Sender<Result<IngestOutcome, Rejection>>;
+
+struct Job {
+    report: PendingReport,
+    reply: Reply,
+}
+
+/// The group-commit writer's handle.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// How the writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// The most reports in one transaction.
+    pub max_batch: usize,
+    /// How many reports may wait for the writer; beyond it requests get 503.
+    pub queue: usize,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every handle is dropped and the queue is
+    /// drained (graceful shutdown).
+    pub fn start(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        config: WriterConfig,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let task = tokio::spawn(run(store, clock, metrics, rx, config.max_batch.max(1)));
+        (Writer { tx }, task)
+    }
+
+    /// Queues a report and waits for its outcome (after the commit).
+    pub async fn submit(&self, report: PendingReport) -> Result<IngestOutcome, Rejection> {
+        let (reply, wait) = oneshot::channel();
+        self.tx.try_send(Job { report, reply }).map_err(|_| {
+            Rejection::new(ErrorCode::Unavailable, "the collector is busy; retry later")
+        })?;
+        wait.await.map_err(|_| {
+            Rejection::new(
+                ErrorCode::Unavailable,
+                "the collector is shutting down; retry later",
+            )
+        })?
+    }
+}
+
+async fn run(
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (batch, replies): (Vec<PendingReport>, Vec<Reply>) =
+            jobs.drain(..).map(|j| (j.report, j.reply)).unzip();
+        metrics.observe_batch(batch.len());
+        match store_with_retry(&store, &batch, clock.as_ref()).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let code = if e.is_unavailable() {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::Internal
+                };
+                tracing::error!(error = %e, reports = batch.len(), "storing a batch of reports failed");
+                for reply in replies {
+                    let _ = reply.send(Err(Rejection::new(
+                        code,
+                        "the report could not be stored; retry later",
+                    )));
+                }
+            }
+        }
+    }
+    tracing::debug!("ingest writer stopped");
+}
+
+/// Stores a batch; retries a few times when the database is busy or a concurrent
+/// collector's insert conflicted (the transaction rolled back as a whole, so a retry
+/// re-classifies against the new state).
+async fn store_with_retry(
+    store: &DynStore,
+    batch: &[PendingReport],
+    clock: &dyn Clock,
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut attempt = 0u32;
+    loop {
+        match store.ingest_batch(batch, clock.now_millis()).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(e) if attempt < 3 && retryable(&e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "batch transaction failed; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(db)) => {
+            // Unique violation (a concurrent insert), serialization failure, deadlock,
+            // SQLite busy/locked.
+            matches!(
+                db.code().as_deref(),
+                Some("23505" | "40001" | "40P01" | "5" | "6" | "2067" | "1555")
+            )
+        }
+        _ => e.is_unavailable(),
+    }
+}

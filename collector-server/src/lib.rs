@@ -1,0 +1,18 @@
+//! `attest-collector`: enrollment, signed-evidence ingest over TLS, storage (SQLite or
+//! PostgreSQL), the Merkle log, the read API and metrics. `main.rs` is the CLI only;
+//! everything else is here so that tests and the load generator can use it.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod log;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod store;
+pub mod synth;
+pub mod tls;

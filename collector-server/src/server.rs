@@ -1,0 +1,271 @@
+//! `attest-collector serve`: open the store, load the keys, serve the API over TLS,
+//! stop gracefully.
+//!
+//! Shutdown (SIGTERM or Ctrl-C): stop accepting, let every open connection finish the
+//! request it is serving (up to [`SHUTDOWN_GRACE`]), then let the ingest writer commit
+//! what is queued, then close the database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use attest_proto::{BASE64, SigningKey, encode_public_key};
+use base64::Engine as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rand_core::OsRng;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::{AppState, app};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ingest::{Writer, WriterConfig};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::store::{self, DynStore, StoreError};
+use crate::tls::{self, TlsError};
+
+/// How long open connections get to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a client gets for the TLS handshake and for sending request headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The file of the log-signing key in the data directory.
+pub const LOG_KEY_FILE: &str = "log-signing.key";
+/// The metadata key under which the database remembers its log key.
+const LOG_KEY_META: &str = "log_public_key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{path}: {message}")]
+    Key { path: PathBuf, message: String },
+    #[error(
+        "this database's log is signed by key {stored}, but {path} holds key {ours}: \
+         copy the log-signing key of the first collector into this data directory"
+    )]
+    OtherLogKey {
+        path: PathBuf,
+        stored: String,
+        ours: String,
+    },
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Loads the log-signing key from the data directory, creating it (0600) on first
+/// start. Returns whether it was created.
+pub fn load_or_create_log_key(data_dir: &Path) -> Result<(SigningKey, bool), ServeError> {
+    let path = data_dir.join(LOG_KEY_FILE);
+    let key_err = |message: String| ServeError::Key {
+        path: path.clone(),
+        message,
+    };
+    if path.exists() {
+        let text = tls::read_private(&path)?;
+        let text = String::from_utf8(text).map_err(|_| key_err("not text".into()))?;
+        let raw = BASE64
+            .decode(text.trim())
+            .map_err(|_| key_err("not base64 of a 32-byte Ed25519 secret key".into()))?;
+        let secret: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| key_err("not base64 of a 32-byte Ed25519 secret key".into()))?;
+        return Ok((SigningKey::from_bytes(&secret), false));
+    }
+    tls::private_dir(data_dir)?;
+    let key = SigningKey::generate(&mut OsRng);
+    let text = format!("{}\n", BASE64.encode(key.to_bytes()));
+    tls::write_private(&path, text.as_bytes())?;
+    Ok((key, true))
+}
+
+/// Opens the store and checks that the log key is the one the database knows.
+pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
+    Ok(store::open(&config.database, config.db_max_connections).await?)
+}
+
+/// Runs the collector until `shutdown` resolves. `ready` receives the bound address
+/// and the certificate fingerprint (`None` with plain HTTP).
+pub async fn serve(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    tls::private_dir(&config.data_dir)?;
+    let store = open_store(&config).await?;
+    let (log_key, created) = load_or_create_log_key(&config.data_dir)?;
+    let ours = encode_public_key(&log_key.verifying_key());
+    let stored = store.meta_init(LOG_KEY_META, &ours).await?;
+    if stored != ours {
+        return Err(ServeError::OtherLogKey {
+            path: config.data_dir.join(LOG_KEY_FILE),
+            stored,
+            ours,
+        });
+    }
+    if created {
+        eprintln!(
+            "attest-collector: created the log-signing key {}",
+            config.data_dir.join(LOG_KEY_FILE).display()
+        );
+    }
+
+    let acceptor = if config.insecure_http {
+        eprintln!(
+            "attest-collector: WARNING: serving plain HTTP (--insecure-http); use this only for tests"
+        );
+        None
+    } else {
+        let (cert, key) = match &config.tls {
+            Some((c, k)) => (c.clone(), k.clone()),
+            None => {
+                if tls::ensure_self_signed(&config.data_dir)? {
+                    eprintln!(
+                        "attest-collector: created a self-signed certificate in {}",
+                        config.data_dir.join("tls").display()
+                    );
+                }
+                tls::self_signed_paths(&config.data_dir)
+            }
+        };
+        let server_tls = tls::server_config(&cert, &key)?;
+        eprintln!(
+            "attest-collector: certificate SHA-256 fingerprint: {}",
+            server_tls.fingerprint
+        );
+        Some(TlsAcceptor::from(server_tls.config))
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let (writer, writer_task) = Writer::start(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+        WriterConfig {
+            max_batch: config.max_batch,
+            queue: config.queue,
+        },
+    );
+    let state = Arc::new(AppState::new(
+        Arc::clone(&store),
+        writer,
+        metrics,
+        clock,
+        log_key,
+        RateLimiter::new(config.rate_per_second, config.rate_burst),
+        config.body_limit,
+    ));
+    let router = app(state);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    eprintln!("attest-collector: listening on {scheme}://{addr}");
+    tracing::info!(%addr, backend = store.backend(), "collector started");
+
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .keep_alive(true);
+
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acceptor) => {
+                    let tls =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = http.serve_connection(TokioIo::new(tls), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(tcp), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+            }
+        });
+    }
+
+    eprintln!("attest-collector: shutting down: finishing requests in flight");
+    tracing::info!("shutdown requested; finishing requests in flight");
+    drop(listener);
+    drop(router);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish in time");
+    }
+    // The router (and with it the last writer handle) is gone: the writer drains.
+    match tokio::time::timeout(SHUTDOWN_GRACE, writer_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "ingest writer task failed"),
+        Err(_) => tracing::warn!("the ingest writer did not finish in time"),
+    }
+    store.close().await;
+    eprintln!("attest-collector: stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+}

@@ -1,0 +1,465 @@
+//! Storage: one async trait ([`Store`]), two backends through `sqlx` ([`sqlite`], the
+//! default, and [`postgres`] for fleets), versioned migrations run at open.
+//!
+//! The ingest write path is group commit: the ingest writer hands a whole batch of
+//! verified reports to [`Store::ingest_batch`], which classifies them against the
+//! agents' chains, appends the accepted ones to the Merkle log and writes everything
+//! with multi-row inserts in *one* transaction. Nothing of a batch is visible until it
+//! commits, so a report is never half-stored, and a receipt is sent only after the
+//! commit. The classification and the log arithmetic are shared ([`batch`]); the
+//! backends provide the few statements ([`batch::BatchTx`]).
+//!
+//! Several collectors on one PostgreSQL: a batch locks the rows of the agents it
+//! touches (in id order) and then the single log-head row, so chains are classified
+//! against committed state and log indexes are dense and ordered by commit. On SQLite
+//! the write transaction (`BEGIN IMMEDIATE`) serializes the same way.
+
+pub mod batch;
+pub mod postgres;
+pub mod sqlite;
+#[cfg(test)]
+mod suite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use attest_proto::{ErrorCode, Receipt};
+
+use crate::log::{Frontier, Hash};
+
+pub use batch::{FlatResult, PendingReport};
+
+/// Unix time in milliseconds: the one time type of the store.
+pub type Millis = i64;
+
+/// A storage failure. Never shown to clients (the API answers `unavailable` or
+/// `internal`); logged with its details.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    Url(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to a bug or corrupt data).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        ) || matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy"))
+    }
+}
+
+/// The role of an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Tokens, agents, waivers; everything an auditor may do.
+    Admin,
+    /// Read-only.
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+/// A new enrollment token (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewEnrollToken {
+    pub id: String,
+    pub token_hash: String,
+    pub uses: i64,
+    pub expires_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// An enrollment token as `token list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EnrollTokenInfo {
+    pub id: String,
+    pub uses_total: i64,
+    pub uses_left: i64,
+    pub expires_at: Option<Millis>,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// An agent to enroll.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub id: String,
+    pub keyid: String,
+    pub public_key: [u8; 32],
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_id: String,
+    pub os_version_id: String,
+    pub os_pretty_name: String,
+    pub kernel: String,
+    pub enrolled_at: Millis,
+}
+
+/// What became of an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// A new agent; one use of the token was spent.
+    Enrolled {
+        agent_id: String,
+    },
+    /// This public key is already enrolled (a retried enrollment): its id; no use spent.
+    AlreadyEnrolled {
+        agent_id: String,
+    },
+    Refused(EnrollRefusal),
+}
+
+/// Why an enrollment was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollRefusal {
+    UnknownToken,
+    TokenRevoked,
+    TokenExpired,
+    TokenUsedUp,
+    /// The public key belongs to a revoked agent.
+    AgentRevoked,
+}
+
+impl EnrollRefusal {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            EnrollRefusal::UnknownToken | EnrollRefusal::TokenRevoked => ErrorCode::BadToken,
+            EnrollRefusal::TokenExpired => ErrorCode::TokenExpired,
+            EnrollRefusal::TokenUsedUp => ErrorCode::TokenUsedUp,
+            EnrollRefusal::AgentRevoked => ErrorCode::Revoked,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            EnrollRefusal::UnknownToken => "unknown enrollment token",
+            EnrollRefusal::TokenRevoked => "the enrollment token has been revoked",
+            EnrollRefusal::TokenExpired => "the enrollment token has expired",
+            EnrollRefusal::TokenUsedUp => "the enrollment token has no uses left",
+            EnrollRefusal::AgentRevoked => "this public key belongs to a revoked agent",
+        }
+    }
+}
+
+/// The key of an enrolled agent, found by key id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentKey {
+    pub agent_id: String,
+    pub public_key: [u8; 32],
+    pub revoked: bool,
+}
+
+/// An agent as the read API and `agents list` show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentInfo {
+    pub agent_id: String,
+    pub keyid: String,
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_id: String,
+    pub os_version_id: String,
+    pub os_pretty_name: String,
+    pub kernel: String,
+    pub enrolled_at: Millis,
+    pub revoked_at: Option<Millis>,
+    /// The highest stored `seq`.
+    pub head_seq: Option<i64>,
+    pub last_report_at: Option<Millis>,
+}
+
+/// One flattened result of an agent's latest report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredResult {
+    pub check: String,
+    pub status: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The latest report of an agent with its results.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LatestResults {
+    pub agent_id: String,
+    pub seq: i64,
+    pub log_index: i64,
+    pub collected_at: Millis,
+    pub received_at: Millis,
+    pub results: Vec<StoredResult>,
+}
+
+/// A stored report's envelope, verbatim, with where it sits in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub log_index: i64,
+    pub payload_sha256: String,
+    pub envelope: Vec<u8>,
+}
+
+/// A recorded chain event (gap, late report, fork, broken link).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChainEvent {
+    pub agent_id: String,
+    pub kind: String,
+    pub seq: i64,
+    pub detail: String,
+    pub payload_sha256: Option<String>,
+    pub at: Millis,
+}
+
+/// The head of the Merkle log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    pub tree_size: u64,
+    pub root: Hash,
+    pub updated_at: Millis,
+}
+
+/// An API token (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub id: String,
+    pub token_hash: String,
+    pub role: Role,
+    pub note: String,
+    pub created_at: Millis,
+}
+
+/// An entry of the audit log of admin actions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub at: Millis,
+    /// Who: `cli:<user>` or `apitoken:<id>`.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Database connection pool figures for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The outcome of one report of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored now.
+    Stored(Receipt),
+    /// Already stored: the first delivery's receipt.
+    Duplicate(Receipt),
+    /// Refused; nothing stored except, for chain conflicts, the recorded event.
+    Rejected { code: ErrorCode, message: String },
+}
+
+/// What the integrity check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrityReport {
+    pub reports: u64,
+    pub tree_size: u64,
+    pub problems: Vec<String>,
+}
+
+/// The collector's storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // Enrollment tokens.
+    async fn create_enroll_token(&self, token: &NewEnrollToken) -> Result<(), StoreError>;
+    async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenInfo>, StoreError>;
+    /// `false` when there is no such token (or it was already revoked).
+    async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
+
+    // Agents.
+    /// Spends one use of the token and enrolls the agent, atomically.
+    async fn enroll(
+        &self,
+        token_hash: &str,
+        agent: &NewAgent,
+        now: Millis,
+    ) -> Result<EnrollOutcome, StoreError>;
+    async fn agent_key(&self, keyid: &str) -> Result<Option<AgentKey>, StoreError>;
+    async fn agent(&self, agent_id: &str) -> Result<Option<AgentInfo>, StoreError>;
+    /// Agents ordered by id, after `after`, at most `limit`.
+    async fn list_agents(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentInfo>, StoreError>;
+    /// `false` when there is no such agent (or it was already revoked).
+    async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError>;
+    async fn count_agents(&self) -> Result<i64, StoreError>;
+
+    // Ingest.
+    /// Classifies and stores a batch in one transaction; one outcome per report, in
+    /// order. On error nothing of the batch is stored.
+    async fn ingest_batch(
+        &self,
+        batch: &[PendingReport],
+        now: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    // Read API.
+    async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError>;
+    async fn report_envelope(
+        &self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredEnvelope>, StoreError>;
+    async fn chain_events(&self, agent_id: &str) -> Result<Vec<ChainEvent>, StoreError>;
+
+    // The Merkle log.
+    async fn log_head(&self) -> Result<LogHead, StoreError>;
+    /// Stored hashes: level 0 are leaves (by log index), higher levels stored
+    /// subtrees. Fewer than `count` when fewer exist.
+    async fn log_nodes(&self, level: u32, from: u64, count: u64) -> Result<Vec<Hash>, StoreError>;
+
+    // API tokens and the audit log.
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError>;
+    /// The role of a live token, with its id.
+    async fn api_token(&self, token_hash: &str) -> Result<Option<(String, Role)>, StoreError>;
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // Collector metadata (e.g. the log key that signs this database's checkpoints).
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets `key` if it has no value yet; returns the value now stored.
+    async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    /// Pool figures for the metrics.
+    fn pool_stats(&self) -> PoolStats;
+
+    /// Checks that every report is whole (all its results stored), log indexes are
+    /// dense, and the stored subtrees and head match the leaves. Reads everything.
+    async fn integrity_check(&self) -> Result<IntegrityReport, StoreError>;
+
+    async fn close(&self);
+}
+
+/// A store behind the trait object the server uses.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store a database URL names and runs its migrations: `sqlite://PATH`
+/// (`sqlite:PATH` too) or `postgres://…` / `postgresql://…`.
+pub async fn open(url: &str, max_connections: u32) -> Result<DynStore, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PgStore::open(url, max_connections).await?,
+        ))
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(std::path::Path::new(path), max_connections).await?,
+        ))
+    } else {
+        Err(StoreError::Url(url.chars().take(40).collect()))
+    }
+}
+
+/// Implements the log node source over a store.
+pub struct StoreNodes<'a>(pub &'a dyn Store);
+
+impl crate::log::NodeSource for StoreNodes<'_> {
+    type Error = StoreError;
+    async fn nodes(&self, level: u32, from: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
+        self.0.log_nodes(level, from, count).await
+    }
+}
+
+/// The inclusion proof of leaf `index` in the tree of the first `size` leaves.
+pub async fn inclusion_proof(
+    store: &dyn Store,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, crate::log::ProofError<StoreError>> {
+    crate::log::inclusion_proof(&StoreNodes(store), index, size).await
+}
+
+/// Decodes a stored 32-byte hash.
+pub(crate) fn hash_from(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
+}
+
+/// The shared part of the integrity check: leaves in index order, nodes, head.
+pub(crate) fn check_log(
+    leaves: &[(i64, Hash)],
+    nodes: &[(u32, u64, Hash)],
+    head: &LogHead,
+    frontier: &Frontier,
+    problems: &mut Vec<String>,
+) {
+    let mut rebuilt = Frontier::empty();
+    let mut new_nodes = Vec::new();
+    for (i, (index, leaf)) in leaves.iter().enumerate() {
+        if *index != i as i64 {
+            problems.push(format!("log index {index} where {i} was expected"));
+            return;
+        }
+        rebuilt.push(*leaf, &mut new_nodes);
+    }
+    if rebuilt.size != head.tree_size {
+        problems.push(format!(
+            "log head says {} leaves, {} reports stored",
+            head.tree_size, rebuilt.size
+        ));
+    }
+    if rebuilt.root() != head.root {
+        problems.push("log head root does not match the stored leaves".into());
+    }
+    if rebuilt != *frontier {
+        problems.push("log frontier does not match the stored leaves".into());
+    }
+    let mut stored: Vec<(u32, u64, Hash)> = nodes.to_vec();
+    stored.sort_unstable_by_key(|(l, i, _)| (*l, *i));
+    let mut expect: Vec<(u32, u64, Hash)> = new_nodes
+        .into_iter()
+        .map(|n| (n.level, n.index, n.hash))
+        .collect();
+    expect.sort_unstable_by_key(|(l, i, _)| (*l, *i));
+    if stored != expect {
+        problems.push(format!(
+            "stored log nodes ({}) do not match the leaves ({} expected)",
+            stored.len(),
+            expect.len()
+        ));
+    }
+}

@@ -1,0 +1,804 @@
+//! The PostgreSQL backend, for fleets and for several collectors on one database.
+//!
+//! A batch locks its agents' rows (`FOR UPDATE`, in id order, so two collectors never
+//! deadlock) and then the one log-head row, so chain verdicts are taken against
+//! committed state and log indexes are allocated densely in commit order. Bulk inserts
+//! pass each column as one array (`INSERT … SELECT * FROM UNNEST($1, $2, …)`): one
+//! statement per table per batch, whatever its size.
+
+use std::borrow::Cow;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Executor as _, Row as _};
+
+use super::batch::{AgentChainRow, BatchTx, BatchWrite, StoredLink, run_batch};
+use super::{
+    AgentInfo, AgentKey, AuditEntry, ChainEvent, EnrollOutcome, EnrollRefusal, EnrollTokenInfo,
+    IngestOutcome, IntegrityReport, LatestResults, LogHead, Millis, NewAgent, NewApiToken,
+    NewEnrollToken, PendingReport, PoolStats, Role, Store, StoreError, StoredEnvelope,
+    StoredResult, check_log, hash_from,
+};
+use crate::log::{Frontier, Hash, leaf_hash};
+
+fn migrator() -> Migrator {
+    Migrator {
+        migrations: Cow::Owned(vec![Migration::new(
+            1,
+            Cow::Borrowed("initial"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../../migrations/postgres/0001_initial.sql")),
+            false,
+        )]),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    max: u32,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations (under PostgreSQL's advisory lock, so several
+    /// collectors may start at once).
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let max = max_connections.max(2);
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        migrator().run(&pool).await?;
+        Ok(PgStore { pool, max })
+    }
+}
+
+struct PgBatch<'c> {
+    conn: &'c mut PgConnection,
+}
+
+#[async_trait]
+impl BatchTx for PgBatch<'_> {
+    async fn lock_agents(&mut self, ids: &[&str]) -> Result<Vec<AgentChainRow>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        let rows = sqlx::query(
+            "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link FROM agents \
+             WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentChainRow {
+                    agent_id: r.try_get(0)?,
+                    public_key: r.try_get(1)?,
+                    revoked: r.try_get(2)?,
+                    head_seq: r.try_get(3)?,
+                    head_link: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn report_at(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredLink>, StoreError> {
+        let row = sqlx::query(
+            "SELECT log_index, prev, payload_sha256 FROM reports WHERE agent_id = $1 AND seq = $2",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.map(|r| {
+            Ok(StoredLink {
+                log_index: r.try_get(0)?,
+                prev: r.try_get(1)?,
+                payload_sha256: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
+        let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *self.conn)
+            .await?;
+        let size: i64 = row.try_get(0)?;
+        let bytes: Vec<u8> = row.try_get(1)?;
+        Frontier::from_bytes(u64::try_from(size).unwrap_or_default(), &bytes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
+        if !w.reports.is_empty() {
+            let n = w.reports.len();
+            let mut index = Vec::with_capacity(n);
+            let mut agent = Vec::with_capacity(n);
+            let mut seq = Vec::with_capacity(n);
+            let mut prev = Vec::with_capacity(n);
+            let mut sha = Vec::with_capacity(n);
+            let mut leaf = Vec::with_capacity(n);
+            let mut collected = Vec::with_capacity(n);
+            let mut count = Vec::with_capacity(n);
+            let mut envelope = Vec::with_capacity(n);
+            for (i, r) in &w.reports {
+                index.push(*i);
+                agent.push(r.agent_id.as_str());
+                seq.push(r.seq);
+                prev.push(r.prev.as_str());
+                sha.push(r.payload_sha256.as_str());
+                leaf.push(&r.leaf_hash[..]);
+                collected.push(r.collected_at);
+                count.push(r.results.len() as i64);
+                envelope.push(&r.envelope[..]);
+            }
+            sqlx::query(
+                "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
+                 collected_at, received_at, result_count, envelope) \
+                 SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
+                 $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
+                 $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)",
+            )
+            .bind(index)
+            .bind(agent)
+            .bind(seq)
+            .bind(prev)
+            .bind(sha)
+            .bind(leaf)
+            .bind(collected)
+            .bind(w.now)
+            .bind(count)
+            .bind(envelope)
+            .execute(&mut *self.conn)
+            .await?;
+
+            let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
+            let mut index = Vec::with_capacity(rows);
+            let mut pos = Vec::with_capacity(rows);
+            let mut agent = Vec::with_capacity(rows);
+            let mut check = Vec::with_capacity(rows);
+            let mut status = Vec::with_capacity(rows);
+            let mut summary = Vec::with_capacity(rows);
+            let mut reason = Vec::with_capacity(rows);
+            for (i, r) in &w.reports {
+                for (p, res) in r.results.iter().enumerate() {
+                    index.push(*i);
+                    pos.push(p as i64);
+                    agent.push(r.agent_id.as_str());
+                    check.push(res.check.as_str());
+                    status.push(res.status);
+                    summary.push(res.summary.as_str());
+                    reason.push(res.reason.as_deref());
+                }
+            }
+            sqlx::query(
+                "INSERT INTO results (log_index, position, agent_id, check_id, status, summary, \
+                 reason) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
+                 $4::text[], $5::text[], $6::text[], $7::text[])",
+            )
+            .bind(index)
+            .bind(pos)
+            .bind(agent)
+            .bind(check)
+            .bind(status)
+            .bind(summary)
+            .bind(reason)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        if !w.nodes.is_empty() {
+            let level: Vec<i64> = w.nodes.iter().map(|n| i64::from(n.level)).collect();
+            let idx: Vec<i64> = w
+                .nodes
+                .iter()
+                .map(|n| i64::try_from(n.index).unwrap_or(i64::MAX))
+                .collect();
+            let hash: Vec<&[u8]> = w.nodes.iter().map(|n| &n.hash[..]).collect();
+            sqlx::query(
+                "INSERT INTO log_nodes (level, idx, hash) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[])",
+            )
+            .bind(level)
+            .bind(idx)
+            .bind(hash)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        for e in &w.events {
+            sqlx::query(
+                "INSERT INTO chain_events (agent_id, kind, seq, detail, payload_sha256, envelope, \
+                 at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(e.agent_id)
+            .bind(e.kind)
+            .bind(e.seq)
+            .bind(&e.detail)
+            .bind(e.payload_sha256)
+            .bind(e.envelope)
+            .bind(w.now)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        if !w.heads.is_empty() {
+            let id: Vec<&str> = w.heads.iter().map(|h| h.agent_id.as_str()).collect();
+            let seq: Vec<i64> = w.heads.iter().map(|h| h.head_seq).collect();
+            let link: Vec<&str> = w.heads.iter().map(|h| h.head_link.as_str()).collect();
+            sqlx::query(
+                "UPDATE agents AS a SET head_seq = v.s, head_link = v.l, last_report_at = $4 \
+                 FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(id, s, l) \
+                 WHERE a.id = v.id",
+            )
+            .bind(id)
+            .bind(seq)
+            .bind(link)
+            .bind(w.now)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        if let Some(log) = &w.log {
+            sqlx::query(
+                "UPDATE log_state SET tree_size = $1, root = $2, frontier = $3, updated_at = $4 \
+                 WHERE id = 1",
+            )
+            .bind(i64::try_from(log.tree_size).unwrap_or(i64::MAX))
+            .bind(&log.root[..])
+            .bind(&log.frontier)
+            .bind(w.now)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn agent_info(r: &sqlx::postgres::PgRow) -> Result<AgentInfo, StoreError> {
+    Ok(AgentInfo {
+        agent_id: r.try_get(0)?,
+        keyid: r.try_get(1)?,
+        hostname: r.try_get(2)?,
+        machine_id: r.try_get(3)?,
+        os_id: r.try_get(4)?,
+        os_version_id: r.try_get(5)?,
+        os_pretty_name: r.try_get(6)?,
+        kernel: r.try_get(7)?,
+        enrolled_at: r.try_get(8)?,
+        revoked_at: r.try_get(9)?,
+        head_seq: r.try_get(10)?,
+        last_report_at: r.try_get(11)?,
+    })
+}
+
+const AGENT_COLUMNS: &str = "id, keyid, hostname, machine_id, os_id, os_version_id, \
+    os_pretty_name, kernel, enrolled_at, revoked_at, head_seq, last_report_at";
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_enroll_token(&self, t: &NewEnrollToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO enroll_tokens (id, token_hash, uses_total, uses_left, expires_at, \
+             created_at) VALUES ($1, $2, $3, $3, $4, $5)",
+        )
+        .bind(&t.id)
+        .bind(&t.token_hash)
+        .bind(t.uses)
+        .bind(t.expires_at)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, uses_total, uses_left, expires_at, created_at, revoked_at \
+             FROM enroll_tokens ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EnrollTokenInfo {
+                    id: r.try_get(0)?,
+                    uses_total: r.try_get(1)?,
+                    uses_left: r.try_get(2)?,
+                    expires_at: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    revoked_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE enroll_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enroll(
+        &self,
+        token_hash: &str,
+        agent: &NewAgent,
+        now: Millis,
+    ) -> Result<EnrollOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let token = sqlx::query(
+            "SELECT id, uses_left, expires_at, revoked_at FROM enroll_tokens \
+             WHERE token_hash = $1 FOR UPDATE",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(token) = token else {
+            return Ok(EnrollOutcome::Refused(EnrollRefusal::UnknownToken));
+        };
+        let token_id: String = token.try_get(0)?;
+        let uses_left: i64 = token.try_get(1)?;
+        let expires_at: Option<i64> = token.try_get(2)?;
+        let revoked_at: Option<i64> = token.try_get(3)?;
+        if revoked_at.is_some() {
+            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenRevoked));
+        }
+        if expires_at.is_some_and(|e| e <= now) {
+            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenExpired));
+        }
+        let existing = sqlx::query("SELECT id, revoked_at FROM agents WHERE keyid = $1")
+            .bind(&agent.keyid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(existing) = existing {
+            let revoked: Option<i64> = existing.try_get(1)?;
+            if revoked.is_some() {
+                return Ok(EnrollOutcome::Refused(EnrollRefusal::AgentRevoked));
+            }
+            return Ok(EnrollOutcome::AlreadyEnrolled {
+                agent_id: existing.try_get(0)?,
+            });
+        }
+        if uses_left <= 0 {
+            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenUsedUp));
+        }
+        sqlx::query("UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE id = $1")
+            .bind(&token_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO agents (id, keyid, public_key, hostname, machine_id, os_id, \
+             os_version_id, os_pretty_name, kernel, token_id, enrolled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.keyid)
+        .bind(&agent.public_key[..])
+        .bind(&agent.hostname)
+        .bind(&agent.machine_id)
+        .bind(&agent.os_id)
+        .bind(&agent.os_version_id)
+        .bind(&agent.os_pretty_name)
+        .bind(&agent.kernel)
+        .bind(&token_id)
+        .bind(agent.enrolled_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(EnrollOutcome::Enrolled {
+            agent_id: agent.id.clone(),
+        })
+    }
+
+    async fn agent_key(&self, keyid: &str) -> Result<Option<AgentKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, public_key, revoked_at IS NOT NULL FROM agents WHERE keyid = $1",
+        )
+        .bind(keyid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let key: Vec<u8> = r.try_get(1)?;
+            Ok(AgentKey {
+                agent_id: r.try_get(0)?,
+                public_key: hash_from(&key, "agent public key")?,
+                revoked: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn agent(&self, agent_id: &str) -> Result<Option<AgentInfo>, StoreError> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_info).transpose()
+    }
+
+    async fn list_agents(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentInfo>, StoreError> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(agent_info).collect()
+    }
+
+    async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(agent_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_agents(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM agents WHERE revoked_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn ingest_batch(
+        &self,
+        batch: &[PendingReport],
+        now: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcomes = {
+            let mut b = PgBatch { conn: &mut tx };
+            run_batch(&mut b, batch, now).await?
+        };
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError> {
+        let head = sqlx::query(
+            "SELECT log_index, seq, collected_at, received_at FROM reports \
+             WHERE agent_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(head) = head else { return Ok(None) };
+        let log_index: i64 = head.try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT check_id, status, summary, reason FROM results WHERE log_index = $1 \
+             ORDER BY position",
+        )
+        .bind(log_index)
+        .fetch_all(&self.pool)
+        .await?;
+        let results = rows
+            .iter()
+            .map(|r| {
+                Ok(StoredResult {
+                    check: r.try_get(0)?,
+                    status: r.try_get(1)?,
+                    summary: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some(LatestResults {
+            agent_id: agent_id.to_owned(),
+            seq: head.try_get(1)?,
+            log_index,
+            collected_at: head.try_get(2)?,
+            received_at: head.try_get(3)?,
+            results,
+        }))
+    }
+
+    async fn report_envelope(
+        &self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredEnvelope>, StoreError> {
+        let row = sqlx::query(
+            "SELECT log_index, payload_sha256, envelope FROM reports \
+             WHERE agent_id = $1 AND seq = $2",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredEnvelope {
+                log_index: r.try_get(0)?,
+                payload_sha256: r.try_get(1)?,
+                envelope: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn chain_events(&self, agent_id: &str) -> Result<Vec<ChainEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
+             WHERE agent_id = $1 ORDER BY id",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChainEvent {
+                    agent_id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    seq: r.try_get(2)?,
+                    detail: r.try_get(3)?,
+                    payload_sha256: r.try_get(4)?,
+                    at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn log_head(&self) -> Result<LogHead, StoreError> {
+        let r = sqlx::query("SELECT tree_size, root, updated_at FROM log_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let size: i64 = r.try_get(0)?;
+        let root: Vec<u8> = r.try_get(1)?;
+        Ok(LogHead {
+            tree_size: u64::try_from(size).unwrap_or_default(),
+            root: hash_from(&root, "log root")?,
+            updated_at: r.try_get(2)?,
+        })
+    }
+
+    async fn log_nodes(&self, level: u32, from: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let to = from.saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+        let rows: Vec<Vec<u8>> = if level == 0 {
+            sqlx::query_scalar(
+                "SELECT leaf_hash FROM reports WHERE log_index >= $1 AND log_index < $2 \
+                 ORDER BY log_index",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query_scalar(
+                "SELECT hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 \
+                 ORDER BY idx",
+            )
+            .bind(i64::from(level))
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.iter().map(|h| hash_from(h, "log node")).collect()
+    }
+
+    async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, role, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t.id)
+        .bind(&t.token_hash)
+        .bind(t.role.as_str())
+        .bind(&t.note)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_token(&self, token_hash: &str) -> Result<Option<(String, Role)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let role: String = r.try_get(1)?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
+            Ok((r.try_get(0)?, role))
+        })
+        .transpose()
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    action: r.try_get(2)?,
+                    target: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM collector_meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO collector_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM collector_meta WHERE key = $1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.max,
+        }
+    }
+
+    async fn integrity_check(&self) -> Result<IntegrityReport, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let result = integrity(&mut conn).await;
+        conn.execute("ROLLBACK").await?;
+        result
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreError> {
+    let mut problems = Vec::new();
+    let mut leaves = Vec::new();
+    {
+        let mut rows =
+            sqlx::query("SELECT log_index, leaf_hash, envelope FROM reports ORDER BY log_index")
+                .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let index: i64 = r.try_get(0)?;
+            let stored: Vec<u8> = r.try_get(1)?;
+            let envelope: Vec<u8> = r.try_get(2)?;
+            let leaf = hash_from(&stored, "leaf hash")?;
+            if leaf_hash(&envelope) != leaf {
+                problems.push(format!(
+                    "report {index}: leaf hash does not match its envelope"
+                ));
+            }
+            leaves.push((index, leaf));
+        }
+    }
+    let incomplete: Vec<i64> = sqlx::query_scalar(
+        "SELECT r.log_index FROM reports r LEFT JOIN \
+         (SELECT log_index, count(*) AS n FROM results GROUP BY log_index) x \
+         ON x.log_index = r.log_index WHERE COALESCE(x.n, 0) != r.result_count",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for index in incomplete {
+        problems.push(format!("report {index}: results incomplete"));
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM results WHERE log_index NOT IN (SELECT log_index FROM reports)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if orphans > 0 {
+        problems.push(format!("{orphans} results without a report"));
+    }
+    let nodes = sqlx::query("SELECT level, idx, hash FROM log_nodes")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let level: i64 = r.try_get(0)?;
+            let idx: i64 = r.try_get(1)?;
+            let hash: Vec<u8> = r.try_get(2)?;
+            Ok((
+                u32::try_from(level).unwrap_or_default(),
+                u64::try_from(idx).unwrap_or_default(),
+                hash_from(&hash, "log node")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let r = sqlx::query("SELECT tree_size, root, updated_at, frontier FROM log_state WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    let size: i64 = r.try_get(0)?;
+    let root: Vec<u8> = r.try_get(1)?;
+    let frontier: Vec<u8> = r.try_get(3)?;
+    let head = LogHead {
+        tree_size: u64::try_from(size).unwrap_or_default(),
+        root: hash_from(&root, "log root")?,
+        updated_at: r.try_get(2)?,
+    };
+    let frontier = Frontier::from_bytes(head.tree_size, &frontier)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    check_log(&leaves, &nodes, &head, &frontier, &mut problems);
+    Ok(IntegrityReport {
+        reports: leaves.len() as u64,
+        tree_size: head.tree_size,
+        problems,
+    })
+}
+
+/// Creates a fresh, empty database next to the one `base_url` names (tests and
+/// benchmarks: one database per run, so runs never collide) and returns its URL.
+pub async fn create_test_database(base_url: &str, label: &str) -> Result<String, StoreError> {
+    use sqlx::Connection as _;
+    let name = format!("attest_{label}_{}", crate::auth::random_hex(6));
+    let mut url = url::Url::parse(base_url)
+        .map_err(|_| StoreError::Url(base_url.chars().take(40).collect()))?;
+    let mut conn = PgConnection::connect(base_url).await?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    conn.close().await?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmark: collector ingest over HTTPS on loopback (release build).
+#
+#   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]
+#   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]
+#
+# 1. `attest-loadgen prefill` stores PREFILL reports (default 1,000,000) of 10,000
+#    synthetic agents straight through the store (the server's batch write path, no
+#    HTTP), so the database is not fresh;
+# 2. starts `attest-collector serve` on that database;
+# 3. `attest-loadgen run` enrolls AGENTS agents (default 10,000) over HTTPS, signs
+#    REPORTS_PER_AGENT 25-check reports each in advance, posts them from CONCURRENCY
+#    keep-alive connections, and prints reports/s, p50/p99 latency, errors and the
+#    collector's peak RSS and CPU.
+#
+# PostgreSQL: ATTEST_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
+# a fresh database is created next to it and dropped at the end. SQLite: a temp dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]}
+prefill=${2:-1000000}
+agents=${3:-10000}
+per_agent=${4:-5}
+concurrency=${5:-64}
+
+# ATTEST_BENCH_BIN: a directory with release binaries already built (else: build them).
+if [ -n "${ATTEST_BENCH_BIN:-}" ]; then
+  bin=$ATTEST_BENCH_BIN
+else
+  cargo build --release -q -p attest-collector
+  bin=target/release
+fi
+tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/attest-bench.XXXXXX")
+db_name=""
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  if [ -n "$db_name" ]; then
+    psql "$base_url" -qc "drop database if exists $db_name" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+case "$backend" in
+  sqlite) database="sqlite://$tmp/data/collector.db" ;;
+  postgres)
+    base_url=${ATTEST_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+    db_name="attest_bench_$$"
+    psql "$base_url" -qc "create database $db_name"
+    database="${base_url%/*}/$db_name"
+    ;;
+  *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
+esac
+mkdir -p "$tmp/data"
+
+if [ "$prefill" -gt 0 ]; then
+  echo "== prefill: $prefill reports"
+  "$bin/attest-loadgen" prefill --database "$database" --reports "$prefill" --agents 10000
+fi
+
+echo "== serve ($backend)"
+"$bin/attest-collector" --data-dir "$tmp/data" --database "$database" \
+  serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
+pid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.log" && break; sleep 0.2; done
+addr=$(sed -n 's/.*listening on https:\/\///p' "$tmp/serve.log")
+pin=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" fingerprint)
+token=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" token create --uses "$agents" 2>/dev/null)
+
+echo "== load: $agents agents x $per_agent reports, $concurrency connections"
+"$bin/attest-loadgen" run --server "$addr" --pin "$pin" --token "$token" \
+  --agents "$agents" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
+  --collector-pid "$pid"
+echo "== database size: $(du -sh "$tmp/data" | cut -f1) (data dir)"
