@@ -178,8 +178,7 @@ fn once_while_down(agent: &Agent, expect_waiting: usize) {
         "{status}"
     );
     assert!(
-        status.contains(&"last collection: ")
-            && status.contains(&format!("(seq {expect_waiting})")),
+        status.contains("last collection: ") && status.contains(&format!("(seq {expect_waiting})")),
         "{status}"
     );
     assert!(
@@ -190,12 +189,12 @@ fn once_while_down(agent: &Agent, expect_waiting: usize) {
     );
 }
 
-/// The collector's view of the agent: reports `1..=n` stored exactly once, each the
-/// agent's, with `seq` as stored, each `prev` the link of the one before (the first
-/// the genesis link of the enrolled key); nothing at `n + 1`; the head at `n`; no
-/// chain event other than `allowed_gaps` gaps; and the Merkle log holding `stored`
-/// leaves in all (one per stored report: nothing stored twice). `missing` seqs must
-/// be absent (quarantined by the agent).
+/// The collector's view of the agent: reports `1..=n` except `missing` (quarantined
+/// by the agent) stored exactly once, each signed by the enrolled key, naming the
+/// agent and its `seq`, each `prev` the link of the one before (the first the genesis
+/// link of the enrolled key); nothing at `n + 1`; the head at `n`; log indexes
+/// `0..stored` in `seq` order and a Merkle log of exactly that size (nothing stored
+/// twice); no chain event but one gap when something is missing.
 fn assert_chain(c: &Collector, agent: &Agent, n: u64, missing: &[u64]) {
     let enrollment = agent.enrollment();
     let id = enrollment["agent_id"].as_str().unwrap().to_owned();
@@ -406,7 +405,7 @@ fn reports_wait_while_the_collector_is_down_and_arrive_once_in_order() {
     let status = agent.status();
     assert!(
         status.contains("spool:           0 report(s) waiting")
-            && status.contains(&"last upload:     ")
+            && status.contains("last upload:     ")
             && status.contains(&format!("(seq {})", N + 1)),
         "{status}"
     );
