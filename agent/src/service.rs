@@ -255,6 +255,9 @@ pub struct OnceOutcome {
 /// `Retry-After`), and report what is left.
 pub async fn run_once(agent: &Agent, clock: &dyn Clock) -> Result<OnceOutcome, ServiceError> {
     let collected = agent.collect_and_spool(clock.now()).ok();
+    // Counted from the quarantine itself: records the collector refused and records
+    // found corrupted while reading the spool.
+    let quarantined_before = agent.spool.quarantined()?;
     let mut outcome = OnceOutcome {
         collected,
         delivered: 0,
@@ -265,7 +268,6 @@ pub async fn run_once(agent: &Agent, clock: &dyn Clock) -> Result<OnceOutcome, S
     loop {
         let drained = agent.deliver(clock.now()).await?;
         outcome.delivered += drained.receipts.len();
-        outcome.quarantined += drained.quarantined.len();
         match drained.stopped {
             None => break,
             Some(Stopped::RetryAfter(wait)) if wait <= ONCE_MAX_WAIT => {
@@ -285,6 +287,10 @@ pub async fn run_once(agent: &Agent, clock: &dyn Clock) -> Result<OnceOutcome, S
         }
     }
     outcome.left = agent.spool.depth()?.0;
+    outcome.quarantined = agent
+        .spool
+        .quarantined()?
+        .saturating_sub(quarantined_before);
     Ok(outcome)
 }
 

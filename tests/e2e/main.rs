@@ -9,6 +9,7 @@
 
 mod support;
 
+mod agent_collector;
 mod agent_service;
 mod collect_cli;
 mod collector;
