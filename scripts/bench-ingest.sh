@@ -68,8 +68,28 @@ addr=$(sed -n 's/.*listening on https:\/\///p' "$tmp/serve.log")
 pin=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" fingerprint)
 token=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" token create --uses "$agents" 2>/dev/null)
 
+# CPU seconds of every PostgreSQL server process (the database's share of the work).
+pg_cpu() {
+  local ticks=0 t
+  for stat in /proc/[0-9]*/stat; do
+    read -r line < "$stat" 2>/dev/null || continue
+    case "$line" in *"(postgres)"*) ;; *) continue ;; esac
+    t=$(echo "${line##*)}" | awk '{print $12 + $13}')
+    ticks=$((ticks + t))
+  done
+  echo "$ticks"
+}
+pg_before=$(pg_cpu)
+load_start=$(date +%s.%N)
+
 echo "== load: $agents agents x $per_agent reports, $concurrency connections"
 "$bin/attest-loadgen" run --server "$addr" --pin "$pin" --token "$token" \
   --agents "$agents" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
   --collector-pid "$pid"
-echo "== database size: $(du -sh "$tmp/data" | cut -f1) (data dir)"
+if [ "$backend" = postgres ]; then
+  pg_after=$(pg_cpu)
+  awk -v a="$pg_before" -v b="$pg_after" -v s="$load_start" -v e="$(date +%s.%N)" \
+    'BEGIN { printf "postgres CPU        %.1f s (%.2f cores, enrollment included)\n", (b - a) / 100, (b - a) / 100 / (e - s) }'
+else
+  echo "== database size: $(du -sh "$tmp/data" | cut -f1) (data dir)"
+fi

@@ -24,6 +24,9 @@
 //!
 //! [database_pool]
 //! max_connections = 16
+//!
+//! [sqlite]
+//! synchronous = "full"         # or "normal": safe against a collector crash, not a power cut
 //! ```
 
 use std::net::SocketAddr;
@@ -71,6 +74,13 @@ struct FileConfig {
     limits: Option<FileLimits>,
     ingest: Option<FileIngest>,
     database_pool: Option<FilePool>,
+    sqlite: Option<FileSqlite>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSqlite {
+    synchronous: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -129,6 +139,8 @@ pub struct Config {
     pub max_batch: usize,
     pub queue: usize,
     pub db_max_connections: u32,
+    /// SQLite `synchronous=FULL` (else `NORMAL`).
+    pub sqlite_full_sync: bool,
     /// Where the file came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -250,6 +262,15 @@ fn resolve(
             ));
         }
     };
+    let sqlite_full_sync = match file.sqlite.and_then(|s| s.synchronous).as_deref() {
+        None | Some("full") => true,
+        Some("normal") => false,
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "sqlite.synchronous must be \"full\" or \"normal\", not {other:?}"
+            )));
+        }
+    };
     let limits = file.limits.unwrap_or_default();
     let ingest = file.ingest.unwrap_or_default();
     let config = Config {
@@ -269,6 +290,7 @@ fn resolve(
             .database_pool
             .and_then(|p| p.max_connections)
             .unwrap_or(16),
+        sqlite_full_sync,
         source,
     };
     validate(&config)?;
@@ -358,6 +380,8 @@ max_batch = 64
 queue = 128
 [database_pool]
 max_connections = 8
+[sqlite]
+synchronous = "normal"
 "#,
             &o(),
         )
@@ -370,6 +394,7 @@ max_connections = 8
             (1_048_576, 4, 64)
         );
         assert_eq!(c.db_max_connections, 8);
+        assert!(!c.sqlite_full_sync);
     }
 
     #[test]
@@ -396,6 +421,7 @@ max_connections = 8
         assert!(err("version = 1\ndatabase = \"mysql://x\"").contains("sqlite://"));
         assert!(err("version = 1\n[limits]\nrate_per_second = 0.0").contains("positive"));
         assert!(err("version = 1\n[ingest]\nmax_batch = 0").contains("max_batch"));
+        assert!(err("version = 1\n[sqlite]\nsynchronous = \"off\"").contains("synchronous"));
         assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
         let half = Overrides {
             tls_cert: Some("/c".into()),

@@ -91,7 +91,12 @@ pub fn load_or_create_log_key(data_dir: &Path) -> Result<(SigningKey, bool), Ser
 
 /// Opens the store and checks that the log key is the one the database knows.
 pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
-    Ok(store::open(&config.database, config.db_max_connections).await?)
+    Ok(store::open_with(
+        &config.database,
+        config.db_max_connections,
+        config.sqlite_full_sync,
+    )
+    .await?)
 }
 
 /// Runs the collector until `shutdown` resolves. `ready` receives the bound address

@@ -66,6 +66,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Time the collector's per-report CPU work in this process, one core: decoding
+    /// the envelope, verifying the signature, parsing the statement, hashing.
+    Cpu {
+        #[arg(long, default_value_t = 5000)]
+        reports: usize,
+    },
     /// Store reports directly through the store (no HTTP).
     Prefill {
         /// sqlite://PATH or postgres://…
@@ -115,6 +121,7 @@ fn main() -> std::process::ExitCode {
             collector_pid,
             seed,
         )),
+        Command::Cpu { reports } => cpu(reports.max(1)),
         Command::Prefill {
             database,
             reports,
@@ -361,6 +368,49 @@ async fn run(
             (cpu1 - cpu0) / elapsed
         );
     }
+    Ok(())
+}
+
+fn cpu(n: usize) -> anyhow::Result<()> {
+    let key = agent_key(7, 7);
+    let vk = key.verifying_key();
+    let mut agent = SynthAgent::new(key, "agt_cpu".into(), host(7));
+    let at = wall_clock();
+    let envelopes: Vec<Bytes> = (0..n)
+        .map(|_| agent.next_envelope(at).map(Bytes::from))
+        .collect::<Result<_, _>>()?;
+    let per = |t: Instant| t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    let decoded: Vec<attest_proto::Envelope> = envelopes
+        .iter()
+        .map(|e| attest_collector::ingest::decode(e))
+        .collect::<Result<_, _>>()?;
+    let decode_us = per(t);
+    let t = Instant::now();
+    for d in &decoded {
+        d.verified_payload(&vk)?;
+    }
+    let verify_us = per(t);
+    let t = Instant::now();
+    for d in &decoded {
+        Statement::from_slice(&d.payload)?;
+    }
+    let parse_us = per(t);
+    let t = Instant::now();
+    for (e, d) in envelopes.iter().zip(&decoded) {
+        attest_collector::ingest::prepare(e.clone(), d, "agt_cpu", &vk)?;
+    }
+    let prepare_us = per(t);
+    println!("envelope decode     {decode_us:.0} µs/report");
+    println!("signature verify    {verify_us:.0} µs/report");
+    println!("statement parse     {parse_us:.0} µs/report");
+    println!(
+        "verify+parse+hash   {prepare_us:.0} µs/report (what the handler does after decoding)"
+    );
+    println!(
+        "total               {:.0} µs/report, one core",
+        decode_us + prepare_us
+    );
     Ok(())
 }
 

@@ -377,6 +377,17 @@ pub type DynStore = Arc<dyn Store>;
 /// Opens the store a database URL names and runs its migrations: `sqlite://PATH`
 /// (`sqlite:PATH` too) or `postgres://…` / `postgresql://…`.
 pub async fn open(url: &str, max_connections: u32) -> Result<DynStore, StoreError> {
+    open_with(url, max_connections, true).await
+}
+
+/// [`open`], choosing SQLite's `synchronous` level: `FULL` (`true`: a commit is on
+/// disk before the receipt goes out, even through a power cut) or `NORMAL` (`false`:
+/// safe against a crash of the collector, not of the machine).
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    sqlite_full_sync: bool,
+) -> Result<DynStore, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
             postgres::PgStore::open(url, max_connections).await?,
@@ -386,7 +397,12 @@ pub async fn open(url: &str, max_connections: u32) -> Result<DynStore, StoreErro
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         Ok(Arc::new(
-            sqlite::SqliteStore::open(std::path::Path::new(path), max_connections).await?,
+            sqlite::SqliteStore::open(
+                std::path::Path::new(path),
+                max_connections,
+                sqlite_full_sync,
+            )
+            .await?,
         ))
     } else {
         Err(StoreError::Url(url.chars().take(40).collect()))

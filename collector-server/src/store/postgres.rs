@@ -61,6 +61,96 @@ impl PgStore {
     }
 }
 
+/// Rows per bulk insert statement.
+const REPORTS_PER_STATEMENT: usize = 64;
+const RESULTS_PER_STATEMENT: usize = 2048;
+
+async fn insert_reports(
+    conn: &mut PgConnection,
+    reports: &[(i64, &PendingReport)],
+    now: Millis,
+) -> Result<(), StoreError> {
+    let n = reports.len();
+    let mut index = Vec::with_capacity(n);
+    let mut agent = Vec::with_capacity(n);
+    let mut seq = Vec::with_capacity(n);
+    let mut prev = Vec::with_capacity(n);
+    let mut sha = Vec::with_capacity(n);
+    let mut leaf = Vec::with_capacity(n);
+    let mut collected = Vec::with_capacity(n);
+    let mut count = Vec::with_capacity(n);
+    let mut envelope = Vec::with_capacity(n);
+    for (i, r) in reports {
+        index.push(*i);
+        agent.push(r.agent_id.as_str());
+        seq.push(r.seq);
+        prev.push(r.prev.as_str());
+        sha.push(r.payload_sha256.as_str());
+        leaf.push(&r.leaf_hash[..]);
+        collected.push(r.collected_at);
+        count.push(r.results.len() as i64);
+        envelope.push(&r.envelope[..]);
+    }
+    sqlx::query(
+        "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
+         collected_at, received_at, result_count, envelope) \
+         SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
+         $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
+         $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)",
+    )
+    .bind(index)
+    .bind(agent)
+    .bind(seq)
+    .bind(prev)
+    .bind(sha)
+    .bind(leaf)
+    .bind(collected)
+    .bind(now)
+    .bind(count)
+    .bind(envelope)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_results(
+    conn: &mut PgConnection,
+    rows: &[(i64, i64, &PendingReport, &super::FlatResult)],
+) -> Result<(), StoreError> {
+    let n = rows.len();
+    let mut index = Vec::with_capacity(n);
+    let mut pos = Vec::with_capacity(n);
+    let mut agent = Vec::with_capacity(n);
+    let mut check = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut summary = Vec::with_capacity(n);
+    let mut reason = Vec::with_capacity(n);
+    for (i, p, r, res) in rows {
+        index.push(*i);
+        pos.push(*p);
+        agent.push(r.agent_id.as_str());
+        check.push(res.check.as_str());
+        status.push(res.status);
+        summary.push(res.summary.as_str());
+        reason.push(res.reason.as_deref());
+    }
+    sqlx::query(
+        "INSERT INTO results (log_index, position, agent_id, check_id, status, summary, \
+         reason) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
+         $4::text[], $5::text[], $6::text[], $7::text[])",
+    )
+    .bind(index)
+    .bind(pos)
+    .bind(agent)
+    .bind(check)
+    .bind(status)
+    .bind(summary)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 struct PgBatch<'c> {
     conn: &'c mut PgConnection,
 }
@@ -122,81 +212,23 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
-        if !w.reports.is_empty() {
-            let n = w.reports.len();
-            let mut index = Vec::with_capacity(n);
-            let mut agent = Vec::with_capacity(n);
-            let mut seq = Vec::with_capacity(n);
-            let mut prev = Vec::with_capacity(n);
-            let mut sha = Vec::with_capacity(n);
-            let mut leaf = Vec::with_capacity(n);
-            let mut collected = Vec::with_capacity(n);
-            let mut count = Vec::with_capacity(n);
-            let mut envelope = Vec::with_capacity(n);
-            for (i, r) in &w.reports {
-                index.push(*i);
-                agent.push(r.agent_id.as_str());
-                seq.push(r.seq);
-                prev.push(r.prev.as_str());
-                sha.push(r.payload_sha256.as_str());
-                leaf.push(&r.leaf_hash[..]);
-                collected.push(r.collected_at);
-                count.push(r.results.len() as i64);
-                envelope.push(&r.envelope[..]);
-            }
-            sqlx::query(
-                "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
-                 collected_at, received_at, result_count, envelope) \
-                 SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
-                 $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
-                 $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)",
-            )
-            .bind(index)
-            .bind(agent)
-            .bind(seq)
-            .bind(prev)
-            .bind(sha)
-            .bind(leaf)
-            .bind(collected)
-            .bind(w.now)
-            .bind(count)
-            .bind(envelope)
-            .execute(&mut *self.conn)
-            .await?;
-
-            let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
-            let mut index = Vec::with_capacity(rows);
-            let mut pos = Vec::with_capacity(rows);
-            let mut agent = Vec::with_capacity(rows);
-            let mut check = Vec::with_capacity(rows);
-            let mut status = Vec::with_capacity(rows);
-            let mut summary = Vec::with_capacity(rows);
-            let mut reason = Vec::with_capacity(rows);
-            for (i, r) in &w.reports {
-                for (p, res) in r.results.iter().enumerate() {
-                    index.push(*i);
-                    pos.push(p as i64);
-                    agent.push(r.agent_id.as_str());
-                    check.push(res.check.as_str());
-                    status.push(res.status);
-                    summary.push(res.summary.as_str());
-                    reason.push(res.reason.as_deref());
-                }
-            }
-            sqlx::query(
-                "INSERT INTO results (log_index, position, agent_id, check_id, status, summary, \
-                 reason) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
-                 $4::text[], $5::text[], $6::text[], $7::text[])",
-            )
-            .bind(index)
-            .bind(pos)
-            .bind(agent)
-            .bind(check)
-            .bind(status)
-            .bind(summary)
-            .bind(reason)
-            .execute(&mut *self.conn)
-            .await?;
+        // Bulk inserts in bounded chunks: one array parameter per column, a few
+        // megabytes per statement at most.
+        for chunk in w.reports.chunks(REPORTS_PER_STATEMENT) {
+            insert_reports(self.conn, chunk, w.now).await?;
+        }
+        let rows: Vec<(i64, i64, &PendingReport, &super::FlatResult)> = w
+            .reports
+            .iter()
+            .flat_map(|(index, r)| {
+                r.results
+                    .iter()
+                    .enumerate()
+                    .map(move |(pos, res)| (*index, pos as i64, *r, res))
+            })
+            .collect();
+        for chunk in rows.chunks(RESULTS_PER_STATEMENT) {
+            insert_results(self.conn, chunk).await?;
         }
         if !w.nodes.is_empty() {
             let level: Vec<i64> = w.nodes.iter().map(|n| i64::from(n.level)).collect();

@@ -388,6 +388,33 @@ async fn log_over_many_batches(store: &dyn Store) {
     );
 }
 
+/// One batch larger than the bulk-insert chunks of both backends (regression: a
+/// single 1,000-report statement on PostgreSQL stalled the connection).
+async fn large_batch(store: &dyn Store) {
+    store
+        .create_enroll_token(&token("tb", 100, None))
+        .await
+        .unwrap();
+    let mut agents = Vec::new();
+    for i in 0..50 {
+        let (n, a) = new_agent(300 + i, &format!("agt_b{i:02}"));
+        store.enroll("hash-tb", &n, T0).await.unwrap();
+        agents.push(a);
+    }
+    let base = store.log_head().await.unwrap().tree_size;
+    let batch: Vec<PendingReport> = (0..300).map(|k| pending(&mut agents[k % 50], T0)).collect();
+    let out = store.ingest_batch(&batch, T0).await.unwrap();
+    assert_eq!(out.len(), 300);
+    assert!(out.iter().all(|o| matches!(o, IngestOutcome::Stored(_))));
+    assert_eq!(store.log_head().await.unwrap().tree_size, base + 300);
+    let latest = store.latest_results("agt_b49").await.unwrap().unwrap();
+    assert_eq!((latest.seq, latest.results.len()), (6, 25));
+    assert_eq!(
+        store.integrity_check().await.unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
 async fn tokens_audit_meta(store: &dyn Store) {
     store
         .create_api_token(&NewApiToken {
@@ -431,6 +458,7 @@ async fn suite(store: DynStore) {
     enrollment(s).await;
     ingest(s).await;
     log_over_many_batches(s).await;
+    large_batch(s).await;
     tokens_audit_meta(s).await;
     store.close().await;
 }
