@@ -156,3 +156,123 @@ fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(attest_proto::ErrorCode::Malformed, e.body_text())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::ingest::WriterConfig;
+    use crate::synth::{SynthAgent, agent_key, host};
+    use attest_proto::{EnrollRequest, Receipt, encode_public_key};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    async fn state(dir: &std::path::Path) -> Arc<AppState> {
+        let url = format!("sqlite://{}", dir.join("c.db").display());
+        let store = crate::store::open(&url, 4).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::at(1_790_000_000_000));
+        let metrics = Arc::new(Metrics::default());
+        let (writer, _task) = Writer::start(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            WriterConfig {
+                max_batch: 16,
+                queue: 64,
+            },
+        );
+        Arc::new(AppState::new(
+            store,
+            writer,
+            metrics,
+            clock,
+            SigningKey::from_bytes(&[9u8; 32]),
+            RateLimiter::new(100.0, 100),
+            attest_proto::MAX_ENVELOPE_BYTES,
+        ))
+    }
+
+    async fn call(
+        state: &Arc<AppState>,
+        method: &str,
+        uri: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .unwrap();
+        let resp = app(Arc::clone(state)).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, body.to_vec())
+    }
+
+    fn code(body: &[u8]) -> String {
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn router_in_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(dir.path()).await;
+        let (status, _) = call(&st, "GET", "/healthz", Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = call(&st, "GET", "/nope", Vec::new()).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+        let (status, body) = call(&st, "GET", "/v1/agents", Vec::new()).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthorized")
+        );
+        let (status, body) = call(&st, "POST", "/v1/reports", b"[".to_vec()).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::BAD_REQUEST, "malformed")
+        );
+
+        // Enroll and report through the router.
+        let token = crate::admin::create_enroll_token(st.store.as_ref(), 0, "test", 1, None)
+            .await
+            .unwrap();
+        let key = agent_key(3, 3);
+        let req = EnrollRequest {
+            token: token.token,
+            public_key: encode_public_key(&key.verifying_key()),
+            host: host(3),
+        };
+        let (status, body) =
+            call(&st, "POST", "/v1/enroll", serde_json::to_vec(&req).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let agent_id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["agent_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut agent = SynthAgent::new(key, agent_id, host(3));
+        let envelope = agent.next_envelope(st.clock.now()).unwrap();
+        let (status, body) = call(&st, "POST", "/v1/reports", envelope.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        let receipt = Receipt::from_json(&body).unwrap();
+        assert_eq!(
+            (receipt.seq, receipt.log_index, receipt.duplicate),
+            (1, 0, false)
+        );
+        let (_, body) = call(&st, "POST", "/v1/reports", envelope).await;
+        assert!(Receipt::from_json(&body).unwrap().duplicate);
+        let (status, body) = call(&st, "GET", "/v1/log/checkpoint", Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        let cp: crate::log::Checkpoint = serde_json::from_slice(&body).unwrap();
+        assert_eq!(cp.tree_size, 1);
+        assert_eq!(cp.timestamp, "2026-09-21T14:13:20Z");
+        cp.verify(&st.log_key.verifying_key()).unwrap();
+    }
+}

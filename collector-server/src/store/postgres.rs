@@ -151,6 +151,117 @@ async fn insert_results(
     Ok(())
 }
 
+/// A whole batch in one statement (data-modifying CTEs): reports, results, stored
+/// log nodes, chain heads and the log head. PostgreSQL runs the parts in one
+/// snapshot; they touch different rows, so their order does not matter.
+async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(), StoreError> {
+    let n = w.reports.len();
+    let mut index = Vec::with_capacity(n);
+    let mut agent = Vec::with_capacity(n);
+    let mut seq = Vec::with_capacity(n);
+    let mut prev = Vec::with_capacity(n);
+    let mut sha = Vec::with_capacity(n);
+    let mut leaf = Vec::with_capacity(n);
+    let mut collected = Vec::with_capacity(n);
+    let mut count = Vec::with_capacity(n);
+    let mut envelope = Vec::with_capacity(n);
+    let mut r_index = Vec::new();
+    let mut r_pos = Vec::new();
+    let mut r_agent = Vec::new();
+    let mut r_check = Vec::new();
+    let mut r_status = Vec::new();
+    let mut r_summary = Vec::new();
+    let mut r_reason = Vec::new();
+    for (i, r) in &w.reports {
+        index.push(*i);
+        agent.push(r.agent_id.as_str());
+        seq.push(r.seq);
+        prev.push(r.prev.as_str());
+        sha.push(r.payload_sha256.as_str());
+        leaf.push(&r.leaf_hash[..]);
+        collected.push(r.collected_at);
+        count.push(r.results.len() as i64);
+        envelope.push(&r.envelope[..]);
+        for (p, res) in r.results.iter().enumerate() {
+            r_index.push(*i);
+            r_pos.push(p as i64);
+            r_agent.push(r.agent_id.as_str());
+            r_check.push(res.check.as_str());
+            r_status.push(res.status);
+            r_summary.push(res.summary.as_str());
+            r_reason.push(res.reason.as_deref());
+        }
+    }
+    let n_level: Vec<i64> = w.nodes.iter().map(|n| i64::from(n.level)).collect();
+    let n_idx: Vec<i64> = w
+        .nodes
+        .iter()
+        .map(|n| i64::try_from(n.index).unwrap_or(i64::MAX))
+        .collect();
+    let n_hash: Vec<&[u8]> = w.nodes.iter().map(|n| &n.hash[..]).collect();
+    let h_id: Vec<&str> = w.heads.iter().map(|h| h.agent_id.as_str()).collect();
+    let h_seq: Vec<i64> = w.heads.iter().map(|h| h.head_seq).collect();
+    let h_link: Vec<&str> = w.heads.iter().map(|h| h.head_link.as_str()).collect();
+    let (size, root, frontier) = match &w.log {
+        Some(log) => (
+            i64::try_from(log.tree_size).unwrap_or(i64::MAX),
+            log.root.to_vec(),
+            log.frontier.clone(),
+        ),
+        None => {
+            return Err(StoreError::Corrupt(
+                "a batch with new reports but no new log head".into(),
+            ));
+        }
+    };
+    sqlx::query(
+        "WITH rep AS (INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, \
+           leaf_hash, collected_at, received_at, result_count, envelope) \
+           SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
+           $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
+           $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)), \
+         res AS (INSERT INTO results (log_index, position, agent_id, check_id, status, \
+           summary, reason) SELECT * FROM UNNEST($11::bigint[], $12::bigint[], $13::text[], \
+           $14::text[], $15::text[], $16::text[], $17::text[])), \
+         nod AS (INSERT INTO log_nodes (level, idx, hash) \
+           SELECT * FROM UNNEST($18::bigint[], $19::bigint[], $20::bytea[])), \
+         hed AS (UPDATE agents AS a SET head_seq = v.s, head_link = v.l, last_report_at = $8 \
+           FROM UNNEST($21::text[], $22::bigint[], $23::text[]) AS v(id, s, l) \
+           WHERE a.id = v.id) \
+         UPDATE log_state SET tree_size = $24, root = $25, frontier = $26, updated_at = $8 \
+         WHERE id = 1",
+    )
+    .bind(index)
+    .bind(agent)
+    .bind(seq)
+    .bind(prev)
+    .bind(sha)
+    .bind(leaf)
+    .bind(collected)
+    .bind(w.now)
+    .bind(count)
+    .bind(envelope)
+    .bind(r_index)
+    .bind(r_pos)
+    .bind(r_agent)
+    .bind(r_check)
+    .bind(r_status)
+    .bind(r_summary)
+    .bind(r_reason)
+    .bind(n_level)
+    .bind(n_idx)
+    .bind(n_hash)
+    .bind(h_id)
+    .bind(h_seq)
+    .bind(h_link)
+    .bind(size)
+    .bind(root)
+    .bind(frontier)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 struct PgBatch<'c> {
     conn: &'c mut PgConnection,
 }
@@ -212,6 +323,15 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
+        let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
+        if !w.reports.is_empty()
+            && w.events.is_empty()
+            && w.reports.len() <= REPORTS_PER_STATEMENT
+            && rows <= RESULTS_PER_STATEMENT
+        {
+            // The common case in one round trip.
+            return write_combined(self.conn, w).await;
+        }
         // Bulk inserts in bounded chunks: one array parameter per column, a few
         // megabytes per statement at most.
         for chunk in w.reports.chunks(REPORTS_PER_STATEMENT) {
