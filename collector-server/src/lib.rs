@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod client;
 pub mod clock;
 pub mod config;
