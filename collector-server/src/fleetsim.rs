@@ -133,6 +133,28 @@ fn result(check: &str, seed: u64, host: u64, round: u64) -> CheckResult {
         out.reason = Some(out.summary.clone());
     }
     out.facts.insert("observed".into(), serde_json::json!(r));
+    match check {
+        "inventory.host" => {
+            let (vendor, model) = match host % 3 {
+                0 => ("Dell Inc.", "PowerEdge R650"),
+                1 => ("LENOVO", "20XWCTO1WW ThinkPad X1 Carbon Gen 9"),
+                _ => ("HP", "HP EliteBook 840 G8"),
+            };
+            out.facts.insert(
+                "hardware".into(),
+                serde_json::json!({
+                    "vendor": vendor,
+                    "model": model,
+                    "serial": format!("SN{:08X}", host.wrapping_mul(2_654_435_761) & 0xffff_ffff),
+                }),
+            );
+        }
+        "inventory.software" => {
+            out.facts
+                .insert("count".into(), serde_json::json!(1200 + (r % 400)));
+        }
+        _ => {}
+    }
     if !excerpt.is_empty() {
         out.evidence.push(Evidence::File {
             path: path.to_owned(),
