@@ -27,6 +27,30 @@ pub enum ReportsCommand {
     /// Waivers: accepted exceptions to a check or a control.
     #[command(subcommand)]
     Waiver(WaiverCommand),
+    /// Write an evidence bundle (tar.gz): the cited signed envelopes, agent keys, a
+    /// signed log checkpoint with inclusion proofs, and the report in HTML and JSON.
+    Export(ExportArgs),
+    /// Verify an evidence bundle offline (no database): prints VERIFIED or FAILED and
+    /// names every altered, added or removed file; exit status 1 when it fails.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle to write (.tar.gz)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle
+    pub bundle: PathBuf,
+    /// The collector's log key you trust: its base64 public key or its key id (hex)
+    #[arg(long, value_name = "KEY")]
+    pub collector_key: Option<String>,
 }
 
 /// Which time a report shows and how it maps checks to controls.
@@ -210,7 +234,113 @@ pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<Exi
             let config = Config::load(overrides).context("configuration")?;
             runtime.block_on(waiver_command(&config, clock.as_ref(), cmd))
         }
+        ReportsCommand::Export(args) => {
+            let config = Config::load(overrides).context("configuration")?;
+            runtime.block_on(export_command(&config, clock.as_ref(), args))
+        }
+        ReportsCommand::Verify(args) => verify_command(&args),
     }
+}
+
+/// Loads the log-signing key of this collector's data directory, and checks that it is
+/// the one its database knows.
+async fn log_key(config: &Config, stores: &Stores) -> anyhow::Result<attest_proto::SigningKey> {
+    let path = config.data_dir.join(crate::server::LOG_KEY_FILE);
+    if !path.exists() {
+        bail!(
+            "{} does not exist: export runs on a collector's host with its data directory \
+             (--data-dir), where `attest-collector serve` created the log-signing key",
+            path.display()
+        );
+    }
+    let (key, _) = crate::server::load_or_create_log_key(&config.data_dir)?;
+    let ours = attest_proto::encode_public_key(&key.verifying_key());
+    if let Some(stored) = stores.store.meta(report::LOG_KEY_META).await? {
+        if stored != ours {
+            bail!(
+                "{} is not the log key of this database ({stored}): use the data directory \
+                 of a collector of this database",
+                path.display()
+            );
+        }
+    }
+    Ok(key)
+}
+
+async fn export_command(
+    config: &Config,
+    clock: &dyn Clock,
+    args: ExportArgs,
+) -> anyhow::Result<ExitCode> {
+    let catalog = args.eval.catalog()?;
+    let now = clock.now_millis();
+    let opts = Options {
+        when: args.eval.when(now)?,
+        window: args.eval.window_ms(),
+        generated_at: now,
+        html_host_limit: 500,
+    };
+    let stores = open_stores(config).await?;
+    let result = async {
+        let key = log_key(config, &stores).await?;
+        let progress = Progress::on_terminal();
+        Ok::<_, anyhow::Error>(
+            report::bundle::export(&stores, &catalog, &opts, &key, &args.out, &progress).await?,
+        )
+    }
+    .await;
+    stores.store.close().await;
+    let s = result?;
+    eprintln!(
+        "attest-collector: wrote {}: {} envelopes of {} agents, {} files, log of {} entries, \
+         collector key {}",
+        args.out.display(),
+        s.envelopes,
+        s.agents,
+        s.files,
+        s.tree_size,
+        s.collector_key_id
+    );
+    eprintln!(
+        "attest-collector: check it anywhere with: attest-collector verify {} --collector-key {}",
+        args.out.display(),
+        s.collector_key_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (pin_key, pin_id) = match &args.collector_key {
+        None => (None, None),
+        Some(k) => match attest_proto::decode_public_key(k.trim()) {
+            Ok(key) => (Some(key), None),
+            Err(_) => {
+                let id = k.trim().to_ascii_lowercase();
+                if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    bail!("--collector-key must be a base64 public key or a 64-digit hex key id");
+                }
+                (None, Some(id))
+            }
+        },
+    };
+    let mut verdict = report::verify::verify_file(&args.bundle, pin_key.as_ref());
+    if let (Some(id), true) = (&pin_id, verdict.ok()) {
+        if verdict.collector_key_id.as_deref() != Some(id.as_str()) {
+            verdict.problems.push(report::verify::Problem {
+                file: "manifest.sig".into(),
+                message: format!(
+                    "signed by collector key {}, not by the key given ({id})",
+                    verdict.collector_key_id.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+    }
+    print!("{}", verdict.text());
+    Ok(if verdict.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn report_command(

@@ -6,6 +6,7 @@
 //! evaluates ([`crate::evaluate`]) and assembles one [`model::FleetReport`]; each
 //! format renders that: [`html`], [`csv`], [`json`] (the model serialized), [`oscal`].
 
+pub mod bundle;
 pub mod csv;
 pub mod evidence;
 pub mod html;
@@ -14,6 +15,7 @@ pub mod model;
 pub mod oscal;
 pub mod progress;
 mod svg;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -262,3 +264,6 @@ pub fn write_file(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bundle_tests;
