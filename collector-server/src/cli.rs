@@ -212,7 +212,9 @@ fn cli_actor() -> String {
 }
 
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
-    reporting::open(&config.database, config.db_max_connections)
+    // Reports read with one or two connections at a time; each SQLite connection may
+    // keep a page cache of its own.
+    reporting::open(&config.database, config.db_max_connections.min(2))
         .await
         .context("opening the database")
 }

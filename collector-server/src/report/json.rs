@@ -6,7 +6,10 @@ use std::io::Write;
 use super::{FleetReport, ReportError};
 
 pub fn write(report: &FleetReport, out: &mut dyn Write) -> Result<(), ReportError> {
-    serde_json::to_writer(&mut *out, report)?;
-    out.write_all(b"\n")?;
+    // A concrete buffered writer: serde_json writes many small pieces.
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer(&mut w, report)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
     Ok(())
 }

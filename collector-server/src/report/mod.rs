@@ -131,9 +131,21 @@ pub async fn gather(
     let at = opts.when.at();
     let r = stores.reports.as_ref();
     progress.step("reading hosts and reports", 0);
+    let started = std::time::Instant::now();
     let hosts = r.hosts().await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        hosts = hosts.len(),
+        "read hosts"
+    );
     let latest = r.latest_reports(at).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        reports = latest.len(),
+        "read latest reports"
+    );
     let counts: HashMap<String, ChainCount> = r.chain_counts(at).await?.into_iter().collect();
+    tracing::debug!(ms = started.elapsed().as_millis(), "read chain counts");
     let events = r.chain_events_until(at).await?;
     let waivers = r.waivers().await?;
     let period_reports = match opts.when {
@@ -172,9 +184,24 @@ pub async fn gather(
         })
         .collect();
     progress.step("verifying envelopes", wanted.len());
+    // Fetch the next chunk of envelopes while this one is verified on all cores.
     let mut facts = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(2000) {
-        let envs = r.envelopes(chunk).await?;
+    let fetch = |chunk: &[i64]| {
+        let reports = std::sync::Arc::clone(&stores.reports);
+        let chunk = chunk.to_vec();
+        tokio::spawn(async move { reports.envelopes(&chunk).await })
+    };
+    let mut chunks = wanted.chunks(1000);
+    let mut pending = chunks.next().map(fetch);
+    let (mut waited, mut decoding) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    while let Some(handle) = pending.take() {
+        let wait = std::time::Instant::now();
+        let envs = handle
+            .await
+            .map_err(|e| ReportError::Invalid(format!("reading envelopes: {e}")))??;
+        waited += wait.elapsed();
+        let decode = std::time::Instant::now();
+        pending = chunks.next().map(fetch);
         let items: Vec<(i64, &HostRecord, &str, &[u8])> = envs
             .iter()
             .filter_map(|e| {
@@ -185,7 +212,14 @@ pub async fn gather(
             .collect();
         let tick = || progress.tick();
         facts.extend(evidence::decode_all(&items, &tick));
+        decoding += decode.elapsed();
     }
+    tracing::debug!(
+        waited_ms = waited.as_millis(),
+        decoding_ms = decoding.as_millis(),
+        "envelopes"
+    );
+    tracing::debug!(ms = started.elapsed().as_millis(), "verified envelopes");
     Ok(Gathered {
         hosts,
         latest,
@@ -227,12 +261,15 @@ pub async fn to_file(
     path: &Path,
     progress: &Progress,
 ) -> Result<FleetReport, ReportError> {
+    let started = std::time::Instant::now();
     let gathered = gather(stores, opts, progress).await?;
     progress.step("evaluating", gathered.latest.len());
     let report = build(catalog, &gathered, opts, &|i| progress.set(i));
+    tracing::debug!(ms = started.elapsed().as_millis(), "evaluated");
     drop(gathered);
     progress.step("writing", 0);
     write_file(path, |out| render(format, &report, catalog, opts, out))?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "written");
     progress.finish();
     Ok(report)
 }

@@ -203,10 +203,30 @@ pub struct ResultEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The controls this check is evidence for.
-    pub controls: Vec<String>,
+    pub controls: Controls,
     /// Evidence of results that did not pass.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Excerpt>,
+}
+
+/// Control ids, shared between the results of one check on every host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls(pub std::sync::Arc<[String]>);
+
+impl Controls {
+    pub fn join(&self, sep: &str) -> String {
+        self.0.join(sep)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+}
+
+impl Serialize for Controls {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -278,7 +298,7 @@ fn waiver_status(w: &Waiver, at: Millis) -> &'static str {
 
 fn host_entry(
     eval: &crate::evaluate::HostEval<'_>,
-    plan: &crate::evaluate::Plan,
+    controls_of: &[Controls],
     facts: Option<&EnvelopeFacts>,
     at: Millis,
 ) -> HostEntry {
@@ -301,7 +321,7 @@ fn host_entry(
                 summary: res.map(|r| r.summary.clone()),
                 reason: res.and_then(|r| r.reason.clone()),
                 note: c.note.clone(),
-                controls: plan.check_controls.get(i).cloned().unwrap_or_default(),
+                controls: controls_of.get(i).cloned().unwrap_or_default(),
                 evidence: facts
                     .and_then(|f| f.excerpts.get(&c.check))
                     .cloned()
@@ -383,6 +403,11 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
         },
     );
     let plan = &fleet.plan;
+    let controls_of: Vec<Controls> = plan
+        .check_controls
+        .iter()
+        .map(|c| Controls(c.clone().into()))
+        .collect();
     let mut hosts = Vec::with_capacity(fleet.hosts.len());
     let mut results = Counts::default();
     let mut applied: HashMap<&str, usize> = HashMap::new();
@@ -396,7 +421,7 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
                 *applied.entry(w.as_str()).or_default() += 1;
             }
         }
-        hosts.push(host_entry(h, plan, facts, at));
+        hosts.push(host_entry(h, &controls_of, facts, at));
         if i % 256 == 0 {
             tick(i);
         }

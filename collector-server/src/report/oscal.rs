@@ -24,13 +24,13 @@ use uuid::Uuid;
 
 use super::ReportError;
 use super::model::{FleetReport, HostEntry};
-use crate::catalog::{Catalog, oscal_control_id};
+use crate::catalog::Catalog;
 use crate::evaluate::State;
 
 /// The OSCAL version written.
 pub const OSCAL_VERSION: &str = "1.1.2";
 /// The namespace of Attest's props.
-pub const NS: &str = "https://github.com/attest-dev/attest/ns/oscal";
+pub const NS: &str = "urn:attest:oscal";
 
 /// Attest's UUID namespace (itself a v5 UUID of the project URL in the URL namespace).
 fn namespace() -> Uuid {
@@ -89,6 +89,73 @@ struct AssessmentResults<'a> {
     #[serde(rename = "import-ap")]
     import_ap: ImportAp,
     results: [OscalResult<'a>; 1],
+    #[serde(rename = "back-matter", skip_serializing_if = "Resources::is_empty")]
+    back_matter: Resources<'a>,
+}
+
+/// One back-matter resource per signed report cited, streamed.
+struct Resources<'a>(&'a [HostEntry]);
+
+impl Resources<'_> {
+    fn is_empty(&self) -> bool {
+        !self.0.iter().any(|h| h.evidence.is_some())
+    }
+}
+
+#[derive(Serialize)]
+struct Resource {
+    uuid: String,
+    title: String,
+    props: Vec<Prop>,
+    rlinks: [Rlink; 1],
+}
+
+#[derive(Serialize)]
+struct Rlink {
+    href: String,
+    #[serde(rename = "media-type")]
+    media_type: &'static str,
+}
+
+impl Serialize for Resources<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct BackMatter<'b> {
+            resources: ResourceList<'b>,
+        }
+        struct ResourceList<'b>(&'b [HostEntry]);
+        impl Serialize for ResourceList<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(None)?;
+                for h in self.0 {
+                    let Some(ev) = &h.evidence else { continue };
+                    seq.serialize_element(&Resource {
+                        uuid: report_uuid(h, ev.log_index),
+                        title: clean(&format!(
+                            "Signed Attest report seq {} of {} ({})",
+                            ev.seq, h.hostname, h.agent_id
+                        )),
+                        props: vec![
+                            ours("report-seq", &ev.seq.to_string()),
+                            ours("log-index", &ev.log_index.to_string()),
+                            ours("payload-sha256", &ev.payload_sha256),
+                            ours("collected-at", &ev.collected_at),
+                            ours("signature", &ev.signature.text()),
+                        ],
+                        rlinks: [Rlink {
+                            href: format!("envelopes/{}/{}.json", h.agent_id, ev.seq),
+                            media_type: "application/json",
+                        }],
+                    })?;
+                }
+                seq.end()
+            }
+        }
+        BackMatter {
+            resources: ResourceList(self.0),
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Serialize)]
@@ -204,31 +271,34 @@ struct Observation<'a> {
     description: String,
     props: Vec<Prop>,
     methods: [&'static str; 1],
-    subjects: [Subject; 1],
+    subjects: [Subject<'a>; 1],
     #[serde(rename = "relevant-evidence")]
     relevant_evidence: [Evidence<'a>; 1],
     collected: &'a str,
 }
 
 #[derive(Serialize)]
-struct Subject {
+struct Subject<'a> {
     #[serde(rename = "subject-uuid")]
-    subject_uuid: String,
+    subject_uuid: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
-    title: String,
 }
 
 #[derive(Serialize)]
 struct Evidence<'a> {
+    href: String,
     description: String,
-    props: Vec<Prop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remarks: Option<&'a str>,
 }
 
 fn host_uuid(h: &HostEntry) -> String {
     id(&["host", &h.agent_id])
+}
+
+fn report_uuid(h: &HostEntry, log_index: i64) -> String {
+    id(&["report", &h.agent_id, &log_index.to_string()])
 }
 
 fn observation_uuid(h: &HostEntry, log_index: i64, check: &str) -> String {
@@ -285,6 +355,9 @@ impl Serialize for Observations<'_> {
         let mut seq = s.serialize_seq(None)?;
         for h in self.0 {
             let Some(ev) = &h.evidence else { continue };
+            let host = host_uuid(h);
+            let report = format!("#{}", report_uuid(h, ev.log_index));
+            let evidence = clean(&format!("Attest report seq {} of {}", ev.seq, h.hostname));
             for r in &h.results {
                 let Some(status) = r.status else { continue };
                 let mut props = vec![
@@ -297,9 +370,6 @@ impl Serialize for Observations<'_> {
                 }
                 if let Some(w) = &r.waiver {
                     props.push(ours("waiver", w));
-                }
-                for c in &r.controls {
-                    props.push(ours("control-id", &oscal_control_id(c)));
                 }
                 let mut description = r.summary.clone().unwrap_or_default();
                 if let Some(reason) = &r.reason {
@@ -317,26 +387,12 @@ impl Serialize for Observations<'_> {
                     props,
                     methods: ["TEST"],
                     subjects: [Subject {
-                        subject_uuid: host_uuid(h),
+                        subject_uuid: &host,
                         kind: "inventory-item",
-                        title: clean(&h.hostname),
                     }],
                     relevant_evidence: [Evidence {
-                        description: clean(&format!(
-                            "Signed Attest report seq {} of agent {} (DSSE envelope, Ed25519), \
-                             log index {}, payload SHA-256 {}; signature {}.",
-                            ev.seq,
-                            h.agent_id,
-                            ev.log_index,
-                            ev.payload_sha256,
-                            ev.signature.text()
-                        )),
-                        props: vec![
-                            ours("report-seq", &ev.seq.to_string()),
-                            ours("log-index", &ev.log_index.to_string()),
-                            ours("payload-sha256", &ev.payload_sha256),
-                            ours("signature", &ev.signature.text()),
-                        ],
+                        href: report.clone(),
+                        description: evidence.clone(),
                         remarks: r.evidence.first().map(|e| e.excerpt.as_str()),
                     }],
                     collected: &ev.collected_at,
@@ -499,9 +555,13 @@ pub fn write(
                 observations: Observations(&report.hosts),
                 findings: findings(report),
             }],
+            back_matter: Resources(&report.hosts),
         },
     };
-    serde_json::to_writer(&mut *out, &doc)?;
-    out.write_all(b"\n")?;
+    // A concrete buffered writer: serde_json writes many small pieces.
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer(&mut w, &doc)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
     Ok(())
 }

@@ -297,6 +297,31 @@ fn join_results(
     reports
 }
 
+/// Appends the results of one report from its JSON array of
+/// `[position, check, status, summary, reason]`, in position order.
+fn push_results(
+    out: &mut Vec<(i64, ResultRecord)>,
+    log_index: i64,
+    json: &str,
+) -> Result<(), StoreError> {
+    type Row = (i64, String, String, String, Option<String>);
+    let mut rows: Vec<Row> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("results of report {log_index}: {e}")))?;
+    rows.sort_unstable_by_key(|r| r.0);
+    out.extend(rows.into_iter().map(|(_, check, status, summary, reason)| {
+        (
+            log_index,
+            ResultRecord {
+                check,
+                status,
+                summary,
+                reason,
+            },
+        )
+    }));
+    Ok(())
+}
+
 /// How many log indexes one query takes.
 const INDEX_CHUNK: usize = 2000;
 
@@ -305,46 +330,71 @@ mod sqlite_impl {
     use crate::store::sqlite::SqliteStore;
     use sqlx::Row as _;
 
-    fn report_from(r: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord, StoreError> {
-        Ok(ReportRecord {
-            agent_id: r.try_get(0)?,
-            seq: r.try_get(1)?,
-            log_index: r.try_get(2)?,
-            payload_sha256: r.try_get(3)?,
-            collected_at: r.try_get(4)?,
-            received_at: r.try_get(5)?,
-            results: Vec::new(),
-        })
+    /// Reads big result sets as one JSON document built by SQLite: the driver's cost per
+    /// row is far above SQLite's cost per JSON value.
+    fn reports_from_json(json: Option<String>) -> Result<Vec<ReportRecord>, StoreError> {
+        type Row = (String, i64, i64, String, i64, i64);
+        let rows: Vec<Row> = match json {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("reports: {e}")))?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(
+                |(agent_id, seq, log_index, payload_sha256, collected_at, received_at)| {
+                    ReportRecord {
+                        agent_id,
+                        seq,
+                        log_index,
+                        payload_sha256,
+                        collected_at,
+                        received_at,
+                        results: Vec::new(),
+                    }
+                },
+            )
+            .collect())
     }
 
     impl SqliteStore {
+        /// The results of these reports, one JSON document per chunk.
         async fn results_of(
             &self,
             indexes: &[i64],
         ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
+            type Row = (i64, i64, String, String, String, Option<String>);
             let mut out = Vec::with_capacity(indexes.len() * 25);
             for chunk in indexes.chunks(INDEX_CHUNK) {
                 let json = serde_json::to_string(chunk)
                     .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
-                let rows = sqlx::query(
-                    "SELECT log_index, check_id, status, summary, reason FROM results \
-                     WHERE log_index IN (SELECT value FROM json_each(?)) \
-                     ORDER BY log_index, position",
+                let text: Option<String> = sqlx::query_scalar(
+                    "SELECT json_group_array(json_array(log_index, position, check_id, status, \
+                     summary, reason)) FROM results \
+                     WHERE log_index IN (SELECT value FROM json_each(?))",
                 )
                 .bind(json)
-                .fetch_all(self.pool())
+                .fetch_one(self.pool())
                 .await?;
-                for r in &rows {
-                    out.push((
-                        r.try_get(0)?,
-                        ResultRecord {
-                            check: r.try_get(1)?,
-                            status: r.try_get(2)?,
-                            summary: r.try_get(3)?,
-                            reason: r.try_get(4)?,
-                        },
-                    ));
-                }
+                let mut rows: Vec<Row> = match text {
+                    None => Vec::new(),
+                    Some(t) => serde_json::from_str(&t)
+                        .map_err(|e| StoreError::Corrupt(format!("results: {e}")))?,
+                };
+                rows.sort_unstable_by_key(|r| (r.0, r.1));
+                out.extend(rows.into_iter().map(
+                    |(log_index, _, check, status, summary, reason)| {
+                        (
+                            log_index,
+                            ResultRecord {
+                                check,
+                                status,
+                                summary,
+                                reason,
+                            },
+                        )
+                    },
+                ));
             }
             Ok(out)
         }
@@ -400,25 +450,67 @@ mod sqlite_impl {
         }
 
         async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
-            let sql = format!("SELECT {HOST_COLUMNS} FROM agents ORDER BY id");
-            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-            rows.iter().map(host_from).collect()
+            type Row = (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                i64,
+                Option<i64>,
+            );
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(id, keyid, hex(public_key), hostname, \
+                 machine_id, os_id, os_version_id, os_pretty_name, kernel, enrolled_at, \
+                 revoked_at)) FROM (SELECT * FROM agents ORDER BY id)",
+            )
+            .fetch_one(self.pool())
+            .await?;
+            let rows: Vec<Row> = match text {
+                None => Vec::new(),
+                Some(t) => serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("agents: {e}")))?,
+            };
+            let mut out: Vec<HostRecord> = rows
+                .into_iter()
+                .map(|r| {
+                    let key = hex::decode(&r.2)
+                        .map_err(|_| StoreError::Corrupt("agent public key".into()))?;
+                    Ok(HostRecord {
+                        agent_id: r.0,
+                        keyid: r.1,
+                        public_key: super::super::hash_from(&key, "agent public key")?,
+                        hostname: r.3,
+                        machine_id: r.4,
+                        os_id: r.5,
+                        os_version_id: r.6,
+                        os_pretty_name: r.7,
+                        kernel: r.8,
+                        enrolled_at: r.9,
+                        revoked_at: r.10,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            out.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+            Ok(out)
         }
 
         async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
-                 r.received_at FROM agents a JOIN reports r ON r.agent_id = a.id AND r.seq = \
-                 (SELECT max(x.seq) FROM reports x WHERE x.agent_id = a.id AND x.received_at <= ?) \
-                 ORDER BY a.id",
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
+                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
+                 r.payload_sha256, r.collected_at, r.received_at FROM agents a JOIN reports r \
+                 ON r.agent_id = a.id AND r.seq = (SELECT max(x.seq) FROM reports x \
+                 WHERE x.agent_id = a.id AND x.received_at <= ?) ORDER BY a.id)",
             )
             .bind(as_of)
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await?;
-            let reports = rows
-                .iter()
-                .map(report_from)
-                .collect::<Result<Vec<_>, _>>()?;
+            let reports = reports_from_json(text)?;
             let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
             let results = self.results_of(&indexes).await?;
             Ok(join_results(reports, results))
@@ -429,21 +521,20 @@ mod sqlite_impl {
             from: Millis,
             to: Millis,
         ) -> Result<Vec<ReportRecord>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
-                 r.received_at FROM reports r WHERE r.received_at <= ?1 AND (r.collected_at >= ?2 \
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
+                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
+                 r.payload_sha256, r.collected_at, r.received_at FROM reports r \
+                 WHERE r.received_at <= ?1 AND (r.collected_at >= ?2 \
                  OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
                  AND x.received_at <= ?1 AND x.collected_at < ?2)) \
-                 ORDER BY r.agent_id, r.received_at, r.seq",
+                 ORDER BY r.agent_id, r.received_at, r.seq)",
             )
             .bind(to)
             .bind(from)
-            .fetch_all(self.pool())
+            .fetch_one(self.pool())
             .await?;
-            let reports = rows
-                .iter()
-                .map(report_from)
-                .collect::<Result<Vec<_>, _>>()?;
+            let reports = reports_from_json(text)?;
             let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
             let results = self.results_of(&indexes).await?;
             Ok(join_results(reports, results))
@@ -546,22 +637,16 @@ mod postgres_impl {
             let mut out = Vec::with_capacity(indexes.len() * 25);
             for chunk in indexes.chunks(INDEX_CHUNK) {
                 let rows = sqlx::query(
-                    "SELECT log_index, check_id, status, summary, reason FROM results \
-                     WHERE log_index = ANY($1) ORDER BY log_index, position",
+                    "SELECT log_index, json_agg(json_build_array(position, check_id, status, \
+                     summary, reason))::text FROM results WHERE log_index = ANY($1) \
+                     GROUP BY log_index",
                 )
                 .bind(chunk.to_vec())
                 .fetch_all(self.pool())
                 .await?;
                 for r in &rows {
-                    out.push((
-                        r.try_get(0)?,
-                        ResultRecord {
-                            check: r.try_get(1)?,
-                            status: r.try_get(2)?,
-                            summary: r.try_get(3)?,
-                            reason: r.try_get(4)?,
-                        },
-                    ));
+                    let text: String = r.try_get(1)?;
+                    push_results(&mut out, r.try_get(0)?, &text)?;
                 }
             }
             Ok(out)
