@@ -77,6 +77,8 @@ enum Command {
     Validate,
     /// Check the stored data: every report whole, the Merkle log consistent.
     Fsck,
+    #[command(flatten)]
+    Reports(attest_collector::cli::ReportsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +183,9 @@ fn millis_to_text(ms: Option<i64>) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Reports(command) = cli.command {
+        return attest_collector::cli::run(command, &overrides(&cli.common, None));
+    }
     let serve_args = match &cli.command {
         Command::Serve(a) => Some(a),
         _ => None,
@@ -351,7 +356,9 @@ async fn admin_command(
                 ExitCode::FAILURE
             }
         }
-        Command::Serve(_) | Command::Validate | Command::Fingerprint => ExitCode::SUCCESS,
+        Command::Serve(_) | Command::Validate | Command::Fingerprint | Command::Reports(_) => {
+            ExitCode::SUCCESS
+        }
     };
     store.close().await;
     Ok(code)

@@ -16,6 +16,7 @@
 
 pub mod batch;
 pub mod postgres;
+pub mod reporting;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;

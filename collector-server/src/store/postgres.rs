@@ -27,13 +27,22 @@ use crate::log::{Frontier, Hash, leaf_hash};
 
 fn migrator() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(vec![Migration::new(
-            1,
-            Cow::Borrowed("initial"),
-            MigrationType::Simple,
-            Cow::Borrowed(include_str!("../../migrations/postgres/0001_initial.sql")),
-            false,
-        )]),
+        migrations: Cow::Owned(vec![
+            Migration::new(
+                1,
+                Cow::Borrowed("initial"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/postgres/0001_initial.sql")),
+                false,
+            ),
+            Migration::new(
+                2,
+                Cow::Borrowed("reporting"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/postgres/0002_reporting.sql")),
+                false,
+            ),
+        ]),
         ignore_missing: false,
         locking: true,
         no_tx: false,
@@ -46,6 +55,11 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// The pool, for the reporting queries (`store::reporting`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects and runs the migrations (under PostgreSQL's advisory lock, so several
     /// collectors may start at once).
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {

@@ -1,0 +1,381 @@
+//! The control catalogue and the check → control mapping, as data.
+//!
+//! Two TOML files ship inside the binary:
+//!
+//! - `data/iso27002-2022.toml`: the 93 controls of ISO/IEC 27002:2022 (5.1–5.37,
+//!   6.1–6.8, 7.1–7.14, 8.1–8.34), each with its id, its theme and a short title in our
+//!   own words;
+//! - `data/mapping-default.toml`: the agent's checks and the default mapping of
+//!   `checks.md` ("Mapping to controls"), one link per check and control, each with a
+//!   one-line rationale.
+//!
+//! `--mapping FILE` replaces or extends the default mapping with a file of the same
+//! shape ([`mapping`]): an organisation's own control ids, or another framework that
+//! shares the numbering (ISO/IEC 27001:2022 Annex A). Everything downstream
+//! (evaluation, every report format) reads a [`Catalog`] and never the files.
+
+pub mod mapping;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+pub use mapping::MappingError;
+
+/// The built-in control catalogue.
+pub const ISO27002_TOML: &str = include_str!("../../data/iso27002-2022.toml");
+/// The built-in default mapping (also the agent's check list).
+pub const DEFAULT_MAPPING_TOML: &str = include_str!("../../data/mapping-default.toml");
+
+/// The theme of a control (the four of ISO/IEC 27002:2022, or none for an
+/// organisation's own controls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    Organizational,
+    People,
+    Physical,
+    Technological,
+    /// An organisation's own control without one of the four themes.
+    Other,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Organizational => "organizational",
+            Theme::People => "people",
+            Theme::Physical => "physical",
+            Theme::Technological => "technological",
+            Theme::Other => "other",
+        }
+    }
+
+    /// How a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Theme::Organizational => "Organizational",
+            Theme::People => "People",
+            Theme::Physical => "Physical",
+            Theme::Technological => "Technological",
+            Theme::Other => "Other",
+        }
+    }
+}
+
+/// One control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Control {
+    /// As the framework writes it, e.g. `8.24`.
+    pub id: String,
+    pub title: String,
+    pub theme: Theme,
+}
+
+impl Control {
+    /// The id in OSCAL, which must start with a letter: `8.24` → `a.8.24`; ids that
+    /// start with a letter are lowercased, and characters outside OSCAL tokens become
+    /// `-`.
+    pub fn oscal_id(&self) -> String {
+        oscal_control_id(&self.id)
+    }
+}
+
+/// See [`Control::oscal_id`].
+pub fn oscal_control_id(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        clean
+    } else {
+        format!("a.{clean}")
+    }
+}
+
+/// One check the agent (or an organisation) reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckInfo {
+    pub id: String,
+    pub title: String,
+}
+
+/// A link: this check is evidence for this control, because…
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub check: String,
+    pub control: String,
+    pub rationale: String,
+}
+
+/// Where the mapping in use came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingSource {
+    /// `built-in`, or the file's path.
+    pub origin: String,
+    /// `replace` or `extend` (of the built-in mapping).
+    pub mode: String,
+    /// Lowercase hex SHA-256 of the mapping file (of the built-in one for the default).
+    pub sha256: String,
+}
+
+/// The controls, the checks and the links between them.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The name of the framework the control ids belong to.
+    pub framework: String,
+    controls: Vec<Control>,
+    control_index: HashMap<String, usize>,
+    checks: Vec<CheckInfo>,
+    check_index: HashMap<String, usize>,
+    links: Vec<Link>,
+    by_check: HashMap<String, Vec<usize>>,
+    by_control: HashMap<String, Vec<usize>>,
+    pub source: MappingSource,
+}
+
+impl Catalog {
+    /// The built-in catalogue with the default mapping.
+    pub fn builtin() -> Result<Catalog, MappingError> {
+        mapping::builtin()
+    }
+
+    /// The built-in catalogue with the mapping file applied (`None`: the default).
+    pub fn load(mapping_file: Option<&std::path::Path>) -> Result<Catalog, MappingError> {
+        match mapping_file {
+            None => Catalog::builtin(),
+            Some(path) => mapping::from_file(path),
+        }
+    }
+
+    fn assemble(
+        framework: String,
+        controls: Vec<Control>,
+        checks: Vec<CheckInfo>,
+        links: Vec<Link>,
+        source: MappingSource,
+    ) -> Catalog {
+        let control_index = controls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let check_index = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let mut by_check: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_control: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, l) in links.iter().enumerate() {
+            by_check.entry(l.check.clone()).or_default().push(i);
+            by_control.entry(l.control.clone()).or_default().push(i);
+        }
+        Catalog {
+            framework,
+            controls,
+            control_index,
+            checks,
+            check_index,
+            links,
+            by_check,
+            by_control,
+            source,
+        }
+    }
+
+    /// Every control, in catalogue order (5.1 … 8.34, then own controls).
+    pub fn controls(&self) -> &[Control] {
+        &self.controls
+    }
+
+    pub fn control(&self, id: &str) -> Option<&Control> {
+        self.control_index
+            .get(id)
+            .and_then(|&i| self.controls.get(i))
+    }
+
+    /// Every known check, in catalogue order.
+    pub fn checks(&self) -> &[CheckInfo] {
+        &self.checks
+    }
+
+    pub fn check(&self, id: &str) -> Option<&CheckInfo> {
+        self.check_index.get(id).and_then(|&i| self.checks.get(i))
+    }
+
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// The links of a check, in mapping order.
+    pub fn links_of_check<'a>(&'a self, check: &str) -> impl Iterator<Item = &'a Link> + 'a {
+        self.by_check
+            .get(check)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.links.get(i))
+    }
+
+    /// The controls a check is evidence for, in mapping order.
+    pub fn controls_of_check<'a>(&'a self, check: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.links_of_check(check).map(|l| l.control.as_str())
+    }
+
+    /// The links of a control, in mapping order.
+    pub fn links_of_control<'a>(&'a self, control: &str) -> impl Iterator<Item = &'a Link> + 'a {
+        self.by_control
+            .get(control)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.links.get(i))
+    }
+
+    /// The checks that are evidence for a control, in mapping order.
+    pub fn checks_of_control<'a>(&'a self, control: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.links_of_control(control).map(|l| l.check.as_str())
+    }
+
+    /// Whether any check is evidence for this control.
+    pub fn is_assessed(&self, control: &str) -> bool {
+        self.by_control.contains_key(control)
+    }
+
+    /// The controls some check is evidence for, in catalogue order.
+    pub fn assessed_controls(&self) -> impl Iterator<Item = &Control> {
+        self.controls.iter().filter(|c| self.is_assessed(&c.id))
+    }
+
+    /// Controls per theme, in catalogue order.
+    pub fn by_theme(&self) -> BTreeMap<Theme, Vec<&Control>> {
+        let mut out: BTreeMap<Theme, Vec<&Control>> = BTreeMap::new();
+        for c in &self.controls {
+            out.entry(c.theme).or_default().push(c);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 25 check ids of checks.md, catalogue version 1 (Linux).
+    pub const CHECKS_MD: [&str; 25] = [
+        "disk.root_encrypted",
+        "disk.fixed_volumes_encrypted",
+        "disk.swap_encrypted",
+        "patch.os_supported",
+        "patch.security_updates_pending",
+        "patch.index_fresh",
+        "patch.auto_updates",
+        "patch.reboot_pending",
+        "accounts.no_empty_passwords",
+        "accounts.uid0_only_root",
+        "accounts.password_max_age",
+        "accounts.password_min_length",
+        "accounts.lockout",
+        "accounts.ssh_root_login",
+        "accounts.ssh_password_auth",
+        "accounts.sudo_nopasswd",
+        "accounts.privileged_users",
+        "system.time_sync",
+        "system.audit_logging",
+        "system.firewall",
+        "system.screen_lock",
+        "system.secure_boot",
+        "malware.protection",
+        "inventory.host",
+        "inventory.software",
+    ];
+
+    #[test]
+    fn the_catalogue_has_the_93_controls_with_unique_ids_in_order() {
+        let c = Catalog::builtin().unwrap();
+        assert_eq!(c.controls().len(), 93);
+        let mut expected = Vec::new();
+        for (chapter, n) in [(5, 37), (6, 8), (7, 14), (8, 34)] {
+            for i in 1..=n {
+                expected.push(format!("{chapter}.{i}"));
+            }
+        }
+        let ids: Vec<&str> = c.controls().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, expected);
+        let themes = c.by_theme();
+        assert_eq!(themes[&Theme::Organizational].len(), 37);
+        assert_eq!(themes[&Theme::People].len(), 8);
+        assert_eq!(themes[&Theme::Physical].len(), 14);
+        assert_eq!(themes[&Theme::Technological].len(), 34);
+        assert!(c.controls().iter().all(|c| !c.title.trim().is_empty()));
+        assert_eq!(c.framework, "ISO/IEC 27002:2022");
+    }
+
+    #[test]
+    fn every_check_of_checks_md_is_known_and_mapped() {
+        let c = Catalog::builtin().unwrap();
+        let known: Vec<&str> = c.checks().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(known, CHECKS_MD);
+        for id in CHECKS_MD {
+            assert!(
+                c.controls_of_check(id).next().is_some(),
+                "{id} is not mapped"
+            );
+        }
+        for l in c.links() {
+            assert!(c.control(&l.control).is_some(), "{l:?}");
+            assert!(!l.rationale.trim().is_empty(), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_mapping_is_the_one_of_checks_md() {
+        let c = Catalog::builtin().unwrap();
+        let of = |check: &str| c.controls_of_check(check).collect::<Vec<_>>();
+        for d in [
+            "disk.root_encrypted",
+            "disk.fixed_volumes_encrypted",
+            "disk.swap_encrypted",
+        ] {
+            assert_eq!(of(d), ["8.24", "8.1", "7.10"]);
+        }
+        assert_eq!(of("patch.os_supported"), ["8.8"]);
+        assert_eq!(of("patch.auto_updates"), ["8.8", "8.19"]);
+        assert_eq!(of("accounts.password_min_length"), ["5.17", "8.5"]);
+        assert_eq!(of("accounts.lockout"), ["8.5"]);
+        assert_eq!(of("accounts.ssh_password_auth"), ["8.5"]);
+        assert_eq!(of("accounts.sudo_nopasswd"), ["8.2", "5.15", "5.18"]);
+        assert_eq!(of("system.time_sync"), ["8.17"]);
+        assert_eq!(of("system.audit_logging"), ["8.15"]);
+        assert_eq!(of("system.firewall"), ["8.20", "8.1"]);
+        assert_eq!(of("system.screen_lock"), ["7.7", "8.1"]);
+        assert_eq!(of("system.secure_boot"), ["8.1", "8.9"]);
+        assert_eq!(of("malware.protection"), ["8.7"]);
+        assert_eq!(of("inventory.host"), ["5.9", "8.1"]);
+        assert_eq!(of("inventory.software"), ["5.9", "8.19"]);
+        let assessed: Vec<&str> = c.assessed_controls().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            assessed,
+            [
+                "5.9", "5.15", "5.17", "5.18", "7.7", "7.10", "8.1", "8.2", "8.5", "8.7", "8.8",
+                "8.9", "8.15", "8.17", "8.19", "8.20", "8.24"
+            ]
+        );
+        assert!(!c.is_assessed("5.1"));
+        assert_eq!(c.source.origin, "built-in");
+    }
+
+    #[test]
+    fn oscal_ids_start_with_a_letter() {
+        assert_eq!(oscal_control_id("8.24"), "a.8.24");
+        assert_eq!(oscal_control_id("ACME-12"), "acme-12");
+        assert_eq!(oscal_control_id("A.5 15"), "a.5-15");
+        assert_eq!(oscal_control_id("12/b"), "a.12-b");
+    }
+}

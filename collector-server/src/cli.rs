@@ -1,0 +1,527 @@
+//! The command line of reports, waivers, evidence bundles and the demo:
+//! `attest-collector report|waiver|export|verify|demo`. `main.rs` flattens
+//! [`ReportsCommand`] into its commands and hands it to [`run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use clap::{Args, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Overrides, parse_duration};
+use crate::evaluate::DEFAULT_WINDOW_MS;
+use crate::report::{self, Format, Options, Progress, When, rfc3339};
+use crate::store::Millis;
+use crate::store::reporting::{self, Stores, WaiverScope};
+use crate::waivers::{self, WaiverRequest};
+
+/// Reports, waivers, bundles and the demo.
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Write a fleet report: HTML, CSV, JSON or OSCAL assessment results.
+    Report(ReportArgs),
+    /// Waivers: accepted exceptions to a check or a control.
+    #[command(subcommand)]
+    Waiver(WaiverCommand),
+    /// Write an evidence bundle (tar.gz): the cited signed envelopes, agent keys, a
+    /// signed log checkpoint with inclusion proofs, and the report in HTML and JSON.
+    Export(ExportArgs),
+    /// Verify an evidence bundle offline (no database): prints VERIFIED or FAILED and
+    /// names every altered, added or removed file; exit status 1 when it fails.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle to write (.tar.gz)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle
+    pub bundle: PathBuf,
+    /// The collector's log key you trust: its base64 public key or its key id (hex)
+    #[arg(long, value_name = "KEY")]
+    pub collector_key: Option<String>,
+}
+
+/// Which time a report shows and how it maps checks to controls.
+#[derive(Debug, Args, Clone)]
+pub struct EvalArgs {
+    /// The state as it was at TIME (RFC 3339, or YYYY-MM-DD for the end of that day,
+    /// UTC) [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "period")]
+    pub as_of: Option<Millis>,
+    /// A period FROM..TO (times or dates; a date as FROM is its start, as TO its end):
+    /// the share satisfied per day and every change of state
+    #[arg(long, value_name = "FROM..TO", value_parser = parse_period)]
+    pub period: Option<(Millis, Millis)>,
+    /// Evidence older than this is stale, e.g. 24h, 7d
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "7d")]
+    pub window: std::time::Duration,
+    /// A mapping file replacing or extending the built-in check → control mapping
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_parser = ["html", "csv", "json", "oscal"])]
+    pub format: String,
+    /// The file to write
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Per control, how many hosts not satisfying it the HTML report details (the CSV
+    /// and JSON reports always list all)
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub html_hosts: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WaiverCommand {
+    /// Accept an exception: a check or a control, on every host or the ones named.
+    Add(WaiverAddArgs),
+    /// List waivers with their status now.
+    List,
+    /// Revoke a waiver: it stops applying now (reports of earlier times still show it).
+    Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("scope").required(true).args(["check", "control"]))]
+#[command(group = clap::ArgGroup::new("until_when").required(true).args(["expires", "until"]))]
+pub struct WaiverAddArgs {
+    /// The check waived, e.g. system.screen_lock
+    #[arg(long, value_name = "ID")]
+    pub check: Option<String>,
+    /// The control waived, e.g. 7.7
+    #[arg(long, value_name = "ID")]
+    pub control: Option<String>,
+    /// A host it applies to (agent id or hostname; repeat for several) [default: every host]
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Why the exception is accepted
+    #[arg(long, value_name = "TEXT")]
+    pub justification: String,
+    /// Who accepted the risk
+    #[arg(long, value_name = "NAME")]
+    pub approver: String,
+    /// How long it applies, e.g. 90d
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires: Option<std::time::Duration>,
+    /// Until when it applies (RFC 3339, or YYYY-MM-DD for the end of that day, UTC)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Millis>,
+    /// The mapping whose checks and controls may be waived
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+}
+
+fn end_of_day(d: NaiveDate) -> Millis {
+    d.and_time(NaiveTime::MIN).and_utc().timestamp_millis() + 86_400_000 - 1
+}
+
+fn start_of_day(d: NaiveDate) -> Millis {
+    d.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+}
+
+fn parse_instant(s: &str, date_as_end: bool) -> Result<Millis, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc).timestamp_millis());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(if date_as_end {
+            end_of_day(d)
+        } else {
+            start_of_day(d)
+        });
+    }
+    Err(format!(
+        "{s:?} is not a time: use RFC 3339 (2026-11-25T14:00:00Z) or a date (2026-11-25)"
+    ))
+}
+
+/// A time: RFC 3339, or a date meaning the end of that day (UTC).
+pub fn parse_time(s: &str) -> Result<Millis, String> {
+    parse_instant(s, true)
+}
+
+/// `FROM..TO`: a date as FROM is its start, as TO its end.
+pub fn parse_period(s: &str) -> Result<(Millis, Millis), String> {
+    let (from, to) = s.split_once("..").ok_or_else(|| {
+        format!("{s:?} is not a period: use FROM..TO, e.g. 2026-10-01..2026-10-31")
+    })?;
+    let from = parse_instant(from, false)?;
+    let to = parse_instant(to, true)?;
+    if to <= from {
+        return Err(format!("the period {s:?} ends before it starts"));
+    }
+    Ok((from, to))
+}
+
+impl EvalArgs {
+    /// The time or period asked for; `now` when neither.
+    pub fn when(&self, now: Millis) -> anyhow::Result<When> {
+        Ok(match (self.as_of, self.period) {
+            (_, Some((from, to))) => {
+                if to > now {
+                    bail!(
+                        "the period ends at {}, in the future: end it at {} or earlier",
+                        rfc3339(to),
+                        rfc3339(now)
+                    );
+                }
+                When::Period { from, to }
+            }
+            (Some(t), None) => {
+                if t > now {
+                    bail!("--as-of {} is in the future", rfc3339(t));
+                }
+                When::AsOf(t)
+            }
+            (None, None) => When::AsOf(now),
+        })
+    }
+
+    pub fn window_ms(&self) -> Millis {
+        i64::try_from(self.window.as_millis()).unwrap_or(DEFAULT_WINDOW_MS)
+    }
+
+    pub fn catalog(&self) -> anyhow::Result<Catalog> {
+        Ok(Catalog::load(self.mapping.as_deref())?)
+    }
+}
+
+/// Who runs an admin command, for the audit log.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    // Reports read with one or two connections at a time; each SQLite connection may
+    // keep a page cache of its own.
+    reporting::open(&config.database, config.db_max_connections.min(2))
+        .await
+        .context("opening the database")
+}
+
+/// Runs a command. `overrides` are the global options (`--config`, `--data-dir`,
+/// `--database`).
+pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        ReportsCommand::Report(args) => {
+            let config = Config::load(overrides).context("configuration")?;
+            runtime.block_on(report_command(&config, clock.as_ref(), args))
+        }
+        ReportsCommand::Waiver(cmd) => {
+            let config = Config::load(overrides).context("configuration")?;
+            runtime.block_on(waiver_command(&config, clock.as_ref(), cmd))
+        }
+        ReportsCommand::Export(args) => {
+            let config = Config::load(overrides).context("configuration")?;
+            runtime.block_on(export_command(&config, clock.as_ref(), args))
+        }
+        ReportsCommand::Verify(args) => verify_command(&args),
+    }
+}
+
+/// Loads the log-signing key of this collector's data directory, and checks that it is
+/// the one its database knows.
+async fn log_key(config: &Config, stores: &Stores) -> anyhow::Result<attest_proto::SigningKey> {
+    let path = config.data_dir.join(crate::server::LOG_KEY_FILE);
+    if !path.exists() {
+        bail!(
+            "{} does not exist: export runs on a collector's host with its data directory \
+             (--data-dir), where `attest-collector serve` created the log-signing key",
+            path.display()
+        );
+    }
+    let (key, _) = crate::server::load_or_create_log_key(&config.data_dir)?;
+    let ours = attest_proto::encode_public_key(&key.verifying_key());
+    if let Some(stored) = stores.store.meta(report::LOG_KEY_META).await? {
+        if stored != ours {
+            bail!(
+                "{} is not the log key of this database ({stored}): use the data directory \
+                 of a collector of this database",
+                path.display()
+            );
+        }
+    }
+    Ok(key)
+}
+
+async fn export_command(
+    config: &Config,
+    clock: &dyn Clock,
+    args: ExportArgs,
+) -> anyhow::Result<ExitCode> {
+    let catalog = args.eval.catalog()?;
+    let now = clock.now_millis();
+    let opts = Options {
+        when: args.eval.when(now)?,
+        window: args.eval.window_ms(),
+        generated_at: now,
+        html_host_limit: 500,
+    };
+    let stores = open_stores(config).await?;
+    let result = async {
+        let key = log_key(config, &stores).await?;
+        let progress = Progress::on_terminal();
+        Ok::<_, anyhow::Error>(
+            report::bundle::export(&stores, &catalog, &opts, &key, &args.out, &progress).await?,
+        )
+    }
+    .await;
+    stores.store.close().await;
+    let s = result?;
+    eprintln!(
+        "attest-collector: wrote {}: {} envelopes of {} agents, {} files, log of {} entries, \
+         collector key {}",
+        args.out.display(),
+        s.envelopes,
+        s.agents,
+        s.files,
+        s.tree_size,
+        s.collector_key_id
+    );
+    eprintln!(
+        "attest-collector: check it anywhere with: attest-collector verify {} --collector-key {}",
+        args.out.display(),
+        s.collector_key_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (pin_key, pin_id) = match &args.collector_key {
+        None => (None, None),
+        Some(k) => match attest_proto::decode_public_key(k.trim()) {
+            Ok(key) => (Some(key), None),
+            Err(_) => {
+                let id = k.trim().to_ascii_lowercase();
+                if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    bail!("--collector-key must be a base64 public key or a 64-digit hex key id");
+                }
+                (None, Some(id))
+            }
+        },
+    };
+    let mut verdict = report::verify::verify_file(&args.bundle, pin_key.as_ref());
+    if let (Some(id), true) = (&pin_id, verdict.ok()) {
+        if verdict.collector_key_id.as_deref() != Some(id.as_str()) {
+            verdict.problems.push(report::verify::Problem {
+                file: "manifest.sig".into(),
+                message: format!(
+                    "signed by collector key {}, not by the key given ({id})",
+                    verdict.collector_key_id.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+    }
+    print!("{}", verdict.text());
+    Ok(if verdict.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn report_command(
+    config: &Config,
+    clock: &dyn Clock,
+    args: ReportArgs,
+) -> anyhow::Result<ExitCode> {
+    let format = Format::parse(&args.format).context("unknown format")?;
+    let catalog = args.eval.catalog()?;
+    let now = clock.now_millis();
+    let opts = Options {
+        when: args.eval.when(now)?,
+        window: args.eval.window_ms(),
+        generated_at: now,
+        html_host_limit: args.html_hosts,
+    };
+    let stores = open_stores(config).await?;
+    let progress = Progress::on_terminal();
+    let result = report::to_file(&stores, &catalog, format, &opts, &args.out, &progress).await;
+    stores.store.close().await;
+    let r = result?;
+    eprintln!(
+        "attest-collector: wrote {} ({} report of {} hosts {}, {} of {} controls evidenced)",
+        args.out.display(),
+        args.format,
+        r.summary.hosts_in_scope,
+        match &r.scope.period {
+            Some(p) => format!("from {} to {}", p.from, p.to),
+            None => format!("as of {}", r.scope.as_of),
+        },
+        r.summary.controls_assessed,
+        r.summary.controls
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn waiver_command(
+    config: &Config,
+    clock: &dyn Clock,
+    cmd: WaiverCommand,
+) -> anyhow::Result<ExitCode> {
+    let stores = open_stores(config).await?;
+    let now = clock.now_millis();
+    let actor = cli_actor();
+    let result = async {
+        match cmd {
+            WaiverCommand::Add(a) => {
+                let catalog = Catalog::load(a.mapping.as_deref())?;
+                let scope = match (a.check, a.control) {
+                    (Some(c), _) => WaiverScope::Check(c),
+                    (None, Some(c)) => WaiverScope::Control(c),
+                    (None, None) => bail!("give --check or --control"),
+                };
+                let expires_at = match (a.expires, a.until) {
+                    (Some(d), _) => {
+                        now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    }
+                    (None, Some(t)) => t,
+                    (None, None) => bail!("give --expires or --until"),
+                };
+                let w = waivers::add(
+                    stores.store.as_ref(),
+                    stores.reports.as_ref(),
+                    &catalog,
+                    now,
+                    &actor,
+                    WaiverRequest {
+                        scope,
+                        hosts: a.hosts,
+                        justification: a.justification,
+                        approver: a.approver,
+                        expires_at,
+                    },
+                )
+                .await?;
+                eprintln!(
+                    "attest-collector: waiver {} of {} {} on {} until {}",
+                    w.id,
+                    w.scope.kind(),
+                    w.scope.id(),
+                    if w.hosts.is_empty() {
+                        "every host".to_owned()
+                    } else {
+                        w.hosts.join(", ")
+                    },
+                    rfc3339(w.expires_at)
+                );
+                println!("{}", w.id);
+            }
+            WaiverCommand::List => {
+                println!(
+                    "{:<17} {:<8} {:<30} {:<20} {:<20} {:<8} APPROVER",
+                    "ID", "SCOPE", "CHECK/CONTROL", "HOSTS", "EXPIRES", "STATUS"
+                );
+                for w in stores.reports.waivers().await? {
+                    let status = if w.revoked_at.is_some() {
+                        "revoked"
+                    } else if w.expires_at <= now {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    let hosts = if w.hosts.is_empty() {
+                        "all".to_owned()
+                    } else {
+                        w.hosts.join(",")
+                    };
+                    println!(
+                        "{:<17} {:<8} {:<30} {:<20} {:<20} {:<8} {}",
+                        w.id,
+                        w.scope.kind(),
+                        w.scope.id(),
+                        hosts,
+                        rfc3339(w.expires_at),
+                        status,
+                        w.approver
+                    );
+                }
+            }
+            WaiverCommand::Revoke { id } => {
+                if !waivers::revoke(
+                    stores.store.as_ref(),
+                    stores.reports.as_ref(),
+                    now,
+                    &actor,
+                    &id,
+                )
+                .await?
+                {
+                    bail!("no live waiver {id:?} (unknown, expired or already revoked)");
+                }
+                eprintln!("attest-collector: waiver {id} revoked");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    .await;
+    stores.store.close().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_periods_parse() {
+        assert_eq!(
+            parse_time("2026-11-25T00:00:00Z").unwrap(),
+            1_795_564_800_000
+        );
+        assert_eq!(
+            parse_time("2026-11-25T01:00:00+01:00").unwrap(),
+            1_795_564_800_000
+        );
+        assert_eq!(parse_time("2026-11-24").unwrap(), 1_795_564_800_000 - 1);
+        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+        assert_eq!(
+            parse_period("2026-11-24..2026-11-24").unwrap(),
+            (1_795_564_800_000 - 86_400_000, 1_795_564_800_000 - 1)
+        );
+        assert!(
+            parse_period("2026-11-25..2026-11-24")
+                .unwrap_err()
+                .contains("ends before")
+        );
+        assert!(parse_period("2026-11-25").unwrap_err().contains("FROM..TO"));
+    }
+
+    #[test]
+    fn future_times_are_refused() {
+        let args = EvalArgs {
+            as_of: Some(2000),
+            period: None,
+            window: std::time::Duration::from_secs(60),
+            mapping: None,
+        };
+        assert!(args.when(1000).is_err());
+        assert_eq!(args.when(3000).unwrap(), When::AsOf(2000));
+        assert_eq!(args.window_ms(), 60_000);
+    }
+}

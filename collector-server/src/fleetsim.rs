@@ -1,0 +1,397 @@
+//! A simulated fleet written straight into a store: enrolled agents with realistic,
+//! signed reports of the 25 checks of the catalogue, stored through the same batch
+//! ingest the API uses. For the report tests, the bundle tests and the fleet-report
+//! benchmark (`attest-fleetgen`).
+//!
+//! Verdicts are deterministic in (seed, host, round, check): most hosts pass most
+//! checks, a few fail some, inventory checks are `info`, and now and then a check is
+//! `unknown` or `not_applicable`, each with a summary and a file evidence excerpt.
+
+use attest_proto::{
+    AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,
+    REPORT_SCHEMA, Report, SigningKey, Statement, Status, keyid,
+};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::Catalog;
+use crate::ingest::{Prepared, prepare};
+use crate::store::{
+    EnrollOutcome, IngestOutcome, Millis, NewAgent, NewEnrollToken, PendingReport, Store,
+    StoreError,
+};
+
+/// Simulation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Proto(#[from] ProtoError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One simulated agent.
+#[derive(Debug, Clone)]
+pub struct SimAgent {
+    pub index: u64,
+    pub key: SigningKey,
+    pub agent_id: String,
+    pub host: HostInfo,
+    pub chain: ChainState,
+}
+
+/// A deterministic number in `0..1000` for (seed, host, round, what).
+fn roll(seed: u64, host: u64, round: u64, what: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(host.to_le_bytes());
+    h.update(round.to_le_bytes());
+    h.update(what.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b) % 1000
+}
+
+/// The host facts of simulated host `i`.
+pub fn sim_host(i: u64) -> HostInfo {
+    let (id, version, pretty) = match i % 4 {
+        0 | 1 => ("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
+        2 => ("ubuntu", "24.04", "Ubuntu 24.04.1 LTS"),
+        _ => ("rocky", "9.4", "Rocky Linux 9.4 (Blue Onyx)"),
+    };
+    HostInfo {
+        hostname: if i % 3 == 0 {
+            format!("srv-{i:05}")
+        } else {
+            format!("lap-{i:05}")
+        },
+        machine_id: format!(
+            "{:032x}",
+            u128::from(i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ),
+        os: OsInfo {
+            id: id.into(),
+            version_id: version.into(),
+            pretty_name: pretty.into(),
+        },
+        kernel: "6.1.0-28-amd64".into(),
+    }
+}
+
+/// A deterministic key for agent `i` of run `seed`.
+pub fn sim_key(seed: u64, i: u64) -> SigningKey {
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&seed.to_le_bytes());
+    secret[8..16].copy_from_slice(&i.to_le_bytes());
+    secret[16] = 0x5e;
+    SigningKey::from_bytes(&secret)
+}
+
+/// Fail rate per check, in ‰.
+fn fail_rate(check: &str) -> u64 {
+    match check {
+        "patch.security_updates_pending" => 180,
+        "patch.reboot_pending" => 120,
+        "system.screen_lock" | "accounts.password_min_length" => 90,
+        "accounts.sudo_nopasswd" | "accounts.ssh_password_auth" => 60,
+        "disk.swap_encrypted" | "patch.index_fresh" => 40,
+        _ => 15,
+    }
+}
+
+/// One result of a simulated host.
+fn result(check: &str, seed: u64, host: u64, round: u64) -> CheckResult {
+    let r = roll(seed, host, round, check);
+    let (status, summary, excerpt, path) = match check {
+        "inventory.host" | "inventory.software" | "accounts.privileged_users" => (
+            Status::Info,
+            format!("{check}: inventory recorded."),
+            "recorded\n".to_owned(),
+            "/etc/os-release",
+        ),
+        "accounts.ssh_root_login" | "accounts.ssh_password_auth" if r >= 900 => (
+            Status::NotApplicable,
+            "No /etc/ssh/sshd_config: no SSH server.".to_owned(),
+            String::new(),
+            "/etc/ssh/sshd_config",
+        ),
+        "system.secure_boot" if r >= 970 => (
+            Status::Unknown,
+            "/sys/firmware is not visible (container?).".to_owned(),
+            String::new(),
+            "/sys/firmware",
+        ),
+        _ if r < fail_rate(check) => fail_of(check),
+        _ => pass_of(check),
+    };
+    let mut out = CheckResult::new(check, status, summary);
+    if matches!(status, Status::Unknown | Status::NotApplicable) {
+        out.reason = Some(out.summary.clone());
+    }
+    out.facts.insert("observed".into(), serde_json::json!(r));
+    match check {
+        "inventory.host" => {
+            let (vendor, model) = match host % 3 {
+                0 => ("Dell Inc.", "PowerEdge R650"),
+                1 => ("LENOVO", "20XWCTO1WW ThinkPad X1 Carbon Gen 9"),
+                _ => ("HP", "HP EliteBook 840 G8"),
+            };
+            out.facts.insert(
+                "hardware".into(),
+                serde_json::json!({
+                    "vendor": vendor,
+                    "model": model,
+                    "serial": format!("SN{:08X}", host.wrapping_mul(2_654_435_761) & 0xffff_ffff),
+                }),
+            );
+        }
+        "inventory.software" => {
+            out.facts
+                .insert("count".into(), serde_json::json!(1200 + (r % 400)));
+        }
+        _ => {}
+    }
+    if !excerpt.is_empty() {
+        out.evidence.push(Evidence::File {
+            path: path.to_owned(),
+            excerpt: excerpt.clone(),
+            sha256: format!(
+                "sha256:{}",
+                attest_proto::sha256_hex(format!("{path}\n{excerpt}").as_bytes())
+            ),
+        });
+    }
+    out
+}
+
+fn fail_of(check: &str) -> (Status, String, String, &'static str) {
+    let (summary, excerpt, path) = match check {
+        "disk.root_encrypted" => (
+            "/ is on nvme0n1p2, which is not encrypted.",
+            "27 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw",
+            "/proc/self/mountinfo",
+        ),
+        "disk.fixed_volumes_encrypted" => (
+            "1 fixed volume is not encrypted: /srv.",
+            "41 27 8:17 / /srv rw,relatime - xfs /dev/sdb1 rw",
+            "/proc/self/mountinfo",
+        ),
+        "disk.swap_encrypted" => (
+            "Swap /dev/sda3 is not encrypted.",
+            "/dev/sda3 partition 8388604 0 -2",
+            "/proc/swaps",
+        ),
+        "patch.security_updates_pending" => (
+            "3 packages have security updates pending.",
+            "openssl amd64 3.0.14-1~deb12u1 → 3.0.15-1~deb12u1",
+            "/var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages",
+        ),
+        "patch.reboot_pending" => (
+            "A reboot is pending: /run/reboot-required exists.",
+            "*** System restart required ***",
+            "/run/reboot-required",
+        ),
+        "system.screen_lock" => (
+            "The screen locks after 1800 s idle, above 900 s.",
+            "idle-delay=uint32 1800",
+            "/etc/dconf/db/local.d/00-screensaver",
+        ),
+        "accounts.password_min_length" => (
+            "Minimum password length is 8 (pam_pwquality default), below 12.",
+            "password requisite pam_pwquality.so retry=3",
+            "/etc/pam.d/common-password",
+        ),
+        "accounts.sudo_nopasswd" => (
+            "1 sudoers rule has NOPASSWD.",
+            "deploy ALL=(ALL) NOPASSWD: ALL",
+            "/etc/sudoers.d/deploy",
+        ),
+        "accounts.ssh_password_auth" => (
+            "sshd accepts passwords: PasswordAuthentication yes.",
+            "PasswordAuthentication yes",
+            "/etc/ssh/sshd_config",
+        ),
+        "patch.index_fresh" => (
+            "The package index is 23 days old, above 7.",
+            "bookworm InRelease mtime 2026-11-02",
+            "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+        ),
+        "system.firewall" => (
+            "No host firewall is enabled.",
+            "ENABLED=no",
+            "/etc/ufw/ufw.conf",
+        ),
+        "malware.protection" => (
+            "No anti-malware or EDR service is enabled.",
+            "(no enabled unit of the known list)",
+            "/etc/systemd/system/multi-user.target.wants",
+        ),
+        _ => (
+            "The setting falls short of the catalogue's rule.",
+            "setting = off",
+            "/etc/attest-sim.conf",
+        ),
+    };
+    (
+        Status::Fail,
+        summary.to_owned(),
+        format!("{excerpt}\n"),
+        path,
+    )
+}
+
+fn pass_of(check: &str) -> (Status, String, String, &'static str) {
+    (
+        Status::Pass,
+        format!("{check}: meets the catalogue's rule."),
+        "setting = on\n".to_owned(),
+        "/etc/attest-sim.conf",
+    )
+}
+
+/// The report of simulated host `i` in `round` (without `seq`/`prev`).
+pub fn sim_report(
+    catalog: &Catalog,
+    agent: &SimAgent,
+    seed: u64,
+    round: u64,
+    at: DateTime<Utc>,
+) -> Report {
+    Report {
+        schema: REPORT_SCHEMA.into(),
+        agent_id: agent.agent_id.clone(),
+        seq: 0,
+        prev: String::new(),
+        collected_at: at,
+        agent: AgentInfo {
+            version: "0.1.0".into(),
+        },
+        host: agent.host.clone(),
+        results: catalog
+            .checks()
+            .iter()
+            .map(|c| result(&c.id, seed, agent.index, round))
+            .collect(),
+    }
+}
+
+impl SimAgent {
+    /// Signs the next report of the chain; returns the envelope JSON.
+    pub fn sign_next(&mut self, report: &mut Report) -> Result<Vec<u8>, ProtoError> {
+        self.chain.stamp(report);
+        let bytes = Statement::for_report(report.clone()).to_bytes()?;
+        let json = Envelope::sign(&bytes, &self.key).to_json()?;
+        self.chain.advance(&bytes);
+        Ok(json)
+    }
+
+    /// A verified, parsed envelope ready for [`Store::ingest_batch`].
+    pub fn pending(&self, json: Vec<u8>) -> Result<PendingReport, SimError> {
+        let env = Envelope::from_json(&json)?;
+        match prepare(
+            Bytes::from(json),
+            &env,
+            &self.agent_id,
+            &self.key.verifying_key(),
+        ) {
+            Ok(Prepared::Ready(p)) => Ok(*p),
+            Ok(Prepared::OtherAgent { claimed }) => {
+                Err(SimError::Other(format!("report claims agent {claimed}")))
+            }
+            Err(e) => Err(SimError::Other(e.message)),
+        }
+    }
+}
+
+/// Enrolls `count` simulated agents (ids `agt_sim_<seed>_<i>`) at `at`.
+pub async fn enroll(
+    store: &dyn Store,
+    seed: u64,
+    count: u64,
+    at: Millis,
+) -> Result<Vec<SimAgent>, SimError> {
+    let token_id = format!("tok_sim_{seed}");
+    let token_hash = format!("sim-{seed}-{}", crate::auth::random_hex(8));
+    store
+        .create_enroll_token(&NewEnrollToken {
+            id: token_id,
+            token_hash: token_hash.clone(),
+            uses: i64::try_from(count).unwrap_or(i64::MAX),
+            expires_at: None,
+            created_at: at,
+        })
+        .await?;
+    let mut out = Vec::new();
+    for i in 0..count {
+        let key = sim_key(seed, i);
+        let host = sim_host(i);
+        let agent_id = format!("agt_sim_{seed}_{i:05}");
+        let outcome = store
+            .enroll(
+                &token_hash,
+                &NewAgent {
+                    id: agent_id.clone(),
+                    keyid: keyid(&key.verifying_key()),
+                    public_key: key.verifying_key().to_bytes(),
+                    hostname: host.hostname.clone(),
+                    machine_id: host.machine_id.clone(),
+                    os_id: host.os.id.clone(),
+                    os_version_id: host.os.version_id.clone(),
+                    os_pretty_name: host.os.pretty_name.clone(),
+                    kernel: host.kernel.clone(),
+                    enrolled_at: at,
+                },
+                at,
+            )
+            .await?;
+        if !matches!(outcome, EnrollOutcome::Enrolled { .. }) {
+            return Err(SimError::Other(format!(
+                "enrolling {agent_id}: {outcome:?}"
+            )));
+        }
+        let chain = ChainState::genesis(&key.verifying_key());
+        out.push(SimAgent {
+            index: i,
+            key,
+            agent_id,
+            host,
+            chain,
+        });
+    }
+    Ok(out)
+}
+
+/// Stores one round of reports of `agents`, collected at `collected`, received at
+/// `received`, in batches of 512. Returns how many were stored.
+pub async fn report_round(
+    store: &dyn Store,
+    catalog: &Catalog,
+    agents: &mut [SimAgent],
+    seed: u64,
+    round: u64,
+    collected: Millis,
+    received: Millis,
+) -> Result<usize, SimError> {
+    let at = DateTime::from_timestamp_millis(collected)
+        .ok_or_else(|| SimError::Other(format!("time {collected} out of range")))?;
+    let mut stored = 0;
+    for chunk in agents.chunks_mut(512) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for a in chunk.iter_mut() {
+            let mut report = sim_report(catalog, a, seed, round, at);
+            let json = a.sign_next(&mut report)?;
+            batch.push(a.pending(json)?);
+        }
+        for o in store.ingest_batch(&batch, received).await? {
+            match o {
+                IngestOutcome::Stored(_) => stored += 1,
+                other => return Err(SimError::Other(format!("not stored: {other:?}"))),
+            }
+        }
+    }
+    Ok(stored)
+}

@@ -1,0 +1,138 @@
+//! Evidence bundles: one verifies; any altered byte, removed file or swapped pair of
+//! envelopes fails verification and names the file.
+
+use super::bundle::export;
+use super::tests::fleet;
+use super::verify::{read_entries, verify_bytes, write_entries};
+use super::*;
+use crate::evaluate::DEFAULT_WINDOW_MS;
+
+const T0: Millis = 1_795_564_800_000;
+const HOUR: Millis = 3_600_000;
+
+async fn bundle(when: When) -> (Vec<u8>, attest_proto::SigningKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let key = attest_proto::SigningKey::from_bytes(&[42; 32]);
+    let opts = Options {
+        when,
+        window: DEFAULT_WINDOW_MS,
+        generated_at: T0 + 60_000,
+        html_host_limit: 100,
+    };
+    let path = dir.path().join("evidence.tar.gz");
+    let summary = export(&stores, &catalog, &opts, &key, &path, &Progress::quiet())
+        .await
+        .unwrap();
+    assert!(summary.envelopes >= 5);
+    stores.store.close().await;
+    (std::fs::read(&path).unwrap(), key)
+}
+
+fn named(bytes: &[u8]) -> Vec<String> {
+    let v = verify_bytes(bytes, None);
+    assert!(!v.ok(), "an altered bundle verified");
+    v.files_named().into_iter().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_bundle_verifies_and_every_alteration_is_named() {
+    let (bytes, key) = bundle(When::AsOf(T0)).await;
+    let v = verify_bytes(&bytes, Some(&key.verifying_key()));
+    assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.envelopes, 5);
+    assert_eq!(v.agents, 5);
+    assert!(v.text().starts_with("VERIFIED: "), "{}", v.text());
+    let entries = read_entries(&bytes).unwrap();
+    let paths: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
+    for needed in [
+        "README.txt",
+        "collector.pub",
+        "checkpoint.json",
+        "proofs.json",
+        "report.json",
+        "report.html",
+        "manifest.json",
+        "manifest.sig",
+    ] {
+        assert!(paths.contains(&needed), "{needed} missing from {paths:?}");
+    }
+    assert_eq!(paths.iter().filter(|p| p.starts_with("keys/")).count(), 5);
+
+    // Another collector's key: refused.
+    let other = attest_proto::SigningKey::from_bytes(&[43; 32]);
+    let v = verify_bytes(&bytes, Some(&other.verifying_key()));
+    assert!(v.text().contains("not by the key given"), "{}", v.text());
+
+    // Flip bytes of every file at spread positions: verify fails and names that file.
+    for (i, (path, data)) in entries.iter().enumerate() {
+        let n = data.len();
+        let mut positions: Vec<usize> = (0..12).map(|k| k * n / 12).collect();
+        positions.push(n - 1);
+        positions.dedup();
+        for at in positions {
+            let mut altered = entries.clone();
+            altered[i].1[at] ^= 0x01;
+            let files = named(&write_entries(&altered).unwrap());
+            assert!(
+                files.contains(path),
+                "flipping byte {at} of {path} was blamed on {files:?}"
+            );
+            if path == "manifest.json" || path == "manifest.sig" {
+                assert_eq!(files, std::slice::from_ref(path), "byte {at}");
+            }
+        }
+        // Removing it.
+        let mut removed = entries.clone();
+        removed.remove(i);
+        let files = named(&write_entries(&removed).unwrap());
+        assert!(
+            files.contains(path),
+            "removing {path} was blamed on {files:?}"
+        );
+    }
+
+    // An added file.
+    let mut added = entries.clone();
+    added.push(("envelopes/extra/1.json".into(), b"{}".to_vec()));
+    assert!(named(&write_entries(&added).unwrap()).contains(&"envelopes/extra/1.json".to_owned()));
+
+    // Swapping two envelopes (their contents trade places).
+    let envs: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, _))| p.starts_with("envelopes/"))
+        .map(|(i, _)| i)
+        .collect();
+    let (a, b) = (envs[0], envs[1]);
+    let mut swapped = entries.clone();
+    let tmp = swapped[a].1.clone();
+    swapped[a].1 = swapped[b].1.clone();
+    swapped[b].1 = tmp;
+    let files = named(&write_entries(&swapped).unwrap());
+    assert!(
+        files.contains(&entries[a].0) && files.contains(&entries[b].0),
+        "{files:?}"
+    );
+    let v = verify_bytes(&write_entries(&swapped).unwrap(), None);
+    assert!(v.text().contains("swapped or misplaced"), "{}", v.text());
+}
+
+#[tokio::test]
+async fn a_period_bundle_holds_the_period_and_checks_chains() {
+    let (bytes, _) = bundle(When::Period {
+        from: T0 - 72 * HOUR,
+        to: T0,
+    })
+    .await;
+    let v = verify_bytes(&bytes, None);
+    assert!(v.ok(), "{}", v.text());
+    // Hosts 0–3: seq 1 and 2 (host 1 also seq 4), host 4's one report is before the
+    // period but is the state at its start.
+    assert!(v.envelopes >= 9, "{}", v.envelopes);
+    assert!(
+        v.text().contains("seq 3..3 are not in the bundle"),
+        "{}",
+        v.text()
+    );
+}

@@ -1,0 +1,463 @@
+//! What reports take from the stored envelopes themselves: the signature status (each
+//! envelope is verified again against the agent's enrolled key, and its payload
+//! against the stored SHA-256), the evidence excerpts of results that did not pass,
+//! and the hardware facts of `inventory.host` for the asset inventory.
+//!
+//! Envelopes are decoded on all cores; only the small extracts are kept.
+
+use std::collections::HashMap;
+
+use attest_proto::{
+    BASE64, Envelope, Evidence, PAYLOAD_TYPE, pae, public_key_from_bytes, sha256_hex,
+};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::store::reporting::HostRecord;
+
+/// The longest excerpt a report shows (characters); the bundle has them whole.
+pub const MAX_EXCERPT: usize = 1200;
+
+/// Whether a stored envelope still verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum Signature {
+    /// Ed25519 over the DSSE PAE verifies with the enrolled key, and the payload's
+    /// SHA-256 is the stored one.
+    Verified,
+    Failed(String),
+}
+
+impl Signature {
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Signature::Verified)
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Signature::Verified => "verified".to_owned(),
+            Signature::Failed(why) => format!("FAILED: {why}"),
+        }
+    }
+}
+
+/// One source read, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Excerpt {
+    /// `file` or `command`.
+    pub kind: &'static str,
+    /// The path, or the command line.
+    pub source: String,
+    /// `sha256:<hex>` of the file or the command's output.
+    pub sha256: String,
+    /// The deciding lines (cut at [`MAX_EXCERPT`] characters).
+    pub excerpt: String,
+}
+
+/// Hardware facts of a host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Hardware {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+}
+
+impl Hardware {
+    pub fn is_empty(&self) -> bool {
+        self.vendor.is_none() && self.model.is_none() && self.serial.is_none()
+    }
+}
+
+/// What a report takes from one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeFacts {
+    pub signature: Signature,
+    /// Evidence of results whose status is not `pass`, `info` or `not_applicable`.
+    pub excerpts: HashMap<String, Vec<Excerpt>>,
+    pub hardware: Hardware,
+    /// `inventory.software`'s package count.
+    pub packages: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct MinStatement<'a> {
+    #[serde(borrow)]
+    predicate: MinReport<'a>,
+}
+
+#[derive(Deserialize)]
+struct MinReport<'a> {
+    #[serde(borrow)]
+    results: Vec<MinResult<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MinResult<'a> {
+    check: String,
+    status: String,
+    #[serde(default, borrow)]
+    facts: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    evidence: Option<&'a RawValue>,
+}
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= MAX_EXCERPT {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX_EXCERPT).collect();
+    out.push_str("\n… (cut; the bundle has the whole excerpt)");
+    out
+}
+
+/// Reports' view of one evidence item.
+pub fn excerpt_of(e: &Evidence) -> Excerpt {
+    match e {
+        Evidence::File {
+            path,
+            excerpt,
+            sha256,
+        } => Excerpt {
+            kind: "file",
+            source: path.clone(),
+            sha256: sha256.clone(),
+            excerpt: cut(excerpt),
+        },
+        Evidence::Command {
+            argv,
+            exit_code,
+            excerpt,
+            sha256,
+        } => Excerpt {
+            kind: "command",
+            source: match exit_code {
+                Some(c) => format!("{} (exit {c})", argv.join(" ")),
+                None => argv.join(" "),
+            },
+            sha256: sha256.clone(),
+            excerpt: cut(excerpt),
+        },
+    }
+}
+
+/// Looks up `a.b` paths in a JSON object, first match wins.
+fn lookup(facts: &serde_json::Value, paths: &[&str]) -> Option<String> {
+    paths.iter().find_map(|p| {
+        let mut v = facts;
+        for part in p.split('.') {
+            v = v.get(part)?;
+        }
+        match v {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    })
+}
+
+fn hardware_of(facts: &serde_json::Value) -> Hardware {
+    Hardware {
+        vendor: lookup(
+            facts,
+            &[
+                "hardware.vendor",
+                "hardware.sys_vendor",
+                "vendor",
+                "sys_vendor",
+                "hardware_vendor",
+            ],
+        ),
+        model: lookup(
+            facts,
+            &[
+                "hardware.model",
+                "hardware.product_name",
+                "model",
+                "product_name",
+                "hardware_model",
+            ],
+        ),
+        serial: lookup(
+            facts,
+            &[
+                "hardware.serial",
+                "hardware.product_serial",
+                "serial",
+                "product_serial",
+                "hardware_serial",
+            ],
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct FastEnvelope<'a> {
+    #[serde(rename = "payloadType")]
+    payload_type: &'a str,
+    payload: &'a str,
+    signatures: Vec<FastSignature<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastSignature<'a> {
+    keyid: &'a str,
+    sig: &'a str,
+}
+
+/// Verifies a stored envelope with the host's key and returns its payload. The fast
+/// path reads the envelope without copying it (stored envelopes passed the strict
+/// decoder at ingest); anything unusual goes through [`Envelope::from_json`].
+fn verified_payload(host: &HostRecord, envelope: &[u8]) -> Result<Vec<u8>, String> {
+    let key = public_key_from_bytes(&host.public_key)
+        .map_err(|e| format!("the enrolled key is unusable: {e}"))?;
+    if let Ok(fast) = serde_json::from_slice::<FastEnvelope<'_>>(envelope) {
+        if fast.payload_type != PAYLOAD_TYPE {
+            return Err(format!("payload type {:?}", fast.payload_type));
+        }
+        let payload = BASE64
+            .decode(fast.payload)
+            .map_err(|e| format!("the payload is not base64: {e}"))?;
+        let message = pae(PAYLOAD_TYPE, &payload);
+        let mut signed_by_host = false;
+        for s in fast.signatures.iter().filter(|s| s.keyid == host.keyid) {
+            signed_by_host = true;
+            let Ok(raw) = BASE64.decode(s.sig) else {
+                continue;
+            };
+            let Ok(sig) = <[u8; 64]>::try_from(raw.as_slice()) else {
+                continue;
+            };
+            if key
+                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+                .is_ok()
+            {
+                return Ok(payload);
+            }
+        }
+        return Err(if signed_by_host {
+            "the signature does not verify".to_owned()
+        } else {
+            format!("not signed by the enrolled key {}", host.keyid)
+        });
+    }
+    let env = Envelope::from_json(envelope)
+        .map_err(|e| format!("the stored envelope does not decode: {e}"))?;
+    env.verify(&key).map_err(|e| e.to_string())
+}
+
+/// Decodes and verifies one envelope.
+pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) -> EnvelopeFacts {
+    let mut out = EnvelopeFacts {
+        signature: Signature::Verified,
+        excerpts: HashMap::new(),
+        hardware: Hardware::default(),
+        packages: None,
+    };
+    let payload = match verified_payload(host, envelope) {
+        Ok(p) => p,
+        Err(e) => {
+            out.signature = Signature::Failed(e);
+            return out;
+        }
+    };
+    let payload = payload.as_slice();
+    if sha256_hex(payload) != payload_sha256 {
+        out.signature =
+            Signature::Failed("the payload's SHA-256 is not the one stored at ingest".to_owned());
+    }
+    let Ok(st) = serde_json::from_slice::<MinStatement<'_>>(payload) else {
+        out.signature = Signature::Failed("the payload is not a report".to_owned());
+        return out;
+    };
+    for r in st.predicate.results {
+        let decided = matches!(r.status.as_str(), "pass" | "info" | "not_applicable");
+        if !decided {
+            if let Some(raw) = r.evidence {
+                if let Ok(list) = serde_json::from_str::<Vec<Evidence>>(raw.get()) {
+                    out.excerpts
+                        .insert(r.check.clone(), list.iter().map(excerpt_of).collect());
+                }
+            }
+        }
+        match r.check.as_str() {
+            "inventory.host" => {
+                if let Some(Ok(facts)) = r
+                    .facts
+                    .map(|f| serde_json::from_str::<serde_json::Value>(f.get()))
+                {
+                    out.hardware = hardware_of(&facts);
+                }
+            }
+            "inventory.software" => {
+                if let Some(Ok(facts)) = r
+                    .facts
+                    .map(|f| serde_json::from_str::<serde_json::Value>(f.get()))
+                {
+                    out.packages = ["count", "packages_count", "package_count"]
+                        .iter()
+                        .find_map(|k| facts.get(k).and_then(serde_json::Value::as_u64));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Decodes many envelopes on all cores: `(host, payload_sha256, envelope)` → facts,
+/// keyed by the caller's key. `tick` is called after each one (progress).
+pub fn decode_all<K: Send + Sync + Clone>(
+    items: &[(K, &HostRecord, &str, &[u8])],
+    tick: &(dyn Fn() + Sync),
+) -> Vec<(K, EnvelopeFacts)> {
+    let threads = std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(k, h, sha, env)| {
+                            let f = envelope_facts(h, sha, env);
+                            tick();
+                            (k.clone(), f)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attest_proto::{
+        AgentInfo, CheckResult, HostInfo, REPORT_SCHEMA, Report, SigningKey, Statement, Status,
+    };
+
+    fn host(key: &SigningKey) -> HostRecord {
+        HostRecord {
+            agent_id: "agt_1".into(),
+            keyid: attest_proto::keyid(&key.verifying_key()),
+            public_key: key.verifying_key().to_bytes(),
+            hostname: "h".into(),
+            machine_id: "m".into(),
+            os_id: "debian".into(),
+            os_version_id: "12".into(),
+            os_pretty_name: "Debian".into(),
+            kernel: "6.1".into(),
+            enrolled_at: 0,
+            revoked_at: None,
+        }
+    }
+
+    fn envelope(key: &SigningKey) -> (Vec<u8>, String) {
+        let report = Report {
+            schema: REPORT_SCHEMA.into(),
+            agent_id: "agt_1".into(),
+            seq: 1,
+            prev: format!("sha256:{}", "0".repeat(64)),
+            collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
+            agent: AgentInfo {
+                version: "0.1.0".into(),
+            },
+            host: HostInfo::default(),
+            results: vec![
+                CheckResult::new("system.firewall", Status::Fail, "No firewall.").evidence(
+                    Evidence::File {
+                        path: "/etc/ufw/ufw.conf".into(),
+                        excerpt: "ENABLED=no\n".into(),
+                        sha256: "sha256:ab".into(),
+                    },
+                ),
+                CheckResult::new("disk.root_encrypted", Status::Pass, "LUKS").evidence(
+                    Evidence::File {
+                        path: "/proc/self/mountinfo".into(),
+                        excerpt: "x".into(),
+                        sha256: "sha256:cd".into(),
+                    },
+                ),
+                CheckResult::new("inventory.host", Status::Info, "host").fact(
+                    "hardware",
+                    serde_json::json!({"vendor": "LENOVO", "model": "20XW", "serial": "PF2ABC"}),
+                ),
+                CheckResult::new("inventory.software", Status::Info, "sw").fact("count", 1234),
+            ],
+        };
+        let bytes = Statement::for_report(report).to_bytes().unwrap();
+        let sha = sha256_hex(&bytes);
+        (Envelope::sign(&bytes, key).to_json().unwrap(), sha)
+    }
+
+    #[test]
+    fn facts_come_from_a_verified_envelope() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let (env, sha) = envelope(&key);
+        let f = envelope_facts(&host(&key), &sha, &env);
+        assert_eq!(f.signature, Signature::Verified);
+        assert_eq!(f.excerpts.len(), 1, "only results that did not pass");
+        let ex = &f.excerpts["system.firewall"][0];
+        assert_eq!(
+            (ex.kind, ex.source.as_str(), ex.excerpt.as_str()),
+            ("file", "/etc/ufw/ufw.conf", "ENABLED=no\n")
+        );
+        assert_eq!(f.hardware.vendor.as_deref(), Some("LENOVO"));
+        assert_eq!(f.hardware.serial.as_deref(), Some("PF2ABC"));
+        assert_eq!(f.packages, Some(1234));
+    }
+
+    #[test]
+    fn tampering_shows_as_a_failed_signature() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let (env, sha) = envelope(&key);
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let f = envelope_facts(&host(&other), &sha, &env);
+        assert!(!f.signature.is_verified());
+        assert!(f.signature.text().starts_with("FAILED: "));
+        let f = envelope_facts(&host(&key), &"0".repeat(64), &env);
+        assert!(
+            f.signature.text().contains("not the one stored"),
+            "{:?}",
+            f.signature
+        );
+        let f = envelope_facts(&host(&key), &sha, b"{");
+        assert!(f.signature.text().contains("does not decode"));
+        // Signed by the right key id but another key: the signature does not verify.
+        let mut liar = host(&other);
+        liar.keyid = attest_proto::keyid(&key.verifying_key());
+        let f = envelope_facts(&liar, &sha, &env);
+        assert_eq!(f.signature.text(), "FAILED: the signature does not verify");
+        let mut bad = env.clone();
+        let at = bad.len() / 2;
+        bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+        let f = envelope_facts(&host(&key), &sha, &bad);
+        assert!(!f.signature.is_verified());
+    }
+
+    #[test]
+    fn long_excerpts_are_cut() {
+        let long = "x".repeat(MAX_EXCERPT + 10);
+        let e = excerpt_of(&Evidence::Command {
+            argv: vec!["rpm".into(), "-qa".into()],
+            exit_code: Some(0),
+            excerpt: long,
+            sha256: "sha256:00".into(),
+        });
+        assert_eq!(e.source, "rpm -qa (exit 0)");
+        assert!(e.excerpt.ends_with("the bundle has the whole excerpt)"));
+        assert!(e.excerpt.chars().count() < MAX_EXCERPT + 60);
+    }
+}

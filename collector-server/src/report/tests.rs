@@ -1,0 +1,370 @@
+//! Reports end to end over a simulated fleet in SQLite: every format, from the same
+//! data, and the OSCAL document validated against NIST's schema.
+
+use std::sync::LazyLock;
+
+use super::*;
+use crate::catalog::Catalog;
+use crate::evaluate::{DEFAULT_WINDOW_MS, State};
+use crate::fleetsim::{enroll, report_round, sim_report};
+use crate::store::reporting::{Waiver, WaiverScope, open};
+
+const T0: Millis = 1_795_564_800_000;
+const HOUR: Millis = 3_600_000;
+
+static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!(
+        "../../testdata/oscal_assessment-results_schema.json"
+    ))
+    .unwrap()
+});
+
+/// Validates an OSCAL document against NIST's schema; the errors as text.
+pub fn oscal_errors(doc: &serde_json::Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(&SCHEMA).unwrap();
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .take(20)
+        .collect()
+}
+
+/// A fleet of 6 hosts: two rounds of reports, a waiver, a gap on host 1, a fork on
+/// host 2, host 5 without reports, host 4 stale.
+pub async fn fleet(dir: &std::path::Path) -> (Stores, Catalog) {
+    let url = format!("sqlite://{}", dir.join("collector.db").display());
+    let stores = open(&url, 4).await.unwrap();
+    let s = stores.store.as_ref();
+    let catalog = Catalog::builtin().unwrap();
+    let mut agents = enroll(s, 9, 6, T0 - 30 * 24 * HOUR).await.unwrap();
+    let (old, rest) = agents.split_at_mut(5);
+    // Host 4: one report, 10 days before T0.
+    report_round(
+        s,
+        &catalog,
+        &mut old[4..5],
+        9,
+        0,
+        T0 - 240 * HOUR,
+        T0 - 240 * HOUR + 1000,
+    )
+    .await
+    .unwrap();
+    let _ = rest; // host 5 never reports
+    report_round(
+        s,
+        &catalog,
+        &mut old[..4],
+        9,
+        1,
+        T0 - 48 * HOUR,
+        T0 - 48 * HOUR + 1000,
+    )
+    .await
+    .unwrap();
+    report_round(
+        s,
+        &catalog,
+        &mut old[..4],
+        9,
+        2,
+        T0 - 2 * HOUR,
+        T0 - 2 * HOUR + 1000,
+    )
+    .await
+    .unwrap();
+    // Host 1: seq 3 lost, seq 4 stored: a gap.
+    let at = chrono::DateTime::from_timestamp_millis(T0 - HOUR).unwrap();
+    let a = &mut agents[1];
+    let mut lost = sim_report(&catalog, a, 9, 3, at);
+    a.sign_next(&mut lost).unwrap();
+    let mut next = sim_report(&catalog, a, 9, 4, at);
+    let json = a.sign_next(&mut next).unwrap();
+    s.ingest_batch(&[a.pending(json).unwrap()], T0 - HOUR + 1000)
+        .await
+        .unwrap();
+    // Host 2: a second, different report with seq 2: a fork.
+    let b = &mut agents[2];
+    let mut fork = sim_report(&catalog, b, 9, 7, at);
+    fork.seq = 2;
+    let mut replay = b.clone();
+    replay.chain.next_seq = 2;
+    replay.chain.prev = {
+        // The link of seq 1 is what seq 2's prev was; reuse the stored one.
+        let env = stores
+            .reports
+            .latest_reports(T0 - 40 * HOUR)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.agent_id == b.agent_id)
+            .unwrap();
+        format!("sha256:{}", env.payload_sha256)
+    };
+    let json = replay.sign_next(&mut fork).unwrap();
+    s.ingest_batch(&[replay.pending(json).unwrap()], T0 - HOUR + 2000)
+        .await
+        .unwrap();
+    // A waiver of the screen lock on every host, and an expired one.
+    let waiver = |id: &str, scope: WaiverScope, expires_at: Millis| Waiver {
+        id: id.into(),
+        scope,
+        hosts: vec![],
+        justification: "Kiosk and server builds have no screen lock; compensated by locked racks."
+            .into(),
+        approver: "J. Doe, CISO".into(),
+        created_at: T0 - 100 * HOUR,
+        created_by: "cli:admin".into(),
+        expires_at,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    stores
+        .reports
+        .add_waiver(&waiver(
+            "wvr_lock",
+            WaiverScope::Check("system.screen_lock".into()),
+            T0 + 1000 * HOUR,
+        ))
+        .await
+        .unwrap();
+    stores
+        .reports
+        .add_waiver(&waiver(
+            "wvr_old",
+            WaiverScope::Control("8.8".into()),
+            T0 - 50 * HOUR,
+        ))
+        .await
+        .unwrap();
+    (stores, catalog)
+}
+
+fn options(when: When) -> Options {
+    Options {
+        when,
+        window: DEFAULT_WINDOW_MS,
+        generated_at: T0 + 60_000,
+        html_host_limit: 500,
+    }
+}
+
+async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
+    let opts = options(when);
+    let g = gather(stores, &opts, &Progress::quiet()).await.unwrap();
+    build(catalog, &g, &opts, &|_| {})
+}
+
+fn render_to_string(format: Format, r: &FleetReport, c: &Catalog, when: When) -> String {
+    let mut out = Vec::new();
+    render(format, r, c, &options(when), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn every_format_renders_the_same_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let when = When::AsOf(T0);
+    let r = report_of(&stores, &catalog, when).await;
+
+    assert_eq!(r.summary.hosts_in_scope, 6);
+    assert_eq!(r.summary.hosts_fresh, 4);
+    assert_eq!(r.summary.hosts_stale, 1);
+    assert_eq!(r.summary.hosts_without_evidence, 1);
+    assert_eq!(r.summary.hosts_with_chain_gaps, 1);
+    assert_eq!(r.summary.hosts_with_chain_conflicts, 1);
+    assert_eq!(r.summary.signatures_failed, 0);
+    assert_eq!(r.controls.len(), 93);
+    assert_eq!(r.summary.controls_assessed, 17);
+    let gap = &r.hosts[1];
+    assert_eq!(gap.evidence.as_ref().unwrap().seq, 4);
+    assert_eq!(gap.chain.missing, 1);
+    let forked = &r.hosts[2];
+    assert!(forked.chain.events.iter().any(|e| e.kind == "fork"));
+    assert!(
+        forked.results.iter().all(|x| x.state != State::Satisfied),
+        "a fork withdraws satisfied"
+    );
+    // The waiver shows as waived with the state underneath, never hidden.
+    let lock_waived = r
+        .hosts
+        .iter()
+        .flat_map(|h| &h.results)
+        .filter(|x| x.check == "system.screen_lock" && x.state == State::Waived)
+        .count();
+    let w = r.waivers.iter().find(|w| w.id == "wvr_lock").unwrap();
+    assert_eq!(w.status, "active");
+    assert!(w.applied >= 1);
+    assert!(lock_waived >= 1);
+    assert_eq!(
+        r.waivers.iter().find(|w| w.id == "wvr_old").unwrap().status,
+        "expired"
+    );
+    // Evidence excerpts come from the envelopes, for results that did not pass.
+    let failing = r
+        .hosts
+        .iter()
+        .flat_map(|h| &h.results)
+        .find(|x| x.status == Some("fail"))
+        .unwrap();
+    assert!(!failing.evidence.is_empty());
+    assert!(
+        r.hosts[0].hardware.vendor.is_some(),
+        "hardware from inventory.host"
+    );
+
+    // JSON is the model.
+    let json = render_to_string(Format::Json, &r, &catalog, when);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema"], "attest.fleet-report/v1");
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 6);
+    assert_eq!(v["scope"]["as_of"], "2026-11-25T00:00:00Z");
+
+    // CSV: one row per host × check (the 25 known checks).
+    let csv = render_to_string(Format::Csv, &r, &catalog, when);
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1 + 6 * 25);
+    assert!(lines[0].starts_with("agent_id,hostname,check,controls,status,state"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(",system.screen_lock,7.7 8.1,") && l.contains(",waived,")),
+        "{}",
+        lines[1]
+    );
+
+    // HTML: self-contained, every section.
+    let html = render_to_string(Format::Html, &r, &catalog, when);
+    for needle in [
+        "Scope and method",
+        "Statement of applicability",
+        "Not assessed by Attest",
+        "8.24 — Cryptography used by rule",
+        "Appendix A. Asset inventory (5.9)",
+        "Appendix B. Waivers",
+        "wvr_lock",
+        "Appendix C. Evidence chain integrity",
+        "How to verify this report",
+        "@page",
+        "<svg",
+    ] {
+        assert!(html.contains(needle), "the HTML lacks {needle:?}");
+    }
+    for external in [
+        "<script",
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+    ] {
+        assert!(
+            !html.contains(external),
+            "the HTML makes a request: {external}"
+        );
+    }
+
+    // OSCAL validates against NIST's schema.
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
+    let errors = oscal_errors(&doc);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let result = &doc["assessment-results"]["results"][0];
+    let controls: Vec<&str> =
+        result["reviewed-controls"]["control-selections"][0]["include-controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["control-id"].as_str().unwrap())
+            .collect();
+    assert!(controls.contains(&"a.8.24"));
+    assert!(controls.iter().all(|c| c.starts_with("a.")));
+    // The validator does catch what is wrong: a control id starting with a digit.
+    let mut broken = doc.clone();
+    broken["assessment-results"]["results"][0]["reviewed-controls"]["control-selections"][0]["include-controls"]
+        [0]["control-id"] = serde_json::json!("8.24");
+    assert!(!oscal_errors(&broken).is_empty());
+    // Observations per result (5 hosts with reports × 25), findings per control.
+    assert_eq!(result["observations"].as_array().unwrap().len(), 5 * 25);
+    assert_eq!(result["findings"].as_array().unwrap().len(), 17);
+    stores.store.close().await;
+}
+
+#[tokio::test]
+async fn as_of_shows_the_past_after_newer_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let past = report_of(&stores, &catalog, When::AsOf(T0 - 24 * HOUR)).await;
+    let now = report_of(&stores, &catalog, When::AsOf(T0)).await;
+    assert_eq!(past.hosts[0].evidence.as_ref().unwrap().seq, 1);
+    assert_eq!(now.hosts[0].evidence.as_ref().unwrap().seq, 2);
+    // Before the fork was recorded, host 2's chain was intact.
+    assert!(past.hosts[2].chain.events.is_empty());
+    // The expired waiver of 8.8 still applied 24 hours earlier? It expired at T0-50h: no.
+    assert_eq!(
+        past.waivers
+            .iter()
+            .find(|w| w.id == "wvr_old")
+            .unwrap()
+            .status,
+        "expired"
+    );
+    let older = report_of(&stores, &catalog, When::AsOf(T0 - 60 * HOUR)).await;
+    assert_eq!(
+        older
+            .waivers
+            .iter()
+            .find(|w| w.id == "wvr_old")
+            .unwrap()
+            .status,
+        "active"
+    );
+    // 60 hours back, hosts 0–3 had no report yet.
+    assert!(older.hosts[0].evidence.is_none());
+    stores.store.close().await;
+}
+
+#[tokio::test]
+async fn a_period_report_validates_and_shows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let when = When::Period {
+        from: T0 - 72 * HOUR,
+        to: T0,
+    };
+    let r = report_of(&stores, &catalog, when).await;
+    let p = r.period.as_ref().unwrap();
+    assert_eq!(p.days.len(), 4);
+    assert!(!p.changes.is_empty());
+    // Hosts 0–3 got their first report 48 hours before T0.
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| c.agent_id == r.hosts[0].agent_id && c.from == Some(State::NotAssessed))
+    );
+    let html = render_to_string(Format::Html, &r, &catalog, when);
+    assert!(html.contains("4. Over the period"));
+    assert!(html.contains("Changes of state"));
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
+    let errors = oscal_errors(&doc);
+    assert!(errors.is_empty(), "{errors:#?}");
+    stores.store.close().await;
+}
+
+#[tokio::test]
+async fn an_empty_collector_still_makes_valid_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let stores = open(&url, 2).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let when = When::AsOf(T0);
+    let r = report_of(&stores, &catalog, when).await;
+    assert_eq!(r.summary.hosts_in_scope, 0);
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let errors = oscal_errors(&serde_json::from_str(&oscal).unwrap());
+    assert!(errors.is_empty(), "{errors:#?}");
+    let html = render_to_string(Format::Html, &r, &catalog, when);
+    assert!(html.contains("Every host in scope satisfies"));
+    stores.store.close().await;
+}

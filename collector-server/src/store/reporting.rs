@@ -1,0 +1,1017 @@
+//! What reports, exports and waivers read and write: a second storage trait
+//! ([`ReportStore`]), implemented for both backends, next to [`super::Store`].
+//!
+//! Reads are by time: "as of T" means what the collector had *received* by T (a report
+//! counts from its `received_at`), so a report produced later for the same T gives the
+//! same answer even after newer reports arrived. The latest report of an agent at T
+//! is the one with the highest `seq` among those received by T (order comes from the
+//! chain, not from clocks).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{ChainEvent, DynStore, Millis, StoreError, StoredEnvelope};
+
+/// An enrolled agent with what reports show about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostRecord {
+    pub agent_id: String,
+    pub keyid: String,
+    #[serde(skip)]
+    pub public_key: [u8; 32],
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_id: String,
+    pub os_version_id: String,
+    pub os_pretty_name: String,
+    pub kernel: String,
+    pub enrolled_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+impl HostRecord {
+    /// Whether the host is enrolled and not revoked at `t`.
+    pub fn in_scope_at(&self, t: Millis) -> bool {
+        self.enrolled_at <= t && self.revoked_at.is_none_or(|r| r > t)
+    }
+}
+
+/// One stored result, flattened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultRecord {
+    pub check: String,
+    pub status: String,
+    pub summary: String,
+    pub reason: Option<String>,
+}
+
+/// One stored report with its results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRecord {
+    pub agent_id: String,
+    pub seq: i64,
+    pub log_index: i64,
+    /// Lowercase hex SHA-256 of the signed statement bytes.
+    pub payload_sha256: String,
+    pub collected_at: Millis,
+    pub received_at: Millis,
+    pub results: Vec<ResultRecord>,
+}
+
+/// How much of an agent's chain had arrived by a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChainCount {
+    /// Reports stored (received by the time).
+    pub stored: i64,
+    /// The highest `seq` among them.
+    pub max_seq: i64,
+}
+
+impl ChainCount {
+    /// Positions below the highest `seq` that never arrived.
+    pub fn missing(&self) -> i64 {
+        (self.max_seq - self.stored).max(0)
+    }
+}
+
+/// What a waiver covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum WaiverScope {
+    /// One check, e.g. `system.screen_lock`.
+    Check(String),
+    /// One control, e.g. `7.7`.
+    Control(String),
+}
+
+impl WaiverScope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WaiverScope::Check(_) => "check",
+            WaiverScope::Control(_) => "control",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            WaiverScope::Check(id) | WaiverScope::Control(id) => id,
+        }
+    }
+}
+
+/// An exception: a check or control that is accepted as not satisfied on some hosts,
+/// for a time, with a reason and an approver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiver {
+    pub id: String,
+    pub scope: WaiverScope,
+    /// Agent ids or hostnames; empty means every host.
+    pub hosts: Vec<String>,
+    pub justification: String,
+    pub approver: String,
+    pub created_at: Millis,
+    /// Who created it (`cli:<user>` or `apitoken:<id>`).
+    pub created_by: String,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+    pub revoked_by: Option<String>,
+}
+
+impl Waiver {
+    /// Whether it applies at `t`: created by then, not yet expired, not revoked by then.
+    pub fn active_at(&self, t: Millis) -> bool {
+        self.created_at <= t && t < self.expires_at && self.revoked_at.is_none_or(|r| r > t)
+    }
+
+    /// Whether it names this host (or every host).
+    pub fn covers_host(&self, agent_id: &str, hostname: &str) -> bool {
+        self.hosts.is_empty() || self.hosts.iter().any(|h| h == agent_id || h == hostname)
+    }
+
+    /// When it stops applying: the earlier of expiry and revocation.
+    pub fn ends_at(&self) -> Millis {
+        self.revoked_at
+            .map_or(self.expires_at, |r| r.min(self.expires_at))
+    }
+}
+
+/// The reporting half of the storage.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    // Waivers.
+    async fn add_waiver(&self, waiver: &Waiver) -> Result<(), StoreError>;
+    /// Every waiver ever made, revoked and expired ones too, by creation.
+    async fn waivers(&self) -> Result<Vec<Waiver>, StoreError>;
+    /// `false` when there is no such live waiver.
+    async fn revoke_waiver(&self, id: &str, now: Millis, actor: &str) -> Result<bool, StoreError>;
+
+    /// Every enrolled agent, revoked ones too, by id.
+    async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError>;
+    /// Per agent, the report with the highest `seq` received by `as_of`, with its
+    /// results; by agent id.
+    async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError>;
+    /// Every report received by `to` whose `collected_at` is at or after `from`, plus
+    /// per agent the latest received by `to` collected before `from`; by agent, then
+    /// `received_at`, then `seq`.
+    async fn reports_between(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<ReportRecord>, StoreError>;
+    /// Per agent with reports, how many it had stored by `as_of` and the highest `seq`.
+    async fn chain_counts(&self, as_of: Millis) -> Result<Vec<(String, ChainCount)>, StoreError>;
+    /// Every chain event recorded by `as_of`, by agent then time.
+    async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError>;
+    /// The stored envelopes of these log indexes (missing ones left out), by index.
+    async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError>;
+}
+
+/// A store behind both traits.
+#[derive(Clone)]
+pub struct Stores {
+    pub store: DynStore,
+    pub reports: Arc<dyn ReportStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("backend", &self.store.backend())
+            .finish()
+    }
+}
+
+/// Opens a database as [`super::open`] does, with both traits.
+pub async fn open(url: &str, max_connections: u32) -> Result<Stores, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = Arc::new(super::postgres::PgStore::open(url, max_connections).await?);
+        Ok(Stores {
+            store: s.clone(),
+            reports: s,
+        })
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let s = Arc::new(
+            super::sqlite::SqliteStore::open(std::path::Path::new(path), max_connections, true)
+                .await?,
+        );
+        Ok(Stores {
+            store: s.clone(),
+            reports: s,
+        })
+    } else {
+        Err(StoreError::Url(url.chars().take(40).collect()))
+    }
+}
+
+/// Reads a waiver row: id, scope_kind, scope_id, hosts, justification, approver,
+/// created_at, created_by, expires_at, revoked_at, revoked_by.
+fn waiver_from<R>(r: &R) -> Result<Waiver, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<i64>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = r.try_get(1)?;
+    let scope_id: String = r.try_get(2)?;
+    let scope = match kind.as_str() {
+        "check" => WaiverScope::Check(scope_id),
+        "control" => WaiverScope::Control(scope_id),
+        other => return Err(StoreError::Corrupt(format!("waiver scope {other:?}"))),
+    };
+    let hosts: String = r.try_get(3)?;
+    let hosts: Vec<String> = serde_json::from_str(&hosts)
+        .map_err(|e| StoreError::Corrupt(format!("waiver hosts: {e}")))?;
+    Ok(Waiver {
+        id: r.try_get(0)?,
+        scope,
+        hosts,
+        justification: r.try_get(4)?,
+        approver: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        created_by: r.try_get(7)?,
+        expires_at: r.try_get(8)?,
+        revoked_at: r.try_get(9)?,
+        revoked_by: r.try_get(10)?,
+    })
+}
+
+const WAIVER_COLUMNS: &str = "id, scope_kind, scope_id, hosts, justification, approver, \
+    created_at, created_by, expires_at, revoked_at, revoked_by";
+
+const HOST_COLUMNS: &str = "id, keyid, public_key, hostname, machine_id, os_id, \
+    os_version_id, os_pretty_name, kernel, enrolled_at, revoked_at";
+
+fn host_from<R>(r: &R) -> Result<HostRecord, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Vec<u8>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<i64>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let key: Vec<u8> = r.try_get(2)?;
+    Ok(HostRecord {
+        agent_id: r.try_get(0)?,
+        keyid: r.try_get(1)?,
+        public_key: super::hash_from(&key, "agent public key")?,
+        hostname: r.try_get(3)?,
+        machine_id: r.try_get(4)?,
+        os_id: r.try_get(5)?,
+        os_version_id: r.try_get(6)?,
+        os_pretty_name: r.try_get(7)?,
+        kernel: r.try_get(8)?,
+        enrolled_at: r.try_get(9)?,
+        revoked_at: r.try_get(10)?,
+    })
+}
+
+fn hosts_json(hosts: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(hosts).map_err(|e| StoreError::Corrupt(format!("waiver hosts: {e}")))
+}
+
+/// Report rows (agent_id, seq, log_index, payload_sha256, collected_at, received_at)
+/// and their result rows (log_index, check_id, status, summary, reason; by log index
+/// then position) joined.
+fn join_results(
+    mut reports: Vec<ReportRecord>,
+    results: Vec<(i64, ResultRecord)>,
+) -> Vec<ReportRecord> {
+    let index: std::collections::HashMap<i64, usize> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.log_index, i))
+        .collect();
+    for (log_index, res) in results {
+        if let Some(r) = index.get(&log_index).and_then(|&i| reports.get_mut(i)) {
+            r.results.push(res);
+        }
+    }
+    reports
+}
+
+/// Appends the results of one report from its JSON array of
+/// `[position, check, status, summary, reason]`, in position order.
+fn push_results(
+    out: &mut Vec<(i64, ResultRecord)>,
+    log_index: i64,
+    json: &str,
+) -> Result<(), StoreError> {
+    type Row = (i64, String, String, String, Option<String>);
+    let mut rows: Vec<Row> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("results of report {log_index}: {e}")))?;
+    rows.sort_unstable_by_key(|r| r.0);
+    out.extend(rows.into_iter().map(|(_, check, status, summary, reason)| {
+        (
+            log_index,
+            ResultRecord {
+                check,
+                status,
+                summary,
+                reason,
+            },
+        )
+    }));
+    Ok(())
+}
+
+/// How many log indexes one query takes.
+const INDEX_CHUNK: usize = 2000;
+
+mod sqlite_impl {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use sqlx::Row as _;
+
+    /// Reads big result sets as one JSON document built by SQLite: the driver's cost per
+    /// row is far above SQLite's cost per JSON value.
+    fn reports_from_json(json: Option<String>) -> Result<Vec<ReportRecord>, StoreError> {
+        type Row = (String, i64, i64, String, i64, i64);
+        let rows: Vec<Row> = match json {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("reports: {e}")))?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(
+                |(agent_id, seq, log_index, payload_sha256, collected_at, received_at)| {
+                    ReportRecord {
+                        agent_id,
+                        seq,
+                        log_index,
+                        payload_sha256,
+                        collected_at,
+                        received_at,
+                        results: Vec::new(),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    impl SqliteStore {
+        /// The results of these reports, one JSON document per chunk.
+        async fn results_of(
+            &self,
+            indexes: &[i64],
+        ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
+            type Row = (i64, i64, String, String, String, Option<String>);
+            let mut out = Vec::with_capacity(indexes.len() * 25);
+            for chunk in indexes.chunks(INDEX_CHUNK) {
+                let json = serde_json::to_string(chunk)
+                    .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
+                let text: Option<String> = sqlx::query_scalar(
+                    "SELECT json_group_array(json_array(log_index, position, check_id, status, \
+                     summary, reason)) FROM results \
+                     WHERE log_index IN (SELECT value FROM json_each(?))",
+                )
+                .bind(json)
+                .fetch_one(self.pool())
+                .await?;
+                let mut rows: Vec<Row> = match text {
+                    None => Vec::new(),
+                    Some(t) => serde_json::from_str(&t)
+                        .map_err(|e| StoreError::Corrupt(format!("results: {e}")))?,
+                };
+                rows.sort_unstable_by_key(|r| (r.0, r.1));
+                out.extend(rows.into_iter().map(
+                    |(log_index, _, check, status, summary, reason)| {
+                        (
+                            log_index,
+                            ResultRecord {
+                                check,
+                                status,
+                                summary,
+                                reason,
+                            },
+                        )
+                    },
+                ));
+            }
+            Ok(out)
+        }
+    }
+
+    #[async_trait]
+    impl ReportStore for SqliteStore {
+        async fn add_waiver(&self, w: &Waiver) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO waivers (id, scope_kind, scope_id, hosts, justification, approver, \
+                 created_at, created_by, expires_at, revoked_at, revoked_by) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&w.id)
+            .bind(w.scope.kind())
+            .bind(w.scope.id())
+            .bind(hosts_json(&w.hosts)?)
+            .bind(&w.justification)
+            .bind(&w.approver)
+            .bind(w.created_at)
+            .bind(&w.created_by)
+            .bind(w.expires_at)
+            .bind(w.revoked_at)
+            .bind(&w.revoked_by)
+            .execute(self.pool())
+            .await?;
+            Ok(())
+        }
+
+        async fn waivers(&self) -> Result<Vec<Waiver>, StoreError> {
+            let sql = format!("SELECT {WAIVER_COLUMNS} FROM waivers ORDER BY created_at, id");
+            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+            rows.iter().map(waiver_from).collect()
+        }
+
+        async fn revoke_waiver(
+            &self,
+            id: &str,
+            now: Millis,
+            actor: &str,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "UPDATE waivers SET revoked_at = ?, revoked_by = ? \
+                 WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+            )
+            .bind(now)
+            .bind(actor)
+            .bind(id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
+            type Row = (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+                i64,
+                Option<i64>,
+            );
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(id, keyid, hex(public_key), hostname, \
+                 machine_id, os_id, os_version_id, os_pretty_name, kernel, enrolled_at, \
+                 revoked_at)) FROM (SELECT * FROM agents ORDER BY id)",
+            )
+            .fetch_one(self.pool())
+            .await?;
+            let rows: Vec<Row> = match text {
+                None => Vec::new(),
+                Some(t) => serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("agents: {e}")))?,
+            };
+            let mut out: Vec<HostRecord> = rows
+                .into_iter()
+                .map(|r| {
+                    let key = hex::decode(&r.2)
+                        .map_err(|_| StoreError::Corrupt("agent public key".into()))?;
+                    Ok(HostRecord {
+                        agent_id: r.0,
+                        keyid: r.1,
+                        public_key: super::super::hash_from(&key, "agent public key")?,
+                        hostname: r.3,
+                        machine_id: r.4,
+                        os_id: r.5,
+                        os_version_id: r.6,
+                        os_pretty_name: r.7,
+                        kernel: r.8,
+                        enrolled_at: r.9,
+                        revoked_at: r.10,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            out.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+            Ok(out)
+        }
+
+        async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
+                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
+                 r.payload_sha256, r.collected_at, r.received_at FROM agents a JOIN reports r \
+                 ON r.agent_id = a.id AND r.seq = (SELECT max(x.seq) FROM reports x \
+                 WHERE x.agent_id = a.id AND x.received_at <= ?) ORDER BY a.id)",
+            )
+            .bind(as_of)
+            .fetch_one(self.pool())
+            .await?;
+            let reports = reports_from_json(text)?;
+            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
+            let results = self.results_of(&indexes).await?;
+            Ok(join_results(reports, results))
+        }
+
+        async fn reports_between(
+            &self,
+            from: Millis,
+            to: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
+                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
+                 r.payload_sha256, r.collected_at, r.received_at FROM reports r \
+                 WHERE r.received_at <= ?1 AND (r.collected_at >= ?2 \
+                 OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
+                 AND x.received_at <= ?1 AND x.collected_at < ?2)) \
+                 ORDER BY r.agent_id, r.received_at, r.seq)",
+            )
+            .bind(to)
+            .bind(from)
+            .fetch_one(self.pool())
+            .await?;
+            let reports = reports_from_json(text)?;
+            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
+            let results = self.results_of(&indexes).await?;
+            Ok(join_results(reports, results))
+        }
+
+        async fn chain_counts(
+            &self,
+            as_of: Millis,
+        ) -> Result<Vec<(String, ChainCount)>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT agent_id, count(*), max(seq) FROM reports WHERE received_at <= ? \
+                 GROUP BY agent_id ORDER BY agent_id",
+            )
+            .bind(as_of)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        ChainCount {
+                            stored: r.try_get(1)?,
+                            max_seq: r.try_get(2)?,
+                        },
+                    ))
+                })
+                .collect()
+        }
+
+        async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
+                 WHERE at <= ? ORDER BY agent_id, at, id",
+            )
+            .bind(as_of)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ChainEvent {
+                        agent_id: r.try_get(0)?,
+                        kind: r.try_get(1)?,
+                        seq: r.try_get(2)?,
+                        detail: r.try_get(3)?,
+                        payload_sha256: r.try_get(4)?,
+                        at: r.try_get(5)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
+            let mut out = Vec::with_capacity(log_indexes.len());
+            for chunk in log_indexes.chunks(INDEX_CHUNK) {
+                let json = serde_json::to_string(chunk)
+                    .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
+                let rows = sqlx::query(
+                    "SELECT log_index, payload_sha256, envelope FROM reports \
+                     WHERE log_index IN (SELECT value FROM json_each(?)) ORDER BY log_index",
+                )
+                .bind(json)
+                .fetch_all(self.pool())
+                .await?;
+                for r in &rows {
+                    out.push(StoredEnvelope {
+                        log_index: r.try_get(0)?,
+                        payload_sha256: r.try_get(1)?,
+                        envelope: r.try_get(2)?,
+                    });
+                }
+            }
+            out.sort_by_key(|e| e.log_index);
+            Ok(out)
+        }
+    }
+}
+
+mod postgres_impl {
+    use super::*;
+    use crate::store::postgres::PgStore;
+    use sqlx::Row as _;
+
+    fn report_from(r: &sqlx::postgres::PgRow) -> Result<ReportRecord, StoreError> {
+        Ok(ReportRecord {
+            agent_id: r.try_get(0)?,
+            seq: r.try_get(1)?,
+            log_index: r.try_get(2)?,
+            payload_sha256: r.try_get(3)?,
+            collected_at: r.try_get(4)?,
+            received_at: r.try_get(5)?,
+            results: Vec::new(),
+        })
+    }
+
+    impl PgStore {
+        async fn results_of(
+            &self,
+            indexes: &[i64],
+        ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
+            let mut out = Vec::with_capacity(indexes.len() * 25);
+            for chunk in indexes.chunks(INDEX_CHUNK) {
+                let rows = sqlx::query(
+                    "SELECT log_index, json_agg(json_build_array(position, check_id, status, \
+                     summary, reason))::text FROM results WHERE log_index = ANY($1) \
+                     GROUP BY log_index",
+                )
+                .bind(chunk.to_vec())
+                .fetch_all(self.pool())
+                .await?;
+                for r in &rows {
+                    let text: String = r.try_get(1)?;
+                    push_results(&mut out, r.try_get(0)?, &text)?;
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    #[async_trait]
+    impl ReportStore for PgStore {
+        async fn add_waiver(&self, w: &Waiver) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO waivers (id, scope_kind, scope_id, hosts, justification, approver, \
+                 created_at, created_by, expires_at, revoked_at, revoked_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&w.id)
+            .bind(w.scope.kind())
+            .bind(w.scope.id())
+            .bind(hosts_json(&w.hosts)?)
+            .bind(&w.justification)
+            .bind(&w.approver)
+            .bind(w.created_at)
+            .bind(&w.created_by)
+            .bind(w.expires_at)
+            .bind(w.revoked_at)
+            .bind(&w.revoked_by)
+            .execute(self.pool())
+            .await?;
+            Ok(())
+        }
+
+        async fn waivers(&self) -> Result<Vec<Waiver>, StoreError> {
+            let sql = format!("SELECT {WAIVER_COLUMNS} FROM waivers ORDER BY created_at, id");
+            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+            rows.iter().map(waiver_from).collect()
+        }
+
+        async fn revoke_waiver(
+            &self,
+            id: &str,
+            now: Millis,
+            actor: &str,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "UPDATE waivers SET revoked_at = $1, revoked_by = $2 \
+                 WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(actor)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
+            let sql = format!("SELECT {HOST_COLUMNS} FROM agents ORDER BY id");
+            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+            rows.iter().map(host_from).collect()
+        }
+
+        async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
+                 r.received_at FROM agents a JOIN reports r ON r.agent_id = a.id AND r.seq = \
+                 (SELECT max(x.seq) FROM reports x WHERE x.agent_id = a.id AND x.received_at <= $1) \
+                 ORDER BY a.id",
+            )
+            .bind(as_of)
+            .fetch_all(self.pool())
+            .await?;
+            let reports = rows
+                .iter()
+                .map(report_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
+            let results = self.results_of(&indexes).await?;
+            Ok(join_results(reports, results))
+        }
+
+        async fn reports_between(
+            &self,
+            from: Millis,
+            to: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
+                 r.received_at FROM reports r WHERE r.received_at <= $1 AND (r.collected_at >= $2 \
+                 OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
+                 AND x.received_at <= $1 AND x.collected_at < $2)) \
+                 ORDER BY r.agent_id, r.received_at, r.seq",
+            )
+            .bind(to)
+            .bind(from)
+            .fetch_all(self.pool())
+            .await?;
+            let reports = rows
+                .iter()
+                .map(report_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
+            let results = self.results_of(&indexes).await?;
+            Ok(join_results(reports, results))
+        }
+
+        async fn chain_counts(
+            &self,
+            as_of: Millis,
+        ) -> Result<Vec<(String, ChainCount)>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT agent_id, count(*), max(seq) FROM reports WHERE received_at <= $1 \
+                 GROUP BY agent_id ORDER BY agent_id",
+            )
+            .bind(as_of)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        ChainCount {
+                            stored: r.try_get(1)?,
+                            max_seq: r.try_get(2)?,
+                        },
+                    ))
+                })
+                .collect()
+        }
+
+        async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
+                 WHERE at <= $1 ORDER BY agent_id, at, id",
+            )
+            .bind(as_of)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ChainEvent {
+                        agent_id: r.try_get(0)?,
+                        kind: r.try_get(1)?,
+                        seq: r.try_get(2)?,
+                        detail: r.try_get(3)?,
+                        payload_sha256: r.try_get(4)?,
+                        at: r.try_get(5)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
+            let mut out = Vec::with_capacity(log_indexes.len());
+            for chunk in log_indexes.chunks(INDEX_CHUNK) {
+                let rows = sqlx::query(
+                    "SELECT log_index, payload_sha256, envelope FROM reports \
+                     WHERE log_index = ANY($1) ORDER BY log_index",
+                )
+                .bind(chunk.to_vec())
+                .fetch_all(self.pool())
+                .await?;
+                for r in &rows {
+                    out.push(StoredEnvelope {
+                        log_index: r.try_get(0)?,
+                        payload_sha256: r.try_get(1)?,
+                        envelope: r.try_get(2)?,
+                    });
+                }
+            }
+            out.sort_by_key(|e| e.log_index);
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::fleetsim::{enroll, report_round};
+
+    const T0: Millis = 1_795_564_800_000;
+    const MIN: Millis = 60_000;
+
+    async fn sqlite() -> (Stores, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+        (open(&url, 4).await.unwrap(), dir)
+    }
+
+    async fn postgres() -> Option<Stores> {
+        let Ok(base) = std::env::var("ATTEST_TEST_POSTGRES_URL") else {
+            eprintln!("SKIP: PostgreSQL reporting tests: ATTEST_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let url = crate::store::postgres::create_test_database(&base, "reporting")
+            .await
+            .unwrap();
+        Some(open(&url, 4).await.unwrap())
+    }
+
+    fn waiver(id: &str, expires_at: Millis) -> Waiver {
+        Waiver {
+            id: id.into(),
+            scope: WaiverScope::Check("system.screen_lock".into()),
+            hosts: vec!["lap-00001".into()],
+            justification: "kiosk".into(),
+            approver: "ciso".into(),
+            created_at: T0,
+            created_by: "cli:root".into(),
+            expires_at,
+            revoked_at: None,
+            revoked_by: None,
+        }
+    }
+
+    async fn waivers(s: &dyn ReportStore) {
+        s.add_waiver(&waiver("wvr_a", T0 + 10 * MIN)).await.unwrap();
+        let mut b = waiver("wvr_b", T0 + 10 * MIN);
+        b.scope = WaiverScope::Control("7.7".into());
+        b.hosts.clear();
+        s.add_waiver(&b).await.unwrap();
+        assert!(s.add_waiver(&b).await.is_err(), "ids are unique");
+        let all = s.waivers().await.unwrap();
+        assert_eq!(all, vec![waiver("wvr_a", T0 + 10 * MIN), b.clone()]);
+        assert!(s.revoke_waiver("wvr_a", T0 + MIN, "cli:bob").await.unwrap());
+        assert!(
+            !s.revoke_waiver("wvr_a", T0 + 2 * MIN, "cli:bob")
+                .await
+                .unwrap()
+        );
+        assert!(!s.revoke_waiver("nope", T0, "cli:bob").await.unwrap());
+        // An expired waiver cannot be revoked: it already stopped applying.
+        assert!(
+            !s.revoke_waiver("wvr_b", T0 + 11 * MIN, "cli:bob")
+                .await
+                .unwrap()
+        );
+        let a = s
+            .waivers()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|w| w.id == "wvr_a")
+            .unwrap();
+        assert_eq!(a.revoked_at, Some(T0 + MIN));
+        assert_eq!(a.revoked_by.as_deref(), Some("cli:bob"));
+    }
+
+    async fn as_of(stores: &Stores) {
+        let s = stores.store.as_ref();
+        let r = stores.reports.as_ref();
+        let catalog = Catalog::builtin().unwrap();
+        let mut agents = enroll(s, 3, 3, T0).await.unwrap();
+        report_round(s, &catalog, &mut agents, 3, 0, T0 + MIN, T0 + 2 * MIN)
+            .await
+            .unwrap();
+        report_round(s, &catalog, &mut agents, 3, 1, T0 + 60 * MIN, T0 + 61 * MIN)
+            .await
+            .unwrap();
+        let hosts = r.hosts().await.unwrap();
+        assert_eq!(hosts.len(), 3);
+        assert_eq!(hosts[1].hostname, "lap-00001");
+        assert_eq!(
+            hosts[1].public_key,
+            agents[1].key.verifying_key().to_bytes()
+        );
+
+        assert!(r.latest_reports(T0 + MIN).await.unwrap().is_empty());
+        let past = r.latest_reports(T0 + 30 * MIN).await.unwrap();
+        assert_eq!(past.len(), 3);
+        assert!(past.iter().all(|p| p.seq == 1 && p.results.len() == 25));
+        assert_eq!(past[0].collected_at, T0 + MIN);
+        let now = r.latest_reports(T0 + 90 * MIN).await.unwrap();
+        assert!(
+            now.iter()
+                .all(|p| p.seq == 2 && p.received_at == T0 + 61 * MIN)
+        );
+        assert_eq!(now[0].results[0].check, "disk.root_encrypted");
+
+        let counts = r.chain_counts(T0 + 30 * MIN).await.unwrap();
+        assert_eq!(counts.len(), 3);
+        assert_eq!(
+            counts[0].1,
+            ChainCount {
+                stored: 1,
+                max_seq: 1
+            }
+        );
+
+        let between = r
+            .reports_between(T0 + 30 * MIN, T0 + 90 * MIN)
+            .await
+            .unwrap();
+        // Per agent: the one before the period and the one in it.
+        assert_eq!(between.len(), 6);
+        assert_eq!(
+            between
+                .iter()
+                .map(|b| (b.agent_id.as_str(), b.seq))
+                .take(2)
+                .collect::<Vec<_>>(),
+            [
+                (agents[0].agent_id.as_str(), 1),
+                (agents[0].agent_id.as_str(), 2)
+            ]
+        );
+        assert!(between.iter().all(|b| b.results.len() == 25));
+
+        let envs = r
+            .envelopes(&[now[2].log_index, past[0].log_index, 999])
+            .await
+            .unwrap();
+        assert_eq!(envs.len(), 2);
+        assert_eq!(envs[0].log_index, past[0].log_index);
+        assert_eq!(envs[1].payload_sha256, now[2].payload_sha256);
+        let env = attest_proto::Envelope::from_json(&envs[1].envelope).unwrap();
+        assert_eq!(
+            attest_proto::sha256_hex(&env.payload),
+            now[2].payload_sha256
+        );
+
+        // A gap: seq 3 signed but never delivered, seq 4 stored.
+        let a = &mut agents[0];
+        let at = chrono::DateTime::from_timestamp_millis(T0 + 120 * MIN).unwrap();
+        let mut lost = crate::fleetsim::sim_report(&catalog, a, 3, 2, at);
+        a.sign_next(&mut lost).unwrap();
+        let mut next = crate::fleetsim::sim_report(&catalog, a, 3, 3, at);
+        let json = a.sign_next(&mut next).unwrap();
+        let p = a.pending(json).unwrap();
+        s.ingest_batch(&[p], T0 + 121 * MIN).await.unwrap();
+        let counts = r.chain_counts(T0 + 200 * MIN).await.unwrap();
+        assert_eq!(
+            counts[0].1,
+            ChainCount {
+                stored: 3,
+                max_seq: 4
+            }
+        );
+        assert_eq!(counts[0].1.missing(), 1);
+        let events = r.chain_events_until(T0 + 200 * MIN).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].kind.as_str(), events[0].seq), ("gap", 4));
+        assert!(
+            r.chain_events_until(T0 + 100 * MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_reporting() {
+        let (stores, _dir) = sqlite().await;
+        waivers(stores.reports.as_ref()).await;
+        as_of(&stores).await;
+        stores.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_reporting() {
+        if let Some(stores) = postgres().await {
+            waivers(stores.reports.as_ref()).await;
+            as_of(&stores).await;
+            stores.store.close().await;
+        }
+    }
+}
