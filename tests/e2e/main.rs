@@ -1,8 +1,14 @@
 //! End-to-end tests: the real binaries, started as processes. One test binary, so
 //! the workspace links it once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod support;
 
 mod collect_cli;
 mod collector;
+mod reports;
