@@ -205,3 +205,53 @@ async fn report_export_and_verify_over_real_ingest() {
         "{text}"
     );
 }
+
+/// `attest-collector demo`: this machine enrolled and reporting over TLS, the HTML report
+/// written, then serving until interrupted; a second run adds seq 2 of the same agent.
+#[test]
+fn the_demo_enrolls_this_machine_and_writes_the_report() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    for seq in [1, 2] {
+        let mut child = Command::new(bin("attest-collector"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("demo")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            let done = line.starts_with("Ctrl-C stops the collector");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let text = lines.join("\n");
+        assert!(
+            text.contains("a collector is running on https://127.0.0.1:"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("(report seq {seq} stored")),
+            "{text}"
+        );
+        assert!(
+            text.contains("attest-agent enroll --server https://"),
+            "{text}"
+        );
+        let html = std::fs::read_to_string(data.join("report.html")).unwrap();
+        assert!(html.contains("Statement of applicability"));
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+}
