@@ -33,6 +33,16 @@ pub enum ReportsCommand {
     /// Verify an evidence bundle offline (no database): prints VERIFIED or FAILED and
     /// names every altered, added or removed file; exit status 1 when it fails.
     Verify(VerifyArgs),
+    /// First run: a collector on loopback (data in ./attest-demo), this machine
+    /// enrolled and reporting over TLS, the HTML report written; serves until Ctrl-C.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on [default: a free port on 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +251,10 @@ pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<Exi
             runtime.block_on(export_command(&config, clock.as_ref(), args))
         }
         ReportsCommand::Verify(args) => verify_command(&args),
+        ReportsCommand::Demo(args) => {
+            runtime.block_on(crate::demo::run(overrides, args.listen, clock))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -14,3 +14,4 @@ mod agent_service;
 mod collect_cli;
 mod collector;
 mod fixtures;
+mod reports;

@@ -6,12 +6,15 @@
 //! - `local-definitions.inventory-items`: one per host in scope (agent id, hostname, OS,
 //!   hardware).
 //! - `observations`: one per host × check result, `methods: ["TEST"]`, its subject the
-//!   host's inventory item, `collected` the collection time, `relevant-evidence` the
-//!   signed report (seq, log index, payload SHA-256, signature status), and Attest's
-//!   props: check, status, state, waiver.
+//!   host's inventory item, `collected` the collection time, Attest's props (check,
+//!   status, state, waiver) in the `urn:attest:oscal` namespace, and
+//!   `relevant-evidence` pointing at the back-matter resource of the signed report
+//!   (with the excerpt of results that did not pass as remarks).
 //! - `findings`: one per assessed control, target `objective-id` `a.8.24_obj`, status
 //!   `satisfied` when every host in scope is satisfied or waived, else `not-satisfied`,
 //!   with the counts and the related observations.
+//! - `back-matter.resources`: one per cited signed report (seq, log index, payload
+//!   SHA-256, signature status), linking to its path in the evidence bundle.
 //!
 //! UUIDs are version 5 (name-based), so a report of the same data yields the same ids.
 //! Observations are streamed, not held in memory.
