@@ -9,35 +9,6 @@ use attest_proto::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// The 25 checks of the catalogue, in order.
-pub const CHECKS: [&str; 25] = [
-    "disk.root_encrypted",
-    "disk.fixed_volumes_encrypted",
-    "disk.swap_encrypted",
-    "patch.os_supported",
-    "patch.security_updates_pending",
-    "patch.index_fresh",
-    "patch.auto_updates",
-    "patch.reboot_pending",
-    "accounts.no_empty_passwords",
-    "accounts.uid0_only_root",
-    "accounts.password_max_age",
-    "accounts.password_min_length",
-    "accounts.lockout",
-    "accounts.ssh_root_login",
-    "accounts.ssh_password_auth",
-    "accounts.sudo_nopasswd",
-    "accounts.privileged_users",
-    "system.time_sync",
-    "system.audit_logging",
-    "system.firewall",
-    "system.screen_lock",
-    "system.secure_boot",
-    "malware.protection",
-    "inventory.host",
-    "inventory.software",
-];
-
 /// A synthetic enrolled agent: its key, id and chain position.
 #[derive(Debug, Clone)]
 pub struct SynthAgent {
@@ -95,8 +66,9 @@ impl SynthAgent {
 
 /// A 25-check report (without `seq`/`prev`).
 pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
-    let results = CHECKS
-        .iter()
+    // The agent's own registry is the one list of check ids.
+    let results = attest_agent::checks::ids()
+        .into_iter()
         .enumerate()
         .map(|(i, check)| {
             let status = match i % 7 {
@@ -106,7 +78,7 @@ pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
                 _ => Status::Unknown,
             };
             let mut r = CheckResult::new(
-                *check,
+                check,
                 status,
                 format!(
                     "{check}: the setting was read from the host configuration and compared \
