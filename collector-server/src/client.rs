@@ -3,7 +3,9 @@
 //! HTTP/1.1 over rustls (ring), one request at a time per [`Conn`] (keep-alive).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -14,6 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -118,6 +121,52 @@ impl Response {
     }
 }
 
+/// A connection's bytes: TLS, or plain TCP for `--insecure-http`.
+pub enum Stream {
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct Client {
@@ -154,6 +203,17 @@ impl Client {
 
     /// Opens a keep-alive connection.
     pub async fn connect(&self) -> Result<Conn, ClientError> {
+        let io = TokioIo::new(self.stream().await?);
+        let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn { sender })
+    }
+
+    /// The raw byte stream (TLS when pinned), for writing requests by hand: tests that
+    /// need a request to stay in flight.
+    pub async fn stream(&self) -> Result<Stream, ClientError> {
         let tcp = TcpStream::connect(self.addr)
             .await
             .map_err(|source| ClientError::Connect {
@@ -161,7 +221,7 @@ impl Client {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let sender = match &self.tls {
+        match &self.tls {
             Some(connector) => {
                 let name = ServerName::try_from("localhost")
                     .map_err(|e| ClientError::Tls(e.to_string()))?;
@@ -169,23 +229,10 @@ impl Client {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| ClientError::Tls(e.to_string()))?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                sender
+                Ok(Stream::Tls(Box::new(tls)))
             }
-            None => {
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                sender
-            }
-        };
-        Ok(Conn { sender })
+            None => Ok(Stream::Plain(tcp)),
+        }
     }
 
     /// One request on a fresh connection.

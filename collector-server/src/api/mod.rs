@@ -117,10 +117,18 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// that a client still writing its body gets to read the answer.
 const DRAIN_CAP: usize = 64 * 1024 * 1024;
 
-/// Reads a body up to `limit` bytes: `too_large` (413) beyond.
+/// Reads a body up to `limit` bytes: `too_large` (413) beyond. A body that arrives as
+/// one frame is passed on as it is; otherwise the frames are copied into one buffer,
+/// sized from `Content-Length` when the client sent one.
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use axum::body::HttpBody as _;
     use http_body_util::BodyExt as _;
     let mut body = body;
+    let declared = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    let mut first: Option<bytes::Bytes> = None;
     let mut buf = bytes::BytesMut::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -135,7 +143,15 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
         };
         total = total.saturating_add(data.len());
         if total <= limit {
-            buf.extend_from_slice(&data);
+            if let Some(earlier) = first.take() {
+                buf.reserve(declared.unwrap_or(total).clamp(total, limit));
+                buf.extend_from_slice(&earlier);
+                buf.extend_from_slice(&data);
+            } else if buf.is_empty() {
+                first = Some(data);
+            } else {
+                buf.extend_from_slice(&data);
+            }
         } else if total > DRAIN_CAP {
             break;
         }
@@ -146,7 +162,7 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
             format!("the body is over the limit of {limit} bytes"),
         ));
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {

@@ -1,5 +1,6 @@
 //! `kill -9` the collector during a burst of ingest: after a restart every report
 //! acknowledged before the kill is stored and verifies, and nothing is half-stored.
+//! And SIGTERM: the request in flight is finished before the process exits.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -196,4 +197,74 @@ async fn kill_9_during_ingest_loses_nothing_acknowledged_postgres() {
         return;
     };
     crash_test(Some(url)).await;
+}
+
+/// SIGTERM while a report is in flight (its body half sent): the collector stops
+/// accepting connections at once, finishes that request (the receipt arrives, the
+/// report is stored), then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_request_in_flight() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut c = Collector::start(&data);
+    let client = c.client();
+    let (token, _) = c.token(&["--uses", "1"]);
+    let mut a = new_agent(31, 1);
+    enroll(&client, &token, &mut a, 1).await;
+    let envelope = a.next_envelope(now()).unwrap();
+
+    let mut stream = client.stream().await.unwrap();
+    let head = format!(
+        "POST /v1/reports HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        envelope.len()
+    );
+    let (first, rest) = envelope.split_at(envelope.len() / 2);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    c.terminate();
+    // The listener closes; the process waits for the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.connect().await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c.running(), "exited with a request in flight");
+
+    stream.write_all(rest).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .expect("no answer to the request in flight")
+        .ok();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let receipt = Receipt::from_json(body.as_bytes()).unwrap();
+    assert_eq!((receipt.seq, receipt.log_index), (1, 0));
+
+    let status = c.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", c.log_text());
+    assert!(c.log_text().contains("attest-collector: stopped"));
+
+    // Stored: after a restart the raw envelope reads back verbatim.
+    let c = Collector::start(&data);
+    let auditor = c.apitoken("auditor");
+    let resp = c
+        .client()
+        .get(
+            &format!("/v1/agents/{}/reports/1", a.agent_id),
+            Some(&auditor),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.as_ref(), envelope.as_slice());
 }
