@@ -1,5 +1,7 @@
 //! Enrollment: `attest-agent enroll --server URL --token TOKEN [--ca-cert FILE | --pin SHA256]`.
 //!
+//! 0. Take the state directory's lock ([`StateDir::lock`]): refused while the service
+//!    or another command that writes the state runs.
 //! 1. Refuse when already enrolled (unless `force`).
 //! 2. Ensure the key: a key file left by an earlier failed attempt is reused (it was
 //!    never registered); otherwise a new one is created, mode 0600 from the start.
@@ -55,6 +57,8 @@ pub async fn enroll(
     seed: [u8; 32],
 ) -> Result<Enrollment, EnrollError> {
     state.create()?;
+    // Held until enrollment is stored: no agent may sign with a key being replaced.
+    let _lock = state.lock()?;
     if let Some(old) = state.load_enrollment()? {
         if !options.force {
             return Err(EnrollError::AlreadyEnrolled {
@@ -239,5 +243,36 @@ mod tests {
         assert_eq!(spool.depth().unwrap().0, 0);
         assert_eq!(spool.quarantined().unwrap(), 1);
         assert_eq!(state.load_chain().unwrap().unwrap().next_seq, 1);
+    }
+
+    #[tokio::test]
+    async fn enrollment_is_refused_while_the_state_is_locked() {
+        let fake = FakeCollector::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let opts = options(&fake, "good", Trust::Pin(fake.pin()));
+        enroll(&state, &opts, host(), fake.now(), [1; 32])
+            .await
+            .unwrap();
+        let running = state.lock().unwrap();
+        let forced = EnrollOptions {
+            force: true,
+            ..opts.clone()
+        };
+        let err = enroll(&state, &forced, host(), fake.now(), [2; 32])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EnrollError::State(StateError::Locked { .. })),
+            "{err}"
+        );
+        // Nothing changed: the running agent's key and chain are intact.
+        assert_eq!(state.load_key().unwrap().to_bytes(), [1; 32]);
+        assert!(state.load_enrollment().unwrap().is_some());
+        drop(running);
+        enroll(&state, &forced, host(), fake.now(), [2; 32])
+            .await
+            .unwrap();
+        assert_eq!(state.load_key().unwrap().to_bytes(), [2; 32]);
     }
 }

@@ -251,6 +251,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 HostRoot::open(std::path::Path::new("/")).context("opening the host root /")?;
             let agent = match Agent::open(StateDir::new(&paths.state_dir), config, host) {
                 Ok(agent) => agent,
+                // Another agent at work is no mistake in the command line.
+                Err(err @ service::ServiceError::State(state::StateError::Locked { .. })) => {
+                    eprintln!("attest-agent: {err}");
+                    return Ok(ExitCode::FAILURE);
+                }
                 Err(err) => return Ok(usage_error(&err)),
             };
             let runtime = runtime()?;
@@ -264,7 +269,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     outcome.delivered, outcome.quarantined, outcome.left
                 );
                 if outcome.collected.is_none() || outcome.left > 0 {
-                    if let Some(why) = outcome.stopped {
+                    for why in [outcome.collect_error, outcome.stopped]
+                        .into_iter()
+                        .flatten()
+                    {
                         eprintln!("attest-agent: {why}");
                     }
                     return Ok(ExitCode::FAILURE);
@@ -272,13 +280,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             } else {
                 let mut rng = SplitMix64::from_entropy();
-                runtime.block_on(service::run(
-                    &agent,
-                    &SystemClock,
-                    &mut rng,
-                    Backoff::default(),
-                    service::shutdown_signal(),
-                ))?;
+                runtime.block_on(async {
+                    // Installed before the first collection (see `shutdown_signal`).
+                    let shutdown = service::shutdown_signal();
+                    service::run(&agent, &SystemClock, &mut rng, Backoff::default(), shutdown).await
+                })?;
                 Ok(ExitCode::SUCCESS)
             }
         }

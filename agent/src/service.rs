@@ -30,7 +30,7 @@ use crate::collect;
 use crate::config::Config;
 use crate::host::HostRoot;
 use crate::spool::{Spool, SpoolError};
-use crate::state::{Enrollment, ErrorEvent, Event, StateDir, StateError};
+use crate::state::{Enrollment, ErrorEvent, Event, StateDir, StateError, StateLock};
 use crate::upload::{self, ClientError, CollectorClient, Drained, Stopped};
 
 /// Where the collection time comes from: the system clock in production, a fixed or
@@ -75,13 +75,20 @@ pub struct Agent {
     key: SigningKey,
     pub spool: Spool,
     pub client: CollectorClient,
+    /// The state directory's lock, held as long as the agent lives.
+    _lock: StateLock,
 }
 
 impl Agent {
-    /// Loads the enrollment and the key (refused when readable by others), opens the
-    /// spool and builds the HTTPS client. The configuration's `server` and trust, when
-    /// set, take precedence over those stored at enrollment.
+    /// Takes the state directory's lock (refused while another agent holds it), loads
+    /// the enrollment and the key (refused when readable by others), opens the spool
+    /// and builds the HTTPS client. The configuration's `server` and trust, when set,
+    /// take precedence over those stored at enrollment.
     pub fn open(state: StateDir, config: Config, host: HostRoot) -> Result<Agent, ServiceError> {
+        // Not enrolled: say so (the directory may not even exist to hold a lock).
+        state.require_enrollment()?;
+        let lock = state.lock()?;
+        // Read again under the lock: an `enroll --force` may just have replaced it.
         let enrollment = state.require_enrollment()?;
         let key = state.load_key()?;
         let spool = Spool::open(state.spool_dir(), config.spool_max_bytes)?;
@@ -107,6 +114,7 @@ impl Agent {
             key,
             spool,
             client,
+            _lock: lock,
         })
     }
 
@@ -243,6 +251,8 @@ pub const ONCE_MAX_WAIT: Duration = Duration::from_secs(60);
 pub struct OnceOutcome {
     /// The `seq` collected, `None` when collection failed.
     pub collected: Option<u64>,
+    /// Why collection failed (one line), when it did.
+    pub collect_error: Option<String>,
     pub delivered: usize,
     pub quarantined: usize,
     /// Records still in the spool.
@@ -254,12 +264,16 @@ pub struct OnceOutcome {
 /// `run --once`: collect once, deliver everything in the spool (waiting out a short
 /// `Retry-After`), and report what is left.
 pub async fn run_once(agent: &Agent, clock: &dyn Clock) -> Result<OnceOutcome, ServiceError> {
-    let collected = agent.collect_and_spool(clock.now()).ok();
+    let (collected, collect_error) = match agent.collect_and_spool(clock.now()) {
+        Ok(seq) => (Some(seq), None),
+        Err(err) => (None, Some(err.to_string())),
+    };
     // Counted from the quarantine itself: records the collector refused and records
     // found corrupted while reading the spool.
     let quarantined_before = agent.spool.quarantined()?;
     let mut outcome = OnceOutcome {
         collected,
+        collect_error,
         delivered: 0,
         quarantined: 0,
         left: 0,
@@ -359,27 +373,36 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT). Call it inside the runtime: the handlers
+/// are installed at once, not when the future is first polled, so a SIGTERM that
+/// arrives during the first collection (before the service first waits) still stops
+/// the service cleanly instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -494,6 +517,38 @@ mod tests {
         assert_eq!(status.last_upload.map(|e| e.seq), Some(4));
         assert_eq!(status.last_collection.map(|e| e.seq), Some(4));
         assert!(status.last_error.unwrap().message.contains("collector"));
+    }
+
+    #[tokio::test]
+    async fn a_second_agent_on_the_same_state_directory_is_refused() {
+        let fake = FakeCollector::start().await;
+        let s = setup(&fake);
+        let clock = clock();
+        let first = agent(&s);
+        let refused = Agent::open(
+            s.state.clone(),
+            s.config.clone(),
+            HostRoot::open(&s.host).unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(refused, ServiceError::State(StateError::Locked { .. })),
+            "{refused}"
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains(&format!("(pid {})", std::process::id())),
+            "{refused}"
+        );
+        // The first one is unaffected, and once it is gone the next one opens.
+        let once = run_once(&first, &clock).await.unwrap();
+        assert_eq!(once.collected, Some(1));
+        drop(first);
+        let second = agent(&s);
+        let once = run_once(&second, &clock).await.unwrap();
+        assert_eq!(once.collected, Some(2));
+        assert_eq!(fake.arrivals(), vec![1, 2]);
     }
 
     #[tokio::test]

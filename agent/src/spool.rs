@@ -40,7 +40,8 @@
 //!   one logged, and their `seq`s returned so the caller counts them. The collector
 //!   then sees a gap in the agent's chain, which it records: evidence was lost, and the
 //!   loss is visible rather than silent.
-//! - Only one process may use a spool at a time (the service, or `run --once`).
+//! - Only one process may use a spool at a time: the state directory's lock
+//!   ([`crate::state::StateDir::lock`], taken by `Agent::open` and `enroll`) enforces it.
 
 use std::fmt;
 use std::fs::{self, File};

@@ -6,13 +6,26 @@
 //! | `enrollment.json` | agent id, server, trust, public key, time of enrollment | at enrollment |
 //! | `chain.json` | the hash chain position ([`ChainState`]): `next_seq` and `prev` of the next report | before each signed report enters the spool |
 //! | `status.json` | last collection, last upload, last error, reports dropped by the spool bound | after each collection and delivery |
+//! | `lock` | the pid of the process holding the state directory's lock ([`StateDir::lock`]) | when a command that writes the state starts |
 //! | `spool/` | signed reports awaiting delivery ([`crate::spool`]) | |
 //!
 //! Every file but the key is replaced atomically (temp file, fsync, rename, directory
 //! fsync), so a crash leaves the old or the new version. A restart therefore continues
 //! `seq`/`prev` where the last signed report left them.
+//!
+//! # One writer at a time
+//!
+//! Every command that writes the state (`enroll`, `run`, `run --once`, the Windows
+//! service) first takes an exclusive advisory lock on `lock` ([`StateDir::lock`]:
+//! `flock(2)` on Unix, `LockFileEx` on Windows, through `std::fs::File::try_lock`) and
+//! holds it until it exits; the kernel releases it when the process dies, even by
+//! `kill -9`. Two agents on one state directory could otherwise sign two reports with
+//! the same `seq`. The second one is refused at once with one line naming the state
+//! directory and the holder's pid ([`StateError::Locked`]). Read-only commands
+//! (`status`, `validate`) take no lock and work while the service runs.
 
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use attest_proto::{BASE64, ChainState, SigningKey};
@@ -94,12 +107,38 @@ pub enum StateError {
         "this agent is not enrolled (no {path}); run `attest-agent enroll --server URL --token TOKEN` first"
     )]
     NotEnrolled { path: String },
+    #[error(
+        "another attest-agent is running on {dir} ({holder}); stop it first (`systemctl stop attest-agent`) or give this one its own --state-dir"
+    )]
+    Locked { dir: String, holder: String },
+    #[error(
+        "the disk holding {path} is full ({source}); the file was left as it was: free some space and try again (the service retries at its next collection)"
+    )]
+    DiskFull { path: String, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
-    move |source| StateError::Io {
-        path: path.display().to_string(),
-        source,
+    move |source| {
+        let path = path.display().to_string();
+        if crate::spool::is_disk_full(&source) {
+            StateError::DiskFull { path, source }
+        } else {
+            StateError::Io { path, source }
+        }
+    }
+}
+
+/// The exclusive lock on a state directory ([`StateDir::lock`]); released when
+/// dropped, or by the kernel when the process ends.
+#[derive(Debug)]
+pub struct StateLock {
+    file: File,
+}
+
+impl StateLock {
+    /// The lock file (kept open while the lock is held).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 
@@ -136,6 +175,55 @@ impl StateDir {
 
     pub fn spool_dir(&self) -> PathBuf {
         self.root.join("spool")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// Takes the exclusive lock on the state directory without waiting (see the module
+    /// docs), and writes this process's pid into the lock file for the one refused.
+    /// The directory must exist. [`StateError::Locked`] when another process holds it.
+    pub fn lock(&self) -> Result<StateLock, StateError> {
+        let path = self.lock_path();
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(FILE_MODE);
+        }
+        let mut file = options.open(&path).map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                // Windows forbids reading a locked file: the pid is then unknown.
+                let mut text = String::new();
+                let holder = match file.read_to_string(&mut text) {
+                    Ok(_) => match text.trim().parse::<u32>() {
+                        Ok(pid) => format!("pid {pid}"),
+                        Err(_) => "pid unknown".to_owned(),
+                    },
+                    Err(_) => "pid unknown".to_owned(),
+                };
+                return Err(StateError::Locked {
+                    dir: self.root.display().to_string(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io_err(&path)(source)),
+        }
+        // The pid is for the message of the one refused; the lock itself is what
+        // counts, so a pid that cannot be written (a full disk) is not an error.
+        let pid = format!("{}\n", std::process::id());
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(pid.as_bytes()));
+        if let Err(err) = written {
+            tracing::warn!(path = %path.display(), error = %err, "could not write the pid into the lock file");
+        }
+        Ok(StateLock { file })
     }
 
     /// Creates the directory (mode 0700) when it does not exist.
@@ -312,6 +400,48 @@ mod tests {
             assert!(err.contains("agent.key has mode 0644"), "{err}");
             assert!(err.contains("chmod 0600"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_state_lock_is_exclusive_names_its_holder_and_is_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let first = state.lock().unwrap();
+        let pid = std::process::id();
+        assert_eq!(
+            std::fs::read_to_string(state.lock_path()).unwrap(),
+            format!("{pid}\n")
+        );
+        // A second lock (another open file description, as another process has) is
+        // refused at once, naming the directory and the holder.
+        let err = state.lock().unwrap_err();
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        let line = err.to_string();
+        assert!(
+            line.starts_with(&format!(
+                "another attest-agent is running on {} (pid {pid})",
+                dir.path().display()
+            )),
+            "{line}"
+        );
+        assert_eq!(line.lines().count(), 1);
+        drop(first);
+        // Released: taken again, and a stale pid from an earlier holder is replaced.
+        std::fs::write(state.lock_path(), "4194303999\n").unwrap();
+        let again = state.lock().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(state.lock_path()).unwrap(),
+            format!("{pid}\n")
+        );
+        drop(again);
+    }
+
+    #[test]
+    fn locking_a_missing_state_directory_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("absent"));
+        let err = state.lock().unwrap_err().to_string();
+        assert!(err.contains("absent/lock"), "{err}");
     }
 
     #[test]

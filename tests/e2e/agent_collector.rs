@@ -544,3 +544,263 @@ fn a_corrupted_spool_record_is_quarantined_and_the_others_delivered() {
     // 1, 3 and 4 stored; 2 never reached the collector, which records the gap.
     assert_chain(&c, &agent, N as u64 + 1, &[2]);
 }
+
+/// Waits until `log` holds `needle`; panics when `child` exits first or after a minute.
+fn wait_for_log(child: &mut std::process::Child, log: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the agent exited:\n{text}"
+        );
+        assert!(Instant::now() < deadline, "no {needle:?}:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed when dropped (a failed assertion must not leave it running).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn a_second_agent_on_one_state_directory_is_refused_while_the_service_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, agent) = enrolled(dir.path());
+    let log = agent.dir.join("run.log");
+    let mut service = Running(
+        Command::new(bin("attest-agent"))
+            .args(agent.args(&["run"]))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = service.0.id();
+    wait_for_log(&mut service.0, &log, "service started");
+    let state = agent.state.display().to_string();
+    let expected = format!("attest-agent: another attest-agent is running on {state} (pid {pid})");
+
+    // `run --once`: refused at once, exit 1, one line naming the directory and pid.
+    let out = agent.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line = one_clear_line(&out);
+    assert!(line.starts_with(&expected), "{line}");
+    // `enroll --force` would replace the key under the service: refused the same way,
+    // before the collector is asked.
+    let server = url(&c);
+    let out = agent.run(&[
+        "enroll",
+        "--server",
+        &server,
+        "--token",
+        "unused",
+        "--pin",
+        &c.fingerprint,
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(one_clear_line(&out).starts_with(&expected));
+
+    // The service runs on, and the read-only commands work beside it.
+    assert!(
+        service.0.try_wait().unwrap().is_none(),
+        "the service stopped"
+    );
+    let status = agent.status();
+    assert!(status.contains("enrolled:        yes"), "{status}");
+    let out = agent.run(&["validate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // SIGTERM, most likely during the first collection or delivery: the service
+    // stops cleanly (exit 0; it once died of the signal when it came before the
+    // first wait) and its lock goes with it.
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let exit = service.0.wait().unwrap();
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let out = agent.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Seq 1 by the service, seq 2 by `--once`: the refused commands signed nothing.
+    assert_chain(&c, &agent, 2, &[]);
+}
+
+/// A tmpfs of `size` mounted on `path` for the test's life (needs root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None` (and a SKIP line) where mounting is not allowed.
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs(path.to_path_buf())),
+            Ok(o) => {
+                eprintln!(
+                    "SKIP: cannot mount a tmpfs (root needed): {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIP: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros into `path` until the file system refuses: a full disk.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    let _ = file.sync_all();
+    written
+}
+
+/// The files under `dir` (recursively) with their bytes, sorted by path.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_full_disk_gives_one_clear_line_and_loses_nothing() {
+    const N: usize = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "16m") else {
+        return;
+    };
+    let c = Collector::start(&dir.path().join("data"));
+    let (token, _) = c.token(&[]);
+    let mut agent = Agent::new(dir.path(), "agent");
+    agent.state = fs.0.join("state");
+    let out = agent.enroll(&url(&c), &token, &c.fingerprint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut c = c;
+    assert_eq!(c.stop().code(), Some(0));
+    for i in 1..=N {
+        once_while_down(&agent, i);
+    }
+
+    // The disk fills up; everything the agent wrote is as it was.
+    let filler = fs.0.join("filler");
+    assert!(fill(&filler) > 0);
+    let before: Vec<_> = snapshot(&agent.state)
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("lock") && !p.ends_with("status.json"))
+        .collect();
+    assert!(before.iter().any(|(p, _)| p.ends_with("chain.json")));
+    assert_eq!(agent.records().len(), N);
+
+    let out = agent.run(&["run", "--once"]);
+    let all = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let full: Vec<String> = told(&out)
+        .into_iter()
+        .filter(|l| l.contains("No space left on device"))
+        .collect();
+    assert_eq!(full.len(), 1, "one line about the full disk: {all}");
+    let line = &full[0];
+    let state = agent.state.display().to_string();
+    assert!(
+        line.starts_with(&format!("attest-agent: the disk holding {state}/"))
+            && line.contains(" is full (")
+            && line.contains("free some space"),
+        "{line}"
+    );
+    assert!(
+        told(&out)
+            .iter()
+            .any(|l| l.contains(&format!("waiting in the spool {N}"))),
+        "{all}"
+    );
+    // Nothing lost, nothing half-written, no temporary file left behind.
+    let after: Vec<_> = snapshot(&agent.state)
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("lock") && !p.ends_with("status.json"))
+        .collect();
+    assert_eq!(
+        before.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        after.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert!(before == after, "the state changed on a full disk");
+    // The status can still be read.
+    assert!(agent.status().contains(&format!("{N} report(s) waiting")));
+
+    // Space comes back, and so does the collector: everything arrives, and the refused
+    // collection used no seq (no gap).
+    std::fs::remove_file(&filler).unwrap();
+    let c = Collector::start(&dir.path().join("data"));
+    agent.write_config(Some(&url(&c)));
+    let out = agent.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        told(&out).iter().any(|l| l.contains(&format!(
+            "delivered {}, quarantined 0, waiting in the spool 0",
+            N + 1
+        ))),
+        "{}",
+        stderr(&out)
+    );
+    assert_chain(&c, &agent, N as u64 + 1, &[]);
+    drop(fs);
+}
