@@ -138,7 +138,9 @@ pub async fn gather(
         hosts = hosts.len(),
         "read hosts"
     );
-    let latest = r.latest_reports(at).await?;
+    // The results come from the verified envelopes below (each payload is decoded
+    // once); the stored rows only where an envelope does not verify.
+    let mut latest = r.latest_report_heads(at).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis(),
         reports = latest.len(),
@@ -220,6 +222,36 @@ pub async fn gather(
         "envelopes"
     );
     tracing::debug!(ms = started.elapsed().as_millis(), "verified envelopes");
+    drop(sha);
+    drop(by_agent);
+    let mut unverified = Vec::new();
+    for report in &mut latest {
+        match facts
+            .get_mut(&report.log_index)
+            .and_then(|f: &mut EnvelopeFacts| f.results.take())
+        {
+            Some(results) => report.results = results,
+            None => unverified.push(report.log_index),
+        }
+    }
+    if !unverified.is_empty() {
+        let rows = r.results(&unverified).await?;
+        let at: HashMap<i64, usize> = latest
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.log_index, i))
+            .collect();
+        for (index, result) in rows {
+            if let Some(report) = at.get(&index).and_then(|&i| latest.get_mut(i)) {
+                report.results.push(result);
+            }
+        }
+    }
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        stored_rows = unverified.len(),
+        "results"
+    );
     Ok(Gathered {
         hosts,
         latest,

@@ -9,7 +9,7 @@ use super::evidence::{EnvelopeFacts, Excerpt, Hardware, Signature};
 use super::{Gathered, Options, When};
 use crate::catalog::{Catalog, MappingSource, Theme};
 use crate::evaluate::{
-    ChainStatus, Counts, FleetData, FleetEval, Freshness, PeriodEval, State, evaluate_fleet,
+    ChainStatus, Counts, FleetData, Freshness, PeriodEval, Plan, State, evaluate_fleet_map,
     evaluate_period,
 };
 use crate::store::Millis;
@@ -387,11 +387,25 @@ fn host_entry(
     }
 }
 
-/// Evaluates and assembles the report.
-pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usize)) -> FleetReport {
+/// Evaluates and assembles the report (hosts on all cores). `tick` gets the number of
+/// hosts done now and then.
+pub fn build(
+    catalog: &Catalog,
+    g: &Gathered,
+    opts: &Options,
+    tick: &(dyn Fn(usize) + Sync),
+) -> FleetReport {
     let at = opts.when.at();
-    let fleet: FleetEval<'_> = evaluate_fleet(
-        catalog,
+    let plan = Plan::new(catalog);
+    let controls_of: Vec<Controls> = plan
+        .check_controls
+        .iter()
+        .map(|c| Controls(c.clone().into()))
+        .collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Each host's evaluation becomes its entry at once and is dropped.
+    let (hosts, control_summaries) = evaluate_fleet_map(
+        &plan,
         at,
         opts.window,
         FleetData {
@@ -401,33 +415,29 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
             events: &g.events,
             waivers: &g.waivers,
         },
+        |h| {
+            let facts = h.report.and_then(|r| g.facts.get(&r.log_index));
+            let entry = host_entry(&h, &controls_of, facts, at);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % 256 == 0 {
+                tick(n);
+            }
+            entry
+        },
     );
-    let plan = &fleet.plan;
-    let controls_of: Vec<Controls> = plan
-        .check_controls
-        .iter()
-        .map(|c| Controls(c.clone().into()))
-        .collect();
-    let mut hosts = Vec::with_capacity(fleet.hosts.len());
     let mut results = Counts::default();
     let mut applied: HashMap<&str, usize> = HashMap::new();
-    for (i, h) in fleet.hosts.iter().enumerate() {
-        let facts = h.report.and_then(|r| g.facts.get(&r.log_index));
-        for c in &h.checks {
-            results.add(c.state);
+    for h in &hosts {
+        for r in &h.results {
+            results.add(r.state);
         }
         for c in &h.controls {
             for w in &c.waivers {
                 *applied.entry(w.as_str()).or_default() += 1;
             }
         }
-        hosts.push(host_entry(h, &controls_of, facts, at));
-        if i % 256 == 0 {
-            tick(i);
-        }
     }
-    let summaries: HashMap<&str, &crate::evaluate::ControlSummary> = fleet
-        .controls
+    let summaries: HashMap<&str, &crate::evaluate::ControlSummary> = control_summaries
         .iter()
         .map(|c| (c.control.as_str(), c))
         .collect();
