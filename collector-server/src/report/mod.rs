@@ -13,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod model;
 pub mod oscal;
+pub mod par;
 pub mod progress;
 mod svg;
 pub mod verify;

@@ -34,11 +34,36 @@ pub struct FleetReport {
     /// Every control of the catalogue, assessed by Attest or not.
     pub controls: Vec<ControlEntry>,
     /// Hosts in scope, by agent id.
+    #[serde(serialize_with = "hosts_on_all_cores")]
     pub hosts: Vec<HostEntry>,
     /// Every waiver on record, with its status at the evaluation time.
     pub waivers: Vec<WaiverEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<PeriodEntry>,
+}
+
+/// Serializes the hosts as a sequence whose elements workers render to JSON text on
+/// all cores, in chunks, written in order as they are.
+fn hosts_on_all_cores<S: serde::Serializer>(hosts: &[HostEntry], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error as _, SerializeSeq as _};
+    let mut seq = s.serialize_seq(Some(hosts.len()))?;
+    super::par::for_each_ordered(
+        hosts,
+        64,
+        |chunk| {
+            chunk
+                .iter()
+                .map(serde_json::value::to_raw_value)
+                .collect::<Result<Vec<_>, _>>()
+        },
+        |rendered| {
+            for host in rendered.map_err(S::Error::custom)? {
+                seq.serialize_element(&host)?;
+            }
+            Ok(())
+        },
+    )?;
+    seq.end()
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -26,6 +26,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::ReportError;
@@ -508,11 +509,15 @@ impl Observations<'_> {
     }
 }
 
-impl Serialize for Observations<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Observations<'_> {
+    /// The observations of some hosts (`(index, host)`), each rendered to JSON text.
+    fn render(
+        &self,
+        hosts: &[(usize, &HostEntry)],
+    ) -> Result<Vec<Box<RawValue>>, serde_json::Error> {
         let ns = namespace();
-        let mut seq = s.serialize_seq(None)?;
-        for (i, h) in self.hosts.iter().enumerate() {
+        let mut out = Vec::with_capacity(hosts.len() * 25);
+        for &(i, h) in hosts {
             let Some(ev) = &h.evidence else { continue };
             let host = UuidText(host_uuid(&ns, h));
             let mut report = String::with_capacity(37);
@@ -558,7 +563,7 @@ impl Serialize for Observations<'_> {
                     }
                 };
                 let title = format!("{} on {}: {}", r.check, h.hostname, status);
-                seq.serialize_element(&Observation {
+                out.push(serde_json::value::to_raw_value(&Observation {
                     uuid: UuidText(uuid),
                     title: Cow::Owned(clean(&title).into_owned()),
                     description,
@@ -574,9 +579,30 @@ impl Serialize for Observations<'_> {
                         remarks: r.evidence.first().map(|e| e.excerpt.as_str()),
                     }],
                     collected: &ev.collected_at,
-                })?;
+                })?);
             }
         }
+        Ok(out)
+    }
+}
+
+/// Rendered on all cores, written in order.
+impl Serialize for Observations<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let hosts: Vec<(usize, &HostEntry)> = self.hosts.iter().enumerate().collect();
+        let mut seq = s.serialize_seq(None)?;
+        super::par::for_each_ordered(
+            &hosts,
+            32,
+            |chunk| self.render(chunk),
+            |rendered| {
+                for o in rendered.map_err(S::Error::custom)? {
+                    seq.serialize_element(&o)?;
+                }
+                Ok(())
+            },
+        )?;
         seq.end()
     }
 }

@@ -513,3 +513,81 @@ async fn oscal_findings_cite_the_observations_of_their_checks() {
     assert!(cited > observations.len());
     stores.store.close().await;
 }
+
+/// Past a few dozen hosts the writers render chunks of hosts on all cores: the
+/// documents are complete, valid and in host order, and the JSON text is the model.
+#[tokio::test]
+async fn large_fleets_render_in_order_on_all_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let stores = open(&url, 4).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let n = 300;
+    let mut agents = enroll(stores.store.as_ref(), 11, n, T0 - 24 * HOUR)
+        .await
+        .unwrap();
+    report_round(
+        stores.store.as_ref(),
+        &catalog,
+        &mut agents,
+        11,
+        0,
+        T0 - HOUR,
+        T0 - HOUR + 1000,
+    )
+    .await
+    .unwrap();
+    let when = When::AsOf(T0);
+    let r = report_of(&stores, &catalog, when).await;
+    let n = usize::try_from(n).unwrap();
+    assert_eq!(r.hosts.len(), n);
+    let ids: Vec<&str> = r.hosts.iter().map(|h| h.agent_id.as_str()).collect();
+
+    let json = render_to_string(Format::Json, &r, &catalog, when);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let hosts = v["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), n);
+    for (got, h) in hosts.iter().zip(&r.hosts) {
+        assert_eq!(got, &serde_json::to_value(h).unwrap());
+    }
+    let json_ids: Vec<&str> = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(json_ids, ids);
+
+    let csv = render_to_string(Format::Csv, &r, &catalog, when);
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1 + n * 25);
+    let csv_ids: Vec<&str> = lines[1..]
+        .iter()
+        .step_by(25)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(csv_ids, ids);
+
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
+    let result = &doc["assessment-results"]["results"][0];
+    let observations = result["observations"].as_array().unwrap();
+    assert_eq!(observations.len(), n * 25);
+    let hostnames: Vec<&str> = r.hosts.iter().map(|h| h.hostname.as_str()).collect();
+    let oscal_hosts: Vec<&str> = observations
+        .iter()
+        .step_by(25)
+        .map(|o| {
+            let title = o["title"].as_str().unwrap();
+            title
+                .split(" on ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(oscal_hosts, hostnames);
+    stores.store.close().await;
+}
