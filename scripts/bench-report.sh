@@ -5,6 +5,11 @@
 # /usr/bin/time; prints the 1-minute load average before each run, every run, and
 # per format the median wall time, CPU (user + sys) and peak RSS.
 #
+# Peer, in the same run: a Python script (stdlib sqlite3) that only reads what a
+# report reads — the latest envelope of every host, base64- and JSON-decoded, its
+# payload SHA-256 checked, and the results of those reports — with no signature
+# check, no evaluation and no output.
+#
 #   scripts/bench-report.sh [RUNS] [DIR]     (defaults: 3, /tmp/fleet10k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +27,34 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "host: $(nproc) cores, kernel $(uname -r); runs: $runs; data: $dir"
 printf 'format\trun\tload1\twall_s\tcpu_s\tmaxrss_mb\toutput_mb\n'
-for f in html csv json oscal; do
+cat >"$tmp/peer.py" <<'PY'
+import base64, hashlib, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+latest = db.execute(
+    "SELECT r.log_index, r.payload_sha256, r.envelope FROM reports r JOIN "
+    "(SELECT agent_id, max(seq) AS seq FROM reports GROUP BY agent_id) m "
+    "ON r.agent_id = m.agent_id AND r.seq = m.seq").fetchall()
+results = 0
+for _, sha, env in latest:
+    payload = base64.b64decode(json.loads(env)["payload"])
+    assert hashlib.sha256(payload).hexdigest() == sha
+    results += len(json.loads(payload)["predicate"]["results"])
+rows = db.execute(
+    "SELECT log_index, check_id, status, summary, reason FROM results "
+    "WHERE log_index IN (SELECT value FROM json_each(?))",
+    (json.dumps([l[0] for l in latest]),)).fetchall()
+assert len(rows) == results
+open(sys.argv[2], "w").write(f"{len(latest)} reports, {len(rows)} results\n")
+PY
+for f in html csv json oscal peer; do
   for i in $(seq "$runs"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
-    /usr/bin/time -f "%e %U %S %M" -o "$tmp/$f.$i" \
-      "$bin/attest-collector" --data-dir "$dir" report --format "$f" --out "$dir/report.$f" \
+    if [ "$f" = peer ]; then
+      cmd=(python3 "$tmp/peer.py" "$dir/collector.db" "$dir/report.$f")
+    else
+      cmd=("$bin/attest-collector" --data-dir "$dir" report --format "$f" --out "$dir/report.$f")
+    fi
+    /usr/bin/time -f "%e %U %S %M" -o "$tmp/$f.$i" "${cmd[@]}" \
       >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     read -r wall user sys rss <"$tmp/$f.$i"
     size=$(stat -c %s "$dir/report.$f")
@@ -39,7 +67,7 @@ python3 - "$tmp/rows" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 print("\nformat\tmedian_wall_s\trange_s\tmedian_cpu_s\tmedian_maxrss_mb\tloads")
-for f in ("html", "csv", "json", "oscal"):
+for f in ("html", "csv", "json", "oscal", "peer"):
     r = [x for x in rows if x[0] == f]
     walls = [float(x[3]) for x in r]
     print(f"{f}\t{statistics.median(walls):.2f}\t{min(walls):.2f}-{max(walls):.2f}\t"
