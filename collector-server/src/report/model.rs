@@ -543,7 +543,7 @@ pub fn build(
         })
         .collect();
     let period = match (&opts.when, &g.period_reports) {
-        (When::Period { from, to }, Some(reports)) => Some(period_entry(&evaluate_period(
+        (When::Period { from, to }, Some(reports)) => Some(period_entry(evaluate_period(
             catalog,
             *from,
             *to,
@@ -588,7 +588,7 @@ pub fn build(
     }
 }
 
-fn period_entry(p: &PeriodEval) -> PeriodEntry {
+fn period_entry(p: PeriodEval) -> PeriodEntry {
     PeriodEntry {
         from: rfc3339(p.from),
         to: rfc3339(p.to),
@@ -610,17 +610,18 @@ fn period_entry(p: &PeriodEval) -> PeriodEntry {
                     .collect(),
             })
             .collect(),
+        // Moved, not copied: a period over a large fleet has hundreds of thousands.
         changes: p
             .changes
-            .iter()
+            .into_iter()
             .map(|c| ChangeEntry {
                 at: rfc3339(c.at),
-                agent_id: c.agent_id.clone(),
-                hostname: c.hostname.clone(),
-                control: c.control.clone(),
+                agent_id: c.agent_id,
+                hostname: c.hostname,
+                control: c.control,
                 from: c.from,
                 to: c.to,
-                causes: c.causes.clone(),
+                causes: c.causes,
             })
             .collect(),
     }
