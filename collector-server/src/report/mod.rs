@@ -1,10 +1,13 @@
 //! Fleet reports: `attest-collector report --format html|csv|json|oscal`.
 //!
 //! [`gather`] reads what the store holds for a time or a period (hosts, the latest
-//! report of each, chain counts and events, waivers) and decodes the cited envelopes
-//! ([`evidence`]: signature status, evidence excerpts, hardware facts); [`model::build`]
-//! evaluates ([`crate::evaluate`]) and assembles one [`model::FleetReport`]; each
-//! format renders that: [`html`], [`csv`], [`json`] (the model serialized), [`oscal`].
+//! report of each, chain counts and events, waivers) and verifies and decodes the
+//! cited envelopes once each, on all cores ([`evidence`]: signature status, the results
+//! of a verified payload, evidence excerpts, hardware facts); [`model::build`]
+//! evaluates ([`crate::evaluate`], hosts on all cores) and assembles one
+//! [`model::FleetReport`]; each format renders that, chunks of hosts on all cores
+//! written in order ([`par`]): [`html`], [`csv`], [`json`] (the model serialized),
+//! [`oscal`].
 
 pub mod bundle;
 pub mod csv;
@@ -110,7 +113,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Gathered {
     pub hosts: Vec<HostRecord>,
-    /// The latest report of each agent at [`When::at`].
+    /// The latest report of each agent at [`When::at`], with the results of its
+    /// verified payload (the stored rows where the envelope does not verify).
     pub latest: Vec<ReportRecord>,
     pub counts: HashMap<String, ChainCount>,
     /// Chain events recorded by [`When::at`].
@@ -237,13 +241,13 @@ pub async fn gather(
     }
     if !unverified.is_empty() {
         let rows = r.results(&unverified).await?;
-        let at: HashMap<i64, usize> = latest
+        let position: HashMap<i64, usize> = latest
             .iter()
             .enumerate()
             .map(|(i, l)| (l.log_index, i))
             .collect();
         for (index, result) in rows {
-            if let Some(report) = at.get(&index).and_then(|&i| latest.get_mut(i)) {
+            if let Some(report) = position.get(&index).and_then(|&i| latest.get_mut(i)) {
                 report.results.push(result);
             }
         }
