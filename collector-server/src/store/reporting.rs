@@ -1071,6 +1071,33 @@ mod tests {
         );
     }
 
+    /// One-shot commands map nothing and keep a small page cache; the service keeps
+    /// its map and large cache.
+    #[tokio::test]
+    async fn one_shot_tuning_maps_nothing_and_keeps_a_small_cache() {
+        use crate::store::sqlite::{SqliteStore, Tuning};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.db");
+        for (tuning, want) in [
+            (Tuning::ONE_SHOT, (0, -16 * 1024)),
+            (Tuning::SERVICE, (1 << 30, -128 * 1024)),
+        ] {
+            let s = SqliteStore::open_tuned(&path, 2, true, tuning)
+                .await
+                .unwrap();
+            let mmap: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            assert_eq!((mmap, cache), want, "{tuning:?}");
+            s.pool().close().await;
+        }
+    }
+
     #[tokio::test]
     async fn sqlite_reporting() {
         let (stores, _dir) = sqlite().await;
