@@ -222,9 +222,8 @@ fn cli_actor() -> String {
 }
 
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
-    // Reports read with one or two connections at a time; each SQLite connection may
-    // keep a page cache of its own.
-    reporting::open(&config.database, config.db_max_connections.min(2))
+    // Reports read with one or two connections at a time, most pages once.
+    reporting::open_one_shot(&config.database, config.db_max_connections.min(2))
         .await
         .context("opening the database")
 }

@@ -135,17 +135,26 @@ fn result(check: &str, seed: u64, host: u64, round: u64) -> CheckResult {
     out.facts.insert("observed".into(), serde_json::json!(r));
     match check {
         "inventory.host" => {
-            let (vendor, model) = match host % 3 {
-                0 => ("Dell Inc.", "PowerEdge R650"),
-                1 => ("LENOVO", "20XWCTO1WW ThinkPad X1 Carbon Gen 9"),
-                _ => ("HP", "HP EliteBook 840 G8"),
+            // The agent's shape (`docs/checks.md`): the six DMI values, null when absent.
+            let (vendor, model, version, bios_vendor) = match host % 3 {
+                0 => ("Dell Inc.", "PowerEdge R650", None, "Dell Inc."),
+                1 => (
+                    "LENOVO",
+                    "20XWCTO1WW",
+                    Some("ThinkPad X1 Carbon Gen 9"),
+                    "LENOVO",
+                ),
+                _ => ("HP", "HP EliteBook 840 G8", None, "HP"),
             };
             out.facts.insert(
                 "hardware".into(),
                 serde_json::json!({
                     "vendor": vendor,
                     "model": model,
+                    "version": version,
                     "serial": format!("SN{:08X}", host.wrapping_mul(2_654_435_761) & 0xffff_ffff),
+                    "bios_vendor": bios_vendor,
+                    "bios_version": format!("1.{}.0", host % 20),
                 }),
             );
         }

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use super::model::HostEntry;
 use super::{FleetReport, ReportError};
 
 /// The columns, in order.
@@ -56,10 +57,10 @@ fn row(out: &mut Vec<u8>, values: &[&str]) {
     out.extend_from_slice(b"\r\n");
 }
 
-pub fn write(report: &FleetReport, out: &mut dyn Write) -> Result<(), ReportError> {
-    let mut buf = Vec::with_capacity(1 << 16);
-    row(&mut buf, &COLUMNS);
-    for h in &report.hosts {
+/// The rows of some hosts.
+fn rows_of(hosts: &[HostEntry]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(hosts.len() * 25 * 256);
+    for h in hosts {
         let ev = h.evidence.as_ref();
         let collected = ev.map_or("", |e| e.collected_at.as_str());
         let seq = ev.map(|e| e.seq.to_string()).unwrap_or_default();
@@ -89,12 +90,16 @@ pub fn write(report: &FleetReport, out: &mut dyn Write) -> Result<(), ReportErro
                 ],
             );
         }
-        if buf.len() > 1 << 20 {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
     }
-    out.write_all(&buf)?;
+    buf
+}
+
+/// Writes the header and every host's rows (rendered on all cores, written in order).
+pub fn write(report: &FleetReport, out: &mut dyn Write) -> Result<(), ReportError> {
+    let mut head = Vec::new();
+    row(&mut head, &COLUMNS);
+    out.write_all(&head)?;
+    super::par::for_each_ordered(&report.hosts, 128, rows_of, |rows| out.write_all(&rows))?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! What reports take from the stored envelopes themselves: the signature status (each
 //! envelope is verified again against the agent's enrolled key, and its payload
-//! against the stored SHA-256), the evidence excerpts of results that did not pass,
-//! and the hardware facts of `inventory.host` for the asset inventory.
+//! against the stored SHA-256), the results (check, status, summary, reason) of a
+//! verified payload, the evidence excerpts of results that did not pass, and the
+//! hardware facts of `inventory.host` for the asset inventory.
 //!
-//! Envelopes are decoded on all cores; only the small extracts are kept.
+//! Each envelope is verified once and its payload decoded once, on all cores; only
+//! the extracts are kept.
 
 use std::collections::HashMap;
 
@@ -14,7 +16,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::store::reporting::HostRecord;
+use crate::store::reporting::{HostRecord, ResultRecord};
 
 /// The longest excerpt a report shows (characters); the bundle has them whole.
 pub const MAX_EXCERPT: usize = 1200;
@@ -76,6 +78,10 @@ impl Hardware {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeFacts {
     pub signature: Signature,
+    /// The results of the payload, in its order, when the signature is
+    /// [`Signature::Verified`] (the same rows ingest stored from it); `None` otherwise,
+    /// and the caller reads the stored rows.
+    pub results: Option<Vec<ResultRecord>>,
     /// Evidence of results whose status is not `pass`, `info` or `not_applicable`.
     pub excerpts: HashMap<String, Vec<Excerpt>>,
     pub hardware: Hardware,
@@ -99,10 +105,59 @@ struct MinReport<'a> {
 struct MinResult<'a> {
     check: String,
     status: String,
+    summary: String,
+    #[serde(default)]
+    reason: Option<String>,
     #[serde(default, borrow)]
     facts: Option<&'a RawValue>,
     #[serde(default, borrow)]
     evidence: Option<&'a RawValue>,
+}
+
+/// The facts of `inventory.host` reports read: `hardware.vendor`, `hardware.model`
+/// and `hardware.serial` (the agent's `/sys/class/dmi/id` values; see
+/// `docs/checks.md`). Other facts are skipped unread.
+#[derive(Deserialize)]
+struct HostFacts {
+    #[serde(default)]
+    hardware: Option<HardwareFacts>,
+}
+
+#[derive(Deserialize)]
+struct HardwareFacts {
+    #[serde(default)]
+    vendor: Text,
+    #[serde(default)]
+    model: Text,
+    #[serde(default)]
+    serial: Text,
+}
+
+/// A fact that should be a string: anything else (null, a number, an object) counts
+/// as absent rather than making the other facts unreadable.
+#[derive(Default)]
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            Text(String),
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(Text(match Any::deserialize(d)? {
+            Any::Text(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+            Any::Other(_) => None,
+        }))
+    }
+}
+
+/// The facts of `inventory.software` reports read: `count`, the number of packages.
+#[derive(Deserialize)]
+struct SoftwareFacts {
+    #[serde(default)]
+    count: Option<u64>,
 }
 
 fn cut(s: &str) -> String {
@@ -144,53 +199,16 @@ pub fn excerpt_of(e: &Evidence) -> Excerpt {
     }
 }
 
-/// Looks up `a.b` paths in a JSON object, first match wins.
-fn lookup(facts: &serde_json::Value, paths: &[&str]) -> Option<String> {
-    paths.iter().find_map(|p| {
-        let mut v = facts;
-        for part in p.split('.') {
-            v = v.get(part)?;
-        }
-        match v {
-            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    })
-}
-
-fn hardware_of(facts: &serde_json::Value) -> Hardware {
-    Hardware {
-        vendor: lookup(
-            facts,
-            &[
-                "hardware.vendor",
-                "hardware.sys_vendor",
-                "vendor",
-                "sys_vendor",
-                "hardware_vendor",
-            ],
-        ),
-        model: lookup(
-            facts,
-            &[
-                "hardware.model",
-                "hardware.product_name",
-                "model",
-                "product_name",
-                "hardware_model",
-            ],
-        ),
-        serial: lookup(
-            facts,
-            &[
-                "hardware.serial",
-                "hardware.product_serial",
-                "serial",
-                "product_serial",
-                "hardware_serial",
-            ],
-        ),
+/// The hardware facts of an `inventory.host` result: exactly
+/// `facts.hardware.{vendor,model,serial}`, as the agent writes them.
+fn hardware_of(facts: &RawValue) -> Hardware {
+    match serde_json::from_str::<HostFacts>(facts.get()) {
+        Ok(HostFacts { hardware: Some(hw) }) => Hardware {
+            vendor: hw.vendor.0,
+            model: hw.model.0,
+            serial: hw.serial.0,
+        },
+        _ => Hardware::default(),
     }
 }
 
@@ -253,6 +271,7 @@ fn verified_payload(host: &HostRecord, envelope: &[u8]) -> Result<Vec<u8>, Strin
 pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) -> EnvelopeFacts {
     let mut out = EnvelopeFacts {
         signature: Signature::Verified,
+        results: None,
         excerpts: HashMap::new(),
         hardware: Hardware::default(),
         packages: None,
@@ -273,6 +292,7 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
         out.signature = Signature::Failed("the payload is not a report".to_owned());
         return out;
     };
+    let mut results = Vec::with_capacity(st.predicate.results.len());
     for r in st.predicate.results {
         let decided = matches!(r.status.as_str(), "pass" | "info" | "not_applicable");
         if !decided {
@@ -283,27 +303,24 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
                 }
             }
         }
-        match r.check.as_str() {
-            "inventory.host" => {
-                if let Some(Ok(facts)) = r
-                    .facts
-                    .map(|f| serde_json::from_str::<serde_json::Value>(f.get()))
-                {
-                    out.hardware = hardware_of(&facts);
-                }
-            }
-            "inventory.software" => {
-                if let Some(Ok(facts)) = r
-                    .facts
-                    .map(|f| serde_json::from_str::<serde_json::Value>(f.get()))
-                {
-                    out.packages = ["count", "packages_count", "package_count"]
-                        .iter()
-                        .find_map(|k| facts.get(k).and_then(serde_json::Value::as_u64));
-                }
+        match (r.check.as_str(), r.facts) {
+            ("inventory.host", Some(facts)) => out.hardware = hardware_of(facts),
+            ("inventory.software", Some(facts)) => {
+                out.packages = serde_json::from_str::<SoftwareFacts>(facts.get())
+                    .ok()
+                    .and_then(|f| f.count);
             }
             _ => {}
         }
+        results.push(ResultRecord {
+            check: r.check,
+            status: r.status,
+            summary: r.summary,
+            reason: r.reason,
+        });
+    }
+    if out.signature.is_verified() {
+        out.results = Some(results);
     }
     out
 }
@@ -397,9 +414,154 @@ mod tests {
                 CheckResult::new("inventory.software", Status::Info, "sw").fact("count", 1234),
             ],
         };
+        sign(report, key)
+    }
+
+    fn sign(report: Report, key: &SigningKey) -> (Vec<u8>, String) {
         let bytes = Statement::for_report(report).to_bytes().unwrap();
         let sha = sha256_hex(&bytes);
         (Envelope::sign(&bytes, key).to_json().unwrap(), sha)
+    }
+
+    fn facts_of(results: Vec<CheckResult>) -> EnvelopeFacts {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let report = Report {
+            schema: REPORT_SCHEMA.into(),
+            agent_id: "agt_1".into(),
+            seq: 1,
+            prev: format!("sha256:{}", "0".repeat(64)),
+            collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
+            agent: AgentInfo {
+                version: "0.1.0".into(),
+            },
+            host: HostInfo::default(),
+            results,
+        };
+        let (env, sha) = sign(report, &key);
+        envelope_facts(&host(&key), &sha, &env)
+    }
+
+    /// The report side reads what the agent writes: `inventory.host` run by the agent
+    /// on a host tree, signed, and read back.
+    #[test]
+    fn hardware_is_read_from_what_the_agent_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let put = |path: &str, text: &str| {
+            let p = root.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        put("etc/hostname", "web-01\n");
+        put(
+            "etc/os-release",
+            "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n",
+        );
+        put("sys/class/dmi/id/sys_vendor", "Dell Inc.\n");
+        put("sys/class/dmi/id/product_name", "PowerEdge R650\n");
+        put("sys/class/dmi/id/product_serial", "  7XK2Q93  \n");
+        put("sys/class/dmi/id/bios_version", "1.9.2\n");
+        put(
+            "var/lib/dpkg/status",
+            "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n\n\
+             Package: zsh\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.9\n\n",
+        );
+        let host_root = attest_agent::host::HostRoot::open(root.path()).unwrap();
+        let mut report = attest_agent::collect::collect(
+            &host_root,
+            "2026-11-25T14:00:00Z".parse().unwrap(),
+            &attest_agent::checks::Thresholds::default(),
+            &["inventory.host".to_owned(), "inventory.software".to_owned()],
+        )
+        .unwrap();
+        report.agent_id = "agt_1".into();
+        report.seq = 1;
+        report.prev = format!("sha256:{}", "0".repeat(64));
+        let inventory = report
+            .results
+            .iter()
+            .find(|r| r.check == "inventory.host")
+            .unwrap();
+        // The agent's shape: facts.hardware with its six DMI values, null when absent.
+        assert_eq!(
+            inventory.facts["hardware"]["version"],
+            serde_json::Value::Null
+        );
+        let key = SigningKey::from_bytes(&[6; 32]);
+        let (env, sha) = sign(report, &key);
+        let f = envelope_facts(&host(&key), &sha, &env);
+        assert_eq!(f.signature, Signature::Verified);
+        assert_eq!(
+            f.hardware,
+            Hardware {
+                vendor: Some("Dell Inc.".into()),
+                model: Some("PowerEdge R650".into()),
+                serial: Some("7XK2Q93".into()),
+            }
+        );
+        assert_eq!(f.packages, Some(2));
+    }
+
+    #[test]
+    fn hardware_is_only_facts_hardware_and_strings() {
+        let hw = |facts: serde_json::Value| {
+            let mut r = CheckResult::new("inventory.host", Status::Info, "host");
+            if let serde_json::Value::Object(m) = facts {
+                r.facts = m;
+            }
+            facts_of(vec![r]).hardware
+        };
+        // Other places and spellings are not read.
+        assert!(hw(serde_json::json!({"vendor": "X", "sys_vendor": "X"})).is_empty());
+        assert!(
+            hw(serde_json::json!({"hardware": {"sys_vendor": "X", "product_name": "Y"}}))
+                .is_empty()
+        );
+        // Null, empty and non-string values are absent; the others still count.
+        assert_eq!(
+            hw(serde_json::json!({"hardware": {"vendor": 42, "model": " ", "serial": "S1"}})),
+            Hardware {
+                vendor: None,
+                model: None,
+                serial: Some("S1".into()),
+            }
+        );
+        assert!(hw(serde_json::json!({"hardware": null})).is_empty());
+        assert!(hw(serde_json::json!({"hardware": "Dell"})).is_empty());
+        // A package count elsewhere than `count` is not read.
+        let mut sw = CheckResult::new("inventory.software", Status::Info, "sw");
+        sw.facts
+            .insert("packages_count".into(), serde_json::json!(7));
+        assert_eq!(facts_of(vec![sw]).packages, None);
+    }
+
+    #[test]
+    fn results_come_from_the_verified_payload() {
+        let f = facts_of(vec![
+            CheckResult::new("system.firewall", Status::Fail, "No firewall."),
+            {
+                let mut r = CheckResult::new("system.secure_boot", Status::Unknown, "?");
+                r.reason = Some("no /sys/firmware".into());
+                r
+            },
+        ]);
+        assert_eq!(f.signature, Signature::Verified);
+        assert_eq!(
+            f.results.unwrap(),
+            vec![
+                ResultRecord {
+                    check: "system.firewall".into(),
+                    status: "fail".into(),
+                    summary: "No firewall.".into(),
+                    reason: None,
+                },
+                ResultRecord {
+                    check: "system.secure_boot".into(),
+                    status: "unknown".into(),
+                    summary: "?".into(),
+                    reason: Some("no /sys/firmware".into()),
+                },
+            ]
+        );
     }
 
     #[test]
@@ -417,6 +579,12 @@ mod tests {
         assert_eq!(f.hardware.vendor.as_deref(), Some("LENOVO"));
         assert_eq!(f.hardware.serial.as_deref(), Some("PF2ABC"));
         assert_eq!(f.packages, Some(1234));
+        let results = f.results.unwrap();
+        assert_eq!(results.len(), 4);
+        assert_eq!(
+            (results[0].check.as_str(), results[0].status.as_str()),
+            ("system.firewall", "fail")
+        );
     }
 
     #[test]
@@ -427,11 +595,16 @@ mod tests {
         let f = envelope_facts(&host(&other), &sha, &env);
         assert!(!f.signature.is_verified());
         assert!(f.signature.text().starts_with("FAILED: "));
+        assert_eq!(f.results, None, "no results from an envelope that fails");
         let f = envelope_facts(&host(&key), &"0".repeat(64), &env);
         assert!(
             f.signature.text().contains("not the one stored"),
             "{:?}",
             f.signature
+        );
+        assert_eq!(
+            f.results, None,
+            "no results from a payload of another digest"
         );
         let f = envelope_facts(&host(&key), &sha, b"{");
         assert!(f.signature.text().contains("does not decode"));

@@ -315,7 +315,7 @@ fn page<'a>(report: &'a FleetReport, opts: &Options) -> Page<'a> {
 }
 
 pub fn write(report: &FleetReport, opts: &Options, out: &mut dyn Write) -> Result<(), ReportError> {
-    let html = page(report, opts).render()?;
-    out.write_all(html.as_bytes())?;
+    // Straight into the (buffered) writer, without the whole page as one string.
+    page(report, opts).write_into(out)?;
     Ok(())
 }

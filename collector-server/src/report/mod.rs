@@ -1,10 +1,13 @@
 //! Fleet reports: `attest-collector report --format html|csv|json|oscal`.
 //!
 //! [`gather`] reads what the store holds for a time or a period (hosts, the latest
-//! report of each, chain counts and events, waivers) and decodes the cited envelopes
-//! ([`evidence`]: signature status, evidence excerpts, hardware facts); [`model::build`]
-//! evaluates ([`crate::evaluate`]) and assembles one [`model::FleetReport`]; each
-//! format renders that: [`html`], [`csv`], [`json`] (the model serialized), [`oscal`].
+//! report of each, chain counts and events, waivers) and verifies and decodes the
+//! cited envelopes once each, on all cores ([`evidence`]: signature status, the results
+//! of a verified payload, evidence excerpts, hardware facts); [`model::build`]
+//! evaluates ([`crate::evaluate`], hosts on all cores) and assembles one
+//! [`model::FleetReport`]; each format renders that, chunks of hosts on all cores
+//! written in order ([`par`]): [`html`], [`csv`], [`json`] (the model serialized),
+//! [`oscal`].
 
 pub mod bundle;
 pub mod csv;
@@ -13,6 +16,7 @@ pub mod html;
 pub mod json;
 pub mod model;
 pub mod oscal;
+pub mod par;
 pub mod progress;
 mod svg;
 pub mod verify;
@@ -109,7 +113,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Gathered {
     pub hosts: Vec<HostRecord>,
-    /// The latest report of each agent at [`When::at`].
+    /// The latest report of each agent at [`When::at`], with the results of its
+    /// verified payload (the stored rows where the envelope does not verify).
     pub latest: Vec<ReportRecord>,
     pub counts: HashMap<String, ChainCount>,
     /// Chain events recorded by [`When::at`].
@@ -138,7 +143,9 @@ pub async fn gather(
         hosts = hosts.len(),
         "read hosts"
     );
-    let latest = r.latest_reports(at).await?;
+    // The results come from the verified envelopes below (each payload is decoded
+    // once); the stored rows only where an envelope does not verify.
+    let mut latest = r.latest_report_heads(at).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis(),
         reports = latest.len(),
@@ -220,6 +227,36 @@ pub async fn gather(
         "envelopes"
     );
     tracing::debug!(ms = started.elapsed().as_millis(), "verified envelopes");
+    drop(sha);
+    drop(by_agent);
+    let mut unverified = Vec::new();
+    for report in &mut latest {
+        match facts
+            .get_mut(&report.log_index)
+            .and_then(|f: &mut EnvelopeFacts| f.results.take())
+        {
+            Some(results) => report.results = results,
+            None => unverified.push(report.log_index),
+        }
+    }
+    if !unverified.is_empty() {
+        let rows = r.results(&unverified).await?;
+        let position: HashMap<i64, usize> = latest
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.log_index, i))
+            .collect();
+        for (index, result) in rows {
+            if let Some(report) = position.get(&index).and_then(|&i| latest.get_mut(i)) {
+                report.results.push(result);
+            }
+        }
+    }
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        stored_rows = unverified.len(),
+        "results"
+    );
     Ok(Gathered {
         hosts,
         latest,

@@ -9,7 +9,7 @@ use super::evidence::{EnvelopeFacts, Excerpt, Hardware, Signature};
 use super::{Gathered, Options, When};
 use crate::catalog::{Catalog, MappingSource, Theme};
 use crate::evaluate::{
-    ChainStatus, Counts, FleetData, FleetEval, Freshness, PeriodEval, State, evaluate_fleet,
+    ChainStatus, Counts, FleetData, Freshness, PeriodEval, Plan, State, evaluate_fleet_map,
     evaluate_period,
 };
 use crate::store::Millis;
@@ -34,11 +34,36 @@ pub struct FleetReport {
     /// Every control of the catalogue, assessed by Attest or not.
     pub controls: Vec<ControlEntry>,
     /// Hosts in scope, by agent id.
+    #[serde(serialize_with = "hosts_on_all_cores")]
     pub hosts: Vec<HostEntry>,
     /// Every waiver on record, with its status at the evaluation time.
     pub waivers: Vec<WaiverEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<PeriodEntry>,
+}
+
+/// Serializes the hosts as a sequence whose elements workers render to JSON text on
+/// all cores, in chunks, written in order as they are.
+fn hosts_on_all_cores<S: serde::Serializer>(hosts: &[HostEntry], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error as _, SerializeSeq as _};
+    let mut seq = s.serialize_seq(Some(hosts.len()))?;
+    super::par::for_each_ordered(
+        hosts,
+        64,
+        |chunk| {
+            chunk
+                .iter()
+                .map(serde_json::value::to_raw_value)
+                .collect::<Result<Vec<_>, _>>()
+        },
+        |rendered| {
+            for host in rendered.map_err(S::Error::custom)? {
+                seq.serialize_element(&host)?;
+            }
+            Ok(())
+        },
+    )?;
+    seq.end()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -387,11 +412,25 @@ fn host_entry(
     }
 }
 
-/// Evaluates and assembles the report.
-pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usize)) -> FleetReport {
+/// Evaluates and assembles the report (hosts on all cores). `tick` gets the number of
+/// hosts done now and then.
+pub fn build(
+    catalog: &Catalog,
+    g: &Gathered,
+    opts: &Options,
+    tick: &(dyn Fn(usize) + Sync),
+) -> FleetReport {
     let at = opts.when.at();
-    let fleet: FleetEval<'_> = evaluate_fleet(
-        catalog,
+    let plan = Plan::new(catalog);
+    let controls_of: Vec<Controls> = plan
+        .check_controls
+        .iter()
+        .map(|c| Controls(c.clone().into()))
+        .collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Each host's evaluation becomes its entry at once and is dropped.
+    let (hosts, control_summaries) = evaluate_fleet_map(
+        &plan,
         at,
         opts.window,
         FleetData {
@@ -401,33 +440,29 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
             events: &g.events,
             waivers: &g.waivers,
         },
+        |h| {
+            let facts = h.report.and_then(|r| g.facts.get(&r.log_index));
+            let entry = host_entry(&h, &controls_of, facts, at);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % 256 == 0 {
+                tick(n);
+            }
+            entry
+        },
     );
-    let plan = &fleet.plan;
-    let controls_of: Vec<Controls> = plan
-        .check_controls
-        .iter()
-        .map(|c| Controls(c.clone().into()))
-        .collect();
-    let mut hosts = Vec::with_capacity(fleet.hosts.len());
     let mut results = Counts::default();
     let mut applied: HashMap<&str, usize> = HashMap::new();
-    for (i, h) in fleet.hosts.iter().enumerate() {
-        let facts = h.report.and_then(|r| g.facts.get(&r.log_index));
-        for c in &h.checks {
-            results.add(c.state);
+    for h in &hosts {
+        for r in &h.results {
+            results.add(r.state);
         }
         for c in &h.controls {
             for w in &c.waivers {
                 *applied.entry(w.as_str()).or_default() += 1;
             }
         }
-        hosts.push(host_entry(h, &controls_of, facts, at));
-        if i % 256 == 0 {
-            tick(i);
-        }
     }
-    let summaries: HashMap<&str, &crate::evaluate::ControlSummary> = fleet
-        .controls
+    let summaries: HashMap<&str, &crate::evaluate::ControlSummary> = control_summaries
         .iter()
         .map(|c| (c.control.as_str(), c))
         .collect();
@@ -508,7 +543,7 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
         })
         .collect();
     let period = match (&opts.when, &g.period_reports) {
-        (When::Period { from, to }, Some(reports)) => Some(period_entry(&evaluate_period(
+        (When::Period { from, to }, Some(reports)) => Some(period_entry(evaluate_period(
             catalog,
             *from,
             *to,
@@ -553,7 +588,7 @@ pub fn build(catalog: &Catalog, g: &Gathered, opts: &Options, tick: &dyn Fn(usiz
     }
 }
 
-fn period_entry(p: &PeriodEval) -> PeriodEntry {
+fn period_entry(p: PeriodEval) -> PeriodEntry {
     PeriodEntry {
         from: rfc3339(p.from),
         to: rfc3339(p.to),
@@ -575,17 +610,18 @@ fn period_entry(p: &PeriodEval) -> PeriodEntry {
                     .collect(),
             })
             .collect(),
+        // Moved, not copied: a period over a large fleet has hundreds of thousands.
         changes: p
             .changes
-            .iter()
+            .into_iter()
             .map(|c| ChangeEntry {
                 at: rfc3339(c.at),
-                agent_id: c.agent_id.clone(),
-                hostname: c.hostname.clone(),
-                control: c.control.clone(),
+                agent_id: c.agent_id,
+                hostname: c.hostname,
+                control: c.control,
                 from: c.from,
                 to: c.to,
-                causes: c.causes.clone(),
+                causes: c.causes,
             })
             .collect(),
     }

@@ -17,12 +17,16 @@
 //!   SHA-256, signature status), linking to its path in the evidence bundle.
 //!
 //! UUIDs are version 5 (name-based), so a report of the same data yields the same ids.
-//! Observations are streamed, not held in memory.
+//! Observations, inventory items, back-matter resources and the related observations
+//! of findings are streamed, not held in memory; each observation's UUID is computed
+//! once (on all cores) and written from that table twice.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::ReportError;
@@ -43,27 +47,65 @@ fn namespace() -> Uuid {
     )
 }
 
+fn uuid_of(ns: &Uuid, parts: &[&str]) -> Uuid {
+    Uuid::new_v5(ns, parts.join("\u{1f}").as_bytes())
+}
+
 fn id(parts: &[&str]) -> String {
-    Uuid::new_v5(&namespace(), parts.join("\u{1f}").as_bytes())
-        .hyphenated()
-        .to_string()
+    uuid_of(&namespace(), parts).hyphenated().to_string()
+}
+
+/// A UUID written as its hyphenated text, without an intermediate `String`.
+#[derive(Clone, Copy)]
+struct UuidText(Uuid);
+
+impl Serialize for UuidText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = Uuid::encode_buffer();
+        s.serialize_str(self.0.hyphenated().encode_lower(&mut buf))
+    }
+}
+
+/// Whether a string is already an OSCAL string.
+fn is_clean(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
+        && !s.contains(|c: char| c.is_whitespace() && c != ' ')
 }
 
 /// An OSCAL string: non-empty, single spaces, no leading or trailing whitespace.
-fn clean(s: &str) -> String {
-    let out = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.is_empty() { "-".to_owned() } else { out }
+fn clean(s: &str) -> Cow<'_, str> {
+    if is_clean(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        Cow::Borrowed("-")
+    } else {
+        Cow::Owned(out)
+    }
 }
 
 #[derive(Serialize)]
-struct Prop {
+struct Prop<'a> {
     name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ns: Option<&'static str>,
-    value: String,
+    value: Cow<'a, str>,
 }
 
-fn ours(name: &'static str, value: &str) -> Prop {
+fn ours<'a>(name: &'static str, value: &'a str) -> Prop<'a> {
     Prop {
         name,
         ns: Some(NS),
@@ -71,7 +113,15 @@ fn ours(name: &'static str, value: &str) -> Prop {
     }
 }
 
-fn standard(name: &'static str, value: &str) -> Prop {
+fn ours_owned(name: &'static str, value: String) -> Prop<'static> {
+    Prop {
+        name,
+        ns: Some(NS),
+        value: Cow::Owned(clean(&value).into_owned()),
+    }
+}
+
+fn standard<'a>(name: &'static str, value: &'a str) -> Prop<'a> {
     Prop {
         name,
         ns: None,
@@ -88,7 +138,7 @@ struct Document<'a> {
 #[derive(Serialize)]
 struct AssessmentResults<'a> {
     uuid: String,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
     #[serde(rename = "import-ap")]
     import_ap: ImportAp,
     results: [OscalResult<'a>; 1],
@@ -106,10 +156,10 @@ impl Resources<'_> {
 }
 
 #[derive(Serialize)]
-struct Resource {
-    uuid: String,
-    title: String,
-    props: Vec<Prop>,
+struct Resource<'a> {
+    uuid: UuidText,
+    title: Cow<'a, str>,
+    props: [Prop<'a>; 5],
     rlinks: [Rlink; 1],
 }
 
@@ -129,21 +179,23 @@ impl Serialize for Resources<'_> {
         struct ResourceList<'b>(&'b [HostEntry]);
         impl Serialize for ResourceList<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let ns = namespace();
                 let mut seq = s.serialize_seq(None)?;
                 for h in self.0 {
                     let Some(ev) = &h.evidence else { continue };
+                    let title = format!(
+                        "Signed Attest report seq {} of {} ({})",
+                        ev.seq, h.hostname, h.agent_id
+                    );
                     seq.serialize_element(&Resource {
-                        uuid: report_uuid(h, ev.log_index),
-                        title: clean(&format!(
-                            "Signed Attest report seq {} of {} ({})",
-                            ev.seq, h.hostname, h.agent_id
-                        )),
-                        props: vec![
-                            ours("report-seq", &ev.seq.to_string()),
-                            ours("log-index", &ev.log_index.to_string()),
+                        uuid: UuidText(report_uuid(&ns, h, ev.log_index)),
+                        title: clean(&title),
+                        props: [
+                            ours_owned("report-seq", ev.seq.to_string()),
+                            ours_owned("log-index", ev.log_index.to_string()),
                             ours("payload-sha256", &ev.payload_sha256),
                             ours("collected-at", &ev.collected_at),
-                            ours("signature", &ev.signature.text()),
+                            ours_owned("signature", ev.signature.text()),
                         ],
                         rlinks: [Rlink {
                             href: format!("envelopes/{}/{}.json", h.agent_id, ev.seq),
@@ -162,14 +214,14 @@ impl Serialize for Resources<'_> {
 }
 
 #[derive(Serialize)]
-struct Metadata {
+struct Metadata<'a> {
     title: String,
     #[serde(rename = "last-modified")]
     last_modified: String,
     version: String,
     #[serde(rename = "oscal-version")]
     oscal_version: &'static str,
-    props: Vec<Prop>,
+    props: Vec<Prop<'a>>,
 }
 
 #[derive(Serialize)]
@@ -185,7 +237,7 @@ struct OscalResult<'a> {
     description: String,
     start: String,
     end: String,
-    props: Vec<Prop>,
+    props: Vec<Prop<'a>>,
     #[serde(rename = "local-definitions", skip_serializing_if = "Option::is_none")]
     local_definitions: Option<LocalDefinitions<'a>>,
     #[serde(rename = "reviewed-controls")]
@@ -193,7 +245,7 @@ struct OscalResult<'a> {
     #[serde(skip_serializing_if = "Observations::is_empty")]
     observations: Observations<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    findings: Vec<Finding>,
+    findings: Vec<Finding<'a>>,
 }
 
 #[derive(Serialize)]
@@ -229,14 +281,17 @@ struct ControlId {
 }
 
 #[derive(Serialize)]
-struct Finding {
+struct Finding<'a> {
     uuid: String,
     title: String,
     description: String,
-    props: Vec<Prop>,
+    props: Vec<Prop<'a>>,
     target: Target,
-    #[serde(rename = "related-observations", skip_serializing_if = "Vec::is_empty")]
-    related_observations: Vec<RelatedObservation>,
+    #[serde(
+        rename = "related-observations",
+        skip_serializing_if = "Related::is_empty"
+    )]
+    related_observations: Related<'a>,
 }
 
 #[derive(Serialize)]
@@ -257,55 +312,151 @@ struct Status {
 #[derive(Serialize)]
 struct RelatedObservation {
     #[serde(rename = "observation-uuid")]
-    observation_uuid: String,
+    observation_uuid: UuidText,
+}
+
+/// The observations of a finding's checks on every host, streamed.
+struct Related<'a> {
+    hosts: &'a [HostEntry],
+    ids: &'a ObservationIds,
+    checks: Vec<&'a str>,
+}
+
+impl Related<'_> {
+    fn matching(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.hosts.iter().enumerate().flat_map(move |(i, h)| {
+            h.results
+                .iter()
+                .enumerate()
+                .filter(move |(_, r)| {
+                    h.evidence.is_some()
+                        && r.status.is_some()
+                        && self.checks.contains(&r.check.as_str())
+                })
+                .filter_map(move |(j, _)| self.ids.get(i, j))
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.matching().next().is_none()
+    }
+}
+
+impl Serialize for Related<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.matching().map(|u| RelatedObservation {
+            observation_uuid: UuidText(u),
+        }))
+    }
 }
 
 #[derive(Serialize)]
-struct InventoryItem {
-    uuid: String,
-    description: String,
-    props: Vec<Prop>,
+struct InventoryItem<'a> {
+    uuid: UuidText,
+    description: Cow<'a, str>,
+    props: Vec<Prop<'a>>,
 }
 
 #[derive(Serialize)]
 struct Observation<'a> {
-    uuid: String,
-    title: String,
-    description: String,
-    props: Vec<Prop>,
+    uuid: UuidText,
+    title: Cow<'a, str>,
+    description: Cow<'a, str>,
+    props: Vec<Prop<'a>>,
     methods: [&'static str; 1],
-    subjects: [Subject<'a>; 1],
+    subjects: [Subject; 1],
     #[serde(rename = "relevant-evidence")]
     relevant_evidence: [Evidence<'a>; 1],
     collected: &'a str,
 }
 
 #[derive(Serialize)]
-struct Subject<'a> {
+struct Subject {
     #[serde(rename = "subject-uuid")]
-    subject_uuid: &'a str,
+    subject_uuid: UuidText,
     #[serde(rename = "type")]
     kind: &'static str,
 }
 
 #[derive(Serialize)]
 struct Evidence<'a> {
-    href: String,
-    description: String,
+    href: &'a str,
+    description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     remarks: Option<&'a str>,
 }
 
-fn host_uuid(h: &HostEntry) -> String {
-    id(&["host", &h.agent_id])
+fn host_uuid(ns: &Uuid, h: &HostEntry) -> Uuid {
+    uuid_of(ns, &["host", &h.agent_id])
 }
 
-fn report_uuid(h: &HostEntry, log_index: i64) -> String {
-    id(&["report", &h.agent_id, &log_index.to_string()])
+fn report_uuid(ns: &Uuid, h: &HostEntry, log_index: i64) -> Uuid {
+    uuid_of(ns, &["report", &h.agent_id, &log_index.to_string()])
 }
 
-fn observation_uuid(h: &HostEntry, log_index: i64, check: &str) -> String {
-    id(&["observation", &h.agent_id, &log_index.to_string(), check])
+fn observation_uuid(ns: &Uuid, h: &HostEntry, log_index: i64, check: &str) -> Uuid {
+    uuid_of(
+        ns,
+        &["observation", &h.agent_id, &log_index.to_string(), check],
+    )
+}
+
+/// The UUID of every observation (host × result with a status, of hosts with
+/// evidence), computed once: observations and findings both cite them.
+struct ObservationIds {
+    /// Per host, where its results start in `ids`.
+    start: Vec<usize>,
+    /// Per host × result; the nil UUID for results that are no observation.
+    ids: Vec<Uuid>,
+}
+
+impl ObservationIds {
+    fn new(hosts: &[HostEntry]) -> ObservationIds {
+        let ns = namespace();
+        let of_host = |h: &HostEntry| -> Vec<Uuid> {
+            let Some(ev) = &h.evidence else {
+                return Vec::new();
+            };
+            h.results
+                .iter()
+                .map(|r| match r.status {
+                    Some(_) => observation_uuid(&ns, h, ev.log_index, &r.check),
+                    None => Uuid::nil(),
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism()
+            .map(std::num::NonZero::get)
+            .unwrap_or(1)
+            .clamp(1, 16);
+        let chunk = hosts.len().div_ceil(threads).max(1);
+        let parts: Vec<Vec<Vec<Uuid>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = hosts
+                .chunks(chunk)
+                .map(|part| s.spawn(move || part.iter().map(of_host).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let mut start = Vec::with_capacity(hosts.len() + 1);
+        let mut ids = Vec::with_capacity(hosts.iter().map(|h| h.results.len()).sum());
+        for per_host in parts.into_iter().flatten() {
+            start.push(ids.len());
+            ids.extend(per_host);
+        }
+        start.push(ids.len());
+        ObservationIds { start, ids }
+    }
+
+    /// The observation of result `j` of host `i`.
+    fn get(&self, i: usize, j: usize) -> Option<Uuid> {
+        let from = *self.start.get(i)?;
+        let to = *self.start.get(i + 1)?;
+        let at = from.checked_add(j).filter(|at| *at < to)?;
+        self.ids.get(at).copied().filter(|u| !u.is_nil())
+    }
 }
 
 /// The hosts, streamed.
@@ -313,6 +464,7 @@ struct InventoryItems<'a>(&'a [HostEntry]);
 
 impl Serialize for InventoryItems<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ns = namespace();
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for h in self.0 {
             let mut props = vec![
@@ -331,12 +483,13 @@ impl Serialize for InventoryItems<'_> {
             if let Some(sn) = &h.hardware.serial {
                 props.push(standard("serial-number", sn));
             }
+            let description = format!(
+                "{} ({}), Attest agent {}",
+                h.hostname, h.os.pretty_name, h.agent_id
+            );
             seq.serialize_element(&InventoryItem {
-                uuid: host_uuid(h),
-                description: clean(&format!(
-                    "{} ({}), Attest agent {}",
-                    h.hostname, h.os.pretty_name, h.agent_id
-                )),
+                uuid: UuidText(host_uuid(&ns, h)),
+                description: Cow::Owned(clean(&description).into_owned()),
                 props,
             })?;
         }
@@ -345,68 +498,116 @@ impl Serialize for InventoryItems<'_> {
 }
 
 /// Every host × check result with evidence, streamed.
-struct Observations<'a>(&'a [HostEntry]);
+struct Observations<'a> {
+    hosts: &'a [HostEntry],
+    ids: &'a ObservationIds,
+}
 
 impl Observations<'_> {
     fn is_empty(&self) -> bool {
-        !self.0.iter().any(|h| h.evidence.is_some())
+        !self.hosts.iter().any(|h| h.evidence.is_some())
     }
 }
 
-impl Serialize for Observations<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(None)?;
-        for h in self.0 {
+impl Observations<'_> {
+    /// The observations of some hosts (`(index, host)`), each rendered to JSON text.
+    fn render(
+        &self,
+        hosts: &[(usize, &HostEntry)],
+    ) -> Result<Vec<Box<RawValue>>, serde_json::Error> {
+        let ns = namespace();
+        let mut out = Vec::with_capacity(hosts.len() * 25);
+        for &(i, h) in hosts {
             let Some(ev) = &h.evidence else { continue };
-            let host = host_uuid(h);
-            let report = format!("#{}", report_uuid(h, ev.log_index));
-            let evidence = clean(&format!("Attest report seq {} of {}", ev.seq, h.hostname));
-            for r in &h.results {
+            let host = UuidText(host_uuid(&ns, h));
+            let mut report = String::with_capacity(37);
+            report.push('#');
+            report.push_str(
+                report_uuid(&ns, h, ev.log_index)
+                    .hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer()),
+            );
+            let evidence =
+                clean(&format!("Attest report seq {} of {}", ev.seq, h.hostname)).into_owned();
+            for (j, r) in h.results.iter().enumerate() {
                 let Some(status) = r.status else { continue };
-                let mut props = vec![
-                    ours("check", &r.check),
-                    ours("status", status),
-                    ours("state", r.state.as_str()),
-                ];
+                let Some(uuid) = self.ids.get(i, j) else {
+                    continue;
+                };
+                let mut props = Vec::with_capacity(5);
+                props.push(ours("check", &r.check));
+                props.push(ours("status", status));
+                props.push(ours("state", r.state.as_str()));
                 if let Some(u) = r.unwaived {
                     props.push(ours("unwaived-state", u.as_str()));
                 }
                 if let Some(w) = &r.waiver {
                     props.push(ours("waiver", w));
                 }
-                let mut description = r.summary.clone().unwrap_or_default();
-                if let Some(reason) = &r.reason {
-                    if *reason != description {
-                        description = format!("{description} Reason: {reason}");
+                let summary = r.summary.as_deref().unwrap_or_default();
+                let reason = r.reason.as_deref().filter(|reason| *reason != summary);
+                let description = match (reason, &r.note) {
+                    (None, None) => clean(summary),
+                    (reason, note) => {
+                        let mut d = summary.to_owned();
+                        if let Some(reason) = reason {
+                            d.push_str(" Reason: ");
+                            d.push_str(reason);
+                        }
+                        if let Some(note) = note {
+                            d.push_str(" (");
+                            d.push_str(note);
+                            d.push(')');
+                        }
+                        Cow::Owned(clean(&d).into_owned())
                     }
-                }
-                if let Some(note) = &r.note {
-                    description = format!("{description} ({note})");
-                }
-                seq.serialize_element(&Observation {
-                    uuid: observation_uuid(h, ev.log_index, &r.check),
-                    title: clean(&format!("{} on {}: {}", r.check, h.hostname, status)),
-                    description: clean(&description),
+                };
+                let title = format!("{} on {}: {}", r.check, h.hostname, status);
+                out.push(serde_json::value::to_raw_value(&Observation {
+                    uuid: UuidText(uuid),
+                    title: Cow::Owned(clean(&title).into_owned()),
+                    description,
                     props,
                     methods: ["TEST"],
                     subjects: [Subject {
-                        subject_uuid: &host,
+                        subject_uuid: host,
                         kind: "inventory-item",
                     }],
                     relevant_evidence: [Evidence {
-                        href: report.clone(),
-                        description: evidence.clone(),
+                        href: &report,
+                        description: &evidence,
                         remarks: r.evidence.first().map(|e| e.excerpt.as_str()),
                     }],
                     collected: &ev.collected_at,
-                })?;
+                })?);
             }
         }
+        Ok(out)
+    }
+}
+
+/// Rendered on all cores, written in order.
+impl Serialize for Observations<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let hosts: Vec<(usize, &HostEntry)> = self.hosts.iter().enumerate().collect();
+        let mut seq = s.serialize_seq(None)?;
+        super::par::for_each_ordered(
+            &hosts,
+            32,
+            |chunk| self.render(chunk),
+            |rendered| {
+                for o in rendered.map_err(S::Error::custom)? {
+                    seq.serialize_element(&o)?;
+                }
+                Ok(())
+            },
+        )?;
         seq.end()
     }
 }
 
-fn findings(report: &FleetReport) -> Vec<Finding> {
+fn findings<'a>(report: &'a FleetReport, ids: &'a ObservationIds) -> Vec<Finding<'a>> {
     report
         .controls
         .iter()
@@ -420,22 +621,9 @@ fn findings(report: &FleetReport) -> Vec<Finding> {
                 State::Stale | State::NotAssessed => ("not-satisfied", "other"),
             };
             let checks: Vec<&str> = c.checks.iter().map(|k| k.check.as_str()).collect();
-            let related = report
-                .hosts
-                .iter()
-                .filter_map(|h| h.evidence.as_ref().map(|e| (h, e.log_index)))
-                .flat_map(|(h, index)| {
-                    h.results
-                        .iter()
-                        .filter(|r| r.status.is_some() && checks.contains(&r.check.as_str()))
-                        .map(move |r| RelatedObservation {
-                            observation_uuid: observation_uuid(h, index, &r.check),
-                        })
-                })
-                .collect();
             Some(Finding {
                 uuid: id(&["finding", &report.scope.as_of, &c.id]),
-                title: clean(&format!("{} {}", c.id, c.title)),
+                title: clean(&format!("{} {}", c.id, c.title)).into_owned(),
                 description: format!(
                     "{} of {} hosts in scope satisfy {} {}; {} waived, {} not satisfied, {} \
                      stale, {} not assessed. Evidence: the checks {}.",
@@ -451,19 +639,23 @@ fn findings(report: &FleetReport) -> Vec<Finding> {
                 ),
                 props: vec![
                     ours("control-id", &c.oscal_id),
-                    ours("hosts-in-scope", &counts.total().to_string()),
-                    ours("hosts-satisfied", &counts.satisfied.to_string()),
-                    ours("hosts-waived", &counts.waived.to_string()),
-                    ours("hosts-not-satisfied", &counts.not_satisfied.to_string()),
-                    ours("hosts-stale", &counts.stale.to_string()),
-                    ours("hosts-not-assessed", &counts.not_assessed.to_string()),
+                    ours_owned("hosts-in-scope", counts.total().to_string()),
+                    ours_owned("hosts-satisfied", counts.satisfied.to_string()),
+                    ours_owned("hosts-waived", counts.waived.to_string()),
+                    ours_owned("hosts-not-satisfied", counts.not_satisfied.to_string()),
+                    ours_owned("hosts-stale", counts.stale.to_string()),
+                    ours_owned("hosts-not-assessed", counts.not_assessed.to_string()),
                 ],
                 target: Target {
                     kind: "objective-id",
                     target_id: format!("{}_obj", c.oscal_id),
                     status: Status { state, reason },
                 },
-                related_observations: related,
+                related_observations: Related {
+                    hosts: &report.hosts,
+                    ids,
+                    checks,
+                },
             })
         })
         .collect()
@@ -493,21 +685,21 @@ pub fn write(
         .collect();
     let not_assessed = report.controls.iter().filter(|c| !c.assessed).count();
     let n_assessed = assessed.len();
+    let ids = ObservationIds::new(&report.hosts);
+    let generator = format!("attest-collector {}", env!("CARGO_PKG_VERSION"));
     let doc = Document {
         assessment_results: AssessmentResults {
             uuid: id(&["assessment-results", &report.generated_at, &scope.as_of]),
             metadata: Metadata {
-                title: clean(&format!("Attest evidence for {} {when}", catalog.framework)),
+                title: clean(&format!("Attest evidence for {} {when}", catalog.framework))
+                    .into_owned(),
                 last_modified: report.generated_at.clone(),
                 version: report.generated_at.clone(),
                 oscal_version: OSCAL_VERSION,
                 props: vec![
-                    ours(
-                        "generator",
-                        &format!("attest-collector {}", env!("CARGO_PKG_VERSION")),
-                    ),
+                    ours("generator", &generator),
                     ours("mapping-sha256", &scope.mapping.sha256),
-                    ours("log-tree-size", &scope.log.tree_size.to_string()),
+                    ours_owned("log-tree-size", scope.log.tree_size.to_string()),
                     ours("log-root-hash", &scope.log.root_hash),
                 ],
             },
@@ -519,7 +711,7 @@ pub fn write(
             },
             results: [OscalResult {
                 uuid: id(&["result", &report.generated_at, &scope.as_of]),
-                title: clean(&format!("Fleet state {when}")),
+                title: clean(&format!("Fleet state {when}")).into_owned(),
                 description: format!(
                     "The state of {} hosts {when}, from their latest signed Attest report \
                      within a freshness window of {} hours. {} controls of {} are evidenced \
@@ -532,10 +724,10 @@ pub fn write(
                 start,
                 end: scope.as_of.clone(),
                 props: vec![
-                    ours("hosts-in-scope", &scope.hosts_in_scope.to_string()),
-                    ours(
+                    ours_owned("hosts-in-scope", scope.hosts_in_scope.to_string()),
+                    ours_owned(
                         "freshness-window-hours",
-                        &scope.freshness_window_hours.to_string(),
+                        scope.freshness_window_hours.to_string(),
                     ),
                 ],
                 local_definitions: (!report.hosts.is_empty()).then_some(LocalDefinitions {
@@ -550,13 +742,17 @@ pub fn write(
                         description: clean(&format!(
                             "Mapping: {} ({}, SHA-256 {}).",
                             scope.mapping.origin, scope.mapping.mode, scope.mapping.sha256
-                        )),
+                        ))
+                        .into_owned(),
                         include_all: assessed.is_empty().then_some(IncludeAll {}),
                         include_controls: assessed,
                     }],
                 },
-                observations: Observations(&report.hosts),
-                findings: findings(report),
+                observations: Observations {
+                    hosts: &report.hosts,
+                    ids: &ids,
+                },
+                findings: findings(report, &ids),
             }],
             back_matter: Resources(&report.hosts),
         },
@@ -567,4 +763,31 @@ pub fn write(
     w.write_all(b"\n")?;
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_collapses_whitespace_and_borrows_clean_text() {
+        assert!(matches!(clean("a b"), Cow::Borrowed("a b")));
+        assert_eq!(clean("  a \n\t b  "), "a b");
+        assert_eq!(clean("a  b"), "a b");
+        assert_eq!(clean("a\u{a0}b"), "a b");
+        assert_eq!(clean(""), "-");
+        assert_eq!(clean(" \n "), "-");
+    }
+
+    #[test]
+    fn uuid_text_is_the_hyphenated_uuid() {
+        let u = uuid_of(&namespace(), &["host", "agt_1"]);
+        assert_eq!(
+            serde_json::to_string(&UuidText(u)).unwrap(),
+            format!("\"{}\"", u.hyphenated())
+        );
+        // Name-based: the same parts give the same id, other parts another.
+        assert_eq!(u, uuid_of(&namespace(), &["host", "agt_1"]));
+        assert_ne!(u, uuid_of(&namespace(), &["host", "agt_2"]));
+    }
 }

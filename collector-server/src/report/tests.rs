@@ -368,3 +368,226 @@ async fn an_empty_collector_still_makes_valid_reports() {
     assert!(html.contains("Every host in scope satisfies"));
     stores.store.close().await;
 }
+
+/// Runs SQL on the fleet's database file directly, as someone with write access to
+/// the database (and not to the agents' keys) could; returns the rows changed.
+async fn tamper(dir: &std::path::Path, sql: &str, blob: Option<Vec<u8>>) -> u64 {
+    let url = format!("sqlite://{}", dir.join("collector.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut q = sqlx::query(sql);
+    if let Some(b) = blob {
+        q = q.bind(b);
+    }
+    let n = q.execute(&pool).await.unwrap().rows_affected();
+    pool.close().await;
+    n
+}
+
+fn results_of(h: &model::HostEntry) -> Vec<(String, Option<&'static str>, Option<String>)> {
+    h.results
+        .iter()
+        .map(|r| (r.check.clone(), r.status, r.summary.clone()))
+        .collect()
+}
+
+/// The results of a report whose envelope verifies are those of the signed payload:
+/// rewriting the stored result rows changes nothing in the report.
+#[tokio::test]
+async fn a_tampered_results_table_does_not_change_a_verified_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let before = report_of(&stores, &catalog, When::AsOf(T0)).await;
+    // A host with fresh evidence and a failure to forge into a pass.
+    let i = before
+        .hosts
+        .iter()
+        .position(|h| h.freshness == "fresh" && h.results.iter().any(|r| r.status == Some("fail")))
+        .unwrap();
+    let host = &before.hosts[i];
+    let index = host.evidence.as_ref().unwrap().log_index;
+    let changed = tamper(
+        dir.path(),
+        &format!(
+            "UPDATE results SET status = 'pass', summary = 'forged' WHERE log_index = {index}"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(changed, 25);
+    // The stored rows did change.
+    let stored = stores.reports.latest_reports(T0).await.unwrap();
+    let row = stored.iter().find(|r| r.log_index == index).unwrap();
+    assert!(row.results.iter().all(|r| r.summary == "forged"));
+
+    let after = report_of(&stores, &catalog, When::AsOf(T0)).await;
+    assert_eq!(results_of(&after.hosts[i]), results_of(host));
+    assert!(
+        after.hosts[i]
+            .evidence
+            .as_ref()
+            .unwrap()
+            .signature
+            .is_verified()
+    );
+    assert_eq!(after.summary.results, before.summary.results);
+    stores.store.close().await;
+}
+
+/// An envelope altered in the database fails its signature in the report, which then
+/// shows the stored result rows (and says the signature failed).
+#[tokio::test]
+async fn a_tampered_envelope_shows_a_failed_signature_and_the_stored_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let before = report_of(&stores, &catalog, When::AsOf(T0)).await;
+    let host = &before.hosts[0];
+    let index = host.evidence.as_ref().unwrap().log_index;
+    let env = stores.reports.envelopes(&[index]).await.unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&env[0].envelope).unwrap();
+    let payload = v["payload"].as_str().unwrap().to_owned();
+    // Change one base64 character in the middle of the payload.
+    let mut chars: Vec<char> = payload.chars().collect();
+    let mid = chars.len() / 2;
+    chars[mid] = if chars[mid] == 'A' { 'B' } else { 'A' };
+    v["payload"] = serde_json::Value::String(chars.into_iter().collect());
+    let changed = tamper(
+        dir.path(),
+        &format!("UPDATE reports SET envelope = ? WHERE log_index = {index}"),
+        Some(serde_json::to_vec(&v).unwrap()),
+    )
+    .await;
+    assert_eq!(changed, 1);
+
+    let after = report_of(&stores, &catalog, When::AsOf(T0)).await;
+    let sig = &after.hosts[0].evidence.as_ref().unwrap().signature;
+    assert_eq!(sig.text(), "FAILED: the signature does not verify");
+    assert_eq!(after.summary.signatures_failed, 1);
+    assert_eq!(results_of(&after.hosts[0]), results_of(host));
+    let csv = render_to_string(Format::Csv, &after, &catalog, When::AsOf(T0));
+    assert!(csv.contains("FAILED: the signature does not verify"));
+    stores.store.close().await;
+}
+
+/// Each finding cites observations of the document, each observation is cited by the
+/// finding of every control its check is evidence for, and ids are unique.
+#[tokio::test]
+async fn oscal_findings_cite_the_observations_of_their_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let when = When::AsOf(T0);
+    let r = report_of(&stores, &catalog, when).await;
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
+    let result = &doc["assessment-results"]["results"][0];
+    let observations: std::collections::HashMap<&str, &str> = result["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let check = o["props"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "check")
+                .unwrap()["value"]
+                .as_str()
+                .unwrap();
+            (o["uuid"].as_str().unwrap(), check)
+        })
+        .collect();
+    assert_eq!(observations.len(), 5 * 25, "observation ids are unique");
+    let mut cited = 0;
+    for f in result["findings"].as_array().unwrap() {
+        let control = f["title"].as_str().unwrap().split(' ').next().unwrap();
+        let checks: Vec<&str> = catalog.checks_of_control(control).collect();
+        let related = f["related-observations"].as_array().unwrap();
+        // Hosts with reports × the control's checks.
+        assert_eq!(related.len(), 5 * checks.len(), "{control}");
+        for o in related {
+            let id = o["observation-uuid"].as_str().unwrap();
+            let check = observations.get(id).expect("cites an observation");
+            assert!(checks.contains(check), "{control} cites {check}");
+            cited += 1;
+        }
+    }
+    assert!(cited > observations.len());
+    stores.store.close().await;
+}
+
+/// Past a few dozen hosts the writers render chunks of hosts on all cores: the
+/// documents are complete, valid and in host order, and the JSON text is the model.
+#[tokio::test]
+async fn large_fleets_render_in_order_on_all_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let stores = open(&url, 4).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let n = 300;
+    let mut agents = enroll(stores.store.as_ref(), 11, n, T0 - 24 * HOUR)
+        .await
+        .unwrap();
+    report_round(
+        stores.store.as_ref(),
+        &catalog,
+        &mut agents,
+        11,
+        0,
+        T0 - HOUR,
+        T0 - HOUR + 1000,
+    )
+    .await
+    .unwrap();
+    let when = When::AsOf(T0);
+    let r = report_of(&stores, &catalog, when).await;
+    let n = usize::try_from(n).unwrap();
+    assert_eq!(r.hosts.len(), n);
+    let ids: Vec<&str> = r.hosts.iter().map(|h| h.agent_id.as_str()).collect();
+
+    let json = render_to_string(Format::Json, &r, &catalog, when);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let hosts = v["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), n);
+    for (got, h) in hosts.iter().zip(&r.hosts) {
+        assert_eq!(got, &serde_json::to_value(h).unwrap());
+    }
+    let json_ids: Vec<&str> = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(json_ids, ids);
+
+    let csv = render_to_string(Format::Csv, &r, &catalog, when);
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1 + n * 25);
+    let csv_ids: Vec<&str> = lines[1..]
+        .iter()
+        .step_by(25)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(csv_ids, ids);
+
+    let oscal = render_to_string(Format::Oscal, &r, &catalog, when);
+    let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
+    let result = &doc["assessment-results"]["results"][0];
+    let observations = result["observations"].as_array().unwrap();
+    assert_eq!(observations.len(), n * 25);
+    let hostnames: Vec<&str> = r.hosts.iter().map(|h| h.hostname.as_str()).collect();
+    let oscal_hosts: Vec<&str> = observations
+        .iter()
+        .step_by(25)
+        .map(|o| {
+            let title = o["title"].as_str().unwrap();
+            title
+                .split(" on ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(oscal_hosts, hostnames);
+    stores.store.close().await;
+}

@@ -151,7 +151,18 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError>;
     /// Per agent, the report with the highest `seq` received by `as_of`, with its
     /// results; by agent id.
-    async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError>;
+    async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
+        let reports = self.latest_report_heads(as_of).await?;
+        let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
+        let results = self.results(&indexes).await?;
+        Ok(join_results(reports, results))
+    }
+    /// [`ReportStore::latest_reports`] without the results (`results` empty): for
+    /// callers that take them from the verified envelopes themselves.
+    async fn latest_report_heads(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError>;
+    /// The results of these reports as `(log_index, result)`, by log index, then
+    /// position in the report.
+    async fn results(&self, log_indexes: &[i64]) -> Result<Vec<(i64, ResultRecord)>, StoreError>;
     /// Every report received by `to` whose `collected_at` is at or after `from`, plus
     /// per agent the latest received by `to` collected before `from`; by agent, then
     /// `received_at`, then `seq`.
@@ -185,6 +196,20 @@ impl std::fmt::Debug for Stores {
 
 /// Opens a database as [`super::open`] does, with both traits.
 pub async fn open(url: &str, max_connections: u32) -> Result<Stores, StoreError> {
+    open_tuned(url, max_connections, super::sqlite::Tuning::SERVICE).await
+}
+
+/// [`open`] for a one-shot command (report, export, waiver): SQLite keeps a small
+/// page cache and maps nothing ([`super::sqlite::Tuning::ONE_SHOT`]).
+pub async fn open_one_shot(url: &str, max_connections: u32) -> Result<Stores, StoreError> {
+    open_tuned(url, max_connections, super::sqlite::Tuning::ONE_SHOT).await
+}
+
+async fn open_tuned(
+    url: &str,
+    max_connections: u32,
+    tuning: super::sqlite::Tuning,
+) -> Result<Stores, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let s = Arc::new(super::postgres::PgStore::open(url, max_connections).await?);
         Ok(Stores {
@@ -196,8 +221,13 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Stores, StoreError>
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         let s = Arc::new(
-            super::sqlite::SqliteStore::open(std::path::Path::new(path), max_connections, true)
-                .await?,
+            super::sqlite::SqliteStore::open_tuned(
+                std::path::Path::new(path),
+                max_connections,
+                true,
+                tuning,
+            )
+            .await?,
         );
         Ok(Stores {
             store: s.clone(),
@@ -500,7 +530,20 @@ mod sqlite_impl {
             Ok(out)
         }
 
-        async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
+        async fn results(
+            &self,
+            log_indexes: &[i64],
+        ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
+            let mut sorted = log_indexes.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            self.results_of(&sorted).await
+        }
+
+        async fn latest_report_heads(
+            &self,
+            as_of: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
             let text: Option<String> = sqlx::query_scalar(
                 "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
                  collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
@@ -511,10 +554,7 @@ mod sqlite_impl {
             .bind(as_of)
             .fetch_one(self.pool())
             .await?;
-            let reports = reports_from_json(text)?;
-            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
-            let results = self.results_of(&indexes).await?;
-            Ok(join_results(reports, results))
+            reports_from_json(text)
         }
 
         async fn reports_between(
@@ -708,7 +748,23 @@ mod postgres_impl {
             rows.iter().map(host_from).collect()
         }
 
-        async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
+        async fn results(
+            &self,
+            log_indexes: &[i64],
+        ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
+            let mut sorted = log_indexes.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut out = self.results_of(&sorted).await?;
+            // Grouped rows come in no particular order; each group is in position order.
+            out.sort_by_key(|(index, _)| *index);
+            Ok(out)
+        }
+
+        async fn latest_report_heads(
+            &self,
+            as_of: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
             let rows = sqlx::query(
                 "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
                  r.received_at FROM agents a JOIN reports r ON r.agent_id = a.id AND r.seq = \
@@ -718,13 +774,7 @@ mod postgres_impl {
             .bind(as_of)
             .fetch_all(self.pool())
             .await?;
-            let reports = rows
-                .iter()
-                .map(report_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
-            let results = self.results_of(&indexes).await?;
-            Ok(join_results(reports, results))
+            rows.iter().map(report_from).collect()
         }
 
         async fn reports_between(
@@ -926,6 +976,29 @@ mod tests {
                 .all(|p| p.seq == 2 && p.received_at == T0 + 61 * MIN)
         );
         assert_eq!(now[0].results[0].check, "disk.root_encrypted");
+        let heads = r.latest_report_heads(T0 + 90 * MIN).await.unwrap();
+        assert!(heads.iter().all(|h| h.results.is_empty()));
+        assert_eq!(
+            heads.iter().map(|h| h.log_index).collect::<Vec<_>>(),
+            now.iter().map(|n| n.log_index).collect::<Vec<_>>()
+        );
+        // Results of several reports, asked in any order and twice: by log index, then
+        // position, once each; unknown indexes have none.
+        let asked = [
+            now[2].log_index,
+            now[0].log_index,
+            now[2].log_index,
+            999_999,
+        ];
+        let rows = r.results(&asked).await.unwrap();
+        assert_eq!(rows.len(), 50);
+        assert!(rows.windows(2).all(|w| w[0].0 <= w[1].0));
+        let first: Vec<&ResultRecord> = rows
+            .iter()
+            .filter(|(i, _)| *i == now[0].log_index)
+            .map(|(_, res)| res)
+            .collect();
+        assert_eq!(first, now[0].results.iter().collect::<Vec<_>>());
 
         let counts = r.chain_counts(T0 + 30 * MIN).await.unwrap();
         assert_eq!(counts.len(), 3);
@@ -996,6 +1069,33 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// One-shot commands map nothing and keep a small page cache; the service keeps
+    /// its map and large cache.
+    #[tokio::test]
+    async fn one_shot_tuning_maps_nothing_and_keeps_a_small_cache() {
+        use crate::store::sqlite::{SqliteStore, Tuning};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.db");
+        for (tuning, want) in [
+            (Tuning::ONE_SHOT, (0, -16 * 1024)),
+            (Tuning::SERVICE, (1 << 30, -128 * 1024)),
+        ] {
+            let s = SqliteStore::open_tuned(&path, 2, true, tuning)
+                .await
+                .unwrap();
+            let mmap: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            assert_eq!((mmap, cache), want, "{tuning:?}");
+            s.pool().close().await;
+        }
     }
 
     #[tokio::test]

@@ -77,17 +77,55 @@ pub struct SqliteStore {
     max: u32,
 }
 
+/// How much memory each SQLite connection may use for pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// The page cache of each connection (filled as needed), in KiB.
+    pub cache_kib: u64,
+    /// The memory map for reads, in bytes (0: none, reads go through the cache).
+    pub mmap_bytes: u64,
+}
+
+impl Tuning {
+    /// The service: 128 MiB of page cache per connection and a 1 GiB memory map, so
+    /// hot pages stay in memory across requests.
+    pub const SERVICE: Tuning = Tuning {
+        cache_kib: 128 * 1024,
+        mmap_bytes: 1 << 30,
+    };
+
+    /// One-shot commands (report, export, waiver) that read most pages once: a small
+    /// cache and no memory map. A map would leave every page read resident in the
+    /// process (10,000 cited envelopes are ~115 MB), and a large cache would keep
+    /// copies of pages never read again.
+    pub const ONE_SHOT: Tuning = Tuning {
+        cache_kib: 16 * 1024,
+        mmap_bytes: 0,
+    };
+}
+
 impl SqliteStore {
     /// The pool, for the reporting queries (`store::reporting`).
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Opens (creating if needed) the database file and runs the migrations.
+    /// Opens (creating if needed) the database file and runs the migrations, tuned
+    /// for the service ([`Tuning::SERVICE`]).
     pub async fn open(
         path: &Path,
         max_connections: u32,
         full_sync: bool,
+    ) -> Result<Self, StoreError> {
+        Self::open_tuned(path, max_connections, full_sync, Tuning::SERVICE).await
+    }
+
+    /// [`SqliteStore::open`] with a memory budget of its own.
+    pub async fn open_tuned(
+        path: &Path,
+        max_connections: u32,
+        full_sync: bool,
+        tuning: Tuning,
     ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
@@ -103,10 +141,9 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            // 128 MiB of page cache per connection (used as needed), a memory map
-            // for reads, and checkpoints every 40 MB of WAL rather than every 4 MB.
-            .pragma("cache_size", "-131072")
-            .pragma("mmap_size", "1073741824")
+            // Checkpoints every 40 MB of WAL rather than every 4 MB.
+            .pragma("cache_size", format!("-{}", tuning.cache_kib))
+            .pragma("mmap_size", tuning.mmap_bytes.to_string())
             .pragma("wal_autocheckpoint", "10000");
         let max = max_connections.max(2);
         let pool = SqlitePoolOptions::new()
