@@ -296,10 +296,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(err) => return Ok(usage_error(&err)),
             };
             let state = StateDir::new(&paths.state_dir);
-            if state.has_key() {
-                if let Err(err) = state.load_key() {
-                    return Ok(usage_error(&err));
-                }
+            if state.has_key()
+                && let Err(err) = state.load_key()
+            {
+                return Ok(usage_error(&err));
             }
             let shown = if path.exists() {
                 path.display().to_string()

@@ -270,14 +270,14 @@ async fn log_key(config: &Config, stores: &Stores) -> anyhow::Result<attest_prot
     }
     let (key, _) = crate::server::load_or_create_log_key(&config.data_dir)?;
     let ours = attest_proto::encode_public_key(&key.verifying_key());
-    if let Some(stored) = stores.store.meta(report::LOG_KEY_META).await? {
-        if stored != ours {
-            bail!(
-                "{} is not the log key of this database ({stored}): use the data directory \
+    if let Some(stored) = stores.store.meta(report::LOG_KEY_META).await?
+        && stored != ours
+    {
+        bail!(
+            "{} is not the log key of this database ({stored}): use the data directory \
                  of a collector of this database",
-                path.display()
-            );
-        }
+            path.display()
+        );
     }
     Ok(key)
 }
@@ -339,16 +339,16 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let mut verdict = report::verify::verify_file(&args.bundle, pin_key.as_ref());
-    if let (Some(id), true) = (&pin_id, verdict.ok()) {
-        if verdict.collector_key_id.as_deref() != Some(id.as_str()) {
-            verdict.problems.push(report::verify::Problem {
-                file: "manifest.sig".into(),
-                message: format!(
-                    "signed by collector key {}, not by the key given ({id})",
-                    verdict.collector_key_id.as_deref().unwrap_or("?")
-                ),
-            });
-        }
+    if let (Some(id), true) = (&pin_id, verdict.ok())
+        && verdict.collector_key_id.as_deref() != Some(id.as_str())
+    {
+        verdict.problems.push(report::verify::Problem {
+            file: "manifest.sig".into(),
+            message: format!(
+                "signed by collector key {}, not by the key given ({id})",
+                verdict.collector_key_id.as_deref().unwrap_or("?")
+            ),
+        });
     }
     print!("{}", verdict.text());
     Ok(if verdict.ok() {

@@ -493,22 +493,21 @@ pub fn evaluate_host<'a>(
                 if let Some(c) = checks.get(i) {
                     state = state.worst(c.state);
                     unwaived = unwaived.worst(c.unwaived);
-                    if let Some(w) = &c.waiver {
-                        if !used.contains(w) {
-                            used.push(w.clone());
-                        }
+                    if let Some(w) = &c.waiver
+                        && !used.contains(w)
+                    {
+                        used.push(w.clone());
                     }
                 }
             }
-            if state != State::Satisfied {
-                if let Some(w) = active
+            if state != State::Satisfied
+                && let Some(w) = active
                     .iter()
                     .find(|w| matches!(&w.scope, WaiverScope::Control(c) if c == control))
-                {
-                    state = State::Waived;
-                    if !used.contains(&w.id) {
-                        used.push(w.id.clone());
-                    }
+            {
+                state = State::Waived;
+                if !used.contains(&w.id) {
+                    used.push(w.id.clone());
                 }
             }
             if state != State::Waived {

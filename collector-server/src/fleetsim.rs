@@ -64,7 +64,7 @@ pub fn sim_host(i: u64) -> HostInfo {
         _ => ("rocky", "9.4", "Rocky Linux 9.4 (Blue Onyx)"),
     };
     HostInfo {
-        hostname: if i % 3 == 0 {
+        hostname: if i.is_multiple_of(3) {
             format!("srv-{i:05}")
         } else {
             format!("lap-{i:05}")

@@ -163,7 +163,7 @@ impl Frontier {
             };
             hash = node_hash(&left, &hash);
             level += 1;
-            if level % NODE_STRIDE == 0 {
+            if level.is_multiple_of(NODE_STRIDE) {
                 out.push(NewNode {
                     level,
                     index: (self.size >> level) - 1,

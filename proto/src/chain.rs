@@ -217,19 +217,19 @@ pub fn classify(stored: &StoredView<'_>, incoming: &Incoming<'_>) -> ChainVerdic
     } else {
         stored.before
     };
-    if let Some(expected) = expected_prev {
-        if incoming.prev != expected {
-            return ChainVerdict::BrokenLink {
-                expected_prev: Some(expected.to_owned()),
-            };
-        }
+    if let Some(expected) = expected_prev
+        && incoming.prev != expected
+    {
+        return ChainVerdict::BrokenLink {
+            expected_prev: Some(expected.to_owned()),
+        };
     }
-    if let Some(after_prev) = stored.after_prev {
-        if after_prev != incoming.link {
-            return ChainVerdict::BrokenLink {
-                expected_prev: None,
-            };
-        }
+    if let Some(after_prev) = stored.after_prev
+        && after_prev != incoming.link
+    {
+        return ChainVerdict::BrokenLink {
+            expected_prev: None,
+        };
     }
     ChainVerdict::Late
 }

@@ -288,13 +288,13 @@ fn the_hosts_together_reach_every_verdict_checks_md_defines() {
                 problems.push(format!("{}: {id}: {status:?} is not a status", host.name));
             }
             let allowed = VERDICTS.iter().find(|(v, _)| v == id).map(|(_, s)| *s);
-            if let Some(allowed) = allowed {
-                if !allowed.contains(&status.as_str()) {
-                    problems.push(format!(
-                        "{}: {id}: checks.md defines no {status} for this check",
-                        host.name
-                    ));
-                }
+            if let Some(allowed) = allowed
+                && !allowed.contains(&status.as_str())
+            {
+                problems.push(format!(
+                    "{}: {id}: checks.md defines no {status} for this check",
+                    host.name
+                ));
             }
         }
     }
@@ -412,10 +412,10 @@ fn shape_problems(r: &Value) -> Vec<String> {
             problems.push(format!("{k} is not a non-empty string"));
         }
     }
-    if let Some(reason) = obj.get("reason") {
-        if reason.as_str().is_none_or(|s| s.trim().is_empty()) {
-            problems.push("reason is not a non-empty string".to_owned());
-        }
+    if let Some(reason) = obj.get("reason")
+        && reason.as_str().is_none_or(|s| s.trim().is_empty())
+    {
+        problems.push("reason is not a non-empty string".to_owned());
     }
     if !obj.get("facts").is_some_and(Value::is_object) {
         problems.push("facts is not an object".to_owned());

@@ -295,13 +295,12 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
     let mut results = Vec::with_capacity(st.predicate.results.len());
     for r in st.predicate.results {
         let decided = matches!(r.status.as_str(), "pass" | "info" | "not_applicable");
-        if !decided {
-            if let Some(raw) = r.evidence {
-                if let Ok(list) = serde_json::from_str::<Vec<Evidence>>(raw.get()) {
-                    out.excerpts
-                        .insert(r.check.clone(), list.iter().map(excerpt_of).collect());
-                }
-            }
+        if !decided
+            && let Some(raw) = r.evidence
+            && let Ok(list) = serde_json::from_str::<Vec<Evidence>>(raw.get())
+        {
+            out.excerpts
+                .insert(r.check.clone(), list.iter().map(excerpt_of).collect());
         }
         match (r.check.as_str(), r.facts) {
             ("inventory.host", Some(facts)) => out.hardware = hardware_of(facts),

@@ -444,7 +444,7 @@ pub fn build(
             let facts = h.report.and_then(|r| g.facts.get(&r.log_index));
             let entry = host_entry(&h, &controls_of, facts, at);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 tick(n);
             }
             entry

@@ -315,18 +315,18 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
         Some(from) => format!("period {from} to {}", manifest.as_of),
         None => format!("as of {}", manifest.as_of),
     });
-    if let Some(pinned) = pin {
-        if pinned != &key {
-            v.fail(
-                "manifest.sig",
-                format!(
-                    "signed by collector key {}, not by the key given ({})",
-                    keyid(&key),
-                    keyid(pinned)
-                ),
-            );
-            return v;
-        }
+    if let Some(pinned) = pin
+        && pinned != &key
+    {
+        v.fail(
+            "manifest.sig",
+            format!(
+                "signed by collector key {}, not by the key given ({})",
+                keyid(&key),
+                keyid(pinned)
+            ),
+        );
+        return v;
     }
 
     // 3. Digests.
@@ -364,14 +364,12 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
             v.fail(path, "not in the manifest (added to the bundle)");
         }
     }
-    if manifest.files.iter().any(|f| f.path == "collector.pub") {
-        if let Some(pubfile) = files.get("collector.pub") {
-            if !altered.contains("collector.pub")
-                && String::from_utf8_lossy(pubfile).trim() != manifest.collector_key
-            {
-                v.fail("collector.pub", "is not the collector key of the manifest");
-            }
-        }
+    if manifest.files.iter().any(|f| f.path == "collector.pub")
+        && let Some(pubfile) = files.get("collector.pub")
+        && !altered.contains("collector.pub")
+        && String::from_utf8_lossy(pubfile).trim() != manifest.collector_key
+    {
+        v.fail("collector.pub", "is not the collector key of the manifest");
     }
 
     // 4. The checkpoint.
@@ -408,16 +406,16 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
         .as_ref()
         .map(|p| p.proofs.iter().map(|e| (e.path.as_str(), e)).collect())
         .unwrap_or_default();
-    if let (Some(p), Some((size, _))) = (&proofs, root) {
-        if p.tree_size != size {
-            v.fail(
-                "proofs.json",
-                format!(
-                    "proofs for a tree of {} entries, the checkpoint has {size}",
-                    p.tree_size
-                ),
-            );
-        }
+    if let (Some(p), Some((size, _))) = (&proofs, root)
+        && p.tree_size != size
+    {
+        v.fail(
+            "proofs.json",
+            format!(
+                "proofs for a tree of {} entries, the checkpoint has {size}",
+                p.tree_size
+            ),
+        );
     }
     let mut keys: HashMap<String, VerifyingKey> = HashMap::new();
     for (path, bytes) in &files {
@@ -551,12 +549,11 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
         let mut before: Option<(u64, &Vec<u8>)> = None;
         for (seq, (payload, prev)) in seqs {
             let path = format!("envelopes/{agent}/{seq}.json");
-            if *seq == 1 {
-                if let Some(k) = keys.get(agent) {
-                    if *prev != genesis_prev(k) {
-                        v.fail(&path, "seq 1 does not link to the agent's enrolled key");
-                    }
-                }
+            if *seq == 1
+                && let Some(k) = keys.get(agent)
+                && *prev != genesis_prev(k)
+            {
+                v.fail(&path, "seq 1 does not link to the agent's enrolled key");
             }
             match before {
                 Some((b, bytes)) if b + 1 == *seq && *prev != link_of(bytes) => {
@@ -581,38 +578,35 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
     }
 
     // 7. The report cites the envelopes.
-    if let Some(bytes) = files.get("report.json") {
-        if !altered.contains("report.json") {
-            match serde_json::from_slice::<serde_json::Value>(bytes) {
-                Err(e) => v.fail("report.json", format!("not JSON ({e})")),
-                Ok(r) => {
-                    for h in r["hosts"].as_array().into_iter().flatten() {
-                        let Some(ev) = h.get("evidence") else {
-                            continue;
-                        };
-                        let agent = h["agent_id"].as_str().unwrap_or_default().to_owned();
-                        let seq = ev["seq"].as_u64().unwrap_or_default();
-                        let index = ev["log_index"].as_u64();
-                        let sha = ev["payload_sha256"].as_str();
-                        match cited.get(&(agent.clone(), seq)) {
-                            None if files
-                                .contains_key(&format!("envelopes/{agent}/{seq}.json")) => {}
-                            None => v.fail(
-                                "report.json",
-                                format!(
-                                    "cites seq {seq} of agent {agent}, which is not in the bundle"
-                                ),
-                            ),
-                            Some((i, s)) => {
-                                if index != Some(*i) || sha != Some(s.as_str()) {
-                                    v.fail(
-                                        "report.json",
-                                        format!(
-                                            "cites seq {seq} of agent {agent} with another log \
+    if let Some(bytes) = files.get("report.json")
+        && !altered.contains("report.json")
+    {
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Err(e) => v.fail("report.json", format!("not JSON ({e})")),
+            Ok(r) => {
+                for h in r["hosts"].as_array().into_iter().flatten() {
+                    let Some(ev) = h.get("evidence") else {
+                        continue;
+                    };
+                    let agent = h["agent_id"].as_str().unwrap_or_default().to_owned();
+                    let seq = ev["seq"].as_u64().unwrap_or_default();
+                    let index = ev["log_index"].as_u64();
+                    let sha = ev["payload_sha256"].as_str();
+                    match cited.get(&(agent.clone(), seq)) {
+                        None if files.contains_key(&format!("envelopes/{agent}/{seq}.json")) => {}
+                        None => v.fail(
+                            "report.json",
+                            format!("cites seq {seq} of agent {agent}, which is not in the bundle"),
+                        ),
+                        Some((i, s)) => {
+                            if index != Some(*i) || sha != Some(s.as_str()) {
+                                v.fail(
+                                    "report.json",
+                                    format!(
+                                        "cites seq {seq} of agent {agent} with another log \
                                              index or payload SHA-256 than the bundle's envelope"
-                                        ),
-                                    );
-                                }
+                                    ),
+                                );
                             }
                         }
                     }

@@ -353,14 +353,14 @@ pub async fn run_batch<T: BatchTx>(
         });
     }
     for (agent_id, st) in agents {
-        if st.head_changed {
-            if let Some((head_seq, head_link)) = st.head {
-                write.heads.push(HeadUpdate {
-                    agent_id,
-                    head_seq,
-                    head_link,
-                });
-            }
+        if st.head_changed
+            && let Some((head_seq, head_link)) = st.head
+        {
+            write.heads.push(HeadUpdate {
+                agent_id,
+                head_seq,
+                head_link,
+            });
         }
     }
     write

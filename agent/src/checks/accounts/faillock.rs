@@ -79,14 +79,14 @@ pub fn parse_conf(text: &str) -> Option<ConfDeny> {
             Some(after) => super::skip_eq(after, true),
             None => super::skip_eq(rest.get(1..).unwrap_or(""), false),
         };
-        if name == "deny" {
-            if let Some(v) = scan_hu(value) {
-                deny = Some(ConfDeny {
-                    value: v,
-                    lineno: i + 1,
-                    text: content.trim_end_matches('\r').to_owned(),
-                });
-            }
+        if name == "deny"
+            && let Some(v) = scan_hu(value)
+        {
+            deny = Some(ConfDeny {
+                value: v,
+                lineno: i + 1,
+                text: content.trim_end_matches('\r').to_owned(),
+            });
         }
     }
     deny
@@ -129,10 +129,10 @@ pub fn faillock_args(args: &[String]) -> FaillockArgs {
             "authsucc" => mode = Mode::Authsucc,
             _ => {
                 let (name, value) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
-                if name == "deny" {
-                    if let Some(v) = scan_hu(value) {
-                        deny = Some(v);
-                    }
+                if name == "deny"
+                    && let Some(v) = scan_hu(value)
+                {
+                    deny = Some(v);
                 }
             }
         }
@@ -427,13 +427,11 @@ impl Check for Lockout {
                 evidence.add_stack_line(stack, line);
                 any = true;
             }
-            if !any {
-                if let Some(root) = stack.file(&stack.root) {
-                    evidence.add(
-                        root,
-                        "(no pam_faillock.so or pam_tally2.so auth line)".to_owned(),
-                    );
-                }
+            if !any && let Some(root) = stack.file(&stack.root) {
+                evidence.add(
+                    root,
+                    "(no pam_faillock.so or pam_tally2.so auth line)".to_owned(),
+                );
             }
             per_stack.push(json!({
                 "file": r.root,

@@ -302,12 +302,11 @@ pub(crate) mod testutil {
             };
             let mut names: BTreeSet<String> = BTreeSet::new();
             for k in self.files.keys().chain(self.dirs.iter()) {
-                if let Some(rest) = k.strip_prefix(&prefix) {
-                    if let Some(first) = rest.split('/').next() {
-                        if !first.is_empty() {
-                            names.insert(first.to_owned());
-                        }
-                    }
+                if let Some(rest) = k.strip_prefix(&prefix)
+                    && let Some(first) = rest.split('/').next()
+                    && !first.is_empty()
+                {
+                    names.insert(first.to_owned());
                 }
             }
             Ok(names.into_iter().collect())

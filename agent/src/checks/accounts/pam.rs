@@ -144,19 +144,17 @@ pub fn logical_lines(text: &str) -> Vec<(usize, String)> {
             None if !content.is_empty() => pending = Some((i + 1, content.to_owned())),
             None => {}
         }
-        if eol {
-            if let Some((lineno, acc)) = pending.take() {
-                let acc = acc.trim_end_matches(['\r', ' ', '\t']).to_owned();
-                if !acc.trim().is_empty() {
-                    out.push((lineno, acc));
-                }
+        if eol && let Some((lineno, acc)) = pending.take() {
+            let acc = acc.trim_end_matches(['\r', ' ', '\t']).to_owned();
+            if !acc.trim().is_empty() {
+                out.push((lineno, acc));
             }
         }
     }
-    if let Some((lineno, acc)) = pending.take() {
-        if !acc.trim().is_empty() {
-            out.push((lineno, acc.trim_end().to_owned()));
-        }
+    if let Some((lineno, acc)) = pending.take()
+        && !acc.trim().is_empty()
+    {
+        out.push((lineno, acc.trim_end().to_owned()));
     }
     out
 }

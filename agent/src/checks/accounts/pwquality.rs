@@ -251,10 +251,10 @@ pub fn pwquality_arg(line: &pam::ModuleLine) -> Option<i64> {
     let mut found = None;
     for arg in &line.args {
         let (name, value) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
-        if name.eq_ignore_ascii_case("minlen") {
-            if let Some(v) = pwq_int(value) {
-                found = Some(v);
-            }
+        if name.eq_ignore_ascii_case("minlen")
+            && let Some(v) = pwq_int(value)
+        {
+            found = Some(v);
         }
     }
     found

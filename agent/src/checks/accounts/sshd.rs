@@ -62,10 +62,8 @@ fn strdelim(s: &str) -> Option<(String, &str)> {
     }
     let was_eq = rest.starts_with('=');
     let mut rest = rest.get(1..).unwrap_or("").trim_start_matches(WHITESPACE);
-    if !was_eq {
-        if let Some(r) = rest.strip_prefix('=') {
-            rest = r.trim_start_matches(WHITESPACE);
-        }
+    if !was_eq && let Some(r) = rest.strip_prefix('=') {
+        rest = r.trim_start_matches(WHITESPACE);
     }
     Some((word.to_owned(), rest))
 }

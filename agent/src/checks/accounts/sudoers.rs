@@ -86,10 +86,10 @@ pub struct LogicalLine {
 
 fn hash_include(line: &str) -> Option<(bool, &str)> {
     for (prefix, dir) in [("#includedir", true), ("#include", false)] {
-        if let Some(rest) = line.strip_prefix(prefix) {
-            if rest.starts_with([' ', '\t']) {
-                return Some((dir, rest));
-            }
+        if let Some(rest) = line.strip_prefix(prefix)
+            && rest.starts_with([' ', '\t'])
+        {
+            return Some((dir, rest));
         }
     }
     None
@@ -155,15 +155,13 @@ pub fn logical_lines(text: &str) -> Vec<LogicalLine> {
             }
             None => pending = Some((i + 1, kept)),
         }
-        if !continues {
-            if let Some((lineno, acc)) = pending.take() {
-                let t = acc.trim();
-                if !t.is_empty() {
-                    out.push(LogicalLine {
-                        lineno,
-                        text: t.to_owned(),
-                    });
-                }
+        if !continues && let Some((lineno, acc)) = pending.take() {
+            let t = acc.trim();
+            if !t.is_empty() {
+                out.push(LogicalLine {
+                    lineno,
+                    text: t.to_owned(),
+                });
             }
         }
     }
@@ -669,15 +667,15 @@ impl RuleParser {
                     }
                     self.pos += 1;
                 }
-                if let (Some(Tok::Word(w)), Some(Tok::Colon)) = (self.peek(), self.peek_at(1)) {
-                    if DIGESTS.contains(&w.as_str()) {
-                        self.pos += 3;
-                        while self.peek() == Some(&Tok::Comma)
-                            && matches!(self.peek_at(1), Some(Tok::Word(_)))
-                            && !matches!(self.peek_at(2), Some(Tok::Comma | Tok::Colon))
-                        {
-                            self.pos += 2;
-                        }
+                if let (Some(Tok::Word(w)), Some(Tok::Colon)) = (self.peek(), self.peek_at(1))
+                    && DIGESTS.contains(&w.as_str())
+                {
+                    self.pos += 3;
+                    while self.peek() == Some(&Tok::Comma)
+                        && matches!(self.peek_at(1), Some(Tok::Word(_)))
+                        && !matches!(self.peek_at(2), Some(Tok::Comma | Tok::Colon))
+                    {
+                        self.pos += 2;
                     }
                 }
                 let mut negated = false;
@@ -750,15 +748,15 @@ fn classify(text: &str) -> Item {
             };
         }
     }
-    if let Some(after) = text.strip_prefix("Defaults") {
-        if after.is_empty() || after.starts_with([' ', '\t', ':', '@', '>', '!']) {
-            let (binding, params, disables_authenticate) = defaults(after);
-            return Item::Defaults {
-                binding,
-                params,
-                disables_authenticate,
-            };
-        }
+    if let Some(after) = text.strip_prefix("Defaults")
+        && (after.is_empty() || after.starts_with([' ', '\t', ':', '@', '>', '!']))
+    {
+        let (binding, params, disables_authenticate) = defaults(after);
+        return Item::Defaults {
+            binding,
+            params,
+            disables_authenticate,
+        };
     }
     for (keyword, kind) in [
         ("User_Alias", AliasKind::User),
@@ -846,11 +844,11 @@ impl Sudoers {
     pub fn aliases(&self, kind: AliasKind) -> BTreeMap<String, Vec<Member>> {
         let mut out = BTreeMap::new();
         for l in &self.lines {
-            if let Item::Alias { kind: k, defs } = &l.line.item {
-                if *k == kind {
-                    for (name, members) in defs {
-                        out.insert(name.clone(), members.clone());
-                    }
+            if let Item::Alias { kind: k, defs } = &l.line.item
+                && *k == kind
+            {
+                for (name, members) in defs {
+                    out.insert(name.clone(), members.clone());
                 }
             }
         }

@@ -129,12 +129,12 @@ pub fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if b == b'\\' {
-            if let Some(value) = octal3(bytes.get(i + 1..i + 4)) {
-                out.push(value);
-                i += 4;
-                continue;
-            }
+        if b == b'\\'
+            && let Some(value) = octal3(bytes.get(i + 1..i + 4))
+        {
+            out.push(value);
+            i += 4;
+            continue;
         }
         out.push(b);
         i += 1;

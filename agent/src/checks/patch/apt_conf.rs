@@ -321,15 +321,16 @@ fn parse_quote_word(pos: &mut &str) -> Option<String> {
     let mut out = Vec::with_capacity(word.len());
     let mut i = 0;
     while let Some(&b) = word.get(i) {
-        if b == b'%' && i + 2 < word.len() {
-            if let (Some(h), Some(l)) = (
+        if b == b'%'
+            && i + 2 < word.len()
+            && let (Some(h), Some(l)) = (
                 word.get(i + 1).and_then(|c| (*c as char).to_digit(16)),
                 word.get(i + 2).and_then(|c| (*c as char).to_digit(16)),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         if b != b'"' {
             out.push(b);

@@ -223,13 +223,11 @@ pub fn ini_value(text: &str, section: &str, key: &str) -> Option<IniValue> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if last_was_key {
-                if let Some(f) = found.as_mut() {
-                    if !f.value.is_empty() {
-                        f.value.push(' ');
-                    }
-                    f.value.push_str(trimmed);
+            if last_was_key && let Some(f) = found.as_mut() {
+                if !f.value.is_empty() {
+                    f.value.push(' ');
                 }
+                f.value.push_str(trimmed);
             }
             continue;
         }

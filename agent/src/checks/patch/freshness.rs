@@ -60,9 +60,10 @@ impl Check for IndexFresh {
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
         let max_days = ctx.thresholds.index_max_age_days;
-        if let Ok((Family::Rpm, os)) = family(ctx) {
-            if !ctx.host.is_live() {
-                return unknown(
+        if let Ok((Family::Rpm, os)) = family(ctx)
+            && !ctx.host.is_live()
+        {
+            return unknown(
                     ID,
                     format!(
                         "not decidable offline on an RPM-family host ({}); the package-index files checked are apt's",
@@ -70,7 +71,6 @@ impl Check for IndexFresh {
                     ),
                 )
                 .fact("max_age_days", max_days);
-            }
         }
 
         let mut stamps: Vec<Stamp> = Vec::new();
@@ -138,12 +138,11 @@ impl Check for IndexFresh {
         if let Some(e) = stamp_evidence(ctx, newest) {
             evidence.push(e);
         }
-        if newest.size > EVIDENCE_READ_LIMIT {
-            if let Some(small) = stamps.iter().find(|s| s.size <= EVIDENCE_READ_LIMIT) {
-                if let Some(e) = stamp_evidence(ctx, small) {
-                    evidence.push(e);
-                }
-            }
+        if newest.size > EVIDENCE_READ_LIMIT
+            && let Some(small) = stamps.iter().find(|s| s.size <= EVIDENCE_READ_LIMIT)
+            && let Some(e) = stamp_evidence(ctx, small)
+        {
+            evidence.push(e);
         }
 
         let result = if fresh {

@@ -230,10 +230,8 @@ impl Check for Firewall {
         } else if let (Some(why), Some((path, raw))) = (&nft.rejected, nft.raw.first()) {
             evidence.push(file_evidence(path, raw, why.clone()));
         }
-        if nft_enabled {
-            if let Some(e) = &nft.unreadable {
-                errors.push(e.clone());
-            }
+        if nft_enabled && let Some(e) = &nft.unreadable {
+            errors.push(e.clone());
         }
         let nft_on = nft_enabled && !drop_chains.is_empty();
 

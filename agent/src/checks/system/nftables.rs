@@ -410,10 +410,10 @@ impl Ruleset {
                 };
                 match kind {
                     "table" => {
-                        if let Some((family, table)) = table_spec(spec) {
-                            if let Some(body) = stmt.block() {
-                                self.table_body(path, &family, &table, body);
-                            }
+                        if let Some((family, table)) = table_spec(spec)
+                            && let Some(body) = stmt.block()
+                        {
+                            self.table_body(path, &family, &table, body);
                         }
                     }
                     "chain" => {
