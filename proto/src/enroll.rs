@@ -4,7 +4,10 @@
 //! - `POST /v1/reports`: an envelope → [`Receipt`].
 //! - Any error: [`ErrorBody`] with the HTTP status of its code.
 //!
-//! Every message refuses unknown fields. The enrollment token is a secret: it never
+//! Requests (read by the collector) refuse unknown fields. Responses (read by agents)
+//! ignore them: a newer collector may add a field to a receipt without making every
+//! older agent in the fleet refuse its receipts and resend its spool forever. Both
+//! refuse duplicate keys and wrong types. The enrollment token is a secret: it never
 //! appears in `Debug` output.
 
 use std::fmt;
@@ -63,7 +66,6 @@ impl EnrollRequest {
 
 /// The answer to a successful enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EnrollResponse {
     /// The id the agent puts in every report.
     pub agent_id: String,
@@ -74,7 +76,7 @@ pub struct EnrollResponse {
 }
 
 impl EnrollResponse {
-    /// Decodes a response strictly (limit [`MAX_RESPONSE_BYTES`]).
+    /// Decodes a response (limit [`MAX_RESPONSE_BYTES`]; unknown fields ignored).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ProtoError> {
         parse_response(bytes, "enrollment response")
     }
@@ -82,7 +84,6 @@ impl EnrollResponse {
 
 /// The answer to an accepted report (also to a duplicate of a stored one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub agent_id: String,
     pub seq: u64,
@@ -96,7 +97,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// Decodes a receipt strictly (limit [`MAX_RESPONSE_BYTES`]).
+    /// Decodes a receipt (limit [`MAX_RESPONSE_BYTES`]; unknown fields ignored).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ProtoError> {
         parse_response(bytes, "receipt")
     }
@@ -104,7 +105,6 @@ impl Receipt {
 
 /// Every error response: `{"error": "<code>", "message": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     pub error: ErrorCode,
     /// For people; says what was wrong with the request, never server internals.
@@ -158,6 +158,20 @@ fn parse_response<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_ignore_unknown_fields_but_not_duplicates_or_wrong_types() {
+        let newer = br#"{"agent_id":"agt_1","seq":3,"payload_sha256":"ab","log_index":9,"duplicate":false,"checkpoint":{"size":10}}"#;
+        let r = Receipt::from_json(newer).unwrap();
+        assert_eq!((r.agent_id.as_str(), r.seq, r.log_index), ("agt_1", 3, 9));
+        let r = EnrollResponse::from_json(br#"{"agent_id":"agt_1","policy":{}}"#).unwrap();
+        assert_eq!((r.agent_id.as_str(), r.collector_key), ("agt_1", None));
+        let dup = br#"{"agent_id":"agt_1","agent_id":"agt_2","seq":3,"payload_sha256":"ab","log_index":9,"duplicate":false}"#;
+        assert!(Receipt::from_json(dup).is_err());
+        let wrong = br#"{"agent_id":"agt_1","seq":"3","payload_sha256":"ab","log_index":9,"duplicate":false}"#;
+        assert!(Receipt::from_json(wrong).is_err());
+        assert!(Receipt::from_json(br#"{"agent_id":"agt_1"}"#).is_err());
+    }
     use crate::{SigningKey, encode_public_key};
     use base64::Engine as _;
     use proptest::prelude::*;
@@ -220,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn responses_round_trip_and_are_strict() {
+    fn responses_round_trip_and_keep_their_shape() {
         let resp = EnrollResponse {
             agent_id: "agt_01".into(),
             collector_key: None,
@@ -234,7 +248,9 @@ mod tests {
         };
         let json = serde_json::to_vec(&with_key).unwrap();
         assert_eq!(EnrollResponse::from_json(&json).unwrap(), with_key);
-        assert!(EnrollResponse::from_json(b"{\"agent_id\":\"a\",\"x\":1}").is_err());
+        // A field a newer collector added is ignored (see the module docs).
+        assert!(EnrollResponse::from_json(b"{\"agent_id\":\"a\",\"x\":1}").is_ok());
+        assert!(EnrollResponse::from_json(b"[\"a\"]").is_err());
 
         let receipt = Receipt {
             agent_id: "agt_01".into(),
