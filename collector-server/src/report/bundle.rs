@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Format, Gathered, Options, Progress, ReportError, When, build, gather, render};
 use crate::catalog::Catalog;
-use crate::log::{Checkpoint, leaf_hash};
+use crate::log::{CachedNodes, Checkpoint, leaf_hash};
 use crate::store::reporting::{ReportRecord, Stores};
-use crate::store::{Millis, inclusion_proof};
+use crate::store::{Millis, StoreNodes};
 
 /// The bundle format.
 pub const BUNDLE_FORMAT: &str = "attest.bundle/v1";
@@ -222,13 +222,14 @@ pub async fn export(
     let collector_key_id = keyid(&log_key.verifying_key());
 
     let cited = cited(&g, &opts.when);
+    let hosts: std::collections::HashMap<&str, &crate::store::reporting::HostRecord> =
+        g.hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
     let agents: BTreeMap<&str, &crate::store::reporting::HostRecord> = cited
         .iter()
         .filter_map(|r| {
-            g.hosts
-                .iter()
-                .find(|h| h.agent_id == r.agent_id)
-                .map(|h| (h.agent_id.as_str(), h))
+            hosts
+                .get(r.agent_id.as_str())
+                .map(|h| (h.agent_id.as_str(), *h))
         })
         .collect();
 
@@ -268,6 +269,8 @@ pub async fn export(
         }
         progress.step("adding envelopes and inclusion proofs", cited.len());
         let mut proofs = Vec::with_capacity(cited.len());
+        // One tree size for every proof: read the stored hashes once, in blocks.
+        let nodes = CachedNodes::new(StoreNodes(stores.store.as_ref()));
         let indexes: Vec<i64> = cited.iter().map(|r| r.log_index).collect();
         let by_index: BTreeMap<i64, &ReportRecord> =
             cited.iter().map(|r| (r.log_index, *r)).collect();
@@ -279,7 +282,7 @@ pub async fn export(
                 let path = format!("envelopes/{}/{}.json", r.agent_id, r.seq);
                 w.add(&path, &env.envelope)?;
                 let index = u64::try_from(env.log_index).unwrap_or_default();
-                let audit = inclusion_proof(stores.store.as_ref(), index, head.tree_size)
+                let audit = crate::log::inclusion_proof(&nodes, index, head.tree_size)
                     .await
                     .map_err(|e| ReportError::Invalid(format!("inclusion proof: {e}")))?;
                 proofs.push(ProofEntry {
