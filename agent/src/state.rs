@@ -132,14 +132,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
 /// dropped, or by the kernel when the process ends.
 #[derive(Debug)]
 pub struct StateLock {
-    file: File,
-}
-
-impl StateLock {
-    /// The lock file (kept open while the lock is held).
-    pub fn file(&self) -> &File {
-        &self.file
-    }
+    /// Kept open while the lock is held: closing it releases the lock.
+    _file: File,
 }
 
 /// The state directory.
@@ -223,7 +217,7 @@ impl StateDir {
         if let Err(err) = written {
             tracing::warn!(path = %path.display(), error = %err, "could not write the pid into the lock file");
         }
-        Ok(StateLock { file })
+        Ok(StateLock { _file: file })
     }
 
     /// Creates the directory (mode 0700) when it does not exist.

@@ -643,34 +643,23 @@ pub fn evaluate_fleet_map<'a, T: Send>(
         }
         (out, summaries)
     };
-    // Small fleets are not worth a thread.
-    let threads = if sorted.len() < 512 {
-        1
+    // Small fleets are not worth a thread: one chunk runs on this one.
+    let chunk = if sorted.len() < 512 {
+        sorted.len()
     } else {
-        std::thread::available_parallelism()
-            .map(std::num::NonZero::get)
-            .unwrap_or(1)
-            .clamp(1, 16)
-    };
-    let chunk = sorted.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<T>, Vec<ControlSummary>)> = if threads == 1 {
-        vec![part(&sorted)]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = sorted.chunks(chunk).map(|c| s.spawn(|| part(c))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
+        sorted.len().div_ceil(crate::par::threads())
     };
     let mut summaries = empty();
     let mut out = Vec::with_capacity(sorted.len());
-    for (hosts, sums) in parts {
+    let merged = crate::par::for_each_ordered(&sorted, chunk, part, |(hosts, sums)| {
         out.extend(hosts);
         for (total, s) in summaries.iter_mut().zip(sums) {
             total.counts.merge(&s.counts);
         }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    if let Err(never) = merged {
+        match never {}
     }
     (out, summaries)
 }

@@ -16,6 +16,7 @@ pub mod fleetsim;
 pub mod ingest;
 pub mod log;
 pub mod metrics;
+pub mod par;
 pub mod ratelimit;
 pub mod report;
 pub mod server;

@@ -99,7 +99,7 @@ pub fn write(report: &FleetReport, out: &mut dyn Write) -> Result<(), ReportErro
     let mut head = Vec::new();
     row(&mut head, &COLUMNS);
     out.write_all(&head)?;
-    super::par::for_each_ordered(&report.hosts, 128, rows_of, |rows| out.write_all(&rows))?;
+    crate::par::for_each_ordered(&report.hosts, 128, rows_of, |rows| out.write_all(&rows))?;
     Ok(())
 }
 

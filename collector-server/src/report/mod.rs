@@ -6,7 +6,7 @@
 //! of a verified payload, evidence excerpts, hardware facts); [`model::build`]
 //! evaluates ([`crate::evaluate`], hosts on all cores) and assembles one
 //! [`model::FleetReport`]; each format renders that, chunks of hosts on all cores
-//! written in order ([`par`]): [`html`], [`csv`], [`json`] (the model serialized),
+//! written in order ([`crate::par`]): [`html`], [`csv`], [`json`] (the model serialized),
 //! [`oscal`].
 
 pub mod bundle;
@@ -16,7 +16,6 @@ pub mod html;
 pub mod json;
 pub mod model;
 pub mod oscal;
-pub mod par;
 pub mod progress;
 mod svg;
 pub mod verify;

@@ -47,7 +47,7 @@ pub struct FleetReport {
 fn hosts_on_all_cores<S: serde::Serializer>(hosts: &[HostEntry], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::{Error as _, SerializeSeq as _};
     let mut seq = s.serialize_seq(Some(hosts.len()))?;
-    super::par::for_each_ordered(
+    crate::par::for_each_ordered(
         hosts,
         64,
         |chunk| {

@@ -592,7 +592,7 @@ impl Serialize for Observations<'_> {
         use serde::ser::Error as _;
         let hosts: Vec<(usize, &HostEntry)> = self.hosts.iter().enumerate().collect();
         let mut seq = s.serialize_seq(None)?;
-        super::par::for_each_ordered(
+        crate::par::for_each_ordered(
             &hosts,
             32,
             |chunk| self.render(chunk),

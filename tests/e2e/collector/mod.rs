@@ -173,12 +173,8 @@ impl Collector {
 
     /// SIGTERM and wait; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap()
+        self.terminate();
+        self.child.take().unwrap().wait().unwrap()
     }
 
     /// Sends SIGTERM without waiting.

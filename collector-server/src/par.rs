@@ -1,11 +1,11 @@
-//! Work on all cores for the writers: chunks of hosts are rendered by worker threads
-//! and handed to one sink in their order, a bounded number at a time (two per worker
-//! in flight), so a report is written as fast as the cores render it without ever
-//! holding the whole document.
+//! Work on all cores: chunks of items are processed by worker threads and handed to
+//! one sink in their order, a bounded number at a time (two per worker in flight), so
+//! the report writers write as fast as the cores render without ever holding the
+//! whole document, and the fleet evaluation uses every core.
 
 use std::sync::mpsc::sync_channel;
 
-/// How many threads reports use: the cores, at most 16.
+/// How many threads to use: the cores, at most 16.
 pub fn threads() -> usize {
     std::thread::available_parallelism()
         .map(std::num::NonZero::get)
