@@ -80,6 +80,9 @@ pub struct EvalArgs {
     /// A mapping file replacing or extending the built-in check → control mapping
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// The organisation whose fleet this is, named on the report
+    #[arg(long, value_name = "NAME")]
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -180,11 +183,23 @@ pub fn parse_period(s: &str) -> Result<(Millis, Millis), String> {
     Ok((from, to))
 }
 
+/// A date given for today means "up to now": the end of today, which is still to
+/// come, becomes `now`. Any other time after `now` stays as it is (and is refused).
+fn today_is_now(t: Millis, now: Millis) -> Millis {
+    let today = DateTime::from_timestamp_millis(now).map(|d| end_of_day(d.date_naive()));
+    if t > now && Some(t) == today { now } else { t }
+}
+
 impl EvalArgs {
-    /// The time or period asked for; `now` when neither.
+    /// The time or period asked for; `now` when neither. A date that is today means
+    /// now.
     pub fn when(&self, now: Millis) -> anyhow::Result<When> {
         Ok(match (self.as_of, self.period) {
             (_, Some((from, to))) => {
+                let to = today_is_now(to, now);
+                if from >= to {
+                    bail!("the period starts at {}, in the future", rfc3339(from));
+                }
                 if to > now {
                     bail!(
                         "the period ends at {}, in the future: end it at {} or earlier",
@@ -195,6 +210,7 @@ impl EvalArgs {
                 When::Period { from, to }
             }
             (Some(t), None) => {
+                let t = today_is_now(t, now);
                 if t > now {
                     bail!("--as-of {} is in the future", rfc3339(t));
                 }
@@ -221,11 +237,18 @@ fn cli_actor() -> String {
     )
 }
 
+/// Opens the database of an existing collector (refusing one that holds none).
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    crate::server::require_sqlite_file(config)?;
     // Reports read with one or two connections at a time, most pages once.
-    reporting::open_one_shot(&config.database, config.db_max_connections.min(2))
+    let stores = reporting::open_one_shot(&config.database, config.db_max_connections.min(2))
         .await
-        .context("opening the database")
+        .context("opening the database")?;
+    if let Err(e) = crate::server::require_served(config, stores.store.as_ref()).await {
+        stores.store.close().await;
+        return Err(e.into());
+    }
+    Ok(stores)
 }
 
 /// Runs a command. `overrides` are the global options (`--config`, `--data-dir`,
@@ -294,6 +317,7 @@ async fn export_command(
         window: args.eval.window_ms(),
         generated_at: now,
         html_host_limit: 500,
+        organization: args.eval.organization.clone(),
     };
     let stores = open_stores(config).await?;
     let result = async {
@@ -371,6 +395,7 @@ async fn report_command(
         window: args.eval.window_ms(),
         generated_at: now,
         html_host_limit: args.html_hosts,
+        organization: args.eval.organization.clone(),
     };
     let stores = open_stores(config).await?;
     let progress = Progress::on_terminal();
@@ -378,10 +403,10 @@ async fn report_command(
     stores.store.close().await;
     let r = result?;
     eprintln!(
-        "attest-collector: wrote {} ({} report of {} hosts {}, {} of {} controls evidenced)",
+        "attest-collector: wrote {} ({} report of {} {}, {} of {} controls evidenced)",
         args.out.display(),
         args.format,
-        r.summary.hosts_in_scope,
+        report::plural(r.summary.hosts_in_scope, "host", "hosts"),
         match &r.scope.period {
             Some(p) => format!("from {} to {}", p.from, p.to),
             None => format!("as of {}", r.scope.as_of),
@@ -532,9 +557,47 @@ mod tests {
             period: None,
             window: std::time::Duration::from_secs(60),
             mapping: None,
+            organization: None,
         };
         assert!(args.when(1000).is_err());
         assert_eq!(args.when(3000).unwrap(), When::AsOf(2000));
         assert_eq!(args.window_ms(), 60_000);
+    }
+
+    #[test]
+    fn today_as_a_date_means_now() {
+        // 2026-11-25 12:00 UTC.
+        let now = 1_795_564_800_000 + 12 * 3_600_000;
+        let eval = |as_of: Option<&str>, period: Option<&str>| EvalArgs {
+            as_of: as_of.map(|t| parse_time(t).unwrap()),
+            period: period.map(|p| parse_period(p).unwrap()),
+            window: std::time::Duration::from_secs(60),
+            mapping: None,
+            organization: None,
+        };
+        assert_eq!(
+            eval(Some("2026-11-25"), None).when(now).unwrap(),
+            When::AsOf(now)
+        );
+        assert_eq!(
+            eval(None, Some("2026-11-01..2026-11-25"))
+                .when(now)
+                .unwrap(),
+            When::Period {
+                from: parse_time("2026-11-01T00:00:00Z").unwrap(),
+                to: now
+            }
+        );
+        // Tomorrow, and a time later today, are still in the future.
+        let err = eval(Some("2026-11-26"), None).when(now).unwrap_err();
+        assert!(err.to_string().contains("in the future"), "{err}");
+        let err = eval(Some("2026-11-25T13:00:00Z"), None)
+            .when(now)
+            .unwrap_err();
+        assert!(err.to_string().contains("in the future"), "{err}");
+        let err = eval(None, Some("2026-11-26..2026-11-27"))
+            .when(now)
+            .unwrap_err();
+        assert!(err.to_string().contains("in the future"), "{err}");
     }
 }

@@ -1,12 +1,19 @@
 //! `attest-collector demo`: the first run. A collector on loopback with SQLite in a
 //! data directory, this machine enrolled as an agent through the real enrollment and
-//! TLS path, one report collected (the agent's own checks, `attest-agent`'s library),
-//! signed and delivered over HTTPS, the HTML report written — then it prints where
-//! everything is and how to go on, and keeps serving until Ctrl-C.
+//! TLS path (the agent's own enrollment, state directory, spool and uploader, from
+//! `attest-agent`'s library), one report collected, signed and delivered over HTTPS,
+//! the HTML report written — then it prints where everything is and the next steps,
+//! each a command that works when pasted, and keeps serving until Ctrl-C.
 //!
-//! The demo agent's key and chain position are kept in `<data dir>/demo-agent/` (key
-//! mode 0600), so running the demo again adds a report of the same host instead of a
-//! new host.
+//! Everything stays in the data directory (default `./attest-demo`, mode 0700):
+//!
+//! - `demo.json`: the address the demo listens on, chosen once (a free port on
+//!   127.0.0.1) and reused by every later run, so the agent enrolled by the first run
+//!   keeps delivering to it;
+//! - `agent/`: the demo agent's state directory, exactly as `attest-agent` keeps it
+//!   (key 0600, enrollment, chain, spool). `attest-agent run --once --state-dir
+//!   attest-demo/agent` sends another report of this machine as the same agent: the
+//!   machine never counts twice.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -14,16 +21,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use attest_proto::{
-    BASE64, ChainState, EnrollRequest, EnrollResponse, Envelope, Receipt, SigningKey, Statement,
-    encode_public_key,
-};
-use base64::Engine as _;
-use rand_core::OsRng;
+use attest_agent::config::Config as AgentConfig;
+use attest_agent::enroll::{EnrollOptions, enroll};
+use attest_agent::host::HostRoot;
+use attest_agent::service::{Agent, Clock as _, SystemClock as AgentClock, run_once};
+use attest_agent::state::StateDir;
+use attest_agent::tls::{Pin, Trust};
+use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::client::Client;
 use crate::clock::Clock;
 use crate::config::{Config, Overrides};
 use crate::evaluate::DEFAULT_WINDOW_MS;
@@ -32,37 +39,54 @@ use crate::store::reporting;
 
 /// The default data directory of the demo (relative to the working directory).
 pub const DEMO_DIR: &str = "attest-demo";
+/// The demo's settings file in its data directory.
+const SETTINGS_FILE: &str = "demo.json";
+/// The demo agent's state directory in the data directory.
+const AGENT_DIR: &str = "agent";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DemoAgent {
-    agent_id: String,
-    chain: ChainState,
+struct Settings {
+    listen: SocketAddr,
 }
 
-fn agent_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("demo-agent")
-}
-
-fn load_key(dir: &Path) -> anyhow::Result<Option<SigningKey>> {
-    let path = dir.join("agent.key");
-    if !path.exists() {
-        return Ok(None);
+/// The address to listen on: `--listen`, else the one an earlier run chose, else a
+/// free port on 127.0.0.1 (then saved).
+fn listen_address(data_dir: &Path, given: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
+    let path = data_dir.join(SETTINGS_FILE);
+    let saved = match std::fs::read(&path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice::<Settings>(&bytes)
+                .with_context(|| format!("{}: not the demo's settings", path.display()))?
+                .listen,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let addr = match (given, saved) {
+        (Some(a), _) => a,
+        (None, Some(a)) => {
+            if let Err(e) = TcpListener::bind(a) {
+                bail!(
+                    "{a}, where this demo listens, is not free ({e}): is the demo already \
+                     running? Stop it, or pass --listen ADDR"
+                );
+            }
+            a
+        }
+        (None, None) => TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port on 127.0.0.1")?,
+    };
+    if saved != Some(addr) {
+        let tmp = data_dir.join(format!("{SETTINGS_FILE}.tmp"));
+        crate::files::write_private_atomic(
+            &tmp,
+            &path,
+            &serde_json::to_vec_pretty(&Settings { listen: addr })?,
+        )?;
     }
-    let text = crate::tls::read_private(&path)?;
-    let raw = BASE64
-        .decode(String::from_utf8_lossy(&text).trim())
-        .with_context(|| format!("{}: not base64", path.display()))?;
-    let secret: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", path.display()))?;
-    Ok(Some(SigningKey::from_bytes(&secret)))
-}
-
-/// A free port on loopback (the demo's default address).
-fn free_loopback() -> anyhow::Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
-    Ok(l.local_addr()?)
+    Ok(addr)
 }
 
 async fn wait_for(addr: SocketAddr, cert: &Path) -> anyhow::Result<()> {
@@ -75,8 +99,108 @@ async fn wait_for(addr: SocketAddr, cert: &Path) -> anyhow::Result<()> {
     bail!("the collector did not start listening on {addr}")
 }
 
-/// Runs the demo. `overrides.data_dir` defaults to `./attest-demo`; `listen` to a free
-/// port on 127.0.0.1.
+/// Enrolls the demo agent (first run), or points its enrollment at this run's
+/// address (when `--listen` moved it).
+async fn enroll_demo_agent(
+    state: &StateDir,
+    stores: &reporting::Stores,
+    clock: &dyn Clock,
+    server: &url::Url,
+    pin: &Pin,
+    host: &HostRoot,
+) -> anyhow::Result<()> {
+    let trust = Trust::Pin(*pin);
+    if let Some(mut enrollment) = state.load_enrollment()? {
+        if enrollment.server != server.as_str() || enrollment.trust != trust {
+            enrollment.server = server.to_string();
+            enrollment.trust = trust;
+            state.save_enrollment(&enrollment)?;
+        }
+        return Ok(());
+    }
+    let token = crate::admin::create_enroll_token(
+        stores.store.as_ref(),
+        clock.now_millis(),
+        "demo",
+        1,
+        Some(Duration::from_secs(600)),
+    )
+    .await?;
+    let now = AgentClock.now();
+    let thresholds = attest_agent::checks::Thresholds::default();
+    let host_info = attest_agent::collect::collect(host, now, &thresholds, &[])?.host;
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let options = EnrollOptions {
+        server: server.clone(),
+        token: token.token,
+        trust,
+        proxy: None,
+        force: false,
+    };
+    enroll(state, &options, host_info, now, seed)
+        .await
+        .context("enrolling this machine")?;
+    Ok(())
+}
+
+/// How a person runs one of the workspace's programs from a shell: through cargo in
+/// a checkout (the demo was started by `cargo run`), else by its path next to this
+/// program, else by its name (installed on the PATH).
+fn program(name: &str) -> String {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return name.to_owned();
+    };
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let profile = dir.file_name().and_then(|p| p.to_str()).unwrap_or("");
+    let target = dir.parent();
+    if let Some(root) = target
+        .filter(|t| t.file_name().is_some_and(|n| n == "target"))
+        .and_then(Path::parent)
+        .filter(|r| r.join("Cargo.toml").is_file())
+        && matches!(profile, "release" | "debug")
+    {
+        let release = if profile == "release" {
+            " --release"
+        } else {
+            ""
+        };
+        let here = std::env::current_dir()
+            .and_then(std::fs::canonicalize)
+            .is_ok_and(|d| d == root);
+        return if here {
+            format!("cargo run -q{release} -p {name} --")
+        } else {
+            format!(
+                "cargo run -q{release} --manifest-path {} -p {name} --",
+                root.join("Cargo.toml").display()
+            )
+        };
+    }
+    let sibling = dir.join(name);
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name) == sibling));
+    if sibling.is_file() && !on_path {
+        sibling.display().to_string()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// A path as the next steps print it: relative to the working directory when inside
+/// it (shorter, and what the user typed), else absolute.
+fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Runs the demo. `overrides.data_dir` defaults to `./attest-demo`; `listen` to the
+/// saved address, else a free port on 127.0.0.1.
 pub async fn run(
     overrides: &Overrides,
     listen: Option<SocketAddr>,
@@ -88,13 +212,9 @@ pub async fn run(
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEMO_DIR));
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    crate::files::private_dir(&data_dir)?;
     let data_dir = std::fs::canonicalize(&data_dir)?;
-    let listen = match listen {
-        Some(a) => a,
-        None => free_loopback()?,
-    };
+    let listen = listen_address(&data_dir, listen)?;
     let config = Config::load(&Overrides {
         config: overrides.config.clone(),
         listen: Some(listen.to_string()),
@@ -105,11 +225,10 @@ pub async fn run(
         insecure_http: false,
     })
     .context("configuration")?;
-    let stores = reporting::open(&config.database, 2).await?;
 
     // The collector, in this process, on loopback over TLS.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::serve(
+    let mut server = tokio::spawn(crate::server::serve(
         config.clone(),
         Arc::clone(&clock),
         async move {
@@ -117,78 +236,40 @@ pub async fn run(
         },
     ));
     let (cert, _) = crate::tls::self_signed_paths(&data_dir);
-    wait_for(listen, &cert).await?;
-    let fingerprint = crate::tls::fingerprint_of(&cert)?;
-    let client = Client::pinned(listen, &fingerprint)?;
-
-    // This machine as an agent: collect, enroll (first run), sign, deliver.
-    let now = clock.now();
-    let host = attest_agent::host::HostRoot::open(Path::new("/"))?;
-    let thresholds = attest_agent::checks::Thresholds::default();
-    let mut report = attest_agent::collect::collect(&host, now, &thresholds, &[])?;
-    let dir = agent_dir(&data_dir);
-    crate::tls::private_dir(&dir)?;
-    let (key, mut state) = match (load_key(&dir)?, std::fs::read(dir.join("agent.json")).ok()) {
-        (Some(key), Some(json)) => (key, serde_json::from_slice::<DemoAgent>(&json)?),
-        _ => {
-            let key = SigningKey::generate(&mut OsRng);
-            crate::tls::write_private(
-                &dir.join("agent.key"),
-                format!("{}\n", BASE64.encode(key.to_bytes())).as_bytes(),
-            )?;
-            let token = crate::admin::create_enroll_token(
-                stores.store.as_ref(),
-                clock.now_millis(),
-                "demo",
-                1,
-                Some(Duration::from_secs(600)),
-            )
-            .await?;
-            let body = serde_json::to_vec(&EnrollRequest {
-                token: token.token,
-                public_key: encode_public_key(&key.verifying_key()),
-                host: report.host.clone(),
-            })?;
-            let resp = client.post("/v1/enroll", body).await?;
-            if resp.status != 200 {
-                bail!(
-                    "enrollment refused ({}): {}",
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body)
-                );
-            }
-            let enrolled = EnrollResponse::from_json(&resp.body)?;
-            let chain = ChainState::genesis(&key.verifying_key());
-            (
-                key,
-                DemoAgent {
-                    agent_id: enrolled.agent_id,
-                    chain,
-                },
-            )
+    tokio::select! {
+        up = wait_for(listen, &cert) => up?,
+        // The collector stopped before it listened: its error says why.
+        ended = &mut server => {
+            ended.map_err(|e| anyhow::anyhow!("the collector task failed: {e}"))??;
+            bail!("the collector stopped before it listened on {listen}");
         }
-    };
-    report.agent_id = state.agent_id.clone();
-    state.chain.stamp(&mut report);
-    let bytes = Statement::for_report(report).to_bytes()?;
-    let envelope = Envelope::sign(&bytes, &key).to_json()?;
-    state.chain.advance(&bytes);
-    // The chain position, saved before delivery as the agent does (replaced
-    // atomically, 0600): a report is never signed twice with one seq.
-    let tmp = dir.join("agent.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    crate::tls::write_private(&tmp, &serde_json::to_vec_pretty(&state)?)?;
-    std::fs::rename(&tmp, dir.join("agent.json"))?;
-
-    let resp = client.post("/v1/reports", envelope).await?;
-    if resp.status != 200 {
-        bail!(
-            "the report was refused ({}): {}",
-            resp.status,
-            String::from_utf8_lossy(&resp.body)
-        );
     }
-    let receipt = Receipt::from_json(&resp.body)?;
+    let fingerprint = crate::tls::fingerprint_of(&cert)?;
+    let pin: Pin = fingerprint
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the certificate's fingerprint: {e}"))?;
+    let stores = reporting::open(&config.database, 2).await?;
+
+    // This machine as an agent, exactly as `attest-agent` runs: enroll (first run),
+    // collect, sign, spool, deliver over pinned TLS.
+    let server_url = url::Url::parse(&format!("https://{listen}"))?;
+    let state_dir = data_dir.join(AGENT_DIR);
+    let state = StateDir::new(&state_dir);
+    let host = HostRoot::open(Path::new("/"))?;
+    enroll_demo_agent(&state, &stores, clock.as_ref(), &server_url, &pin, &host).await?;
+    let agent = Agent::open(state, AgentConfig::defaults(&|_| None), host)?;
+    let outcome = run_once(&agent, &AgentClock).await?;
+    if outcome.collected.is_none() || outcome.left > 0 {
+        let why = [outcome.collect_error, outcome.stopped]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+        bail!("this machine's report was not delivered: {why}");
+    }
+    let agent_id = agent.enrollment.agent_id.clone();
+    drop(agent);
+
     // The report.
     let html = data_dir.join("report.html");
     let catalog = Catalog::builtin()?;
@@ -197,6 +278,7 @@ pub async fn run(
         window: DEFAULT_WINDOW_MS,
         generated_at: clock.now_millis(),
         html_host_limit: 500,
+        organization: None,
     };
     let r = report::to_file(
         &stores,
@@ -209,39 +291,47 @@ pub async fn run(
     .await?;
     stores.store.close().await;
 
-    let dd = data_dir.display();
+    let (log_key, _) = crate::server::load_or_create_log_key(&data_dir)?;
+    let log_key_id = attest_proto::keyid(&log_key.verifying_key());
+    let dd = shown(&data_dir);
+    let collector = format!("{} --data-dir {dd}", program("attest-collector"));
+    let agent = program("attest-agent");
+    let hosts = r.summary.hosts_in_scope;
     println!();
     println!("Attest demo: a collector is running on https://{listen}");
     println!("  certificate SHA-256 fingerprint: {fingerprint}");
     println!(
-        "  this machine is agent {} (report seq {} stored at log index {})",
-        state.agent_id, receipt.seq, receipt.log_index
+        "  this machine is agent {agent_id}: report seq {} delivered",
+        outcome.collected.unwrap_or_default()
     );
     println!();
-    println!("The report: {}", html.display());
+    println!("The report: {}", shown(&html));
     println!(
-        "  {} host(s), {} of {} controls evidenced; open it in a browser or print it.",
-        r.summary.hosts_in_scope, r.summary.controls_assessed, r.summary.controls
+        "  {hosts} {}, {} of {} controls evidenced; open it in a browser or print it.",
+        if hosts == 1 { "host" } else { "hosts" },
+        r.summary.controls_assessed,
+        r.summary.controls
     );
     println!();
-    println!("Go on (in another terminal, while this one runs):");
-    println!("  enroll another machine:");
-    println!("    attest-collector --data-dir {dd} token create --uses 1");
+    println!("Next steps (in another terminal, from this directory, while this one runs):");
+    println!("  send another report of this machine, as the agent service does:");
+    println!("    {agent} run --once --state-dir {}", shown(&state_dir));
+    println!("  write the report again, and the evidence bundle an auditor verifies offline:");
+    println!("    {collector} report --format html --out {dd}/report.html");
+    println!("    {collector} export --out {dd}/evidence.tar.gz");
+    println!("    {collector} verify {dd}/evidence.tar.gz --collector-key {log_key_id}");
+    println!("  the read API, with a token for an auditor:");
+    println!("    TOKEN=$({collector} apitoken create --role auditor)");
     println!(
-        "    attest-agent enroll --server https://{listen} --token <TOKEN> --pin {fingerprint}"
-    );
-    println!("  the API:");
-    println!("    attest-collector --data-dir {dd} apitoken create --role auditor");
-    println!(
-        "    curl --cacert {} -H 'Authorization: Bearer <TOKEN>' https://localhost:{}/v1/agents",
-        cert.display(),
+        "    curl --fail --cacert {} -H \"Authorization: Bearer $TOKEN\" https://localhost:{}/v1/agents",
+        shown(&cert),
         listen.port()
     );
-    println!("  reports and evidence:");
-    println!("    attest-collector --data-dir {dd} report --format oscal --out report.json");
-    println!("    attest-collector --data-dir {dd} export --out evidence.tar.gz");
-    println!("    attest-collector verify evidence.tar.gz");
     println!();
+    println!(
+        "Other machines enroll with a collector they can reach: `attest-collector serve` \
+         (docs/collector.md), then `attest-agent enroll` on each (docs/agent.md)."
+    );
     println!("Ctrl-C stops the collector; run the demo again to add a report of this machine.");
 
     signal.await;

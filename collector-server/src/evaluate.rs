@@ -288,8 +288,10 @@ impl Counts {
         }
     }
 
-    /// The fleet's verdict on a control: satisfied when every host in scope is
-    /// satisfied or waived (and there is at least one), else the worst host state.
+    /// The fleet's verdict on a control: the worst host state. Satisfied when every
+    /// host in scope satisfies it (and there is at least one); waived when every host
+    /// satisfies it or is waived, and some host is waived — an accepted exception is
+    /// never shown as satisfied.
     pub fn verdict(&self) -> State {
         if self.total() == 0 {
             return State::NotAssessed;
@@ -297,13 +299,7 @@ impl Counts {
         State::ALL
             .into_iter()
             .filter(|s| self.get(*s) > 0)
-            .fold(State::Satisfied, |acc, s| {
-                if s == State::Waived {
-                    acc
-                } else {
-                    acc.worst(s)
-                }
-            })
+            .fold(State::Satisfied, State::worst)
     }
 }
 
@@ -1355,7 +1351,13 @@ mod tests {
             waived: 1,
             ..Counts::default()
         };
-        assert_eq!(ok.verdict(), State::Satisfied);
+        // An accepted exception is never shown as satisfied.
+        assert_eq!(ok.verdict(), State::Waived);
+        let all = Counts {
+            satisfied: 3,
+            ..Counts::default()
+        };
+        assert_eq!(all.verdict(), State::Satisfied);
         assert_eq!(Counts::default().verdict(), State::NotAssessed);
     }
 

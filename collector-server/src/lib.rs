@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod evaluate;
+pub mod files;
 pub mod fleetsim;
 pub mod ingest;
 pub mod log;

@@ -140,10 +140,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("attest-collector: {e:#}");
+            eprintln!("attest-collector: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error as one line: its causes joined by `: `, each once (a message that already
+/// quotes its cause, like `listening on ADDR: Address in use`, is not followed by the
+/// cause again).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging() {
@@ -254,7 +272,7 @@ async fn admin_command(
     clock: Arc<dyn Clock>,
     command: Command,
 ) -> anyhow::Result<ExitCode> {
-    let store = server::open_store(&config).await?;
+    let store = server::open_existing_store(&config).await?;
     let now = clock.now_millis();
     let actor = cli_actor();
     let s = store.as_ref();

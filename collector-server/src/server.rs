@@ -61,6 +61,11 @@ pub enum ServeError {
     },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(
+        "no collector in {place} ({why}): pass the --data-dir (or --database) of a \
+         collector, or start one with `attest-collector serve --data-dir DIR`"
+    )]
+    NoCollector { place: String, why: String },
 }
 
 /// Loads the log-signing key from the data directory, creating it (0600) on first
@@ -89,6 +94,51 @@ pub fn load_or_create_log_key(data_dir: &Path) -> Result<(SigningKey, bool), Ser
     Ok((key, true))
 }
 
+/// Where admin commands look for the collector, for messages.
+fn place(config: &Config) -> String {
+    match store::sqlite_path(&config.database) {
+        Some(_) => config.data_dir.display().to_string(),
+        None => "the database given".to_owned(),
+    }
+}
+
+/// Refuses, before anything is created, a SQLite database file that does not exist:
+/// an admin command must act on a collector's data, never make an empty one.
+pub fn require_sqlite_file(config: &Config) -> Result<(), ServeError> {
+    if let Some(path) = store::sqlite_path(&config.database)
+        && !path.exists()
+    {
+        return Err(ServeError::NoCollector {
+            place: place(config),
+            why: format!("{} does not exist", path.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a database that no collector has served (its log key is not set).
+pub async fn require_served(config: &Config, store: &dyn store::Store) -> Result<(), ServeError> {
+    if store.meta(LOG_KEY_META).await?.is_none() {
+        return Err(ServeError::NoCollector {
+            place: place(config),
+            why: "its database was never served: no log key".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the store of an existing collector for an admin command: refuses a data
+/// directory or database that holds no collector, without creating anything there.
+pub async fn open_existing_store(config: &Config) -> Result<DynStore, ServeError> {
+    require_sqlite_file(config)?;
+    let store = open_store(config).await?;
+    if let Err(e) = require_served(config, store.as_ref()).await {
+        store.close().await;
+        return Err(e);
+    }
+    Ok(store)
+}
+
 /// Opens the store and checks that the log key is the one the database knows.
 pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
     Ok(store::open_with(
@@ -107,6 +157,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     tls::private_dir(&config.data_dir)?;
+    // The address first: a port in use is said at once, before anything is printed.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let store = open_store(&config).await?;
     let (log_key, created) = load_or_create_log_key(&config.data_dir)?;
     let ours = encode_public_key(&log_key.verifying_key());
@@ -172,12 +229,6 @@ pub async fn serve(
     ));
     let router = app(state);
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.listen,
         source,

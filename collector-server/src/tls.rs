@@ -6,7 +6,7 @@
 //! refused when others may read them (or the group write them).
 
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,6 +34,8 @@ pub enum TlsError {
     Generate(String),
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error(transparent)]
+    Mode(#[from] crate::files::ModeError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -54,16 +56,10 @@ pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("cert.pem"), dir.join("key.pem"))
 }
 
-/// Creates a directory (and parents) with mode 0700 if missing.
+/// Creates a directory (and parents) with mode 0700, or makes an existing one 0700
+/// ([`crate::files::private_dir`]).
 pub fn private_dir(dir: &Path) -> Result<(), TlsError> {
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io(dir))?;
-    }
-    Ok(())
+    Ok(crate::files::private_dir(dir)?)
 }
 
 /// Writes a new file with mode 0600; fails if it exists.

@@ -33,6 +33,11 @@ pub enum WaiverError {
     ExpiryPassed,
     #[error("host {0:?} is empty or has spaces")]
     BadHost(String),
+    #[error(
+        "no enrolled host has the agent id or hostname {0:?}: `attest-collector agents list` \
+         shows them"
+    )]
+    UnknownHost(String),
 }
 
 /// What `waiver add` asks for.
@@ -118,6 +123,16 @@ pub async fn add(
 ) -> Result<Waiver, WaiverError> {
     let id = format!("wvr_{}", crate::auth::random_hex(6));
     let w = make(catalog, now, actor, id, req)?;
+    if !w.hosts.is_empty() {
+        let known = reports.hosts().await?;
+        if let Some(h) = w
+            .hosts
+            .iter()
+            .find(|h| !known.iter().any(|k| &k.agent_id == *h || &k.hostname == *h))
+        {
+            return Err(WaiverError::UnknownHost(h.clone()));
+        }
+    }
     reports.add_waiver(&w).await?;
     store
         .audit(&AuditEntry {
@@ -254,13 +269,35 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
         let s = crate::store::reporting::open(&url, 2).await.unwrap();
         let c = Catalog::builtin().unwrap();
+        // Hosts are named by hostname or agent id, and must be enrolled.
+        let mut request = req(WaiverScope::Control("7.7".into()));
+        let err = add(
+            s.store.as_ref(),
+            s.reports.as_ref(),
+            &c,
+            T0,
+            "cli:alice",
+            request.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no enrolled host has the agent id or hostname \"lap-1\": `attest-collector agents \
+             list` shows them"
+        );
+        assert!(s.reports.waivers().await.unwrap().is_empty());
+        let agents = crate::fleetsim::enroll(s.store.as_ref(), 3, 2, T0 - 1000)
+            .await
+            .unwrap();
+        request.hosts = vec![agents[0].host.hostname.clone(), agents[1].agent_id.clone()];
         let w = add(
             s.store.as_ref(),
             s.reports.as_ref(),
             &c,
             T0,
             "cli:alice",
-            req(WaiverScope::Control("7.7".into())),
+            request,
         )
         .await
         .unwrap();

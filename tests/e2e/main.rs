@@ -13,5 +13,6 @@ mod agent_collector;
 mod agent_service;
 mod collect_cli;
 mod collector;
+mod first_hour;
 mod fixtures;
 mod reports;

@@ -84,7 +84,7 @@ async fn report_export_and_verify_over_real_ingest() {
             "--check",
             "system.screen_lock",
             "--host",
-            "srv-00000",
+            "host-000000",
             "--justification",
             "Rack server without a local display.",
             "--approver",
@@ -215,6 +215,7 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
+    let mut addresses = Vec::new();
     for seq in [1, 2] {
         let mut child = Command::new(bin("attest-collector"))
             .arg("--data-dir")
@@ -238,12 +239,23 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
             text.contains("a collector is running on https://127.0.0.1:"),
             "{text}"
         );
-        assert!(
-            text.contains(&format!("(report seq {seq} stored")),
-            "{text}"
+        addresses.push(
+            text.lines()
+                .find_map(|l| l.strip_prefix("Attest demo: a collector is running on "))
+                .unwrap()
+                .to_owned(),
         );
         assert!(
-            text.contains("attest-agent enroll --server https://"),
+            text.contains(&format!(": report seq {seq} delivered")),
+            "{text}"
+        );
+        // The next step sends a report as the same agent, from its state directory
+        // inside the demo's data directory (never /var/lib/attest).
+        assert!(
+            text.contains(&format!(
+                "run --once --state-dir {}",
+                data.join("agent").display()
+            )),
             "{text}"
         );
         let html = std::fs::read_to_string(data.join("report.html")).unwrap();
@@ -254,4 +266,6 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
             .unwrap();
         assert!(child.wait().unwrap().success());
     }
+    // The second run listens where the first did: the agent it enrolled still reaches it.
+    assert_eq!(addresses[0], addresses[1]);
 }

@@ -204,7 +204,7 @@ pub async fn create_enroll_token(
     Ok(Json(json!({
         "id": created.id,
         "token": created.token,
-        "expires_at": created.expires_at,
+        "expires_at": created.expires_at.map(crate::store::rfc3339::text),
     })))
 }
 

@@ -3,8 +3,8 @@
 //! Two TOML files ship inside the binary:
 //!
 //! - `data/iso27002-2022.toml`: the 93 controls of ISO/IEC 27002:2022 (5.1–5.37,
-//!   6.1–6.8, 7.1–7.14, 8.1–8.34), each with its id, its theme and a short title in our
-//!   own words;
+//!   6.1–6.8, 7.1–7.14, 8.1–8.34), each with its id, its theme and the control's name
+//!   as the standard gives it (so an auditor maps nothing back by hand);
 //! - `data/mapping-default.toml`: the agent's checks and the default mapping of
 //!   `checks.md` ("Mapping to controls"), one link per check and control, each with a
 //!   one-line rationale.

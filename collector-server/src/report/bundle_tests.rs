@@ -19,6 +19,7 @@ async fn bundle(when: When) -> (Vec<u8>, attest_proto::SigningKey) {
         window: DEFAULT_WINDOW_MS,
         generated_at: T0 + 60_000,
         html_host_limit: 100,
+        organization: None,
     };
     let path = dir.path().join("evidence.tar.gz");
     let summary = export(&stores, &catalog, &opts, &key, &path, &Progress::quiet())

@@ -1,7 +1,8 @@
 //! What reports take from the stored envelopes themselves: the signature status (each
 //! envelope is verified again against the agent's enrolled key, and its payload
 //! against the stored SHA-256), the results (check, status, summary, reason) of a
-//! verified payload, the evidence excerpts of results that did not pass, and the
+//! verified payload, the sources of every result (path or command and SHA-256) with
+//! the evidence excerpts of results that did not pass, and the
 //! hardware facts of `inventory.host` for the asset inventory.
 //!
 //! Each envelope is verified once and its payload decoded once, on all cores; only
@@ -82,7 +83,8 @@ pub struct EnvelopeFacts {
     /// [`Signature::Verified`] (the same rows ingest stored from it); `None` otherwise,
     /// and the caller reads the stored rows.
     pub results: Option<Vec<ResultRecord>>,
-    /// Evidence of results whose status is not `pass`, `info` or `not_applicable`.
+    /// The sources of every result, by check; with their excerpts for results whose
+    /// status is not `pass`, `info` or `not_applicable` (empty for those).
     pub excerpts: HashMap<String, Vec<Excerpt>>,
     pub hardware: Hardware,
     /// `inventory.software`'s package count.
@@ -295,12 +297,23 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
     let mut results = Vec::with_capacity(st.predicate.results.len());
     for r in st.predicate.results {
         let decided = matches!(r.status.as_str(), "pass" | "info" | "not_applicable");
-        if !decided
-            && let Some(raw) = r.evidence
+        if let Some(raw) = r.evidence
             && let Ok(list) = serde_json::from_str::<Vec<Evidence>>(raw.get())
         {
-            out.excerpts
-                .insert(r.check.clone(), list.iter().map(excerpt_of).collect());
+            // Every result names its sources (path or command, SHA-256); the deciding
+            // lines are kept for those that did not pass, where a reader needs them.
+            out.excerpts.insert(
+                r.check.clone(),
+                list.iter()
+                    .map(|e| {
+                        let mut x = excerpt_of(e);
+                        if decided {
+                            x.excerpt = String::new();
+                        }
+                        x
+                    })
+                    .collect(),
+            );
         }
         match (r.check.as_str(), r.facts) {
             ("inventory.host", Some(facts)) => out.hardware = hardware_of(facts),
@@ -569,11 +582,16 @@ mod tests {
         let (env, sha) = envelope(&key);
         let f = envelope_facts(&host(&key), &sha, &env);
         assert_eq!(f.signature, Signature::Verified);
-        assert_eq!(f.excerpts.len(), 1, "only results that did not pass");
         let ex = &f.excerpts["system.firewall"][0];
         assert_eq!(
             (ex.kind, ex.source.as_str(), ex.excerpt.as_str()),
             ("file", "/etc/ufw/ufw.conf", "ENABLED=no\n")
+        );
+        // A result that passed names its source and digest, without the lines.
+        let ok = &f.excerpts["disk.root_encrypted"][0];
+        assert_eq!(
+            (ok.source.as_str(), ok.sha256.as_str(), ok.excerpt.as_str()),
+            ("/proc/self/mountinfo", "sha256:cd", "")
         );
         assert_eq!(f.hardware.vendor.as_deref(), Some("LENOVO"));
         assert_eq!(f.hardware.serial.as_deref(), Some("PF2ABC"));

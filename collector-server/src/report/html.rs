@@ -2,17 +2,23 @@
 //! external request), readable on screen and on paper (A4 `@page` rules, a page break
 //! before each section and each control).
 //!
-//! Sections: the summary; scope and method; the statement of applicability (every
-//! control, assessed by Attest or not); one page per assessed control (its checks and
-//! why they are evidence, and the hosts that do not satisfy it with the evidence
-//! excerpt, report seq, collection time, payload SHA-256 and signature status); for a
-//! period, the daily share satisfied and the changes of state; appendices: asset
-//! inventory (5.9), waivers, chain integrity; how to verify.
+//! Sections: the summary (report id, organisation, scope) and a table of contents;
+//! scope and method; the statement of applicability (every control, assessed by
+//! Attest or not); one section per assessed control: its checks and why they are
+//! evidence, the hosts that do not satisfy it (evidence excerpts, capped at
+//! [`EXCERPT_LINES`] lines — the JSON report and the evidence bundle have them whole),
+//! and the hosts that satisfy it with the results that decide it (status, source,
+//! SHA-256, signed report); results that count as satisfied because the check does
+//! not apply, and waived hosts, are labelled as such. For a period, the daily share
+//! satisfied and the changes of state; appendices: asset inventory (5.9), waivers,
+//! chain integrity; how to verify. Times are written one way throughout:
+//! `2026-11-25 15:51:03 UTC`.
 
 use std::io::Write;
 
 use askama::Template;
 
+use super::evidence::Excerpt;
 use super::model::{
     ChangeEntry, ControlEntry, EvidenceEntry, FleetReport, HostEntry, ResultEntry, WaiverEntry,
 };
@@ -23,6 +29,50 @@ use crate::evaluate::{ChainStatus, Counts, State};
 
 /// How many changes of state the HTML period section lists.
 pub const MAX_CHANGES: usize = 2000;
+/// How many lines of one evidence excerpt the HTML report shows.
+pub const EXCERPT_LINES: usize = 12;
+/// How many characters of one evidence excerpt the HTML report shows.
+pub const EXCERPT_CHARS: usize = 900;
+/// How many evidence items of one result the HTML report shows with their excerpt
+/// (the others by source and SHA-256 only).
+pub const EXCERPTS_PER_RESULT: usize = 2;
+
+/// One evidence item as the HTML report shows it.
+struct Shown<'a> {
+    e: &'a Excerpt,
+    /// The first lines of the excerpt (empty: source and digest only).
+    text: String,
+    /// Lines (or characters) of the excerpt not shown.
+    cut: bool,
+}
+
+fn shown(r: &ResultEntry) -> Vec<Shown<'_>> {
+    let mut with_text = 0;
+    r.evidence
+        .iter()
+        .map(|e| {
+            if e.excerpt.is_empty() || with_text >= EXCERPTS_PER_RESULT {
+                return Shown {
+                    e,
+                    text: String::new(),
+                    cut: !e.excerpt.is_empty(),
+                };
+            }
+            with_text += 1;
+            let mut text = String::new();
+            let mut cut = false;
+            for (i, line) in e.excerpt.lines().enumerate() {
+                if i >= EXCERPT_LINES || text.len() + line.len() > EXCERPT_CHARS {
+                    cut = true;
+                    break;
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+            Shown { e, text, cut }
+        })
+        .collect()
+}
 
 struct SoaRow<'a> {
     c: &'a ControlEntry,
@@ -41,6 +91,7 @@ struct ThemeGroup<'a> {
 struct ResultRow<'a> {
     r: &'a ResultEntry,
     unwaived: Option<State>,
+    shown: Vec<Shown<'a>>,
 }
 
 struct HostRow<'a> {
@@ -58,8 +109,16 @@ struct ControlPage<'a> {
     counts: Counts,
     bar: String,
     legend: String,
+    /// Hosts that do not satisfy it (waived ones included, labelled).
     rows: Vec<HostRow<'a>>,
     more: usize,
+    /// Hosts that satisfy it, with the results that decide it.
+    ok_rows: Vec<HostRow<'a>>,
+    ok_more: usize,
+    /// Satisfied hosts where a check of the control does not apply.
+    na_hosts: usize,
+    /// The checks that did not apply somewhere, with one reason each.
+    na_checks: Vec<(String, String)>,
 }
 
 struct PeriodControl {
@@ -91,6 +150,7 @@ struct Page<'a> {
     chain_hosts: Vec<&'a HostEntry>,
     waivers: &'a [WaiverEntry],
     limit: usize,
+    excerpt_lines: usize,
     version: &'static str,
     css: &'static str,
 }
@@ -111,6 +171,24 @@ impl Page<'_> {
     /// An RFC 3339 time as people read it: `2026-11-25 15:51:03 UTC`.
     fn t(&self, s: &str) -> String {
         human_time(s)
+    }
+
+    /// `1 host`, `2 hosts`.
+    fn n(&self, n: impl std::borrow::Borrow<usize>, one: &str, many: &str) -> String {
+        super::plural(*n.borrow(), one, many)
+    }
+
+    /// A result's status as the report labels it.
+    fn status(&self, s: &Option<&str>) -> &'static str {
+        match s {
+            Some("pass") => "pass",
+            Some("fail") => "fail",
+            Some("unknown") => "unknown",
+            Some("info") => "info",
+            Some("not_applicable") => "not applicable",
+            Some(_) => "other",
+            None => "missing",
+        }
     }
 }
 
@@ -164,41 +242,62 @@ fn control_page<'a>(report: &'a FleetReport, c: &'a ControlEntry, limit: usize) 
     let counts = c.counts.unwrap_or_default();
     let check_ids: Vec<&str> = c.checks.iter().map(|k| k.check.as_str()).collect();
     let mut rows: Vec<HostRow<'a>> = Vec::new();
-    let mut total = 0usize;
+    let mut ok_rows: Vec<HostRow<'a>> = Vec::new();
+    let (mut total, mut ok_total, mut na_hosts) = (0usize, 0usize, 0usize);
+    let mut na_checks: Vec<(String, String)> = Vec::new();
     for h in &report.hosts {
         let Some(hc) = h.controls.iter().find(|hc| hc.control == c.id) else {
             continue;
         };
-        if hc.state == State::Satisfied {
-            continue;
-        }
-        total += 1;
-        if rows.len() >= limit {
-            continue;
-        }
-        let results = h
-            .results
-            .iter()
-            .filter(|r| check_ids.contains(&r.check.as_str()) && r.state != State::Satisfied)
-            .map(|r| ResultRow {
-                r,
-                unwaived: r.unwaived,
-            })
-            .collect();
-        rows.push(HostRow {
+        let mine = || {
+            h.results
+                .iter()
+                .filter(|r| check_ids.contains(&r.check.as_str()))
+        };
+        let row = |keep: &dyn Fn(&ResultEntry) -> bool| HostRow {
             h,
             state: hc.state,
             unwaived: hc.unwaived,
             waivers: hc.waivers.join(", "),
-            results,
+            results: mine()
+                .filter(|r| keep(r))
+                .map(|r| ResultRow {
+                    r,
+                    unwaived: r.unwaived,
+                    shown: shown(r),
+                })
+                .collect(),
             evidence: h.evidence.as_ref(),
-        });
+        };
+        if hc.state == State::Satisfied {
+            ok_total += 1;
+            let mut na = false;
+            for r in mine().filter(|r| r.status == Some("not_applicable")) {
+                na = true;
+                if !na_checks.iter().any(|(k, _)| k == &r.check) {
+                    let why = r.reason.clone().or_else(|| r.summary.clone());
+                    na_checks.push((r.check.clone(), why.unwrap_or_default()));
+                }
+            }
+            if na {
+                na_hosts += 1;
+            }
+            if ok_rows.len() < limit {
+                ok_rows.push(row(&|_| true));
+            }
+            continue;
+        }
+        total += 1;
+        if rows.len() < limit {
+            rows.push(row(&|r| r.state != State::Satisfied));
+        }
     }
     rows.sort_by(|a, b| {
         b.state
             .cmp(&a.state)
             .then_with(|| a.h.hostname.cmp(&b.h.hostname))
     });
+    ok_rows.sort_by(|a, b| a.h.hostname.cmp(&b.h.hostname));
     ControlPage {
         c,
         verdict: c.verdict.unwrap_or(State::NotAssessed),
@@ -207,13 +306,17 @@ fn control_page<'a>(report: &'a FleetReport, c: &'a ControlEntry, limit: usize) 
         legend: svg::legend_text(&counts),
         more: total.saturating_sub(rows.len()),
         rows,
+        ok_more: ok_total.saturating_sub(ok_rows.len()),
+        ok_rows,
+        na_hosts,
+        na_checks,
     }
 }
 
 fn page<'a>(report: &'a FleetReport, opts: &Options) -> Page<'a> {
     let when = match &report.scope.period {
-        Some(p) => format!("from {} to {}", p.from, p.to),
-        None => format!("as of {}", report.scope.as_of),
+        Some(p) => format!("from {} to {}", human_time(&p.from), human_time(&p.to)),
+        None => format!("as of {}", human_time(&report.scope.as_of)),
     };
     let overview = svg::overview(
         &report
@@ -309,6 +412,7 @@ fn page<'a>(report: &'a FleetReport, opts: &Options) -> Page<'a> {
             .collect(),
         waivers: &report.waivers,
         limit: opts.html_host_limit,
+        excerpt_lines: EXCERPT_LINES,
         version: env!("CARGO_PKG_VERSION"),
         css: include_str!("../../templates/report.css"),
     }

@@ -78,6 +78,11 @@ impl Format {
     }
 }
 
+/// `1 host`, `2 hosts`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A point in time or a period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
@@ -106,6 +111,9 @@ pub struct Options {
     /// Per control, how many hosts the HTML report lists with their evidence (the
     /// rest are counted and are in the CSV and JSON reports).
     pub html_host_limit: usize,
+    /// The organisation whose fleet the report covers (`--organization`), shown on
+    /// the report.
+    pub organization: Option<String>,
 }
 
 /// What the store held for a report.

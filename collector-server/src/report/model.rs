@@ -28,6 +28,9 @@ pub fn rfc3339(ms: Millis) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetReport {
     pub schema: &'static str,
+    /// The report's id (a name-based UUID of its generation and evaluation times; the
+    /// OSCAL document's UUID).
+    pub report_id: String,
     pub generated_at: String,
     pub scope: Scope,
     pub summary: Summary,
@@ -76,6 +79,9 @@ pub struct Scope {
     pub period: Option<PeriodBounds>,
     pub freshness_window_hours: i64,
     pub framework: String,
+    /// The organisation named with `--organization`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
     pub mapping: MappingSource,
     pub log: LogEntry,
     pub hosts_in_scope: usize,
@@ -229,7 +235,8 @@ pub struct ResultEntry {
     pub note: Option<String>,
     /// The controls this check is evidence for.
     pub controls: Controls,
-    /// Evidence of results that did not pass.
+    /// The sources the result was decided from (path or command, SHA-256), with the
+    /// deciding lines (`excerpt`) for results that did not pass (empty otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Excerpt>,
 }
@@ -560,6 +567,7 @@ pub fn build(
     };
     FleetReport {
         schema: REPORT_FORMAT,
+        report_id: super::oscal::report_id(&rfc3339(opts.generated_at), &rfc3339(at)),
         generated_at: rfc3339(opts.generated_at),
         scope: Scope {
             kind: match opts.when {
@@ -576,6 +584,7 @@ pub fn build(
             },
             freshness_window_hours: opts.window / 3_600_000,
             framework: catalog.framework.clone(),
+            organization: opts.organization.clone(),
             mapping: catalog.source.clone(),
             log: g.log.clone(),
             hosts_in_scope: hosts.len(),

@@ -55,6 +55,12 @@ fn id(parts: &[&str]) -> String {
     uuid_of(&namespace(), parts).hyphenated().to_string()
 }
 
+/// The id of a report made at `generated_at` of the state at `as_of` (RFC 3339): the
+/// OSCAL document's UUID, shown on every format.
+pub fn report_id(generated_at: &str, as_of: &str) -> String {
+    id(&["assessment-results", generated_at, as_of])
+}
+
 /// A UUID written as its hyphenated text, without an intermediate `String`.
 #[derive(Clone, Copy)]
 struct UuidText(Uuid);
@@ -576,7 +582,11 @@ impl Observations<'_> {
                     relevant_evidence: [Evidence {
                         href: &report,
                         description: &evidence,
-                        remarks: r.evidence.first().map(|e| e.excerpt.as_str()),
+                        remarks: r
+                            .evidence
+                            .first()
+                            .map(|e| e.excerpt.as_str())
+                            .filter(|x| !x.is_empty()),
                     }],
                     collected: &ev.collected_at,
                 })?);
@@ -689,7 +699,7 @@ pub fn write(
     let generator = format!("attest-collector {}", env!("CARGO_PKG_VERSION"));
     let doc = Document {
         assessment_results: AssessmentResults {
-            uuid: id(&["assessment-results", &report.generated_at, &scope.as_of]),
+            uuid: report.report_id.clone(),
             metadata: Metadata {
                 title: clean(&format!("Attest evidence for {} {when}", catalog.framework))
                     .into_owned(),

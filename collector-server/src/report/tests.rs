@@ -146,6 +146,7 @@ fn options(when: When) -> Options {
         window: DEFAULT_WINDOW_MS,
         generated_at: T0 + 60_000,
         html_host_limit: 500,
+        organization: None,
     }
 }
 
@@ -240,7 +241,9 @@ async fn every_format_renders_the_same_evaluation() {
         "Scope and method",
         "Statement of applicability",
         "Not assessed by Attest",
-        "8.24 — Cryptography used by rule",
+        "8.24 Use of cryptography",
+        "Report id",
+        "Contents",
         "Appendix A. Asset inventory (5.9)",
         "Appendix B. Waivers",
         "wvr_lock",
@@ -365,7 +368,136 @@ async fn an_empty_collector_still_makes_valid_reports() {
     let errors = oscal_errors(&serde_json::from_str(&oscal).unwrap());
     assert!(errors.is_empty(), "{errors:#?}");
     let html = render_to_string(Format::Html, &r, &catalog, when);
-    assert!(html.contains("Every host in scope satisfies"));
+    assert!(html.contains("No host in scope."));
+    assert!(!html.contains("Hosts that satisfy"));
+    stores.store.close().await;
+}
+
+/// The HTML section of one control.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"control-{id}\""))
+        .unwrap_or_else(|| panic!("no section for {id}"));
+    let rest = &html[start..];
+    let end = rest[1..]
+        .find("<div class=\"control\"")
+        .map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn the_html_report_answers_an_auditor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = fleet(dir.path()).await;
+    let when = When::AsOf(T0);
+    let mut opts = options(when);
+    opts.organization = Some("Example & Co".into());
+    let g = gather(&stores, &opts, &Progress::quiet()).await.unwrap();
+    let r = build(&catalog, &g, &opts, &|_| {});
+    let mut out = Vec::new();
+    super::render(Format::Html, &r, &catalog, &opts, &mut out).unwrap();
+    let html = String::from_utf8(out).unwrap();
+    assert!(html.contains("Example &#38; Co") || html.contains("Example &amp; Co"));
+    assert!(html.contains(&r.report_id));
+    // One way of writing times: no RFC 3339 `T…Z` text outside the machine-readable
+    // parts (ids and digests have no `T`).
+    assert!(html.contains(&html::human_time(&r.generated_at)));
+    assert!(!html.contains(&r.generated_at));
+    let mut satisfied_seen = 0;
+    let mut na_seen = 0;
+    for c in r.controls.iter().filter(|c| c.assessed) {
+        let counts = c.counts.unwrap();
+        let verdict = c.verdict.unwrap();
+        // A waived host never leaves its control badged satisfied.
+        if counts.waived > 0 {
+            assert_ne!(verdict, State::Satisfied, "{}", c.id);
+        }
+        let sec = section(&html, &c.id);
+        let h3 = &sec[..sec.find("</h3>").unwrap()];
+        assert!(
+            h3.contains(&format!("\">{}</span>", verdict.label())),
+            "{}: {h3}",
+            c.id
+        );
+        let ok_hosts: Vec<&model::HostEntry> = r
+            .hosts
+            .iter()
+            .filter(|h| {
+                h.controls
+                    .iter()
+                    .any(|hc| hc.control == c.id && hc.state == State::Satisfied)
+            })
+            .collect();
+        if ok_hosts.is_empty() {
+            assert!(!sec.contains("Hosts that satisfy"), "{}", c.id);
+            continue;
+        }
+        satisfied_seen += 1;
+        // Every satisfied host is named with the results that decide it: status,
+        // source and SHA-256, and the signed report.
+        assert!(sec.contains(&format!("Hosts that satisfy {}, and the evidence", c.id)));
+        for h in &ok_hosts {
+            assert!(sec.contains(&format!("<b>{}</b>", h.hostname)), "{}", c.id);
+            let ev = h.evidence.as_ref().unwrap();
+            assert!(sec.contains(&ev.payload_sha256), "{} {}", c.id, h.hostname);
+            for res in h
+                .results
+                .iter()
+                .filter(|x| c.checks.iter().any(|k| k.check == x.check))
+            {
+                for e in &res.evidence {
+                    assert!(
+                        sec.contains(&e.sha256),
+                        "{} {} {}",
+                        c.id,
+                        h.hostname,
+                        res.check
+                    );
+                }
+            }
+        }
+        // Hosts satisfied only because a check does not apply are said to be.
+        let na = ok_hosts
+            .iter()
+            .filter(|h| {
+                h.results.iter().any(|x| {
+                    x.status == Some("not_applicable")
+                        && c.checks.iter().any(|k| k.check == x.check)
+                })
+            })
+            .count();
+        if na > 0 {
+            na_seen += 1;
+            assert!(
+                sec.contains("because a check does not apply there"),
+                "{}",
+                c.id
+            );
+            assert!(sec.contains("<b>not applicable</b>"), "{}", c.id);
+        } else {
+            assert!(
+                !sec.contains("because a check does not apply there"),
+                "{}",
+                c.id
+            );
+        }
+    }
+    assert!(
+        satisfied_seen > 0 && na_seen > 0,
+        "the fleet exercises both"
+    );
+    // Plurals.
+    assert!(!html.contains(" 1 hosts"));
+    // Long excerpts are capped in HTML, and say where the rest is.
+    let long = r
+        .hosts
+        .iter()
+        .flat_map(|h| &h.results)
+        .flat_map(|x| &x.evidence)
+        .any(|e| e.excerpt.lines().count() > html::EXCERPT_LINES);
+    if long {
+        assert!(html.contains("(cut: the JSON report and the evidence bundle have it whole)"));
+    }
     stores.store.close().await;
 }
 

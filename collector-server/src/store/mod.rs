@@ -45,6 +45,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     Url(String),
+    #[error(transparent)]
+    Mode(#[from] crate::files::ModeError),
 }
 
 impl StoreError {
@@ -106,8 +108,11 @@ pub struct EnrollTokenInfo {
     pub id: String,
     pub uses_total: i64,
     pub uses_left: i64,
+    #[serde(serialize_with = "crate::store::rfc3339::option::serialize")]
     pub expires_at: Option<Millis>,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub created_at: Millis,
+    #[serde(serialize_with = "crate::store::rfc3339::option::serialize")]
     pub revoked_at: Option<Millis>,
 }
 
@@ -191,10 +196,13 @@ pub struct AgentInfo {
     pub os_version_id: String,
     pub os_pretty_name: String,
     pub kernel: String,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub enrolled_at: Millis,
+    #[serde(serialize_with = "crate::store::rfc3339::option::serialize")]
     pub revoked_at: Option<Millis>,
     /// The highest stored `seq`.
     pub head_seq: Option<i64>,
+    #[serde(serialize_with = "crate::store::rfc3339::option::serialize")]
     pub last_report_at: Option<Millis>,
 }
 
@@ -214,7 +222,9 @@ pub struct LatestResults {
     pub agent_id: String,
     pub seq: i64,
     pub log_index: i64,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub collected_at: Millis,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub received_at: Millis,
     pub results: Vec<StoredResult>,
 }
@@ -235,6 +245,7 @@ pub struct ChainEvent {
     pub seq: i64,
     pub detail: String,
     pub payload_sha256: Option<String>,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub at: Millis,
 }
 
@@ -259,6 +270,7 @@ pub struct NewApiToken {
 /// An entry of the audit log of admin actions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub at: Millis,
     /// Who: `cli:<user>` or `apitoken:<id>`.
     pub actor: String,
@@ -370,6 +382,46 @@ pub trait Store: Send + Sync + 'static {
     async fn integrity_check(&self) -> Result<IntegrityReport, StoreError>;
 
     async fn close(&self);
+}
+
+/// Times as the API and every JSON the collector writes show them: RFC 3339, UTC,
+/// whole seconds with milliseconds when there are any (`2026-11-25T14:00:00.123Z`).
+/// The store keeps milliseconds since the epoch.
+pub mod rfc3339 {
+    use super::Millis;
+
+    /// The text of a time.
+    pub fn text(ms: Millis) -> String {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_else(|| format!("@{ms}ms"))
+    }
+
+    pub fn serialize<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(*ms))
+    }
+
+    pub mod option {
+        use super::Millis;
+
+        pub fn serialize<S: serde::Serializer>(
+            ms: &Option<Millis>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => s.serialize_str(&super::text(*ms)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+/// The SQLite file a database URL names (`sqlite://PATH` or `sqlite:PATH`), if it
+/// names one.
+pub fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(std::path::Path::new)
 }
 
 /// A store behind the trait object the server uses.

@@ -887,15 +887,14 @@ mod tests {
         (open(&url, 4).await.unwrap(), dir)
     }
 
-    async fn postgres() -> Option<Stores> {
-        let Ok(base) = std::env::var("ATTEST_TEST_POSTGRES_URL") else {
-            eprintln!("SKIP: PostgreSQL reporting tests: ATTEST_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let url = crate::store::postgres::create_test_database(&base, "reporting")
-            .await
-            .unwrap();
-        Some(open(&url, 4).await.unwrap())
+    async fn postgres() -> Stores {
+        let url = crate::store::postgres::create_test_database(
+            &crate::store::suite::postgres_url(),
+            "reporting",
+        )
+        .await
+        .unwrap();
+        open(&url, 4).await.unwrap()
     }
 
     fn waiver(id: &str, expires_at: Millis) -> Waiver {
@@ -1107,8 +1106,13 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(
+        not(attest_postgres),
+        ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+    )]
     async fn postgres_reporting() {
-        if let Some(stores) = postgres().await {
+        {
+            let stores = postgres().await;
             waivers(stores.reports.as_ref()).await;
             as_of(&stores).await;
             stores.store.close().await;

@@ -27,16 +27,18 @@ async fn sqlite() -> (DynStore, tempfile::TempDir) {
     (open(&url, 4).await.unwrap(), dir)
 }
 
-async fn postgres() -> Option<DynStore> {
-    let Ok(base) = std::env::var("ATTEST_TEST_POSTGRES_URL") else {
-        eprintln!("SKIP: PostgreSQL storage tests: ATTEST_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let url = postgres::create_test_database(&base, "store")
+/// The PostgreSQL server of the tests marked as needing it (see `build.rs`).
+pub(crate) fn postgres_url() -> String {
+    std::env::var("ATTEST_TEST_POSTGRES_URL")
+        .expect("ATTEST_TEST_POSTGRES_URL is not set: this test needs PostgreSQL")
+}
+
+async fn postgres() -> DynStore {
+    let url = postgres::create_test_database(&postgres_url(), "store")
         .await
         .unwrap();
     open(&url, 4).await.unwrap().close().await;
-    Some(open(&url, 4).await.unwrap())
+    open(&url, 4).await.unwrap()
 }
 
 fn new_agent(i: u64, id: &str) -> (NewAgent, SynthAgent) {
@@ -471,11 +473,14 @@ async fn sqlite_suite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
 async fn postgres_suite() {
-    if let Some(store) = postgres().await {
-        assert_eq!(store.backend(), "postgres");
-        suite(store).await;
-    }
+    let store = postgres().await;
+    assert_eq!(store.backend(), "postgres");
+    suite(store).await;
 }
 
 /// Two writers on one database at once (two collectors): every report stored once,
@@ -536,12 +541,12 @@ async fn sqlite_concurrent_writers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
 async fn postgres_concurrent_writers() {
-    let Ok(base) = std::env::var("ATTEST_TEST_POSTGRES_URL") else {
-        eprintln!("SKIP: PostgreSQL concurrent writers: ATTEST_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let url = postgres::create_test_database(&base, "concurrent")
+    let url = postgres::create_test_database(&postgres_url(), "concurrent")
         .await
         .unwrap();
     let a = open(&url, 4).await.unwrap();

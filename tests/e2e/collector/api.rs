@@ -38,6 +38,15 @@ async fn roles_on_the_read_api() {
     assert_eq!(agents["agents"][0]["agent_id"], a.agent_id.as_str());
     assert_eq!(agents["agents"][0]["head_seq"], 1);
     assert_eq!(agents["agents"][0]["hostname"], "host-000001");
+    // Times are RFC 3339 UTC, as the CLI and the reports write them.
+    for field in ["enrolled_at", "last_report_at"] {
+        let t = agents["agents"][0][field].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'),
+            "{field}: {:?}",
+            agents["agents"][0][field]
+        );
+    }
     let resp = client
         .get(
             &format!("/v1/agents/{}/results", a.agent_id),

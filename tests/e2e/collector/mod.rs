@@ -30,19 +30,19 @@ pub struct Collector {
     log: PathBuf,
 }
 
-/// The PostgreSQL server for tests, if any.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("ATTEST_TEST_POSTGRES_URL").ok()
+/// The PostgreSQL server of the tests that need one: they are built as ignored
+/// (counted as skipped, with the reason) unless `ATTEST_TEST_POSTGRES_URL` was set
+/// when they were built (`tests/build.rs`).
+pub fn postgres_url() -> String {
+    std::env::var("ATTEST_TEST_POSTGRES_URL")
+        .expect("ATTEST_TEST_POSTGRES_URL is not set: this test needs PostgreSQL")
 }
 
 /// A fresh PostgreSQL database for one test.
-pub async fn fresh_postgres(label: &str) -> Option<String> {
-    let base = postgres_url()?;
-    Some(
-        attest_collector::store::postgres::create_test_database(&base, label)
-            .await
-            .unwrap(),
-    )
+pub async fn fresh_postgres(label: &str) -> String {
+    attest_collector::store::postgres::create_test_database(&postgres_url(), label)
+        .await
+        .unwrap()
 }
 
 fn common_args(data_dir: &Path, database: Option<&str>, config: Option<&Path>) -> Vec<String> {
