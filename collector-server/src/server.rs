@@ -152,7 +152,7 @@ pub async fn serve(
     };
 
     let metrics = Arc::new(Metrics::default());
-    let (writer, writer_task) = Writer::start(
+    let (writer, writer_task) = Writer::start_with(
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::clone(&metrics),
@@ -160,6 +160,7 @@ pub async fn serve(
             max_batch: config.max_batch,
             queue: config.queue,
         },
+        config.conflict_quota,
     );
     let state = Arc::new(AppState::new(
         Arc::clone(&store),
