@@ -362,12 +362,12 @@ async fn admin_command(
         }
         Command::Apitoken(ApiTokenCommand::List) => {
             println!(
-                "{:<16} {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  NOTE",
+                "{:<16}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  NOTE",
                 "ID", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
             );
             for t in s.list_api_tokens().await? {
                 println!(
-                    "{:<16} {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {}",
+                    "{:<16}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {}",
                     t.id,
                     t.role.as_str(),
                     millis_to_text(Some(t.created_at)),
