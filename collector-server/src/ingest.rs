@@ -7,8 +7,10 @@
 //!    key is enrolled for, and flatten its results.
 //! 4. [`Writer`]: the group-commit writer. Requests queue their prepared report and
 //!    wait; one task takes everything queued (up to a batch limit) and stores it with
-//!    [`crate::store::Store::ingest_batch`] in one transaction; the receipts go out only
-//!    after the commit.
+//!    [`crate::store::Store::ingest_batch_with`] in one transaction; the receipts go out
+//!    only after the commit. There, against the agent's locked row, the report's
+//!    subject is bound to the enrolled machine (`host_mismatch`) and chain conflicts
+//!    are recorded within the agent's [`ConflictQuota`] (`crate::store::batch`).
 
 use std::sync::Arc;
 use std::time::Duration;

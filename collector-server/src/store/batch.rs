@@ -12,7 +12,9 @@
 //!   id) is not that of the machine the agent enrolled as is refused with
 //!   `host_mismatch` before its chain is looked at. A new host *name* with the same
 //!   machine id is a rename: accepted, and when the report becomes the agent's head
-//!   the agent's hostname changes and a `host_renamed` event is recorded.
+//!   the agent's hostname changes and a `host_renamed` event is recorded. An agent
+//!   that enrolled without a machine id (it could not be read) has nothing stronger
+//!   than its hostname: it is bound to that name, and cannot be renamed.
 //! - **Conflict quota.** Forks and broken links are recorded within the agent's
 //!   [`ConflictQuota`]: the first conflict at a `seq` keeps the whole refused
 //!   envelope while the agent has envelopes left, every other one only its hash;
@@ -198,6 +200,8 @@ struct AgentState {
     genesis: String,
     /// SHA-256 (hex) of the enrolled machine id.
     machine_sha256: String,
+    /// Enrolled without a machine id: bound to the hostname instead.
+    by_name: bool,
     hostname: String,
     renamed: bool,
     conflicts: ConflictCounts,
@@ -347,6 +351,7 @@ pub async fn run_batch<T: BatchTx>(
                 revoked: row.revoked,
                 genesis: genesis_prev(&key),
                 machine_sha256: sha256_hex(row.machine_id.as_bytes()),
+                by_name: row.machine_id.is_empty(),
                 hostname: row.hostname,
                 renamed: false,
                 conflicts: row.conflicts,
@@ -384,7 +389,7 @@ pub async fn run_batch<T: BatchTx>(
             });
             continue;
         }
-        if r.machine_sha256 != st.machine_sha256 {
+        if r.machine_sha256 != st.machine_sha256 || (st.by_name && r.hostname != st.hostname) {
             outcomes.push(IngestOutcome::Rejected {
                 code: ErrorCode::HostMismatch,
                 message: format!(

@@ -766,6 +766,25 @@ async fn host_binding(store: &dyn Store) {
         "hostname \"host-000500\" -> \"renamed-laptop\" (same machine id)"
     );
     assert_eq!(store.log_head().await.unwrap().tree_size, size + 3);
+
+    // Enrolled without a machine id: bound to the hostname, so another name (with the
+    // same empty machine id) is refused rather than taken as a rename.
+    let (mut nn, mut nameless) = new_agent(502, "agt_h0");
+    nn.machine_id = String::new();
+    nameless.host.machine_id = String::new();
+    store.enroll("hash-th", &nn, T0).await.unwrap();
+    let mut other = nameless.clone();
+    other.host.hostname = "dc01.corp".into();
+    let out = store
+        .ingest_batch(&[pending(&mut other, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&out[0]), ErrorCode::HostMismatch);
+    let out = store
+        .ingest_batch(&[pending(&mut nameless, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[0]).seq, 1);
 }
 
 async fn suite(store: DynStore) {
