@@ -19,6 +19,9 @@ UPDATE agents SET
 -- Is a conflict at this seq already stored whole? (only conflicts look this up)
 CREATE INDEX chain_events_agent_seq ON chain_events (agent_id, seq);
 
+-- Does another machine report under this name? (only a report under a new name asks)
+CREATE INDEX agents_hostname ON agents (lower(hostname));
+
 -- API tokens: an optional expiry, and the last use (to the minute).
 ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
 ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;

@@ -12,9 +12,12 @@
 //!   id) is not that of the machine the agent enrolled as is refused with
 //!   `host_mismatch` before its chain is looked at. A new host *name* with the same
 //!   machine id is a rename: accepted, and when the report becomes the agent's head
-//!   the agent's hostname changes and a `host_renamed` event is recorded. An agent
-//!   that enrolled without a machine id (it could not be read) has nothing stronger
-//!   than its hostname: it is bound to that name, and cannot be renamed.
+//!   the agent's hostname changes and a `host_renamed` event is recorded. A name
+//!   another enrolled, unrevoked agent of another machine holds is not a rename but a
+//!   claim to be that host: refused with `host_mismatch` too (names are compared
+//!   ignoring ASCII case). An agent that enrolled without a machine id (it could not
+//!   be read) has nothing stronger than its hostname: it is bound to that name, and
+//!   cannot be renamed.
 //! - **Conflict quota.** Forks and broken links are recorded within the agent's
 //!   [`ConflictQuota`]: the first conflict at a `seq` keeps the whole refused
 //!   envelope while the agent has envelopes left, every other one only its hash;
@@ -186,6 +189,14 @@ pub trait BatchTx: Send {
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredLink>, StoreError>;
+    /// Whether an unrevoked agent other than `agent_id`, enrolled with another machine
+    /// id than `machine_id`, reports under `hostname` (ignoring ASCII case).
+    async fn hostname_taken(
+        &mut self,
+        hostname: &str,
+        agent_id: &str,
+        machine_id: &str,
+    ) -> Result<bool, StoreError>;
     /// Whether a fork or broken link at `seq` of the agent is stored with its whole
     /// envelope.
     async fn conflict_envelope_at(&mut self, agent_id: &str, seq: i64) -> Result<bool, StoreError>;
@@ -202,6 +213,7 @@ struct AgentState {
     machine_sha256: String,
     /// Enrolled without a machine id: bound to the hostname instead.
     by_name: bool,
+    machine_id: String,
     hostname: String,
     renamed: bool,
     conflicts: ConflictCounts,
@@ -352,6 +364,7 @@ pub async fn run_batch<T: BatchTx>(
                 genesis: genesis_prev(&key),
                 machine_sha256: sha256_hex(row.machine_id.as_bytes()),
                 by_name: row.machine_id.is_empty(),
+                machine_id: row.machine_id,
                 hostname: row.hostname,
                 renamed: false,
                 conflicts: row.conflicts,
@@ -389,12 +402,29 @@ pub async fn run_batch<T: BatchTx>(
             });
             continue;
         }
-        if r.machine_sha256 != st.machine_sha256 || (st.by_name && r.hostname != st.hostname) {
+        let other_machine = r.machine_sha256 != st.machine_sha256;
+        let new_name = r.hostname != st.hostname;
+        if other_machine || (new_name && st.by_name) {
             outcomes.push(IngestOutcome::Rejected {
                 code: ErrorCode::HostMismatch,
                 message: format!(
-                    "the report is about host/{}, whose machine id is not that of the host \
-                     this agent is enrolled for; enroll that host with its own key",
+                    "the report is about host/{}, not the machine this agent is enrolled \
+                     for; enroll that host with its own key",
+                    cut(&r.hostname)
+                ),
+            });
+            continue;
+        }
+        if new_name
+            && tx
+                .hostname_taken(&r.hostname, &r.agent_id, &st.machine_id)
+                .await?
+        {
+            outcomes.push(IngestOutcome::Rejected {
+                code: ErrorCode::HostMismatch,
+                message: format!(
+                    "the report names host/{}, which another enrolled machine reports \
+                     under; a host cannot take the name of another",
                     cut(&r.hostname)
                 ),
             });

@@ -343,6 +343,24 @@ impl BatchTx for PgBatch<'_> {
         .transpose()
     }
 
+    async fn hostname_taken(
+        &mut self,
+        hostname: &str,
+        agent_id: &str,
+        machine_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM agents WHERE lower(hostname) = lower($1) AND id <> $2 \
+             AND machine_id <> $3 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(hostname)
+        .bind(agent_id)
+        .bind(machine_id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
     async fn conflict_envelope_at(&mut self, agent_id: &str, seq: i64) -> Result<bool, StoreError> {
         let found: Option<bool> = sqlx::query_scalar(
             "SELECT TRUE FROM chain_events WHERE agent_id = $1 AND seq = $2 \

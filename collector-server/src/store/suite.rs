@@ -767,6 +767,36 @@ async fn host_binding(store: &dyn Store) {
     );
     assert_eq!(store.log_head().await.unwrap().tree_size, size + 3);
 
+    // Not a rename: the name of another enrolled machine (any ASCII case).
+    let (other, _) = new_agent(503, "agt_h2");
+    store.enroll("hash-th", &other, T0).await.unwrap();
+    let mut claim = a.clone();
+    claim.host.hostname = "HOST-000503".into();
+    let out = store
+        .ingest_batch(&[pending(&mut claim, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&out[0]), ErrorCode::HostMismatch);
+    match &out[0] {
+        IngestOutcome::Rejected { message, .. } => {
+            assert!(message.contains("another enrolled machine"), "{message}")
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(store.log_head().await.unwrap().tree_size, size + 3);
+    // Once that agent is revoked, its name is free.
+    store.revoke_agent("agt_h2", T0).await.unwrap();
+    a.host.hostname = "host-000503".into();
+    let out = store
+        .ingest_batch(&[pending(&mut a, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[0]).seq, 4);
+    assert_eq!(
+        store.agent("agt_h").await.unwrap().unwrap().hostname,
+        "host-000503"
+    );
+
     // Enrolled without a machine id: bound to the hostname, so another name (with the
     // same empty machine id) is refused rather than taken as a rename.
     let (mut nn, mut nameless) = new_agent(502, "agt_h0");

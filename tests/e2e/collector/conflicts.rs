@@ -7,7 +7,7 @@ use std::path::Path;
 use attest_collector::client::Client;
 use attest_collector::log::Checkpoint;
 use attest_collector::synth::{SynthAgent, host, report};
-use attest_proto::{Envelope, Statement};
+use attest_proto::{EnrollRequest, Envelope, Statement, encode_public_key};
 
 use super::{Collector, enroll, new_agent, now, post_report, write_config};
 
@@ -181,11 +181,21 @@ async fn a_report_about_another_machine_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = Collector::start(&dir.path().join("data"));
     let client = c.client();
-    let (token, _) = c.token(&["--uses", "2"]);
+    let (token, _) = c.token(&["--uses", "3"]);
     let mut laptop = new_agent(21, 1);
     enroll(&client, &token, &mut laptop, 1).await;
     let mut server = new_agent(21, 2);
     enroll(&client, &token, &mut server, 2).await;
+    // The domain controller, enrolled under its name.
+    let mut dc = new_agent(21, 3);
+    dc.host.hostname = "dc01.corp".into();
+    let body = serde_json::to_vec(&EnrollRequest {
+        token: token.clone(),
+        public_key: encode_public_key(&dc.key.verifying_key()),
+        host: dc.host.clone(),
+    })
+    .unwrap();
+    assert_eq!(client.post("/v1/enroll", body).await.unwrap().status, 200);
 
     // The laptop's key signs reports about other machines: the enrolled server's,
     // and a domain controller nobody enrolled. Both chain-correct (seq 1).
@@ -212,6 +222,16 @@ async fn a_report_about_another_machine_is_refused() {
             .unwrap()
             .contains("host/dc01.corp")
     );
+    // The laptop's own machine id under the domain controller's name: not a rename.
+    let mut named_dc = laptop.clone();
+    named_dc.host.hostname = "dc01.corp".into();
+    expect(
+        &client,
+        named_dc.next_envelope(now()).unwrap(),
+        403,
+        "host_mismatch",
+    )
+    .await;
     // Nothing stored: no report, no event.
     assert_eq!(tree_size(&client).await, 0);
     let auditor = c.apitoken("auditor");
@@ -253,7 +273,7 @@ async fn a_report_about_another_machine_is_refused() {
     let text =
         String::from_utf8(client.get("/metrics", None).await.unwrap().body.to_vec()).unwrap();
     assert!(
-        text.contains("attest_reports_rejected_total{reason=\"host_mismatch\"} 2\n"),
+        text.contains("attest_reports_rejected_total{reason=\"host_mismatch\"} 3\n"),
         "{text}"
     );
 }
