@@ -61,8 +61,9 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure in the server; details are in its log only.
     Internal,
-    /// The report's signed subject names another machine than the one the agent's key
-    /// is enrolled for (the SHA-256 of the machine id differs).
+    /// The report's signed subject is another host than the one the agent's key is
+    /// enrolled for: the SHA-256 of the machine id differs, or the name is that of
+    /// another enrolled machine.
     HostMismatch,
 }
 
