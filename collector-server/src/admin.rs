@@ -94,15 +94,19 @@ pub async fn revoke_agent(
     Ok(done)
 }
 
+/// Creates an API token; `expires`: its validity (`None`: until revoked).
 pub async fn create_api_token(
     store: &dyn Store,
     now: Millis,
     actor: &str,
     role: Role,
     note: &str,
+    expires: Option<Duration>,
 ) -> Result<CreatedToken, StoreError> {
     let token = new_token(API_TOKEN_PREFIX);
     let id = format!("key_{}", random_hex(6));
+    let expires_at =
+        expires.map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
     store
         .create_api_token(&NewApiToken {
             id: id.clone(),
@@ -110,6 +114,7 @@ pub async fn create_api_token(
             role,
             note: note.to_owned(),
             created_at: now,
+            expires_at,
         })
         .await?;
     audit(
@@ -118,12 +123,26 @@ pub async fn create_api_token(
         actor,
         "api_token.create",
         &id,
-        format!("role={}", role.as_str()),
+        format!("role={} expires_at={expires_at:?}", role.as_str()),
     )
     .await?;
     Ok(CreatedToken {
         id,
         token,
-        expires_at: None,
+        expires_at,
     })
+}
+
+/// Revokes an API token: refused from the next request on, by every collector.
+pub async fn revoke_api_token(
+    store: &dyn Store,
+    now: Millis,
+    actor: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let done = store.revoke_api_token(id, now).await?;
+    if done {
+        audit(store, now, actor, "api_token.revoke", id, String::new()).await?;
+    }
+    Ok(done)
 }

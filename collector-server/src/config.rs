@@ -27,6 +27,10 @@
 //!
 //! [sqlite]
 //! synchronous = "full"         # or "normal": safe against a collector crash, not a power cut
+//!
+//! [chain_conflicts]            # what a stolen agent key can make the collector store
+//! recorded_per_agent = 1000    # forks and broken links recorded; beyond, refused unrecorded
+//! envelopes_per_agent = 8      # of those kept whole (the first per seq); the rest as hashes
 //! ```
 
 use std::net::SocketAddr;
@@ -34,6 +38,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::ConflictQuota;
 
 /// The config file version this collector reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -75,6 +81,14 @@ struct FileConfig {
     ingest: Option<FileIngest>,
     database_pool: Option<FilePool>,
     sqlite: Option<FileSqlite>,
+    chain_conflicts: Option<FileConflicts>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConflicts {
+    recorded_per_agent: Option<i64>,
+    envelopes_per_agent: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,6 +155,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// SQLite `synchronous=FULL` (else `NORMAL`).
     pub sqlite_full_sync: bool,
+    /// How many forks and broken links are recorded per agent, and kept whole.
+    pub conflict_quota: ConflictQuota,
     /// Where the file came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -273,6 +289,7 @@ fn resolve(
     };
     let limits = file.limits.unwrap_or_default();
     let ingest = file.ingest.unwrap_or_default();
+    let conflicts = file.chain_conflicts.unwrap_or_default();
     let config = Config {
         listen,
         data_dir,
@@ -291,6 +308,14 @@ fn resolve(
             .and_then(|p| p.max_connections)
             .unwrap_or(16),
         sqlite_full_sync,
+        conflict_quota: ConflictQuota {
+            recorded_per_agent: conflicts
+                .recorded_per_agent
+                .unwrap_or(ConflictQuota::DEFAULT.recorded_per_agent),
+            envelopes_per_agent: conflicts
+                .envelopes_per_agent
+                .unwrap_or(ConflictQuota::DEFAULT.envelopes_per_agent),
+        },
         source,
     };
     validate(&config)?;
@@ -316,6 +341,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.db_max_connections < 2 || c.db_max_connections > 1000 {
         return bad("database_pool.max_connections must be between 2 and 1000");
+    }
+    let q = c.conflict_quota;
+    if !(1..=1_000_000).contains(&q.recorded_per_agent) {
+        return bad("chain_conflicts.recorded_per_agent must be between 1 and 1000000");
+    }
+    if !(0..=q.recorded_per_agent.min(1000)).contains(&q.envelopes_per_agent) {
+        return bad("chain_conflicts.envelopes_per_agent must be between 0 and \
+             chain_conflicts.recorded_per_agent (at most 1000)");
     }
     Ok(())
 }
@@ -362,6 +395,14 @@ mod tests {
         );
         assert_eq!(c.body_limit, 4 * 1024 * 1024);
         assert!(!c.insecure_http);
+        assert_eq!(c.conflict_quota, ConflictQuota::DEFAULT);
+        assert_eq!(
+            (
+                c.conflict_quota.recorded_per_agent,
+                c.conflict_quota.envelopes_per_agent
+            ),
+            (1000, 8)
+        );
         let c = Config::from_toml(
             r#"
 version = 1
@@ -382,6 +423,9 @@ queue = 128
 max_connections = 8
 [sqlite]
 synchronous = "normal"
+[chain_conflicts]
+recorded_per_agent = 50
+envelopes_per_agent = 0
 "#,
             &o(),
         )
@@ -395,6 +439,13 @@ synchronous = "normal"
         );
         assert_eq!(c.db_max_connections, 8);
         assert!(!c.sqlite_full_sync);
+        assert_eq!(
+            c.conflict_quota,
+            ConflictQuota {
+                recorded_per_agent: 50,
+                envelopes_per_agent: 0
+            }
+        );
     }
 
     #[test]
@@ -423,6 +474,19 @@ synchronous = "normal"
         assert!(err("version = 1\n[ingest]\nmax_batch = 0").contains("max_batch"));
         assert!(err("version = 1\n[sqlite]\nsynchronous = \"off\"").contains("synchronous"));
         assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
+        assert!(err("version = 1\n[chain_conflicts]\nrecorded = 5").contains("unknown field"));
+        assert!(
+            err("version = 1\n[chain_conflicts]\nrecorded_per_agent = 0")
+                .contains("recorded_per_agent")
+        );
+        assert!(
+            err("version = 1\n[chain_conflicts]\nrecorded_per_agent = 4\nenvelopes_per_agent = 5")
+                .contains("envelopes_per_agent")
+        );
+        assert!(
+            err("version = 1\n[chain_conflicts]\nenvelopes_per_agent = -1")
+                .contains("envelopes_per_agent")
+        );
         let half = Overrides {
             tls_cert: Some("/c".into()),
             ..o()

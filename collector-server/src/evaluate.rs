@@ -952,6 +952,7 @@ mod tests {
             seq,
             detail: "detail".into(),
             payload_sha256: None,
+            envelope_stored: false,
             at,
         }
     }

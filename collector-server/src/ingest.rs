@@ -7,21 +7,25 @@
 //!    key is enrolled for, and flatten its results.
 //! 4. [`Writer`]: the group-commit writer. Requests queue their prepared report and
 //!    wait; one task takes everything queued (up to a batch limit) and stores it with
-//!    [`crate::store::Store::ingest_batch`] in one transaction; the receipts go out only
-//!    after the commit.
+//!    [`crate::store::Store::ingest_batch_with`] in one transaction; the receipts go out
+//!    only after the commit. There, against the agent's locked row, the report's
+//!    subject is bound to the enrolled machine (`host_mismatch`) and chain conflicts
+//!    are recorded within the agent's [`ConflictQuota`] (`crate::store::batch`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use attest_proto::chain::LINK_PREFIX;
-use attest_proto::{Envelope, ErrorCode, ProtoError, Statement, VerifyingKey, sha256_hex};
+use attest_proto::{Envelope, ErrorCode, ProtoError, Report, Statement, VerifyingKey, sha256_hex};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::log::leaf_hash;
 use crate::metrics::Metrics;
-use crate::store::{DynStore, FlatResult, IngestOutcome, PendingReport, StoreError};
+use crate::store::{
+    BatchResult, ConflictQuota, DynStore, FlatResult, IngestOutcome, PendingReport, StoreError,
+};
 
 /// Why a report was refused before it reached the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +82,21 @@ pub fn prepare(
             claimed: report.agent_id,
         });
     }
+    Ok(Prepared::Ready(Box::new(pending_report(
+        body, payload, report,
+    )?)))
+}
+
+/// A report ready for the store: `body` is the envelope (stored verbatim), `payload`
+/// its statement bytes, `report` the statement's predicate. The host the signed
+/// subject names is the predicate's (`Statement::from_slice` checks that they match):
+/// its hostname and the SHA-256 of its machine id go with the report, for the store
+/// to bind to the agent's enrolled host.
+pub fn pending_report(
+    body: Bytes,
+    payload: &[u8],
+    report: Report,
+) -> Result<PendingReport, Rejection> {
     let seq = i64::try_from(report.seq).map_err(|_| {
         Rejection::new(
             ErrorCode::NotAStatement,
@@ -97,7 +116,7 @@ pub fn prepare(
     // One SHA-256 of the payload serves as digest and link (`link_of` is
     // `sha256:` + the same hex).
     let payload_sha256 = sha256_hex(payload);
-    Ok(Prepared::Ready(Box::new(PendingReport {
+    Ok(PendingReport {
         agent_id: report.agent_id,
         seq,
         prev: report.prev,
@@ -107,7 +126,9 @@ pub fn prepare(
         envelope: body,
         collected_at: report.collected_at.timestamp_millis(),
         results,
-    })))
+        machine_sha256: sha256_hex(report.host.machine_id.as_bytes()),
+        hostname: report.host.hostname,
+    })
 }
 
 type Reply = oneshot::Sender<Result<IngestOutcome, Rejection>>;
@@ -133,16 +154,34 @@ pub struct WriterConfig {
 }
 
 impl Writer {
-    /// Starts the writer task. It ends when every handle is dropped and the queue is
-    /// drained (graceful shutdown).
+    /// Starts the writer task under the default [`ConflictQuota`]. It ends when every
+    /// handle is dropped and the queue is drained (graceful shutdown).
     pub fn start(
         store: DynStore,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         config: WriterConfig,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
+        Writer::start_with(store, clock, metrics, config, ConflictQuota::DEFAULT)
+    }
+
+    /// [`Writer::start`], recording chain conflicts within `quota`.
+    pub fn start_with(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        config: WriterConfig,
+        quota: ConflictQuota,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(run(store, clock, metrics, rx, config.max_batch.max(1)));
+        let task = tokio::spawn(run(
+            store,
+            clock,
+            metrics,
+            rx,
+            config.max_batch.max(1),
+            quota,
+        ));
         (Writer { tx }, task)
     }
 
@@ -167,15 +206,26 @@ async fn run(
     metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    quota: ConflictQuota,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (batch, replies): (Vec<PendingReport>, Vec<Reply>) =
             jobs.drain(..).map(|j| (j.report, j.reply)).unzip();
         metrics.observe_batch(batch.len());
-        match store_with_retry(&store, &batch, clock.as_ref()).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        match store_with_retry(&store, &batch, clock.as_ref(), quota).await {
+            Ok(result) => {
+                metrics.conflicts_unrecorded(result.conflicts_unrecorded);
+                for agent_id in &result.quota_reached {
+                    metrics.conflict_quota_reached();
+                    tracing::warn!(
+                        agent_id = %agent_id,
+                        recorded = quota.recorded_per_agent,
+                        "chain conflict quota reached; later forks and broken links of this \
+                         agent are refused without a record (a stolen or restored key?)"
+                    );
+                }
+                for (reply, outcome) in replies.into_iter().zip(result.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
@@ -205,11 +255,15 @@ async fn store_with_retry(
     store: &DynStore,
     batch: &[PendingReport],
     clock: &dyn Clock,
-) -> Result<Vec<IngestOutcome>, StoreError> {
+    quota: ConflictQuota,
+) -> Result<BatchResult, StoreError> {
     let mut attempt = 0u32;
     loop {
-        match store.ingest_batch(batch, clock.now_millis()).await {
-            Ok(outcomes) => return Ok(outcomes),
+        match store
+            .ingest_batch_with(batch, clock.now_millis(), quota)
+            .await
+        {
+            Ok(result) => return Ok(result),
             Err(e) if attempt < 3 && retryable(&e) => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "batch transaction failed; retrying");

@@ -131,7 +131,15 @@ enum ApiTokenCommand {
         /// A note saying who or what the token is for
         #[arg(long, default_value = "")]
         note: String,
+        /// Validity, e.g. 30m, 24h, 90d [default: until revoked]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires: Option<std::time::Duration>,
     },
+    /// List API tokens: id, role, created, expiry, last use, revocation, note (never
+    /// the secret).
+    List,
+    /// Revoke an API token by id: refused from the next request on, by every collector.
+    Revoke { id: String },
 }
 
 fn main() -> ExitCode {
@@ -140,7 +148,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("attest-collector: {}", one_line(&e));
+            eprintln!("attest-collector: {}", error_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -149,7 +157,7 @@ fn main() -> ExitCode {
 /// An error as one line: its causes joined by `: `, each once (a message that already
 /// quotes its cause, like `listening on ADDR: Address in use`, is not followed by the
 /// cause again).
-fn one_line(e: &anyhow::Error) -> String {
+fn error_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
@@ -192,6 +200,13 @@ fn cli_actor() -> String {
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     )
+}
+
+/// A note on one line of a table (control characters shown as spaces).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn millis_to_text(ms: Option<i64>) -> String {
@@ -347,15 +362,46 @@ async fn admin_command(
             eprintln!("attest-collector: agent {id} revoked");
             ExitCode::SUCCESS
         }
-        Command::Apitoken(ApiTokenCommand::Create { role, note }) => {
+        Command::Apitoken(ApiTokenCommand::Create {
+            role,
+            note,
+            expires,
+        }) => {
             let role = Role::parse(&role).context("role must be admin or auditor")?;
-            let t = admin::create_api_token(s, now, &actor, role, &note).await?;
+            let t = admin::create_api_token(s, now, &actor, role, &note, expires).await?;
             eprintln!(
-                "attest-collector: API token {} created with role {}",
+                "attest-collector: API token {} created with role {}, expires {}",
                 t.id,
-                role.as_str()
+                role.as_str(),
+                millis_to_text(t.expires_at)
             );
             println!("{}", t.token);
+            ExitCode::SUCCESS
+        }
+        Command::Apitoken(ApiTokenCommand::List) => {
+            println!(
+                "{:<16}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  NOTE",
+                "ID", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
+            );
+            for t in s.list_api_tokens().await? {
+                println!(
+                    "{:<16}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {}",
+                    t.id,
+                    t.role.as_str(),
+                    millis_to_text(Some(t.created_at)),
+                    millis_to_text(t.expires_at),
+                    millis_to_text(t.last_used_at),
+                    millis_to_text(t.revoked_at),
+                    one_line(&t.note)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Apitoken(ApiTokenCommand::Revoke { id }) => {
+            if !admin::revoke_api_token(s, now, &actor, &id).await? {
+                bail!("no live API token {id:?}");
+            }
+            eprintln!("attest-collector: API token {id} revoked");
             ExitCode::SUCCESS
         }
         Command::Fsck => {

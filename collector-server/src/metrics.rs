@@ -6,6 +6,8 @@
 //! | `attest_reports_accepted_total` | counter | |
 //! | `attest_reports_duplicate_total` | counter | |
 //! | `attest_reports_rejected_total` | counter | `reason` (the error code) |
+//! | `attest_chain_conflicts_unrecorded_total` | counter | (forks and broken links beyond an agent's quota) |
+//! | `attest_chain_conflict_quota_reached_total` | counter | (times an agent reached its quota) |
 //! | `attest_enrollments_total` | counter | |
 //! | `attest_enrollments_rejected_total` | counter | `reason` |
 //! | `attest_ingest_duration_seconds` | histogram | (request received → answer ready) |
@@ -91,6 +93,8 @@ pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    conflicts_unrecorded: AtomicU64,
+    conflict_quota_reached: AtomicU64,
     enrolled: AtomicU64,
     enroll_rejected: Mutex<BTreeMap<&'static str, u64>>,
     latency: Histogram,
@@ -103,6 +107,8 @@ impl Default for Metrics {
             accepted: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             rejected: Mutex::new(BTreeMap::new()),
+            conflicts_unrecorded: AtomicU64::new(0),
+            conflict_quota_reached: AtomicU64::new(0),
             enrolled: AtomicU64::new(0),
             enroll_rejected: Mutex::new(BTreeMap::new()),
             latency: Histogram::new(LATENCY_BOUNDS),
@@ -155,6 +161,16 @@ impl Metrics {
         bump(&self.rejected, code.as_str());
     }
 
+    /// Chain conflicts refused without a record (the agents' quotas were used up).
+    pub fn conflicts_unrecorded(&self, n: u64) {
+        self.conflicts_unrecorded.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// An agent reached its chain-conflict quota.
+    pub fn conflict_quota_reached(&self) {
+        self.conflict_quota_reached.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn enrolled(&self) {
         self.enrolled.fetch_add(1, Ordering::Relaxed);
     }
@@ -200,6 +216,18 @@ impl Metrics {
             "attest_reports_rejected_total",
             "Reports refused, by error code.",
             &self.rejected,
+        );
+        counter(
+            &mut out,
+            "attest_chain_conflicts_unrecorded_total",
+            "Forks and broken links refused without a record: the agent's quota was used up.",
+            self.conflicts_unrecorded.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "attest_chain_conflict_quota_reached_total",
+            "Times an agent reached its quota of recorded forks and broken links.",
+            self.conflict_quota_reached.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
@@ -269,6 +297,9 @@ mod tests {
         m.rejected(ErrorCode::BadSignature);
         m.rejected(ErrorCode::BadSignature);
         m.rejected(ErrorCode::TooLarge);
+        m.conflicts_unrecorded(3);
+        m.conflicts_unrecorded(0);
+        m.conflict_quota_reached();
         let text = m.render(Some(Gauges {
             agents: 7,
             tree_size: 2,
@@ -281,6 +312,8 @@ mod tests {
         assert!(text.contains("attest_reports_accepted_total 2\n"), "{text}");
         assert!(text.contains("attest_reports_rejected_total{reason=\"bad_signature\"} 2\n"));
         assert!(text.contains("attest_reports_rejected_total{reason=\"too_large\"} 1\n"));
+        assert!(text.contains("attest_chain_conflicts_unrecorded_total 3\n"));
+        assert!(text.contains("attest_chain_conflict_quota_reached_total 1\n"));
         assert!(text.contains("attest_ingest_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("attest_ingest_duration_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(text.contains("attest_ingest_duration_seconds_count 2\n"));

@@ -209,7 +209,7 @@ pub async fn serve(
     };
 
     let metrics = Arc::new(Metrics::default());
-    let (writer, writer_task) = Writer::start(
+    let (writer, writer_task) = Writer::start_with(
         Arc::clone(&store),
         Arc::clone(&clock),
         Arc::clone(&metrics),
@@ -217,6 +217,7 @@ pub async fn serve(
             max_batch: config.max_batch,
             queue: config.queue,
         },
+        config.conflict_quota,
     );
     let state = Arc::new(AppState::new(
         Arc::clone(&store),

@@ -61,11 +61,15 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure in the server; details are in its log only.
     Internal,
+    /// The report's signed subject is another host than the one the agent's key is
+    /// enrolled for: the SHA-256 of the machine id differs, or the name is that of
+    /// another enrolled machine.
+    HostMismatch,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Malformed,
         ErrorCode::NotAStatement,
         ErrorCode::UnsupportedPayloadType,
@@ -86,6 +90,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::HostMismatch,
     ];
 
     /// The wire string, identical to the serde form.
@@ -111,6 +116,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::HostMismatch => "host_mismatch",
         }
     }
 
@@ -129,7 +135,7 @@ impl ErrorCode {
             | ErrorCode::TokenExpired
             | ErrorCode::TokenUsedUp
             | ErrorCode::Unauthorized => 401,
-            ErrorCode::Revoked | ErrorCode::Forbidden => 403,
+            ErrorCode::Revoked | ErrorCode::Forbidden | ErrorCode::HostMismatch => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::ChainConflict => 409,
             ErrorCode::TooLarge => 413,
@@ -284,6 +290,7 @@ mod tests {
             ("not_found", 404),
             ("unavailable", 503),
             ("internal", 500),
+            ("host_mismatch", 403),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, (name, status)) in ErrorCode::ALL.into_iter().zip(expected) {
@@ -315,6 +322,7 @@ mod tests {
         );
         assert!(ErrorCode::RateLimited.is_retryable());
         assert!(!ErrorCode::ChainConflict.is_retryable());
+        assert!(!ErrorCode::HostMismatch.is_retryable());
     }
 
     #[test]

@@ -61,13 +61,16 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(unauthorized)?;
         let token = bearer(header).ok_or_else(unauthorized)?;
-        match state.store.api_token(&hash_token(token)).await? {
+        // Read from the database on every request (no cache): a revoked or expired
+        // token is refused at once, on every collector.
+        let now = state.clock.now_millis();
+        match state.store.api_token(&hash_token(token), now).await? {
             Some((token_id, role)) => Ok(Caller { token_id, role }),
             None => {
-                tracing::info!("API request with an unknown or revoked token");
+                tracing::info!("API request with an unknown, revoked or expired token");
                 Err(ApiError::new(
                     ErrorCode::Unauthorized,
-                    "unknown or revoked API token",
+                    "unknown, revoked or expired API token",
                 ))
             }
         }

@@ -16,13 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use attest_collector::client::Client;
-use attest_collector::store::{
-    self, EnrollOutcome, FlatResult, NewAgent, NewEnrollToken, PendingReport,
-};
+use attest_collector::ingest::pending_report;
+use attest_collector::store::{self, EnrollOutcome, NewAgent, NewEnrollToken, PendingReport};
 use attest_collector::synth::{SynthAgent, agent_key, host};
-use attest_proto::{
-    EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid, link_of, sha256_hex,
-};
+use attest_proto::{EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -414,36 +411,6 @@ fn cpu(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A pending report straight from a signed envelope, without verification (prefill
-/// only: the generator signed it a moment ago).
-fn pending(
-    agent_id: &str,
-    json: Vec<u8>,
-    statement: &[u8],
-    report: &attest_proto::Report,
-) -> PendingReport {
-    PendingReport {
-        agent_id: agent_id.to_owned(),
-        seq: i64::try_from(report.seq).unwrap_or(i64::MAX),
-        prev: report.prev.clone(),
-        link: link_of(statement),
-        payload_sha256: sha256_hex(statement),
-        leaf_hash: attest_collector::log::leaf_hash(&json),
-        envelope: Bytes::from(json),
-        collected_at: report.collected_at.timestamp_millis(),
-        results: report
-            .results
-            .iter()
-            .map(|r| FlatResult {
-                check: r.check.clone(),
-                status: r.status.as_str(),
-                summary: r.summary.clone(),
-                reason: r.reason.clone(),
-            })
-            .collect(),
-    }
-}
-
 async fn prefill(
     database: &str,
     n_reports: u64,
@@ -516,10 +483,16 @@ async fn prefill(
                     next += 1;
                     let mut report = attest_collector::synth::report(&a.agent_id, &a.host, at);
                     a.chain.stamp(&mut report);
-                    let statement = Statement::for_report(report.clone()).to_bytes()?;
+                    let signed = Statement::for_report(report);
+                    let statement = signed.to_bytes()?;
                     let json = attest_proto::Envelope::sign(&statement, &a.key).to_json()?;
                     a.chain.advance(&statement);
-                    out.push(pending(&a.agent_id, json, &statement, &report));
+                    // Straight from the signed envelope, without verification (prefill
+                    // only: it was signed a moment ago).
+                    out.push(
+                        pending_report(Bytes::from(json), &statement, signed.predicate)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
+                    );
                 }
             }
             sent += out.len() as u64;

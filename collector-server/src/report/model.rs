@@ -197,7 +197,8 @@ pub struct ChainEntry {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainEventEntry {
-    /// `gap`, `late`, `fork` or `broken_link`.
+    /// `gap`, `late`, `fork`, `broken_link`, `host_renamed` or
+    /// `conflict_quota_reached`.
     pub kind: String,
     pub seq: i64,
     pub detail: String,

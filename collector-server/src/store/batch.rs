@@ -5,17 +5,37 @@
 //! (against the committed chain *and* the reports earlier in the same batch), assigns
 //! dense log indexes to the accepted ones, and hands everything to
 //! [`BatchTx::write`] for the multi-row inserts.
+//!
+//! Two rules of hostile input live here too, against the locked agent row:
+//!
+//! - **Host binding.** A report whose signed subject digest (SHA-256 of the machine
+//!   id) is not that of the machine the agent enrolled as is refused with
+//!   `host_mismatch` before its chain is looked at. A new host *name* with the same
+//!   machine id is a rename: accepted, and when the report becomes the agent's head
+//!   the agent's hostname changes and a `host_renamed` event is recorded. A name
+//!   another enrolled, unrevoked agent of another machine holds is not a rename but a
+//!   claim to be that host: refused with `host_mismatch` too (names are compared
+//!   ignoring ASCII case). An agent that enrolled without a machine id (it could not
+//!   be read) has nothing stronger than its hostname: it is bound to that name, and
+//!   cannot be renamed.
+//! - **Conflict quota.** Forks and broken links are recorded within the agent's
+//!   [`ConflictQuota`]: the first conflict at a `seq` keeps the whole refused
+//!   envelope while the agent has envelopes left, every other one only its hash;
+//!   beyond the quota a conflict is refused without a record, and the first such
+//!   refusal records a `conflict_quota_reached` event and an audit entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use attest_proto::{
     ChainVerdict, ErrorCode, Head, Incoming, Receipt, StoredView, classify, genesis_prev,
-    public_key_from_bytes,
+    public_key_from_bytes, sha256_hex,
 };
 use bytes::Bytes;
 
-use super::{IngestOutcome, Millis, StoreError};
+use super::{
+    AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, StoreError,
+};
 use crate::log::{Frontier, Hash, NewNode};
 
 /// One result of a report, flattened for queries.
@@ -43,6 +63,10 @@ pub struct PendingReport {
     pub leaf_hash: Hash,
     pub collected_at: Millis,
     pub results: Vec<FlatResult>,
+    /// The host the signed subject names (`host/<hostname>` without the prefix).
+    pub hostname: String,
+    /// The signed subject's digest: lowercase hex SHA-256 of the host's machine id.
+    pub machine_sha256: String,
 }
 
 /// An agent's row, locked for the batch.
@@ -53,6 +77,22 @@ pub struct AgentChainRow {
     pub revoked: bool,
     pub head_seq: Option<i64>,
     pub head_link: Option<String>,
+    /// The host the agent reports for now (enrolled, or renamed since).
+    pub hostname: String,
+    /// The machine id it enrolled with: the host identity reports are bound to.
+    pub machine_id: String,
+    pub conflicts: ConflictCounts,
+}
+
+/// The chain-conflict counters of an agent, kept in its row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConflictCounts {
+    /// Forks and broken links recorded.
+    pub recorded: i64,
+    /// Of those, kept with the whole envelope.
+    pub envelopes: i64,
+    /// Refused without a record since the last recorded one (the quota was used up).
+    pub unrecorded: i64,
 }
 
 /// A stored report as the chain rules need it.
@@ -89,6 +129,20 @@ pub struct HeadUpdate {
     pub head_link: String,
 }
 
+/// An agent's new hostname (a rename: same machine id).
+#[derive(Debug, Clone)]
+pub struct Rename {
+    pub agent_id: String,
+    pub hostname: String,
+}
+
+/// An agent's new conflict counters.
+#[derive(Debug, Clone)]
+pub struct CountersUpdate {
+    pub agent_id: String,
+    pub counts: ConflictCounts,
+}
+
 /// The new log head.
 #[derive(Debug, Clone)]
 pub struct LogUpdate {
@@ -104,9 +158,24 @@ pub struct BatchWrite<'a> {
     pub reports: Vec<(i64, &'a PendingReport)>,
     pub events: Vec<EventRow<'a>>,
     pub heads: Vec<HeadUpdate>,
+    pub renames: Vec<Rename>,
+    pub counters: Vec<CountersUpdate>,
+    /// Entries the collector writes to the audit log itself (a quota reached).
+    pub audits: Vec<AuditEntry>,
     pub nodes: Vec<NewNode>,
     pub log: Option<LogUpdate>,
     pub now: Millis,
+}
+
+impl BatchWrite<'_> {
+    /// Whether the batch writes only reports, their results, log nodes, heads and the
+    /// log head (the backends' fast path).
+    pub fn only_reports(&self) -> bool {
+        self.events.is_empty()
+            && self.renames.is_empty()
+            && self.counters.is_empty()
+            && self.audits.is_empty()
+    }
 }
 
 /// The statements a backend provides inside its batch transaction.
@@ -120,6 +189,17 @@ pub trait BatchTx: Send {
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredLink>, StoreError>;
+    /// Whether an unrevoked agent other than `agent_id`, enrolled with another machine
+    /// id than `machine_id`, reports under `hostname` (ignoring ASCII case).
+    async fn hostname_taken(
+        &mut self,
+        hostname: &str,
+        agent_id: &str,
+        machine_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Whether a fork or broken link at `seq` of the agent is stored with its whole
+    /// envelope.
+    async fn conflict_envelope_at(&mut self, agent_id: &str, seq: i64) -> Result<bool, StoreError>;
     /// The log head (tree size and frontier), locked until commit.
     async fn lock_log(&mut self) -> Result<Frontier, StoreError>;
     /// Writes the batch.
@@ -129,6 +209,17 @@ pub trait BatchTx: Send {
 struct AgentState {
     revoked: bool,
     genesis: String,
+    /// SHA-256 (hex) of the enrolled machine id.
+    machine_sha256: String,
+    /// Enrolled without a machine id: bound to the hostname instead.
+    by_name: bool,
+    machine_id: String,
+    hostname: String,
+    renamed: bool,
+    conflicts: ConflictCounts,
+    conflicts_changed: bool,
+    /// Seqs whose conflict envelope is stored whole by this batch.
+    whole_seqs: HashSet<i64>,
     /// The committed head seq at lock time: below or at it, the database may hold
     /// reports.
     db_head: Option<i64>,
@@ -166,12 +257,87 @@ fn receipt(r: &PendingReport, log_index: i64, duplicate: bool) -> Receipt {
     }
 }
 
+/// At most this many characters of a hostname go into an event or a message.
+const NAME_CHARS: usize = 64;
+
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+/// Records a chain conflict of `r` within the agent's quota (see the module docs).
+#[allow(clippy::too_many_arguments)]
+async fn record_conflict<'a, T: BatchTx>(
+    tx: &mut T,
+    st: &mut AgentState,
+    r: &'a PendingReport,
+    kind: &'static str,
+    detail: String,
+    quota: ConflictQuota,
+    write: &mut BatchWrite<'a>,
+    result: &mut BatchResult,
+) -> Result<(), StoreError> {
+    st.conflicts_changed = true;
+    if st.conflicts.recorded < quota.recorded_per_agent {
+        let whole = st.conflicts.envelopes < quota.envelopes_per_agent
+            && !st.whole_seqs.contains(&r.seq)
+            && !tx.conflict_envelope_at(&r.agent_id, r.seq).await?;
+        write.events.push(EventRow {
+            agent_id: &r.agent_id,
+            kind,
+            seq: r.seq,
+            detail,
+            payload_sha256: Some(&r.payload_sha256),
+            envelope: whole.then_some(&r.envelope[..]),
+        });
+        st.conflicts.recorded += 1;
+        st.conflicts.unrecorded = 0;
+        if whole {
+            st.conflicts.envelopes += 1;
+            st.whole_seqs.insert(r.seq);
+        }
+        return Ok(());
+    }
+    st.conflicts.unrecorded += 1;
+    result.conflicts_unrecorded += 1;
+    if st.conflicts.unrecorded == 1 {
+        write.events.push(EventRow {
+            agent_id: &r.agent_id,
+            kind: "conflict_quota_reached",
+            seq: r.seq,
+            detail: format!(
+                "{} forks and broken links recorded, the quota of {}; later ones are \
+                 refused without a record",
+                st.conflicts.recorded, quota.recorded_per_agent
+            ),
+            payload_sha256: Some(&r.payload_sha256),
+            envelope: None,
+        });
+        write.audits.push(AuditEntry {
+            at: write.now,
+            actor: COLLECTOR_ACTOR.to_owned(),
+            action: "chain_conflicts.quota_reached".to_owned(),
+            target: r.agent_id.clone(),
+            detail: format!(
+                "recorded={} quota={} whole_envelopes={}; later forks and broken links \
+                 are refused without a record",
+                st.conflicts.recorded, quota.recorded_per_agent, st.conflicts.envelopes
+            ),
+        });
+        result.quota_reached.push(r.agent_id.clone());
+    }
+    Ok(())
+}
+
 /// Classifies and prepares a batch; see the module docs.
 pub async fn run_batch<T: BatchTx>(
     tx: &mut T,
     batch: &[PendingReport],
     now: Millis,
-) -> Result<Vec<IngestOutcome>, StoreError> {
+    quota: ConflictQuota,
+) -> Result<BatchResult, StoreError> {
     let mut ids: Vec<&str> = batch.iter().map(|r| r.agent_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -196,6 +362,14 @@ pub async fn run_batch<T: BatchTx>(
             AgentState {
                 revoked: row.revoked,
                 genesis: genesis_prev(&key),
+                machine_sha256: sha256_hex(row.machine_id.as_bytes()),
+                by_name: row.machine_id.is_empty(),
+                machine_id: row.machine_id,
+                hostname: row.hostname,
+                renamed: false,
+                conflicts: row.conflicts,
+                conflicts_changed: false,
+                whole_seqs: HashSet::new(),
                 db_head: head.as_ref().map(|(s, _)| *s),
                 head,
                 head_changed: false,
@@ -211,6 +385,7 @@ pub async fn run_batch<T: BatchTx>(
         ..BatchWrite::default()
     };
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut result = BatchResult::default();
 
     for r in batch {
         let Some(st) = agents.get_mut(&r.agent_id) else {
@@ -224,6 +399,34 @@ pub async fn run_batch<T: BatchTx>(
             outcomes.push(IngestOutcome::Rejected {
                 code: ErrorCode::Revoked,
                 message: "the agent has been revoked".into(),
+            });
+            continue;
+        }
+        let other_machine = r.machine_sha256 != st.machine_sha256;
+        let new_name = r.hostname != st.hostname;
+        if other_machine || (new_name && st.by_name) {
+            outcomes.push(IngestOutcome::Rejected {
+                code: ErrorCode::HostMismatch,
+                message: format!(
+                    "the report is about host/{}, not the machine this agent is enrolled \
+                     for; enroll that host with its own key",
+                    cut(&r.hostname)
+                ),
+            });
+            continue;
+        }
+        if new_name
+            && tx
+                .hostname_taken(&r.hostname, &r.agent_id, &st.machine_id)
+                .await?
+        {
+            outcomes.push(IngestOutcome::Rejected {
+                code: ErrorCode::HostMismatch,
+                message: format!(
+                    "the report names host/{}, which another enrolled machine reports \
+                     under; a host cannot take the name of another",
+                    cut(&r.hostname)
+                ),
             });
             continue;
         }
@@ -261,18 +464,12 @@ pub async fn run_batch<T: BatchTx>(
                 outcomes.push(IngestOutcome::Duplicate(receipt(r, index, true)));
             }
             ChainVerdict::Fork => {
-                write.events.push(EventRow {
-                    agent_id: &r.agent_id,
-                    kind: "fork",
-                    seq: r.seq,
-                    detail: format!(
-                        "seq {} already holds {}",
-                        r.seq,
-                        at_link.as_deref().unwrap_or("?")
-                    ),
-                    payload_sha256: Some(&r.payload_sha256),
-                    envelope: Some(&r.envelope),
-                });
+                let detail = format!(
+                    "seq {} already holds {}",
+                    r.seq,
+                    at_link.as_deref().unwrap_or("?")
+                );
+                record_conflict(tx, st, r, "fork", detail, quota, &mut write, &mut result).await?;
                 outcomes.push(IngestOutcome::Rejected {
                     code: ErrorCode::ChainConflict,
                     message: format!("seq {} is already used by another report", r.seq),
@@ -283,14 +480,17 @@ pub async fn run_batch<T: BatchTx>(
                     Some(p) => format!("prev {} does not link to {p}", r.prev),
                     None => "the stored next report does not link to this one".to_owned(),
                 };
-                write.events.push(EventRow {
-                    agent_id: &r.agent_id,
-                    kind: "broken_link",
-                    seq: r.seq,
-                    detail: detail.clone(),
-                    payload_sha256: Some(&r.payload_sha256),
-                    envelope: Some(&r.envelope),
-                });
+                record_conflict(
+                    tx,
+                    st,
+                    r,
+                    "broken_link",
+                    detail.clone(),
+                    quota,
+                    &mut write,
+                    &mut result,
+                )
+                .await?;
                 outcomes.push(IngestOutcome::Rejected {
                     code: ErrorCode::ChainConflict,
                     message: format!("seq {}: {detail}", r.seq),
@@ -338,6 +538,23 @@ pub async fn run_batch<T: BatchTx>(
                 if st.head.as_ref().is_none_or(|(h, _)| r.seq > *h) {
                     st.head = Some((r.seq, r.link.clone()));
                     st.head_changed = true;
+                    // The latest report names the host: a new name is a rename.
+                    if r.hostname != st.hostname {
+                        write.events.push(EventRow {
+                            agent_id: &r.agent_id,
+                            kind: "host_renamed",
+                            seq: r.seq,
+                            detail: format!(
+                                "hostname {:?} -> {:?} (same machine id)",
+                                cut(&st.hostname),
+                                cut(&r.hostname)
+                            ),
+                            payload_sha256: Some(&r.payload_sha256),
+                            envelope: None,
+                        });
+                        st.hostname.clone_from(&r.hostname);
+                        st.renamed = true;
+                    }
                 }
                 write.reports.push((index, r));
                 outcomes.push(IngestOutcome::Stored(receipt(r, index, false)));
@@ -353,6 +570,18 @@ pub async fn run_batch<T: BatchTx>(
         });
     }
     for (agent_id, st) in agents {
+        if st.renamed {
+            write.renames.push(Rename {
+                agent_id: agent_id.clone(),
+                hostname: st.hostname,
+            });
+        }
+        if st.conflicts_changed {
+            write.counters.push(CountersUpdate {
+                agent_id: agent_id.clone(),
+                counts: st.conflicts,
+            });
+        }
         if st.head_changed
             && let Some((head_seq, head_link)) = st.head
         {
@@ -366,6 +595,13 @@ pub async fn run_batch<T: BatchTx>(
     write
         .heads
         .sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    write
+        .renames
+        .sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    write
+        .counters
+        .sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
     tx.write(&write).await?;
-    Ok(outcomes)
+    result.outcomes = outcomes;
+    Ok(result)
 }

@@ -237,7 +237,8 @@ pub struct StoredEnvelope {
     pub envelope: Vec<u8>,
 }
 
-/// A recorded chain event (gap, late report, fork, broken link).
+/// A recorded chain event: `gap`, `late`, `fork`, `broken_link`, `host_renamed`, or
+/// `conflict_quota_reached`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChainEvent {
     pub agent_id: String,
@@ -245,8 +246,48 @@ pub struct ChainEvent {
     pub seq: i64,
     pub detail: String,
     pub payload_sha256: Option<String>,
+    /// Whether the refused envelope is kept whole (forks and broken links: the first
+    /// per `seq`, within the agent's quota); otherwise only its hash is.
+    pub envelope_stored: bool,
     #[serde(serialize_with = "crate::store::rfc3339::serialize")]
     pub at: Millis,
+}
+
+/// How much of an agent's chain conflicts (forks and broken links) the store keeps,
+/// so that a stolen key cannot fill the disk with refused reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConflictQuota {
+    /// Conflicts recorded per agent; beyond, they are refused without a record.
+    pub recorded_per_agent: i64,
+    /// Of those, how many keep the whole refused envelope (only the first per `seq`);
+    /// the others keep its hash.
+    pub envelopes_per_agent: i64,
+}
+
+impl ConflictQuota {
+    /// 1,000 recorded (≈ 0.3 MB of hashes and details) with 8 whole envelopes (at
+    /// most 32 MiB) per agent.
+    pub const DEFAULT: ConflictQuota = ConflictQuota {
+        recorded_per_agent: 1000,
+        envelopes_per_agent: 8,
+    };
+}
+
+impl Default for ConflictQuota {
+    fn default() -> Self {
+        ConflictQuota::DEFAULT
+    }
+}
+
+/// What a batch did, beyond the outcome of each report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchResult {
+    /// One per report, in order.
+    pub outcomes: Vec<IngestOutcome>,
+    /// Chain conflicts refused without a record (the agent's quota was used up).
+    pub conflicts_unrecorded: u64,
+    /// Agents whose conflict quota was reached in this batch (audited).
+    pub quota_reached: Vec<String>,
 }
 
 /// The head of the Merkle log.
@@ -265,7 +306,29 @@ pub struct NewApiToken {
     pub role: Role,
     pub note: String,
     pub created_at: Millis,
+    /// `None`: until revoked.
+    pub expires_at: Option<Millis>,
 }
+
+/// An API token as `apitoken list` shows it (never the secret, nor its hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiTokenInfo {
+    pub id: String,
+    pub role: Role,
+    pub note: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    /// The last request made with it, to the minute ([`API_TOKEN_USE_GRANULARITY`]).
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+/// A token's last use is written when the one stored is older than this, so that a
+/// busy reader does not write on every request.
+pub const API_TOKEN_USE_GRANULARITY: Millis = 60_000;
+
+/// The actor of audit entries the collector writes itself (not an admin's action).
+pub const COLLECTOR_ACTOR: &str = "collector";
 
 /// An entry of the audit log of admin actions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -340,12 +403,26 @@ pub trait Store: Send + Sync + 'static {
 
     // Ingest.
     /// Classifies and stores a batch in one transaction; one outcome per report, in
-    /// order. On error nothing of the batch is stored.
+    /// order. On error nothing of the batch is stored. Chain conflicts are recorded
+    /// within `quota`.
+    async fn ingest_batch_with(
+        &self,
+        batch: &[PendingReport],
+        now: Millis,
+        quota: ConflictQuota,
+    ) -> Result<BatchResult, StoreError>;
+
+    /// [`Store::ingest_batch_with`] under the default quota, the outcomes only.
     async fn ingest_batch(
         &self,
         batch: &[PendingReport],
         now: Millis,
-    ) -> Result<Vec<IngestOutcome>, StoreError>;
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        Ok(self
+            .ingest_batch_with(batch, now, ConflictQuota::DEFAULT)
+            .await?
+            .outcomes)
+    }
 
     // Read API.
     async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError>;
@@ -364,8 +441,19 @@ pub trait Store: Send + Sync + 'static {
 
     // API tokens and the audit log.
     async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError>;
-    /// The role of a live token, with its id.
-    async fn api_token(&self, token_hash: &str) -> Result<Option<(String, Role)>, StoreError>;
+    /// The id and role of a live token (neither revoked nor expired at `now`), read
+    /// from the database on every call: a revocation counts at once on every
+    /// collector. Records the use (to [`API_TOKEN_USE_GRANULARITY`]); a failure to
+    /// record it is logged, not returned.
+    async fn api_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(String, Role)>, StoreError>;
+    /// Every API token, oldest first.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;
+    /// `false` when there is no such token (or it was already revoked).
+    async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 

@@ -16,16 +16,16 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Executor as _, Row as _};
 
-use super::batch::{AgentChainRow, BatchTx, BatchWrite, StoredLink, run_batch};
+use super::batch::{AgentChainRow, BatchTx, BatchWrite, ConflictCounts, StoredLink, run_batch};
 use super::{
-    AgentInfo, AgentKey, AuditEntry, ChainEvent, EnrollOutcome, EnrollRefusal, EnrollTokenInfo,
-    IngestOutcome, IntegrityReport, LatestResults, LogHead, Millis, NewAgent, NewApiToken,
-    NewEnrollToken, PendingReport, PoolStats, Role, Store, StoreError, StoredEnvelope,
-    StoredResult, check_log, hash_from,
+    API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
+    ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
+    LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, PendingReport,
+    PoolStats, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
-fn migrator() -> Migrator {
+pub(crate) fn migrator() -> Migrator {
     Migrator {
         migrations: Cow::Owned(vec![
             Migration::new(
@@ -40,6 +40,15 @@ fn migrator() -> Migrator {
                 Cow::Borrowed("reporting"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../../migrations/postgres/0002_reporting.sql")),
+                false,
+            ),
+            Migration::new(
+                3,
+                Cow::Borrowed("conflicts and tokens"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/postgres/0003_conflicts_and_tokens.sql"
+                )),
                 false,
             ),
         ]),
@@ -285,7 +294,8 @@ impl BatchTx for PgBatch<'_> {
     async fn lock_agents(&mut self, ids: &[&str]) -> Result<Vec<AgentChainRow>, StoreError> {
         let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
         let rows = sqlx::query(
-            "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link FROM agents \
+            "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link, hostname, \
+             machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded FROM agents \
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
@@ -299,6 +309,13 @@ impl BatchTx for PgBatch<'_> {
                     revoked: r.try_get(2)?,
                     head_seq: r.try_get(3)?,
                     head_link: r.try_get(4)?,
+                    hostname: r.try_get(5)?,
+                    machine_id: r.try_get(6)?,
+                    conflicts: ConflictCounts {
+                        recorded: r.try_get(7)?,
+                        envelopes: r.try_get(8)?,
+                        unrecorded: r.try_get(9)?,
+                    },
                 })
             })
             .collect()
@@ -326,6 +343,36 @@ impl BatchTx for PgBatch<'_> {
         .transpose()
     }
 
+    async fn hostname_taken(
+        &mut self,
+        hostname: &str,
+        agent_id: &str,
+        machine_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM agents WHERE lower(hostname) = lower($1) AND id <> $2 \
+             AND machine_id <> $3 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(hostname)
+        .bind(agent_id)
+        .bind(machine_id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn conflict_envelope_at(&mut self, agent_id: &str, seq: i64) -> Result<bool, StoreError> {
+        let found: Option<bool> = sqlx::query_scalar(
+            "SELECT TRUE FROM chain_events WHERE agent_id = $1 AND seq = $2 \
+             AND kind IN ('fork', 'broken_link') AND envelope IS NOT NULL LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *self.conn)
@@ -339,7 +386,7 @@ impl BatchTx for PgBatch<'_> {
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
         let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
         if !w.reports.is_empty()
-            && w.events.is_empty()
+            && w.only_reports()
             && w.reports.len() <= REPORTS_PER_STATEMENT
             && rows <= RESULTS_PER_STATEMENT
         {
@@ -394,6 +441,39 @@ impl BatchTx for PgBatch<'_> {
             .bind(e.payload_sha256)
             .bind(e.envelope)
             .bind(w.now)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        // Renamed hosts, conflict counters, the collector's own audit entries.
+        for rn in &w.renames {
+            sqlx::query("UPDATE agents SET hostname = $1 WHERE id = $2")
+                .bind(&rn.hostname)
+                .bind(&rn.agent_id)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        for c in &w.counters {
+            sqlx::query(
+                "UPDATE agents SET conflicts_recorded = $1, conflict_envelopes = $2, \
+                 conflicts_unrecorded = $3 WHERE id = $4",
+            )
+            .bind(c.counts.recorded)
+            .bind(c.counts.envelopes)
+            .bind(c.counts.unrecorded)
+            .bind(&c.agent_id)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        for a in &w.audits {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, target, detail) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(a.at)
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.target)
+            .bind(&a.detail)
             .execute(&mut *self.conn)
             .await?;
         }
@@ -632,15 +712,16 @@ impl Store for PgStore {
         )
     }
 
-    async fn ingest_batch(
+    async fn ingest_batch_with(
         &self,
         batch: &[PendingReport],
         now: Millis,
-    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        quota: ConflictQuota,
+    ) -> Result<BatchResult, StoreError> {
         let mut tx = self.pool.begin().await?;
         let outcomes = {
             let mut b = PgBatch { conn: &mut tx };
-            run_batch(&mut b, batch, now).await?
+            run_batch(&mut b, batch, now, quota).await?
         };
         tx.commit().await?;
         Ok(outcomes)
@@ -709,7 +790,8 @@ impl Store for PgStore {
 
     async fn chain_events(&self, agent_id: &str) -> Result<Vec<ChainEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
+            "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
+             FROM chain_events \
              WHERE agent_id = $1 ORDER BY id",
         )
         .bind(agent_id)
@@ -724,6 +806,7 @@ impl Store for PgStore {
                     detail: r.try_get(3)?,
                     payload_sha256: r.try_get(4)?,
                     at: r.try_get(5)?,
+                    envelope_stored: r.try_get(6)?,
                 })
             })
             .collect()
@@ -770,33 +853,85 @@ impl Store for PgStore {
 
     async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, role, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens (id, token_hash, role, note, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&t.id)
         .bind(&t.token_hash)
         .bind(t.role.as_str())
         .bind(&t.note)
         .bind(t.created_at)
+        .bind(t.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn api_token(&self, token_hash: &str) -> Result<Option<(String, Role)>, StoreError> {
+    async fn api_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(String, Role)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, role, last_used_at FROM api_tokens WHERE token_hash = $1 \
+             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(token_hash)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            let role: String = r.try_get(1)?;
-            let role = Role::parse(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
-            Ok((r.try_get(0)?, role))
-        })
-        .transpose()
+        let Some(r) = row else { return Ok(None) };
+        let id: String = r.try_get(0)?;
+        let role: String = r.try_get(1)?;
+        let role = Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
+        let last: Option<Millis> = r.try_get(2)?;
+        if last.is_none_or(|l| now.saturating_sub(l) >= API_TOKEN_USE_GRANULARITY) {
+            let done = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(token_id = %id, error = %e, "could not record an API token's use");
+            }
+        }
+        Ok(Some((id, role)))
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, note, created_at, expires_at, last_used_at, revoked_at \
+             FROM api_tokens ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get(1)?;
+                Ok(ApiTokenInfo {
+                    id: r.try_get(0)?,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+                    note: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                    expires_at: r.try_get(4)?,
+                    last_used_at: r.try_get(5)?,
+                    revoked_at: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {

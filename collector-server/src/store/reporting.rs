@@ -607,8 +607,8 @@ mod sqlite_impl {
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
             let rows = sqlx::query(
-                "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
-                 WHERE at <= ? ORDER BY agent_id, at, id",
+                "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
+                 FROM chain_events WHERE at <= ? ORDER BY agent_id, at, id",
             )
             .bind(as_of)
             .fetch_all(self.pool())
@@ -622,6 +622,7 @@ mod sqlite_impl {
                         detail: r.try_get(3)?,
                         payload_sha256: r.try_get(4)?,
                         at: r.try_get(5)?,
+                        envelope_stored: r.try_get(6)?,
                     })
                 })
                 .collect()
@@ -828,8 +829,8 @@ mod postgres_impl {
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
             let rows = sqlx::query(
-                "SELECT agent_id, kind, seq, detail, payload_sha256, at FROM chain_events \
-                 WHERE at <= $1 ORDER BY agent_id, at, id",
+                "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
+                 FROM chain_events WHERE at <= $1 ORDER BY agent_id, at, id",
             )
             .bind(as_of)
             .fetch_all(self.pool())
@@ -843,6 +844,7 @@ mod postgres_impl {
                         detail: r.try_get(3)?,
                         payload_sha256: r.try_get(4)?,
                         at: r.try_get(5)?,
+                        envelope_stored: r.try_get(6)?,
                     })
                 })
                 .collect()

@@ -1,6 +1,6 @@
 //! The storage test suite, run against both backends: SQLite in a temp dir always,
 //! PostgreSQL when `ATTEST_TEST_POSTGRES_URL` names a server (a fresh database per
-//! test; a SKIP line otherwise).
+//! test; otherwise those tests are ignored, with the reason: see `build.rs`).
 
 use std::sync::Arc;
 
@@ -425,14 +425,15 @@ async fn tokens_audit_meta(store: &dyn Store) {
             role: Role::Auditor,
             note: "test".into(),
             created_at: T0,
+            expires_at: None,
         })
         .await
         .unwrap();
     assert_eq!(
-        store.api_token("h1").await.unwrap(),
+        store.api_token("h1", T0).await.unwrap(),
         Some(("k1".into(), Role::Auditor))
     );
-    assert_eq!(store.api_token("h2").await.unwrap(), None);
+    assert_eq!(store.api_token("h2", T0).await.unwrap(), None);
     for i in 0..3 {
         store
             .audit(&AuditEntry {
@@ -455,6 +456,369 @@ async fn tokens_audit_meta(store: &dyn Store) {
     assert!(stats.max >= 2);
 }
 
+/// API tokens: expiry, last use (to the minute), revocation, the listing.
+async fn api_token_lifecycle(store: &dyn Store) {
+    let new = |id: &str, role, expires_at| NewApiToken {
+        id: id.to_owned(),
+        token_hash: format!("hash-{id}"),
+        role,
+        note: format!("note of {id}"),
+        created_at: T0,
+        expires_at,
+    };
+    store
+        .create_api_token(&new("key_exp", Role::Admin, Some(T0 + 1000)))
+        .await
+        .unwrap();
+    store
+        .create_api_token(&new("key_live", Role::Auditor, None))
+        .await
+        .unwrap();
+    store
+        .create_api_token(&new("key_rev", Role::Admin, None))
+        .await
+        .unwrap();
+    let live = |id: &str| Some((id.to_owned(), Role::Auditor));
+
+    // Expiry: valid before, refused from the expiry on.
+    assert_eq!(
+        store.api_token("hash-key_exp", T0 + 999).await.unwrap(),
+        Some(("key_exp".into(), Role::Admin))
+    );
+    assert_eq!(
+        store.api_token("hash-key_exp", T0 + 1000).await.unwrap(),
+        None
+    );
+
+    // Last use: written on first use, then at most once a minute.
+    assert_eq!(
+        store.api_token("hash-key_live", T0).await.unwrap(),
+        live("key_live")
+    );
+    let last = |tokens: &[ApiTokenInfo], id: &str| {
+        tokens.iter().find(|t| t.id == id).unwrap().last_used_at
+    };
+    assert_eq!(
+        last(&store.list_api_tokens().await.unwrap(), "key_live"),
+        Some(T0)
+    );
+    assert_eq!(
+        store.api_token("hash-key_live", T0 + 59_999).await.unwrap(),
+        live("key_live")
+    );
+    assert_eq!(
+        last(&store.list_api_tokens().await.unwrap(), "key_live"),
+        Some(T0)
+    );
+    store.api_token("hash-key_live", T0 + 60_000).await.unwrap();
+    assert_eq!(
+        last(&store.list_api_tokens().await.unwrap(), "key_live"),
+        Some(T0 + 60_000)
+    );
+    // A refused token's use is not recorded.
+    assert_eq!(
+        last(&store.list_api_tokens().await.unwrap(), "key_exp"),
+        Some(T0 + 999)
+    );
+
+    // Revocation: at once; twice or unknown is false.
+    assert!(store.api_token("hash-key_rev", T0).await.unwrap().is_some());
+    assert!(store.revoke_api_token("key_rev", T0 + 5).await.unwrap());
+    assert!(!store.revoke_api_token("key_rev", T0 + 6).await.unwrap());
+    assert!(!store.revoke_api_token("key_nope", T0).await.unwrap());
+    assert_eq!(store.api_token("hash-key_rev", T0 + 5).await.unwrap(), None);
+
+    let listed = store.list_api_tokens().await.unwrap();
+    let rev = listed.iter().find(|t| t.id == "key_rev").unwrap();
+    assert_eq!(
+        rev,
+        &ApiTokenInfo {
+            id: "key_rev".into(),
+            role: Role::Admin,
+            note: "note of key_rev".into(),
+            created_at: T0,
+            expires_at: None,
+            last_used_at: Some(T0),
+            revoked_at: Some(T0 + 5),
+        }
+    );
+    let exp = listed.iter().find(|t| t.id == "key_exp").unwrap();
+    assert_eq!((exp.expires_at, exp.revoked_at), (Some(T0 + 1000), None));
+}
+
+fn ids_and_flags(events: &[ChainEvent]) -> Vec<(&str, i64, bool)> {
+    events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.seq, e.envelope_stored))
+        .collect()
+}
+
+/// A report of `agent` at `seq` that is not the stored one (another collection time).
+fn fork_at(agent: &SynthAgent, stored: &[PendingReport], seq: i64, ms: Millis) -> PendingReport {
+    let mut f = agent.clone();
+    f.chain.next_seq = u64::try_from(seq).unwrap();
+    f.chain.prev = if seq == 1 {
+        attest_proto::genesis_prev(&agent.key.verifying_key())
+    } else {
+        stored[usize::try_from(seq - 2).unwrap()].link.clone()
+    };
+    pending(&mut f, ms)
+}
+
+/// Forks and broken links within a quota: the first conflict at a seq whole (while
+/// envelopes are left), the others as hashes; beyond the quota refused unrecorded,
+/// with one marker event and one audit entry; the honest chain goes on.
+async fn conflict_quota(store: &dyn Store) {
+    store
+        .create_enroll_token(&token("tq", 5, None))
+        .await
+        .unwrap();
+    let (n, mut a) = new_agent(400, "agt_q");
+    store.enroll("hash-tq", &n, T0).await.unwrap();
+    let honest: Vec<PendingReport> = (0..3).map(|k| pending(&mut a, T0 + k)).collect();
+    let out = store.ingest_batch(&honest, T0).await.unwrap();
+    assert!(out.iter().all(|o| matches!(o, IngestOutcome::Stored(_))));
+    let size = store.log_head().await.unwrap().tree_size;
+    let quota = ConflictQuota {
+        recorded_per_agent: 5,
+        envelopes_per_agent: 2,
+    };
+    let ingest = |batch: Vec<PendingReport>, quota| async move {
+        store
+            .ingest_batch_with(&batch, T0 + 10, quota)
+            .await
+            .unwrap()
+    };
+
+    // Two forks of seq 1 in one batch, a third in another: only the first whole.
+    let r = ingest(
+        vec![
+            fork_at(&a, &honest, 1, T0 + 100),
+            fork_at(&a, &honest, 1, T0 + 101),
+        ],
+        quota,
+    )
+    .await;
+    assert!(
+        r.outcomes
+            .iter()
+            .all(|o| rejected(o) == ErrorCode::ChainConflict)
+    );
+    assert_eq!((r.conflicts_unrecorded, r.quota_reached.len()), (0, 0));
+    ingest(vec![fork_at(&a, &honest, 1, T0 + 102)], quota).await;
+    // Seq 2: whole (the second envelope); seq 3: hash only (no envelope left).
+    ingest(vec![fork_at(&a, &honest, 2, T0 + 103)], quota).await;
+    ingest(vec![fork_at(&a, &honest, 3, T0 + 104)], quota).await;
+    let events = store.chain_events("agt_q").await.unwrap();
+    assert_eq!(
+        ids_and_flags(&events),
+        [
+            ("fork", 1, true),
+            ("fork", 1, false),
+            ("fork", 1, false),
+            ("fork", 2, true),
+            ("fork", 3, false)
+        ]
+    );
+    assert!(events.iter().all(|e| e.payload_sha256.is_some()));
+
+    // The quota (5) is used up: a broken link and a fork are refused unrecorded; the
+    // first of them leaves one marker and one audit entry.
+    let mut broken = a.clone();
+    broken.chain.prev = honest[0].link.clone();
+    let r = ingest(
+        vec![
+            pending(&mut broken, T0 + 105),
+            fork_at(&a, &honest, 2, T0 + 106),
+        ],
+        quota,
+    )
+    .await;
+    assert!(
+        r.outcomes
+            .iter()
+            .all(|o| rejected(o) == ErrorCode::ChainConflict)
+    );
+    assert_eq!(r.conflicts_unrecorded, 2);
+    assert_eq!(r.quota_reached, ["agt_q"]);
+    let r = ingest(vec![fork_at(&a, &honest, 3, T0 + 107)], quota).await;
+    assert_eq!((r.conflicts_unrecorded, r.quota_reached.len()), (1, 0));
+    let events = store.chain_events("agt_q").await.unwrap();
+    assert_eq!(events.len(), 6);
+    assert_eq!(
+        (
+            events[5].kind.as_str(),
+            events[5].seq,
+            events[5].envelope_stored
+        ),
+        ("conflict_quota_reached", 4, false)
+    );
+    assert!(
+        events[5].detail.contains("quota of 5"),
+        "{}",
+        events[5].detail
+    );
+    let audits: Vec<AuditEntry> = store
+        .audit_log(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "chain_conflicts.quota_reached")
+        .collect();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(
+        (audits[0].actor.as_str(), audits[0].target.as_str()),
+        ("collector", "agt_q")
+    );
+    // Nothing of the refused reports entered the log; the honest chain goes on.
+    assert_eq!(store.log_head().await.unwrap().tree_size, size);
+    let r = ingest(vec![pending(&mut a, T0 + 200)], quota).await;
+    assert_eq!(stored(&r.outcomes[0]).seq, 4);
+
+    // A larger quota records again; reached again, it is audited again.
+    let more = ConflictQuota {
+        recorded_per_agent: 6,
+        ..quota
+    };
+    let r = ingest(vec![fork_at(&a, &honest, 2, T0 + 300)], more).await;
+    assert_eq!((r.conflicts_unrecorded, r.quota_reached.len()), (0, 0));
+    let r = ingest(vec![fork_at(&a, &honest, 2, T0 + 301)], more).await;
+    assert_eq!((r.conflicts_unrecorded, r.quota_reached.len()), (1, 1));
+    let kinds: Vec<String> = store
+        .chain_events("agt_q")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(&kinds[6..], ["fork", "conflict_quota_reached"]);
+    assert_eq!(
+        store.integrity_check().await.unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
+/// Reports are bound to the enrolled machine (the subject's machine-id digest): another
+/// machine is refused and nothing is stored; a new hostname is a rename, taken from
+/// the newest report only.
+async fn host_binding(store: &dyn Store) {
+    store
+        .create_enroll_token(&token("th", 5, None))
+        .await
+        .unwrap();
+    let (n, mut a) = new_agent(500, "agt_h");
+    store.enroll("hash-th", &n, T0).await.unwrap();
+    let size = store.log_head().await.unwrap().tree_size;
+
+    // Signed by a's key, chain-correct, about another machine.
+    let mut impostor = a.clone();
+    impostor.host = host(501);
+    impostor.host.hostname = a.host.hostname.clone();
+    let out = store
+        .ingest_batch(&[pending(&mut impostor, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&out[0]), ErrorCode::HostMismatch);
+    match &out[0] {
+        IngestOutcome::Rejected { message, .. } => {
+            assert!(message.contains("host/host-000500"), "{message}")
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(store.log_head().await.unwrap().tree_size, size);
+    assert!(store.chain_events("agt_h").await.unwrap().is_empty());
+    assert_eq!(store.agent("agt_h").await.unwrap().unwrap().head_seq, None);
+
+    // The right machine: seq 1 goes in (the refused report used up nothing).
+    let old_name = a.host.hostname.clone();
+    let r1 = pending(&mut a, T0);
+    assert_eq!(
+        stored(&store.ingest_batch(&[r1], T0).await.unwrap()[0]).seq,
+        1
+    );
+    // Renamed: seq 3 (seq 2 late) under a new name, same machine id.
+    let r2 = pending(&mut a, T0 + 1);
+    a.host.hostname = "renamed-laptop".into();
+    let r3 = pending(&mut a, T0 + 2);
+    assert_eq!(
+        stored(&store.ingest_batch(&[r3], T0).await.unwrap()[0]).seq,
+        3
+    );
+    assert_eq!(
+        store.agent("agt_h").await.unwrap().unwrap().hostname,
+        "renamed-laptop"
+    );
+    // The late seq 2 still carries the old name: accepted, no rename back.
+    assert_eq!(r2.hostname, old_name);
+    assert_eq!(
+        stored(&store.ingest_batch(&[r2], T0).await.unwrap()[0]).seq,
+        2
+    );
+    assert_eq!(
+        store.agent("agt_h").await.unwrap().unwrap().hostname,
+        "renamed-laptop"
+    );
+    let events = store.chain_events("agt_h").await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["gap", "host_renamed", "late"]
+    );
+    assert_eq!(
+        events[1].detail,
+        "hostname \"host-000500\" -> \"renamed-laptop\" (same machine id)"
+    );
+    assert_eq!(store.log_head().await.unwrap().tree_size, size + 3);
+
+    // Not a rename: the name of another enrolled machine (any ASCII case).
+    let (other, _) = new_agent(503, "agt_h2");
+    store.enroll("hash-th", &other, T0).await.unwrap();
+    let mut claim = a.clone();
+    claim.host.hostname = "HOST-000503".into();
+    let out = store
+        .ingest_batch(&[pending(&mut claim, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&out[0]), ErrorCode::HostMismatch);
+    match &out[0] {
+        IngestOutcome::Rejected { message, .. } => {
+            assert!(message.contains("another enrolled machine"), "{message}")
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(store.log_head().await.unwrap().tree_size, size + 3);
+    // Once that agent is revoked, its name is free.
+    store.revoke_agent("agt_h2", T0).await.unwrap();
+    a.host.hostname = "host-000503".into();
+    let out = store
+        .ingest_batch(&[pending(&mut a, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[0]).seq, 4);
+    assert_eq!(
+        store.agent("agt_h").await.unwrap().unwrap().hostname,
+        "host-000503"
+    );
+
+    // Enrolled without a machine id: bound to the hostname, so another name (with the
+    // same empty machine id) is refused rather than taken as a rename.
+    let (mut nn, mut nameless) = new_agent(502, "agt_h0");
+    nn.machine_id = String::new();
+    nameless.host.machine_id = String::new();
+    store.enroll("hash-th", &nn, T0).await.unwrap();
+    let mut other = nameless.clone();
+    other.host.hostname = "dc01.corp".into();
+    let out = store
+        .ingest_batch(&[pending(&mut other, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&out[0]), ErrorCode::HostMismatch);
+    let out = store
+        .ingest_batch(&[pending(&mut nameless, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[0]).seq, 1);
+}
+
 async fn suite(store: DynStore) {
     let s: &dyn Store = store.as_ref();
     enrollment(s).await;
@@ -462,6 +826,9 @@ async fn suite(store: DynStore) {
     log_over_many_batches(s).await;
     large_batch(s).await;
     tokens_audit_meta(s).await;
+    api_token_lifecycle(s).await;
+    conflict_quota(s).await;
+    host_binding(s).await;
     store.close().await;
 }
 
@@ -552,4 +919,214 @@ async fn postgres_concurrent_writers() {
     let a = open(&url, 4).await.unwrap();
     let b = open(&url, 4).await.unwrap();
     concurrent_writers(a, b).await;
+}
+
+/// Rows of a version-2 database (before the conflict counters and the token columns):
+/// an agent with four chain events, and an API token. `?` placeholders.
+fn v2_rows() -> (SynthAgent, Vec<(&'static str, Vec<V2Value>)>) {
+    let (n, agent) = new_agent(600, "agt_m");
+    let text = |s: &str| V2Value::Text(s.to_owned());
+    let int = V2Value::Int;
+    let envelope = || V2Value::Blob(Some(b"{\"refused\":true}".to_vec()));
+    let event = |kind: &str, seq: i64, whole: bool| {
+        vec![
+            text("agt_m"),
+            text(kind),
+            int(seq),
+            text("before the upgrade"),
+            text(&"ab".repeat(32)),
+            if whole {
+                envelope()
+            } else {
+                V2Value::Blob(None)
+            },
+            int(T0),
+        ]
+    };
+    let event_sql = "INSERT INTO chain_events (agent_id, kind, seq, detail, payload_sha256, \
+                     envelope, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    let rows = vec![
+        (
+            "INSERT INTO enroll_tokens (id, token_hash, uses_total, uses_left, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+            vec![text("tok_m"), text("hash-tok_m"), int(1), int(0), int(T0)],
+        ),
+        (
+            "INSERT INTO agents (id, keyid, public_key, hostname, machine_id, os_id, \
+             os_version_id, os_pretty_name, kernel, token_id, enrolled_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                text(&n.id),
+                text(&n.keyid),
+                V2Value::Blob(Some(n.public_key.to_vec())),
+                text(&n.hostname),
+                text(&n.machine_id),
+                text(&n.os_id),
+                text(&n.os_version_id),
+                text(&n.os_pretty_name),
+                text(&n.kernel),
+                text("tok_m"),
+                int(T0),
+            ],
+        ),
+        (event_sql, event("fork", 3, true)),
+        (event_sql, event("fork", 3, false)),
+        (event_sql, event("broken_link", 2, true)),
+        (event_sql, event("gap", 5, false)),
+        (
+            "INSERT INTO api_tokens (id, token_hash, role, note, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+            vec![
+                text("key_m"),
+                text("hash-key_m"),
+                text("auditor"),
+                text("made before the upgrade"),
+                int(T0),
+            ],
+        ),
+    ];
+    (agent, rows)
+}
+
+#[derive(Debug, Clone)]
+enum V2Value {
+    Text(String),
+    Int(i64),
+    Blob(Option<Vec<u8>>),
+}
+
+/// After the upgrade: the token works and has the new columns, the old events keep
+/// their envelopes, and the conflict counters were filled from them (3 recorded, 2
+/// whole).
+async fn upgraded(store: DynStore, mut agent: SynthAgent) {
+    let s: &dyn Store = store.as_ref();
+    assert_eq!(
+        s.api_token("hash-key_m", T0).await.unwrap(),
+        Some(("key_m".into(), Role::Auditor))
+    );
+    let tokens = s.list_api_tokens().await.unwrap();
+    assert_eq!(
+        (
+            tokens[0].expires_at,
+            tokens[0].last_used_at,
+            tokens[0].revoked_at
+        ),
+        (None, Some(T0), None)
+    );
+    assert_eq!(
+        ids_and_flags(&s.chain_events("agt_m").await.unwrap()),
+        [
+            ("fork", 3, true),
+            ("fork", 3, false),
+            ("broken_link", 2, true),
+            ("gap", 5, false)
+        ]
+    );
+    // A broken link at seq 1 under a quota of 4 recorded, 2 whole: recorded as a hash
+    // (both envelopes are counted); the next one is over the quota (3 + 1 recorded).
+    let quota = ConflictQuota {
+        recorded_per_agent: 4,
+        envelopes_per_agent: 2,
+    };
+    let mut broken = agent.clone();
+    broken.chain.prev = format!("sha256:{}", "00".repeat(32));
+    let r = s
+        .ingest_batch_with(&[pending(&mut broken.clone(), T0)], T0, quota)
+        .await
+        .unwrap();
+    assert_eq!(rejected(&r.outcomes[0]), ErrorCode::ChainConflict);
+    assert_eq!(r.conflicts_unrecorded, 0);
+    let r = s
+        .ingest_batch_with(&[pending(&mut broken, T0 + 1)], T0, quota)
+        .await
+        .unwrap();
+    assert_eq!((r.conflicts_unrecorded, r.quota_reached.len()), (1, 1));
+    let events = s.chain_events("agt_m").await.unwrap();
+    assert_eq!(
+        ids_and_flags(&events[4..]),
+        [
+            ("broken_link", 1, false),
+            ("conflict_quota_reached", 1, false)
+        ]
+    );
+    // The agent's own chain goes in.
+    let out = s
+        .ingest_batch(&[pending(&mut agent, T0)], T0)
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[0]).seq, 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_a_version_2_database_in_place() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use std::str::FromStr as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.db");
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .unwrap()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    let mut old = sqlite::migrator();
+    old.migrations = std::borrow::Cow::Owned(old.migrations[..2].to_vec());
+    old.run(&pool).await.unwrap();
+    let (agent, rows) = v2_rows();
+    for (sql, values) in rows {
+        let mut q = sqlx::query(sql);
+        for v in values {
+            q = match v {
+                V2Value::Text(t) => q.bind(t),
+                V2Value::Int(i) => q.bind(i),
+                V2Value::Blob(b) => q.bind(b),
+            };
+        }
+        q.execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = open(&format!("sqlite://{}", path.display()), 4)
+        .await
+        .unwrap();
+    upgraded(store, agent).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_upgrades_a_version_2_database_in_place() {
+    let url = postgres::create_test_database(&postgres_url(), "upgrade")
+        .await
+        .unwrap();
+    let pool = sqlx::postgres::PgPool::connect(&url).await.unwrap();
+    let mut old = postgres::migrator();
+    old.migrations = std::borrow::Cow::Owned(old.migrations[..2].to_vec());
+    old.run(&pool).await.unwrap();
+    let (agent, rows) = v2_rows();
+    for (sql, values) in rows {
+        // `?` → `$1`, `$2`, …
+        let mut numbered = String::new();
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                numbered.push_str(&format!("${n}"));
+            } else {
+                numbered.push(c);
+            }
+        }
+        let mut q = sqlx::query(&numbered);
+        for v in values {
+            q = match v {
+                V2Value::Text(t) => q.bind(t),
+                V2Value::Int(i) => q.bind(i),
+                V2Value::Blob(b) => q.bind(b),
+            };
+        }
+        q.execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    upgraded(open(&url, 4).await.unwrap(), agent).await;
 }

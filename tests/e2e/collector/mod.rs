@@ -2,6 +2,8 @@
 //! temp data directory, over real TLS (the client pins the printed fingerprint).
 
 mod api;
+mod apitokens;
+mod conflicts;
 mod crash;
 mod enroll;
 mod ingest;
