@@ -3,7 +3,10 @@
 //!
 //! - **enabled**: a symlink of that name exists in a `/etc/systemd/system/*.wants/`
 //!   or `/etc/systemd/system/*.requires/` directory, and the unit is not masked;
-//! - **masked**: `/etc/systemd/system/UNIT` is a link to `/dev/null`;
+//! - **masked**: `/etc/systemd/system/UNIT` *resolves* to `/dev/null`, links
+//!   followed inside the root as if chrooted, relative ones included
+//!   (`../../../dev/null` masks a unit as surely as `/dev/null`, and so does a
+//!   chain of links ending there; `checks.md` clarification 1.1);
 //! - **installed** (unit file present): `UNIT` exists in `/usr/lib/systemd/system`
 //!   or `/lib/systemd/system`.
 //!
@@ -105,10 +108,16 @@ pub fn is_enabled(ctx: &Context<'_>, unit: &str) -> bool {
     matches!(state(ctx, unit), UnitState::Enabled { .. })
 }
 
-/// True when `/etc/systemd/system/UNIT` is a symlink to `/dev/null`.
+/// True when `/etc/systemd/system/UNIT` is a symlink that resolves to `/dev/null`.
 pub fn is_masked(host: &HostRoot, unit: &str) -> bool {
-    let path = join_path(SYSTEM_DIR, &unit_name(unit));
-    matches!(host.read_link(&path), Ok(target) if target == "/dev/null")
+    links_to_dev_null(host, &join_path(SYSTEM_DIR, &unit_name(unit)))
+}
+
+/// True when `path` is a symlink that resolves (inside the root, relative links
+/// and chains of links included) to `/dev/null`: systemd's way of masking a unit
+/// or a drop-in. `/dev/null` need not exist under the root (a disk image).
+pub fn links_to_dev_null(host: &HostRoot, path: &str) -> bool {
+    host.is_symlink(path) && matches!(host.resolve_target(path), Ok(t) if t == "/dev/null")
 }
 
 /// True when the unit file exists in `/usr/lib/systemd/system` or `/lib/systemd/system`.
@@ -145,6 +154,32 @@ mod tests {
         )
         .unwrap();
         symlink("/dev/null", r.join("etc/systemd/system/auditd.service")).unwrap();
+        // Masked by relative links (regression: these counted as enabled).
+        for unit in ["rsyslog", "ntp"] {
+            symlink(
+                format!("/lib/systemd/system/{unit}.service"),
+                r.join(format!(
+                    "etc/systemd/system/multi-user.target.wants/{unit}.service"
+                )),
+            )
+            .unwrap();
+        }
+        symlink(
+            "../../../dev/null",
+            r.join("etc/systemd/system/rsyslog.service"),
+        )
+        .unwrap();
+        symlink(
+            "../../../../../../../dev/null",
+            r.join("etc/systemd/system/ntp.service"),
+        )
+        .unwrap();
+        // A link to something else is not a mask.
+        symlink(
+            "../../../dev/zero",
+            r.join("etc/systemd/system/chrony.service"),
+        )
+        .unwrap();
         // A regular file in a wants directory is not a link: not enabled.
         fs::write(
             r.join("etc/systemd/system/timers.target.wants/apt-daily.timer"),
@@ -157,7 +192,10 @@ mod tests {
         assert!(is_enabled(&ctx, "chrony"));
         assert_eq!(state(&ctx, "auditd.service"), UnitState::Masked);
         assert!(!is_enabled(&ctx, "apt-daily.timer"));
-        assert_eq!(state(&ctx, "ntp"), UnitState::Disabled);
+        assert_eq!(state(&ctx, "rsyslog"), UnitState::Masked);
+        assert_eq!(state(&ctx, "ntp"), UnitState::Masked);
+        assert!(!is_enabled(&ctx, "rsyslog"));
+        assert_eq!(state(&ctx, "timesyncd"), UnitState::Disabled);
         assert!(unit_file_exists(&host, "chrony"));
         assert!(!unit_file_exists(&host, "ntp"));
     }
