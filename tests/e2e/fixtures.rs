@@ -447,6 +447,13 @@ fn no_fixture_secret_appears_in_any_output() {
                     ));
                 }
             }
+            // Nor a key's armour line, which an Include of a key file would bring.
+            if stdout.contains("PRIVATE KEY-----") || stderr.contains("PRIVATE KEY-----") {
+                leaks.push(format!(
+                    "{}: --format {format} prints a private key's armour line",
+                    c.host.name
+                ));
+            }
         }
     }
     // The fixtures must carry secrets for this test to mean anything.

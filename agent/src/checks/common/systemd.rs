@@ -117,7 +117,37 @@ pub fn is_masked(host: &HostRoot, unit: &str) -> bool {
 /// and chains of links included) to `/dev/null`: systemd's way of masking a unit
 /// or a drop-in. `/dev/null` need not exist under the root (a disk image).
 pub fn links_to_dev_null(host: &HostRoot, path: &str) -> bool {
-    host.is_symlink(path) && matches!(host.resolve_target(path), Ok(t) if t == "/dev/null")
+    let Ok(target) = host.read_link(path) else {
+        return false; // not a link
+    };
+    // The link's own target, taken from the directory it is in: `/dev/null`,
+    // `../../../dev/null`. This holds even when the image's `/dev/null` is itself
+    // a link (a fixture may make it one), which a full resolution would follow.
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    };
+    let named = match host.resolve_target(dir) {
+        Ok(dir) if !target.starts_with('/') => normalize(&join_path(&dir, &target)),
+        _ => normalize(&target),
+    };
+    // Or a chain of links that ends there.
+    named == "/dev/null" || matches!(host.resolve_target(path), Ok(t) if t == "/dev/null")
+}
+
+/// `path` with `.` and `..` removed lexically (`..` stops at `/`).
+fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// True when the unit file exists in `/usr/lib/systemd/system` or `/lib/systemd/system`.
@@ -174,6 +204,14 @@ mod tests {
             r.join("etc/systemd/system/ntp.service"),
         )
         .unwrap();
+        // An image whose /dev/null is itself a link (here a loop): still masked.
+        fs::create_dir_all(r.join("dev")).unwrap();
+        symlink("/dev/null", r.join("dev/null")).unwrap();
+        symlink(
+            "../../../dev/null",
+            r.join("etc/systemd/system/ntpsec.service"),
+        )
+        .unwrap();
         // A link to something else is not a mask.
         symlink(
             "../../../dev/zero",
@@ -195,6 +233,8 @@ mod tests {
         assert_eq!(state(&ctx, "rsyslog"), UnitState::Masked);
         assert_eq!(state(&ctx, "ntp"), UnitState::Masked);
         assert!(!is_enabled(&ctx, "rsyslog"));
+        assert!(is_masked(&host, "ntpsec"));
+        assert!(!is_masked(&host, "chrony"));
         assert_eq!(state(&ctx, "timesyncd"), UnitState::Disabled);
         assert!(unit_file_exists(&host, "chrony"));
         assert!(!unit_file_exists(&host, "ntp"));
