@@ -130,6 +130,10 @@ pub enum ConfigError {
     NotFound { path: String },
     #[error("{path}: cannot read: {detail}")]
     Read { path: String, detail: String },
+    #[error(
+        "{path}: permission denied; run as root (sudo attest-agent …), or pass --config FILE naming a configuration you can read"
+    )]
+    PermissionDenied { path: String },
     #[error(transparent)]
     Loose(durable::LoosePermissions),
     #[error(
@@ -385,26 +389,27 @@ pub fn load(
                 Ok(Config::defaults(env))
             };
         }
-        Err(e) => {
-            return Err(ConfigError::Read {
-                path: shown,
-                detail: e.to_string(),
-            });
-        }
+        Err(e) => return Err(read_error(shown, &e)),
         Ok(_) => {}
     }
     durable::check_mode(path, CONFIG_FORBIDDEN).map_err(|e| match e {
         durable::CheckModeError::Loose(l) => ConfigError::Loose(l),
-        durable::CheckModeError::Io { source, .. } => ConfigError::Read {
-            path: shown.clone(),
-            detail: source.to_string(),
-        },
+        durable::CheckModeError::Io { source, .. } => read_error(shown.clone(), &source),
     })?;
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: shown.clone(),
-        detail: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| read_error(shown.clone(), &e))?;
     parse(&text, path, env)
+}
+
+/// A configuration file that cannot be read; permission denied says what to do.
+fn read_error(path: String, e: &std::io::Error) -> ConfigError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        ConfigError::PermissionDenied { path }
+    } else {
+        ConfigError::Read {
+            path,
+            detail: e.to_string(),
+        }
+    }
 }
 
 /// The 1-based line of byte offset `at`.

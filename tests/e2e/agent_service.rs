@@ -148,3 +148,117 @@ fn enrolling_with_an_unreachable_collector_or_a_bad_pin_fails_in_one_line() {
     let line = one_line_error(&agent(&args), 2);
     assert!(line.contains("https://"), "{line}");
 }
+
+/// The state directory must be private: found open to everyone, `enroll` makes it
+/// 0700 (saying so in one line); owned by another user, it refuses it, changing
+/// nothing.
+#[test]
+fn regression_a_state_directory_open_to_others_is_fixed_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let state_s = state.display().to_string();
+    // A port nothing listens on: enrollment itself fails after the check.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("https://127.0.0.1:{port}");
+    let pin = "ab".repeat(32);
+    let args = [
+        "enroll",
+        "--server",
+        &server,
+        "--token",
+        "t",
+        "--pin",
+        &pin,
+        "--config",
+        &config,
+        "--state-dir",
+        &state_s,
+    ];
+    let out = agent(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let fixed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("the state directory was open to other users; its mode is now 0700"))
+        .collect();
+    assert_eq!(fixed.len(), 1, "{stderr}");
+    assert!(
+        fixed[0].contains(&state_s) && fixed[0].contains("0777"),
+        "{stderr}"
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&state), 0o700);
+
+    // Owned by someone else (only root can arrange that): refused, untouched.
+    use std::os::unix::fs::MetadataExt as _;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        eprintln!("SKIP: not root, cannot give the directory to another user");
+        return;
+    }
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
+    let other_s = other.display().to_string();
+    let mut args = args;
+    args[10] = &other_s;
+    let out = agent(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "attest-agent: the state directory {other_s} belongs to uid 65534, who could replace the enrollment or the key in it; make it root's (chown root: {other_s}) or give this agent another --state-dir"
+        )]
+    );
+    assert_eq!(mode(&other), 0o777);
+    assert!(
+        std::fs::read_dir(&other).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+/// `run` checks the state directory at its start too, before anything else: found
+/// at 0777, it is 0700 afterwards, even when the run then stops (not enrolled).
+#[test]
+fn run_makes_a_loose_state_directory_private_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let state_s = state.display().to_string();
+    let out = agent(&[
+        "run",
+        "--once",
+        "--config",
+        &config,
+        "--state-dir",
+        &state_s,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].contains("the state directory was open to other users; its mode is now 0700"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("attest-agent: this agent is not enrolled"),
+        "{stderr}"
+    );
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+}
