@@ -219,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(&config);
             let server = match server.map(|s| config::parse_server_url(&s)) {
                 Some(Ok(url)) => url,
-                Some(Err(err)) => return Ok(usage_error(&err)),
+                Some(Err(err)) => return Ok(usage_error(&format!("--server {err}"))),
                 None => match config.server.clone() {
                     Some(url) => url,
                     None => {

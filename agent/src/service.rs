@@ -99,7 +99,7 @@ impl Agent {
             None => crate::config::parse_server_url(&enrollment.server).map_err(|detail| {
                 StateError::Damaged {
                     path: state.enrollment_path().display().to_string(),
-                    detail,
+                    detail: format!("server {detail}"),
                 }
             })?,
         };

@@ -149,6 +149,157 @@ fn enrolling_with_an_unreachable_collector_or_a_bad_pin_fails_in_one_line() {
     assert!(line.contains("https://"), "{line}");
 }
 
+/// `--server` without `https://` says what is wrong and what to write, not the URL
+/// parser's "relative URL without a base".
+#[test]
+fn enroll_with_a_server_that_is_not_an_https_url_says_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    let state = dir.path().join("state").display().to_string();
+    for (server, want) in [
+        (
+            "collector.example:8443",
+            "attest-agent: --server must be an https:// URL, e.g. https://collector.example:8443 (got \"collector.example:8443\")",
+        ),
+        (
+            "10.0.0.5:8443",
+            "attest-agent: --server must be an https:// URL, e.g. https://10.0.0.5:8443 (got \"10.0.0.5:8443\")",
+        ),
+        (
+            "http://collector.example:8443",
+            "attest-agent: --server must be an https:// URL, e.g. https://collector.example:8443 (got \"http://collector.example:8443\")",
+        ),
+    ] {
+        let out = agent(&[
+            "enroll",
+            "--server",
+            server,
+            "--token",
+            "t",
+            "--config",
+            &config,
+            "--state-dir",
+            &state,
+        ]);
+        let line = one_line_error(&out, 2);
+        assert_eq!(line.trim_end(), want);
+    }
+    assert!(!Path::new(&state).join("agent.key").exists());
+}
+
+/// The binary in a directory `nobody` can reach.
+fn reachable_binary(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("attest-agent");
+    std::fs::copy(crate::support::bin("attest-agent"), &bin).unwrap();
+    bin
+}
+
+/// Runs the agent as `nobody` (65534) when this test runs as root; `None` (the test
+/// then skips) when it cannot.
+fn as_nobody(bin: &Path, args: &[&str]) -> Option<std::process::Output> {
+    use std::os::unix::fs::MetadataExt as _;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        eprintln!("SKIP: not root, cannot drop to nobody");
+        return None;
+    }
+    let Ok(out) = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin)
+        .args(args)
+        .output()
+    else {
+        eprintln!("SKIP: setpriv is not installed, cannot drop to nobody");
+        return None;
+    };
+    Some(out)
+}
+
+/// A normal user running `run --once` against root's state directory is told which
+/// path and what to do, not just "Permission denied".
+#[test]
+fn run_once_as_a_normal_user_names_the_path_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = reachable_binary(dir.path());
+    // nobody's own configuration, so that the state directory is what fails.
+    let config = write_config(dir.path(), "version = 1\n", 0o600);
+    std::os::unix::fs::chown(&config, Some(65534), Some(65534)).ok();
+    // root's state directory, as the packages make it: 0700, enrolled.
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(state.join("enrollment.json"), "{}").unwrap();
+    let state_s = state.display().to_string();
+    let Some(out) = as_nobody(
+        &bin,
+        &[
+            "run",
+            "--once",
+            "--config",
+            &config,
+            "--state-dir",
+            &state_s,
+        ],
+    ) else {
+        return;
+    };
+    let line = one_line_error(&out, 2);
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "attest-agent: the state directory {state_s} belongs to uid 0, not to this user (uid 65534); run as root (sudo attest-agent …), or give this agent a state directory of its own with --state-dir DIR"
+        )
+    );
+
+    // A state directory inside one nobody cannot enter: permission denied, with
+    // the path and the fix.
+    let closed = dir.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let inner = closed.join("state").display().to_string();
+    let out = as_nobody(
+        &bin,
+        &["run", "--once", "--config", &config, "--state-dir", &inner],
+    )
+    .unwrap();
+    let line = one_line_error(&out, 2);
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "attest-agent: {inner}: permission denied; run as root (sudo attest-agent …), or give this agent a state directory of its own with --state-dir DIR (and --config FILE)"
+        )
+    );
+
+    // And a configuration nobody cannot read: the path and the fix.
+    let root_config = dir.path().join("root.toml");
+    std::fs::write(&root_config, "version = 1\n").unwrap();
+    std::fs::set_permissions(&root_config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let root_config = root_config.display().to_string();
+    let out = as_nobody(
+        &bin,
+        &[
+            "run",
+            "--once",
+            "--config",
+            &root_config,
+            "--state-dir",
+            &state_s,
+        ],
+    )
+    .unwrap();
+    let line = one_line_error(&out, 2);
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "attest-agent: {root_config}: permission denied; run as root (sudo attest-agent …), or pass --config FILE naming a configuration you can read"
+        )
+    );
+}
+
 /// The state directory must be private: found open to everyone, `enroll` makes it
 /// 0700 (saying so in one line); owned by another user, it refuses it, changing
 /// nothing.
