@@ -130,6 +130,10 @@ pub enum ConfigError {
     NotFound { path: String },
     #[error("{path}: cannot read: {detail}")]
     Read { path: String, detail: String },
+    #[error(
+        "{path}: permission denied; run as root (sudo attest-agent …), or pass --config FILE naming a configuration you can read"
+    )]
+    PermissionDenied { path: String },
     #[error(transparent)]
     Loose(durable::LoosePermissions),
     #[error(
@@ -209,22 +213,46 @@ fn de_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<reqwest::Url>, D::Er
     let text = String::deserialize(d)?;
     parse_server_url(&text)
         .map(Some)
-        .map_err(serde::de::Error::custom)
+        .map_err(|e| serde::de::Error::custom(format!("server {e}")))
 }
 
-/// Parses a collector URL: `https://host[:port][/path]`.
+/// Parses a collector URL: `https://host[:port][/path]`. The error is a sentence
+/// without a subject (`must be an https:// URL, e.g. https://x:8443 (got "x:8443")`)
+/// for the caller to put `--server` or `server` before.
 pub fn parse_server_url(text: &str) -> Result<reqwest::Url, String> {
-    let url =
-        reqwest::Url::parse(text).map_err(|e| format!("server {text:?} is not a URL: {e}"))?;
-    if url.scheme() != "https" {
-        return Err(format!(
-            "server {text:?} must be an https:// URL: the agent talks to its collector over TLS only"
-        ));
+    // The agent talks to its collector over TLS only.
+    let wrong = || {
+        format!(
+            "must be an https:// URL, e.g. {} (got {text:?})",
+            suggest_https(text)
+        )
+    };
+    let Ok(url) = reqwest::Url::parse(text) else {
+        return Err(wrong());
+    };
+    // `collector.example:8443` parses, as the scheme `collector.example`.
+    if url.scheme() != "https" || !text.contains("://") {
+        return Err(wrong());
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("server {text:?} has no host"));
+        return Err(format!(
+            "has no host name, e.g. https://collector.example:8443 (got {text:?})"
+        ));
     }
     Ok(url)
+}
+
+/// `text` made into an https:// URL when that gives one (`collector:8443` →
+/// `https://collector:8443`), else the documentation's example.
+fn suggest_https(text: &str) -> String {
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let candidate = format!("https://{}", rest.trim());
+    match reqwest::Url::parse(&candidate) {
+        Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) && !rest.trim().is_empty() => {
+            candidate
+        }
+        _ => "https://collector.example:8443".to_owned(),
+    }
 }
 
 fn de_proxy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -385,26 +413,27 @@ pub fn load(
                 Ok(Config::defaults(env))
             };
         }
-        Err(e) => {
-            return Err(ConfigError::Read {
-                path: shown,
-                detail: e.to_string(),
-            });
-        }
+        Err(e) => return Err(read_error(shown, &e)),
         Ok(_) => {}
     }
     durable::check_mode(path, CONFIG_FORBIDDEN).map_err(|e| match e {
         durable::CheckModeError::Loose(l) => ConfigError::Loose(l),
-        durable::CheckModeError::Io { source, .. } => ConfigError::Read {
-            path: shown.clone(),
-            detail: source.to_string(),
-        },
+        durable::CheckModeError::Io { source, .. } => read_error(shown.clone(), &source),
     })?;
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: shown.clone(),
-        detail: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| read_error(shown.clone(), &e))?;
     parse(&text, path, env)
+}
+
+/// A configuration file that cannot be read; permission denied says what to do.
+fn read_error(path: String, e: &std::io::Error) -> ConfigError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        ConfigError::PermissionDenied { path }
+    } else {
+        ConfigError::Read {
+            path,
+            detail: e.to_string(),
+        }
+    }
 }
 
 /// The 1-based line of byte offset `at`.
@@ -511,6 +540,26 @@ password_max_days = 90
         let err = parse_err("interval = \"1h\"\n");
         assert!(err.contains("version"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn server_urls_say_what_is_wrong_and_what_to_write() {
+        let err = |t: &str| parse_server_url(t).unwrap_err();
+        assert_eq!(
+            err("collector.example:8443"),
+            "must be an https:// URL, e.g. https://collector.example:8443 (got \"collector.example:8443\")"
+        );
+        assert_eq!(
+            err("10.0.0.5:8443"),
+            "must be an https:// URL, e.g. https://10.0.0.5:8443 (got \"10.0.0.5:8443\")"
+        );
+        assert!(
+            err("http://c.example").contains("e.g. https://c.example "),
+            "{}",
+            err("http://c.example")
+        );
+        assert!(err("").contains("e.g. https://collector.example:8443 (got \"\")"));
+        assert!(parse_server_url("https://c.example:8443").is_ok());
     }
 
     #[test]

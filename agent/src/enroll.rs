@@ -57,6 +57,8 @@ pub async fn enroll(
     seed: [u8; 32],
 ) -> Result<Enrollment, EnrollError> {
     state.create()?;
+    // Just made (0700) or found: in both cases it must be private and ours.
+    state.ensure_private_logged()?;
     // Held until enrollment is stored: no agent may sign with a key being replaced.
     let _lock = state.lock()?;
     if let Some(old) = state.load_enrollment()? {

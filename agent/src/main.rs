@@ -47,6 +47,10 @@ enum Command {
         /// of now: for offline images and reproducible fixtures.
         #[arg(long, value_name = "TIME")]
         at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The agent's configuration file whose thresholds apply (default: the
+        /// thresholds of /etc/attest/agent.toml when it exists, as `run` uses them).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Enroll this agent with a collector: create its key, register it, store the
     /// agent id, server and trust.
@@ -55,9 +59,19 @@ enum Command {
         /// from the config file).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
-        /// The enrollment token from `attest-collector token create`.
-        #[arg(long, value_name = "TOKEN")]
-        token: String,
+        /// The enrollment token from `attest-collector token create`; `-` reads it
+        /// from standard input. Prefer `--token-file` or `-`: a token on the command
+        /// line is visible to every local user in the process list.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            required_unless_present = "token_file",
+            conflicts_with = "token_file"
+        )]
+        token: Option<String>,
+        /// Read the enrollment token from this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Trust the collector's certificate if it chains to a CA in this PEM file.
         #[arg(long, value_name = "FILE", conflicts_with = "pin")]
         ca_cert: Option<PathBuf>,
@@ -150,17 +164,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             checks,
             at,
+            config,
         } => {
             let host = match HostRoot::open(&root) {
                 Ok(host) => host,
                 Err(err) => return Ok(usage_error(&err)),
             };
+            let (thresholds, used) = match collect_thresholds(config.as_deref()) {
+                Ok(found) => found,
+                Err(err) => return Ok(usage_error(&err)),
+            };
             #[allow(clippy::disallowed_methods)] // the one place the collection time is read
             let now = at.unwrap_or_else(chrono::Utc::now);
-            let report = match collect::collect(&host, now, &Thresholds::default(), &checks) {
+            let report = match collect::collect(&host, now, &thresholds, &checks) {
                 Ok(report) => report,
                 Err(err) => return Ok(usage_error(&err)),
             };
+            // Which thresholds decided, so that a printed verdict can be compared with
+            // what `run` signs (the values are in each result's facts too).
+            eprintln!("attest-agent: {used}");
             let text = match format {
                 Format::Json => output::json(&report).context("encoding the report as JSON")?,
                 Format::Table => output::table(&report, std::io::stdout().is_terminal()),
@@ -180,11 +202,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Enroll {
             server,
             token,
+            token_file,
             ca_cert,
             pin,
             force,
             paths,
         } => {
+            let token = match read_token(token.as_deref(), token_file.as_deref()) {
+                Ok(token) => token,
+                Err(err) => return Ok(usage_error(&err)),
+            };
             let config = match paths.config() {
                 Ok(config) => config,
                 Err(err) => return Ok(usage_error(&err)),
@@ -192,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(&config);
             let server = match server.map(|s| config::parse_server_url(&s)) {
                 Some(Ok(url)) => url,
-                Some(Err(err)) => return Ok(usage_error(&err)),
+                Some(Err(err)) => return Ok(usage_error(&format!("--server {err}"))),
                 None => match config.server.clone() {
                     Some(url) => url,
                     None => {
@@ -390,6 +417,97 @@ fn init_logging(config: &Config) {
     } else {
         builder.try_init()
     };
+}
+
+/// The thresholds `collect` applies, and a line saying where they come from: the
+/// file given with `--config` (which must exist and be valid), else the default
+/// configuration file when it exists, else the defaults. A default file that
+/// exists but cannot be used (a normal user cannot read it) leaves the defaults,
+/// and the line says why.
+fn collect_thresholds(
+    explicit: Option<&std::path::Path>,
+) -> Result<(Thresholds, String), config::ConfigError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let describe = |t: &Thresholds| {
+        format!(
+            "password_max_days {}, password_min_length {}, lockout_max_deny {}, index_max_age_days {}, screen_lock_max_idle_secs {}",
+            t.password_max_days,
+            t.password_min_length,
+            t.lockout_max_deny,
+            t.index_max_age_days,
+            t.screen_lock_max_idle_secs
+        )
+    };
+    if let Some(path) = explicit {
+        let config = config::load(path, true, &env)?;
+        let line = format!(
+            "thresholds from {}: {}",
+            path.display(),
+            describe(&config.thresholds)
+        );
+        return Ok((config.thresholds, line));
+    }
+    let path = std::path::Path::new(config::DEFAULT_PATH);
+    let defaults = Thresholds::default();
+    if !path.exists() {
+        let line = format!(
+            "default thresholds (no {}): {}",
+            path.display(),
+            describe(&defaults)
+        );
+        return Ok((defaults, line));
+    }
+    match config::load(path, false, &env) {
+        Ok(config) => {
+            let line = format!(
+                "thresholds from {}: {}",
+                path.display(),
+                describe(&config.thresholds)
+            );
+            Ok((config.thresholds, line))
+        }
+        Err(err) => {
+            let line = format!(
+                "default thresholds ({err}; `run` may judge differently): {}",
+                describe(&defaults)
+            );
+            Ok((defaults, line))
+        }
+    }
+}
+
+/// The enrollment token: `--token TOKEN`, `--token -` (standard input) or
+/// `--token-file FILE`. From a file or standard input, the first line, white space
+/// around it removed; an empty token is refused.
+fn read_token(token: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
+    use std::io::Read as _;
+    let (text, from) = match (token, file) {
+        (Some("-"), _) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .take(64 * 1024)
+                .read_to_string(&mut text)
+                .map_err(|e| format!("--token -: cannot read standard input: {e}"))?;
+            (text, "--token - (standard input)".to_owned())
+        }
+        (Some(token), _) => (token.to_owned(), "--token".to_owned()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: cannot read: {e}", path.display()))?;
+            (text, format!("--token-file {}", path.display()))
+        }
+        (None, None) => {
+            return Err("no enrollment token: pass --token-file FILE, --token - (standard input) or --token TOKEN".to_owned());
+        }
+    };
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.is_empty() {
+        return Err(format!(
+            "{from}: the enrollment token is empty; get one with `attest-collector token create`"
+        ));
+    }
+    Ok(first.to_owned())
 }
 
 fn usage_error(err: &dyn std::fmt::Display) -> ExitCode {

@@ -85,6 +85,8 @@ impl Agent {
     /// and builds the HTTPS client. The configuration's `server` and trust, when set,
     /// take precedence over those stored at enrollment.
     pub fn open(state: StateDir, config: Config, host: HostRoot) -> Result<Agent, ServiceError> {
+        // A state directory another user could change is fixed or refused first.
+        state.ensure_private_logged()?;
         // Not enrolled: say so (the directory may not even exist to hold a lock).
         state.require_enrollment()?;
         let lock = state.lock()?;
@@ -97,7 +99,7 @@ impl Agent {
             None => crate::config::parse_server_url(&enrollment.server).map_err(|detail| {
                 StateError::Damaged {
                     path: state.enrollment_path().display().to_string(),
-                    detail,
+                    detail: format!("server {detail}"),
                 }
             })?,
         };

@@ -115,6 +115,20 @@ pub enum StateError {
         "the disk holding {path} is full ({source}); the file was left as it was: free some space and try again (the service retries at its next collection)"
     )]
     DiskFull { path: String, source: io::Error },
+    #[error(
+        "{path}: permission denied; run as root (sudo attest-agent …), or give this agent a state directory of its own with --state-dir DIR (and --config FILE)"
+    )]
+    PermissionDenied { path: String },
+    #[error(
+        "the state directory {dir} belongs to uid {owner}, not to this user (uid {me}); run as root (sudo attest-agent …), or give this agent a state directory of its own with --state-dir DIR"
+    )]
+    NotOurs { dir: String, owner: u32, me: u32 },
+    #[error(
+        "the state directory {dir} belongs to uid {owner}, who could replace the enrollment or the key in it; make it root's (chown root: {dir}) or give this agent another --state-dir"
+    )]
+    ForeignOwner { dir: String, owner: u32 },
+    #[error("the state directory {dir} is not a directory; remove it or pass another --state-dir")]
+    NotADirectory { dir: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
@@ -122,10 +136,29 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
         let path = path.display().to_string();
         if crate::spool::is_disk_full(&source) {
             StateError::DiskFull { path, source }
+        } else if source.kind() == io::ErrorKind::PermissionDenied {
+            StateError::PermissionDenied { path }
         } else {
             StateError::Io { path, source }
         }
     }
+}
+
+/// What [`StateDir::ensure_private`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privacy {
+    /// There is no state directory yet.
+    Absent,
+    /// It was already 0700 (or stricter) and ours.
+    Private,
+    /// It was ours but open to others: its mode (shown) was set to 0700.
+    Fixed { was: u32 },
+}
+
+/// The effective uid of this process.
+#[cfg(unix)]
+fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// The exclusive lock on a state directory ([`StateDir::lock`]); released when
@@ -223,6 +256,72 @@ impl StateDir {
     /// Creates the directory (mode 0700) when it does not exist.
     pub fn create(&self) -> Result<(), StateError> {
         durable::create_dir(&self.root, DIR_MODE).map_err(io_err(&self.root))
+    }
+
+    /// Makes sure no other local user can change the state: the directory must
+    /// belong to this process's user, and a mode open to group or others is set to
+    /// 0700 ([`Privacy::Fixed`], for the caller to report). A directory owned by
+    /// someone else is refused, never changed: its owner could still replace
+    /// `enrollment.json` or the key whatever mode it had ([`StateError::NotOurs`]
+    /// for a normal user, with what to do; [`StateError::ForeignOwner`] for root).
+    /// Called at the start of every command that writes the state.
+    #[cfg(unix)]
+    pub fn ensure_private(&self) -> Result<Privacy, StateError> {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = self.root.display().to_string();
+        let meta = match std::fs::metadata(&self.root) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Privacy::Absent),
+            Err(e) => return Err(io_err(&self.root)(e)),
+        };
+        if !meta.is_dir() {
+            return Err(StateError::NotADirectory { dir });
+        }
+        let me = effective_uid();
+        if meta.uid() != me {
+            return Err(if me == 0 {
+                StateError::ForeignOwner {
+                    dir,
+                    owner: meta.uid(),
+                }
+            } else {
+                StateError::NotOurs {
+                    dir,
+                    owner: meta.uid(),
+                    me,
+                }
+            });
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return Ok(Privacy::Private);
+        }
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(DIR_MODE))
+            .map_err(io_err(&self.root))?;
+        Ok(Privacy::Fixed { was: mode })
+    }
+
+    /// Windows: the directory's ACLs (set by the installer) protect it.
+    #[cfg(not(unix))]
+    pub fn ensure_private(&self) -> Result<Privacy, StateError> {
+        Ok(if self.root.exists() {
+            Privacy::Private
+        } else {
+            Privacy::Absent
+        })
+    }
+
+    /// [`Self::ensure_private`], logging a fix as one warning line.
+    pub fn ensure_private_logged(&self) -> Result<Privacy, StateError> {
+        let privacy = self.ensure_private()?;
+        if let Privacy::Fixed { was } = privacy {
+            tracing::warn!(
+                dir = %self.root.display(),
+                was = format!("{was:04o}"),
+                "the state directory was open to other users; its mode is now 0700"
+            );
+        }
+        Ok(privacy)
     }
 
     /// Creates a new key file with a key from `seed` (32 random bytes): mode 0600 from
@@ -358,6 +457,61 @@ impl StateDir {
 mod tests {
     use super::*;
     use crate::tls::Pin;
+
+    #[cfg(unix)]
+    #[test]
+    fn regression_a_loose_state_directory_is_made_private_or_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        assert_eq!(state.ensure_private().unwrap(), Privacy::Absent);
+        state.create().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(state.root()), 0o700);
+        assert_eq!(state.ensure_private().unwrap(), Privacy::Private);
+        // Found open to everyone: fixed.
+        std::fs::set_permissions(state.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            state.ensure_private().unwrap(),
+            Privacy::Fixed { was: 0o777 }
+        );
+        assert_eq!(mode(state.root()), 0o700);
+        std::fs::set_permissions(state.root(), std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(
+            state.ensure_private().unwrap(),
+            Privacy::Fixed { was: 0o750 }
+        );
+        // A file where the directory should be.
+        let file = StateDir::new(dir.path().join("file"));
+        std::fs::write(file.root(), "").unwrap();
+        assert!(matches!(
+            file.ensure_private(),
+            Err(StateError::NotADirectory { .. })
+        ));
+        // Owned by someone else (only root can arrange that here): refused, unchanged.
+        if effective_uid() == 0 {
+            std::fs::set_permissions(state.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            std::os::unix::fs::chown(state.root(), Some(65534), Some(65534)).unwrap();
+            let err = state.ensure_private().unwrap_err();
+            assert!(
+                matches!(err, StateError::ForeignOwner { owner: 65534, .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("belongs to uid 65534"), "{err}");
+            assert_eq!(mode(state.root()), 0o777);
+        }
+    }
+
+    #[test]
+    fn permission_denied_names_the_path_and_the_fix() {
+        let err = io_err(Path::new("/var/lib/attest/enrollment.json"))(io::Error::from(
+            io::ErrorKind::PermissionDenied,
+        ));
+        assert_eq!(
+            err.to_string(),
+            "/var/lib/attest/enrollment.json: permission denied; run as root (sudo attest-agent …), or give this agent a state directory of its own with --state-dir DIR (and --config FILE)"
+        );
+    }
 
     fn enrollment() -> Enrollment {
         Enrollment {

@@ -804,3 +804,114 @@ fn a_full_disk_gives_one_clear_line_and_loses_nothing() {
     assert_chain(&c, &agent, N as u64 + 1, &[]);
     drop(fs);
 }
+
+/// The enrollment token need not appear in the process list: `--token-file FILE`
+/// and `--token -` (standard input) enroll as `--token` does; an empty or missing
+/// token is one line and exit status 2, with nothing enrolled.
+#[test]
+fn the_enrollment_token_from_a_file_or_standard_input() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(&dir.path().join("data"));
+    let (token, _) = c.token(&["--uses", "2"]);
+    let server = url(&c);
+    let pin = c.fingerprint.clone();
+
+    // From a file (a trailing newline, as `token create > FILE` writes it).
+    let file_agent = Agent::new(dir.path(), "from-file");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let token_path = token_file.display().to_string();
+    let out = file_agent.run(&[
+        "enroll",
+        "--server",
+        &server,
+        "--token-file",
+        &token_path,
+        "--pin",
+        &pin,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        file_agent.enrollment()["agent_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("agt_")
+    );
+
+    // From standard input.
+    let stdin_agent = Agent::new(dir.path(), "from-stdin");
+    let mut child = Command::new(bin("attest-agent"))
+        .args(stdin_agent.args(&["enroll", "--server", &server, "--token", "-", "--pin", &pin]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{token}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let a = file_agent.enrollment()["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = stdin_agent.enrollment()["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(a, b, "two agents enrolled");
+
+    // Bad token sources: one line, exit 2, nothing enrolled.
+    let bad = Agent::new(dir.path(), "bad");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.display().to_string();
+    let out = bad.run(&[
+        "enroll",
+        "--server",
+        &server,
+        "--token-file",
+        &empty,
+        "--pin",
+        &pin,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        one_clear_line(&out),
+        format!(
+            "attest-agent: --token-file {empty}: the enrollment token is empty; get one with `attest-collector token create`"
+        )
+    );
+    let missing = dir.path().join("missing").display().to_string();
+    let out = bad.run(&[
+        "enroll",
+        "--server",
+        &server,
+        "--token-file",
+        &missing,
+        "--pin",
+        &pin,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let line = one_clear_line(&out);
+    assert!(
+        line.starts_with(&format!(
+            "attest-agent: --token-file {missing}: cannot read: "
+        )),
+        "{line}"
+    );
+    // `--token -` with nothing on standard input (Agent::run gives it /dev/null).
+    let out = bad.run(&["enroll", "--server", &server, "--token", "-", "--pin", &pin]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        one_clear_line(&out),
+        "attest-agent: --token - (standard input): the enrollment token is empty; get one with `attest-collector token create`"
+    );
+    assert!(!bad.state.join("enrollment.json").exists());
+}

@@ -145,3 +145,75 @@ fn a_live_run_as_a_normal_user_reports_what_it_cannot_read() {
         Some("/etc/shadow: permission denied; run as root")
     );
 }
+
+/// `collect` judges with the thresholds `run` would use: those of `--config`, and
+/// says which on standard error; the value used is in the facts.
+#[test]
+fn regression_collect_applies_the_config_files_thresholds() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = crate::support::hosts_dir().join("rocky9-server");
+    let root = root.to_str().unwrap();
+    let args = [
+        "collect",
+        "--root",
+        root,
+        "--at",
+        "2026-11-25T12:00:00Z",
+        "--format",
+        "json",
+        "--check",
+        "accounts.password_max_age",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n\n[thresholds]\npassword_max_days = 90\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = config.display().to_string();
+    let mut with_config = args.to_vec();
+    with_config.extend(["--config", &config]);
+    let out = agent(&with_config);
+    let report = report_of(&out);
+    let r = &report.results[0];
+    // rocky9-server: PASS_MAX_DAYS 365 and root's 365 are within the default 365,
+    // not within 90.
+    assert_eq!(r.status, attest_proto::Status::Fail, "{r:?}");
+    assert_eq!(r.facts["threshold"], 90);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "attest-agent: thresholds from {config}: password_max_days 90, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900"
+        )]
+    );
+
+    // Without --config: the default file's thresholds when it exists, else the
+    // defaults, and the line says which.
+    let out = agent(&args);
+    let report = report_of(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if std::path::Path::new("/etc/attest/agent.toml").exists() {
+        assert!(stderr.contains("/etc/attest/agent.toml"), "{stderr}");
+    } else {
+        assert_eq!(report.results[0].status, attest_proto::Status::Pass);
+        assert_eq!(report.results[0].facts["threshold"], 365);
+        assert_eq!(
+            stderr.trim_end(),
+            "attest-agent: default thresholds (no /etc/attest/agent.toml): password_max_days 365, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900"
+        );
+    }
+
+    // A --config that does not exist is a usage error, as for `run`.
+    let missing = dir.path().join("none.toml").display().to_string();
+    let mut bad = args.to_vec();
+    bad.extend(["--config", &missing]);
+    let out = agent(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no such file"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -1,6 +1,11 @@
 //! The host fixtures (`tests/fixtures/hosts/<name>/`, see its README): the real
 //! `attest-agent collect --root` against each host root, held to the verdicts in the
 //! host's `expected.json`, which were derived by hand from `checks.md`.
+//!
+//! A *variant* is a directory whose `expected.json` names a `base` host: its root is
+//! the base host's files with the variant's own files laid over them (files and
+//! symlinks replace what the base has at that path), built afresh in the target
+//! directory before the first collection.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -55,10 +60,14 @@ const VERDICTS: [(&str, &[&str]); 25] = [
 #[serde(deny_unknown_fields)]
 struct Expected {
     description: String,
+    /// For a variant: the host whose files it starts from.
+    #[serde(default)]
+    base: Option<String>,
     /// Passed to `collect --at`.
     at: String,
     /// Host path → modification time (RFC 3339, UTC), set before the run because
-    /// git keeps no mtimes.
+    /// git keeps no mtimes. A variant adds to its base's.
+    #[serde(default)]
     mtimes: BTreeMap<String, String>,
     /// Check id → status.
     checks: BTreeMap<String, String>,
@@ -72,13 +81,61 @@ struct Host {
 
 /// One host and what the agent printed for it.
 struct Collected {
-    host: Host,
+    host: &'static Host,
     json: Output,
     table: Output,
 }
 
-/// Every fixture host: each directory of `tests/fixtures/hosts` (each has an `expected.json`).
-fn hosts() -> Vec<Host> {
+/// Copies a host tree, symlinks as symlinks (their targets unchanged).
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if let Ok(meta) = fs::symlink_metadata(&dst)
+            && (kind.is_symlink() || kind.is_file() || !meta.is_dir())
+        {
+            if meta.is_dir() {
+                fs::remove_dir_all(&dst).unwrap();
+            } else {
+                fs::remove_file(&dst).unwrap();
+            }
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst)
+                .unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
+        }
+    }
+}
+
+/// The root of a variant: its base host's files, then its own over them, in
+/// `CARGO_TARGET_TMPDIR/fixture-variants/NAME` (rebuilt from scratch).
+fn build_variant(name: &str, base: &Path, overlay: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixture-variants")
+        .join(name);
+    if root.exists() {
+        fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    }
+    copy_tree(base, &root);
+    copy_tree(overlay, &root);
+    let _ = fs::remove_file(root.join("expected.json"));
+    root
+}
+
+/// Every fixture host (each directory of `tests/fixtures/hosts` has an
+/// `expected.json`), variants built, once per test binary.
+fn hosts() -> &'static [Host] {
+    static ALL: OnceLock<Vec<Host>> = OnceLock::new();
+    ALL.get_or_init(load_hosts)
+}
+
+fn load_hosts() -> Vec<Host> {
     let dir = hosts_dir();
     let mut hosts = Vec::new();
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -108,6 +165,31 @@ fn hosts() -> Vec<Host> {
         });
     }
     hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    // Variants: the base's root with the variant's files over it, and the base's
+    // mtimes under the variant's own.
+    let bases: BTreeMap<String, (PathBuf, BTreeMap<String, String>)> = hosts
+        .iter()
+        .filter(|h| h.expected.base.is_none())
+        .map(|h| (h.name.clone(), (h.root.clone(), h.expected.mtimes.clone())))
+        .collect();
+    for host in &mut hosts {
+        let Some(base) = host.expected.base.clone() else {
+            continue;
+        };
+        let (base_root, base_mtimes) = bases.get(&base).unwrap_or_else(|| {
+            panic!(
+                "{}: base {base:?} is not a fixture host (variants of variants are not supported)",
+                host.name
+            )
+        });
+        host.root = build_variant(&host.name, base_root, &host.root);
+        for (path, time) in base_mtimes {
+            host.expected
+                .mtimes
+                .entry(path.clone())
+                .or_insert_with(|| time.clone());
+        }
+    }
     assert!(
         hosts.len() >= 6,
         "expected at least six fixture hosts in {}, found {}",
@@ -178,11 +260,11 @@ fn collected() -> &'static [Collected] {
     static ALL: OnceLock<Vec<Collected>> = OnceLock::new();
     ALL.get_or_init(|| {
         hosts()
-            .into_iter()
+            .iter()
             .map(|host| {
-                set_mtimes(&host);
-                let json = collect(&host, "json");
-                let table = collect(&host, "table");
+                set_mtimes(host);
+                let json = collect(host, "json");
+                let table = collect(host, "table");
                 Collected { host, json, table }
             })
             .collect()
@@ -275,7 +357,7 @@ fn the_hosts_together_reach_every_verdict_checks_md_defines() {
     let known: BTreeSet<&str> = [PASS, FAIL, UNKNOWN, NA, INFO].into_iter().collect();
     let mut reached: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for host in &hosts {
+    for host in hosts {
         let ids: BTreeSet<&str> = host.expected.checks.keys().map(String::as_str).collect();
         if ids != CHECK_IDS.iter().copied().collect() {
             problems.push(format!(
@@ -299,7 +381,7 @@ fn the_hosts_together_reach_every_verdict_checks_md_defines() {
         }
     }
     for (id, statuses) in VERDICTS {
-        for host in &hosts {
+        for host in hosts {
             if let Some(s) = host.expected.checks.get(id) {
                 reached.entry(id).or_default().insert(s.clone());
             }
@@ -364,6 +446,13 @@ fn no_fixture_secret_appears_in_any_output() {
                         c.host.name
                     ));
                 }
+            }
+            // Nor a key's armour line, which an Include of a key file would bring.
+            if stdout.contains("PRIVATE KEY-----") || stderr.contains("PRIVATE KEY-----") {
+                leaks.push(format!(
+                    "{}: --format {format} prints a private key's armour line",
+                    c.host.name
+                ));
             }
         }
     }

@@ -129,6 +129,18 @@ impl HostRoot {
     /// (absolute, no links, no `..`). With `follow_last` false the last component
     /// is not followed when it is a symlink (like `lstat`).
     fn resolve_components(&self, path: &str, follow_last: bool) -> Result<Vec<String>, ReadError> {
+        self.resolve_inner(path, follow_last, false)
+    }
+
+    /// The resolution behind [`Self::resolve_components`]. With `missing_ok`, a
+    /// component that does not exist ends the walk: it and the rest are appended
+    /// as written (`..` still never climbing above the root), as `realpath -m` does.
+    fn resolve_inner(
+        &self,
+        path: &str,
+        follow_last: bool,
+        missing_ok: bool,
+    ) -> Result<Vec<String>, ReadError> {
         let mut pending: VecDeque<String> = split(path).collect();
         let mut resolved: Vec<String> = Vec::new();
         let mut hops = 0usize;
@@ -142,7 +154,20 @@ impl HostRoot {
                 break;
             }
             let real = self.real(&resolved);
-            let meta = fs::symlink_metadata(&real).map_err(|e| ReadError::from_io(path, e))?;
+            let meta = match fs::symlink_metadata(&real) {
+                Ok(meta) => meta,
+                Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => {
+                    for c in pending.drain(..) {
+                        if c == ".." {
+                            resolved.pop();
+                        } else {
+                            resolved.push(c);
+                        }
+                    }
+                    break;
+                }
+                Err(e) => return Err(ReadError::from_io(path, e)),
+            };
             if meta.file_type().is_symlink() {
                 hops += 1;
                 if hops > MAX_LINK_HOPS {
@@ -171,6 +196,15 @@ impl HostRoot {
     /// The canonical host path of `path`: every symlink followed inside the root.
     pub fn canonical(&self, path: &str) -> Result<String, ReadError> {
         let components = self.resolve_components(path, true)?;
+        Ok(join(&components))
+    }
+
+    /// The host path that `path` resolves to, every symlink followed inside the
+    /// root, even when the final target does not exist under the root (a unit
+    /// masked by a link to `/dev/null` in a disk image without `/dev`). `Err` for
+    /// a link loop or an unreadable directory on the way.
+    pub fn resolve_target(&self, path: &str) -> Result<String, ReadError> {
+        let components = self.resolve_inner(path, true, true)?;
         Ok(join(&components))
     }
 
@@ -361,6 +395,44 @@ mod tests {
         let err = host.read_string("/etc/climb").unwrap_err();
         assert!(err.is_not_found(), "{err}");
         assert!(host.read_string("/../../etc/ssh/sshd_config").is_ok());
+    }
+
+    #[test]
+    fn targets_resolve_even_when_missing_under_the_root() {
+        let (d, host) = fixture();
+        let r = d.path();
+        fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
+        symlink("/dev/null", r.join("etc/systemd/system/a.service")).unwrap();
+        symlink("../../../dev/null", r.join("etc/systemd/system/b.service")).unwrap();
+        symlink(
+            "../../../../../../dev/null",
+            r.join("etc/systemd/system/c.service"),
+        )
+        .unwrap();
+        symlink(
+            "/etc/abs/../../../dev/null",
+            r.join("etc/systemd/system/d.service"),
+        )
+        .unwrap();
+        symlink("b.service", r.join("etc/systemd/system/e.service")).unwrap();
+        symlink("../dev/null", r.join("etc/systemd/system/f.service")).unwrap();
+        for unit in ["a", "b", "c", "d", "e"] {
+            let path = format!("/etc/systemd/system/{unit}.service");
+            assert_eq!(host.resolve_target(&path).unwrap(), "/dev/null", "{unit}");
+        }
+        assert_eq!(
+            host.resolve_target("/etc/systemd/system/f.service")
+                .unwrap(),
+            "/etc/systemd/dev/null"
+        );
+        assert_eq!(
+            host.resolve_target("/etc/rel").unwrap(),
+            "/usr/share/x/file"
+        );
+        assert!(matches!(
+            host.resolve_target("/etc/loop1"),
+            Err(ReadError::LinkLoop { .. })
+        ));
     }
 
     #[test]

@@ -15,11 +15,14 @@
 //! The configuration file is `name = value` or `name value` lines, `#` starting a
 //! comment; lines of 1023 bytes or more are skipped; the last valid `deny` wins.
 //!
-//! **Which deny decides.** pam_faillock refuses a locked account in its
-//! `preauth` line and records failures in its `authfail` line, each with its own
-//! `deny`. The check takes the **weaker** of the values on those lines: `0`
-//! (never lock) if any is 0, else the largest. A value that is wrong on either
-//! line is reported.
+//! **Which deny decides** (`checks.md` clarification 1.1). With preauth deny `P`
+//! and authfail deny `A`, pam_faillock stops *recording* failures once the tally
+//! reaches `A` (its authfail path checks the tally first), and only the preauth
+//! line refuses a locked account. So accounts lock iff `1 ≤ P` and (`A = 0` or
+//! `A ≥ P`), at `P` failures; the check passes iff that holds and `P` is at most
+//! the threshold (`P=5, A=4` never locks; `P=3, A=12` locks at 3). Where a stack
+//! has several preauth or authfail lines, the first of each mode in stack order
+//! (includes followed) decides; the others are not read.
 //!
 //! **pam_tally2** has no configuration file; its `deny=` comes from the line and
 //! its default is 0 (never lock), so a `pam_tally2.so` line without `deny=` fails.
@@ -290,12 +293,17 @@ pub fn evaluate(stack: &Stack, src: &dyn Source, max_deny: u16) -> Result<StackL
     let mut conf = ConfReader::new(src);
     let mut preauth = Vec::new();
     let mut authfail = Vec::new();
+    // The first line of each mode in stack order decides.
     for line in stack.module_lines("pam_faillock.so") {
         let args = faillock_args(&line.line.args);
         match args.mode {
-            Mode::Preauth => preauth.push((line.clone(), faillock_deny(line, &args, &mut conf)?)),
-            Mode::Authfail => authfail.push((line.clone(), faillock_deny(line, &args, &mut conf)?)),
-            Mode::Authsucc => {}
+            Mode::Preauth if preauth.is_empty() => {
+                preauth.push((line.clone(), faillock_deny(line, &args, &mut conf)?));
+            }
+            Mode::Authfail if authfail.is_empty() => {
+                authfail.push((line.clone(), faillock_deny(line, &args, &mut conf)?));
+            }
+            _ => {}
         }
     }
     let tally2: Vec<(StackLine, u16)> = stack
@@ -325,27 +333,26 @@ pub fn evaluate(stack: &Stack, src: &dyn Source, max_deny: u16) -> Result<StackL
         reason: String::new(),
     };
     let mut reasons = Vec::new();
-    if !out.preauth.is_empty() && !out.authfail.is_empty() {
-        let all: Vec<&Deny> = out
-            .preauth
-            .iter()
-            .chain(out.authfail.iter())
-            .map(|(_, d)| d)
-            .collect();
-        let deny = weakest(all.iter().map(|d| d.value)).unwrap_or(0);
-        let source = all
-            .iter()
-            .find(|d| d.value == deny)
-            .map(|d| d.source.clone())
-            .unwrap_or_default();
+    if let (Some((_, p)), Some((_, a))) = (out.preauth.first(), out.authfail.first()) {
+        let (p, a) = (p.clone(), a.clone());
         out.mechanism = "pam_faillock";
-        out.deny = Some(deny);
-        out.deny_source = Some(source.clone());
-        out.ok = in_range(deny);
-        reasons.push(format!(
-            "pam_faillock preauth and authfail, {} ({source})",
-            judge(deny)
-        ));
+        out.deny = Some(p.value);
+        out.deny_source = Some(p.source.clone());
+        if p.value != 0 && a.value != 0 && a.value < p.value {
+            out.ok = false;
+            reasons.push(format!(
+                "pam_faillock authfail deny={} ({}) stops counting failures before preauth deny={} ({}) is reached: accounts never lock",
+                a.value, a.source, p.value, p.source
+            ));
+        } else {
+            out.ok = in_range(p.value);
+            reasons.push(format!(
+                "pam_faillock preauth and authfail, {} ({}; authfail deny={})",
+                judge(p.value),
+                p.source,
+                a.value
+            ));
+        }
     } else if !out.preauth.is_empty() {
         reasons.push("pam_faillock only as preauth: no failure is counted".to_owned());
     } else if !out.authfail.is_empty() {
@@ -601,10 +608,10 @@ auth\trequired\t\t\tpam_permit.so
         let text = DEBIAN_COMMON_AUTH_FAILLOCK
             .replace("pam_faillock.so preauth", "pam_faillock.so preauth deny=4");
         let r = eval(&text, &[("/etc/security/faillock.conf", "deny = 20\n")], 10);
-        // preauth has deny=4 from its line; authfail gets 20 from the file: the
-        // weaker (20) decides.
-        assert_eq!(r.deny, Some(20));
-        assert!(!r.ok);
+        // preauth has deny=4 from its line; authfail gets 20 from the file and
+        // keeps counting past 4: accounts lock at 4.
+        assert_eq!(r.deny, Some(4));
+        assert!(r.ok, "{r:?}");
         assert_eq!(r.preauth[0].1.value, 4);
         assert_eq!(
             r.authfail[0].1.source,
@@ -634,6 +641,66 @@ auth\trequired\t\t\tpam_permit.so
             10,
         );
         assert!(r.ok);
+    }
+
+    /// common-auth with the given faillock lines around pam_unix.
+    fn stack_with(preauth: &str, authfail: &str) -> String {
+        format!(
+            "auth requisite pam_faillock.so preauth {preauth}\nauth [success=1 default=ignore] pam_unix.so nullok\nauth [default=die] pam_faillock.so authfail {authfail}\nauth requisite pam_deny.so\nauth required pam_permit.so\n"
+        )
+    }
+
+    #[test]
+    fn regression_effective_threshold_needs_authfail_to_count_up_to_preauth() {
+        // checks.md clarification 1.1: lock iff 1 <= P and (A = 0 or A >= P).
+        let cases: [(&str, &str, &str, bool, u16); 9] = [
+            ("deny=5", "deny=4", "", false, 5),
+            ("deny=3", "deny=12", "", true, 3),
+            ("deny=4", "deny=4", "", true, 4),
+            ("deny=5", "deny=0", "", true, 5),
+            ("deny=0", "deny=5", "", false, 0),
+            ("deny=11", "deny=12", "", false, 11),
+            // From faillock.conf (4) for preauth; authfail's own 3 stops first.
+            ("", "deny=3", "deny = 4\n", false, 4),
+            // Both from the file.
+            ("", "", "deny = 6\n", true, 6),
+            // Default 3 for preauth, authfail 2: never locks.
+            ("", "deny=2", "", false, 3),
+        ];
+        for (p, a, conf, ok, deny) in cases {
+            let r = eval(
+                &stack_with(p, a),
+                &[("/etc/security/faillock.conf", conf)],
+                10,
+            );
+            assert_eq!(
+                (r.ok, r.deny),
+                (ok, Some(deny)),
+                "P {p:?} A {a:?} conf {conf:?}: {r:?}"
+            );
+        }
+        let r = eval(&stack_with("deny=5", "deny=4"), &[], 10);
+        assert!(r.reason.contains("never lock"), "{}", r.reason);
+    }
+
+    #[test]
+    fn regression_first_line_of_each_mode_decides() {
+        let text = "auth requisite pam_faillock.so preauth deny=4\nauth requisite pam_faillock.so preauth deny=50\nauth [success=1 default=ignore] pam_unix.so\nauth [default=die] pam_faillock.so authfail deny=4\nauth [default=die] pam_faillock.so authfail deny=1\n";
+        let r = eval(text, &[], 10);
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.deny, Some(4));
+        assert_eq!((r.preauth.len(), r.authfail.len()), (1, 1));
+        // Order is stack order, includes followed.
+        let r = eval(
+            "auth include faillock-pre\nauth requisite pam_faillock.so preauth deny=2\nauth required pam_unix.so\nauth [default=die] pam_faillock.so authfail deny=9\n",
+            &[(
+                "/etc/pam.d/faillock-pre",
+                "auth requisite pam_faillock.so preauth deny=8\n",
+            )],
+            10,
+        );
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.deny, Some(8));
     }
 
     #[test]
@@ -793,10 +860,8 @@ auth\trequired\t\t\tpam_permit.so
     #[test]
     fn check_weaker_stack_decides() {
         let t = thresholds();
-        let password_auth = RHEL9_SYSTEM_AUTH.replace(
-            "pam_faillock.so authfail",
-            "pam_faillock.so authfail deny=0",
-        );
+        let password_auth =
+            RHEL9_SYSTEM_AUTH.replace("pam_faillock.so preauth", "pam_faillock.so preauth deny=0");
         let (_d, h) = host(&[
             ("/etc/os-release", RHEL_OS_RELEASE),
             ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),

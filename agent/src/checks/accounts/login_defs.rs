@@ -5,8 +5,15 @@
 //! ignored; the value starts after the blanks and double quotes that follow the
 //! name and ends at the next `"` (trailing white space trimmed). A `#` after the
 //! value is **not** a comment: `PASS_MAX_DAYS 90 # days` has the value
-//! `90 # days`, which shadow-utils cannot read as a number. The last definition
-//! of a name wins.
+//! `90 # days`. The last definition of a name wins.
+//!
+//! Numbers are read as shadow-utils reads them, `strtol(value, &end, 0)` with the
+//! whole value consumed (`checks.md` clarification 1.1): `0400` is octal (256),
+//! `0x16D` hex (365). A `PASS_MAX_DAYS` whose value is not such a number (trailing
+//! garbage such as `90 # days`, `08`, an empty value, or a value above `INT_MAX`,
+//! which shadow-utils' `getdef_num` rejects) is ignored like an absent line: the
+//! previous readable definition applies, else the default 99999. Any negative
+//! value means no maximum.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +21,7 @@ use attest_proto::{CheckResult, Status};
 use serde_json::json;
 
 use super::shadow::{self, MaxAge, ShadowEntry};
-use super::{c_strict_long, numbered};
+use super::{c_strtol0, numbered};
 use crate::checks::{Check, Context, unknown};
 
 pub const LOGIN_DEFS_PATH: &str = "/etc/login.defs";
@@ -30,21 +37,28 @@ pub struct Definition {
     pub text: String,
 }
 
-/// The last definition of each name.
+/// Every definition of each name, in file order (the last one is the effective
+/// value of a string setting).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoginDefs {
-    pub defs: BTreeMap<String, Definition>,
+    pub defs: BTreeMap<String, Vec<Definition>>,
 }
 
 impl LoginDefs {
+    /// The last definition of `name`.
     pub fn get(&self, name: &str) -> Option<&Definition> {
-        self.defs.get(name)
+        self.defs.get(name).and_then(|d| d.last())
+    }
+
+    /// Every definition of `name`, in file order.
+    pub fn all(&self, name: &str) -> &[Definition] {
+        self.defs.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
 /// Parses login.defs (see the module doc).
 pub fn parse(text: &str) -> LoginDefs {
-    let mut defs = BTreeMap::new();
+    let mut defs: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches(super::is_c_space);
         let name_start = line.trim_start_matches([' ', '\t']);
@@ -57,14 +71,11 @@ pub fn parse(text: &str) -> LoginDefs {
         let (name, rest) = name_start.split_at(end);
         let value = rest.trim_start_matches([' ', '\t', '"']);
         let value = value.split('"').next().unwrap_or("");
-        defs.insert(
-            name.to_owned(),
-            Definition {
-                value: value.to_owned(),
-                lineno: i + 1,
-                text: line.to_owned(),
-            },
-        );
+        defs.entry(name.to_owned()).or_default().push(Definition {
+            value: value.to_owned(),
+            lineno: i + 1,
+            text: line.to_owned(),
+        });
     }
     LoginDefs { defs }
 }
@@ -72,23 +83,30 @@ pub fn parse(text: &str) -> LoginDefs {
 /// The effective `PASS_MAX_DAYS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassMaxDays {
-    /// Not defined: 99999.
+    /// No readable definition: 99999.
     Default,
-    /// A number of days (negative means no maximum).
+    /// A number of days (negative means no maximum) and the line that set it.
     Days(i64, Definition),
-    /// A value shadow-utils cannot read as a number (it then uses no maximum).
-    Unreadable(Definition),
 }
 
 impl PassMaxDays {
+    /// The last `PASS_MAX_DAYS` whose value is a number (see the module doc).
     pub fn of(defs: &LoginDefs) -> Self {
-        match defs.get("PASS_MAX_DAYS") {
-            None => PassMaxDays::Default,
-            Some(d) => match c_strict_long(&d.value) {
-                Some(n) if i32::try_from(n).is_ok() => PassMaxDays::Days(n, d.clone()),
-                _ => PassMaxDays::Unreadable(d.clone()),
-            },
-        }
+        defs.all("PASS_MAX_DAYS")
+            .iter()
+            .rev()
+            .find_map(|d| read_number(&d.value).map(|n| PassMaxDays::Days(n, d.clone())))
+            .unwrap_or(PassMaxDays::Default)
+    }
+
+    /// The `PASS_MAX_DAYS` lines ignored because their value is not a number
+    /// (only those after the one that applies: earlier ones would be overridden).
+    pub fn ignored(defs: &LoginDefs) -> Vec<&Definition> {
+        defs.all("PASS_MAX_DAYS")
+            .iter()
+            .rev()
+            .take_while(|d| read_number(&d.value).is_none())
+            .collect()
     }
 
     /// The limit in days, `None` when there is none.
@@ -96,17 +114,23 @@ impl PassMaxDays {
         match self {
             PassMaxDays::Default => Some(DEFAULT_PASS_MAX_DAYS),
             PassMaxDays::Days(n, _) if *n >= 0 => Some(*n),
-            _ => None,
+            PassMaxDays::Days(..) => None,
         }
     }
+}
+
+/// A login.defs number: `strtol(…, 0)`, whole value, not above `INT_MAX`.
+fn read_number(value: &str) -> Option<i64> {
+    c_strtol0(value).filter(|n| *n <= i64::from(i32::MAX))
 }
 
 /// `accounts.password_max_age`: `PASS_MAX_DAYS` ≤ the threshold **and** every
 /// account with a usable password (field neither empty nor starting with `!` or
 /// `*`) has a maximum age ≤ the threshold in `/etc/shadow`.
 ///
-/// `PASS_MAX_DAYS` absent means 99999; a negative value, or one shadow-utils
-/// cannot read as a number (e.g. `90 # days`), means no maximum and fails. A
+/// `PASS_MAX_DAYS` absent means 99999; a value that is not a number (e.g.
+/// `90 # days`) is ignored like an absent line; a negative value means no maximum
+/// and fails. A
 /// shadow max-age field that is empty or negative (`-1`) means no maximum and
 /// fails. Unknown when login.defs or shadow is missing or unreadable.
 pub struct PasswordMaxAge;
@@ -133,20 +157,23 @@ impl Check for PasswordMaxAge {
         let (defs_value, defs_source, defs_excerpt) = match &max_days {
             PassMaxDays::Default => (
                 json!(DEFAULT_PASS_MAX_DAYS),
-                "default (PASS_MAX_DAYS not set)".to_owned(),
-                "(no PASS_MAX_DAYS line: 99999)".to_owned(),
+                "default (no PASS_MAX_DAYS line with a number)".to_owned(),
+                "(no PASS_MAX_DAYS line with a number: 99999)".to_owned(),
             ),
             PassMaxDays::Days(n, d) => (
                 if *n >= 0 { json!(n) } else { json!(null) },
                 format!("{LOGIN_DEFS_PATH}:{}", d.lineno),
                 numbered(d.lineno, &d.text),
             ),
-            PassMaxDays::Unreadable(d) => (
-                json!(null),
-                format!("{LOGIN_DEFS_PATH}:{} (not a number)", d.lineno),
-                numbered(d.lineno, &d.text),
-            ),
         };
+        // Lines that did not parse are named by number only, never quoted.
+        let ignored = PassMaxDays::ignored(&defs.value);
+        let defs_excerpt = ignored.iter().rev().fold(defs_excerpt, |acc, d| {
+            format!(
+                "{acc}\n{}",
+                numbered(d.lineno, "(PASS_MAX_DAYS value not a number: ignored)")
+            )
+        });
 
         let usable: Vec<&ShadowEntry> = shadow
             .value
@@ -173,10 +200,6 @@ impl Check for PasswordMaxAge {
                 PassMaxDays::Days(n, _) if *n < 0 => {
                     format!("PASS_MAX_DAYS is {n} (no maximum), above {threshold}")
                 }
-                PassMaxDays::Unreadable(d) => format!(
-                    "PASS_MAX_DAYS \"{}\" is not a number (no maximum), above {threshold}",
-                    d.value
-                ),
                 _ => format!(
                     "PASS_MAX_DAYS is {}, above {threshold}",
                     max_days.days().unwrap_or(DEFAULT_PASS_MAX_DAYS)
@@ -230,7 +253,12 @@ impl Check for PasswordMaxAge {
             .fact("pass_max_days", defs_value)
             .fact("pass_max_days_source", defs_source)
             .fact("login_defs_ok", defs_ok)
+            .fact(
+                "pass_max_days_ignored_lines",
+                ignored.iter().rev().map(|d| d.lineno).collect::<Vec<_>>(),
+            )
             .fact("accounts_with_usable_password", usable.len())
+            .fact("skipped_lines", &shadow.value.skipped)
             .fact("accounts_over_threshold", over_facts)
             .evidence(defs.file.evidence(defs_excerpt))
             .evidence(shadow.file.evidence(shadow_excerpt))
@@ -288,13 +316,64 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
     fn pass_max_days_forms() {
         assert_eq!(PassMaxDays::of(&parse("")).days(), Some(99999));
         assert_eq!(PassMaxDays::of(&parse("PASS_MAX_DAYS -1")).days(), None);
-        let trailing = PassMaxDays::of(&parse("PASS_MAX_DAYS 90 # days"));
-        assert!(matches!(trailing, PassMaxDays::Unreadable(_)));
-        assert_eq!(trailing.days(), None);
         assert_eq!(
             PassMaxDays::of(&parse("PASS_MAX_DAYS \"60\"")).days(),
             Some(60)
         );
+    }
+
+    #[test]
+    fn regression_login_defs_numbers_are_strtol_base_0() {
+        let days = |t: &str| PassMaxDays::of(&parse(t)).days();
+        // Octal and hex (checks.md clarification 1.1).
+        assert_eq!(days("PASS_MAX_DAYS 0400\n"), Some(256));
+        assert_eq!(days("PASS_MAX_DAYS 0x16D\n"), Some(365));
+        assert_eq!(days("PASS_MAX_DAYS\t0X16d\n"), Some(365));
+        assert_eq!(days("PASS_MAX_DAYS 0\n"), Some(0));
+        // Trailing garbage: ignored like an absent line.
+        assert_eq!(days("PASS_MAX_DAYS 90 # days\n"), Some(99999));
+        assert_eq!(days("PASS_MAX_DAYS 08\n"), Some(99999));
+        assert_eq!(days("PASS_MAX_DAYS 90d\n"), Some(99999));
+        assert_eq!(days("PASS_MAX_DAYS \"\"\n"), Some(99999));
+        assert_eq!(days("PASS_MAX_DAYS 2147483648\n"), Some(99999));
+        let d = parse("PASS_MAX_DAYS 90\nPASS_MAX_DAYS 30 # days\nPASS_MAX_DAYS x\n");
+        assert_eq!(PassMaxDays::of(&d).days(), Some(90));
+        let ignored: Vec<usize> = PassMaxDays::ignored(&d).iter().map(|d| d.lineno).collect();
+        assert_eq!(ignored, [3, 2]);
+        // A readable definition after garbage wins as usual.
+        assert_eq!(days("PASS_MAX_DAYS x\nPASS_MAX_DAYS 60\n"), Some(60));
+        // Negative: no maximum.
+        assert_eq!(days("PASS_MAX_DAYS -5\n"), None);
+        assert_eq!(days("PASS_MAX_DAYS -0x1\n"), None);
+    }
+
+    #[test]
+    fn regression_login_defs_verdicts() {
+        let t = thresholds();
+        let shadow = "root:$6$x$y:19700:0:90:7:::\n";
+        let r = run(Some("PASS_MAX_DAYS 0x16D\n"), Some(shadow), &t);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["pass_max_days"], 365);
+        let r = run(Some("PASS_MAX_DAYS 0400\n"), Some(shadow), &t);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["pass_max_days"], 256);
+        let r = run(Some("PASS_MAX_DAYS -1\n"), Some(shadow), &t);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["pass_max_days"], serde_json::Value::Null);
+        let r = run(Some("PASS_MAX_DAYS 90 # days\n"), Some(shadow), &t);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["pass_max_days"], 99999);
+        assert_eq!(
+            r.facts["pass_max_days_ignored_lines"],
+            serde_json::json!([1])
+        );
+        let r = run(
+            Some("PASS_MAX_DAYS 60\nPASS_MAX_DAYS 90 # days\n"),
+            Some(shadow),
+            &t,
+        );
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["pass_max_days"], 60);
     }
 
     fn run(login_defs: Option<&str>, shadow: Option<&str>, t: &Thresholds) -> CheckResult {

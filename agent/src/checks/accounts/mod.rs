@@ -215,6 +215,34 @@ pub(crate) fn c_strict_long(s: &str) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// `strtol(s, &end, 0)` as shadow-utils' `getlong` uses it: leading white space
+/// and a sign, then `0x`/`0X` and hex digits, or `0` and octal digits, or decimal
+/// digits; the whole string consumed. `None` for an empty string, trailing
+/// characters (`90 # days`, `08`, `0x`) or a value outside a C `long` (ERANGE).
+pub(crate) fn c_strtol0(s: &str) -> Option<i64> {
+    let t = s.trim_start_matches(is_c_space);
+    let (negative, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, t.get(1..).unwrap_or("")),
+        Some(b'+') => (false, t.get(1..).unwrap_or("")),
+        _ => (false, t),
+    };
+    let hex = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .filter(|h| h.bytes().next().is_some_and(|b| b.is_ascii_hexdigit()));
+    let (radix, digits) = match hex {
+        Some(h) => (16, h),
+        None if t.len() > 1 && t.starts_with('0') => (8, t.get(1..).unwrap_or("")),
+        None => (10, t),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = i128::from(u64::from_str_radix(digits, radix).ok()?);
+    let value = if negative { -magnitude } else { magnitude };
+    i64::try_from(value).ok()
+}
+
 #[cfg(test)]
 pub(crate) mod testutil {
     //! In-memory [`Source`] trees and host trees in a temporary directory.
@@ -370,6 +398,38 @@ mod tests {
         assert_eq!(c_strict_long("14 "), None);
         assert_eq!(c_strict_long(""), None);
         assert_eq!(c_strict_long("1x"), None);
+    }
+
+    #[test]
+    fn strtol_base_0_follows_glibc() {
+        assert_eq!(c_strtol0("365"), Some(365));
+        assert_eq!(c_strtol0("0400"), Some(256));
+        assert_eq!(c_strtol0("0x16D"), Some(365));
+        assert_eq!(c_strtol0("0X16d"), Some(365));
+        assert_eq!(c_strtol0("0"), Some(0));
+        assert_eq!(c_strtol0("00"), Some(0));
+        assert_eq!(c_strtol0("-1"), Some(-1));
+        assert_eq!(c_strtol0("-0x10"), Some(-16));
+        assert_eq!(c_strtol0(" +90"), Some(90));
+        assert_eq!(c_strtol0("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(c_strtol0("-9223372036854775808"), Some(i64::MIN));
+        for garbage in [
+            "",
+            " ",
+            "-",
+            "90 # days",
+            "90 ",
+            "08",
+            "0x",
+            "0xg",
+            "1e3",
+            "12abc",
+            "9223372036854775808",
+            "0x 1",
+            "--1",
+        ] {
+            assert_eq!(c_strtol0(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub fn parse(text: &str) -> Vec<Entry> {
         };
         let Some(kind) = Kind::parse(bare) else {
             out.push(Entry::Invalid {
-                reason: format!("illegal module type: {bare}"),
+                reason: "illegal module type".to_owned(),
                 lineno,
                 text,
             });

@@ -5,7 +5,9 @@
 //! compat entries (`+…`, `-…`), which only mean something with `passwd: compat`.
 //! The UID is read with `strtoul` and stored in a 32-bit `uid_t`, as glibc does:
 //! `4294967296` is UID 0 to the system, and so it is here. A line whose UID or GID
-//! field is not a number is skipped, as glibc skips it.
+//! field is not a number, or that has too few fields, is skipped, as glibc skips
+//! it. Skipped lines (NIS entries included) are listed by line number in the
+//! facts as `skipped_lines`, never by content (`checks.md` clarification 1.1).
 
 use std::sync::Arc;
 
@@ -36,54 +38,73 @@ pub(crate) fn id_field(field: &str) -> Option<u32> {
     }
 }
 
-/// The data lines of an NSS `files` database: `(line number, line)` with leading
-/// white space removed, without comments, empty lines and NIS compat entries.
-pub(crate) fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+/// The lines of an NSS `files` database that are not comments or empty:
+/// `(line number, line, is a NIS compat entry)`, leading white space removed.
+pub(crate) fn nss_lines(text: &str) -> impl Iterator<Item = (usize, &str, bool)> {
     text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.trim_start_matches(super::is_c_space);
-        if line.is_empty()
-            || line.starts_with('#')
-            || line.starts_with('+')
-            || line.starts_with('-')
-        {
+        if line.is_empty() || line.starts_with('#') {
             None
         } else {
-            Some((i + 1, line))
+            Some((i + 1, line, line.starts_with('+') || line.starts_with('-')))
         }
     })
 }
 
+/// The data lines of an NSS `files` database: `(line number, line)` with leading
+/// white space removed, without comments, empty lines and NIS compat entries.
+pub(crate) fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    nss_lines(text).filter_map(|(lineno, line, nis)| (!nis).then_some((lineno, line)))
+}
+
+/// `/etc/passwd` as read: the accounts, and the line numbers of the lines glibc
+/// skips (malformed lines and NIS compat entries; no content is kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passwd {
+    pub accounts: Vec<Account>,
+    pub skipped: Vec<usize>,
+}
+
+/// One passwd line as glibc reads it, or `None` when glibc skips it.
+fn parse_line(line: &str, lineno: usize) -> Option<Account> {
+    let mut fields = line.split(':');
+    let name = fields.next().unwrap_or("");
+    let _password = fields.next();
+    let (uid, gid) = (fields.next()?, fields.next()?);
+    let (uid, gid) = (id_field(uid)?, id_field(gid)?);
+    if name.is_empty() {
+        return None;
+    }
+    Some(Account {
+        name: name.to_owned(),
+        uid,
+        gid,
+        lineno,
+    })
+}
+
 /// Parses `/etc/passwd`: `name:password:uid:gid:gecos:home:shell`.
-pub fn parse(text: &str) -> Vec<Account> {
-    let mut out = Vec::new();
-    for (lineno, line) in data_lines(text) {
-        let mut fields = line.split(':');
-        let name = fields.next().unwrap_or("");
-        let _password = fields.next();
-        let (Some(uid), Some(gid)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let (Some(uid), Some(gid)) = (id_field(uid), id_field(gid)) else {
-            continue;
-        };
-        if name.is_empty() {
-            continue;
+pub fn parse_all(text: &str) -> Passwd {
+    let mut out = Passwd::default();
+    for (lineno, line, nis) in nss_lines(text) {
+        match parse_line(line, lineno).filter(|_| !nis) {
+            Some(account) => out.accounts.push(account),
+            None => out.skipped.push(lineno),
         }
-        out.push(Account {
-            name: name.to_owned(),
-            uid,
-            gid,
-            lineno,
-        });
     }
     out
 }
 
+/// The accounts of `/etc/passwd` (see [`parse_all`]).
+pub fn parse(text: &str) -> Vec<Account> {
+    parse_all(text).accounts
+}
+
 /// The host's `/etc/passwd`, read once per run.
-pub struct Memo(pub Result<Parsed<Vec<Account>>, ReadError>);
+pub struct Memo(pub Result<Parsed<Passwd>, ReadError>);
 
 pub fn get(ctx: &Context<'_>) -> Arc<Memo> {
-    ctx.memo(|ctx| Memo(super::load(ctx.host, PASSWD_PATH, parse)))
+    ctx.memo(|ctx| Memo(super::load(ctx.host, PASSWD_PATH, parse_all)))
 }
 
 /// The accounts with UID 0, in file order.
@@ -109,7 +130,7 @@ impl Check for Uid0OnlyRoot {
             Ok(p) => p,
             Err(e) => return unknown(self.id(), e.to_string()),
         };
-        let zero = uid0(&parsed.value);
+        let zero = uid0(&parsed.value.accounts);
         let names: Vec<&str> = zero.iter().map(|a| a.name.as_str()).collect();
         let others: Vec<&str> = names.iter().copied().filter(|n| *n != "root").collect();
         let excerpt = if zero.is_empty() {
@@ -141,7 +162,8 @@ impl Check for Uid0OnlyRoot {
         CheckResult::new(self.id(), status, summary)
             .fact("uid0_accounts", &names)
             .fact("other_uid0_accounts", &others)
-            .fact("accounts_checked", parsed.value.len())
+            .fact("accounts_checked", parsed.value.accounts.len())
+            .fact("skipped_lines", &parsed.value.skipped)
             .evidence(parsed.file.evidence(excerpt))
     }
 }
@@ -177,6 +199,24 @@ alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash
         let names: Vec<_> = accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["toor"]);
         assert_eq!(accounts[0].lineno, 3);
+    }
+
+    #[test]
+    fn regression_skipped_lines_are_listed_by_number_only() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n+::0:0:::\n-bob::::::\n# c\n\nbad:x:abc:0::/:/bin/sh\nshort:x:5\nnoname\n:x:0:0::/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/bash\n";
+        let p = parse_all(text);
+        let names: Vec<_> = p.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["root", "alice"]);
+        assert_eq!(p.skipped, [2, 3, 6, 7, 8, 9]);
+        let t = thresholds();
+        let (_d, h) = host(&[("/etc/passwd", text)]);
+        let r = Uid0OnlyRoot.run(&ctx(&h, &t));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(
+            r.facts["skipped_lines"],
+            serde_json::json!([2, 3, 6, 7, 8, 9])
+        );
+        assert!(!json(&r).contains("abc"));
     }
 
     #[test]

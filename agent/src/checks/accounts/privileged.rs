@@ -34,7 +34,7 @@ impl Check for PrivilegedUsers {
         let passwd = passwd::get(ctx);
         let uid0: Vec<String> = match &passwd.0 {
             Ok(p) => {
-                let zero = passwd::uid0(&p.value);
+                let zero = passwd::uid0(&p.value.accounts);
                 let excerpt = zero
                     .iter()
                     .map(|a| numbered(a.lineno, &format!("{} uid={} gid={}", a.name, a.uid, a.gid)))

@@ -117,12 +117,13 @@ pub fn parse_conf(text: &str) -> ConfParse {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .copied()
         else {
-            out.error = Some((lineno, format!("unknown setting {name}")));
+            // Named by line number only: the line is never quoted.
+            out.error = Some((lineno, "unknown setting".to_owned()));
             break;
         };
         if is_int {
             let Some(v) = pwq_int(value) else {
-                out.error = Some((lineno, format!("{known}: not an integer: {value}")));
+                out.error = Some((lineno, format!("{known}: not an integer")));
                 break;
             };
             if known == "minlen" {

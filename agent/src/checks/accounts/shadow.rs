@@ -9,8 +9,9 @@
 //! `-…`) ignored; the last-change, minimum and maximum fields must be present
 //! (`name:pw:1:0:99999` is the old 5-field form; with more fields, warn, inactive
 //! and expire must be present too), and a numeric field is empty or a number —
-//! otherwise glibc ignores the whole line, and so do we (its line number is kept
-//! in [`Shadow::malformed`]). Numbers are read with `strtoul` and stored as a C
+//! otherwise glibc ignores the whole line, and so do we. The line numbers of the
+//! lines skipped (NIS entries included) are kept in [`Shadow::skipped`] and listed
+//! in the facts as `skipped_lines` — numbers only, never content. Numbers are read with `strtoul` and stored as a C
 //! `int`, as glibc does.
 
 use std::sync::Arc;
@@ -98,8 +99,9 @@ impl ShadowEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shadow {
     pub entries: Vec<ShadowEntry>,
-    /// Line numbers of lines glibc would ignore (no content is kept).
-    pub malformed: Vec<usize>,
+    /// Line numbers of lines glibc skips: malformed lines and NIS compat entries
+    /// (no content is kept).
+    pub skipped: Vec<usize>,
 }
 
 /// glibc's `INT_FIELD_MAYBE_NULL`: the rest of the line must not be empty; an
@@ -152,15 +154,15 @@ fn parse_line(line: &str) -> Option<(String, PasswordKind, MaxAge)> {
 /// Parses `/etc/shadow` into names, password kinds and max ages.
 pub fn parse(text: &str) -> Shadow {
     let mut shadow = Shadow::default();
-    for (lineno, line) in super::passwd::data_lines(text) {
-        match parse_line(line) {
+    for (lineno, line, nis) in super::passwd::nss_lines(text) {
+        match parse_line(line).filter(|_| !nis) {
             Some((name, kind, max_age)) => shadow.entries.push(ShadowEntry {
                 name,
                 kind,
                 max_age,
                 lineno,
             }),
-            None => shadow.malformed.push(lineno),
+            None => shadow.skipped.push(lineno),
         }
     }
     shadow
@@ -242,7 +244,7 @@ impl NoEmptyPasswords {
         CheckResult::new(self.id(), status, summary)
             .fact("empty_password_accounts", &names)
             .fact("accounts_checked", shadow.entries.len())
-            .fact("malformed_lines", &shadow.malformed)
+            .fact("skipped_lines", &shadow.skipped)
             .evidence(parsed.file.evidence(excerpt))
     }
 }
@@ -311,7 +313,11 @@ guest::19702:0:99999:7:::
         let s = parse("a:h:1:0:90:7\nb:h:1:0:abc:7:::\nc:h\nd:h:1:0:\nok:h:1:0:90:7:::\n");
         let names: Vec<_> = s.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["ok"]);
-        assert_eq!(s.malformed, [1, 2, 3, 4]);
+        assert_eq!(s.skipped, [1, 2, 3, 4]);
+        // NIS compat entries are skipped and listed too.
+        let s = parse("+::::::::\n-x:h:1:0:90:7:::\nok:h:1:0:90:7:::\n");
+        assert_eq!(s.entries.len(), 1);
+        assert_eq!(s.skipped, [1, 2]);
     }
 
     #[test]

@@ -149,7 +149,8 @@ pub fn parse_line(line: &str) -> Result<Option<(String, Vec<String>)>, String> {
     }
     let args = argv_split(rest)?;
     if args.is_empty() {
-        return Err(format!("no argument after keyword \"{keyword}\""));
+        // The reason never quotes the line: an Include can point at any file.
+        return Err("a keyword without an argument".to_owned());
     }
     Ok(Some((keyword, args)))
 }
@@ -552,7 +553,7 @@ impl Check for SshPasswordAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::accounts::testutil::{MemSource, ctx, host, thresholds};
+    use crate::checks::accounts::testutil::{MemSource, ctx, host, json, thresholds};
     use proptest::prelude::*;
 
     /// Debian 12's `/etc/ssh/sshd_config` as shipped (abridged comments).
@@ -855,6 +856,54 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
             pw.summary
                 .contains("PermitEmptyPasswords is yes (/etc/ssh/sshd_config:3)")
         );
+    }
+
+    /// A shadow-style hash line and an OpenSSH private key, as an `Include`
+    /// pointed at the wrong file would bring them in.
+    pub(crate) const SECRET_FILE: &str = "root:$6$rounds=5000$Xq1v9Lr2$Zz0mYpQ8aT4nV6cW2bE7hJ1kL3sD5fG9uI0oP.aS/dF4gH6jK8lZ0xC2vB4nM6qW8eR0tY2uI4oP6aS8dF0gH:19700:0:99999:7:::
+-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBkZXRlc3RzZWNyZXRrZXlsaW5lZm9ydGhlYWdlbnR0ZXN0AAAAoH5q2w1+
+-----END OPENSSH PRIVATE KEY-----
+alice:$y$j9T$Qm4bHc1Xv0bNw5sV7dZ9E.$kq3n0GgZ8yLwz1mJcV2tRrD5sX9uP6hQyA7bC4eF0i1:19700:0:99999:7:::
+";
+
+    #[test]
+    fn regression_included_secrets_never_reach_the_result() {
+        let (root, pw) = run_checks(&[
+            (
+                "/etc/ssh/sshd_config",
+                "PermitRootLogin no\nPasswordAuthentication no\nInclude /etc/ssh/leak\n",
+            ),
+            ("/etc/ssh/leak", SECRET_FILE),
+        ]);
+        assert_eq!(root.status, Status::Pass, "{root:?}");
+        assert_eq!(pw.status, Status::Pass, "{pw:?}");
+        for r in [&root, &pw] {
+            let out = json(r);
+            for line in SECRET_FILE.lines() {
+                for piece in line.split([':', ' ']).filter(|p| p.len() >= 8) {
+                    assert!(!out.contains(piece), "{piece} in {out}");
+                }
+            }
+            assert!(!out.contains("$6$") && !out.contains("$y$"), "{out}");
+            assert!(!out.contains("PRIVATE KEY"), "{out}");
+            // The lines sshd rejects are named by file and number.
+            let notes = r.facts["notes"].to_string();
+            assert!(notes.contains("/etc/ssh/leak:3: "), "{notes}");
+            assert!(notes.contains("/etc/ssh/leak:6: "), "{notes}");
+        }
+    }
+
+    #[test]
+    fn regression_match_all_applies_to_the_global_value() {
+        let src = MemSource::new(&[(
+            "/etc/ssh/sshd_config",
+            "PasswordAuthentication no\nMatch Address 10.0.0.0/8\nPermitRootLogin no\nMatch ALL # everyone\nPasswordAuthentication yes\nMatch User root\nPermitRootLogin no\n",
+        )]);
+        let c = load(&src, "/etc/ssh/sshd_config").unwrap();
+        assert_eq!(value(&c, "PasswordAuthentication"), Some("yes"));
+        assert_eq!(c.lookup("PermitRootLogin"), Lookup::Default);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! - A trailing `\` (blanks allowed after it) continues a line on the next one.
 //! - `@include FILE` / `#include FILE` read FILE at that point; `@includedir DIR`
 //!   / `#includedir DIR` read the files of DIR in bytewise order, skipping names
-//!   that end in `~` or contain a `.`, and anything that is not a regular file; a
-//!   missing directory is ignored. Relative paths are relative to the directory
+//!   that end in `~` or contain a `.`, and anything that is not a regular file
+//!   once links are followed (directories, FIFOs, dangling links, link loops: none
+//!   of them makes the result unknown); a missing directory is ignored. Relative paths are relative to the directory
 //!   of the including file (sudo ≥ 1.9.1); the path may be quoted. `%h` (the
 //!   host name) is **not supported**: such an include is reported as not
 //!   followed. Including a file that is already being read (a loop) is skipped
@@ -415,6 +416,25 @@ enum Tok {
     Tag(String),
 }
 
+impl Tok {
+    /// What kind of token this is, without its text: reasons for lines not
+    /// understood never quote the line (it could be anything an include points
+    /// at, a password hash included).
+    fn kind(&self) -> &'static str {
+        match self {
+            Tok::Word(_) => "a word",
+            Tok::Command(_) => "a command",
+            Tok::LParen => "'('",
+            Tok::RParen => "')'",
+            Tok::Comma => "','",
+            Tok::Eq => "'='",
+            Tok::Colon => "':'",
+            Tok::Not => "'!'",
+            Tok::Tag(_) => "a tag",
+        }
+    }
+}
+
 fn is_word_char(c: char) -> bool {
     !matches!(
         c,
@@ -628,7 +648,12 @@ impl RuleParser {
             }
             match self.next() {
                 Some(Tok::Word(w)) => out.push(Member { negated, name: w }),
-                other => return Err(format!("expected a {what}, found {other:?}")),
+                other => {
+                    return Err(format!(
+                        "expected a {what}, found {}",
+                        other.map_or("the end of the line", |t| t.kind())
+                    ));
+                }
             }
             if self.peek() == Some(&Tok::Comma) {
                 self.pos += 1;
@@ -687,7 +712,12 @@ impl RuleParser {
                     Some(Tok::Word(w) | Tok::Command(w)) => {
                         commands.push(Member { negated, name: w })
                     }
-                    other => return Err(format!("expected a command, found {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "expected a command, found {}",
+                            other.map_or("the end of the line", |t| t.kind())
+                        ));
+                    }
                 }
                 if self.peek() == Some(&Tok::Comma) {
                     self.pos += 1;
@@ -704,7 +734,7 @@ impl RuleParser {
                     });
                 }
                 Some(Tok::Colon) => continue,
-                Some(other) => return Err(format!("unexpected {other:?}")),
+                Some(other) => return Err(format!("unexpected {}", other.kind())),
             }
         }
     }
@@ -812,6 +842,19 @@ pub struct Sudoers {
     pub not_followed: Vec<String>,
 }
 
+impl FileLine {
+    /// The line as it may be shown in a result: its text when it was understood;
+    /// a line not understood is named by file and number only, never quoted
+    /// (`checks.md` clarification 1.1).
+    pub fn shown(&self) -> &str {
+        match &self.line.item {
+            Item::Unparsed { nopasswd: true, .. } => "(line not understood; it mentions NOPASSWD:)",
+            Item::Unparsed { .. } => "(line not understood)",
+            _ => &self.line.text,
+        }
+    }
+}
+
 impl Sudoers {
     pub fn file(&self, path: &str) -> Option<&FileRead> {
         self.files.iter().find(|f| f.path == path)
@@ -899,7 +942,13 @@ impl Loader<'_> {
         }
         match self.src.read(target) {
             Ok(bytes) => self.file(target, &bytes),
+            // sudo skips the entries of an include directory that are not regular
+            // files once links are followed: directories, FIFOs, sockets, dangling
+            // links and link loops (checks.md clarification 1.1).
             Err(ReadError::NotAFile { .. }) if in_dir => {}
+            Err(ReadError::LinkLoop { .. }) if in_dir => self.out.notes.push(format!(
+                "{at}: {target}: skipped: too many levels of symbolic links"
+            )),
             Err(e) if e.is_not_found() => self.out.notes.push(format!("{at}: {target}: not found")),
             Err(e) => self.out.not_followed.push(format!("{at}: {e}")),
         }
@@ -1085,18 +1134,18 @@ impl SudoNopasswd {
         let nopasswd: Vec<&FileLine> = sudoers.nopasswd().collect();
         let auth_off: Vec<&FileLine> = sudoers.authenticate_off().collect();
         let as_fact =
-            |l: &&FileLine| json!({ "file": l.file, "line": l.line.lineno, "rule": l.line.text });
+            |l: &&FileLine| json!({ "file": l.file, "line": l.line.lineno, "rule": l.shown() });
         let files: Vec<&str> = sudoers.files.iter().map(|f| f.path.as_str()).collect();
 
         let mut per_file: Vec<(String, Vec<String>)> = Vec::new();
         for l in nopasswd.iter().chain(auth_off.iter()) {
-            let line = numbered(l.line.lineno, &l.line.text);
+            let line = numbered(l.line.lineno, l.shown());
             match per_file.iter_mut().find(|(p, _)| *p == l.file) {
                 Some((_, lines)) => lines.push(line),
                 None => per_file.push((l.file.clone(), vec![line])),
             }
         }
-        let describe = |l: &&FileLine| format!("{}:{}: {}", l.file, l.line.lineno, l.line.text);
+        let describe = |l: &&FileLine| format!("{}:{}: {}", l.file, l.line.lineno, l.shown());
         let (status, summary) = if !nopasswd.is_empty() || !auth_off.is_empty() {
             let mut parts = Vec::new();
             if !nopasswd.is_empty() {
@@ -1165,6 +1214,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::checks::accounts::testutil::{MemSource, ctx, host, thresholds};
     use proptest::prelude::*;
+    use std::fs;
 
     /// Debian 12's `/etc/sudoers` as shipped.
     pub const DEBIAN_SUDOERS: &str = "#
@@ -1541,6 +1591,36 @@ root\tALL=(ALL) \tALL
             r.summary
         );
         assert_eq!(r.evidence.len(), 2);
+    }
+
+    #[test]
+    fn regression_odd_sudoers_d_entries_are_skipped_not_unknown() {
+        use std::os::unix::fs::symlink;
+        let (d, h) = host(&[
+            (
+                "/etc/sudoers",
+                "root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n",
+            ),
+            ("/etc/sudoers.d/10-ok", "%admin ALL=(ALL) ALL\n"),
+        ]);
+        let dir = d.path().join("etc/sudoers.d");
+        symlink("loop-b", dir.join("loop-a")).unwrap();
+        symlink("loop-a", dir.join("loop-b")).unwrap();
+        symlink("/etc/sudoers.d/nowhere", dir.join("dangling")).unwrap();
+        symlink("self", dir.join("self")).unwrap();
+        fs::create_dir(dir.join("subdir")).unwrap();
+        symlink("subdir", dir.join("to-subdir")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.join("socket")).unwrap();
+        let t = thresholds();
+        let r = SudoNopasswd.run(&ctx(&h, &t));
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(
+            r.facts["files_read"],
+            serde_json::json!(["/etc/sudoers", "/etc/sudoers.d/10-ok"])
+        );
+        assert_eq!(r.facts["not_followed"], serde_json::json!([]));
+        let notes = r.facts["notes"].to_string();
+        assert!(notes.contains("/etc/sudoers.d/loop-a: skipped"), "{notes}");
     }
 
     #[test]

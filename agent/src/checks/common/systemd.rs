@@ -3,7 +3,10 @@
 //!
 //! - **enabled**: a symlink of that name exists in a `/etc/systemd/system/*.wants/`
 //!   or `/etc/systemd/system/*.requires/` directory, and the unit is not masked;
-//! - **masked**: `/etc/systemd/system/UNIT` is a link to `/dev/null`;
+//! - **masked**: `/etc/systemd/system/UNIT` *resolves* to `/dev/null`, links
+//!   followed inside the root as if chrooted, relative ones included
+//!   (`../../../dev/null` masks a unit as surely as `/dev/null`, and so does a
+//!   chain of links ending there; `checks.md` clarification 1.1);
 //! - **installed** (unit file present): `UNIT` exists in `/usr/lib/systemd/system`
 //!   or `/lib/systemd/system`.
 //!
@@ -105,10 +108,46 @@ pub fn is_enabled(ctx: &Context<'_>, unit: &str) -> bool {
     matches!(state(ctx, unit), UnitState::Enabled { .. })
 }
 
-/// True when `/etc/systemd/system/UNIT` is a symlink to `/dev/null`.
+/// True when `/etc/systemd/system/UNIT` is a symlink that resolves to `/dev/null`.
 pub fn is_masked(host: &HostRoot, unit: &str) -> bool {
-    let path = join_path(SYSTEM_DIR, &unit_name(unit));
-    matches!(host.read_link(&path), Ok(target) if target == "/dev/null")
+    links_to_dev_null(host, &join_path(SYSTEM_DIR, &unit_name(unit)))
+}
+
+/// True when `path` is a symlink that resolves (inside the root, relative links
+/// and chains of links included) to `/dev/null`: systemd's way of masking a unit
+/// or a drop-in. `/dev/null` need not exist under the root (a disk image).
+pub fn links_to_dev_null(host: &HostRoot, path: &str) -> bool {
+    let Ok(target) = host.read_link(path) else {
+        return false; // not a link
+    };
+    // The link's own target, taken from the directory it is in: `/dev/null`,
+    // `../../../dev/null`. This holds even when the image's `/dev/null` is itself
+    // a link (a fixture may make it one), which a full resolution would follow.
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    };
+    let named = match host.resolve_target(dir) {
+        Ok(dir) if !target.starts_with('/') => normalize(&join_path(&dir, &target)),
+        _ => normalize(&target),
+    };
+    // Or a chain of links that ends there.
+    named == "/dev/null" || matches!(host.resolve_target(path), Ok(t) if t == "/dev/null")
+}
+
+/// `path` with `.` and `..` removed lexically (`..` stops at `/`).
+fn normalize(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// True when the unit file exists in `/usr/lib/systemd/system` or `/lib/systemd/system`.
@@ -145,6 +184,40 @@ mod tests {
         )
         .unwrap();
         symlink("/dev/null", r.join("etc/systemd/system/auditd.service")).unwrap();
+        // Masked by relative links (regression: these counted as enabled).
+        for unit in ["rsyslog", "ntp"] {
+            symlink(
+                format!("/lib/systemd/system/{unit}.service"),
+                r.join(format!(
+                    "etc/systemd/system/multi-user.target.wants/{unit}.service"
+                )),
+            )
+            .unwrap();
+        }
+        symlink(
+            "../../../dev/null",
+            r.join("etc/systemd/system/rsyslog.service"),
+        )
+        .unwrap();
+        symlink(
+            "../../../../../../../dev/null",
+            r.join("etc/systemd/system/ntp.service"),
+        )
+        .unwrap();
+        // An image whose /dev/null is itself a link (here a loop): still masked.
+        fs::create_dir_all(r.join("dev")).unwrap();
+        symlink("/dev/null", r.join("dev/null")).unwrap();
+        symlink(
+            "../../../dev/null",
+            r.join("etc/systemd/system/ntpsec.service"),
+        )
+        .unwrap();
+        // A link to something else is not a mask.
+        symlink(
+            "../../../dev/zero",
+            r.join("etc/systemd/system/chrony.service"),
+        )
+        .unwrap();
         // A regular file in a wants directory is not a link: not enabled.
         fs::write(
             r.join("etc/systemd/system/timers.target.wants/apt-daily.timer"),
@@ -157,7 +230,12 @@ mod tests {
         assert!(is_enabled(&ctx, "chrony"));
         assert_eq!(state(&ctx, "auditd.service"), UnitState::Masked);
         assert!(!is_enabled(&ctx, "apt-daily.timer"));
-        assert_eq!(state(&ctx, "ntp"), UnitState::Disabled);
+        assert_eq!(state(&ctx, "rsyslog"), UnitState::Masked);
+        assert_eq!(state(&ctx, "ntp"), UnitState::Masked);
+        assert!(!is_enabled(&ctx, "rsyslog"));
+        assert!(is_masked(&host, "ntpsec"));
+        assert!(!is_masked(&host, "chrony"));
+        assert_eq!(state(&ctx, "timesyncd"), UnitState::Disabled);
         assert!(unit_file_exists(&host, "chrony"));
         assert!(!unit_file_exists(&host, "ntp"));
     }

@@ -365,6 +365,29 @@ mod tests {
     }
 
     #[test]
+    fn regression_an_empty_string_is_off_like_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "/etc/os-release", DEBIAN);
+        write(r, "/var/lib/dpkg/status", UU);
+        write(
+            r,
+            "/etc/apt/apt.conf.d/20auto-upgrades",
+            "APT::Periodic::Unattended-Upgrade \"1\";\n",
+        );
+        assert_eq!(run(r).status, Status::Pass);
+        for off in [
+            "APT::Periodic::Unattended-Upgrade \"\";\n",
+            "APT { Periodic { Unattended-Upgrade \"\"; }; };\n",
+        ] {
+            write(r, "/etc/apt/apt.conf.d/99local", off);
+            let res = run(r);
+            assert_eq!(res.status, Status::Fail, "{off}: {res:?}");
+            assert_eq!(res.facts["unattended_upgrade"], "", "{off}");
+        }
+    }
+
+    #[test]
     fn debian_needs_the_package_and_the_setting() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
@@ -516,6 +539,17 @@ mod tests {
         let res = run(r);
         assert_eq!(res.status, Status::Pass);
         assert_eq!(res.facts["dnf-automatic.timer"], "masked");
+
+        // Regression: a relative link to /dev/null masks the install timer too.
+        symlink(
+            "../../../dev/null",
+            r.join("etc/systemd/system")
+                .join(DNF_AUTOMATIC_INSTALL_TIMER),
+        )
+        .unwrap();
+        let res = run(r);
+        assert_eq!(res.status, Status::Fail, "{res:?}");
+        assert_eq!(res.facts["dnf-automatic-install.timer"], "masked");
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl JournaldConfig {
                 continue;
             };
             let path = join_path(dir, &name);
-            if matches!(host.read_link(&path), Ok(target) if target == "/dev/null") {
+            if crate::checks::common::systemd::links_to_dev_null(host, &path) {
                 continue; // masked
             }
             match host.read(&path) {
@@ -235,6 +235,24 @@ mod tests {
             json!("/etc/systemd/journald.conf.d/50-keep.conf:2")
         );
         assert_eq!(r.facts["journald_files_read"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn regression_units_and_dropins_masked_by_relative_links() {
+        let t = Tree::systemd();
+        t.enable("rsyslog.service");
+        t.mask_relative("rsyslog.service");
+        t.write(
+            "/usr/lib/systemd/journald.conf.d/90-persistent.conf",
+            "[Journal]\nStorage=persistent\n",
+        );
+        t.link(
+            "../../../dev/null",
+            "/etc/systemd/journald.conf.d/90-persistent.conf",
+        );
+        let r = t.run(&AuditLogging);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["units_masked"], json!(["rsyslog.service"]));
     }
 
     #[test]

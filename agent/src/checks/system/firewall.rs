@@ -23,35 +23,161 @@ pub struct UfwEnabled {
     pub line: String,
 }
 
-/// Parses `/etc/ufw/ufw.conf` (shell `KEY=value` lines, `#` comments) and returns
-/// the last `ENABLED=`. The value may be quoted; `yes` in any case is on, as ufw's
-/// boot script and its Python code both accept `yes`/`YES`.
+/// Parses `/etc/ufw/ufw.conf` and returns the last assignment to `ENABLED`.
+///
+/// The file is a shell assignment file (ufw's boot script sources it), so it is
+/// read as `sh` reads it (`checks.md` clarification 1.1): a line is split into
+/// words at unquoted blanks; a word starting with `#` starts a comment; `;`
+/// separates commands; `'…'`, `"…"` and `\` quote as in `sh` (`ENABLED="yes"`,
+/// `ENABLED=y'es'` are `yes`). A command made only of assignment words
+/// (`NAME=value`, the name unquoted; optionally after `export` or `readonly`)
+/// assigns in the shell: `ENABLED=yes # comment` is enabled. `ENABLED = yes`
+/// (blanks around `=`) runs a command named `ENABLED` and assigns nothing, and
+/// `ENABLED=yes cmd` only sets the variable for `cmd`. A line with an unterminated
+/// quote, a pipe, redirection, `&`, a subshell or a substitution is not read (its
+/// meaning depends on more than this line). The value `yes` in any case is on, as
+/// ufw's Python code lowercases it.
 pub fn parse_ufw_conf(text: &str) -> Option<UfwEnabled> {
     let mut found = None;
     for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
+        let Some(commands) = sh_line(raw) else {
             continue;
         };
-        if key.trim() != "ENABLED" {
-            continue;
+        for words in commands {
+            let mut iter = words.iter().peekable();
+            if iter.peek().is_some_and(|w| {
+                w.assign.is_none() && matches!(w.text.as_str(), "export" | "readonly")
+            }) {
+                iter.next();
+            }
+            let rest: Vec<&ShWord> = iter.collect();
+            if rest.is_empty() || rest.iter().any(|w| w.assign.is_none()) {
+                continue; // a command: its prefix assignments do not stay in the shell
+            }
+            for w in rest {
+                if let Some((name, value)) = &w.assign
+                    && name == "ENABLED"
+                {
+                    found = Some(UfwEnabled {
+                        enabled: value.eq_ignore_ascii_case("yes"),
+                        line_no: index + 1,
+                        line: raw.trim().to_owned(),
+                    });
+                }
+            }
         }
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
-        found = Some(UfwEnabled {
-            enabled: value.eq_ignore_ascii_case("yes"),
-            line_no: index + 1,
-            line: line.to_owned(),
-        });
     }
     found
+}
+
+/// One shell word: its text with quotes removed, and `(name, value)` when it is
+/// an assignment word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ShWord {
+    text: String,
+    assign: Option<(String, String)>,
+}
+
+/// The commands of one line, each a list of words; `None` when the line uses
+/// something beyond words, quotes, comments and `;` (see [`parse_ufw_conf`]).
+fn sh_line(line: &str) -> Option<Vec<Vec<ShWord>>> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut commands: Vec<Vec<ShWord>> = vec![Vec::new()];
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars.get(i).copied().unwrap_or(' ');
+        if c == ' ' || c == '\t' || c == '\r' {
+            i += 1;
+            continue;
+        }
+        if c == '#' {
+            break;
+        }
+        if c == ';' {
+            commands.push(Vec::new());
+            i += 1;
+            continue;
+        }
+        // One word.
+        let mut text = String::new();
+        // Where the first unquoted `=` was, when every character before it was an
+        // unquoted name character.
+        let mut name_end: Option<usize> = None;
+        let mut name_ok = true;
+        while let Some(&c) = chars.get(i) {
+            match c {
+                ' ' | '\t' | '\r' | ';' => break,
+                '|' | '&' | '<' | '>' | '(' | ')' | '`' => return None,
+                '$' if chars.get(i + 1) == Some(&'(') => return None,
+                '\'' => {
+                    name_ok = false;
+                    let close = chars.iter().skip(i + 1).position(|&q| q == '\'')?;
+                    text.extend(chars.iter().skip(i + 1).take(close));
+                    i += close + 2;
+                    continue;
+                }
+                '"' => {
+                    name_ok = false;
+                    i += 1;
+                    loop {
+                        let q = *chars.get(i)?;
+                        i += 1;
+                        match q {
+                            '"' => break,
+                            '`' => return None,
+                            '$' if chars.get(i) == Some(&'(') => return None,
+                            '\\' => {
+                                let n = *chars.get(i)?;
+                                if !matches!(n, '$' | '`' | '"' | '\\') {
+                                    text.push('\\');
+                                }
+                                text.push(n);
+                                i += 1;
+                            }
+                            other => text.push(other),
+                        }
+                    }
+                    continue;
+                }
+                '\\' => {
+                    name_ok = false;
+                    // A trailing backslash continues the line: not read here.
+                    let n = *chars.get(i + 1)?;
+                    text.push(n);
+                    i += 2;
+                    continue;
+                }
+                '=' if name_end.is_none() && name_ok => {
+                    name_end = Some(text.len());
+                    text.push('=');
+                }
+                c => {
+                    if name_end.is_none() && !(c == '_' || c.is_ascii_alphanumeric()) {
+                        name_ok = false;
+                    }
+                    text.push(c);
+                }
+            }
+            i += 1;
+        }
+        let assign = name_end.and_then(|end| {
+            let name = text.get(..end)?;
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|f| f == '_' || f.is_ascii_alphabetic());
+            valid.then(|| {
+                (
+                    name.to_owned(),
+                    text.get(end + 1..).unwrap_or("").to_owned(),
+                )
+            })
+        });
+        if let Some(cmd) = commands.last_mut() {
+            cmd.push(ShWord { text, assign });
+        }
+    }
+    Some(commands)
 }
 
 /// Passes when one of these is on:
@@ -355,6 +481,35 @@ mod tests {
     }
 
     #[test]
+    fn regression_ufw_conf_is_read_as_sh_assignments() {
+        let on = |t: &str| parse_ufw_conf(t).is_some_and(|u| u.enabled);
+        // Enabled (checks.md clarification 1.1).
+        assert!(on("ENABLED=yes # comment\n"));
+        assert!(on("ENABLED=yes\t# comment\n"));
+        assert!(on("ENABLED=\"yes\"\n"));
+        assert!(on("  ENABLED=yes  \n"));
+        assert!(on("ENABLED=y'es'\n"));
+        assert!(on("export ENABLED=yes\n"));
+        assert!(on("LOGLEVEL=low ENABLED=yes\n"));
+        assert!(on("ENABLED=no; ENABLED=yes\n"));
+        // Not an assignment, or not a value of yes.
+        assert_eq!(parse_ufw_conf("ENABLED = yes\n"), None);
+        assert_eq!(parse_ufw_conf("ENABLED =yes\n"), None);
+        assert_eq!(parse_ufw_conf("ENABLED= yes\n").map(|u| u.enabled), None);
+        assert_eq!(parse_ufw_conf("\"ENABLED\"=yes\n"), None);
+        assert!(!on("ENABLED=yes#x\n"));
+        assert!(!on("ENABLED=\"yes # no\"\n"));
+        assert!(!on("ENABLED=yes true\n"));
+        assert!(!on("ENABLED=yes | cat\n"));
+        assert!(!on("ENABLED=\"yes\n"));
+        // The last assignment wins; a later non-assignment changes nothing.
+        assert!(on("ENABLED=no\nENABLED=yes # on\nENABLED = no\n"));
+        assert!(!on("ENABLED=yes\nENABLED=no # off\n"));
+        let u = parse_ufw_conf("ENABLED=yes # on boot\n").unwrap();
+        assert_eq!((u.line_no, u.line.as_str()), (1, "ENABLED=yes # on boot"));
+    }
+
+    #[test]
     fn ufw_enabled_passes() {
         let t = Tree::systemd();
         t.write(UFW_CONF, "ENABLED=yes\nLOGLEVEL=low\n");
@@ -372,6 +527,16 @@ mod tests {
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["ufw_enabled"], json!(false));
+    }
+
+    #[test]
+    fn regression_firewalld_masked_by_a_relative_link_does_not_count() {
+        let t = Tree::systemd();
+        t.enable("firewalld.service");
+        t.mask_relative("firewalld.service");
+        let r = t.run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["units_masked"], json!(["firewalld.service"]));
     }
 
     #[test]

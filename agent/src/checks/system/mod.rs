@@ -106,6 +106,11 @@ pub(crate) mod testing {
             self.link("/dev/null", &format!("/etc/systemd/system/{unit}"));
         }
 
+        /// Masks `unit` with a relative link, `../../../dev/null`.
+        pub fn mask_relative(&self, unit: &str) {
+            self.link("../../../dev/null", &format!("/etc/systemd/system/{unit}"));
+        }
+
         pub fn root(&self) -> &Path {
             self.dir.path()
         }

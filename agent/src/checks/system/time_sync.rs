@@ -81,6 +81,16 @@ mod tests {
     }
 
     #[test]
+    fn regression_unit_masked_by_a_relative_link_does_not_count() {
+        let t = Tree::systemd();
+        t.enable("chrony.service");
+        t.mask_relative("chrony.service");
+        let r = t.run(&TimeSync);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["units_masked"], json!(["chrony.service"]));
+    }
+
+    #[test]
     fn masked_unit_does_not_count() {
         let t = Tree::systemd();
         t.enable("chrony.service");
