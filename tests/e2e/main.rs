@@ -15,3 +15,4 @@ mod collect_cli;
 mod collector;
 mod fixtures;
 mod reports;
+mod verify_hostile;

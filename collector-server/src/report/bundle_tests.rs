@@ -3,7 +3,7 @@
 
 use super::bundle::export;
 use super::tests::fleet;
-use super::verify::{read_entries, verify_bytes, write_entries};
+use super::verify::{Outcome, Trust, read_entries, verify_bytes, write_entries};
 use super::*;
 use crate::evaluate::DEFAULT_WINDOW_MS;
 
@@ -30,16 +30,18 @@ async fn bundle(when: When) -> (Vec<u8>, attest_proto::SigningKey) {
 }
 
 fn named(bytes: &[u8]) -> Vec<String> {
-    let v = verify_bytes(bytes, None);
+    let v = verify_bytes(bytes, &Trust::default()).unwrap();
     assert!(!v.ok(), "an altered bundle verified");
+    assert_eq!(v.outcome(), Outcome::Failed);
     v.files_named().into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test]
 async fn a_bundle_verifies_and_every_alteration_is_named() {
     let (bytes, key) = bundle(When::AsOf(T0)).await;
-    let v = verify_bytes(&bytes, Some(&key.verifying_key()));
+    let v = verify_bytes(&bytes, &Trust::key(&key.verifying_key())).unwrap();
     assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.outcome(), Outcome::Verified);
     assert_eq!(v.envelopes, 5);
     assert_eq!(v.agents, 5);
     assert!(v.text().starts_with("VERIFIED: "), "{}", v.text());
@@ -61,7 +63,8 @@ async fn a_bundle_verifies_and_every_alteration_is_named() {
 
     // Another collector's key: refused.
     let other = attest_proto::SigningKey::from_bytes(&[43; 32]);
-    let v = verify_bytes(&bytes, Some(&other.verifying_key()));
+    let v = verify_bytes(&bytes, &Trust::key(&other.verifying_key())).unwrap();
+    assert_eq!(v.outcome(), Outcome::Failed);
     assert!(v.text().contains("not by the key given"), "{}", v.text());
 
     // Flip bytes of every file at spread positions: verify fails and names that file.
@@ -114,7 +117,7 @@ async fn a_bundle_verifies_and_every_alteration_is_named() {
         files.contains(&entries[a].0) && files.contains(&entries[b].0),
         "{files:?}"
     );
-    let v = verify_bytes(&write_entries(&swapped).unwrap(), None);
+    let v = verify_bytes(&write_entries(&swapped).unwrap(), &Trust::default()).unwrap();
     assert!(v.text().contains("swapped or misplaced"), "{}", v.text());
 }
 
@@ -125,8 +128,11 @@ async fn a_period_bundle_holds_the_period_and_checks_chains() {
         to: T0,
     })
     .await;
-    let v = verify_bytes(&bytes, None);
+    // No key trusted: everything checks out, but it does not say VERIFIED.
+    let v = verify_bytes(&bytes, &Trust::default()).unwrap();
     assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.outcome(), Outcome::Unpinned);
+    assert!(v.text().starts_with("UNPINNED: "), "{}", v.text());
     // Hosts 0–3: seq 1 and 2 (host 1 also seq 4), host 4's one report is before the
     // period but is the state at its start.
     assert!(v.envelopes >= 9, "{}", v.envelopes);
