@@ -30,17 +30,21 @@ pub enum ReportsCommand {
     /// Write an evidence bundle (tar.gz): the cited signed envelopes, agent keys, a
     /// signed log checkpoint with inclusion proofs, and the report in HTML and JSON.
     Export(ExportArgs),
-    /// Verify an evidence bundle offline (no database), safely whoever made it: prints
-    /// VERIFIED only when everything checks out and the collector key that signed it is
+    /// Verify an evidence bundle offline (no database), safely whoever made it.
+    ///
+    /// Prints VERIFIED only when everything checks out and the collector key that signed it is
     /// one you trust (--collector-key, or a line of the trust file); FAILED names every
     /// altered, added or removed file; UNPINNED when all checks out but the signer is not
     /// trusted. Exit status: 0 verified, 1 problems found, 2 not checked (the file cannot
     /// be read, is not a bundle as `export` writes it, or exceeds a limit; bad
     /// arguments), 3 unpinned.
     Verify(VerifyArgs),
-    /// Print this collector's log-signing key id (the collector key that signs log
-    /// checkpoints and evidence bundles) in the form `verify --collector-key` and trust
-    /// files take; --pem prints the public key as PEM instead.
+    /// Print this collector's log-signing key id, as `verify --collector-key` takes it.
+    ///
+    /// The log-signing key is the collector key that signs log checkpoints and evidence
+    /// bundles. Prints its key id alone on stdout, in the form `verify --collector-key`
+    /// and trust files take (--pem: the public key as PEM instead); its file and base64
+    /// public key on stderr. Never creates a key.
     LogKey(LogKeyArgs),
     /// First run: a collector on loopback (data in ./attest-demo), this machine
     /// enrolled and reporting over TLS, the HTML report written; serves until Ctrl-C.
