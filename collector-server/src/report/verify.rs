@@ -37,6 +37,8 @@ pub mod trust;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use attest_proto::{
     BASE64, Envelope, Statement, VerifyingKey, decode_public_key, genesis_prev, keyid, sha256_hex,
@@ -54,9 +56,9 @@ use crate::log::{Checkpoint, Hash, leaf_hash, verify_inclusion};
 
 /// Problems recorded one by one; more are counted.
 pub const MAX_PROBLEMS: usize = 1000;
-/// Envelopes checked together on all cores.
-const BATCH_BYTES: usize = 8 << 20;
-const BATCH_LEN: usize = 1024;
+/// Envelopes handed to a worker thread together.
+const BATCH_BYTES: usize = 4 << 20;
+const BATCH_LEN: usize = 256;
 /// The longest audit path accepted (a tree of 2^64 leaves).
 const MAX_AUDIT: usize = 64;
 
@@ -340,12 +342,53 @@ pub fn verify_reader(
     trust: &Trust,
     limits: &Limits,
 ) -> Result<Verdict, ArchiveError> {
-    let mut check = Check::new(limits);
-    let files = archive::read_archive(input, limits, |path, size, data| {
-        check.entry(path, size, data)
-    })?;
-    check.flush();
-    Ok(check.finish(&files, trust))
+    let threads = crate::par::threads();
+    let (jobs, job_rx) = sync_channel::<Job>(threads);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done) = channel::<Done>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    // The reader is gone: nothing more to do.
+                    let Ok((id, batch)) = job else { return };
+                    let out = batch
+                        .into_iter()
+                        .map(|(e, key)| {
+                            let r = check_envelope(&e, &key);
+                            (e.path, e.agent, r)
+                        })
+                        .collect();
+                    if done_tx.send((id, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        // Dropping `check` (on an error too) closes the job channel and ends the workers.
+        let mut check = Check::new(
+            limits,
+            Workers {
+                jobs: Some(jobs),
+                done,
+                sent: 0,
+                applied: 0,
+                early: BTreeMap::new(),
+            },
+        );
+        let files = archive::read_archive(input, limits, |path, size, data| {
+            check.entry(path, size, data)
+        })?;
+        check.sync();
+        check.workers.jobs = None;
+        Ok(check.finish(&files, trust))
+    })
 }
 
 /// What a verified envelope leaves for the checks that need all of them.
@@ -577,37 +620,33 @@ fn envelope_path(path: &str) -> Option<(String, u64)> {
     (!agent.is_empty() && n.to_string() == seq).then(|| (agent.to_owned(), n))
 }
 
-/// Checks one envelope with its agent's key; `owners` names agents by key id.
-fn check_envelope(
-    e: &EnvelopeFile,
-    key: &VerifyingKey,
-    owners: &HashMap<String, String>,
-) -> Result<Record, String> {
-    let env = Envelope::from_json(&e.bytes).map_err(|err| format!("not a DSSE envelope: {err}"))?;
-    let payload = match env.verified_payload(key) {
-        Ok(p) => p,
-        Err(err) => {
-            let signer = env.keyids().find_map(|id| owners.get(id));
-            return Err(match signer {
-                Some(other) if *other != e.agent => format!(
-                    "signed by agent {other}, not {}: swapped or misplaced",
-                    e.agent
-                ),
-                _ => format!(
-                    "the signature does not verify with agent {}'s key: {err}",
-                    e.agent
-                ),
-            });
-        }
-    };
-    let statement = Statement::from_slice(payload)
-        .map_err(|err| format!("signed, but not an Attest statement: {err}"))?;
+/// Why an envelope did not check out; a bad signature also says which keys signed it,
+/// to tell a swapped envelope.
+#[derive(Debug)]
+enum EnvelopeFail {
+    Message(String),
+    Signature { error: String, keyids: Vec<String> },
+}
+
+/// Checks one envelope with its agent's key.
+fn check_envelope(e: &EnvelopeFile, key: &VerifyingKey) -> Result<Record, EnvelopeFail> {
+    let env = Envelope::from_json(&e.bytes)
+        .map_err(|err| EnvelopeFail::Message(format!("not a DSSE envelope: {err}")))?;
+    let payload = env
+        .verified_payload(key)
+        .map_err(|err| EnvelopeFail::Signature {
+            error: err.to_string(),
+            keyids: env.keyids().map(str::to_owned).collect(),
+        })?;
+    let statement = Statement::from_slice(payload).map_err(|err| {
+        EnvelopeFail::Message(format!("signed, but not an Attest statement: {err}"))
+    })?;
     let report = statement.predicate;
     if report.agent_id != e.agent || report.seq != e.seq {
-        return Err(format!(
+        return Err(EnvelopeFail::Message(format!(
             "holds report seq {} of agent {}, not seq {} of {} (swapped or misplaced)",
             report.seq, report.agent_id, e.seq, e.agent
-        ));
+        )));
     }
     Ok(Record {
         agent: e.agent.clone(),
@@ -619,9 +658,27 @@ fn check_envelope(
     })
 }
 
+/// A batch of envelopes with their agents' keys, by sequence number.
+type Job = (u64, Vec<(EnvelopeFile, VerifyingKey)>);
+/// Per envelope of a batch: its path, its agent, and its record or failure.
+type Outcomes = Vec<(String, String, Result<Record, EnvelopeFail>)>;
+/// A batch done.
+type Done = (u64, Outcomes);
+
+/// The worker threads checking envelopes while the archive is read on.
+struct Workers {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    sent: u64,
+    applied: u64,
+    /// Outcomes that came before earlier ones, applied in order.
+    early: BTreeMap<u64, Outcomes>,
+}
+
 /// The state of a verification while the archive is read.
 struct Check<'l> {
     limits: &'l Limits,
+    workers: Workers,
     v: Verdict,
     manifest: Option<Vec<u8>>,
     sig: Option<Vec<u8>>,
@@ -646,9 +703,10 @@ struct Check<'l> {
 }
 
 impl<'l> Check<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, workers: Workers) -> Self {
         Check {
             limits,
+            workers,
             v: Verdict::default(),
             manifest: None,
             sig: None,
@@ -716,7 +774,7 @@ impl<'l> Check<'l> {
             }
             return Ok(());
         }
-        self.flush();
+        self.sync();
         match path {
             "manifest.json" => {
                 self.manifest = Some(data.hold(path, size, self.limits.max_manifest)?);
@@ -774,42 +832,72 @@ impl<'l> Check<'l> {
         }
     }
 
-    /// Checks the envelopes read so far, on all cores.
+    /// Hands the envelopes read so far to the workers, and takes what they have done.
     fn flush(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
-        let (keys, owners) = (&self.keys, &self.owners);
-        let mut results: Vec<(String, Result<Record, String>)> = Vec::with_capacity(batch.len());
-        let _ = crate::par::for_each_ordered(
-            &batch,
-            32,
-            |chunk| {
-                chunk
-                    .iter()
-                    .map(|e| {
-                        let r = match keys.get(&e.agent) {
-                            Some(k) => check_envelope(e, k, owners),
-                            None => Err(format!("no key for agent {} in keys/", e.agent)),
-                        };
-                        (e.path.clone(), r)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            |r| {
-                results.extend(r);
-                Ok::<(), ()>(())
-            },
-        );
-        drop(batch);
-        for (path, r) in results {
-            match r {
-                Ok(rec) => {
-                    self.records.insert(path, rec);
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.batch_bytes = 0;
+            let mut job = Vec::with_capacity(batch.len());
+            for e in batch {
+                match self.keys.get(&e.agent) {
+                    Some(k) => job.push((e, *k)),
+                    None => {
+                        let m = format!("no key for agent {} in keys/", e.agent);
+                        self.v.fail(&e.path, m);
+                    }
                 }
-                Err(m) => self.v.fail(&path, m),
+            }
+            let id = self.workers.sent;
+            let sent = match &self.workers.jobs {
+                Some(tx) => tx.send((id, job)).is_ok(),
+                None => false,
+            };
+            if sent {
+                self.workers.sent += 1;
+            }
+        }
+        while let Ok(d) = self.workers.done.try_recv() {
+            self.accept(d);
+        }
+    }
+
+    /// Waits for every envelope handed over to be checked.
+    fn sync(&mut self) {
+        self.flush();
+        while self.workers.applied < self.workers.sent {
+            match self.workers.done.recv() {
+                Ok(d) => self.accept(d),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Applies outcomes in the order the envelopes were read.
+    fn accept(&mut self, (id, out): Done) {
+        self.workers.early.insert(id, out);
+        while let Some(out) = self.workers.early.remove(&self.workers.applied) {
+            self.workers.applied += 1;
+            for (path, agent, r) in out {
+                match r {
+                    Ok(rec) => {
+                        self.records.insert(path, rec);
+                    }
+                    Err(EnvelopeFail::Message(m)) => self.v.fail(&path, m),
+                    Err(EnvelopeFail::Signature { error, keyids }) => {
+                        let signer = keyids.iter().find_map(|id| self.owners.get(id));
+                        let m = match signer {
+                            Some(other) if *other != agent => {
+                                format!(
+                                    "signed by agent {other}, not {agent}: swapped or misplaced"
+                                )
+                            }
+                            _ => format!(
+                                "the signature does not verify with agent {agent}'s key: {error}"
+                            ),
+                        };
+                        self.v.fail(&path, m);
+                    }
+                }
             }
         }
     }
