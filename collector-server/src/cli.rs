@@ -1,5 +1,5 @@
 //! The command line of reports, waivers, evidence bundles and the demo:
-//! `attest-collector report|waiver|export|verify|demo`. `main.rs` flattens
+//! `attest-collector report|waiver|export|verify|log-key|demo`. `main.rs` flattens
 //! [`ReportsCommand`] into its commands and hands it to [`run`].
 
 use std::path::PathBuf;
@@ -30,9 +30,22 @@ pub enum ReportsCommand {
     /// Write an evidence bundle (tar.gz): the cited signed envelopes, agent keys, a
     /// signed log checkpoint with inclusion proofs, and the report in HTML and JSON.
     Export(ExportArgs),
-    /// Verify an evidence bundle offline (no database): prints VERIFIED or FAILED and
-    /// names every altered, added or removed file; exit status 1 when it fails.
+    /// Verify an evidence bundle offline (no database), safely whoever made it.
+    ///
+    /// Prints VERIFIED only when everything checks out and the collector key that signed it is
+    /// one you trust (--collector-key, or a line of the trust file); FAILED names every
+    /// altered, added or removed file; UNPINNED when all checks out but the signer is not
+    /// trusted. Exit status: 0 verified, 1 problems found, 2 not checked (the file cannot
+    /// be read, is not a bundle as `export` writes it, or exceeds a limit; bad
+    /// arguments), 3 unpinned.
     Verify(VerifyArgs),
+    /// Print this collector's log-signing key id, as `verify --collector-key` takes it.
+    ///
+    /// The log-signing key is the collector key that signs log checkpoints and evidence
+    /// bundles. Prints its key id alone on stdout, in the form `verify --collector-key`
+    /// and trust files take (--pem: the public key as PEM instead); its file and base64
+    /// public key on stderr. Never creates a key.
+    LogKey(LogKeyArgs),
     /// First run: a collector on loopback (data in ./attest-demo), this machine
     /// enrolled and reporting over TLS, the HTML report written; serves until Ctrl-C.
     Demo(DemoArgs),
@@ -56,11 +69,26 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle
+    /// The bundle (.tar.gz, as `export` writes it)
     pub bundle: PathBuf,
-    /// The collector's log key you trust: its base64 public key or its key id (hex)
-    #[arg(long, value_name = "KEY")]
+    /// The collector log key you trust, and no other: its key id (64 hex digits, as
+    /// `attest-collector log-key` prints it), its base64 public key, or a file holding
+    /// either or a PEM public key
+    #[arg(long, value_name = "KEY|FILE")]
     pub collector_key: Option<String>,
+    /// The trust file, used when --collector-key is not given: one trusted collector key
+    /// a line (key id or base64 public key, then a comment); `#` starts a comment line
+    /// [default: $XDG_CONFIG_HOME/attest/trusted-collectors or
+    /// ~/.config/attest/trusted-collectors, if it exists]
+    #[arg(long, value_name = "FILE", env = "ATTEST_TRUST_FILE")]
+    pub trust: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogKeyArgs {
+    /// Print the public key as PEM (SubjectPublicKeyInfo) instead of the key id
+    #[arg(long)]
+    pub pem: bool,
 }
 
 /// Which time a report shows and how it maps checks to controls.
@@ -254,6 +282,11 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
 /// Runs a command. `overrides` are the global options (`--config`, `--data-dir`,
 /// `--database`).
 pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+    let command = match command {
+        ReportsCommand::Verify(args) => return Ok(verify_command(&args)),
+        ReportsCommand::LogKey(args) => return log_key_command(overrides, &args),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -272,7 +305,8 @@ pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<Exi
             let config = Config::load(overrides).context("configuration")?;
             runtime.block_on(export_command(&config, clock.as_ref(), args))
         }
-        ReportsCommand::Verify(args) => verify_command(&args),
+        ReportsCommand::Verify(args) => Ok(verify_command(&args)),
+        ReportsCommand::LogKey(args) => log_key_command(overrides, &args),
         ReportsCommand::Demo(args) => {
             runtime.block_on(crate::demo::run(overrides, args.listen, clock))?;
             Ok(ExitCode::SUCCESS)
@@ -348,38 +382,59 @@ async fn export_command(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (pin_key, pin_id) = match &args.collector_key {
-        None => (None, None),
-        Some(k) => match attest_proto::decode_public_key(k.trim()) {
-            Ok(key) => (Some(key), None),
-            Err(_) => {
-                let id = k.trim().to_ascii_lowercase();
-                if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bail!("--collector-key must be a base64 public key or a 64-digit hex key id");
-                }
-                (None, Some(id))
-            }
-        },
+/// `verify`: exit 0 verified, 1 problems found, 2 not checked, 3 unpinned
+/// ([`report::verify::Outcome`]).
+fn verify_command(args: &VerifyArgs) -> ExitCode {
+    use report::verify::{Limits, trust};
+    let not_checked = |message: String| {
+        eprintln!("attest-collector: {message}");
+        ExitCode::from(2)
     };
-    let mut verdict = report::verify::verify_file(&args.bundle, pin_key.as_ref());
-    if let (Some(id), true) = (&pin_id, verdict.ok())
-        && verdict.collector_key_id.as_deref() != Some(id.as_str())
-    {
-        verdict.problems.push(report::verify::Problem {
-            file: "manifest.sig".into(),
-            message: format!(
-                "signed by collector key {}, not by the key given ({id})",
-                verdict.collector_key_id.as_deref().unwrap_or("?")
-            ),
-        });
+    let trust = match &args.collector_key {
+        Some(key) => trust::given_key(key),
+        None => trust::trust_file(args.trust.as_deref()),
+    };
+    let trust = match trust {
+        Ok(t) => t,
+        Err(e) => return not_checked(e.to_string()),
+    };
+    match report::verify::verify_file(&args.bundle, &trust, &Limits::default()) {
+        Ok(verdict) => {
+            print!("{}", verdict.text());
+            ExitCode::from(verdict.outcome().exit_code())
+        }
+        Err(e) => not_checked(e.to_string()),
     }
-    print!("{}", verdict.text());
-    Ok(if verdict.ok() {
-        ExitCode::SUCCESS
+}
+
+/// `log-key`: the key id (or PEM) of the data directory's log-signing key, never
+/// creating one.
+fn log_key_command(overrides: &Overrides, args: &LogKeyArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(overrides).context("configuration")?;
+    let path = config.data_dir.join(crate::server::LOG_KEY_FILE);
+    if !path.exists() {
+        bail!(
+            "{} does not exist: run log-key on the collector's host with its data directory \
+             (--data-dir), where `attest-collector serve` creates the log-signing key",
+            path.display()
+        );
+    }
+    let (key, _) = crate::server::load_or_create_log_key(&config.data_dir)?;
+    let public = key.verifying_key();
+    let id = attest_proto::keyid(&public);
+    if args.pem {
+        print!("{}", report::verify::trust::to_pem(&public));
     } else {
-        ExitCode::FAILURE
-    })
+        println!("{id}");
+    }
+    eprintln!(
+        "attest-collector: log-signing key {}: key id {id}, public key {}; whoever checks \
+         this collector's bundles runs `attest-collector verify BUNDLE --collector-key {id}` \
+         or adds \"{id}  <this collector>\" to their trust file",
+        path.display(),
+        attest_proto::encode_public_key(&public)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn report_command(

@@ -16,3 +16,4 @@ mod collector;
 mod first_hour;
 mod fixtures;
 mod reports;
+mod verify_hostile;

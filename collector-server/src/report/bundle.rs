@@ -131,15 +131,18 @@ const README: &str = "Attest evidence bundle (attest.bundle/v1)\n\
 Signed evidence from an Attest collector, with the report made from it.\n\
 Check it offline, without the collector or its database:\n\
 \n\
-    attest-collector verify THIS_FILE.tar.gz [--collector-key KEY]\n\
+    attest-collector verify THIS_FILE.tar.gz --collector-key KEY_ID\n\
 \n\
-verify checks the SHA-256 of every file against manifest.json and the\n\
-collector's signature over it (manifest.sig); every envelope's Ed25519 signature\n\
-(DSSE) with its agent's key (keys/); that each envelope is the report its path\n\
-names; the chain links between an agent's reports; each envelope's inclusion\n\
-proof (proofs.json) in the Merkle tree of checkpoint.json; the checkpoint's\n\
-signature; and that report.json cites exactly these envelopes. Compare the\n\
-collector key id it prints with the one the collector's operator gives you.\n\
+KEY_ID is the collector's log key id: ask its operator, who prints it with\n\
+`attest-collector log-key` on the collector (or put it in your trust file,\n\
+~/.config/attest/trusted-collectors, one key id a line). verify says VERIFIED only\n\
+for a bundle signed by a key you trust this way; signed by another key, it says\n\
+UNPINNED (or FAILED when you gave the key). It checks the SHA-256 of every file\n\
+against manifest.json and the collector's signature over it (manifest.sig); every\n\
+envelope's Ed25519 signature (DSSE) with its agent's key (keys/); that each envelope\n\
+is the report its path names; the chain links between an agent's reports; each\n\
+envelope's inclusion proof (proofs.json) in the Merkle tree of checkpoint.json; the\n\
+checkpoint's signature; and that report.json cites exactly these envelopes.\n\
 \n\
 The envelopes are DSSE envelopes of in-toto statements: standard in-toto tooling\n\
 verifies them too.\n";

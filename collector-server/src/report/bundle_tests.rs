@@ -3,7 +3,7 @@
 
 use super::bundle::export;
 use super::tests::fleet;
-use super::verify::{read_entries, verify_bytes, write_entries};
+use super::verify::{Outcome, Trust, read_entries, verify_bytes, write_entries};
 use super::*;
 use crate::evaluate::DEFAULT_WINDOW_MS;
 
@@ -31,16 +31,18 @@ async fn bundle(when: When) -> (Vec<u8>, attest_proto::SigningKey) {
 }
 
 fn named(bytes: &[u8]) -> Vec<String> {
-    let v = verify_bytes(bytes, None);
+    let v = verify_bytes(bytes, &Trust::default()).unwrap();
     assert!(!v.ok(), "an altered bundle verified");
+    assert_eq!(v.outcome(), Outcome::Failed);
     v.files_named().into_iter().map(str::to_owned).collect()
 }
 
 #[tokio::test]
 async fn a_bundle_verifies_and_every_alteration_is_named() {
     let (bytes, key) = bundle(When::AsOf(T0)).await;
-    let v = verify_bytes(&bytes, Some(&key.verifying_key()));
+    let v = verify_bytes(&bytes, &Trust::key(&key.verifying_key())).unwrap();
     assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.outcome(), Outcome::Verified);
     assert_eq!(v.envelopes, 5);
     assert_eq!(v.agents, 5);
     assert!(v.text().starts_with("VERIFIED: "), "{}", v.text());
@@ -62,7 +64,8 @@ async fn a_bundle_verifies_and_every_alteration_is_named() {
 
     // Another collector's key: refused.
     let other = attest_proto::SigningKey::from_bytes(&[43; 32]);
-    let v = verify_bytes(&bytes, Some(&other.verifying_key()));
+    let v = verify_bytes(&bytes, &Trust::key(&other.verifying_key())).unwrap();
+    assert_eq!(v.outcome(), Outcome::Failed);
     assert!(v.text().contains("not by the key given"), "{}", v.text());
 
     // Flip bytes of every file at spread positions: verify fails and names that file.
@@ -115,7 +118,7 @@ async fn a_bundle_verifies_and_every_alteration_is_named() {
         files.contains(&entries[a].0) && files.contains(&entries[b].0),
         "{files:?}"
     );
-    let v = verify_bytes(&write_entries(&swapped).unwrap(), None);
+    let v = verify_bytes(&write_entries(&swapped).unwrap(), &Trust::default()).unwrap();
     assert!(v.text().contains("swapped or misplaced"), "{}", v.text());
 }
 
@@ -126,8 +129,11 @@ async fn a_period_bundle_holds_the_period_and_checks_chains() {
         to: T0,
     })
     .await;
-    let v = verify_bytes(&bytes, None);
+    // No key trusted: everything checks out, but it does not say VERIFIED.
+    let v = verify_bytes(&bytes, &Trust::default()).unwrap();
     assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.outcome(), Outcome::Unpinned);
+    assert!(v.text().starts_with("UNPINNED: "), "{}", v.text());
     // Hosts 0–3: seq 1 and 2 (host 1 also seq 4), host 4's one report is before the
     // period but is the state at its start.
     assert!(v.envelopes >= 9, "{}", v.envelopes);
@@ -136,4 +142,40 @@ async fn a_period_bundle_holds_the_period_and_checks_chains() {
         "{}",
         v.text()
     );
+}
+
+#[tokio::test]
+async fn files_out_of_export_order_are_held_and_checked() {
+    let (bytes, key) = bundle(When::AsOf(T0)).await;
+    let trust = Trust::key(&key.verifying_key());
+    let mut entries = read_entries(&bytes).unwrap();
+    // Reversed: the manifest first, envelopes before their keys, proofs and the report
+    // before the envelopes, the checkpoint last.
+    entries.reverse();
+    let v = verify_bytes(&write_entries(&entries).unwrap(), &trust).unwrap();
+    assert_eq!(v.outcome(), Outcome::Verified, "{}", v.text());
+    assert_eq!((v.envelopes, v.agents), (5, 5));
+    // And still every alteration is found: a flipped byte in an envelope read before
+    // its key.
+    let i = entries
+        .iter()
+        .position(|(p, _)| p.starts_with("envelopes/"))
+        .unwrap();
+    let at = entries[i].1.len() / 2;
+    entries[i].1[at] ^= 1;
+    let v = verify_bytes(&write_entries(&entries).unwrap(), &trust).unwrap();
+    assert!(
+        v.files_named().contains(entries[i].0.as_str()),
+        "{}",
+        v.text()
+    );
+    // With too little room to hold them, refused rather than held without bound.
+    let tight = super::verify::Limits {
+        max_pending: 1000,
+        ..Default::default()
+    };
+    let e =
+        super::verify::verify_reader(write_entries(&entries).unwrap().as_slice(), &trust, &tight)
+            .unwrap_err();
+    assert!(e.to_string().contains("more than 1000 bytes held"), "{e}");
 }

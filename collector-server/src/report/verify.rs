@@ -1,15 +1,20 @@
 //! `attest-collector verify FILE.tar.gz`: checks an evidence bundle ([`super::bundle`])
-//! offline, with no database, and names every file that does not check out.
+//! offline, with no database, and names every file that does not check out. It is safe
+//! on any file from anyone: the archive is read once, entry by entry, in bounded memory
+//! ([`archive`]), and `VERIFIED` is said only of a bundle signed by a collector key the
+//! user trusts ([`trust`]).
 //!
 //! In order:
 //!
-//! 1. The archive reads, holds only regular files with plain relative paths, each once.
+//! 1. The archive is one gzip member holding one tar of regular files with plain
+//!    relative paths, each once, within [`Limits`]; anything else is refused before
+//!    anything is checked ([`ArchiveError`]).
 //! 2. `manifest.json` and `manifest.sig`: the hash line of the signature file is the
 //!    SHA-256 of the manifest, and the collector's Ed25519 signature over it verifies
-//!    with the key the manifest names (and, with `--collector-key`, that key is the one
-//!    given). The two checks tell which of the two files changed. When the manifest
-//!    cannot be trusted, nothing else is checked: its digests would accuse the wrong
-//!    files.
+//!    with the key the manifest names. The two checks tell which of the two files
+//!    changed. When the manifest cannot be trusted, nothing else is reported: its digests
+//!    would accuse the wrong files. That key is then compared with the trusted ones: the
+//!    key given (another key fails), else the trust file's (another key is *unpinned*).
 //! 3. Every file the manifest lists is present with its SHA-256 and size; no other
 //!    file is present.
 //! 4. `checkpoint.json` is signed by the collector key.
@@ -21,23 +26,41 @@
 //!    bundle does not hold are noted, not failed.
 //! 7. `report.json` cites exactly envelopes of the bundle: per host, its `seq`, log
 //!    index and payload SHA-256.
+//!
+//! Files are checked as they come, in the order `export` writes them (keys before
+//! envelopes, envelopes before proofs and report); files out of that order are held
+//! until they can be checked, within [`Limits::max_pending`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read as _;
+pub mod archive;
+pub mod trust;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use attest_proto::{
-    BASE64, Envelope, Statement, VerifyingKey, decode_public_key, genesis_prev, keyid, link_of,
-    sha256_hex,
+    BASE64, Envelope, Statement, VerifyingKey, decode_public_key, genesis_prev, keyid, sha256_hex,
 };
 use base64::Engine as _;
 use ed25519_dalek::Signature;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::bundle::{AgentKeyFile, MANIFEST_CONTEXT, Manifest, Proofs};
+pub use archive::{ArchiveError, FileDigest, Limits};
+pub use trust::{Pin, Trust, TrustError};
+
+use super::bundle::{AgentKeyFile, MANIFEST_CONTEXT, Manifest};
 use crate::log::{Checkpoint, Hash, leaf_hash, verify_inclusion};
 
-/// The largest bundle `verify` reads (uncompressed).
-pub const MAX_TOTAL: u64 = 8 << 30;
+/// Problems recorded one by one; more are counted.
+pub const MAX_PROBLEMS: usize = 1000;
+/// Envelopes handed to a worker thread together.
+const BATCH_BYTES: usize = 4 << 20;
+const BATCH_LEN: usize = 256;
+/// The longest audit path accepted (a tree of 2^64 leaves).
+const MAX_AUDIT: usize = 64;
 
 /// Something that does not check out, and the file it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +69,46 @@ pub struct Problem {
     pub message: String,
 }
 
+/// Who signed the bundle, as far as the user's trust goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Signer {
+    /// The manifest's signature was not established.
+    #[default]
+    Unknown,
+    /// A trusted key, and where the trust comes from.
+    Pinned(String),
+    /// A key the user did not say they trust.
+    Unpinned,
+}
+
+/// What a verdict amounts to; [`Outcome::exit_code`] is the command's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything checks out, signed by a trusted collector key.
+    Verified,
+    /// Something does not check out.
+    Failed,
+    /// Everything checks out, but the collector key is not one the user trusts.
+    Unpinned,
+}
+
+impl Outcome {
+    /// 0 verified, 1 problems found, 3 unpinned (2 is for a bundle not checked at all).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Verified => 0,
+            Outcome::Failed => 1,
+            Outcome::Unpinned => 3,
+        }
+    }
+}
+
 /// The outcome of a verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {
     pub problems: Vec<Problem>,
+    /// Problems beyond [`MAX_PROBLEMS`], counted only.
+    pub more_problems: usize,
     /// What was checked, for the summary.
     pub envelopes: usize,
     pub agents: usize,
@@ -57,13 +116,25 @@ pub struct Verdict {
     pub collector_key_id: Option<String>,
     pub tree_size: Option<u64>,
     pub scope: Option<String>,
+    pub signer: Signer,
+    /// The trust file consulted and how many keys it holds, for the unpinned verdict.
+    pub trust_file: Option<(String, usize)>,
     /// Facts worth knowing that are not failures (e.g. seqs not in the bundle).
     pub notes: Vec<String>,
 }
 
 impl Verdict {
+    /// No problem found (the signer may still be unpinned: see [`Verdict::outcome`]).
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match (&self.signer, self.ok()) {
+            (_, false) => Outcome::Failed,
+            (Signer::Pinned(_), true) => Outcome::Verified,
+            _ => Outcome::Unpinned,
+        }
     }
 
     /// The files named by problems.
@@ -72,38 +143,97 @@ impl Verdict {
     }
 
     fn fail(&mut self, file: &str, message: impl Into<String>) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.more_problems += 1;
+            return;
+        }
         self.problems.push(Problem {
             file: file.to_owned(),
             message: message.into(),
         });
     }
 
-    /// The verdict as people read it.
+    /// The verdict as people read it. The first line is `VERIFIED: …`, `FAILED: …` or
+    /// `UNPINNED: …`.
     pub fn text(&self) -> String {
+        let key = self.collector_key_id.as_deref().unwrap_or("?");
         let mut out = String::new();
-        if self.ok() {
-            out.push_str(&format!(
-                "VERIFIED: {} files, {} envelopes from {} agents, signed by collector key {}, \
-                 included in its log of {} entries.\n",
-                self.files,
-                self.envelopes,
-                self.agents,
-                self.collector_key_id.as_deref().unwrap_or("?"),
-                self.tree_size.unwrap_or(0)
-            ));
-            if let Some(s) = &self.scope {
-                out.push_str(&format!("Scope: {s}.\n"));
+        match self.outcome() {
+            Outcome::Verified => {
+                let by = match &self.signer {
+                    Signer::Pinned(s) => s.as_str(),
+                    _ => "?",
+                };
+                out.push_str(&format!(
+                    "VERIFIED: {} files, {} envelopes from {} agents, signed by collector key \
+                     {key} (trusted: {by}), included in its log of {} entries.\n",
+                    self.files,
+                    self.envelopes,
+                    self.agents,
+                    self.tree_size.unwrap_or(0)
+                ));
+                if let Some(s) = &self.scope {
+                    out.push_str(&format!("Scope: {s}.\n"));
+                }
             }
-        } else {
-            let files = self.files_named();
-            out.push_str(&format!(
-                "FAILED: {} problem(s) in {} file(s): {}\n",
-                self.problems.len(),
-                files.len(),
-                files.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-            for p in &self.problems {
-                out.push_str(&format!("  {}: {}\n", p.file, p.message));
+            Outcome::Unpinned => {
+                out.push_str(&format!(
+                    "UNPINNED: the bundle is intact, but it is signed by collector key {key}, \
+                     which you have not said you trust: nothing shows it comes from your \
+                     collector.\n"
+                ));
+                out.push_str(&format!(
+                    "Checked: {} files against manifest.json and its signature by that key; \
+                     {} envelopes from {} agents, each signed by its agent's key, their chains, \
+                     and their inclusion in the log of {} entries that checkpoint.json (signed \
+                     by that key) commits to; report.json cites exactly these envelopes.\n",
+                    self.files,
+                    self.envelopes,
+                    self.agents,
+                    self.tree_size.unwrap_or(0)
+                ));
+                if let Some(s) = &self.scope {
+                    out.push_str(&format!("Scope: {s}.\n"));
+                }
+                match &self.trust_file {
+                    Some((path, n)) if *n > 0 => {
+                        out.push_str(&format!("The key is not among the {n} key(s) of {path}.\n"))
+                    }
+                    _ => {}
+                }
+                out.push_str(&format!(
+                    "To trust it: ask the collector's operator for its log key id \
+                     (`attest-collector log-key` on the collector); if it is {key}, verify \
+                     again with --collector-key {key}, or add the line \"{key}  <whose key>\" \
+                     to {}.\n",
+                    self.trust_file
+                        .as_ref()
+                        .map_or("your trust file (--trust)", |(p, _)| p.as_str())
+                ));
+            }
+            Outcome::Failed => {
+                let files = self.files_named();
+                let mut shown: Vec<&str> = files.iter().copied().take(20).collect();
+                if files.len() > 20 {
+                    shown.push("…");
+                }
+                out.push_str(&format!(
+                    "FAILED: {} problem(s) in {} file(s): {}\n",
+                    self.problems.len() + self.more_problems,
+                    files.len(),
+                    shown.join(", ")
+                ));
+                for p in &self.problems {
+                    out.push_str(&format!("  {}: {}\n", p.file, p.message));
+                }
+                if self.more_problems > 0 {
+                    out.push_str(&format!("  … and {} more problem(s)\n", self.more_problems));
+                }
+                if self.signer == Signer::Unpinned {
+                    out.push_str(&format!(
+                        "note: collector key {key} is not one you trust either\n"
+                    ));
+                }
             }
         }
         for n in &self.notes {
@@ -113,35 +243,26 @@ impl Verdict {
     }
 }
 
-/// Reads a tar.gz into (path, bytes) in archive order.
-pub fn read_entries(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let gz = flate2::read::GzDecoder::new(bytes);
-    let mut archive = tar::Archive::new(gz);
+/// Why a bundle was not checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The file cannot be opened or read.
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    /// It is not a bundle `verify` checks.
+    #[error("cannot check {path}: {source}")]
+    Archive { path: String, source: ArchiveError },
+}
+
+/// Reads a tar.gz into (path, bytes) in archive order, strictly and within the default
+/// [`Limits`] (tests take bundles apart with it).
+pub fn read_entries(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
+    let limits = Limits::default();
     let mut out = Vec::new();
-    let mut total = 0u64;
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("not a readable tar.gz: {e}"))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| format!("not a readable tar.gz: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("an entry has an unreadable path: {e}"))?
-            .to_string_lossy()
-            .into_owned();
-        if !entry.header().entry_type().is_file() {
-            return Err(format!("{path}: not a regular file"));
-        }
-        total = total.saturating_add(entry.size());
-        if total > MAX_TOTAL {
-            return Err(format!("larger than {MAX_TOTAL} bytes uncompressed"));
-        }
-        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| format!("{path}: unreadable: {e}"))?;
-        out.push((path, data));
-    }
+    archive::read_archive(bytes, &limits, |path, size, data| {
+        out.push((path.to_owned(), data.hold(path, size, limits.max_manifest)?));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -159,15 +280,10 @@ pub fn write_entries(entries: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> 
     tar.into_inner()?.finish()
 }
 
-fn plain_path(p: &str) -> bool {
-    !p.is_empty()
-        && !p.starts_with('/')
-        && p.split('/')
-            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\'))
-}
-
 fn hash_from_hex(s: &str) -> Option<Hash> {
-    hex::decode(s).ok()?.try_into().ok()
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
 }
 
 /// Parses `manifest.sig` strictly: exactly the two lines.
@@ -191,196 +307,874 @@ fn parse_sig(text: &[u8]) -> Option<(String, [u8; 64])> {
 }
 
 /// Verifies a bundle file.
-pub fn verify_file(path: &Path, pin: Option<&VerifyingKey>) -> Verdict {
-    match std::fs::read(path) {
-        Ok(bytes) => verify_bytes(&bytes, pin),
-        Err(e) => {
-            let mut v = Verdict::default();
-            v.fail(&path.display().to_string(), format!("cannot read it: {e}"));
-            v
-        }
+pub fn verify_file(path: &Path, trust: &Trust, limits: &Limits) -> Result<Verdict, VerifyError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| VerifyError::Read {
+        path: shown.clone(),
+        message: trust::io_message(&e),
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(VerifyError::Read {
+            path: shown,
+            message: "it is a directory".into(),
+        });
     }
+    verify_reader(file, trust, limits).map_err(|source| match source {
+        ArchiveError::Read(e) => VerifyError::Read {
+            path: shown,
+            message: trust::io_message(&e),
+        },
+        source => VerifyError::Archive {
+            path: shown,
+            source,
+        },
+    })
 }
 
 /// Verifies a bundle held in memory.
-pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
-    let mut v = Verdict::default();
-    let entries = match read_entries(bytes) {
-        Ok(e) => e,
-        Err(e) => {
-            v.fail("(archive)", e);
-            return v;
-        }
-    };
-    // 1. The archive.
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (path, data) in entries {
-        if !plain_path(&path) {
-            v.fail(&path, "not a plain relative path");
-            continue;
-        }
-        if files.contains_key(&path) {
-            v.fail(&path, "present twice");
-            continue;
-        }
-        files.insert(path, data);
-    }
-    v.files = files.len();
+pub fn verify_bytes(bytes: &[u8], trust: &Trust) -> Result<Verdict, ArchiveError> {
+    verify_reader(bytes, trust, &Limits::default())
+}
 
-    // 2. The manifest and its signature.
-    let Some(manifest_bytes) = files.get("manifest.json") else {
-        v.fail(
-            "manifest.json",
-            "missing: nothing in the bundle can be trusted",
-        );
-        return v;
-    };
-    let Some(sig_bytes) = files.get("manifest.sig") else {
-        v.fail("manifest.sig", "missing: the manifest cannot be trusted");
-        return v;
-    };
-    let Some((sig_sha, sig)) = parse_sig(sig_bytes) else {
-        v.fail(
-            "manifest.sig",
-            "altered: not the two lines sha256:… and ed25519:…",
-        );
-        return v;
-    };
-    let manifest: Manifest = match serde_json::from_slice(manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            v.fail(
-                "manifest.json",
-                format!("altered: not a bundle manifest ({e})"),
-            );
-            return v;
+/// Verifies a bundle read from `input`, once, in bounded memory.
+pub fn verify_reader(
+    input: impl Read,
+    trust: &Trust,
+    limits: &Limits,
+) -> Result<Verdict, ArchiveError> {
+    let threads = crate::par::threads();
+    let (jobs, job_rx) = sync_channel::<Job>(threads);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done) = channel::<Done>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    // The reader is gone: nothing more to do.
+                    let Ok((id, batch)) = job else { return };
+                    let out = batch
+                        .into_iter()
+                        .map(|(e, key)| {
+                            let r = check_envelope(&e, &key);
+                            (e.path, e.agent, r)
+                        })
+                        .collect();
+                    if done_tx.send((id, out)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-    };
-    let key = match decode_public_key(&manifest.collector_key) {
-        Ok(k) => k,
-        Err(_) => {
-            v.fail(
-                "manifest.json",
-                "altered: the collector key is not a public key",
-            );
-            return v;
-        }
-    };
-    let hash_ok = sha256_hex(manifest_bytes) == sig_sha;
-    let mut msg = MANIFEST_CONTEXT.to_vec();
-    msg.extend_from_slice(manifest_bytes);
-    let sig_ok = key
-        .verify_strict(&msg, &Signature::from_bytes(&sig))
-        .is_ok();
-    match (hash_ok, sig_ok) {
-        (true, true) => {}
-        (false, true) => {
-            v.fail(
-                "manifest.sig",
-                "altered: its SHA-256 line is not the manifest's",
-            );
-            return v;
-        }
-        (true, false) => {
-            v.fail("manifest.sig", "altered: the signature does not verify");
-            return v;
-        }
-        (false, false) => {
-            v.fail(
-                "manifest.json",
-                "altered: it does not match the SHA-256 and signature in manifest.sig",
-            );
-            return v;
-        }
-    }
-    if manifest.schema != super::bundle::BUNDLE_FORMAT {
-        v.fail(
-            "manifest.json",
-            format!(
-                "schema {:?} is not {}",
-                manifest.schema,
-                super::bundle::BUNDLE_FORMAT
-            ),
+        drop(done_tx);
+        // Dropping `check` (on an error too) closes the job channel and ends the workers.
+        let mut check = Check::new(
+            limits,
+            Workers {
+                jobs: Some(jobs),
+                done,
+                sent: 0,
+                applied: 0,
+                early: BTreeMap::new(),
+            },
         );
-        return v;
-    }
-    if manifest.collector_key_id != keyid(&key) {
-        v.fail(
-            "manifest.json",
-            "the collector key id does not match its key",
-        );
-    }
-    v.collector_key_id = Some(keyid(&key));
-    v.scope = Some(match &manifest.period_from {
-        Some(from) => format!("period {from} to {}", manifest.as_of),
-        None => format!("as of {}", manifest.as_of),
-    });
-    if let Some(pinned) = pin
-        && pinned != &key
-    {
-        v.fail(
-            "manifest.sig",
-            format!(
-                "signed by collector key {}, not by the key given ({})",
-                keyid(&key),
-                keyid(pinned)
-            ),
-        );
-        return v;
-    }
+        let files = archive::read_archive(input, limits, |path, size, data| {
+            check.entry(path, size, data)
+        })?;
+        check.sync();
+        check.workers.jobs = None;
+        Ok(check.finish(&files, trust))
+    })
+}
 
-    // 3. Digests.
-    let mut listed: BTreeSet<&str> = BTreeSet::new();
-    let mut altered: BTreeSet<String> = BTreeSet::new();
-    for f in &manifest.files {
-        if !listed.insert(f.path.as_str()) {
-            v.fail("manifest.json", format!("lists {} twice", f.path));
-            continue;
-        }
-        match files.get(&f.path) {
-            None => {
-                v.fail(&f.path, "missing (removed from the bundle)");
-                altered.insert(f.path.clone());
+/// What a verified envelope leaves for the checks that need all of them.
+#[derive(Debug)]
+struct Record {
+    agent: String,
+    seq: u64,
+    leaf: Hash,
+    /// Hex SHA-256 of the payload (its link is `sha256:` and this).
+    payload_sha: String,
+    prev: String,
+    /// Its log index and whether the proof leads to the checkpoint's root.
+    proof: Option<(u64, bool)>,
+}
+
+/// An envelope read, to check.
+#[derive(Debug)]
+struct EnvelopeFile {
+    path: String,
+    agent: String,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+/// One proof of `proofs.json`, as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofIn {
+    path: String,
+    log_index: u64,
+    leaf_hash: HexHash,
+    audit_path: AuditPath,
+}
+
+#[derive(Debug)]
+struct HexHash(Hash);
+
+impl<'de> Deserialize<'de> for HexHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HexHash;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("64 hex digits")
             }
-            Some(data) => {
-                if data.len() as u64 != f.size || sha256_hex(data) != f.sha256 {
-                    v.fail(
-                        &f.path,
-                        format!(
-                            "altered: SHA-256 {} ({} bytes), the manifest says {} ({} bytes)",
-                            sha256_hex(data),
-                            data.len(),
-                            f.sha256,
-                            f.size
-                        ),
-                    );
-                    altered.insert(f.path.clone());
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<HexHash, E> {
+                hash_from_hex(s)
+                    .map(HexHash)
+                    .ok_or_else(|| E::custom("not 64 hex digits"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Debug)]
+struct AuditPath(Vec<Hash>);
+
+impl<'de> Deserialize<'de> for AuditPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AuditPath;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an audit path of at most 64 hashes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AuditPath, A::Error> {
+                let mut out = Vec::new();
+                while let Some(HexHash(h)) = seq.next_element()? {
+                    if out.len() == MAX_AUDIT {
+                        return Err(serde::de::Error::custom(
+                            "an audit path of more than 64 hashes",
+                        ));
+                    }
+                    out.push(h);
+                }
+                Ok(AuditPath(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `{"tree_size": N, "proofs": [...]}`, each proof handed over as it is read.
+struct ProofsSeed<'a> {
+    tree_size: &'a mut Option<u64>,
+    each: &'a mut dyn FnMut(ProofIn) -> Result<(), String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ProofsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ProofsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the proofs file")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut proofs, mut size) = (false, false);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "tree_size" if !size => {
+                    *self.tree_size = Some(map.next_value()?);
+                    size = true;
+                }
+                "proofs" if !proofs => {
+                    map.next_value_seed(EachSeed(&mut *self.each))?;
+                    proofs = true;
+                }
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unexpected or repeated field {other:?}"
+                    )));
+                }
+            }
+        }
+        if !(proofs && size) {
+            return Err(serde::de::Error::custom("tree_size or proofs missing"));
+        }
+        Ok(())
+    }
+}
+
+/// A JSON array whose elements are handed over one by one.
+struct EachSeed<'a, T>(&'a mut dyn FnMut(T) -> Result<(), String>);
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for EachSeed<'_, T> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for EachSeed<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.0)(item).map_err(serde::de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `report.json` says of a host's evidence.
+#[derive(Debug, Deserialize)]
+struct HostCite {
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    evidence: Option<EvidenceCite>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvidenceCite {
+    #[serde(default)]
+    seq: Option<i64>,
+    #[serde(default)]
+    log_index: Option<i64>,
+    #[serde(default)]
+    payload_sha256: Option<String>,
+}
+
+/// `report.json`: only `hosts`, each handed over as it is read.
+struct ReportSeed<'a>(&'a mut dyn FnMut(HostCite) -> Result<(), String>);
+
+impl<'de> DeserializeSeed<'de> for ReportSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReportSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a report")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "hosts" {
+                map.next_value_seed(EachSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A citation of `report.json`.
+#[derive(Debug)]
+struct Citation {
+    agent: String,
+    seq: u64,
+    log_index: Option<u64>,
+    sha: Option<String>,
+}
+
+/// Parses a streamed JSON file with `seed`; io errors of the archive stay archive errors,
+/// anything else is the file's problem.
+fn parse_streamed<'de, S: DeserializeSeed<'de, Value = ()>>(
+    path: &str,
+    data: &mut archive::EntryData<'_>,
+    seed: S,
+) -> Result<Result<(), String>, ArchiveError> {
+    let reader = BufReader::with_capacity(64 << 10, archive::JsonGuard::new(data, path));
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = seed.deserialize(&mut de).and_then(|()| de.end());
+    match result {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if e.is_io() => Err(archive::entry_error(std::io::Error::from(e))),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+fn envelope_path(path: &str) -> Option<(String, u64)> {
+    let (agent, seq) = path
+        .strip_prefix("envelopes/")?
+        .strip_suffix(".json")?
+        .split_once('/')?;
+    let n: u64 = seq.parse().ok()?;
+    (!agent.is_empty() && n.to_string() == seq).then(|| (agent.to_owned(), n))
+}
+
+/// Why an envelope did not check out; a bad signature also says which keys signed it,
+/// to tell a swapped envelope.
+#[derive(Debug)]
+enum EnvelopeFail {
+    Message(String),
+    Signature { error: String, keyids: Vec<String> },
+}
+
+/// Checks one envelope with its agent's key.
+fn check_envelope(e: &EnvelopeFile, key: &VerifyingKey) -> Result<Record, EnvelopeFail> {
+    let env = Envelope::from_json(&e.bytes)
+        .map_err(|err| EnvelopeFail::Message(format!("not a DSSE envelope: {err}")))?;
+    let payload = env
+        .verified_payload(key)
+        .map_err(|err| EnvelopeFail::Signature {
+            error: err.to_string(),
+            keyids: env.keyids().map(str::to_owned).collect(),
+        })?;
+    let statement = Statement::from_slice(payload).map_err(|err| {
+        EnvelopeFail::Message(format!("signed, but not an Attest statement: {err}"))
+    })?;
+    let report = statement.predicate;
+    if report.agent_id != e.agent || report.seq != e.seq {
+        return Err(EnvelopeFail::Message(format!(
+            "holds report seq {} of agent {}, not seq {} of {} (swapped or misplaced)",
+            report.seq, report.agent_id, e.seq, e.agent
+        )));
+    }
+    Ok(Record {
+        agent: e.agent.clone(),
+        seq: e.seq,
+        leaf: leaf_hash(&e.bytes),
+        payload_sha: sha256_hex(payload),
+        prev: report.prev,
+        proof: None,
+    })
+}
+
+/// A batch of envelopes with their agents' keys, by sequence number.
+type Job = (u64, Vec<(EnvelopeFile, VerifyingKey)>);
+/// Per envelope of a batch: its path, its agent, and its record or failure.
+type Outcomes = Vec<(String, String, Result<Record, EnvelopeFail>)>;
+/// A batch done.
+type Done = (u64, Outcomes);
+
+/// The worker threads checking envelopes while the archive is read on.
+struct Workers {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    sent: u64,
+    applied: u64,
+    /// Outcomes that came before earlier ones, applied in order.
+    early: BTreeMap<u64, Outcomes>,
+}
+
+/// The state of a verification while the archive is read.
+struct Check<'l> {
+    limits: &'l Limits,
+    workers: Workers,
+    v: Verdict,
+    manifest: Option<Vec<u8>>,
+    sig: Option<Vec<u8>>,
+    /// `checkpoint.json` as parsed, and its claimed size and root (verified at the end).
+    checkpoint: Option<Result<Checkpoint, String>>,
+    claimed: Option<(u64, Hash)>,
+    collector_pub: Option<Vec<u8>>,
+    keys: HashMap<String, VerifyingKey>,
+    owners: HashMap<String, String>,
+    records: HashMap<String, Record>,
+    /// Envelopes read whose agent's key has not come yet.
+    waiting: HashMap<String, Vec<EnvelopeFile>>,
+    batch: Vec<EnvelopeFile>,
+    batch_bytes: usize,
+    /// Work held for files out of order, and citations: bytes, bounded.
+    pending: u64,
+    proofs_read: bool,
+    proofs_tree_size: Option<u64>,
+    proof_paths: HashSet<String>,
+    waiting_proofs: Vec<ProofIn>,
+    citations: Option<Vec<Citation>>,
+}
+
+impl<'l> Check<'l> {
+    fn new(limits: &'l Limits, workers: Workers) -> Self {
+        Check {
+            limits,
+            workers,
+            v: Verdict::default(),
+            manifest: None,
+            sig: None,
+            checkpoint: None,
+            claimed: None,
+            collector_pub: None,
+            keys: HashMap::new(),
+            owners: HashMap::new(),
+            records: HashMap::new(),
+            waiting: HashMap::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            pending: 0,
+            proofs_read: false,
+            proofs_tree_size: None,
+            proof_paths: HashSet::new(),
+            waiting_proofs: Vec::new(),
+            citations: None,
+        }
+    }
+
+    fn hold(&mut self, bytes: u64, what: &str) -> Result<(), ArchiveError> {
+        self.pending += bytes;
+        if self.pending > self.limits.max_pending {
+            return Err(ArchiveError::Limit(format!(
+                "more than {} bytes held for {what}",
+                self.limits.max_pending
+            )));
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &mut self,
+        path: &str,
+        size: u64,
+        data: &mut archive::EntryData<'_>,
+    ) -> Result<(), ArchiveError> {
+        let held = self.limits.max_held;
+        if path.starts_with("envelopes/") {
+            self.v.envelopes += 1;
+            let Some((agent, seq)) = envelope_path(path) else {
+                self.v.fail(path, "not envelopes/<agent_id>/<seq>.json");
+                return Ok(());
+            };
+            let bytes = data.hold(path, size, held)?;
+            let e = EnvelopeFile {
+                path: path.to_owned(),
+                agent,
+                seq,
+                bytes,
+            };
+            if self.keys.contains_key(&e.agent) {
+                self.batch_bytes += e.bytes.len();
+                self.batch.push(e);
+                if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_LEN {
+                    self.flush();
+                }
+            } else {
+                self.hold(
+                    e.bytes.len() as u64 + 64,
+                    "envelopes before their agent's key",
+                )?;
+                self.waiting.entry(e.agent.clone()).or_default().push(e);
+            }
+            return Ok(());
+        }
+        self.sync();
+        match path {
+            "manifest.json" => {
+                self.manifest = Some(data.hold(path, size, self.limits.max_manifest)?);
+            }
+            "manifest.sig" => self.sig = Some(data.hold(path, size, held)?),
+            "collector.pub" => self.collector_pub = Some(data.hold(path, size, held)?),
+            "checkpoint.json" => {
+                let bytes = data.hold(path, size, held)?;
+                let cp = serde_json::from_slice::<Checkpoint>(&bytes)
+                    .map_err(|e| format!("not a checkpoint ({e})"))
+                    .and_then(|cp| match cp.root() {
+                        Ok(root) => {
+                            self.claimed = Some((cp.tree_size, root));
+                            Ok(cp)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    });
+                self.checkpoint = Some(cp);
+            }
+            "proofs.json" => self.proofs(path, data)?,
+            "report.json" => self.report(path, data)?,
+            _ => {
+                if let Some(name) = path
+                    .strip_prefix("keys/")
+                    .and_then(|n| n.strip_suffix(".json"))
+                {
+                    let bytes = data.hold(path, size, held)?;
+                    self.key(path, name, &bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, path: &str, name: &str, bytes: &[u8]) {
+        match serde_json::from_slice::<AgentKeyFile>(bytes) {
+            Ok(k) if k.agent_id == name => match decode_public_key(&k.public_key) {
+                Ok(key) if keyid(&key) == k.keyid => {
+                    self.owners.insert(k.keyid.clone(), k.agent_id.clone());
+                    self.keys.insert(k.agent_id.clone(), key);
+                    if let Some(waiting) = self.waiting.remove(name) {
+                        for e in waiting {
+                            self.pending = self.pending.saturating_sub(e.bytes.len() as u64 + 64);
+                            self.batch.push(e);
+                        }
+                        self.flush();
+                    }
+                }
+                _ => self
+                    .v
+                    .fail(path, "the public key or its key id is malformed"),
+            },
+            Ok(_) => self.v.fail(path, "names another agent than its file name"),
+            Err(e) => self.v.fail(path, format!("not an agent key file ({e})")),
+        }
+    }
+
+    /// Hands the envelopes read so far to the workers, and takes what they have done.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.batch_bytes = 0;
+            let mut job = Vec::with_capacity(batch.len());
+            for e in batch {
+                match self.keys.get(&e.agent) {
+                    Some(k) => job.push((e, *k)),
+                    None => {
+                        let m = format!("no key for agent {} in keys/", e.agent);
+                        self.v.fail(&e.path, m);
+                    }
+                }
+            }
+            let id = self.workers.sent;
+            let sent = match &self.workers.jobs {
+                Some(tx) => tx.send((id, job)).is_ok(),
+                None => false,
+            };
+            if sent {
+                self.workers.sent += 1;
+            }
+        }
+        while let Ok(d) = self.workers.done.try_recv() {
+            self.accept(d);
+        }
+    }
+
+    /// Waits for every envelope handed over to be checked.
+    fn sync(&mut self) {
+        self.flush();
+        while self.workers.applied < self.workers.sent {
+            match self.workers.done.recv() {
+                Ok(d) => self.accept(d),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Applies outcomes in the order the envelopes were read.
+    fn accept(&mut self, (id, out): Done) {
+        self.workers.early.insert(id, out);
+        while let Some(out) = self.workers.early.remove(&self.workers.applied) {
+            self.workers.applied += 1;
+            for (path, agent, r) in out {
+                match r {
+                    Ok(rec) => {
+                        self.records.insert(path, rec);
+                    }
+                    Err(EnvelopeFail::Message(m)) => self.v.fail(&path, m),
+                    Err(EnvelopeFail::Signature { error, keyids }) => {
+                        let signer = keyids.iter().find_map(|id| self.owners.get(id));
+                        let m = match signer {
+                            Some(other) if *other != agent => {
+                                format!(
+                                    "signed by agent {other}, not {agent}: swapped or misplaced"
+                                )
+                            }
+                            _ => format!(
+                                "the signature does not verify with agent {agent}'s key: {error}"
+                            ),
+                        };
+                        self.v.fail(&path, m);
+                    }
                 }
             }
         }
     }
-    for path in files.keys() {
-        if path != "manifest.json" && path != "manifest.sig" && !listed.contains(path.as_str()) {
-            v.fail(path, "not in the manifest (added to the bundle)");
-        }
-    }
-    if manifest.files.iter().any(|f| f.path == "collector.pub")
-        && let Some(pubfile) = files.get("collector.pub")
-        && !altered.contains("collector.pub")
-        && String::from_utf8_lossy(pubfile).trim() != manifest.collector_key
-    {
-        v.fail("collector.pub", "is not the collector key of the manifest");
+
+    /// Checks one proof against its envelope and the checkpoint's claimed root (verified
+    /// at the end); `false` when either has not come yet.
+    fn apply_proof(&mut self, p: &ProofIn) -> bool {
+        let (Some(rec), Some((size, root))) = (self.records.get_mut(&p.path), self.claimed) else {
+            return false;
+        };
+        let included = p.leaf_hash.0 == rec.leaf
+            && verify_inclusion(p.log_index, size, &rec.leaf, &p.audit_path.0, &root);
+        rec.proof = Some((p.log_index, included));
+        true
     }
 
-    // 4. The checkpoint.
-    let root = match files.get("checkpoint.json") {
-        None => None,
-        Some(bytes) => match serde_json::from_slice::<Checkpoint>(bytes) {
+    fn proofs(
+        &mut self,
+        path: &str,
+        data: &mut archive::EntryData<'_>,
+    ) -> Result<(), ArchiveError> {
+        let mut tree_size = None;
+        let mut over: Option<ArchiveError> = None;
+        let parsed = {
+            let mut each = |p: ProofIn| -> Result<(), String> {
+                if !self.proof_paths.insert(p.path.clone()) {
+                    self.v
+                        .fail("proofs.json", format!("has two proofs for {}", p.path));
+                    return Ok(());
+                }
+                if self.apply_proof(&p) {
+                    return Ok(());
+                }
+                let bytes = 32 * (p.audit_path.0.len() as u64 + 1) + p.path.len() as u64 + 64;
+                if let Err(e) = self.hold(bytes, "proofs before their envelopes") {
+                    over = Some(e);
+                    return Err("too much held".into());
+                }
+                self.waiting_proofs.push(p);
+                Ok(())
+            };
+            parse_streamed(
+                path,
+                data,
+                ProofsSeed {
+                    tree_size: &mut tree_size,
+                    each: &mut each,
+                },
+            )?
+        };
+        if let Some(e) = over {
+            return Err(e);
+        }
+        self.proofs_read = true;
+        match parsed {
+            Ok(()) => self.proofs_tree_size = tree_size,
+            Err(e) => self
+                .v
+                .fail("proofs.json", format!("not the proofs file ({e})")),
+        }
+        Ok(())
+    }
+
+    fn report(
+        &mut self,
+        path: &str,
+        data: &mut archive::EntryData<'_>,
+    ) -> Result<(), ArchiveError> {
+        let mut citations = Vec::new();
+        let mut over: Option<ArchiveError> = None;
+        let parsed = {
+            let mut each = |h: HostCite| -> Result<(), String> {
+                let Some(ev) = h.evidence else {
+                    return Ok(());
+                };
+                let agent = h.agent_id.unwrap_or_default();
+                let bytes = agent.len() as u64 + 160;
+                if let Err(e) = self.hold(bytes, "the report's citations") {
+                    over = Some(e);
+                    return Err("too much held".into());
+                }
+                citations.push(Citation {
+                    agent,
+                    seq: ev
+                        .seq
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or_default(),
+                    log_index: ev.log_index.and_then(|i| u64::try_from(i).ok()),
+                    sha: ev.payload_sha256,
+                });
+                Ok(())
+            };
+            parse_streamed(path, data, ReportSeed(&mut each))?
+        };
+        if let Some(e) = over {
+            return Err(e);
+        }
+        match parsed {
+            Ok(()) => self.citations = Some(citations),
+            Err(e) => self.v.fail("report.json", format!("not a report ({e})")),
+        }
+        Ok(())
+    }
+
+    /// The checks that need every file, once the archive is read.
+    fn finish(mut self, files: &BTreeMap<String, FileDigest>, trust: &Trust) -> Verdict {
+        let mut v = Verdict {
+            files: files.len(),
+            envelopes: self.v.envelopes,
+            trust_file: trust
+                .file
+                .as_ref()
+                .map(|p| (p.display().to_string(), trust.pins.len())),
+            ..Verdict::default()
+        };
+        // 2. The manifest and its signature.
+        let Some(manifest_bytes) = self.manifest.as_deref() else {
+            v.fail(
+                "manifest.json",
+                "missing: nothing in the bundle can be trusted",
+            );
+            return v;
+        };
+        let Some(sig_bytes) = self.sig.as_deref() else {
+            v.fail("manifest.sig", "missing: the manifest cannot be trusted");
+            return v;
+        };
+        let Some((sig_sha, sig)) = parse_sig(sig_bytes) else {
+            v.fail(
+                "manifest.sig",
+                "altered: not the two lines sha256:… and ed25519:…",
+            );
+            return v;
+        };
+        let manifest: Manifest = match serde_json::from_slice(manifest_bytes) {
+            Ok(m) => m,
             Err(e) => {
-                v.fail("checkpoint.json", format!("not a checkpoint ({e})"));
+                v.fail(
+                    "manifest.json",
+                    format!("altered: not a bundle manifest ({e})"),
+                );
+                return v;
+            }
+        };
+        let key = match decode_public_key(&manifest.collector_key) {
+            Ok(k) => k,
+            Err(_) => {
+                v.fail(
+                    "manifest.json",
+                    "altered: the collector key is not a public key",
+                );
+                return v;
+            }
+        };
+        let hash_ok = sha256_hex(manifest_bytes) == sig_sha;
+        let mut msg = MANIFEST_CONTEXT.to_vec();
+        msg.extend_from_slice(manifest_bytes);
+        let sig_ok = key
+            .verify_strict(&msg, &Signature::from_bytes(&sig))
+            .is_ok();
+        drop(msg);
+        match (hash_ok, sig_ok) {
+            (true, true) => {}
+            (false, true) => {
+                v.fail(
+                    "manifest.sig",
+                    "altered: its SHA-256 line is not the manifest's",
+                );
+                return v;
+            }
+            (true, false) => {
+                v.fail("manifest.sig", "altered: the signature does not verify");
+                return v;
+            }
+            (false, false) => {
+                v.fail(
+                    "manifest.json",
+                    "altered: it does not match the SHA-256 and signature in manifest.sig",
+                );
+                return v;
+            }
+        }
+        if manifest.schema != super::bundle::BUNDLE_FORMAT {
+            v.fail(
+                "manifest.json",
+                format!(
+                    "schema {:?} is not {}",
+                    manifest.schema,
+                    super::bundle::BUNDLE_FORMAT
+                ),
+            );
+            return v;
+        }
+        let id = keyid(&key);
+        match trust.pin_of(&id) {
+            Some(pin) => v.signer = Signer::Pinned(pin.source.clone()),
+            None if trust.given => {
+                let given = trust.pins.first().map_or("?", |p| p.keyid.as_str());
+                v.collector_key_id = Some(id.clone());
+                v.fail(
+                    "manifest.sig",
+                    format!("signed by collector key {id}, not by the key given ({given})"),
+                );
+                return v;
+            }
+            None => v.signer = Signer::Unpinned,
+        }
+        // From here on, the problems found while reading count.
+        let mut found = std::mem::take(&mut self.v);
+        v.problems = std::mem::take(&mut found.problems);
+        v.more_problems = found.more_problems;
+        if manifest.collector_key_id != id {
+            v.fail(
+                "manifest.json",
+                "the collector key id does not match its key",
+            );
+        }
+        v.collector_key_id = Some(id);
+        v.scope = Some(match &manifest.period_from {
+            Some(from) => format!("period {from} to {}", manifest.as_of),
+            None => format!("as of {}", manifest.as_of),
+        });
+
+        // 3. Digests.
+        let mut listed: BTreeSet<&str> = BTreeSet::new();
+        let mut altered: BTreeSet<&str> = BTreeSet::new();
+        for f in &manifest.files {
+            if !listed.insert(f.path.as_str()) {
+                v.fail("manifest.json", format!("lists {} twice", f.path));
+                continue;
+            }
+            match files.get(&f.path) {
+                None => {
+                    v.fail(&f.path, "missing (removed from the bundle)");
+                    altered.insert(&f.path);
+                }
+                Some(d) => {
+                    let sha = hex::encode(d.sha256);
+                    if d.size != f.size || sha != f.sha256 {
+                        v.fail(
+                            &f.path,
+                            format!(
+                                "altered: SHA-256 {sha} ({} bytes), the manifest says {} ({} \
+                                 bytes)",
+                                d.size, f.sha256, f.size
+                            ),
+                        );
+                        altered.insert(&f.path);
+                    }
+                }
+            }
+        }
+        for path in files.keys() {
+            if path != "manifest.json" && path != "manifest.sig" && !listed.contains(path.as_str())
+            {
+                v.fail(path, "not in the manifest (added to the bundle)");
+            }
+        }
+        if listed.contains("collector.pub")
+            && !altered.contains("collector.pub")
+            && let Some(pubfile) = &self.collector_pub
+            && String::from_utf8_lossy(pubfile).trim() != manifest.collector_key
+        {
+            v.fail("collector.pub", "is not the collector key of the manifest");
+        }
+
+        // 4. The checkpoint.
+        let root = match self.checkpoint.take() {
+            None => {
+                v.fail("checkpoint.json", "missing");
                 None
             }
-            Ok(cp) => match cp.verify(&key) {
+            Some(Err(e)) => {
+                v.fail("checkpoint.json", e);
+                None
+            }
+            Some(Ok(cp)) => match cp.verify(&key) {
                 Ok(root) => {
                     v.tree_size = Some(cp.tree_size);
                     Some((cp.tree_size, root))
@@ -390,269 +1184,134 @@ pub fn verify_bytes(bytes: &[u8], pin: Option<&VerifyingKey>) -> Verdict {
                     None
                 }
             },
-        },
-    };
-    if root.is_none() && !files.contains_key("checkpoint.json") {
-        v.fail("checkpoint.json", "missing");
-    }
+        };
 
-    // 5. Envelopes, keys, proofs.
-    let proofs: Option<Proofs> = files.get("proofs.json").and_then(|b| {
-        serde_json::from_slice::<Proofs>(b)
-            .map_err(|e| v.fail("proofs.json", format!("not the proofs file ({e})")))
-            .ok()
-    });
-    let proof_of: HashMap<&str, &super::bundle::ProofEntry> = proofs
-        .as_ref()
-        .map(|p| p.proofs.iter().map(|e| (e.path.as_str(), e)).collect())
-        .unwrap_or_default();
-    if let (Some(p), Some((size, _))) = (&proofs, root)
-        && p.tree_size != size
-    {
-        v.fail(
-            "proofs.json",
-            format!(
-                "proofs for a tree of {} entries, the checkpoint has {size}",
-                p.tree_size
-            ),
-        );
-    }
-    let mut keys: HashMap<String, VerifyingKey> = HashMap::new();
-    for (path, bytes) in &files {
-        let Some(name) = path
-            .strip_prefix("keys/")
-            .and_then(|n| n.strip_suffix(".json"))
-        else {
-            continue;
-        };
-        match serde_json::from_slice::<AgentKeyFile>(bytes) {
-            Ok(k) if k.agent_id == name => match decode_public_key(&k.public_key) {
-                Ok(key) if keyid(&key) == k.keyid => {
-                    keys.insert(k.agent_id, key);
-                }
-                _ => v.fail(path, "the public key or its key id is malformed"),
-            },
-            Ok(_) => v.fail(path, "names another agent than its file name"),
-            Err(e) => v.fail(path, format!("not an agent key file ({e})")),
-        }
-    }
-    // agent → seq → (payload bytes, prev, log index, payload sha).
-    let mut chains: BTreeMap<String, BTreeMap<u64, (Vec<u8>, String)>> = BTreeMap::new();
-    let mut by_index: HashMap<u64, String> = HashMap::new();
-    let mut cited: HashMap<(String, u64), (u64, String)> = HashMap::new();
-    for (path, bytes) in &files {
-        let Some(rest) = path.strip_prefix("envelopes/") else {
-            continue;
-        };
-        v.envelopes += 1;
-        let Some((agent, seq)) = rest
-            .strip_suffix(".json")
-            .and_then(|r| r.split_once('/'))
-            .and_then(|(a, s)| Some((a.to_owned(), s.parse::<u64>().ok()?)))
-        else {
-            v.fail(path, "not envelopes/<agent_id>/<seq>.json");
-            continue;
-        };
-        let Some(agent_key) = keys.get(&agent) else {
-            v.fail(path, format!("no key for agent {agent} in keys/"));
-            continue;
-        };
-        let env = match Envelope::from_json(bytes) {
-            Ok(e) => e,
-            Err(e) => {
-                v.fail(path, format!("not a DSSE envelope: {e}"));
+        // 5. Envelopes, keys, proofs: what could not be checked while reading.
+        for p in std::mem::take(&mut self.waiting_proofs) {
+            if self.apply_proof(&p) {
                 continue;
             }
-        };
-        let payload = match env.verified_payload(agent_key) {
-            Ok(p) => p,
-            Err(e) => {
-                let signer = keys
-                    .iter()
-                    .find(|(_, k)| env.keyids().any(|id| id == keyid(k)))
-                    .map(|(a, _)| a.clone());
-                match signer {
-                    Some(other) if other != agent => v.fail(
-                        path,
-                        format!("signed by agent {other}, not {agent}: swapped or misplaced"),
-                    ),
-                    _ => v.fail(
-                        path,
-                        format!("the signature does not verify with agent {agent}'s key: {e}"),
-                    ),
-                }
-                continue;
-            }
-        };
-        let statement = match Statement::from_slice(payload) {
-            Ok(s) => s,
-            Err(e) => {
-                v.fail(path, format!("signed, but not an Attest statement: {e}"));
-                continue;
-            }
-        };
-        let report = statement.predicate;
-        if report.agent_id != agent || report.seq != seq {
-            v.fail(
-                path,
-                format!(
-                    "holds report seq {} of agent {}, not seq {seq} of {agent} (swapped or misplaced)",
-                    report.seq, report.agent_id
+            match self.records.get_mut(&p.path) {
+                // No checkpoint to check it against.
+                Some(rec) => rec.proof = Some((p.log_index, false)),
+                None if !files.contains_key(&p.path) => v.fail(
+                    "proofs.json",
+                    format!("has a proof for {}, which is not in the bundle", p.path),
                 ),
-            );
-            continue;
-        }
-        // Inclusion.
-        match (proof_of.get(path.as_str()), root) {
-            (None, _) => v.fail(path, "no inclusion proof in proofs.json"),
-            (Some(_), None) => {}
-            (Some(p), Some((size, root))) => {
-                let leaf = leaf_hash(bytes);
-                let audit: Option<Vec<Hash>> =
-                    p.audit_path.iter().map(|h| hash_from_hex(h)).collect();
-                let included = hash_from_hex(&p.leaf_hash) == Some(leaf)
-                    && audit.is_some_and(|a| verify_inclusion(p.log_index, size, &leaf, &a, &root));
-                if !included {
-                    v.fail(
-                        path,
-                        format!(
-                            "its inclusion proof (log index {}) does not lead to the checkpoint's root",
-                            p.log_index
-                        ),
-                    );
-                } else if let Some(other) = by_index.insert(p.log_index, path.clone()) {
-                    v.fail(
-                        path,
-                        format!("shares log index {} with {other}", p.log_index),
-                    );
-                }
-                cited.insert((agent.clone(), seq), (p.log_index, sha256_hex(payload)));
+                None => {}
             }
         }
-        chains
-            .entry(agent)
-            .or_default()
-            .insert(seq, (payload.to_vec(), report.prev));
-    }
-    for p in proof_of.keys() {
-        if !files.contains_key(*p) {
+        for (agent, waiting) in std::mem::take(&mut self.waiting) {
+            for e in waiting {
+                v.fail(&e.path, format!("no key for agent {agent} in keys/"));
+            }
+        }
+        if let (Some(size), Some((cp_size, _))) = (self.proofs_tree_size, root)
+            && size != cp_size
+        {
             v.fail(
                 "proofs.json",
-                format!("has a proof for {p}, which is not in the bundle"),
+                format!("proofs for a tree of {size} entries, the checkpoint has {cp_size}"),
             );
         }
-    }
-    v.agents = chains.len();
-
-    // 6. Chain continuity.
-    for (agent, seqs) in &chains {
-        let mut before: Option<(u64, &Vec<u8>)> = None;
-        for (seq, (payload, prev)) in seqs {
-            let path = format!("envelopes/{agent}/{seq}.json");
-            if *seq == 1
-                && let Some(k) = keys.get(agent)
-                && *prev != genesis_prev(k)
-            {
-                v.fail(&path, "seq 1 does not link to the agent's enrolled key");
+        let mut records: Vec<(&String, &Record)> = self.records.iter().collect();
+        records.sort_by(|a, b| (&a.1.agent, a.1.seq).cmp(&(&b.1.agent, b.1.seq)));
+        let mut by_index: HashMap<u64, &str> = HashMap::new();
+        for (path, rec) in &records {
+            match rec.proof {
+                None => v.fail(path, "no inclusion proof in proofs.json"),
+                // Inclusion means something only in a tree whose checkpoint verified.
+                Some(_) if root.is_none() => {}
+                Some((index, false)) => v.fail(
+                    path,
+                    format!(
+                        "its inclusion proof (log index {index}) does not lead to the \
+                         checkpoint's root"
+                    ),
+                ),
+                Some((index, true)) => {
+                    if let Some(other) = by_index.insert(index, path) {
+                        v.fail(path, format!("shares log index {index} with {other}"));
+                    }
+                }
             }
-            match before {
-                Some((b, bytes)) if b + 1 == *seq && *prev != link_of(bytes) => {
+        }
+
+        // 6. Chain continuity.
+        let mut agents: BTreeSet<&str> = BTreeSet::new();
+        let mut before: Option<&Record> = None;
+        for (path, rec) in &records {
+            agents.insert(&rec.agent);
+            let prior = before.filter(|b| b.agent == rec.agent);
+            if rec.seq == 1
+                && let Some(k) = self.keys.get(&rec.agent)
+                && rec.prev != genesis_prev(k)
+            {
+                v.fail(path, "seq 1 does not link to the agent's enrolled key");
+            }
+            match prior {
+                Some(b)
+                    if b.seq + 1 == rec.seq && rec.prev != format!("sha256:{}", b.payload_sha) =>
+                {
                     v.fail(
-                        &path,
+                        path,
                         format!(
-                            "its prev does not link to seq {b} of the same agent: the chain \
-                             is broken"
+                            "its prev does not link to seq {} of the same agent: the chain is \
+                             broken",
+                            b.seq
                         ),
                     );
                 }
-                Some((b, _)) if b + 1 == *seq => {}
-                Some((b, _)) => v.notes.push(format!(
-                    "agent {agent}: seq {}..{} are not in the bundle",
-                    b + 1,
-                    seq - 1
+                Some(b) if b.seq + 1 == rec.seq => {}
+                Some(b) => v.notes.push(format!(
+                    "agent {}: seq {}..{} are not in the bundle",
+                    rec.agent,
+                    b.seq + 1,
+                    rec.seq - 1
                 )),
                 None => {}
             }
-            before = Some((*seq, payload));
+            before = Some(rec);
         }
-    }
+        v.agents = agents.len();
 
-    // 7. The report cites the envelopes.
-    if let Some(bytes) = files.get("report.json")
-        && !altered.contains("report.json")
-    {
-        match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Err(e) => v.fail("report.json", format!("not JSON ({e})")),
-            Ok(r) => {
-                for h in r["hosts"].as_array().into_iter().flatten() {
-                    let Some(ev) = h.get("evidence") else {
-                        continue;
-                    };
-                    let agent = h["agent_id"].as_str().unwrap_or_default().to_owned();
-                    let seq = ev["seq"].as_u64().unwrap_or_default();
-                    let index = ev["log_index"].as_u64();
-                    let sha = ev["payload_sha256"].as_str();
-                    match cited.get(&(agent.clone(), seq)) {
-                        None if files.contains_key(&format!("envelopes/{agent}/{seq}.json")) => {}
-                        None => v.fail(
-                            "report.json",
-                            format!("cites seq {seq} of agent {agent}, which is not in the bundle"),
+        // 7. The report cites the envelopes.
+        if !altered.contains("report.json")
+            && let Some(citations) = &self.citations
+        {
+            for c in citations {
+                let path = format!("envelopes/{}/{}.json", c.agent, c.seq);
+                let proof = self.records.get(&path).and_then(|r| {
+                    root.and(r.proof)
+                        .map(|(index, _)| (index, r.payload_sha.as_str()))
+                });
+                match proof {
+                    None if files.contains_key(&path) => {}
+                    None => v.fail(
+                        "report.json",
+                        format!(
+                            "cites seq {} of agent {}, which is not in the bundle",
+                            c.seq, c.agent
                         ),
-                        Some((i, s)) => {
-                            if index != Some(*i) || sha != Some(s.as_str()) {
-                                v.fail(
-                                    "report.json",
-                                    format!(
-                                        "cites seq {seq} of agent {agent} with another log \
-                                             index or payload SHA-256 than the bundle's envelope"
-                                    ),
-                                );
-                            }
+                    ),
+                    Some((index, sha)) => {
+                        if c.log_index != Some(index) || c.sha.as_deref() != Some(sha) {
+                            v.fail(
+                                "report.json",
+                                format!(
+                                    "cites seq {} of agent {} with another log index or payload \
+                                     SHA-256 than the bundle's envelope",
+                                    c.seq, c.agent
+                                ),
+                            );
                         }
                     }
                 }
             }
         }
+        v
     }
-    v
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sig_files_parse_strictly() {
-        let key = attest_proto::SigningKey::from_bytes(&[1; 32]);
-        let text = super::super::bundle::manifest_sig_text(b"{}", &key);
-        let (sha, _) = parse_sig(text.as_bytes()).unwrap();
-        assert_eq!(sha, sha256_hex(b"{}"));
-        assert!(parse_sig(text.trim_end().as_bytes()).is_none());
-        assert!(parse_sig(format!("{text}\n").as_bytes()).is_none());
-        assert!(parse_sig(text.replace("sha256:", "sha257:").as_bytes()).is_none());
-        assert!(parse_sig(text.to_uppercase().as_bytes()).is_none());
-    }
-
-    #[test]
-    fn paths_must_be_plain() {
-        assert!(plain_path("envelopes/a/1.json"));
-        assert!(!plain_path("/etc/passwd"));
-        assert!(!plain_path("../x"));
-        assert!(!plain_path("a//b"));
-        assert!(!plain_path("a/./b"));
-        assert!(!plain_path(""));
-    }
-
-    #[test]
-    fn garbage_is_not_a_bundle() {
-        let v = verify_bytes(b"not gzip at all", None);
-        assert!(!v.ok());
-        assert_eq!(
-            v.files_named().into_iter().collect::<Vec<_>>(),
-            ["(archive)"]
-        );
-        let empty = write_entries(&[]).unwrap();
-        let v = verify_bytes(&empty, None);
-        assert!(v.text().contains("manifest.json: missing"), "{}", v.text());
-    }
-}
+mod tests;
