@@ -13,6 +13,11 @@
 //! | `attest_agents_enrolled` | gauge | (not revoked) |
 //! | `attest_log_tree_size` | gauge | |
 //! | `attest_db_pool_connections` | gauge | `state` = `open`, `idle`, `max` |
+//! | `attest_connections_open` | gauge | (client connections held now) |
+//! | `attest_connections_refused_total` | counter | `reason` = `max_connections`, `per_ip` |
+//! | `attest_connections_closed_total` | counter | `reason` = `deadline`, `slow`, `idle`, `evicted` |
+//! | `attest_requests_refused_total` | counter | `reason` = `ip_failures`, `body_memory` |
+//! | `attest_accept_errors_total` | counter | (e.g. out of file descriptors) |
 //!
 //! Counters are per process: with several collectors, sum them in the query.
 
@@ -95,6 +100,11 @@ pub struct Metrics {
     enroll_rejected: Mutex<BTreeMap<&'static str, u64>>,
     latency: Histogram,
     batch: Histogram,
+    open: AtomicU64,
+    conn_refused: Mutex<BTreeMap<&'static str, u64>>,
+    conn_closed: Mutex<BTreeMap<&'static str, u64>>,
+    req_refused: Mutex<BTreeMap<&'static str, u64>>,
+    accept_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -107,6 +117,11 @@ impl Default for Metrics {
             enroll_rejected: Mutex::new(BTreeMap::new()),
             latency: Histogram::new(LATENCY_BOUNDS),
             batch: Histogram::new(BATCH_BOUNDS),
+            open: AtomicU64::new(0),
+            conn_refused: Mutex::new(BTreeMap::new()),
+            conn_closed: Mutex::new(BTreeMap::new()),
+            req_refused: Mutex::new(BTreeMap::new()),
+            accept_errors: AtomicU64::new(0),
         }
     }
 }
@@ -161,6 +176,49 @@ impl Metrics {
 
     pub fn enroll_rejected(&self, code: ErrorCode) {
         bump(&self.enroll_rejected, code.as_str());
+    }
+
+    /// A client connection admitted (`+1`) or gone (`-1`).
+    pub fn connection_opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_gone(&self) {
+        let _ = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A connection closed at accept (`max_connections`, `per_ip`).
+    pub fn connection_refused(&self, reason: &'static str) {
+        bump(&self.conn_refused, reason);
+    }
+
+    /// A connection closed by a limit (`deadline`, `slow`, `idle`, `evicted`).
+    pub fn connection_closed(&self, reason: &'static str) {
+        bump(&self.conn_closed, reason);
+    }
+
+    /// A request answered without being served (`ip_failures`, `body_memory`).
+    pub fn request_refused(&self, reason: &'static str) {
+        bump(&self.req_refused, reason);
+    }
+
+    pub fn accept_error(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections held now.
+    pub fn connections_open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Closed by a limit so far, for one reason (tests).
+    pub fn closed_count(&self, reason: &str) -> u64 {
+        self.conn_closed
+            .lock()
+            .map(|m| m.get(reason).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     pub fn observe_batch(&self, size: usize) {
@@ -222,6 +280,37 @@ impl Metrics {
             &mut out,
             "attest_ingest_batch_size",
             "Reports per ingest transaction.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP attest_connections_open Client connections held now.\n\
+             # TYPE attest_connections_open gauge\n\
+             attest_connections_open {}",
+            self.open.load(Ordering::Relaxed)
+        );
+        render_labeled(
+            &mut out,
+            "attest_connections_refused_total",
+            "Connections closed at accept, by limit.",
+            &self.conn_refused,
+        );
+        render_labeled(
+            &mut out,
+            "attest_connections_closed_total",
+            "Connections closed by a limit while open, by limit.",
+            &self.conn_closed,
+        );
+        render_labeled(
+            &mut out,
+            "attest_requests_refused_total",
+            "Requests answered without being served, by limit.",
+            &self.req_refused,
+        );
+        counter(
+            &mut out,
+            "attest_accept_errors_total",
+            "Failures to accept a connection (e.g. out of file descriptors).",
+            self.accept_errors.load(Ordering::Relaxed),
         );
         if let Some(g) = gauges {
             let gauge = |out: &mut String, name: &str, help: &str, line: String| {
@@ -287,5 +376,30 @@ mod tests {
         assert!(text.contains("attest_agents_enrolled 7\n"));
         assert!(text.contains("attest_db_pool_connections{state=\"idle\"} 2\n"));
         assert_eq!(m.rejected_count(ErrorCode::BadSignature), 2);
+        assert!(text.contains("attest_connections_open 0\n"), "{text}");
+    }
+
+    #[test]
+    fn renders_the_network_limits() {
+        let m = Metrics::default();
+        m.connection_opened();
+        m.connection_opened();
+        m.connection_gone();
+        m.connection_refused("per_ip");
+        m.connection_closed("deadline");
+        m.connection_closed("deadline");
+        m.request_refused("ip_failures");
+        m.accept_error();
+        let text = m.render(None);
+        for line in [
+            "attest_connections_open 1\n",
+            "attest_connections_refused_total{reason=\"per_ip\"} 1\n",
+            "attest_connections_closed_total{reason=\"deadline\"} 2\n",
+            "attest_requests_refused_total{reason=\"ip_failures\"} 1\n",
+            "attest_accept_errors_total 1\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        assert_eq!(m.closed_count("deadline"), 2);
     }
 }
