@@ -52,7 +52,8 @@ chmod 600 "$tmp/collector.toml"
 collector() { "$bin/attest-collector" --config "$tmp/collector.toml" --data-dir "$tmp/data" "$@"; }
 
 echo "== serve"
-ATTEST_LOG=warn collector serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
+ATTEST_LOG=warn "$bin/attest-collector" --config "$tmp/collector.toml" --data-dir "$tmp/data" \
+  serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
 pid=$!
 for _ in $(seq 1 150); do grep -q "listening on" "$tmp/serve.log" && break; sleep 0.2; done
 addr=$(sed -n 's/.*listening on https:\/\///p' "$tmp/serve.log")

@@ -9,7 +9,8 @@
 //! - **Requests**: from its first byte, a request (headers and body) must arrive
 //!   within `request_timeout`, and after the first [`RATE_WINDOW`] at no less than
 //!   `min_body_rate` bytes a second over each window; a keep-alive connection may sit
-//!   idle for [`IDLE_TIMEOUT`]. A connection that breaks a limit is closed.
+//!   idle (neither receiving a request nor sending an answer) for [`IDLE_TIMEOUT`]. A
+//!   connection that breaks a limit is closed.
 //! - **Failures**: each client address has a budget of failed requests (`4xx` other
 //!   than a rate limit or a chain conflict: bad input, bad signature, unknown key, bad
 //!   token, no such route); past it, its requests are answered `429` with
@@ -148,6 +149,13 @@ impl ConnState {
 
     fn answered(&self) {
         self.set_phase(IDLE);
+    }
+
+    /// Bytes went out: a connection still writing its answer is not idle.
+    fn sent_bytes(&self) {
+        if self.phase.load(Ordering::Acquire) == IDLE {
+            self.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
     }
 
     fn got_bytes(&self, n: usize) {
@@ -498,7 +506,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.state.sent_bytes();
+        }
+        poll
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -514,7 +527,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.state.sent_bytes();
+        }
+        poll
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -96,6 +96,22 @@ enum Command {
         #[arg(long, default_value_t = 9)]
         seed: u64,
     },
+    /// Post the hostile 4 MB body (`{"z":[0,0,…]}`) --parallel at a time from
+    /// as many loopback addresses, --rounds times; print the answers and the
+    /// collector's memory before and at its peak.
+    HostileBody {
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        pin: String,
+        #[arg(long, default_value_t = 8)]
+        parallel: u8,
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The collector's process id (its VmRSS and VmHWM are read from /proc)
+        #[arg(long)]
+        collector_pid: u32,
+    },
     /// Time the collector's per-report CPU work in this process, one core: decoding
     /// the envelope, verifying the signature, parsing the statement, hashing.
     Cpu {
@@ -170,6 +186,19 @@ fn main() -> std::process::ExitCode {
             max_rss_mb,
             seed,
         })),
+        Command::HostileBody {
+            server,
+            pin,
+            parallel,
+            rounds,
+            collector_pid,
+        } => runtime.block_on(hostile_body(
+            server,
+            &pin,
+            parallel.clamp(1, 200),
+            rounds.max(1),
+            collector_pid,
+        )),
         Command::Cpu { reports } => cpu(reports.max(1)),
         Command::Prefill {
             database,
@@ -417,6 +446,75 @@ async fn run(
             (cpu1 - cpu0) / elapsed
         );
     }
+    Ok(())
+}
+
+async fn hostile_body(
+    server: SocketAddr,
+    pin: &str,
+    parallel: u8,
+    rounds: u32,
+    pid: u32,
+) -> anyhow::Result<()> {
+    if !server.ip().is_loopback() {
+        bail!("hostile-body targets a loopback address only, not {server}");
+    }
+    let mut body = b"{\"z\":[0".to_vec();
+    while body.len() < attest_proto::MAX_ENVELOPE_BYTES - 4 {
+        body.extend_from_slice(b",0");
+    }
+    body.extend_from_slice(b"]}");
+    let body = Bytes::from(body);
+    let (_, rss_before, _) = proc_stats(pid).context("reading the collector's /proc status")?;
+    let mut answers: std::collections::BTreeMap<String, u32> = Default::default();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut tasks = Vec::new();
+        for n in 0..parallel {
+            let client = Client::pinned(server, pin)?.from_ip(std::net::IpAddr::from([
+                127,
+                0,
+                1,
+                n.wrapping_add(1),
+            ]));
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = client.connect().await?;
+                let resp = conn
+                    .send(Method::POST, "/v1/reports", None, Some(body))
+                    .await?;
+                anyhow::Ok(format!(
+                    "{} {}",
+                    resp.status.as_u16(),
+                    resp.error_code().unwrap_or_default()
+                ))
+            }));
+        }
+        for t in tasks {
+            let answer = t.await?.unwrap_or_else(|e| format!("error: {e}"));
+            *answers.entry(answer).or_default() += 1;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (hwm, rss_after, _) = proc_stats(pid).context("reading the collector's /proc status")?;
+    println!(
+        "bodies              {} x {} bytes ({parallel} at a time, {rounds} rounds) in {elapsed:.1} s",
+        u32::from(parallel) * rounds,
+        body.len()
+    );
+    for (answer, n) in &answers {
+        println!("answer              {n} x {answer}");
+    }
+    println!(
+        "collector RSS       {:.1} MB before",
+        rss_before as f64 / 1024.0
+    );
+    println!(
+        "collector peak RSS  {:.1} MB (+{:.1} MB); {:.1} MB after",
+        hwm as f64 / 1024.0,
+        hwm.saturating_sub(rss_before) as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
     Ok(())
 }
 
