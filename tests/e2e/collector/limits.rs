@@ -281,7 +281,7 @@ async fn a_connection_flood_beyond_the_caps_does_not_starve_honest_agents() {
     assert!(closed >= 120 - 32, "only {closed} of 120 closed");
     // Kept: every honest report, stored once; the warning was logged, not flooded.
     assert_eq!(tree_size(&client).await, honest.stored);
-    assert!(honest.stored >= 10);
+    assert!(honest.stored >= 6, "{}", honest.stored);
     let log = c.log_text();
     let warnings = log.matches("connection cap reached").count();
     assert!((1..=3).contains(&warnings), "{warnings} warnings:\n{log}");
