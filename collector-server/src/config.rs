@@ -296,9 +296,12 @@ fn resolve(
         max_connections: limits
             .max_connections
             .unwrap_or(net_default.max_connections),
-        max_connections_per_ip: limits
-            .max_connections_per_ip
-            .unwrap_or(net_default.max_connections_per_ip),
+        // Unset: the default, or the whole cap when that is lower.
+        max_connections_per_ip: limits.max_connections_per_ip.unwrap_or_else(|| {
+            net_default
+                .max_connections_per_ip
+                .min(limits.max_connections.unwrap_or(usize::MAX))
+        }),
         request_timeout: limits
             .request_timeout_seconds
             .map_or(net_default.request_timeout, Duration::from_secs),
@@ -498,6 +501,8 @@ synchronous = "normal"
         assert!(err("version = 1\n[limits]\nrate_per_second = 0.0").contains("positive"));
         assert!(err("version = 1\n[ingest]\nmax_batch = 0").contains("max_batch"));
         assert!(err("version = 1\n[limits]\nmax_connections = 0").contains("max_connections"));
+        let c = Config::from_toml("version = 1\n[limits]\nmax_connections = 32", &o()).unwrap();
+        assert_eq!(c.net.max_connections_per_ip, 32);
         assert!(
             err("version = 1\n[limits]\nmax_connections = 8\nmax_connections_per_ip = 9")
                 .contains("max_connections_per_ip")

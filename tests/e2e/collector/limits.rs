@@ -423,3 +423,46 @@ async fn hostile_4_mb_bodies_are_refused_with_memory_bounded() {
     assert!(grew_mb < 120, "peak grew by {grew_mb} MB");
     assert_eq!(tree_size(&c.client()).await, honest.stored);
 }
+
+#[test]
+fn validate_shows_the_limits_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |text: &str| {
+        let config = write_config(dir.path(), text);
+        std::process::Command::new(crate::support::bin("attest-collector"))
+            .args(["--data-dir", dir.path().to_str().unwrap()])
+            .args(["--config", config.to_str().unwrap(), "validate"])
+            .output()
+            .unwrap()
+    };
+    let out =
+        validate("version = 1\n[limits]\nmax_connections = 32\nrequest_timeout_seconds = 5\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // What was set, and the defaults of the rest (the per-address cap no more than
+    // the whole cap).
+    for shown in [
+        "max_connections 32 ",
+        "request_timeout_seconds 5 ",
+        "max_connections_per_ip 32 ",
+        "min_body_rate 1024 ",
+        "ip_failure_burst 120 ",
+        "body_memory_bytes 536870912 ",
+    ] {
+        assert!(stderr.contains(shown), "{shown}: {stderr}");
+    }
+    for (bad, says) in [
+        (
+            "max_connections = 8\nmax_connections_per_ip = 9",
+            "max_connections_per_ip",
+        ),
+        ("request_timeout_seconds = 0", "request_timeout_seconds"),
+        ("max_conections = 8", "unknown field"),
+    ] {
+        let out = validate(&format!("version = 1\n[limits]\n{bad}\n"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
