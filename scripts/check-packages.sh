@@ -117,7 +117,7 @@ check_unit() { # unit-file lines…
 check_unit packaging/systemd/attest-agent.service ProtectHome=read-only StateDirectory=attest \
     "ExecStartPre=/usr/bin/attest-agent validate" "ExecStart=/usr/bin/attest-agent run"
 check_unit packaging/systemd/attest-collector.service ProtectHome=yes DynamicUser=yes \
-    StateDirectory=attest-collector \
+    StateDirectory=attest-collector LimitNOFILE=8192 \
     "LoadCredential=collector.toml:/etc/attest/collector.toml" \
     "ExecStartPre=/usr/bin/attest-collector --config %d/collector.toml validate" \
     "ExecStart=/usr/bin/attest-collector --config %d/collector.toml serve"

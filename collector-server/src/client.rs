@@ -172,6 +172,9 @@ impl AsyncWrite for Stream {
 pub struct Client {
     addr: SocketAddr,
     tls: Option<TlsConnector>,
+    /// The local address to connect from (e.g. another loopback address, so a test
+    /// or the load generator can be several clients).
+    local: Option<std::net::IpAddr>,
 }
 
 impl Client {
@@ -189,12 +192,23 @@ impl Client {
         Ok(Client {
             addr,
             tls: Some(TlsConnector::from(Arc::new(config))),
+            local: None,
         })
     }
 
     /// Plain HTTP (a collector started with `--insecure-http`).
     pub fn plain(addr: SocketAddr) -> Client {
-        Client { addr, tls: None }
+        Client {
+            addr,
+            tls: None,
+            local: None,
+        }
+    }
+
+    /// Connects from `ip` (any port): on Linux every 127.x.y.z is the loopback.
+    pub fn from_ip(mut self, ip: std::net::IpAddr) -> Client {
+        self.local = Some(ip);
+        self
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -214,12 +228,23 @@ impl Client {
     /// The raw byte stream (TLS when pinned), for writing requests by hand: tests that
     /// need a request to stay in flight.
     pub async fn stream(&self) -> Result<Stream, ClientError> {
-        let tcp = TcpStream::connect(self.addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                addr: self.addr,
-                source,
-            })?;
+        let connect_err = |source| ClientError::Connect {
+            addr: self.addr,
+            source,
+        };
+        let tcp = match self.local {
+            None => TcpStream::connect(self.addr).await.map_err(connect_err)?,
+            Some(ip) => {
+                let socket = if ip.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }
+                .map_err(connect_err)?;
+                socket.bind(SocketAddr::new(ip, 0)).map_err(connect_err)?;
+                socket.connect(self.addr).await.map_err(connect_err)?
+            }
+        };
         let _ = tcp.set_nodelay(true);
         match &self.tls {
             Some(connector) => {

@@ -17,6 +17,13 @@
 //! body_bytes = 4194304         # largest request body
 //! rate_per_second = 5.0        # reports per agent per second, per collector instance
 //! rate_burst = 30
+//! max_connections = 4096       # client connections at once (below LimitNOFILE)
+//! max_connections_per_ip = 256 # from one client address
+//! request_timeout_seconds = 30 # a whole request (headers and body) from its first byte
+//! min_body_rate = 1024         # bytes/s over each 5 s of a request; 0: off
+//! ip_failures_per_minute = 60  # failed requests an address may make (after the burst)
+//! ip_failure_burst = 120
+//! body_memory_bytes = 536870912 # all request bodies being read at once
 //!
 //! [ingest]
 //! max_batch = 512              # reports per transaction
@@ -39,6 +46,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::guard::NetLimits;
 use crate::store::ConflictQuota;
 
 /// The config file version this collector reads.
@@ -110,6 +118,13 @@ struct FileLimits {
     body_bytes: Option<usize>,
     rate_per_second: Option<f64>,
     rate_burst: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    request_timeout_seconds: Option<u64>,
+    min_body_rate: Option<u64>,
+    ip_failures_per_minute: Option<u32>,
+    ip_failure_burst: Option<u32>,
+    body_memory_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,6 +165,8 @@ pub struct Config {
     pub body_limit: usize,
     pub rate_per_second: f64,
     pub rate_burst: u32,
+    /// Connection and request limits (`crate::guard`).
+    pub net: NetLimits,
     pub max_batch: usize,
     pub queue: usize,
     pub db_max_connections: u32,
@@ -290,6 +307,29 @@ fn resolve(
     let limits = file.limits.unwrap_or_default();
     let ingest = file.ingest.unwrap_or_default();
     let conflicts = file.chain_conflicts.unwrap_or_default();
+    let net_default = NetLimits::default();
+    let net = NetLimits {
+        max_connections: limits
+            .max_connections
+            .unwrap_or(net_default.max_connections),
+        // Unset: the default, or the whole cap when that is lower.
+        max_connections_per_ip: limits.max_connections_per_ip.unwrap_or_else(|| {
+            net_default
+                .max_connections_per_ip
+                .min(limits.max_connections.unwrap_or(usize::MAX))
+        }),
+        request_timeout: limits
+            .request_timeout_seconds
+            .map_or(net_default.request_timeout, Duration::from_secs),
+        min_body_rate: limits.min_body_rate.unwrap_or(net_default.min_body_rate),
+        ip_failures_per_minute: limits
+            .ip_failures_per_minute
+            .unwrap_or(net_default.ip_failures_per_minute),
+        ip_failure_burst: limits
+            .ip_failure_burst
+            .unwrap_or(net_default.ip_failure_burst),
+        body_memory: limits.body_memory_bytes.unwrap_or(net_default.body_memory),
+    };
     let config = Config {
         listen,
         data_dir,
@@ -301,6 +341,7 @@ fn resolve(
             .unwrap_or(attest_proto::MAX_ENVELOPE_BYTES),
         rate_per_second: limits.rate_per_second.unwrap_or(5.0),
         rate_burst: limits.rate_burst.unwrap_or(30),
+        net,
         max_batch: ingest.max_batch.unwrap_or(512),
         queue: ingest.queue.unwrap_or(8192),
         db_max_connections: file
@@ -332,6 +373,22 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.rate_burst == 0 {
         return bad("limits.rate_burst must be at least 1");
+    }
+    let n = &c.net;
+    if n.max_connections == 0 || n.max_connections > 1_000_000 {
+        return bad("limits.max_connections must be between 1 and 1000000");
+    }
+    if n.max_connections_per_ip == 0 || n.max_connections_per_ip > n.max_connections {
+        return bad("limits.max_connections_per_ip must be between 1 and limits.max_connections");
+    }
+    if n.request_timeout.is_zero() || n.request_timeout > Duration::from_secs(3600) {
+        return bad("limits.request_timeout_seconds must be between 1 and 3600");
+    }
+    if n.ip_failures_per_minute == 0 || n.ip_failure_burst == 0 {
+        return bad("limits.ip_failures_per_minute and limits.ip_failure_burst must be at least 1");
+    }
+    if n.body_memory < c.body_limit {
+        return bad("limits.body_memory_bytes must be at least limits.body_bytes");
     }
     if c.max_batch == 0 || c.max_batch > 4096 {
         return bad("ingest.max_batch must be between 1 and 4096");
@@ -403,6 +460,8 @@ mod tests {
             ),
             (1000, 8)
         );
+        assert_eq!(c.net, NetLimits::default());
+        assert_eq!(c.net.request_timeout, Duration::from_secs(30));
         let c = Config::from_toml(
             r#"
 version = 1
@@ -416,6 +475,13 @@ key = "/k.pem"
 body_bytes = 1048576
 rate_per_second = 2.5
 rate_burst = 4
+max_connections = 32
+max_connections_per_ip = 8
+request_timeout_seconds = 5
+min_body_rate = 0
+ip_failures_per_minute = 10
+ip_failure_burst = 20
+body_memory_bytes = 2097152
 [ingest]
 max_batch = 64
 queue = 128
@@ -446,6 +512,18 @@ envelopes_per_agent = 0
                 envelopes_per_agent: 0
             }
         );
+        assert_eq!(
+            c.net,
+            NetLimits {
+                max_connections: 32,
+                max_connections_per_ip: 8,
+                request_timeout: Duration::from_secs(5),
+                min_body_rate: 0,
+                ip_failures_per_minute: 10,
+                ip_failure_burst: 20,
+                body_memory: 2_097_152,
+            }
+        );
     }
 
     #[test]
@@ -472,6 +550,18 @@ envelopes_per_agent = 0
         assert!(err("version = 1\ndatabase = \"mysql://x\"").contains("sqlite://"));
         assert!(err("version = 1\n[limits]\nrate_per_second = 0.0").contains("positive"));
         assert!(err("version = 1\n[ingest]\nmax_batch = 0").contains("max_batch"));
+        assert!(err("version = 1\n[limits]\nmax_connections = 0").contains("max_connections"));
+        let c = Config::from_toml("version = 1\n[limits]\nmax_connections = 32", &o()).unwrap();
+        assert_eq!(c.net.max_connections_per_ip, 32);
+        assert!(
+            err("version = 1\n[limits]\nmax_connections = 8\nmax_connections_per_ip = 9")
+                .contains("max_connections_per_ip")
+        );
+        assert!(
+            err("version = 1\n[limits]\nrequest_timeout_seconds = 0").contains("request_timeout")
+        );
+        assert!(err("version = 1\n[limits]\nbody_memory_bytes = 1").contains("body_memory"));
+        assert!(err("version = 1\n[limits]\nmax_conections = 8").contains("unknown field"));
         assert!(err("version = 1\n[sqlite]\nsynchronous = \"off\"").contains("synchronous"));
         assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
         assert!(err("version = 1\n[chain_conflicts]\nrecorded = 5").contains("unknown field"));

@@ -176,6 +176,7 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ATTEST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .fmt_fields(attest_collector::logsafe::fields())
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
@@ -250,6 +251,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     (Some((c, _)), _) => c.display().to_string(),
                     (None, _) => "self-signed in the data dir".to_owned(),
                 }
+            );
+            let n = &config.net;
+            eprintln!(
+                "limits: body_bytes {}  max_connections {}  max_connections_per_ip {}  \
+                 request_timeout_seconds {}  min_body_rate {}  ip_failures_per_minute {}  \
+                 ip_failure_burst {}  body_memory_bytes {}  rate_per_second {}  rate_burst {}",
+                config.body_limit,
+                n.max_connections,
+                n.max_connections_per_ip,
+                n.request_timeout.as_secs(),
+                n.min_body_rate,
+                n.ip_failures_per_minute,
+                n.ip_failure_burst,
+                n.body_memory,
+                config.rate_per_second,
+                config.rate_burst
             );
             Ok(ExitCode::SUCCESS)
         }

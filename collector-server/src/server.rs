@@ -14,7 +14,6 @@ use attest_proto::{BASE64, SigningKey, encode_public_key};
 use base64::Engine as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rand_core::OsRng;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -22,7 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{AppState, app};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::guard::{Guard, NetLimits, Watched, serve_request};
 use crate::ingest::{Writer, WriterConfig};
+use crate::logsafe::esc;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::store::{self, DynStore, StoreError};
@@ -30,8 +31,12 @@ use crate::tls::{self, TlsError};
 
 /// How long open connections get to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long a client gets for the TLS handshake and for sending request headers.
+/// How long a client gets for the TLS handshake and for sending request headers (the
+/// whole request has `limits.request_timeout`, `crate::guard`).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// File descriptors kept for everything but client connections: the database pool,
+/// the data directory, the listener.
+const RESERVED_FDS: u64 = 64;
 /// The file of the log-signing key in the data directory.
 pub const LOG_KEY_FILE: &str = "log-signing.key";
 /// The metadata key under which the database remembers its log key.
@@ -209,6 +214,8 @@ pub async fn serve(
     };
 
     let metrics = Arc::new(Metrics::default());
+    let limits = fit_to_file_limit(config.net.clone(), config.db_max_connections);
+    let guard = Guard::new(limits, Arc::clone(&metrics));
     let (writer, writer_task) = Writer::start_with(
         Arc::clone(&store),
         Arc::clone(&clock),
@@ -219,15 +226,18 @@ pub async fn serve(
         },
         config.conflict_quota,
     );
-    let state = Arc::new(AppState::new(
-        Arc::clone(&store),
-        writer,
-        metrics,
-        clock,
-        log_key,
-        RateLimiter::new(config.rate_per_second, config.rate_burst),
-        config.body_limit,
-    ));
+    let state = Arc::new(
+        AppState::new(
+            Arc::clone(&store),
+            writer,
+            metrics,
+            clock,
+            log_key,
+            RateLimiter::new(config.rate_per_second, config.rate_burst),
+            config.body_limit,
+        )
+        .with_guard(Arc::clone(&guard)),
+    );
     let router = app(state);
 
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
@@ -236,12 +246,21 @@ pub async fn serve(
     })?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     eprintln!("attest-collector: listening on {scheme}://{addr}");
-    tracing::info!(%addr, backend = store.backend(), "collector started");
+    let l = guard.limits();
+    tracing::info!(
+        %addr,
+        backend = store.backend(),
+        max_connections = l.max_connections,
+        max_connections_per_ip = l.max_connections_per_ip,
+        request_timeout_s = l.request_timeout.as_secs(),
+        min_body_rate = l.min_body_rate,
+        "collector started"
+    );
 
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(HANDSHAKE_TIMEOUT.min(guard.limits().request_timeout))
         .keep_alive(true);
 
     tokio::pin!(shutdown);
@@ -250,45 +269,85 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of file descriptors and the like: back off, keep serving, and
+                    // say so at most once per interval.
+                    guard.metrics().accept_error();
+                    if let Some(suppressed) = guard.accept_warning.hit() {
+                        tracing::warn!(error = %e, suppressed, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        // Over a cap: the socket is closed here (the refusal is counted and logged,
+        // throttled, by the guard).
+        let Ok(admitted) = guard.admit(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
         let http = http.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
+        let router = router.clone();
+        let guard = Arc::clone(&guard);
         tokio::spawn(async move {
-            match acceptor {
+            let conn_state = Arc::clone(&admitted.state);
+            let service = hyper::service::service_fn(move |req| {
+                serve_request(
+                    Arc::clone(&guard),
+                    Arc::clone(&conn_state),
+                    router.clone(),
+                    req,
+                )
+            });
+            let ended = match acceptor {
                 Some(acceptor) => {
-                    let tls =
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = http.serve_connection(TokioIo::new(tls), service);
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    let handshake = tokio::select! {
+                        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
+                        closed = admitted.watch() => {
+                            tracing::debug!(%peer, reason = closed.as_str(), "connection closed in its TLS handshake");
+                            return;
+                        }
+                    };
+                    let tls = match handshake {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %esc(&e.to_string()), "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    admitted.state.ready();
+                    let io = TokioIo::new(Watched::new(tls, Arc::clone(&admitted.state)));
+                    let conn = watcher.watch(http.serve_connection(io, service));
+                    tokio::select! {
+                        r = conn => r.err().map(|e| esc(&e.to_string()).to_string()),
+                        closed = admitted.watch() => {
+                            guard_closed(&admitted, closed);
+                            None
+                        }
                     }
                 }
                 None => {
-                    let conn = http.serve_connection(TokioIo::new(tcp), service);
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    admitted.state.ready();
+                    let io = TokioIo::new(Watched::new(tcp, Arc::clone(&admitted.state)));
+                    let conn = watcher.watch(http.serve_connection(io, service));
+                    tokio::select! {
+                        r = conn => r.err().map(|e| esc(&e.to_string()).to_string()),
+                        closed = admitted.watch() => {
+                            guard_closed(&admitted, closed);
+                            None
+                        }
                     }
                 }
+            };
+            if let Some(error) = ended {
+                tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
     }
@@ -312,6 +371,50 @@ pub async fn serve(
     store.close().await;
     eprintln!("attest-collector: stopped");
     Ok(())
+}
+
+/// Counts a connection closed by a limit (evictions are counted when they happen).
+fn guard_closed(admitted: &crate::guard::Admitted, closed: crate::guard::Closed) {
+    if closed != crate::guard::Closed::Evicted {
+        admitted.closed(closed);
+    }
+    tracing::debug!(peer_ip = %admitted.state.ip(), reason = closed.as_str(), "connection closed by a limit");
+}
+
+/// Keeps the connection caps below the process's open-file limit: raises the soft
+/// limit to the hard one, and lowers `max_connections` (with a warning) when the
+/// limit is still too low for it and [`RESERVED_FDS`] more.
+pub fn fit_to_file_limit(mut limits: NetLimits, db_connections: u32) -> NetLimits {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut rl = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (rl.current, rl.maximum)
+        && cur < max
+    {
+        let raised = rustix::process::Rlimit {
+            current: Some(max),
+            maximum: Some(max),
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            rl = raised;
+        }
+    }
+    let Some(soft) = rl.current else {
+        return limits;
+    };
+    let reserve = RESERVED_FDS + u64::from(db_connections);
+    let room = usize::try_from(soft.saturating_sub(reserve))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if limits.max_connections > room {
+        eprintln!(
+            "attest-collector: WARNING: limits.max_connections {} is more than the open-file \
+             limit ({soft}) allows; using {room} (raise LimitNOFILE)",
+            limits.max_connections
+        );
+        limits.max_connections = room;
+        limits.max_connections_per_ip = limits.max_connections_per_ip.min(room);
+    }
+    limits
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

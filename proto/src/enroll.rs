@@ -15,7 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, ProtoError, echo};
-use crate::json::{Path, parse_strict};
+use crate::json::parse_strict;
 use crate::keys::decode_public_key;
 use crate::limits::MAX_ENROLL_BYTES;
 use crate::report::HostInfo;
@@ -51,9 +51,8 @@ impl EnrollRequest {
     /// Decodes a request body strictly (limit [`MAX_ENROLL_BYTES`]; every failure is
     /// `malformed`, or `too_large` / `too_deeply_nested`) and checks its public key.
     pub fn from_json(bytes: &[u8]) -> Result<(EnrollRequest, VerifyingKey), ProtoError> {
-        const PATHS: &[Path<'_>] = &[&[], &["host"], &["host", "os"]];
         let request: EnrollRequest =
-            parse_strict(bytes, "enrollment request", MAX_ENROLL_BYTES, PATHS, |d| {
+            parse_strict(bytes, "enrollment request", MAX_ENROLL_BYTES, |d| {
                 ProtoError::Malformed {
                     what: "enrollment request",
                     detail: echo(&d),
@@ -147,11 +146,9 @@ fn parse_response<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<T, ProtoError> {
-    parse_strict(bytes, what, MAX_RESPONSE_BYTES, &[&[]], |d| {
-        ProtoError::Malformed {
-            what: "response",
-            detail: echo(&d),
-        }
+    parse_strict(bytes, what, MAX_RESPONSE_BYTES, |d| ProtoError::Malformed {
+        what: "response",
+        detail: echo(&d),
     })
 }
 

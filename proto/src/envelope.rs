@@ -18,7 +18,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ProtoError, echo};
-use crate::json::{Path, parse_strict};
+use crate::json::{at_most_objects, parse_strict};
 use crate::keys::{BASE64, keyid};
 use crate::limits::{MAX_ENVELOPE_BYTES, MAX_SIGNATURES};
 
@@ -63,7 +63,14 @@ struct WireIn {
     #[serde(rename = "payloadType")]
     payload_type: String,
     payload: String,
+    #[serde(deserialize_with = "signatures")]
     signatures: Vec<WireSignatureIn>,
+}
+
+/// At most [`MAX_SIGNATURES`], refused while reading, so a body of thousands of
+/// signatures is never held.
+fn signatures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<WireSignatureIn>, D::Error> {
+    at_most_objects(d, MAX_SIGNATURES, "signatures")
 }
 
 #[derive(Deserialize)]
@@ -72,8 +79,6 @@ struct WireSignatureIn {
     keyid: String,
     sig: String,
 }
-
-const STRUCT_PATHS: &[Path<'_>] = &[&[], &["signatures", "*"]];
 
 /// DSSE's pre-authentication encoding:
 /// `"DSSEv1" SP len(type) SP type SP len(body) SP body`, lengths in decimal ASCII.
@@ -128,16 +133,12 @@ impl Envelope {
     /// `malformed` for everything else (bad JSON, unknown or missing fields,
     /// non-canonical base64, no or too many signatures, a signature not 64 bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, ProtoError> {
-        let wire: WireIn = parse_strict(
-            bytes,
-            "envelope",
-            MAX_ENVELOPE_BYTES,
-            STRUCT_PATHS,
-            |detail| ProtoError::Malformed {
+        let wire: WireIn = parse_strict(bytes, "envelope", MAX_ENVELOPE_BYTES, |detail| {
+            ProtoError::Malformed {
                 what: "envelope",
                 detail: echo(&detail),
-            },
-        )?;
+            }
+        })?;
         if wire.signatures.is_empty() {
             return Err(ProtoError::malformed("envelope", "no signatures"));
         }
@@ -501,6 +502,43 @@ mod tests {
         for bad in &malformed {
             let err = Envelope::from_json(bad.as_bytes()).unwrap_err();
             assert_eq!(err.code(), ErrorCode::Malformed, "{bad}: {err}");
+        }
+    }
+
+    /// Hostile bodies near the size limit cost the parser a few KiB, not a tree of
+    /// the whole body: an unknown field is refused at its key, a list of signatures at
+    /// its ninth element.
+    #[test]
+    fn hostile_bodies_are_refused_with_bounded_memory() {
+        let mut zeros = b"{\"z\":[0".to_vec();
+        while zeros.len() < crate::MAX_ENVELOPE_BYTES - 4 {
+            zeros.extend_from_slice(b",0");
+        }
+        zeros.extend_from_slice(b"]}");
+        let sig = format!(
+            "{{\"keyid\":\"{}\",\"sig\":\"{}\"}}",
+            "a".repeat(64),
+            BASE64.encode([0u8; 64])
+        );
+        let mut many =
+            format!("{{\"payloadType\":\"{PAYLOAD_TYPE}\",\"payload\":\"\",\"signatures\":[{sig}");
+        while many.len() < crate::MAX_ENVELOPE_BYTES - sig.len() - 4 {
+            many.push(',');
+            many.push_str(&sig);
+        }
+        many.push_str("]}");
+        for (body, says) in [(zeros, "unknown field"), (many.into_bytes(), "more than 8")] {
+            assert!(body.len() > 4_000_000 && body.len() <= crate::MAX_ENVELOPE_BYTES);
+            let mut result = None;
+            let info = allocation_counter::measure(|| result = Some(Envelope::from_json(&body)));
+            let err = result.unwrap().unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Malformed);
+            assert!(err.to_string().contains(says), "{err}");
+            assert!(
+                info.bytes_max < 64 * 1024,
+                "{says}: peak {} bytes",
+                info.bytes_max
+            );
         }
     }
 

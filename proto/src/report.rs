@@ -108,8 +108,8 @@ pub struct CheckResult {
     /// Structured values behind the verdict (counts, names, thresholds used).
     #[serde(default)]
     pub facts: Map<String, Value>,
-    /// The sources read.
-    #[serde(default)]
+    /// The sources read (each a JSON object on the wire).
+    #[serde(default, deserialize_with = "crate::json::objects")]
     pub evidence: Vec<Evidence>,
 }
 

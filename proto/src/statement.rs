@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::is_link;
 use crate::error::{ProtoError, echo};
-use crate::json::{Path, parse_strict};
+use crate::json::parse_strict;
 use crate::keys::sha256_hex;
 use crate::limits::{MAX_JSON_DEPTH, MAX_STATEMENT_BYTES, check_json_depth};
 use crate::report::{REPORT_SCHEMA, Report};
@@ -128,7 +128,6 @@ impl Statement {
             bytes,
             "statement",
             MAX_STATEMENT_BYTES,
-            STRUCT_PATHS,
             ProtoError::NotAStatement,
         )?;
         if wire.type_ != STATEMENT_TYPE {
@@ -193,19 +192,6 @@ impl Statement {
         Ok(())
     }
 }
-
-/// Where the statement schema has structs (`*`: every element of an array).
-const STRUCT_PATHS: &[Path<'_>] = &[
-    &[],
-    &["subject", "*"],
-    &["subject", "*", "digest"],
-    &["predicate"],
-    &["predicate", "agent"],
-    &["predicate", "host"],
-    &["predicate", "host", "os"],
-    &["predicate", "results", "*"],
-    &["predicate", "results", "*", "evidence", "*"],
-];
 
 fn check_limits(bytes: &[u8]) -> Result<(), ProtoError> {
     if bytes.len() > MAX_STATEMENT_BYTES {

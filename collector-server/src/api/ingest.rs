@@ -8,58 +8,43 @@ use attest_proto::{
     public_key_from_bytes,
 };
 use axum::Json;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState, read_body};
+use super::{ApiError, AppState, Incoming, read_body};
 use crate::auth::{hash_token, random_hex};
+use crate::guard::ConnState;
 use crate::ingest::{Prepared, decode, prepare};
+use crate::logsafe::esc;
 use crate::store::{EnrollOutcome, IngestOutcome, NewAgent};
 
-fn declared_too_large(headers: &HeaderMap, limit: usize) -> Option<ApiError> {
-    let len: usize = headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    (len > limit.max(super::DRAIN_CAP)).then(|| {
-        ApiError::new(
-            ErrorCode::TooLarge,
-            format!("the body is {len} bytes, over the limit of {limit} bytes"),
-        )
-    })
+/// The connection the request came on (absent when the router runs in-process).
+fn conn(parts: &axum::http::request::Parts) -> Option<&Arc<ConnState>> {
+    parts.extensions.get::<Arc<ConnState>>()
 }
 
-pub async fn enroll(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match do_enroll(&state, &headers, body).await {
+pub async fn enroll(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = Incoming {
+        body,
+        headers: &parts.headers,
+        conn: conn(&parts),
+    };
+    match do_enroll(&state, body).await {
         Ok(resp) => {
             state.metrics.enrolled();
             Json(resp).into_response()
         }
         Err(e) => {
             state.metrics.enroll_rejected(e.code);
-            tracing::info!(code = %e.code, message = %e.message, "enrollment refused");
+            tracing::info!(code = %e.code, message = %esc(&e.message), "enrollment refused");
             e.into_response()
         }
     }
 }
 
-async fn do_enroll(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<EnrollResponse, ApiError> {
-    if let Some(e) = declared_too_large(headers, MAX_ENROLL_BYTES) {
-        return Err(e);
-    }
-    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+async fn do_enroll(state: &AppState, body: Incoming<'_>) -> Result<EnrollResponse, ApiError> {
+    let bytes = read_body(state, body, MAX_ENROLL_BYTES).await?;
     let (request, key) = EnrollRequest::from_json(&bytes)?;
     let now = state.clock.now_millis();
     let agent = NewAgent {
@@ -80,7 +65,7 @@ async fn do_enroll(
         .await?
     {
         EnrollOutcome::Enrolled { agent_id } => {
-            tracing::info!(agent_id = %agent_id, hostname = %agent.hostname, "agent enrolled");
+            tracing::info!(agent_id = %agent_id, hostname = %esc(&agent.hostname), "agent enrolled");
             agent_id
         }
         EnrollOutcome::AlreadyEnrolled { agent_id } => {
@@ -95,13 +80,15 @@ async fn do_enroll(
     })
 }
 
-pub async fn report(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn report(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let start = Instant::now();
-    match do_report(&state, &headers, body).await {
+    let (parts, body) = request.into_parts();
+    let body = Incoming {
+        body,
+        headers: &parts.headers,
+        conn: conn(&parts),
+    };
+    match do_report(&state, body).await {
         Ok(receipt) => {
             if receipt.duplicate {
                 state.metrics.duplicate(start.elapsed());
@@ -114,20 +101,17 @@ pub async fn report(
             state.metrics.rejected(e.code);
             match e.code {
                 ErrorCode::Internal | ErrorCode::Unavailable => {
-                    tracing::warn!(code = %e.code, message = %e.message, "report not stored")
+                    tracing::warn!(code = %e.code, message = %esc(&e.message), "report not stored")
                 }
-                _ => tracing::info!(code = %e.code, message = %e.message, "report refused"),
+                _ => tracing::info!(code = %e.code, message = %esc(&e.message), "report refused"),
             }
             e.into_response()
         }
     }
 }
 
-async fn do_report(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Receipt, ApiError> {
-    if let Some(e) = declared_too_large(headers, state.body_limit) {
-        return Err(e);
-    }
-    let bytes = read_body(body, state.body_limit).await?;
+async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiError> {
+    let bytes = read_body(state, body, state.body_limit).await?;
     let envelope = decode(&bytes)?;
 
     // The signer's enrolled key, by key id (before anything looks inside the payload).

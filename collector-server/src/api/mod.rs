@@ -33,6 +33,7 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 
 use crate::clock::Clock;
+use crate::guard::{ConnState, Guard};
 use crate::ingest::Writer;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Largest `POST /v1/reports` body.
     pub body_limit: usize,
+    /// The connection limits and the body-memory budget (absent in-process).
+    guard: Option<Arc<Guard>>,
     /// key id → (agent id, key): immutable once enrolled, so safe to cache;
     /// revocation is checked by the writer against the database.
     keys: Mutex<HashMap<String, (String, VerifyingKey)>>,
@@ -75,8 +78,15 @@ impl AppState {
             log_key,
             limiter,
             body_limit,
+            guard: None,
             keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Bodies count against the guard's memory budget.
+    pub fn with_guard(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     fn cached_key(&self, keyid: &str) -> Option<(String, VerifyingKey)> {
@@ -114,20 +124,61 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// How much of an oversized body is read and thrown away before answering 413, so
-/// that a client still writing its body gets to read the answer.
+/// that a client still writing its body gets to read the answer (at the connection's
+/// minimum rate and within its deadline, `crate::guard`).
 const DRAIN_CAP: usize = 64 * 1024 * 1024;
 
-/// Reads a body up to `limit` bytes: `too_large` (413) beyond. A body that arrives as
-/// one frame is passed on as it is; otherwise the frames are copied into one buffer,
-/// sized from `Content-Length` when the client sent one.
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+/// A request body as it arrives, with what it needs to be read within bounds.
+pub(crate) struct Incoming<'a> {
+    pub body: Body,
+    pub headers: &'a axum::http::HeaderMap,
+    pub conn: Option<&'a Arc<ConnState>>,
+}
+
+/// Reads a body up to `limit` bytes: `too_large` (413) beyond, decided from
+/// `Content-Length` before anything is buffered when the client declares one. Memory
+/// grows only with the bytes that arrived (a declared length reserves nothing), and
+/// counts against the collector's body-memory budget (`unavailable`, 503, when full).
+/// A body that arrives as one frame is passed on as it is.
+async fn read_body(
+    state: &AppState,
+    incoming: Incoming<'_>,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     use axum::body::HttpBody as _;
     use http_body_util::BodyExt as _;
-    let mut body = body;
-    let declared = body
-        .size_hint()
-        .exact()
-        .and_then(|n| usize::try_from(n).ok());
+    let Incoming {
+        mut body,
+        headers,
+        conn,
+    } = incoming;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| body.size_hint().exact());
+    let too_large = |size: String| {
+        ApiError::new(
+            attest_proto::ErrorCode::TooLarge,
+            format!("the body is {size}, over the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = declared
+        && len > limit as u64
+    {
+        if len > DRAIN_CAP as u64 {
+            return Err(too_large(format!("{len} bytes")));
+        }
+        drain(&mut body).await;
+        return Err(too_large(format!("{len} bytes")));
+    }
+    let busy = || {
+        ApiError::new(
+            attest_proto::ErrorCode::Unavailable,
+            "the collector is reading too many request bodies; retry later",
+        )
+    };
+    let mut permits = Vec::new();
+    let mut reserved = 0usize;
     let mut first: Option<bytes::Bytes> = None;
     let mut buf = bytes::BytesMut::new();
     let mut total = 0usize;
@@ -142,27 +193,46 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
             continue;
         };
         total = total.saturating_add(data.len());
-        if total <= limit {
-            if let Some(earlier) = first.take() {
-                buf.reserve(declared.unwrap_or(total).clamp(total, limit));
-                buf.extend_from_slice(&earlier);
-                buf.extend_from_slice(&data);
-            } else if buf.is_empty() {
-                first = Some(data);
-            } else {
-                buf.extend_from_slice(&data);
-            }
-        } else if total > DRAIN_CAP {
-            break;
+        if total > limit {
+            drop((first, buf, permits));
+            drain(&mut body).await;
+            return Err(too_large("longer".to_owned()));
+        }
+        if let Some(guard) = &state.guard
+            && total > reserved
+        {
+            // Reserve in steps of at least 64 KiB, as the bytes arrive.
+            let step = (total - reserved).max(64 * 1024);
+            permits.push(guard.reserve_body(step).ok_or_else(busy)?);
+            reserved += step;
+        }
+        if let Some(earlier) = first.take() {
+            buf.extend_from_slice(&earlier);
+            buf.extend_from_slice(&data);
+        } else if buf.is_empty() {
+            first = Some(data);
+        } else {
+            buf.extend_from_slice(&data);
         }
     }
-    if total > limit {
-        return Err(ApiError::new(
-            attest_proto::ErrorCode::TooLarge,
-            format!("the body is over the limit of {limit} bytes"),
-        ));
+    if let Some(conn) = conn {
+        conn.received();
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
+}
+
+/// Reads and throws away up to [`DRAIN_CAP`] bytes of a body that is refused.
+async fn drain(body: &mut Body) {
+    use http_body_util::BodyExt as _;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > DRAIN_CAP {
+                break;
+            }
+        }
+    }
 }
 
 fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use attest_proto::ErrorCode;
 use axum::Json;
-use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -161,7 +160,11 @@ pub async fn revoke_agent(
     caller.require(Role::Admin)?;
     let now = state.clock.now_millis();
     if admin::revoke_agent(state.store.as_ref(), now, &caller.actor(), &id).await? {
-        tracing::info!(agent_id = %id, actor = %caller.actor(), "agent revoked");
+        tracing::info!(
+            agent_id = %crate::logsafe::esc(&id),
+            actor = %crate::logsafe::esc(&caller.actor()),
+            "agent revoked"
+        );
         Ok(Json(json!({ "agent_id": id, "revoked": true })))
     } else {
         Err(ApiError::not_found("agent (or it is already revoked)"))
@@ -179,10 +182,16 @@ struct NewToken {
 pub async fn create_enroll_token(
     caller: Caller,
     State(state): State<Arc<AppState>>,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let bytes = read_body(body, 4096).await?;
+    let (parts, body) = request.into_parts();
+    let incoming = super::Incoming {
+        body,
+        headers: &parts.headers,
+        conn: parts.extensions.get(),
+    };
+    let bytes = read_body(&state, incoming, 4096).await?;
     let req: NewToken = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::Malformed,

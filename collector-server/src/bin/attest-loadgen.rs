@@ -9,6 +9,11 @@
 //! `attest-loadgen prefill` stores many reports directly through the store (the same
 //! batch write path the server uses, without HTTP), so throughput can be measured with
 //! a million reports already stored.
+//!
+//! `attest-loadgen soak` (scripts/soak.sh) has honest agents upload for a while from
+//! 127.0.0.1 while hostile clients from other loopback addresses stall, flood,
+//! replay and send garbage, then checks that every honest report was stored exactly
+//! once, nothing hostile was, and the collector's memory stayed under a bound.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +67,47 @@ enum Command {
         /// Distinguishes the agents' keys between runs
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Honest agents upload while hostile clients stall, flood, replay and send
+    /// garbage (loopback only); exits 1 unless every honest report was stored exactly
+    /// once, nothing else was, and the collector's RSS stayed under --max-rss-mb.
+    Soak {
+        /// The collector's address (loopback only)
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        pin: String,
+        /// An enrollment token with at least --agents uses
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Honest agents, each sending a report every 250 ms
+        #[arg(long, default_value_t = 20)]
+        agents: u64,
+        /// The collector's process id: its RSS is sampled and bounded
+        #[arg(long)]
+        collector_pid: Option<u32>,
+        #[arg(long, default_value_t = 400)]
+        max_rss_mb: u64,
+        #[arg(long, default_value_t = 9)]
+        seed: u64,
+    },
+    /// Post the issue's hostile 4 MB body (`{"z":[0,0,…]}`) --parallel at a time from
+    /// as many loopback addresses, --rounds times; print the answers and the
+    /// collector's memory before and at its peak.
+    HostileBody {
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        pin: String,
+        #[arg(long, default_value_t = 8)]
+        parallel: u8,
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The collector's process id (its VmRSS and VmHWM are read from /proc)
+        #[arg(long)]
+        collector_pid: u32,
     },
     /// Time the collector's per-report CPU work in this process, one core: decoding
     /// the envelope, verifying the signature, parsing the statement, hashing.
@@ -117,6 +163,38 @@ fn main() -> std::process::ExitCode {
             concurrency.max(1),
             collector_pid,
             seed,
+        )),
+        Command::Soak {
+            server,
+            pin,
+            token,
+            seconds,
+            agents,
+            collector_pid,
+            max_rss_mb,
+            seed,
+        } => runtime.block_on(soak::run(soak::Options {
+            server,
+            pin,
+            token,
+            span: Duration::from_secs(seconds.clamp(1, 3600)),
+            agents: agents.clamp(1, 1000),
+            collector_pid,
+            max_rss_mb,
+            seed,
+        })),
+        Command::HostileBody {
+            server,
+            pin,
+            parallel,
+            rounds,
+            collector_pid,
+        } => runtime.block_on(hostile_body(
+            server,
+            &pin,
+            parallel.clamp(1, 200),
+            rounds.max(1),
+            collector_pid,
         )),
         Command::Cpu { reports } => cpu(reports.max(1)),
         Command::Prefill {
@@ -368,6 +446,75 @@ async fn run(
     Ok(())
 }
 
+async fn hostile_body(
+    server: SocketAddr,
+    pin: &str,
+    parallel: u8,
+    rounds: u32,
+    pid: u32,
+) -> anyhow::Result<()> {
+    if !server.ip().is_loopback() {
+        bail!("hostile-body targets a loopback address only, not {server}");
+    }
+    let mut body = b"{\"z\":[0".to_vec();
+    while body.len() < attest_proto::MAX_ENVELOPE_BYTES - 4 {
+        body.extend_from_slice(b",0");
+    }
+    body.extend_from_slice(b"]}");
+    let body = Bytes::from(body);
+    let (_, rss_before, _) = proc_stats(pid).context("reading the collector's /proc status")?;
+    let mut answers: std::collections::BTreeMap<String, u32> = Default::default();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut tasks = Vec::new();
+        for n in 0..parallel {
+            let client = Client::pinned(server, pin)?.from_ip(std::net::IpAddr::from([
+                127,
+                0,
+                1,
+                n.wrapping_add(1),
+            ]));
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = client.connect().await?;
+                let resp = conn
+                    .send(Method::POST, "/v1/reports", None, Some(body))
+                    .await?;
+                anyhow::Ok(format!(
+                    "{} {}",
+                    resp.status.as_u16(),
+                    resp.error_code().unwrap_or_default()
+                ))
+            }));
+        }
+        for t in tasks {
+            let answer = t.await?.unwrap_or_else(|e| format!("error: {e}"));
+            *answers.entry(answer).or_default() += 1;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (hwm, rss_after, _) = proc_stats(pid).context("reading the collector's /proc status")?;
+    println!(
+        "bodies              {} x {} bytes ({parallel} at a time, {rounds} rounds) in {elapsed:.1} s",
+        u32::from(parallel) * rounds,
+        body.len()
+    );
+    for (answer, n) in &answers {
+        println!("answer              {n} x {answer}");
+    }
+    println!(
+        "collector RSS       {:.1} MB before",
+        rss_before as f64 / 1024.0
+    );
+    println!(
+        "collector peak RSS  {:.1} MB (+{:.1} MB); {:.1} MB after",
+        hwm as f64 / 1024.0,
+        hwm.saturating_sub(rss_before) as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    Ok(())
+}
+
 fn cpu(n: usize) -> anyhow::Result<()> {
     let key = agent_key(7, 7);
     let vk = key.verifying_key();
@@ -533,4 +680,457 @@ async fn prefill(
     );
     store.close().await;
     Ok(())
+}
+
+mod soak {
+    //! `attest-loadgen soak`: honest agents and hostile clients at once.
+
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context as _, bail};
+    use attest_collector::client::{Client, Conn};
+    use attest_collector::synth::{SynthAgent, agent_key, host};
+    use attest_proto::{EnrollRequest, EnrollResponse, Receipt, encode_public_key};
+    use bytes::Bytes;
+    use hyper::Method;
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::{proc_stats, wall_clock};
+
+    pub struct Options {
+        pub server: SocketAddr,
+        pub pin: String,
+        pub token: String,
+        pub span: Duration,
+        pub agents: u64,
+        pub collector_pid: Option<u32>,
+        pub max_rss_mb: u64,
+        pub seed: u64,
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    /// What the hostile clients saw, by kind and answer.
+    #[derive(Default)]
+    struct Tally(Mutex<BTreeMap<(&'static str, String), u64>>);
+
+    impl Tally {
+        fn add(&self, kind: &'static str, what: impl Into<String>) {
+            if let Ok(mut m) = self.0.lock() {
+                *m.entry((kind, what.into())).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Receipts of accepted honest reports, replayable by the hostile side.
+    #[derive(Default)]
+    struct Pool(Mutex<Vec<Bytes>>);
+
+    pub async fn run(o: Options) -> anyhow::Result<()> {
+        if !o.server.ip().is_loopback() {
+            bail!(
+                "soak runs against a loopback address only, not {}",
+                o.server
+            );
+        }
+        let client = Client::pinned(o.server, &o.pin)?.from_ip(ip(1));
+        let mut agents = Vec::new();
+        for i in 0..o.agents {
+            let key = agent_key(o.seed, i);
+            let body = serde_json::to_vec(&EnrollRequest {
+                token: o.token.clone(),
+                public_key: encode_public_key(&key.verifying_key()),
+                host: host(i),
+            })?;
+            let resp = client.post("/v1/enroll", body).await?;
+            if resp.status != 200 {
+                bail!(
+                    "enrollment failed: {} {}",
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body)
+                );
+            }
+            let r = EnrollResponse::from_json(&resp.body)?;
+            agents.push(SynthAgent::new(key, r.agent_id, host(i)));
+        }
+        eprintln!(
+            "enrolled {} honest agents; soaking for {} s",
+            agents.len(),
+            o.span.as_secs()
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Tally::default());
+        let pool = Arc::new(Pool::default());
+        let peak_rss = Arc::new(AtomicU64::new(0));
+        let mut hostile = Vec::new();
+        let target = o.server;
+        let pinned = Client::pinned(o.server, &o.pin)?;
+        // Stall: 40 connections that send half a body, reopened when closed.
+        for n in 0..40u8 {
+            let (client, stop, tally) =
+                (pinned.clone().from_ip(ip(2)), stop.clone(), tally.clone());
+            hostile.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(n) * 25)).await;
+                while !stop.load(Ordering::Relaxed) {
+                    match stall(&client).await {
+                        Ok(took) => {
+                            tally.add("stall", format!("closed after {}s", took.as_secs().min(10)))
+                        }
+                        Err(e) => {
+                            tally.add("stall", format!("connect: {}", short(&e.to_string())));
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        // Flood: eight addresses each keep opening TCP connections that never start
+        // TLS (up to 50 held each, 25 new a second each).
+        for a in 0..8u8 {
+            let (stop, tally) = (stop.clone(), tally.clone());
+            hostile.push(tokio::spawn(async move {
+                let mut held = std::collections::VecDeque::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let socket = tokio::net::TcpSocket::new_v4();
+                    let conn = match socket {
+                        Ok(s) => match s.bind(SocketAddr::new(ip(3 + a), 0)) {
+                            Ok(()) => s.connect(target).await,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    };
+                    match conn {
+                        Ok(c) => {
+                            tally.add("flood", "connected");
+                            held.push_back(c);
+                            if held.len() > 50 {
+                                held.pop_front();
+                            }
+                        }
+                        Err(e) => tally.add("flood", format!("connect: {}", short(&e.to_string()))),
+                    }
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+            }));
+        }
+        // Replay: accepted honest reports posted again from another address.
+        {
+            let (client, stop, tally, pool) = (
+                pinned.clone().from_ip(ip(11)),
+                stop.clone(),
+                tally.clone(),
+                pool.clone(),
+            );
+            hostile.push(tokio::spawn(async move {
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let body = pool
+                        .0
+                        .lock()
+                        .ok()
+                        .and_then(|p| p.get(i % p.len().max(1)).cloned());
+                    let Some(body) = body else { continue };
+                    i = i.wrapping_mul(7).wrapping_add(13);
+                    match client.post("/v1/reports", body.to_vec()).await {
+                        Ok(r) if r.status == 200 => {
+                            let dup = Receipt::from_json(&r.body)
+                                .map(|r| r.duplicate)
+                                .unwrap_or(false);
+                            tally.add("replay", if dup { "200 duplicate" } else { "200 STORED" });
+                        }
+                        Ok(r) => tally.add(
+                            "replay",
+                            format!(
+                                "{} {}",
+                                r.status.as_u16(),
+                                r.error_code().unwrap_or_default()
+                            ),
+                        ),
+                        Err(e) => tally.add("replay", format!("error: {}", short(&e.to_string()))),
+                    }
+                }
+            }));
+        }
+        // Garbage: bad JSON, a 4 MB hostile body, a forged signature, an unknown
+        // route, from nine addresses (each soon over its failure budget: 429).
+        for a in 0..9u8 {
+            let (client, stop, tally, pool) = (
+                pinned.clone().from_ip(ip(12 + a)),
+                stop.clone(),
+                tally.clone(),
+                pool.clone(),
+            );
+            hostile.push(tokio::spawn(async move {
+                let mut zeros = b"{\"z\":[0".to_vec();
+                while zeros.len() < attest_proto::MAX_ENVELOPE_BYTES - 4 {
+                    zeros.extend_from_slice(b",0");
+                }
+                zeros.extend_from_slice(b"]}");
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let (path, body) = match n % 5 {
+                        0 => ("/v1/reports", b"{\"payloadType\":".to_vec()),
+                        1 if a == 0 => ("/v1/reports", zeros.clone()),
+                        2 => {
+                            let good = pool.0.lock().ok().and_then(|p| p.last().cloned());
+                            let mut forged = good.map(|b| b.to_vec()).unwrap_or_default();
+                            // Change one base64 character of the signature.
+                            if let Some(at) = forged
+                                .iter()
+                                .rposition(|&b| b == b'"')
+                                .and_then(|i| i.checked_sub(5))
+                            {
+                                forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+                            }
+                            ("/v1/reports", forged)
+                        }
+                        3 => (
+                            "/v1/enroll",
+                            b"{\"token\":\"x\",\"public_key\":\"y\"}".to_vec(),
+                        ),
+                        _ => ("/v1/nope", Vec::new()),
+                    };
+                    match client.post(path, body).await {
+                        Ok(r) => tally.add(
+                            "garbage",
+                            format!(
+                                "{} {}",
+                                r.status.as_u16(),
+                                r.error_code().unwrap_or_default()
+                            ),
+                        ),
+                        Err(e) => tally.add("garbage", format!("error: {}", short(&e.to_string()))),
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }));
+        }
+        // Memory: sample the collector's RSS.
+        let sampler = o.collector_pid.map(|pid| {
+            let (stop, peak) = (stop.clone(), peak_rss.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some((_, rss, _)) = proc_stats(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        });
+
+        // Honest agents: one report every 250 ms each, retried until stored.
+        let deadline = Instant::now() + o.span;
+        let mut honest = Vec::new();
+        for agent in agents {
+            let (client, pool) = (client.clone(), pool.clone());
+            honest.push(tokio::spawn(async move {
+                upload(client, agent, deadline, pool).await
+            }));
+        }
+        let mut stored = 0u64;
+        let mut retries = BTreeMap::<String, u64>::new();
+        let mut worst = Duration::ZERO;
+        let mut failed = Vec::new();
+        for h in honest {
+            match h.await? {
+                Ok(u) => {
+                    stored += u.stored;
+                    worst = worst.max(u.worst);
+                    for (k, v) in u.retries {
+                        *retries.entry(k).or_insert(0) += v;
+                    }
+                }
+                Err(e) => failed.push(format!("{e:#}")),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for h in hostile {
+            h.abort();
+        }
+        if let Some(s) = sampler {
+            let _ = s.await;
+        }
+        let tree_size = {
+            let body = client.get("/v1/log/checkpoint", None).await?.body;
+            serde_json::from_slice::<serde_json::Value>(&body)?["tree_size"]
+                .as_u64()
+                .context("no tree_size in the checkpoint")?
+        };
+        let metrics =
+            String::from_utf8_lossy(&client.get("/metrics", None).await?.body).into_owned();
+
+        println!("honest reports stored   {stored} (tree size {tree_size})");
+        println!(
+            "honest slowest report   {:.0} ms (retries included)",
+            worst.as_secs_f64() * 1000.0
+        );
+        for (why, n) in &retries {
+            println!("honest retries          {n} × {why}");
+        }
+        if let Ok(t) = tally.0.lock() {
+            for ((kind, what), n) in t.iter() {
+                println!("hostile {kind:<8}        {n} × {what}");
+            }
+        }
+        for line in metrics.lines().filter(|l| {
+            l.starts_with("attest_connections_")
+                || l.starts_with("attest_requests_refused")
+                || l.starts_with("attest_accept_errors")
+        }) {
+            println!("metric                  {line}");
+        }
+        let peak_mb = peak_rss.load(Ordering::Relaxed) / 1024;
+        if o.collector_pid.is_some() {
+            println!(
+                "collector peak RSS      {peak_mb} MB (bound {} MB)",
+                o.max_rss_mb
+            );
+        }
+        let mut problems = failed;
+        if tree_size != stored {
+            problems.push(format!(
+                "the log holds {tree_size} reports, the honest agents stored {stored}"
+            ));
+        }
+        if stored == 0 {
+            problems.push("no honest report was stored".into());
+        }
+        let replay_stored = tally
+            .0
+            .lock()
+            .map(|t| {
+                t.get(&("replay", "200 STORED".to_owned()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if replay_stored > 0 {
+            problems.push(format!("{replay_stored} replays were stored as new"));
+        }
+        if o.collector_pid.is_some() && peak_mb > o.max_rss_mb {
+            problems.push(format!("the collector's RSS reached {peak_mb} MB"));
+        }
+        if !problems.is_empty() {
+            bail!("soak failed: {}", problems.join("; "));
+        }
+        println!("soak passed");
+        Ok(())
+    }
+
+    fn short(s: &str) -> String {
+        s.chars().take(60).collect()
+    }
+
+    /// Opens a TLS connection, sends half of a 4 MB report request and waits for the
+    /// collector to close it; how long that took.
+    async fn stall(client: &Client) -> anyhow::Result<Duration> {
+        use tokio::io::AsyncReadExt as _;
+        let mut s = client.stream().await?;
+        let head =
+            "POST /v1/reports HTTP/1.1\r\nhost: localhost\r\ncontent-length: 4000000\r\n\r\n";
+        s.write_all(head.as_bytes()).await?;
+        s.write_all(&vec![b' '; 1_000_000]).await?;
+        s.flush().await?;
+        let t = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(120), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return Ok(t.elapsed()),
+                Ok(Ok(_)) => {}
+                Err(_) => bail!("not closed in 120 s"),
+            }
+        }
+    }
+
+    struct Uploaded {
+        stored: u64,
+        worst: Duration,
+        retries: BTreeMap<String, u64>,
+    }
+
+    /// One honest agent: reports in chain order, each retried (as the agent's spool
+    /// does) until the collector answers it with a receipt.
+    async fn upload(
+        client: Client,
+        mut agent: SynthAgent,
+        deadline: Instant,
+        pool: Arc<Pool>,
+    ) -> anyhow::Result<Uploaded> {
+        let mut out = Uploaded {
+            stored: 0,
+            worst: Duration::ZERO,
+            retries: BTreeMap::new(),
+        };
+        let mut conn: Option<Conn> = None;
+        while Instant::now() < deadline {
+            let body = Bytes::from(agent.next_envelope(wall_clock())?);
+            let started = Instant::now();
+            loop {
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("{}: a report was not accepted within 60 s", agent.agent_id);
+                }
+                let c = match conn.as_mut().filter(|c| !c.is_closed()) {
+                    Some(c) => c,
+                    None => conn.insert(client.connect().await?),
+                };
+                let why = match c
+                    .send(Method::POST, "/v1/reports", None, Some(body.clone()))
+                    .await
+                {
+                    Ok(r) if r.status == 200 => {
+                        // A duplicate answer is the first delivery's receipt after a
+                        // retry whose answer was lost: stored once either way (the
+                        // log's size is checked against the count at the end).
+                        let receipt = Receipt::from_json(&r.body)?;
+                        if receipt.agent_id != agent.agent_id {
+                            bail!("a receipt for another agent: {}", receipt.agent_id);
+                        }
+                        out.stored += 1;
+                        break;
+                    }
+                    Ok(r)
+                        if r.error_code().is_some_and(|c| {
+                            c.parse::<attest_proto::ErrorCode>()
+                                .is_ok_and(|c| c.is_retryable())
+                        }) =>
+                    {
+                        format!(
+                            "{} {}",
+                            r.status.as_u16(),
+                            r.error_code().unwrap_or_default()
+                        )
+                    }
+                    Ok(r) => bail!(
+                        "{}: refused: {} {}",
+                        agent.agent_id,
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    ),
+                    Err(e) => {
+                        conn = None;
+                        format!("connection: {}", short(&e.to_string()))
+                    }
+                };
+                *out.retries.entry(why).or_insert(0) += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            out.worst = out.worst.max(started.elapsed());
+            if let Ok(mut p) = pool.0.lock()
+                && p.len() < 2000
+            {
+                p.push(body);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(out)
+    }
 }

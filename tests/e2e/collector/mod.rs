@@ -7,6 +7,7 @@ mod conflicts;
 mod crash;
 mod enroll;
 mod ingest;
+mod limits;
 mod multi;
 
 use std::net::SocketAddr;
@@ -122,6 +123,11 @@ impl Collector {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 
     /// The server's stderr so far.
