@@ -416,11 +416,12 @@ async fn hostile_4_mb_bodies_are_refused_with_memory_bounded() {
         }
         honest.round().await;
     }
-    // Before: +465 MB for eight such bodies (the generic tree, ~35x each). Now the
-    // bodies themselves (8 x 4 MB) and buffers.
+    // Before the streaming parser: +430-460 MB for two rounds of eight (the
+    // generic tree, ~35x each body). Now the bodies themselves (8 x 4 MB) and
+    // buffers: about +100 MB in a release build (docs/benchmarks.md).
     let (peak, _) = memory_kib(c.pid());
     let grew_mb = peak.saturating_sub(before) / 1024;
-    assert!(grew_mb < 120, "peak grew by {grew_mb} MB");
+    assert!(grew_mb < 200, "peak grew by {grew_mb} MB");
     assert_eq!(tree_size(&c.client()).await, honest.stored);
 }
 
