@@ -533,17 +533,9 @@ pub async fn open_with(
         Ok(Arc::new(
             postgres::PgStore::open(url, max_connections).await?,
         ))
-    } else if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+    } else if let Some(path) = sqlite_path(url) {
         Ok(Arc::new(
-            sqlite::SqliteStore::open(
-                std::path::Path::new(path),
-                max_connections,
-                sqlite_full_sync,
-            )
-            .await?,
+            sqlite::SqliteStore::open(path, max_connections, sqlite_full_sync).await?,
         ))
     } else {
         Err(StoreError::Url(url.chars().take(40).collect()))

@@ -216,18 +216,9 @@ async fn open_tuned(
             store: s.clone(),
             reports: s,
         })
-    } else if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+    } else if let Some(path) = super::sqlite_path(url) {
         let s = Arc::new(
-            super::sqlite::SqliteStore::open_tuned(
-                std::path::Path::new(path),
-                max_connections,
-                true,
-                tuning,
-            )
-            .await?,
+            super::sqlite::SqliteStore::open_tuned(path, max_connections, true, tuning).await?,
         );
         Ok(Stores {
             store: s.clone(),
