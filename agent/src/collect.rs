@@ -1,10 +1,10 @@
 //! Assembles one report: every check run once against one host root.
 
-use attest_proto::{AgentInfo, REPORT_SCHEMA, Report};
+use attest_proto::{AgentInfo, HostInfo, OsInfo, Platform, Report};
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::checks::{self, Context, Thresholds};
-use crate::host::HostRoot;
+use crate::host::Host;
 
 /// The agent's version, as carried in every report.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -18,9 +18,11 @@ pub struct UnknownCheck {
 }
 
 /// Runs the checks named in `only` (all when empty) against `host` at time `now`
-/// and returns the unsigned report (`agent_id` empty, `seq` 0, `prev` empty).
+/// and returns the unsigned report (`agent_id` empty, `seq` 0, `prev` empty), in
+/// the lowest schema that carries it; a report decided from captures is marked
+/// `agent.replay`.
 pub fn collect(
-    host: &HostRoot,
+    host: &Host,
     now: DateTime<Utc>,
     thresholds: &Thresholds,
     only: &[String],
@@ -35,17 +37,33 @@ pub fn collect(
     let now = now.trunc_subsecs(0);
     let ctx = Context::new(host, now, thresholds);
     let results = checks::run(&ctx, only);
-    let host_info = checks::inventory::host_info(&ctx);
-    Ok(Report {
-        schema: REPORT_SCHEMA.to_owned(),
+    let host_info = match host.platform() {
+        Some(Platform::Linux) => checks::linux::inventory::host_info(&ctx),
+        // The macOS and Windows inventories name their OS (the host block's
+        // hostname, machine id and version come with their checks).
+        Some(platform) => HostInfo {
+            os: OsInfo {
+                id: platform.as_str().to_owned(),
+                version_id: String::new(),
+                pretty_name: platform.label().to_owned(),
+            },
+            ..HostInfo::default()
+        },
+        None => HostInfo::default(),
+    };
+    let mut report = Report {
+        schema: String::new(),
         agent_id: String::new(),
         seq: 0,
         prev: String::new(),
         collected_at: now,
         agent: AgentInfo {
             version: AGENT_VERSION.to_owned(),
+            replay: host.is_replay(),
         },
         host: host_info,
         results,
-    })
+    };
+    report.schema = report.required_schema().to_owned();
+    Ok(report)
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use attest_proto::{
     AgentInfo, ChainState, ChainVerdict, EnrollRequest, EnrollResponse, Envelope, ErrorBody,
-    ErrorCode, Head, HostInfo, Incoming, REPORT_SCHEMA, Receipt, Report, SigningKey, Statement,
+    ErrorCode, Head, HostInfo, Incoming, REPORT_SCHEMA_V1, Receipt, Report, SigningKey, Statement,
     StoredView, VerifyingKey, classify, genesis_prev, keyid, link_of,
 };
 use chrono::{DateTime, Utc};
@@ -377,13 +377,14 @@ fn report(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
 /// A small report for `agent_id` at `seq` with `prev`.
 pub(crate) fn report_at(agent_id: &str, seq: u64, prev: &str) -> Report {
     Report {
-        schema: REPORT_SCHEMA.into(),
+        schema: REPORT_SCHEMA_V1.into(),
         agent_id: agent_id.into(),
         seq,
         prev: prev.into(),
         collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
         agent: AgentInfo {
             version: "0.1.0".into(),
+            replay: false,
         },
         host: HostInfo {
             hostname: "web-1".into(),

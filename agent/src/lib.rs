@@ -7,6 +7,7 @@
 //! [`state`] the state directory (key, enrollment, chain position, status).
 
 pub mod backoff;
+pub mod capture;
 pub mod checks;
 pub mod collect;
 pub mod config;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use attest_agent::backoff::{Backoff, SplitMix64};
 use attest_agent::checks::Thresholds;
 use attest_agent::config::{self, Config};
-use attest_agent::host::HostRoot;
+use attest_agent::host::{Captures, Host};
 use attest_agent::service::{self, Agent, Clock as _, SystemClock};
 use attest_agent::spool::Spool;
 use attest_agent::state::{self, StateDir};
@@ -51,6 +51,19 @@ enum Command {
         /// thresholds of /etc/attest/agent.toml when it exists, as `run` uses them).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Answer commands and api calls from these captures instead of running them
+        /// (`DIR/_captures` of a captured root; needs `--root`). The report is marked
+        /// `agent.replay` and a collector never counts it as evidence.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+    },
+    /// Record this Mac or Windows host as a fixture root: every live source of the
+    /// source table once, and the files the checks read, never a secret.
+    #[cfg(any(target_os = "macos", windows))]
+    Capture {
+        /// A new or empty directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Enroll this agent with a collector: create its key, register it, store the
     /// agent id, server and trust.
@@ -82,6 +95,10 @@ enum Command {
         /// Enroll again although already enrolled (waiting reports are quarantined).
         #[arg(long)]
         force: bool,
+        /// Take the host's identity from the files under this directory instead of
+        /// / (for a lab agent that reports a captured root with `run --once --root`).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         #[command(flatten)]
         paths: Paths,
     },
@@ -92,6 +109,14 @@ enum Command {
         /// anything stayed undelivered).
         #[arg(long)]
         once: bool,
+        /// With `--once`: judge the host under this directory instead of / (a lab
+        /// agent enrolled with the same `--root`).
+        #[arg(long, value_name = "DIR", requires = "once")]
+        root: Option<PathBuf>,
+        /// With `--once --root`: answer commands and api calls from these captures;
+        /// the report is marked `agent.replay` and never counted as evidence.
+        #[arg(long, value_name = "DIR", requires_all = ["once", "root"])]
+        replay: Option<PathBuf>,
         #[command(flatten)]
         paths: Paths,
     },
@@ -165,8 +190,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             checks,
             at,
             config,
+            replay,
         } => {
-            let host = match HostRoot::open(&root) {
+            let host = match open_host(&root, replay.as_deref()) {
                 Ok(host) => host,
                 Err(err) => return Ok(usage_error(&err)),
             };
@@ -206,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ca_cert,
             pin,
             force,
+            root,
             paths,
         } => {
             let token = match read_token(token.as_deref(), token_file.as_deref()) {
@@ -244,8 +271,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 proxy: config.proxy.clone(),
                 force,
             };
-            let host =
-                HostRoot::open(std::path::Path::new("/")).context("opening the host root /")?;
+            let host = match Host::open(&root) {
+                Ok(host) => host,
+                Err(err) => return Ok(usage_error(&err)),
+            };
             let now = SystemClock.now();
             let host_info =
                 collect::collect(&host, now, &config.thresholds, &["inventory.host".into()])
@@ -268,14 +297,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Run { once, paths } => {
+        Command::Run {
+            once,
+            root,
+            replay,
+            paths,
+        } => {
             let config = match paths.config() {
                 Ok(config) => config,
                 Err(err) => return Ok(usage_error(&err)),
             };
             init_logging(&config);
-            let host =
-                HostRoot::open(std::path::Path::new("/")).context("opening the host root /")?;
+            let root = root.unwrap_or_else(|| PathBuf::from("/"));
+            let host = match open_host(&root, replay.as_deref()) {
+                Ok(host) => host,
+                Err(err) => return Ok(usage_error(&err)),
+            };
             let agent = match Agent::open(StateDir::new(&paths.state_dir), config, host) {
                 Ok(agent) => agent,
                 // Another agent at work is no mistake in the command line.
@@ -341,6 +378,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.disabled_checks.len()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(any(target_os = "macos", windows))]
+        Command::Capture { out } => {
+            let host = Host::open(std::path::Path::new(if cfg!(windows) {
+                "C:\\"
+            } else {
+                "/"
+            }))
+            .context("opening the host root")?;
+            let now = SystemClock.now();
+            let mut captured_on = serde_json::Map::new();
+            captured_on.insert("agent".into(), collect::AGENT_VERSION.into());
+            if let Some(v) = sysinfo::System::long_os_version() {
+                captured_on.insert("os".into(), v.into());
+            }
+            match attest_agent::capture::capture(&host, &out, now, captured_on) {
+                Ok(summary) => {
+                    for (id, outcome) in &summary.sources {
+                        println!("{id}: {outcome}");
+                    }
+                    for path in &summary.files {
+                        println!("copied {path}");
+                    }
+                    for (path, why) in &summary.skipped {
+                        println!("skipped {path}: {why}");
+                    }
+                    println!(
+                        "wrote {}: review it before it becomes a fixture (docs/agent.md, \"Captures and replay\")",
+                        out.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => Ok(usage_error(&err)),
+            }
         }
         #[cfg(windows)]
         Command::Service { action } => {
@@ -508,6 +579,23 @@ fn read_token(token: Option<&str>, file: Option<&std::path::Path>) -> Result<Str
         ));
     }
     Ok(first.to_owned())
+}
+
+/// The host under `root`, its commands and api calls answered from the captures
+/// in `replay` when given (which needs a root other than the live one).
+fn open_host(root: &std::path::Path, replay: Option<&std::path::Path>) -> Result<Host, String> {
+    let host = Host::open(root).map_err(|e| e.to_string())?;
+    let Some(dir) = replay else {
+        return Ok(host);
+    };
+    if host.is_live() {
+        return Err(
+            "--replay needs --root DIR: captures describe another host's files, not this one's"
+                .to_owned(),
+        );
+    }
+    let captures = Captures::open(dir).map_err(|e| e.to_string())?;
+    host.with_captures(captures, dir).map_err(|e| e.to_string())
 }
 
 fn usage_error(err: &dyn std::fmt::Display) -> ExitCode {

@@ -98,13 +98,14 @@ mod tests {
 
     fn report() -> Report {
         Report {
-            schema: attest_proto::REPORT_SCHEMA.into(),
+            schema: attest_proto::REPORT_SCHEMA_V1.into(),
             agent_id: String::new(),
             seq: 0,
             prev: String::new(),
             collected_at: chrono::DateTime::UNIX_EPOCH,
             agent: AgentInfo {
                 version: "0".into(),
+                replay: false,
             },
             host: HostInfo::default(),
             results: vec![

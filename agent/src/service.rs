@@ -28,7 +28,7 @@ use crate::backoff::{self, Backoff, Rng};
 use crate::checks::Thresholds;
 use crate::collect;
 use crate::config::Config;
-use crate::host::HostRoot;
+use crate::host::Host;
 use crate::spool::{Spool, SpoolError};
 use crate::state::{Enrollment, ErrorEvent, Event, StateDir, StateError, StateLock};
 use crate::upload::{self, ClientError, CollectorClient, Drained, Stopped};
@@ -70,7 +70,7 @@ pub enum ServiceError {
 pub struct Agent {
     pub state: StateDir,
     pub config: Config,
-    pub host: HostRoot,
+    pub host: Host,
     pub enrollment: Enrollment,
     key: SigningKey,
     pub spool: Spool,
@@ -84,7 +84,7 @@ impl Agent {
     /// the enrollment and the key (refused when readable by others), opens the spool
     /// and builds the HTTPS client. The configuration's `server` and trust, when set,
     /// take precedence over those stored at enrollment.
-    pub fn open(state: StateDir, config: Config, host: HostRoot) -> Result<Agent, ServiceError> {
+    pub fn open(state: StateDir, config: Config, host: Host) -> Result<Agent, ServiceError> {
         // A state directory another user could change is fixed or refused first.
         state.ensure_private_logged()?;
         // Not enrolled: say so (the directory may not even exist to hold a lock).
@@ -471,7 +471,7 @@ mod tests {
         Agent::open(
             s.state.clone(),
             s.config.clone(),
-            HostRoot::open(&s.host).unwrap(),
+            Host::open(&s.host).unwrap(),
         )
         .unwrap()
     }
@@ -530,7 +530,7 @@ mod tests {
         let refused = Agent::open(
             s.state.clone(),
             s.config.clone(),
-            HostRoot::open(&s.host).unwrap(),
+            Host::open(&s.host).unwrap(),
         )
         .unwrap_err();
         assert!(

@@ -23,7 +23,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::backoff::{Backoff, SplitMix64};
 use crate::config;
-use crate::host::HostRoot;
+use crate::host::Host;
 use crate::service::{self, Agent, SystemClock};
 use crate::state::{self, StateDir};
 
@@ -169,7 +169,7 @@ fn run_service() -> Result<(), Box<dyn std::error::Error>> {
     let result = (|| -> Result<(), Box<dyn std::error::Error>> {
         let env = |k: &str| std::env::var(k).ok();
         let config = config::load(&config_path, false, &env)?;
-        let host = HostRoot::open(std::path::Path::new("C:\\"))?;
+        let host = Host::open(std::path::Path::new("C:\\"))?;
         let agent = Agent::open(StateDir::new(state_dir), config, host)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use attest_agent::config::Config as AgentConfig;
 use attest_agent::enroll::{EnrollOptions, enroll};
-use attest_agent::host::HostRoot;
+use attest_agent::host::Host;
 use attest_agent::service::{Agent, Clock as _, SystemClock as AgentClock, run_once};
 use attest_agent::state::StateDir;
 use attest_agent::tls::{Pin, Trust};
@@ -107,7 +107,7 @@ async fn enroll_demo_agent(
     clock: &dyn Clock,
     server: &url::Url,
     pin: &Pin,
-    host: &HostRoot,
+    host: &Host,
 ) -> anyhow::Result<()> {
     let trust = Trust::Pin(*pin);
     if let Some(mut enrollment) = state.load_enrollment()? {
@@ -255,7 +255,7 @@ pub async fn run(
     let server_url = url::Url::parse(&format!("https://{listen}"))?;
     let state_dir = data_dir.join(AGENT_DIR);
     let state = StateDir::new(&state_dir);
-    let host = HostRoot::open(Path::new("/"))?;
+    let host = Host::open(Path::new("/"))?;
     enroll_demo_agent(&state, &stores, clock.as_ref(), &server_url, &pin, &host).await?;
     let agent = Agent::open(state, AgentConfig::defaults(&|_| None), host)?;
     let outcome = run_once(&agent, &AgentClock).await?;

@@ -9,7 +9,7 @@
 
 use attest_proto::{
     AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,
-    REPORT_SCHEMA, Report, SigningKey, Statement, Status, keyid,
+    REPORT_SCHEMA_V1, Report, SigningKey, Statement, Status, keyid,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -271,13 +271,14 @@ pub fn sim_report(
     at: DateTime<Utc>,
 ) -> Report {
     Report {
-        schema: REPORT_SCHEMA.into(),
+        schema: REPORT_SCHEMA_V1.into(),
         agent_id: agent.agent_id.clone(),
         seq: 0,
         prev: String::new(),
         collected_at: at,
         agent: AgentInfo {
             version: "0.1.0".into(),
+            replay: false,
         },
         host: agent.host.clone(),
         results: catalog

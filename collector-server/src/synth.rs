@@ -4,7 +4,7 @@
 
 use attest_proto::{
     AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,
-    REPORT_SCHEMA, Report, SigningKey, Statement, Status,
+    REPORT_SCHEMA_V1, Report, SigningKey, Statement, Status,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -64,13 +64,22 @@ impl SynthAgent {
     }
 }
 
-/// A 25-check report (without `seq`/`prev`).
+/// A report of every check of the catalogue as a Linux agent writes it (without
+/// `seq`/`prev`): the ids that never apply on Linux are `not_applicable` with the
+/// catalogue's reason; the others get statuses, facts and evidence.
 pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
     // The agent's own registry is the one list of check ids.
+    let mut applicable = 0usize;
     let results = attest_agent::checks::ids()
         .into_iter()
-        .enumerate()
-        .map(|(i, check)| {
+        .map(|check| {
+            if let Some(reason) = attest_proto::catalogue::check(check)
+                .and_then(|c| c.not_applicable_on(attest_proto::Platform::Linux))
+            {
+                return CheckResult::undecided(check, Status::NotApplicable, reason);
+            }
+            let i = applicable;
+            applicable += 1;
             let status = match i % 7 {
                 0 | 2 | 3 | 5 => Status::Pass,
                 1 => Status::Fail,
@@ -103,13 +112,14 @@ pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
         })
         .collect();
     Report {
-        schema: REPORT_SCHEMA.into(),
+        schema: REPORT_SCHEMA_V1.into(),
         agent_id: agent_id.to_owned(),
         seq: 0,
         prev: String::new(),
         collected_at: at,
         agent: AgentInfo {
             version: "0.1.0".into(),
+            replay: false,
         },
         host: host.clone(),
         results,
@@ -134,7 +144,10 @@ mod tests {
             payload.len()
         );
         let st = Statement::from_slice(&payload).unwrap();
-        assert_eq!(st.predicate.results.len(), 25);
+        assert_eq!(
+            st.predicate.results.len(),
+            attest_proto::catalogue::CHECKS.len()
+        );
         assert_eq!(st.predicate.seq, 1);
         assert_eq!(agent.chain.next_seq, 2);
     }

@@ -3,8 +3,9 @@
 //! Evidence reports ([`report`]), the in-toto statement that carries them
 //! ([`statement`]), the DSSE envelope that signs them ([`envelope`]), key ids and public
 //! key encoding ([`keys`]), the per-agent hash chain ([`chain`]), the enrollment and
-//! receipt messages ([`enroll`]), the size limits ([`limits`]) and the stable error
-//! codes ([`error`]). No I/O, no async runtime: both the agent and the collector depend
+//! receipt messages ([`enroll`]), the size limits ([`limits`]), the stable error
+//! codes ([`error`]), the check catalogue every report's ids come from
+//! ([`catalogue`]) and the facts the collector reads ([`facts`]). No I/O, no async runtime: both the agent and the collector depend
 //! on this crate, and it is the one place the format is defined. `docs/proto.md`
 //! describes the format for people.
 //!
@@ -14,16 +15,19 @@
 //! [`Envelope::keyids`] → [`Envelope::verify`] → [`Statement::from_slice`] →
 //! [`chain::classify`].
 
+pub mod catalogue;
 pub mod chain;
 pub mod enroll;
 pub mod envelope;
 pub mod error;
+pub mod facts;
 mod json;
 pub mod keys;
 pub mod limits;
 pub mod report;
 pub mod statement;
 
+pub use catalogue::{CatalogueCheck, Platform};
 pub use chain::{
     ChainState, ChainVerdict, Head, Incoming, StoredView, classify, genesis_prev, is_link, link_of,
 };
@@ -39,6 +43,7 @@ pub use limits::{
     MAX_ENROLL_BYTES, MAX_ENVELOPE_BYTES, MAX_JSON_DEPTH, MAX_SIGNATURES, MAX_STATEMENT_BYTES,
 };
 pub use report::{
-    AgentInfo, CheckResult, Evidence, HostInfo, OsInfo, REPORT_SCHEMA, Report, Status,
+    AgentInfo, CheckResult, Evidence, HostInfo, OsInfo, REPORT_SCHEMA_V1, REPORT_SCHEMA_V2,
+    REPORT_SCHEMAS, Report, Status,
 };
 pub use statement::{PREDICATE_TYPE, STATEMENT_TYPE, Statement, Subject, SubjectDigest};

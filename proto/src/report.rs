@@ -2,19 +2,31 @@
 //!
 //! This is the `predicate` of the in-toto statement that an agent signs (see
 //! `statement.rs` and `envelope.rs`). Field names are part of the wire format:
-//! renaming one is a schema change (`attest.report/v2`).
+//! renaming one is a schema change.
+//!
+//! Two versions are read. `attest.report/v1` carries `file` and `command` evidence.
+//! `attest.report/v2` adds `api` evidence (a WMI, COM, Win32 or sysctl call) and
+//! `agent.replay` (a report decided from recorded captures, never evidence). An agent
+//! writes the lowest version that can carry its report ([`Report::required_schema`]),
+//! so a Linux agent keeps talking to a collector that knows only v1, and a collector
+//! that knows only v1 refuses a v2 report as a whole (`not_a_statement`, "predicate
+//! schema is …") rather than misreading it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The schema identifier carried in every report.
-pub const REPORT_SCHEMA: &str = "attest.report/v1";
+/// The first report schema: `file` and `command` evidence.
+pub const REPORT_SCHEMA_V1: &str = "attest.report/v1";
+/// The second: adds `api` evidence and `agent.replay`.
+pub const REPORT_SCHEMA_V2: &str = "attest.report/v2";
+/// Every schema this crate reads, oldest first.
+pub const REPORT_SCHEMAS: [&str; 2] = [REPORT_SCHEMA_V1, REPORT_SCHEMA_V2];
 
 /// One run of all checks on one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// Always [`REPORT_SCHEMA`].
+    /// One of [`REPORT_SCHEMAS`]: [`Report::required_schema`] when written.
     pub schema: String,
     /// The id the collector gave this agent at enrollment; empty when not enrolled.
     pub agent_id: String,
@@ -30,10 +42,36 @@ pub struct Report {
     pub results: Vec<CheckResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInfo {
     pub version: String,
+    /// True when the verdicts were decided from recorded captures
+    /// (`attest-agent collect --replay`), not from a host: a collector stores such a
+    /// report but never counts it as evidence. Written only when true (v2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replay: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Report {
+    /// The lowest schema that can carry this report: v2 when it is a replay or
+    /// carries `api` evidence, else v1.
+    pub fn required_schema(&self) -> &'static str {
+        let api = self
+            .results
+            .iter()
+            .flat_map(|r| &r.evidence)
+            .any(|e| matches!(e, Evidence::Api { .. }));
+        if api || self.agent.replay {
+            REPORT_SCHEMA_V2
+        } else {
+            REPORT_SCHEMA_V1
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -181,6 +219,17 @@ pub enum Evidence {
         exit_code: Option<i32>,
         excerpt: String,
         /// `sha256:<hex>` of the command's standard output.
+        sha256: String,
+    },
+    /// A call made in-process or in a helper child: a WMI query or method, a COM
+    /// or Win32 call, a live registry read, `sysctl` (schema v2).
+    Api {
+        /// What was called, e.g. `NetUserModalsGet(3)` or
+        /// `HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion`.
+        name: String,
+        excerpt: String,
+        /// `sha256:<hex>` of the canonical JSON of the call's result (keys sorted,
+        /// no insignificant white space).
         sha256: String,
     },
 }

@@ -21,7 +21,7 @@ use crate::error::{ProtoError, echo};
 use crate::json::parse_strict;
 use crate::keys::sha256_hex;
 use crate::limits::{MAX_JSON_DEPTH, MAX_STATEMENT_BYTES, check_json_depth};
-use crate::report::{REPORT_SCHEMA, Report};
+use crate::report::{REPORT_SCHEMA_V1, REPORT_SCHEMAS, Report};
 
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -156,15 +156,25 @@ impl Statement {
         Ok(statement)
     }
 
-    /// The rules beyond the JSON shape: the report's schema is [`REPORT_SCHEMA`], it is
+    /// The rules beyond the JSON shape: the report's schema is one of
+    /// [`REPORT_SCHEMAS`] and can carry what the report holds (a v1 report has no
+    /// `api` evidence and is no replay), it is
     /// part of a chain (`agent_id` set, `seq` ≥ 1, `prev` a `sha256:<hex>` link), and
     /// the subject names the report's host and carries the digest of its machine id.
     pub fn validate(&self) -> Result<(), ProtoError> {
         let report = &self.predicate;
-        if report.schema != REPORT_SCHEMA {
+        if !REPORT_SCHEMAS.contains(&report.schema.as_str()) {
             return Err(ProtoError::NotAStatement(format!(
-                "predicate schema is {:?}, expected {REPORT_SCHEMA:?}",
-                echo(&report.schema)
+                "predicate schema is {:?}, expected one of {}",
+                echo(&report.schema),
+                REPORT_SCHEMAS.join(", ")
+            )));
+        }
+        if report.schema == REPORT_SCHEMA_V1 && report.required_schema() != REPORT_SCHEMA_V1 {
+            return Err(ProtoError::NotAStatement(format!(
+                "an {REPORT_SCHEMA_V1} report carries api evidence or agent.replay, \
+                 which need {}",
+                report.required_schema()
             )));
         }
         if report.agent_id.is_empty() {
@@ -222,13 +232,14 @@ pub(crate) mod tests {
                 .unwrap();
         let key = SigningKey::from_bytes(&secret);
         Report {
-            schema: REPORT_SCHEMA.into(),
+            schema: REPORT_SCHEMA_V1.into(),
             agent_id: "agt_01".into(),
             seq: 1,
             prev: genesis_prev(&key.verifying_key()),
             collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
             agent: AgentInfo {
                 version: "0.1.0".into(),
+                replay: false,
             },
             host: HostInfo {
                 hostname: "web-1".into(),

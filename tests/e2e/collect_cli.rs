@@ -1,6 +1,6 @@
 //! `attest-agent collect` as a user runs it.
 
-use crate::support::{CHECK_IDS, agent};
+use crate::support::{agent, check_ids};
 
 #[test]
 fn a_bad_root_is_one_line_and_exit_2() {
@@ -39,8 +39,8 @@ fn report_of(out: &std::process::Output) -> attest_proto::Report {
 fn a_live_collect_runs_every_check_in_order() {
     let report = report_of(&agent(&["collect", "--format", "json"]));
     let ids: Vec<&str> = report.results.iter().map(|r| r.check.as_str()).collect();
-    assert_eq!(ids, CHECK_IDS);
-    assert_eq!(report.schema, attest_proto::REPORT_SCHEMA);
+    assert_eq!(ids, check_ids());
+    assert_eq!(report.schema, attest_proto::REPORT_SCHEMA_V1);
     assert!(
         !report.host.kernel.is_empty(),
         "the live kernel release is read"
@@ -98,7 +98,7 @@ fn the_table_groups_by_area_and_counts_statuses() {
         "no colour when stdout is not a terminal"
     );
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("25 checks: "), "{last}");
+    assert!(last.starts_with("33 checks: "), "{last}");
 }
 
 /// A normal user cannot read /etc/shadow: the check is `unknown` and says why,
@@ -216,4 +216,150 @@ fn regression_collect_applies_the_config_files_thresholds() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no such file"), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+/// An empty directory is no host: nothing is failed with confidence, every check
+/// says what is missing (it used to fail four checks).
+#[test]
+fn an_empty_root_decides_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(&[
+        "collect",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), check_ids().len());
+    for r in results {
+        assert_eq!(r["status"], "unknown", "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("holds no operating system"),
+            "{r}"
+        );
+    }
+    // A directory with only /etc is a (bare) Linux root: judged as Linux.
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    let out = agent(&[
+        "collect",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sip = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "system.sip")
+        .unwrap();
+    assert_eq!(sip["status"], "not_applicable");
+    assert_eq!(sip["reason"], "macOS only");
+}
+
+/// A captured Mac (a skeleton root and one captured command) replays on Linux: the
+/// report is marked as a replay in schema v2; a capture whose argv is not the
+/// agent's is refused whole, with exit 2; `--replay` without `--root` is refused.
+#[test]
+fn captures_replay_only_when_asked_and_only_as_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "System/Library/CoreServices/SystemVersion.plist",
+        "<plist><dict><key>ProductVersion</key><string>15.1</string></dict></plist>",
+    );
+    let manifest = |argv: &str| {
+        format!(
+            r#"{{"schema": "attest.captures/v1", "os": "macos", "captured_at": "2026-11-25T11:58:02Z",
+               "sources": {{"macos.fdesetup.status": {{"kind": "command", "argv": {argv}, "exit_code": 0}}}}}}"#
+        )
+    };
+    write(
+        "_captures/manifest.json",
+        &manifest(r#"["/usr/bin/fdesetup", "status"]"#),
+    );
+    write(
+        "_captures/macos.fdesetup.status.stdout",
+        "FileVault is On.\n",
+    );
+    let root_s = root.to_str().unwrap();
+    let captures = root.join("_captures");
+    let captures_s = captures.to_str().unwrap();
+
+    // Without --replay the captures are never read: a plain offline Mac root.
+    let out = agent(&["collect", "--root", root_s, "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plain["schema"], "attest.report/v1");
+    assert!(plain["agent"].get("replay").is_none());
+    assert_eq!(plain["host"]["os"]["id"], "macos");
+
+    let out = agent(&[
+        "collect", "--root", root_s, "--replay", captures_s, "--format", "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(replayed["schema"], "attest.report/v2");
+    assert_eq!(replayed["agent"]["replay"], true);
+    let results = replayed["results"].as_array().unwrap();
+    assert_eq!(results.len(), check_ids().len());
+    let reboot = results
+        .iter()
+        .find(|r| r["check"] == "patch.reboot_pending")
+        .unwrap();
+    assert_eq!(reboot["status"], "not_applicable");
+    assert_eq!(
+        reboot["reason"],
+        "macOS installs updates during the restart; a downloaded update is pending, see patch.security_updates_pending"
+    );
+
+    // argv drift: the capture ran something else than the source table says.
+    write(
+        "_captures/manifest.json",
+        &manifest(r#"["/usr/bin/fdesetup", "status", "-extended"]"#),
+    );
+    let out = agent(&["collect", "--root", root_s, "--replay", captures_s]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("macos.fdesetup.status"), "{err}");
+    assert!(err.contains("capture it again"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A capture of another OS than the root's.
+    write(
+        "_captures/manifest.json",
+        &manifest(r#"["/usr/bin/fdesetup", "status"]"#)
+            .replace(r#""os": "macos""#, r#""os": "windows""#),
+    );
+    let out = agent(&["collect", "--root", root_s, "--replay", captures_s]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // --replay on the live host.
+    let out = agent(&["collect", "--replay", captures_s]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--replay needs --root"));
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{CHECK_IDS, agent, hosts_dir};
+use crate::support::{agent, check_ids, hosts_dir};
 
 const PASS: &str = "pass";
 const FAIL: &str = "fail";
@@ -27,10 +27,11 @@ const INFO: &str = "info";
 
 /// The verdicts `checks.md` defines for each check: the fixture set as a whole must
 /// reach every one of them somewhere.
-const VERDICTS: [(&str, &[&str]); 25] = [
+const VERDICTS: [(&str, &[&str]); 33] = [
     ("disk.root_encrypted", &[PASS, FAIL, UNKNOWN]),
     ("disk.fixed_volumes_encrypted", &[PASS, FAIL, UNKNOWN]),
     ("disk.swap_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.recovery_key_escrow", &[NA]),
     ("patch.os_supported", &[PASS, FAIL, UNKNOWN]),
     ("patch.security_updates_pending", &[PASS, FAIL, UNKNOWN]),
     ("patch.index_fresh", &[PASS, FAIL, UNKNOWN]),
@@ -45,11 +46,18 @@ const VERDICTS: [(&str, &[&str]); 25] = [
     ("accounts.ssh_password_auth", &[PASS, FAIL, NA]),
     ("accounts.sudo_nopasswd", &[PASS, FAIL, NA]),
     ("accounts.privileged_users", &[INFO]),
+    ("accounts.guest_disabled", &[NA]),
+    ("accounts.auto_login_disabled", &[UNKNOWN]),
+    ("accounts.laps", &[NA]),
     ("system.time_sync", &[PASS, FAIL]),
     ("system.audit_logging", &[PASS, FAIL]),
     ("system.firewall", &[PASS, FAIL]),
     ("system.screen_lock", &[PASS, FAIL, NA]),
     ("system.secure_boot", &[PASS, FAIL, UNKNOWN]),
+    ("system.sip", &[NA]),
+    ("system.gatekeeper", &[NA]),
+    ("system.uac", &[NA]),
+    ("system.smb1_disabled", &[NA]),
     ("malware.protection", &[PASS, FAIL]),
     ("inventory.host", &[INFO]),
     ("inventory.software", &[INFO, UNKNOWN]),
@@ -71,6 +79,10 @@ struct Expected {
     mtimes: BTreeMap<String, String>,
     /// Check id → status.
     checks: BTreeMap<String, String>,
+    /// Collect with `--replay ROOT/_captures` (a captured host); the report must
+    /// then be marked `agent.replay`.
+    #[serde(default)]
+    replay: bool,
 }
 
 struct Host {
@@ -244,7 +256,8 @@ fn set_mtimes(host: &Host) {
 
 fn collect(host: &Host, format: &str) -> Output {
     let root = host.root.to_str().unwrap();
-    agent(&[
+    let captures = host.root.join("_captures");
+    let mut args = vec![
         "collect",
         "--root",
         root,
@@ -252,7 +265,11 @@ fn collect(host: &Host, format: &str) -> Output {
         format,
         "--at",
         &host.expected.at,
-    ])
+    ];
+    if host.expected.replay {
+        args.extend(["--replay", captures.to_str().unwrap()]);
+    }
+    agent(&args)
 }
 
 /// Every host collected once per test binary, as JSON and as a table.
@@ -292,13 +309,13 @@ fn every_host_meets_its_expected_verdicts() {
     let mut mismatches = Vec::new();
     for c in collected() {
         let host = &c.host;
-        for id in CHECK_IDS {
+        for id in check_ids() {
             if !host.expected.checks.contains_key(id) {
                 mismatches.push(format!("{}: expected.json lacks {id}", host.name));
             }
         }
         for id in host.expected.checks.keys() {
-            if !CHECK_IDS.contains(&id.as_str()) {
+            if !check_ids().contains(&id.as_str()) {
                 mismatches.push(format!(
                     "{}: expected.json names an unknown check {id}",
                     host.name
@@ -312,6 +329,25 @@ fn every_host_meets_its_expected_verdicts() {
                 continue;
             }
         };
+        let replay = report["agent"]["replay"].as_bool().unwrap_or(false);
+        let schema = text(report.get("schema")).to_owned();
+        if replay != host.expected.replay {
+            mismatches.push(format!(
+                "{}: agent.replay is {replay}, expected {}",
+                host.name, host.expected.replay
+            ));
+        }
+        let want_schema = if replay {
+            "attest.report/v2"
+        } else {
+            "attest.report/v1"
+        };
+        if schema != want_schema {
+            mismatches.push(format!(
+                "{}: schema {schema}, expected {want_schema}",
+                host.name
+            ));
+        }
         let Some(results) = report.get("results").and_then(Value::as_array) else {
             mismatches.push(format!("{}: the report has no results array", host.name));
             continue;
@@ -359,9 +395,9 @@ fn the_hosts_together_reach_every_verdict_checks_md_defines() {
     let mut problems = Vec::new();
     for host in hosts {
         let ids: BTreeSet<&str> = host.expected.checks.keys().map(String::as_str).collect();
-        if ids != CHECK_IDS.iter().copied().collect() {
+        if ids != check_ids().into_iter().collect() {
             problems.push(format!(
-                "{}: expected.json does not list exactly the 25 checks",
+                "{}: expected.json does not list exactly the catalogue's checks",
                 host.name
             ));
         }

@@ -39,30 +39,6 @@ pub fn agent(args: &[&str]) -> Output {
 }
 
 /// Every check of the catalogue, in report order (`checks.md`).
-pub const CHECK_IDS: [&str; 25] = [
-    "disk.root_encrypted",
-    "disk.fixed_volumes_encrypted",
-    "disk.swap_encrypted",
-    "patch.os_supported",
-    "patch.security_updates_pending",
-    "patch.index_fresh",
-    "patch.auto_updates",
-    "patch.reboot_pending",
-    "accounts.no_empty_passwords",
-    "accounts.uid0_only_root",
-    "accounts.password_max_age",
-    "accounts.password_min_length",
-    "accounts.lockout",
-    "accounts.ssh_root_login",
-    "accounts.ssh_password_auth",
-    "accounts.sudo_nopasswd",
-    "accounts.privileged_users",
-    "system.time_sync",
-    "system.audit_logging",
-    "system.firewall",
-    "system.screen_lock",
-    "system.secure_boot",
-    "malware.protection",
-    "inventory.host",
-    "inventory.software",
-];
+pub fn check_ids() -> Vec<&'static str> {
+    attest_proto::catalogue::ids().collect()
+}

@@ -1,29 +1,39 @@
-//! The check catalogue (`../shared/design/checks.md`): one [`Check`] per id, listed
-//! explicitly and in order by [`registry`].
+//! The checks: one [`Check`] per id of the catalogue ([`attest_proto::catalogue`]),
+//! the same ids in the same order on every operating system.
 //!
-//! Each area is a module. Inside it, parsing a host file is a pure function from
-//! text to a value (tested on text); a check combines parsed values into a verdict.
-//! Every file is read through the [`Context`]'s [`HostRoot`]. A check never panics
-//! and never aborts the run: a failure to read becomes `unknown` with the error in
-//! `reason`.
+//! ```text
+//! checks/
+//!   mod.rs        the registry: catalogue order, OS dispatch, not_applicable
+//!   linux/        the Linux checks, by area (disk, patch, accounts, system, inventory)
+//!   macos/        the macOS checks
+//!   windows/      the Windows checks
+//! ```
+//!
+//! Each OS folder lists the checks it implements ([`linux::checks`],
+//! [`macos::checks`], [`windows::checks`]). [`registry`] walks the catalogue: an id
+//! the catalogue marks not applicable on the host's OS answers `not_applicable` with
+//! the catalogue's reason; an id the OS folder implements runs; any other answers
+//! `unknown` ("not yet implemented for …"). Inside a folder, parsing a host file is
+//! a pure function from text to a value (tested on text); a check combines parsed
+//! values into a verdict. Every source is read through the [`Context`]'s [`Host`].
+//! A check never panics and never aborts the run: a failure to read becomes
+//! `unknown` with the error in `reason`.
 
-pub mod accounts;
-pub mod common;
-pub mod disk;
-pub mod inventory;
-pub mod patch;
-pub mod system;
+pub mod linux;
+pub mod macos;
+pub mod windows;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use attest_proto::{CheckResult, Evidence, Status};
+use attest_proto::catalogue::{self, CatalogueCheck};
+use attest_proto::{CheckResult, Evidence, Platform, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::host::HostRoot;
+use crate::host::{ApiOutput, Detected, Host};
 
 /// Thresholds the verdicts depend on. Defaults follow `checks.md`; the agent's
 /// configuration can change them; the value used is recorded in `facts`.
@@ -58,14 +68,14 @@ impl Default for Thresholds {
 /// so that files several checks need (mountinfo, dpkg status, os-release) are read
 /// and parsed once per run.
 pub struct Context<'a> {
-    pub host: &'a HostRoot,
+    pub host: &'a Host,
     pub now: DateTime<Utc>,
     pub thresholds: &'a Thresholds,
     memo: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(host: &'a HostRoot, now: DateTime<Utc>, thresholds: &'a Thresholds) -> Self {
+    pub fn new(host: &'a Host, now: DateTime<Utc>, thresholds: &'a Thresholds) -> Self {
         Context {
             host,
             now,
@@ -102,25 +112,110 @@ pub trait Check: Send + Sync {
     fn run(&self, ctx: &Context<'_>) -> CheckResult;
 }
 
-/// Every check, in report order: disk, patch, accounts, system, inventory.
-pub fn registry() -> Vec<Box<dyn Check>> {
-    let mut checks = Vec::new();
-    checks.extend(disk::checks());
-    checks.extend(patch::checks());
-    checks.extend(accounts::checks());
-    checks.extend(system::checks());
-    checks.extend(inventory::checks());
-    checks
+/// The checks an OS folder implements.
+fn implemented(platform: Platform) -> Vec<Box<dyn Check>> {
+    match platform {
+        Platform::Linux => linux::checks(),
+        Platform::Macos => macos::checks(),
+        Platform::Windows => windows::checks(),
+    }
 }
 
-/// The ids of every check, in report order.
+/// An id that never applies on the host's OS: the catalogue's reason.
+struct NotApplicable {
+    entry: &'static CatalogueCheck,
+    reason: &'static str,
+}
+
+impl Check for NotApplicable {
+    fn id(&self) -> &'static str {
+        self.entry.id
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> CheckResult {
+        let os = ctx.host.platform().map_or("", Platform::label);
+        not_applicable(self.entry.id, self.reason).fact("platform", os)
+    }
+}
+
+/// An id that applies on the host's OS but has no implementation in this agent.
+struct NotImplemented {
+    entry: &'static CatalogueCheck,
+    platform: Platform,
+}
+
+impl Check for NotImplemented {
+    fn id(&self) -> &'static str {
+        self.entry.id
+    }
+
+    fn run(&self, _ctx: &Context<'_>) -> CheckResult {
+        unknown(
+            self.entry.id,
+            format!(
+                "not yet implemented for {} in this agent version",
+                self.platform.label()
+            ),
+        )
+    }
+}
+
+/// Every id, when the root holds no operating system: nothing can be decided.
+struct NotAHost {
+    entry: &'static CatalogueCheck,
+}
+
+impl Check for NotAHost {
+    fn id(&self) -> &'static str {
+        self.entry.id
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> CheckResult {
+        unknown(
+            self.entry.id,
+            format!(
+                "{} holds no operating system: none of {} (macOS), {} (Windows) or {} \
+                 (Linux) exists under it",
+                ctx.host.root().display(),
+                crate::host::MACOS_MARKER,
+                crate::host::WINDOWS_MARKER,
+                crate::host::LINUX_MARKER
+            ),
+        )
+    }
+}
+
+/// Every check for a host whose OS is `detected`, in catalogue order.
+pub fn registry(detected: Detected) -> Vec<Box<dyn Check>> {
+    let Detected::Os(platform) = detected else {
+        return catalogue::CHECKS
+            .iter()
+            .map(|entry| Box::new(NotAHost { entry }) as Box<dyn Check>)
+            .collect();
+    };
+    let mut by_id: HashMap<&'static str, Box<dyn Check>> = implemented(platform)
+        .into_iter()
+        .map(|c| (c.id(), c))
+        .collect();
+    catalogue::CHECKS
+        .iter()
+        .map(|entry| match entry.not_applicable_on(platform) {
+            Some(reason) => Box::new(NotApplicable { entry, reason }) as Box<dyn Check>,
+            None => by_id
+                .remove(entry.id)
+                .unwrap_or_else(|| Box::new(NotImplemented { entry, platform })),
+        })
+        .collect()
+}
+
+/// The ids of every check, in report order (the catalogue's).
 pub fn ids() -> Vec<&'static str> {
-    registry().iter().map(|c| c.id()).collect()
+    catalogue::ids().collect()
 }
 
 /// Runs the checks whose id is in `only` (all when `only` is empty), in order.
 pub fn run(ctx: &Context<'_>, only: &[String]) -> Vec<CheckResult> {
-    registry()
+    registry(ctx.host.detected())
         .iter()
         .filter(|c| only.is_empty() || only.iter().any(|id| id == c.id()))
         .map(|c| {
@@ -171,6 +266,44 @@ pub fn command_evidence(
     }
 }
 
+/// Evidence that an api source was called: what was called, the deciding part of
+/// its result, and the SHA-256 of the canonical JSON of the whole result (keys
+/// sorted, no insignificant white space).
+pub fn api_evidence(output: &ApiOutput, excerpt: impl Into<String>) -> Evidence {
+    Evidence::Api {
+        name: output.name.clone(),
+        excerpt: excerpt.into(),
+        sha256: sha256(canonical_json(&output.value).as_bytes()),
+    }
+}
+
+/// JSON with object keys sorted at every level and no white space.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String(k.clone()),
+                        canonical_json(&map[k.as_str()])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// An `unknown` result whose reason is `why`.
 pub fn unknown(id: &str, why: impl Into<String>) -> CheckResult {
     CheckResult::undecided(id, Status::Unknown, why)
@@ -193,13 +326,147 @@ mod tests {
         assert_eq!(sentence("/ is on LUKS2"), "/ is on LUKS2");
     }
 
+    use crate::host::fake::FakeHost;
+
     #[test]
-    fn the_registry_lists_every_check_once() {
-        let ids = ids();
-        assert_eq!(ids.len(), 25);
-        let mut unique = ids.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), ids.len());
+    fn the_registry_lists_every_check_once_in_catalogue_order_on_every_os() {
+        let catalogue: Vec<&str> = catalogue::ids().collect();
+        assert_eq!(catalogue.len(), 33);
+        for detected in [
+            Detected::Os(Platform::Linux),
+            Detected::Os(Platform::Macos),
+            Detected::Os(Platform::Windows),
+            Detected::NotAHost,
+        ] {
+            let ids: Vec<&str> = registry(detected).iter().map(|c| c.id()).collect();
+            assert_eq!(ids, catalogue, "{detected:?}");
+        }
+    }
+
+    #[test]
+    fn os_folders_implement_only_catalogue_ids_that_apply_there() {
+        for platform in Platform::ALL {
+            let mut seen = std::collections::HashSet::new();
+            for check in implemented(platform) {
+                let entry = catalogue::check(check.id())
+                    .unwrap_or_else(|| panic!("{} is not in the catalogue", check.id()));
+                assert!(
+                    entry.applies_on(platform),
+                    "{} is implemented for {platform} where the catalogue says not_applicable",
+                    check.id()
+                );
+                assert!(
+                    seen.insert(check.id()),
+                    "{} twice for {platform}",
+                    check.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn linux_implements_every_id_that_applies_on_linux() {
+        // Being written: answers `unknown` ("not yet implemented") until it lands.
+        const PENDING: &[&str] = &["accounts.auto_login_disabled"];
+        let implemented: Vec<&str> = implemented(Platform::Linux)
+            .iter()
+            .map(|c| c.id())
+            .collect();
+        for entry in catalogue::CHECKS {
+            if entry.applies_on(Platform::Linux) && !PENDING.contains(&entry.id) {
+                assert!(
+                    implemented.contains(&entry.id),
+                    "{} missing on Linux",
+                    entry.id
+                );
+            }
+        }
+    }
+
+    /// Every id answers on a skeleton root of each OS, and an id that never
+    /// applies answers `not_applicable` with exactly the catalogue's reason.
+    #[test]
+    fn every_id_answers_on_linux_macos_and_windows_roots() {
+        let thresholds = Thresholds::default();
+        let now = "2026-11-25T12:00:00Z".parse().unwrap();
+        for (platform, fake) in [
+            (Platform::Linux, FakeHost::linux()),
+            (Platform::Macos, FakeHost::macos()),
+            (Platform::Windows, FakeHost::windows()),
+        ] {
+            let host = fake.host();
+            assert_eq!(host.platform(), Some(platform));
+            let ctx = Context::new(&host, now, &thresholds);
+            let results = run(&ctx, &[]);
+            assert_eq!(results.len(), 33, "{platform}");
+            for (result, entry) in results.iter().zip(catalogue::CHECKS) {
+                assert_eq!(result.check, entry.id);
+                match entry.not_applicable_on(platform) {
+                    Some(reason) => {
+                        assert_eq!(
+                            result.status,
+                            Status::NotApplicable,
+                            "{platform} {}",
+                            entry.id
+                        );
+                        assert_eq!(
+                            result.reason.as_deref(),
+                            Some(reason),
+                            "{platform} {}",
+                            entry.id
+                        );
+                    }
+                    // It may still be not applicable by the host's state (no SSH
+                    // server), but never for the catalogue's reason.
+                    None => assert!(
+                        !entry
+                            .not_applicable
+                            .iter()
+                            .any(|(_, r)| result.reason.as_deref() == Some(*r)),
+                        "{platform} {}: {:?}",
+                        entry.id,
+                        result.reason
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_root_without_an_os_decides_nothing() {
+        let host = FakeHost::empty().host();
+        let thresholds = Thresholds::default();
+        let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
+        let results = run(&ctx, &[]);
+        assert_eq!(results.len(), 33);
+        for r in &results {
+            assert_eq!(r.status, Status::Unknown, "{}", r.check);
+            assert!(
+                r.reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("holds no operating system")
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": [{"z": 1, "a": "x\"y"}], "a": null});
+        assert_eq!(canonical_json(&v), r#"{"a":null,"b":[{"a":"x\"y","z":1}]}"#);
+        let out = ApiOutput {
+            name: "sysctl vm.swapusage".into(),
+            value: serde_json::json!({"xsu_encrypted": 1, "xsu_total": 2}),
+        };
+        let Evidence::Api {
+            name,
+            sha256: digest,
+            ..
+        } = api_evidence(&out, "xsu_encrypted = 1")
+        else {
+            panic!("api evidence");
+        };
+        assert_eq!(name, "sysctl vm.swapusage");
+        assert_eq!(digest, sha256(br#"{"xsu_encrypted":1,"xsu_total":2}"#));
     }
 }

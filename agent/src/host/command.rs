@@ -1,8 +1,12 @@
-//! Running a program on a live host: no shell, a fixed environment, a timeout.
+//! Running a program on a live host: no shell, an absolute program path and a fixed
+//! argv from the source table, an empty environment but `PATH` and the C locale, no
+//! standard input, a timeout.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::SourceError;
 
 /// How long a command may run before it is killed.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,31 +24,23 @@ pub struct CommandOutput {
     pub stderr: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("{program}: commands are not run on an offline root")]
-    Offline { program: String },
-    #[error("{program}: not installed")]
-    NotFound { program: String },
-    #[error("{program}: {source}")]
-    Io {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("{program}: killed after {seconds} s")]
-    Timeout { program: String, seconds: u64 },
-}
-
-pub(super) fn run(program: &str, args: &[&str]) -> Result<CommandOutput, CommandError> {
+pub(super) fn run(argv: &[&str]) -> Result<CommandOutput, SourceError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(SourceError::Failed {
+            what: String::new(),
+            error: "empty argv".to_owned(),
+        });
+    };
+    let program = *program;
     let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            CommandError::NotFound {
-                program: program.to_owned(),
+            SourceError::NotInstalled {
+                what: program.to_owned(),
             }
         } else {
-            CommandError::Io {
-                program: program.to_owned(),
-                source,
+            SourceError::Failed {
+                what: program.to_owned(),
+                error: source.to_string(),
             }
         }
     };
@@ -54,6 +50,7 @@ pub(super) fn run(program: &str, args: &[&str]) -> Result<CommandOutput, Command
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("LC_ALL", "C")
+        .env("LANG", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,8 +69,8 @@ pub(super) fn run(program: &str, args: &[&str]) -> Result<CommandOutput, Command
             None if started.elapsed() > COMMAND_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(CommandError::Timeout {
-                    program: program.to_owned(),
+                return Err(SourceError::Timeout {
+                    what: program.to_owned(),
                     seconds: COMMAND_TIMEOUT.as_secs(),
                 });
             }
@@ -82,10 +79,8 @@ pub(super) fn run(program: &str, args: &[&str]) -> Result<CommandOutput, Command
     };
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
-    let mut argv = vec![program.to_owned()];
-    argv.extend(args.iter().map(|a| (*a).to_owned()));
     Ok(CommandOutput {
-        argv,
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
         exit_code: status.code(),
         stdout,
         stderr,

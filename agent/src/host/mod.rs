@@ -1,32 +1,51 @@
-//! The host-root reader: every probe reads the host through one [`HostRoot`].
+//! The host: every check reads its host through one [`Host`], whatever the operating
+//! system and wherever the host is.
 //!
-//! A root is `/` for a live host, or a directory holding a host's files (a mounted
-//! disk image, a test fixture). Paths are always written as they are on the host
-//! (`/etc/ssh/sshd_config`) and resolved inside the root as if chrooted:
+//! A host has four kinds of source (`docs/agent.md`, "The platform axis"):
 //!
-//! - symlinks are followed component by component by this module, never by the
-//!   kernel, so an absolute target such as `/usr/share/x` resolves to
-//!   `ROOT/usr/share/x`, never to the machine's own file;
-//! - `..` never climbs above the root;
-//! - at most [`MAX_LINK_HOPS`] links are followed per path (a loop is an error).
+//! - **files** under a root: `/` for a live host, or a directory holding a host's
+//!   files (a mounted disk image, a test fixture), resolved as if chrooted
+//!   ([`files`]); under a Windows root, case-insensitively;
+//! - **commands** with a fixed argv from the source table ([`sources`]), run without
+//!   a shell on a live host only;
+//! - **api** calls (WMI, COM, Win32, IOKit, sysctl), live only;
+//! - **registry** values: live through the Win32 registry API.
 //!
-//! Commands run only on a live host (root `/`), with no shell, a fixed `PATH`, the
-//! C locale and a timeout; under any other root [`HostRoot::run`] refuses.
+//! Offline, commands and api calls answer "not run on an offline root"; with
+//! captures ([`replay`]) they answer what was recorded. The operating system under
+//! the root is decided from its files ([`detect`]); on a live macOS or Windows host
+//! the build target decides.
 
-mod command;
+pub mod command;
+#[cfg(test)]
+pub mod fake;
+pub mod files;
+mod live;
+pub mod replay;
+pub mod sources;
 
-pub use command::{CommandError, CommandOutput};
+pub use attest_proto::Platform;
+pub use command::CommandOutput;
+pub use files::{FileKind, MAX_LINK_HOPS, Meta};
+pub use replay::{Captured, Captures, ReplayError};
+pub use sources::Source;
 
-use std::collections::VecDeque;
-use std::fs;
-use std::io::{self, Read};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// How many symlinks one path may pass through, as Linux's `MAXSYMLINKS`.
-pub const MAX_LINK_HOPS: usize = 40;
+use files::{Backend, Case, DirBackend};
 
 /// The largest file a probe reads (decompressed package indexes stay below this).
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The files that decide which OS is under a root, in the order they are tried.
+pub const MACOS_MARKER: &str = "/System/Library/CoreServices/SystemVersion.plist";
+/// Matched case-insensitively, as every Windows path.
+pub const WINDOWS_MARKER: &str = "/Windows/System32/config/SOFTWARE";
+/// A Linux root has at least this directory.
+pub const LINUX_MARKER: &str = "/etc";
 
 /// Why a path under the root could not be read. Messages name the path as it is
 /// on the host and say what to do where there is something to do.
@@ -55,13 +74,11 @@ impl ReadError {
         matches!(self, ReadError::PermissionDenied { .. })
     }
 
-    fn from_io(path: &str, err: io::Error) -> Self {
+    pub(crate) fn from_io(path: &str, err: io::Error) -> Self {
         let path = path.to_owned();
         match err.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ReadError::NotFound { path },
             io::ErrorKind::PermissionDenied => ReadError::PermissionDenied { path },
-            _ if err.raw_os_error() == Some(20) => ReadError::NotFound { path }, // ENOTDIR
-            _ if err.raw_os_error() == Some(40) => ReadError::LinkLoop { path }, // ELOOP
             _ => ReadError::Io { path, source: err },
         }
     }
@@ -76,127 +93,228 @@ pub enum RootError {
     NotADirectory { path: String },
 }
 
-/// Reads a host's files under a root directory, resolving symlinks inside it.
-#[derive(Debug, Clone)]
-pub struct HostRoot {
-    root: PathBuf,
-    live: bool,
+/// Why a command or an api source gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// Offline roots run nothing.
+    #[error("{what}: commands are not run on an offline root")]
+    Offline { what: String },
+    /// Replaying, and the source is not in the captures.
+    #[error("{what}: not captured")]
+    NotCaptured { what: String },
+    /// Replaying a source that failed when it was captured.
+    #[error("{what}: {error} (captured)")]
+    Captured { what: String, error: String },
+    /// The program is not on this host.
+    #[error("{what}: not installed")]
+    NotInstalled { what: String },
+    #[error("{what}: killed after {seconds} s")]
+    Timeout { what: String, seconds: u64 },
+    #[error("{what}: {error}")]
+    Failed { what: String, error: String },
+    /// The source is of another operating system than the host's.
+    #[error("{what}: a {source_os} source, and this host runs {host_os}")]
+    WrongPlatform {
+        what: String,
+        source_os: Platform,
+        host_os: String,
+    },
+    /// This build of the agent cannot call the source live.
+    #[error("{what}: not available in this build of the agent")]
+    Unsupported { what: String },
 }
 
-impl HostRoot {
+/// The result of an api source: what was called and its JSON result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiOutput {
+    /// What was called (the source table's name).
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+/// Which OS a root holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    Os(Platform),
+    /// None of the markers: an empty directory, or not a host's `/`.
+    NotAHost,
+}
+
+impl Detected {
+    pub fn platform(self) -> Option<Platform> {
+        match self {
+            Detected::Os(p) => Some(p),
+            Detected::NotAHost => None,
+        }
+    }
+}
+
+/// How commands and api sources are answered.
+#[derive(Debug, Clone)]
+pub(crate) enum Answers {
+    /// Run or called on this machine.
+    Live,
+    /// Not at all (an offline root).
+    Offline,
+    /// From captures.
+    Replay(Arc<Captures>),
+    /// The unit tests' live host: from recordings, and `is_live`.
+    #[cfg(test)]
+    FakeLive(Arc<Captures>),
+}
+
+/// A host: its files, its OS, and how its live sources are answered.
+#[derive(Debug, Clone)]
+pub struct Host {
+    backend: Arc<dyn Backend>,
+    /// The directory shown to people (`--root`), or `memory` for the fake.
+    display: PathBuf,
+    detected: Detected,
+    case: Case,
+    answers: Answers,
+}
+
+impl Host {
     /// Opens `root`; it must be an existing directory. The host is *live* when the
-    /// root is the machine's own `/`.
+    /// root is the machine's own `/` (on Windows, the system drive): commands and api
+    /// sources are then run. The OS is detected from the root's files, except on a
+    /// live macOS or Windows host, where the build target decides.
     pub fn open(root: &Path) -> Result<Self, RootError> {
         let display = root.display().to_string();
-        let canonical = fs::canonicalize(root).map_err(|source| RootError::Io {
+        let canonical = std::fs::canonicalize(root).map_err(|source| RootError::Io {
             path: display.clone(),
             source,
         })?;
-        let meta = fs::metadata(&canonical).map_err(|source| RootError::Io {
+        let meta = std::fs::metadata(&canonical).map_err(|source| RootError::Io {
             path: display.clone(),
             source,
         })?;
         if !meta.is_dir() {
             return Err(RootError::NotADirectory { path: display });
         }
-        let live = canonical == Path::new("/");
-        Ok(HostRoot {
-            root: canonical,
-            live,
-        })
+        let live = is_system_root(&canonical);
+        let backend: Arc<dyn Backend> = Arc::new(DirBackend {
+            root: canonical.clone(),
+        });
+        let detected = if live {
+            live::platform().map_or_else(|| detect(backend.as_ref()), Detected::Os)
+        } else {
+            detect(backend.as_ref())
+        };
+        Ok(Host::assemble(
+            backend,
+            canonical,
+            detected,
+            if live {
+                Answers::Live
+            } else {
+                Answers::Offline
+            },
+        ))
+    }
+
+    pub(crate) fn assemble(
+        backend: Arc<dyn Backend>,
+        display: PathBuf,
+        detected: Detected,
+        answers: Answers,
+    ) -> Host {
+        let case = if detected == Detected::Os(Platform::Windows) {
+            Case::Insensitive
+        } else {
+            Case::Sensitive
+        };
+        Host {
+            backend,
+            display,
+            detected,
+            case,
+            answers,
+        }
+    }
+
+    /// Answers commands and api sources from `captures` instead of running them.
+    /// Refused when the captures are of another OS than the root's.
+    pub fn with_captures(mut self, captures: Captures, dir: &Path) -> Result<Host, ReplayError> {
+        if let Some(os) = captures.os()
+            && self.detected != Detected::Os(os)
+        {
+            return Err(ReplayError::WrongOs {
+                dir: dir.display().to_string(),
+                captured: os,
+                root: match self.detected {
+                    Detected::Os(p) => p.label().to_owned(),
+                    Detected::NotAHost => "not a host's root".to_owned(),
+                },
+            });
+        }
+        self.answers = Answers::Replay(Arc::new(captures));
+        Ok(self)
     }
 
     /// True when the root is the machine's own `/`: commands may run.
     pub fn is_live(&self) -> bool {
-        self.live
-    }
-
-    /// The root directory on the machine.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The machine path of a host path that has already been resolved.
-    fn real(&self, components: &[String]) -> PathBuf {
-        let mut p = self.root.clone();
-        for c in components {
-            p.push(c);
+        match self.answers {
+            Answers::Live => true,
+            #[cfg(test)]
+            Answers::FakeLive(_) => true,
+            Answers::Offline | Answers::Replay(_) => false,
         }
-        p
     }
 
-    /// Resolves `path` inside the root and returns its canonical host path
-    /// (absolute, no links, no `..`). With `follow_last` false the last component
-    /// is not followed when it is a symlink (like `lstat`).
-    fn resolve_components(&self, path: &str, follow_last: bool) -> Result<Vec<String>, ReadError> {
-        self.resolve_inner(path, follow_last, false)
+    /// The recordings that answer sources instead of running them.
+    fn recorded(&self) -> Option<&Captures> {
+        match &self.answers {
+            Answers::Replay(c) => Some(c),
+            #[cfg(test)]
+            Answers::FakeLive(c) => Some(c),
+            Answers::Live | Answers::Offline => None,
+        }
     }
 
-    /// The resolution behind [`Self::resolve_components`]. With `missing_ok`, a
-    /// component that does not exist ends the walk: it and the rest are appended
-    /// as written (`..` still never climbing above the root), as `realpath -m` does.
-    fn resolve_inner(
+    /// True when commands and api sources are answered from captures.
+    pub fn is_replay(&self) -> bool {
+        matches!(self.answers, Answers::Replay(_))
+    }
+
+    /// True when commands and api sources give answers (live, or replayed).
+    pub fn answers_sources(&self) -> bool {
+        !matches!(self.answers, Answers::Offline)
+    }
+
+    /// The OS under the root.
+    pub fn detected(&self) -> Detected {
+        self.detected
+    }
+
+    /// The OS under the root, when there is one.
+    pub fn platform(&self) -> Option<Platform> {
+        self.detected.platform()
+    }
+
+    /// The root directory, as shown to people.
+    pub fn root(&self) -> &Path {
+        &self.display
+    }
+
+    fn resolve(
         &self,
         path: &str,
         follow_last: bool,
         missing_ok: bool,
     ) -> Result<Vec<String>, ReadError> {
-        let mut pending: VecDeque<String> = split(path).collect();
-        let mut resolved: Vec<String> = Vec::new();
-        let mut hops = 0usize;
-        while let Some(component) = pending.pop_front() {
-            if component == ".." {
-                resolved.pop();
-                continue;
-            }
-            resolved.push(component);
-            if pending.is_empty() && !follow_last {
-                break;
-            }
-            let real = self.real(&resolved);
-            let meta = match fs::symlink_metadata(&real) {
-                Ok(meta) => meta,
-                Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => {
-                    for c in pending.drain(..) {
-                        if c == ".." {
-                            resolved.pop();
-                        } else {
-                            resolved.push(c);
-                        }
-                    }
-                    break;
-                }
-                Err(e) => return Err(ReadError::from_io(path, e)),
-            };
-            if meta.file_type().is_symlink() {
-                hops += 1;
-                if hops > MAX_LINK_HOPS {
-                    return Err(ReadError::LinkLoop {
-                        path: path.to_owned(),
-                    });
-                }
-                let target = fs::read_link(&real).map_err(|e| ReadError::from_io(path, e))?;
-                let target = target.to_string_lossy().into_owned();
-                resolved.pop();
-                if target.starts_with('/') {
-                    resolved.clear();
-                }
-                for (i, c) in split(&target).enumerate() {
-                    pending.insert(i, c);
-                }
-            } else if !pending.is_empty() && !meta.is_dir() {
-                return Err(ReadError::NotFound {
-                    path: path.to_owned(),
-                });
-            }
-        }
-        Ok(resolved)
+        files::resolve(
+            self.backend.as_ref(),
+            self.case,
+            path,
+            follow_last,
+            missing_ok,
+        )
     }
 
     /// The canonical host path of `path`: every symlink followed inside the root.
     pub fn canonical(&self, path: &str) -> Result<String, ReadError> {
-        let components = self.resolve_components(path, true)?;
-        Ok(join(&components))
+        Ok(files::join(&self.resolve(path, true, false)?))
     }
 
     /// The host path that `path` resolves to, every symlink followed inside the
@@ -204,42 +322,34 @@ impl HostRoot {
     /// masked by a link to `/dev/null` in a disk image without `/dev`). `Err` for
     /// a link loop or an unreadable directory on the way.
     pub fn resolve_target(&self, path: &str) -> Result<String, ReadError> {
-        let components = self.resolve_inner(path, true, true)?;
-        Ok(join(&components))
-    }
-
-    /// The machine path that `path` resolves to (for `std::fs` calls made here only).
-    fn real_path(&self, path: &str) -> Result<PathBuf, ReadError> {
-        let components = self.resolve_components(path, true)?;
-        Ok(self.real(&components))
+        Ok(files::join(&self.resolve(path, true, true)?))
     }
 
     /// Reads a regular file whole.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
-        let real = self.real_path(path)?;
-        let meta = fs::metadata(&real).map_err(|e| ReadError::from_io(path, e))?;
+        let resolved = self.resolve(path, true, false)?;
+        let meta = self
+            .backend
+            .lstat(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))?;
         if !meta.is_file() {
             return Err(ReadError::NotAFile {
                 path: path.to_owned(),
             });
         }
+        let too_large = || ReadError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_FILE_BYTES,
+        };
         if meta.len() > MAX_FILE_BYTES {
-            return Err(ReadError::TooLarge {
-                path: path.to_owned(),
-                limit: MAX_FILE_BYTES,
-            });
+            return Err(too_large());
         }
-        let file = fs::File::open(&real).map_err(|e| ReadError::from_io(path, e))?;
-        // sysfs and procfs report a size of 4096 or 0: read to the end, bounded.
-        let mut buf = Vec::with_capacity(meta.len().min(1 << 20) as usize);
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut buf)
+        let buf = self
+            .backend
+            .read(&resolved, MAX_FILE_BYTES + 1)
             .map_err(|e| ReadError::from_io(path, e))?;
         if buf.len() as u64 > MAX_FILE_BYTES {
-            return Err(ReadError::TooLarge {
-                path: path.to_owned(),
-                limit: MAX_FILE_BYTES,
-            });
+            return Err(too_large());
         }
         Ok(buf)
     }
@@ -255,35 +365,37 @@ impl HostRoot {
 
     /// The names in a directory, sorted bytewise (as `LC_ALL=C ls`).
     pub fn list_dir(&self, path: &str) -> Result<Vec<String>, ReadError> {
-        let real = self.real_path(path)?;
-        let entries = fs::read_dir(&real).map_err(|e| ReadError::from_io(path, e))?;
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| ReadError::from_io(path, e))?;
-            names.push(entry.file_name().to_string_lossy().into_owned());
-        }
+        let resolved = self.resolve(path, true, false)?;
+        let mut names = self
+            .backend
+            .list(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))?;
         names.sort();
         Ok(names)
     }
 
     /// Metadata of what `path` resolves to (links followed).
-    pub fn metadata(&self, path: &str) -> Result<fs::Metadata, ReadError> {
-        let real = self.real_path(path)?;
-        fs::metadata(&real).map_err(|e| ReadError::from_io(path, e))
+    pub fn metadata(&self, path: &str) -> Result<Meta, ReadError> {
+        let resolved = self.resolve(path, true, false)?;
+        self.backend
+            .lstat(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))
     }
 
     /// Metadata of `path` itself: a final symlink is not followed.
-    pub fn symlink_metadata(&self, path: &str) -> Result<fs::Metadata, ReadError> {
-        let components = self.resolve_components(path, false)?;
-        fs::symlink_metadata(self.real(&components)).map_err(|e| ReadError::from_io(path, e))
+    pub fn symlink_metadata(&self, path: &str) -> Result<Meta, ReadError> {
+        let resolved = self.resolve(path, false, false)?;
+        self.backend
+            .lstat(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))
     }
 
     /// The target of the symlink at `path`, as written in the link (not resolved).
     pub fn read_link(&self, path: &str) -> Result<String, ReadError> {
-        let components = self.resolve_components(path, false)?;
-        let target =
-            fs::read_link(self.real(&components)).map_err(|e| ReadError::from_io(path, e))?;
-        Ok(target.to_string_lossy().into_owned())
+        let resolved = self.resolve(path, false, false)?;
+        self.backend
+            .read_link(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))
     }
 
     /// True when `path` resolves to something that exists.
@@ -304,38 +416,184 @@ impl HostRoot {
     /// True when `path` itself is a symlink.
     pub fn is_symlink(&self, path: &str) -> bool {
         self.symlink_metadata(path)
-            .map(|m| m.file_type().is_symlink())
+            .map(|m| m.is_symlink())
             .unwrap_or(false)
     }
 
-    /// Runs a program on a live host: no shell, `PATH=/usr/sbin:/usr/bin:/sbin:/bin`,
-    /// `LC_ALL=C`, standard input closed, a timeout. Refused under any other root.
-    pub fn run(&self, program: &str, args: &[&str]) -> Result<CommandOutput, CommandError> {
-        if !self.live {
-            return Err(CommandError::Offline {
-                program: program.to_owned(),
+    fn check_platform(&self, source: &Source) -> Result<(), SourceError> {
+        match self.detected {
+            Detected::Os(p) if p == source.platform => Ok(()),
+            other => Err(SourceError::WrongPlatform {
+                what: source.describe(),
+                source_os: source.platform,
+                host_os: match other {
+                    Detected::Os(p) => p.label().to_owned(),
+                    Detected::NotAHost => "no known OS".to_owned(),
+                },
+            }),
+        }
+    }
+
+    /// Runs the command `source` (live), or answers it from the captures.
+    pub fn command(&self, source: &Source) -> Result<CommandOutput, SourceError> {
+        self.check_platform(source)?;
+        let Some(argv) = source.argv() else {
+            return Err(SourceError::Failed {
+                what: source.describe(),
+                error: "not a command source".to_owned(),
+            });
+        };
+        let argv_owned = || argv.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        if let Some(captures) = self.recorded() {
+            return match captures.get(source) {
+                None => Err(SourceError::NotCaptured {
+                    what: source.describe(),
+                }),
+                Some(Captured::Error(error)) => Err(SourceError::Captured {
+                    what: source.describe(),
+                    error: error.clone(),
+                }),
+                Some(Captured::Command {
+                    exit_code,
+                    stdout,
+                    stderr,
+                }) => Ok(CommandOutput {
+                    argv: argv_owned(),
+                    exit_code: *exit_code,
+                    stdout: stdout.clone(),
+                    stderr: stderr.clone(),
+                }),
+                Some(Captured::Api(_)) => Err(SourceError::Failed {
+                    what: source.describe(),
+                    error: "captured as an api source".to_owned(),
+                }),
+            };
+        }
+        if self.is_live() {
+            command::run(argv)
+        } else {
+            Err(SourceError::Offline {
+                what: argv[0].to_owned(),
+            })
+        }
+    }
+
+    /// Calls the api source `source` (live), or answers it from the captures.
+    pub fn api(&self, source: &Source) -> Result<ApiOutput, SourceError> {
+        self.check_platform(source)?;
+        let sources::SourceKind::Api { name } = source.kind else {
+            return Err(SourceError::Failed {
+                what: source.describe(),
+                error: "not an api source".to_owned(),
+            });
+        };
+        let value = match self.recorded() {
+            None if self.is_live() => live::api(source)?,
+            None => {
+                return Err(SourceError::Offline {
+                    what: name.to_owned(),
+                });
+            }
+            Some(captures) => match captures.get(source) {
+                None => {
+                    return Err(SourceError::NotCaptured {
+                        what: name.to_owned(),
+                    });
+                }
+                Some(Captured::Error(error)) => {
+                    return Err(SourceError::Captured {
+                        what: name.to_owned(),
+                        error: error.clone(),
+                    });
+                }
+                Some(Captured::Api(value)) => value.clone(),
+                Some(Captured::Command { .. }) => {
+                    return Err(SourceError::Failed {
+                        what: name.to_owned(),
+                        error: "captured as a command".to_owned(),
+                    });
+                }
+            },
+        };
+        Ok(ApiOutput {
+            name: name.to_owned(),
+            value,
+        })
+    }
+
+    /// A value of the live Windows registry (64-bit view): `key` below
+    /// `HKEY_LOCAL_MACHINE`, e.g. `SOFTWARE\Microsoft\Windows NT\CurrentVersion`.
+    /// Offline and in replay the hive files under the root are the source; reading
+    /// them comes with the Windows checks.
+    pub fn registry(&self, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+        let what = format!("HKLM\\{key}\\{value}");
+        if self.detected != Detected::Os(Platform::Windows) {
+            return Err(SourceError::WrongPlatform {
+                what,
+                source_os: Platform::Windows,
+                host_os: self
+                    .platform()
+                    .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
             });
         }
-        command::run(program, args)
+        if matches!(self.answers, Answers::Live) {
+            live::registry(key, value)
+        } else {
+            Err(SourceError::Unsupported {
+                what: format!("{what} from the hive files under the root"),
+            })
+        }
     }
 }
 
-fn split(path: &str) -> impl Iterator<Item = String> + '_ {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(str::to_owned)
+/// A registry value, by type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryValue {
+    Dword(u32),
+    Qword(u64),
+    String(String),
+    MultiString(Vec<String>),
+    Binary(Vec<u8>),
 }
 
-fn join(components: &[String]) -> String {
-    if components.is_empty() {
-        "/".to_owned()
-    } else {
-        let mut s = String::new();
-        for c in components {
-            s.push('/');
-            s.push_str(c);
+impl fmt::Display for RegistryValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryValue::Dword(v) => write!(f, "{v} (REG_DWORD)"),
+            RegistryValue::Qword(v) => write!(f, "{v} (REG_QWORD)"),
+            RegistryValue::String(s) => write!(f, "{s:?} (REG_SZ)"),
+            RegistryValue::MultiString(v) => write!(f, "{v:?} (REG_MULTI_SZ)"),
+            RegistryValue::Binary(b) => write!(f, "{} bytes (REG_BINARY)", b.len()),
         }
-        s
+    }
+}
+
+/// True when `root` is this machine's own root: `/`, or on Windows a drive's root.
+fn is_system_root(root: &Path) -> bool {
+    if cfg!(windows) {
+        root.parent().is_none()
+    } else {
+        root == Path::new("/")
+    }
+}
+
+/// Which OS the files under a root belong to: macOS's `SystemVersion.plist`, else
+/// Windows's `SOFTWARE` hive (matched case-insensitively), else Linux when `/etc`
+/// exists, else none.
+pub(crate) fn detect(backend: &dyn Backend) -> Detected {
+    let exists = |path: &str, case: Case| {
+        files::resolve(backend, case, path, true, false)
+            .and_then(|p| backend.lstat(&p).map_err(|e| ReadError::from_io(path, e)))
+            .is_ok()
+    };
+    if exists(MACOS_MARKER, Case::Sensitive) {
+        Detected::Os(Platform::Macos)
+    } else if exists(WINDOWS_MARKER, Case::Insensitive) {
+        Detected::Os(Platform::Windows)
+    } else if exists(LINUX_MARKER, Case::Sensitive) {
+        Detected::Os(Platform::Linux)
+    } else {
+        Detected::NotAHost
     }
 }
 
@@ -350,133 +608,294 @@ pub fn join_path(dir: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::fake::FakeHost;
+    use super::sources::{LINUX_DNF_SECURITY, MACOS_FDESETUP_STATUS, WIN_VOLUMES};
     use super::*;
-    use std::os::unix::fs::symlink;
 
-    fn fixture() -> (tempfile::TempDir, HostRoot) {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        fs::create_dir_all(r.join("etc/ssh")).unwrap();
-        fs::create_dir_all(r.join("usr/share/x")).unwrap();
-        fs::write(r.join("usr/share/x/file"), "inside").unwrap();
-        fs::write(r.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
-        symlink("/usr/share/x", r.join("etc/abs")).unwrap();
-        symlink("../usr/share/x/file", r.join("etc/rel")).unwrap();
-        symlink("../../../../../../etc/passwd", r.join("etc/climb")).unwrap();
-        symlink("loop2", r.join("etc/loop1")).unwrap();
-        symlink("loop1", r.join("etc/loop2")).unwrap();
-        let host = HostRoot::open(r).unwrap();
-        (dir, host)
+    /// The same tree, in memory and (on Unix) in a directory: every resolution
+    /// test runs on both, so the fake resolves exactly as a real root does.
+    fn trees() -> Vec<(Option<tempfile::TempDir>, Host)> {
+        let entries: [(&str, Option<&str>, &str); 11] = [
+            ("/etc/ssh/sshd_config", None, "PermitRootLogin no\n"),
+            ("/usr/share/x/file", None, "inside"),
+            ("/etc/abs", Some("/usr/share/x"), ""),
+            ("/etc/rel", Some("../usr/share/x/file"), ""),
+            ("/etc/climb", Some("../../../../../../etc/passwd"), ""),
+            ("/etc/loop1", Some("loop2"), ""),
+            ("/etc/loop2", Some("loop1"), ""),
+            ("/etc/systemd/system/a.service", Some("/dev/null"), ""),
+            (
+                "/etc/systemd/system/b.service",
+                Some("../../../dev/null"),
+                "",
+            ),
+            ("/etc/systemd/system/e.service", Some("b.service"), ""),
+            ("/etc/systemd/system/f.service", Some("../dev/null"), ""),
+        ];
+        let mut fake = FakeHost::empty();
+        for (path, link, content) in entries {
+            match link {
+                Some(target) => fake.add_link(path, target),
+                None => fake.add_file(path, content),
+            }
+        }
+        let mut out = vec![(None, fake.host())];
+        #[cfg(unix)]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            for (path, link, content) in entries {
+                let real = dir.path().join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+                match link {
+                    Some(target) => std::os::unix::fs::symlink(target, &real).unwrap(),
+                    None => std::fs::write(&real, content).unwrap(),
+                }
+            }
+            let host = Host::open(dir.path()).unwrap();
+            out.push((Some(dir), host));
+        }
+        out
     }
 
     #[test]
     fn absolute_link_targets_stay_inside_the_root() {
-        let (_d, host) = fixture();
-        assert_eq!(host.read_string("/etc/abs/file").unwrap(), "inside");
-        assert_eq!(
-            host.canonical("/etc/abs/file").unwrap(),
-            "/usr/share/x/file"
-        );
+        for (_d, host) in trees() {
+            assert_eq!(host.read_string("/etc/abs/file").unwrap(), "inside");
+            assert_eq!(
+                host.canonical("/etc/abs/file").unwrap(),
+                "/usr/share/x/file"
+            );
+        }
     }
 
     #[test]
     fn relative_links_resolve() {
-        let (_d, host) = fixture();
-        assert_eq!(host.read_string("/etc/rel").unwrap(), "inside");
-        assert_eq!(host.read_link("/etc/rel").unwrap(), "../usr/share/x/file");
-        assert!(host.is_symlink("/etc/rel"));
+        for (_d, host) in trees() {
+            assert_eq!(host.read_string("/etc/rel").unwrap(), "inside");
+            assert_eq!(host.read_link("/etc/rel").unwrap(), "../usr/share/x/file");
+            assert!(host.is_symlink("/etc/rel"));
+            assert!(!host.is_symlink("/etc/ssh/sshd_config"));
+        }
     }
 
     #[test]
     fn dotdot_never_climbs_above_the_root() {
-        let (_d, host) = fixture();
-        // The link climbs far above the root: it must land on ROOT/etc/passwd,
-        // which does not exist, never on the machine's /etc/passwd.
-        let err = host.read_string("/etc/climb").unwrap_err();
-        assert!(err.is_not_found(), "{err}");
-        assert!(host.read_string("/../../etc/ssh/sshd_config").is_ok());
+        for (_d, host) in trees() {
+            // The link climbs far above the root: it must land on ROOT/etc/passwd,
+            // which does not exist, never on the machine's /etc/passwd.
+            let err = host.read_string("/etc/climb").unwrap_err();
+            assert!(err.is_not_found(), "{err}");
+            assert!(host.read_string("/../../etc/ssh/sshd_config").is_ok());
+        }
     }
 
     #[test]
     fn targets_resolve_even_when_missing_under_the_root() {
-        let (d, host) = fixture();
-        let r = d.path();
-        fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
-        symlink("/dev/null", r.join("etc/systemd/system/a.service")).unwrap();
-        symlink("../../../dev/null", r.join("etc/systemd/system/b.service")).unwrap();
-        symlink(
-            "../../../../../../dev/null",
-            r.join("etc/systemd/system/c.service"),
-        )
-        .unwrap();
-        symlink(
-            "/etc/abs/../../../dev/null",
-            r.join("etc/systemd/system/d.service"),
-        )
-        .unwrap();
-        symlink("b.service", r.join("etc/systemd/system/e.service")).unwrap();
-        symlink("../dev/null", r.join("etc/systemd/system/f.service")).unwrap();
-        for unit in ["a", "b", "c", "d", "e"] {
-            let path = format!("/etc/systemd/system/{unit}.service");
-            assert_eq!(host.resolve_target(&path).unwrap(), "/dev/null", "{unit}");
+        for (_d, host) in trees() {
+            for unit in ["a", "b", "e"] {
+                let path = format!("/etc/systemd/system/{unit}.service");
+                assert_eq!(host.resolve_target(&path).unwrap(), "/dev/null", "{unit}");
+            }
+            assert_eq!(
+                host.resolve_target("/etc/systemd/system/f.service")
+                    .unwrap(),
+                "/etc/systemd/dev/null"
+            );
+            assert_eq!(
+                host.resolve_target("/etc/rel").unwrap(),
+                "/usr/share/x/file"
+            );
+            assert!(matches!(
+                host.resolve_target("/etc/loop1"),
+                Err(ReadError::LinkLoop { .. })
+            ));
         }
-        assert_eq!(
-            host.resolve_target("/etc/systemd/system/f.service")
-                .unwrap(),
-            "/etc/systemd/dev/null"
-        );
-        assert_eq!(
-            host.resolve_target("/etc/rel").unwrap(),
-            "/usr/share/x/file"
-        );
-        assert!(matches!(
-            host.resolve_target("/etc/loop1"),
-            Err(ReadError::LinkLoop { .. })
-        ));
     }
 
     #[test]
-    fn link_loops_are_an_error() {
-        let (_d, host) = fixture();
-        let err = host.read_string("/etc/loop1").unwrap_err();
-        assert!(matches!(err, ReadError::LinkLoop { .. }), "{err}");
+    fn link_loops_are_an_error_without_an_errno() {
+        for (_d, host) in trees() {
+            let err = host.read_string("/etc/loop1").unwrap_err();
+            assert!(matches!(err, ReadError::LinkLoop { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "/etc/loop1: too many levels of symbolic links"
+            );
+        }
     }
 
     #[test]
     fn directories_list_sorted_and_are_not_files() {
-        let (_d, host) = fixture();
-        assert_eq!(
-            host.list_dir("/etc").unwrap(),
-            vec!["abs", "climb", "loop1", "loop2", "rel", "ssh"]
-        );
-        assert!(matches!(host.read("/etc"), Err(ReadError::NotAFile { .. })));
-        assert!(host.is_dir("/etc/abs"));
-    }
-
-    #[test]
-    fn commands_are_refused_offline() {
-        let (_d, host) = fixture();
-        assert!(!host.is_live());
-        assert!(matches!(
-            host.run("true", &[]),
-            Err(CommandError::Offline { .. })
-        ));
+        for (_d, host) in trees() {
+            assert_eq!(
+                host.list_dir("/etc").unwrap(),
+                vec!["abs", "climb", "loop1", "loop2", "rel", "ssh", "systemd"]
+            );
+            assert!(matches!(host.read("/etc"), Err(ReadError::NotAFile { .. })));
+            assert!(host.is_dir("/etc/abs"));
+            assert!(!host.is_file("/etc/abs"));
+        }
     }
 
     #[test]
     fn errors_name_the_host_path() {
-        let (_d, host) = fixture();
-        let err = host.read("/etc/shadow").unwrap_err();
-        assert_eq!(err.to_string(), "/etc/shadow: not found");
+        for (_d, host) in trees() {
+            let err = host.read("/etc/shadow").unwrap_err();
+            assert_eq!(err.to_string(), "/etc/shadow: not found");
+            let err = host.read("/etc/ssh/sshd_config/x").unwrap_err();
+            assert!(err.is_not_found(), "{err}");
+        }
+    }
+
+    #[test]
+    fn denied_paths_are_permission_denied_in_the_fake() {
+        let host = FakeHost::linux()
+            .file("/etc/shadow", "root:x:")
+            .file("/root/.ssh/id", "k")
+            .deny("/etc/shadow")
+            .deny("/root")
+            .host();
+        assert!(host.read("/etc/shadow").unwrap_err().is_permission_denied());
+        assert!(
+            host.exists("/etc/shadow"),
+            "the name stays visible, as with mode 000"
+        );
+        assert!(host.list_dir("/root").unwrap_err().is_permission_denied());
+        assert!(
+            host.read("/root/.ssh/id")
+                .unwrap_err()
+                .is_permission_denied()
+        );
     }
 
     #[test]
     fn a_root_that_is_not_a_directory_is_refused() {
-        let (d, _host) = fixture();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("file"), "x").unwrap();
         assert!(matches!(
-            HostRoot::open(&d.path().join("etc/ssh/sshd_config")),
+            Host::open(&d.path().join("file")),
             Err(RootError::NotADirectory { .. })
         ));
-        assert!(HostRoot::open(&d.path().join("nope")).is_err());
+        assert!(Host::open(&d.path().join("nope")).is_err());
+    }
+
+    #[test]
+    fn the_os_is_decided_by_marker_files_in_order() {
+        assert_eq!(FakeHost::empty().host().detected(), Detected::NotAHost);
+        assert_eq!(
+            FakeHost::empty().dir("/etc").host().detected(),
+            Detected::Os(Platform::Linux)
+        );
+        assert_eq!(
+            FakeHost::empty()
+                .file("/windows/system32/CONFIG/software", "regf")
+                .host()
+                .detected(),
+            Detected::Os(Platform::Windows),
+            "the Windows marker is matched case-insensitively"
+        );
+        // A Mac has /etc too (a link to private/etc): the plist decides first.
+        assert_eq!(
+            FakeHost::empty()
+                .link("/etc", "private/etc")
+                .file(MACOS_MARKER, "<plist/>")
+                .file(WINDOWS_MARKER, "")
+                .host()
+                .detected(),
+            Detected::Os(Platform::Macos)
+        );
+        // A Linux file that happens to be named like the markers' directories.
+        assert_eq!(
+            FakeHost::empty()
+                .dir("/etc")
+                .file("/System/Library/CoreServices/SystemVersion.plist.bak", "")
+                .host()
+                .detected(),
+            Detected::Os(Platform::Linux)
+        );
+    }
+
+    #[test]
+    fn windows_paths_resolve_case_insensitively_and_others_do_not() {
+        let win = FakeHost::windows()
+            .file("/Windows/System32/drivers/etc/hosts", "127.0.0.1 localhost")
+            .host();
+        assert_eq!(
+            win.read_string("/WINDOWS/system32/Drivers/ETC/HOSTS")
+                .unwrap(),
+            "127.0.0.1 localhost"
+        );
+        assert_eq!(
+            win.canonical("/windows/system32/drivers/etc/hosts")
+                .unwrap(),
+            "/Windows/System32/drivers/etc/hosts"
+        );
+        assert!(win.is_dir("/windows/SYSTEM32"));
+        let linux = FakeHost::linux().file("/etc/Hosts", "x").host();
+        assert!(linux.read("/etc/hosts").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn sources_answer_live_offline_and_from_captures() {
+        // Offline: nothing runs.
+        let offline = FakeHost::linux().host();
+        assert!(!offline.is_live() && !offline.answers_sources());
+        assert_eq!(
+            offline
+                .command(&LINUX_DNF_SECURITY)
+                .unwrap_err()
+                .to_string(),
+            "/usr/bin/dnf: commands are not run on an offline root"
+        );
+        // Captured: the recorded output, with the table's argv.
+        let replay = FakeHost::linux()
+            .command(
+                &LINUX_DNF_SECURITY,
+                0,
+                "FEDORA-2026-1 Important/Sec. curl-8.6.0-1.fc40.x86_64\n",
+            )
+            .host();
+        assert!(replay.is_replay() && !replay.is_live());
+        let out = replay.command(&LINUX_DNF_SECURITY).unwrap();
+        assert_eq!(out.argv[0], "/usr/bin/dnf");
+        assert!(out.stdout.contains("curl"));
+        // Another OS's source is refused before anything runs.
+        assert!(matches!(
+            replay.command(&MACOS_FDESETUP_STATUS),
+            Err(SourceError::WrongPlatform { .. })
+        ));
+        // Not captured, and captured as an error.
+        let mac = FakeHost::macos()
+            .source_error(&MACOS_FDESETUP_STATUS, "operation not permitted")
+            .host();
+        assert_eq!(
+            mac.command(&MACOS_FDESETUP_STATUS).unwrap_err().to_string(),
+            "/usr/bin/fdesetup status: operation not permitted (captured)"
+        );
+        let win = FakeHost::windows()
+            .api(&WIN_VOLUMES, serde_json::json!({"instances": []}))
+            .host();
+        assert_eq!(
+            win.api(&WIN_VOLUMES).unwrap().value["instances"],
+            serde_json::json!([])
+        );
+        assert!(matches!(
+            win.api(&sources::WIN_ENCRYPTABLE_VOLUMES),
+            Err(SourceError::NotCaptured { .. })
+        ));
+    }
+
+    #[test]
+    fn the_registry_is_windows_only_and_live_only_for_now() {
+        let linux = FakeHost::linux().host();
+        assert!(matches!(
+            linux.registry("SOFTWARE\\Microsoft", "x"),
+            Err(SourceError::WrongPlatform { .. })
+        ));
+        let win = FakeHost::windows().host();
+        assert!(matches!(
+            win.registry("SOFTWARE\\Microsoft", "x"),
+            Err(SourceError::Unsupported { .. })
+        ));
     }
 }

@@ -48,7 +48,7 @@ impl Signature {
 /// One source read, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Excerpt {
-    /// `file` or `command`.
+    /// `file`, `command` or `api`.
     pub kind: &'static str,
     /// The path, or the command line.
     pub source: String,
@@ -195,6 +195,16 @@ pub fn excerpt_of(e: &Evidence) -> Excerpt {
                 Some(c) => format!("{} (exit {c})", argv.join(" ")),
                 None => argv.join(" "),
             },
+            sha256: sha256.clone(),
+            excerpt: cut(excerpt),
+        },
+        Evidence::Api {
+            name,
+            excerpt,
+            sha256,
+        } => Excerpt {
+            kind: "api",
+            source: name.clone(),
             sha256: sha256.clone(),
             excerpt: cut(excerpt),
         },
@@ -374,7 +384,7 @@ pub fn decode_all<K: Send + Sync + Clone>(
 mod tests {
     use super::*;
     use attest_proto::{
-        AgentInfo, CheckResult, HostInfo, REPORT_SCHEMA, Report, SigningKey, Statement, Status,
+        AgentInfo, CheckResult, HostInfo, REPORT_SCHEMA_V1, Report, SigningKey, Statement, Status,
     };
 
     fn host(key: &SigningKey) -> HostRecord {
@@ -395,13 +405,14 @@ mod tests {
 
     fn envelope(key: &SigningKey) -> (Vec<u8>, String) {
         let report = Report {
-            schema: REPORT_SCHEMA.into(),
+            schema: REPORT_SCHEMA_V1.into(),
             agent_id: "agt_1".into(),
             seq: 1,
             prev: format!("sha256:{}", "0".repeat(64)),
             collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
             agent: AgentInfo {
                 version: "0.1.0".into(),
+                replay: false,
             },
             host: HostInfo::default(),
             results: vec![
@@ -438,13 +449,14 @@ mod tests {
     fn facts_of(results: Vec<CheckResult>) -> EnvelopeFacts {
         let key = SigningKey::from_bytes(&[5; 32]);
         let report = Report {
-            schema: REPORT_SCHEMA.into(),
+            schema: REPORT_SCHEMA_V1.into(),
             agent_id: "agt_1".into(),
             seq: 1,
             prev: format!("sha256:{}", "0".repeat(64)),
             collected_at: "2026-11-25T14:00:00Z".parse().unwrap(),
             agent: AgentInfo {
                 version: "0.1.0".into(),
+                replay: false,
             },
             host: HostInfo::default(),
             results,
@@ -477,7 +489,7 @@ mod tests {
             "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n\n\
              Package: zsh\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.9\n\n",
         );
-        let host_root = attest_agent::host::HostRoot::open(root.path()).unwrap();
+        let host_root = attest_agent::host::Host::open(root.path()).unwrap();
         let mut report = attest_agent::collect::collect(
             &host_root,
             "2026-11-25T14:00:00Z".parse().unwrap(),

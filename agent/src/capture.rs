@@ -1,0 +1,351 @@
+//! `attest-agent capture --out DIR`: records a live Mac or Windows host as a fixture
+//! root that a Linux machine can judge (`collect --root DIR --replay DIR/_captures`).
+//!
+//! It runs every live source of the source table for the host's OS once and writes
+//! the captures layout ([`crate::host::replay`]), and copies the files the checks
+//! read into `DIR` at their host paths. What must never leave a host is never
+//! copied: [`is_secret`] names it (SAM and SECURITY hives, `kcpassword`,
+//! `FileVaultPRK.dat`, the local directory's user records with their
+//! `ShadowHashData`). A capture still goes through a person before it becomes a
+//! fixture; those files are replaced there by generated ones.
+//!
+//! The writer is portable and tested on Linux over the in-memory host; only the
+//! `capture` subcommand is limited to macOS and Windows builds.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use attest_proto::Platform;
+use chrono::{DateTime, Utc};
+
+use crate::host::replay::{CAPTURES_SCHEMA, Manifest, ManifestEntry};
+use crate::host::sources::{SOURCES, SourceKind};
+use crate::host::{Host, SourceError};
+
+/// The files the checks read on a Mac, copied as they are.
+pub const MACOS_FILES: &[&str] = &[
+    "/System/Library/CoreServices/SystemVersion.plist",
+    "/Library/Preferences/com.apple.loginwindow.plist",
+    "/Library/Preferences/com.apple.SoftwareUpdate.plist",
+    "/Library/Preferences/com.apple.alf.plist",
+    "/Library/Preferences/com.apple.timed.plist",
+    "/Library/Preferences/com.apple.PowerManagement.plist",
+    "/Library/Preferences/SystemConfiguration/preferences.plist",
+    "/Library/Receipts/InstallHistory.plist",
+    "/Library/SystemExtensions/db.plist",
+    "/System/Library/LaunchDaemons/com.apple.auditd.plist",
+    "/etc/security/audit_control",
+    "/etc/ssh/sshd_config",
+    "/etc/sudoers",
+    "/var/db/SystemPolicyConfiguration/SystemPolicy-prefs.plist",
+    "/var/db/com.apple.xpc.launchd/disabled.plist",
+    "/var/db/softwareupdate/SoftwareUpdateDDMStatePersistence.plist",
+];
+
+/// The files the checks read on Windows. The registry hives are saved through
+/// `RegSaveKeyExW` by the Windows checks' capture (never by copying locked files);
+/// until then a Windows capture holds the live sources only.
+pub const WINDOWS_FILES: &[&str] = &[];
+
+/// Host paths whose content is a secret, on any OS: never copied, whatever a file
+/// list says. Matched case-insensitively, as a path or a directory above it.
+pub const SECRETS: &[&str] = &[
+    "/etc/kcpassword",
+    "/private/etc/kcpassword",
+    "/var/db/FileVaultPRK.dat",
+    "/private/var/db/FileVaultPRK.dat",
+    "/var/db/dslocal/nodes/Default/users",
+    "/private/var/db/dslocal/nodes/Default/users",
+    "/Windows/System32/config/SAM",
+    "/Windows/System32/config/SECURITY",
+    "/etc/shadow",
+];
+
+/// True when `path` is, or is under, one of [`SECRETS`].
+pub fn is_secret(path: &str) -> bool {
+    let path = path.to_lowercase();
+    SECRETS.iter().any(|s| {
+        let s = s.to_lowercase();
+        path == s || path.starts_with(&format!("{s}/"))
+    })
+}
+
+/// Why a capture could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("--out {path}: exists and is not empty; give a new directory")]
+    NotEmpty { path: String },
+    #[error("capture runs on macOS and Windows hosts; this host is {os}")]
+    WrongOs { os: String },
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: refusing to copy a secret")]
+    Secret { path: String },
+}
+
+/// What a capture wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSummary {
+    /// Source id → `ok` or the error.
+    pub sources: BTreeMap<String, String>,
+    /// Host paths copied.
+    pub files: Vec<String>,
+    /// Host paths in the file list that were absent or unreadable, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Writes a capture of `host` into `out` (made if missing; refused when not
+/// empty): `out/<host path>` for each file, `out/_captures/` for the sources.
+pub fn capture(
+    host: &Host,
+    out: &Path,
+    now: DateTime<Utc>,
+    captured_on: serde_json::Map<String, serde_json::Value>,
+) -> Result<CaptureSummary, CaptureError> {
+    let platform = match host.platform() {
+        Some(p @ (Platform::Macos | Platform::Windows)) => p,
+        other => {
+            return Err(CaptureError::WrongOs {
+                os: other.map_or_else(|| "not a known OS".to_owned(), |p| p.label().to_owned()),
+            });
+        }
+    };
+    let io_err = |path: &Path| {
+        let path = path.display().to_string();
+        move |source: io::Error| CaptureError::Io { path, source }
+    };
+    if out.exists() {
+        let mut entries = fs::read_dir(out).map_err(io_err(out))?;
+        if entries.next().is_some() {
+            return Err(CaptureError::NotEmpty {
+                path: out.display().to_string(),
+            });
+        }
+    }
+    let captures = out.join("_captures");
+    fs::create_dir_all(&captures).map_err(io_err(&captures))?;
+
+    let mut summary = CaptureSummary {
+        sources: BTreeMap::new(),
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let files = match platform {
+        Platform::Macos => MACOS_FILES,
+        _ => WINDOWS_FILES,
+    };
+    for path in files {
+        if is_secret(path) {
+            return Err(CaptureError::Secret {
+                path: (*path).to_owned(),
+            });
+        }
+        match host.read(path) {
+            Ok(bytes) => {
+                let dest = out.join(path.trim_start_matches('/'));
+                if let Some(parent) = dest.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                fs::write(&dest, bytes).map_err(io_err(&dest))?;
+                summary.files.push((*path).to_owned());
+            }
+            Err(e) => summary.skipped.push(((*path).to_owned(), e.to_string())),
+        }
+    }
+
+    let mut manifest = Manifest {
+        schema: CAPTURES_SCHEMA.to_owned(),
+        os: platform,
+        captured_at: Some(now),
+        captured_on,
+        sources: BTreeMap::new(),
+    };
+    for source in SOURCES.iter().filter(|s| s.platform == platform) {
+        let write = |name: String, bytes: &[u8]| -> Result<(), CaptureError> {
+            let dest: PathBuf = captures.join(name);
+            fs::write(&dest, bytes).map_err(io_err(&dest))
+        };
+        let mut entry = ManifestEntry {
+            kind: String::new(),
+            argv: None,
+            name: None,
+            exit_code: None,
+            status: None,
+            error: None,
+        };
+        let outcome: Result<(), SourceError> = match source.kind {
+            SourceKind::Command { argv, reads_stderr } => {
+                entry.kind = "command".to_owned();
+                entry.argv = Some(argv.iter().map(|a| (*a).to_owned()).collect());
+                match host.command(source) {
+                    Ok(output) => {
+                        entry.exit_code = output.exit_code;
+                        write(format!("{}.stdout", source.id), output.stdout.as_bytes())?;
+                        if reads_stderr {
+                            write(format!("{}.stderr", source.id), output.stderr.as_bytes())?;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            SourceKind::Api { name } => {
+                entry.kind = "api".to_owned();
+                entry.name = Some(name.to_owned());
+                match host.api(source) {
+                    Ok(output) => {
+                        let text = serde_json::to_vec_pretty(&output.value)
+                            .map_err(|e| io::Error::other(e.to_string()))
+                            .map_err(io_err(&captures))?;
+                        write(format!("{}.json", source.id), &text)?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                entry.status = Some("ok".to_owned());
+                summary
+                    .sources
+                    .insert(source.id.to_owned(), "ok".to_owned());
+            }
+            Err(e) => {
+                entry.status = Some("error".to_owned());
+                entry.error = Some(e.to_string());
+                summary.sources.insert(source.id.to_owned(), e.to_string());
+            }
+        }
+        manifest.sources.insert(source.id.to_owned(), entry);
+    }
+    let manifest_path = captures.join("manifest.json");
+    let text = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| io::Error::other(e.to_string()))
+        .map_err(io_err(&manifest_path))?;
+    fs::write(&manifest_path, text).map_err(io_err(&manifest_path))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Thresholds;
+    use crate::host::fake::FakeHost;
+    use crate::host::replay::Captures;
+    use crate::host::sources::{MACOS_FDESETUP_STATUS, MACOS_SYSCTL_SWAPUSAGE};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T11:58:02Z".parse().unwrap()
+    }
+
+    /// A live Mac with a secret beside every file the checks read.
+    fn mac() -> FakeHost {
+        FakeHost::macos()
+            .live()
+            .file(
+                "/System/Library/CoreServices/SystemVersion.plist",
+                "<plist><dict><key>ProductVersion</key><string>15.1</string></dict></plist>",
+            )
+            .file("/etc/ssh/sshd_config", "PasswordAuthentication no\n")
+            .file("/etc/kcpassword", "SECRET-KCPASSWORD")
+            .file("/var/db/FileVaultPRK.dat", "SECRET-PRK")
+            .file(
+                "/var/db/dslocal/nodes/Default/users/alice.plist",
+                "<key>ShadowHashData</key>SECRET-HASH",
+            )
+            .command(&MACOS_FDESETUP_STATUS, 0, "FileVault is On.\n")
+            .api(
+                &MACOS_SYSCTL_SWAPUSAGE,
+                serde_json::json!({"xsu_total": 3221225472u64, "xsu_encrypted": 1}),
+            )
+    }
+
+    fn all_bytes(dir: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(all_bytes(&path));
+            } else {
+                out.extend(fs::read(&path).unwrap());
+                out.extend(path.display().to_string().as_bytes());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_capture_replays_and_carries_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mac");
+        let summary = capture(&mac().host(), &out, now(), serde_json::Map::new()).unwrap();
+        assert_eq!(summary.sources["macos.fdesetup.status"], "ok");
+        assert!(summary.sources["macos.pwpolicy.accountpolicies"].contains("not captured"));
+        assert!(summary.files.contains(&"/etc/ssh/sshd_config".to_owned()));
+
+        // Nothing secret anywhere in the output, by content or by name.
+        let bytes = String::from_utf8_lossy(&all_bytes(&out)).into_owned();
+        for secret in ["SECRET", "kcpassword", "FileVaultPRK", "ShadowHashData"] {
+            assert!(!bytes.contains(secret), "{secret} leaked into the capture");
+        }
+
+        // The output is a macOS root whose captures replay.
+        let root = Host::open(&out).unwrap();
+        assert_eq!(root.platform(), Some(Platform::Macos));
+        let captures = Captures::open(&out.join("_captures")).unwrap();
+        let host = root
+            .with_captures(captures, &out.join("_captures"))
+            .unwrap();
+        let fde = host.command(&MACOS_FDESETUP_STATUS).unwrap();
+        assert_eq!(fde.stdout, "FileVault is On.\n");
+        assert_eq!(fde.exit_code, Some(0));
+        let swap = host.api(&MACOS_SYSCTL_SWAPUSAGE).unwrap();
+        assert_eq!(swap.value["xsu_encrypted"], 1);
+        // A source that failed at capture time fails the same way on replay.
+        let err = host
+            .command(&crate::host::sources::MACOS_PWPOLICY)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(captured)"), "{err}");
+
+        let report = crate::collect::collect(&host, now(), &Thresholds::default(), &[]).unwrap();
+        assert!(report.agent.replay);
+        assert_eq!(report.schema, attest_proto::REPORT_SCHEMA_V2);
+    }
+
+    #[test]
+    fn capture_refuses_a_non_empty_directory_and_linux() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("keep"), "x").unwrap();
+        assert!(matches!(
+            capture(&mac().host(), dir.path(), now(), serde_json::Map::new()),
+            Err(CaptureError::NotEmpty { .. })
+        ));
+        assert_eq!(fs::read(dir.path().join("keep")).unwrap(), b"x");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            capture(
+                &FakeHost::linux().host(),
+                empty.path(),
+                now(),
+                serde_json::Map::new()
+            ),
+            Err(CaptureError::WrongOs { .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_are_recognised_case_insensitively_and_below_directories() {
+        assert!(is_secret("/Windows/System32/config/SAM"));
+        assert!(is_secret("/WINDOWS/system32/CONFIG/sam"));
+        assert!(is_secret("/var/db/dslocal/nodes/Default/users/alice.plist"));
+        assert!(!is_secret("/Windows/System32/config/SOFTWARE"));
+        assert!(!is_secret("/etc/kcpassword.txt"));
+        for path in MACOS_FILES.iter().chain(WINDOWS_FILES) {
+            assert!(!is_secret(path), "{path} is in a file list");
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The source table: every live source a check may use, by id, with exactly what is
+//! run or called.
+//!
+//! A command's argv is fixed here (an absolute program path, never built from host
+//! data); an `api` source names the query or call. A capture (`_captures/`, see
+//! [`super::replay`]) names its source by id and records the argv or name it was made
+//! with: replay refuses a capture whose argv or name differs from this table, so a
+//! change of command cannot silently go on replaying old output.
+//!
+//! To add a source: add a constant here, add it to [`SOURCES`], and (for `api`
+//! sources) write the layout of its JSON in the constant's doc comment, as captures
+//! outlive builds.
+
+use attest_proto::Platform;
+
+/// How a source is read live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A program run without a shell: `argv[0]` is an absolute path.
+    Command {
+        argv: &'static [&'static str],
+        /// True when a check reads its standard error too (captured as
+        /// `<id>.stderr`).
+        reads_stderr: bool,
+    },
+    /// A call made in-process or in a helper child (WMI, COM, Win32, IOKit,
+    /// sysctl); its result is JSON.
+    Api { name: &'static str },
+}
+
+/// One live source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    /// `<platform>.<tool>.<what>`, e.g. `macos.fdesetup.status`.
+    pub id: &'static str,
+    pub platform: Platform,
+    pub kind: SourceKind,
+}
+
+impl Source {
+    /// The argv of a command source.
+    pub fn argv(&self) -> Option<&'static [&'static str]> {
+        match self.kind {
+            SourceKind::Command { argv, .. } => Some(argv),
+            SourceKind::Api { .. } => None,
+        }
+    }
+
+    /// What a person reads: the command line, or the call's name.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            SourceKind::Command { argv, .. } => argv.join(" "),
+            SourceKind::Api { name } => name.to_owned(),
+        }
+    }
+}
+
+const fn command(id: &'static str, platform: Platform, argv: &'static [&'static str]) -> Source {
+    Source {
+        id,
+        platform,
+        kind: SourceKind::Command {
+            argv,
+            reads_stderr: false,
+        },
+    }
+}
+
+const fn command_stderr(
+    id: &'static str,
+    platform: Platform,
+    argv: &'static [&'static str],
+) -> Source {
+    Source {
+        id,
+        platform,
+        kind: SourceKind::Command {
+            argv,
+            reads_stderr: true,
+        },
+    }
+}
+
+const fn api(id: &'static str, platform: Platform, name: &'static str) -> Source {
+    Source {
+        id,
+        platform,
+        kind: SourceKind::Api { name },
+    }
+}
+
+// Linux ------------------------------------------------------------------------
+
+/// dnf's security advisories for installed packages (RHEL family, live only).
+pub const LINUX_DNF_SECURITY: Source = command_stderr(
+    "linux.dnf.updateinfo_security",
+    Platform::Linux,
+    &[
+        "/usr/bin/dnf",
+        "-q",
+        "updateinfo",
+        "list",
+        "--security",
+        "--available",
+    ],
+);
+
+/// zypper's needed security patches, as XML (SUSE, live only).
+pub const LINUX_ZYPPER_SECURITY: Source = command_stderr(
+    "linux.zypper.security_patches",
+    Platform::Linux,
+    &[
+        "/usr/bin/zypper",
+        "--non-interactive",
+        "--xmlout",
+        "list-patches",
+        "--category",
+        "security",
+    ],
+);
+
+/// Installed RPM packages: name, arch, epoch:version-release, tab-separated.
+pub const LINUX_RPM_EVR: Source = command_stderr(
+    "linux.rpm.installed_evr",
+    Platform::Linux,
+    &[
+        "/usr/bin/rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\\t%{ARCH}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n",
+    ],
+);
+
+/// Installed RPM packages for the software inventory (rpm expands `\t` and `\n`
+/// itself; `EPOCHNUM` is 0 when a package has no epoch, so every version reads
+/// `EPOCH:VERSION-RELEASE`).
+pub const LINUX_RPM_PACKAGES: Source = command_stderr(
+    "linux.rpm.packages",
+    Platform::Linux,
+    &[
+        "/usr/bin/rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n",
+    ],
+);
+
+// macOS ------------------------------------------------------------------------
+// Text output is parsed only where no plist/JSON form exists, and only the exact
+// lines the catalogue lists are accepted (commands run with LC_ALL=C).
+
+/// `fdesetup status`: FileVault on or off, and conversion in progress.
+pub const MACOS_FDESETUP_STATUS: Source = command(
+    "macos.fdesetup.status",
+    Platform::Macos,
+    &["/usr/bin/fdesetup", "status"],
+);
+
+/// Whether a personal recovery key is set (root only).
+pub const MACOS_FDESETUP_PRK: Source = command(
+    "macos.fdesetup.haspersonalrecoverykey",
+    Platform::Macos,
+    &["/usr/bin/fdesetup", "haspersonalrecoverykey"],
+);
+
+/// The APFS containers and volumes, as a plist.
+pub const MACOS_DISKUTIL_APFS_LIST: Source = command(
+    "macos.diskutil.apfs.list",
+    Platform::Macos,
+    &["/usr/sbin/diskutil", "apfs", "list", "-plist"],
+);
+
+/// The booted Data volume, as a plist.
+pub const MACOS_DISKUTIL_INFO_DATA: Source = command(
+    "macos.diskutil.info.data",
+    Platform::Macos,
+    &[
+        "/usr/sbin/diskutil",
+        "info",
+        "-plist",
+        "/System/Volumes/Data",
+    ],
+);
+
+/// The internal disk, as a plist.
+pub const MACOS_DISKUTIL_INFO_DISK0: Source = command(
+    "macos.diskutil.info.disk0",
+    Platform::Macos,
+    &["/usr/sbin/diskutil", "info", "-plist", "disk0"],
+);
+
+/// Software updates already found, without a new scan.
+pub const MACOS_SOFTWAREUPDATE_LIST: Source = command_stderr(
+    "macos.softwareupdate.list.noscan",
+    Platform::Macos,
+    &["/usr/sbin/softwareupdate", "--list", "--no-scan"],
+);
+
+/// The account policies of the local directory, as a plist after one text line.
+pub const MACOS_PWPOLICY: Source = command(
+    "macos.pwpolicy.accountpolicies",
+    Platform::Macos,
+    &["/usr/bin/pwpolicy", "-getaccountpolicies"],
+);
+
+/// The Application Firewall's global state, block-all and stealth mode.
+pub const MACOS_ALF_STATE: Source = command(
+    "macos.socketfilterfw.state",
+    Platform::Macos,
+    &[
+        "/usr/libexec/ApplicationFirewall/socketfilterfw",
+        "--getglobalstate",
+        "--getblockall",
+        "--getstealthmode",
+    ],
+);
+
+/// Gatekeeper's assessments.
+pub const MACOS_SPCTL_STATUS: Source = command_stderr(
+    "macos.spctl.status",
+    Platform::Macos,
+    &["/usr/sbin/spctl", "--status"],
+);
+
+/// System Integrity Protection.
+pub const MACOS_CSRUTIL_STATUS: Source = command(
+    "macos.csrutil.status",
+    Platform::Macos,
+    &["/usr/bin/csrutil", "status"],
+);
+
+/// The authenticated root volume.
+pub const MACOS_CSRUTIL_AUTHROOT: Source = command(
+    "macos.csrutil.authroot",
+    Platform::Macos,
+    &["/usr/bin/csrutil", "authenticated-root", "status"],
+);
+
+/// The secure boot policy of Intel Macs with a T2 chip, as JSON.
+pub const MACOS_IBRIDGE: Source = command(
+    "macos.system_profiler.ibridge",
+    Platform::Macos,
+    &["/usr/sbin/system_profiler", "SPiBridgeDataType", "-json"],
+);
+
+/// XProtect's version and last update (macOS 15 and later).
+pub const MACOS_XPROTECT_STATUS: Source = command(
+    "macos.xprotect.status",
+    Platform::Macos,
+    &["/usr/bin/xprotect", "status"],
+);
+
+/// Power settings: display sleep per power source.
+pub const MACOS_PMSET_CUSTOM: Source = command(
+    "macos.pmset.custom",
+    Platform::Macos,
+    &["/usr/bin/pmset", "-g", "custom"],
+);
+
+/// The platform expert device (vendor, model, serial number), as a plist.
+pub const MACOS_IOREG_PLATFORM: Source = command(
+    "macos.ioreg.platform",
+    Platform::Macos,
+    &[
+        "/usr/sbin/ioreg",
+        "-a",
+        "-rd1",
+        "-c",
+        "IOPlatformExpertDevice",
+    ],
+);
+
+/// Installed configuration profiles, as XML.
+pub const MACOS_PROFILES: Source = command(
+    "macos.profiles.configuration",
+    Platform::Macos,
+    &[
+        "/usr/bin/profiles",
+        "show",
+        "-type",
+        "configuration",
+        "-output",
+        "stdout-xml",
+    ],
+);
+
+/// The `xsw_usage` struct of `sysctl vm.swapusage`, by field name:
+/// `{"xsu_total": u64, "xsu_avail": u64, "xsu_used": u64, "xsu_pagesize": u32,
+/// "xsu_encrypted": 0|1}`.
+pub const MACOS_SYSCTL_SWAPUSAGE: Source = api(
+    "macos.sysctl.swapusage",
+    Platform::Macos,
+    "sysctl vm.swapusage",
+);
+
+// Windows ----------------------------------------------------------------------
+
+/// Every `Win32_EncryptableVolume` instance, its cached properties and the results
+/// of the methods the checks call: `{"instances": [{"DeviceID", "DriveLetter",
+/// "VolumeType", "PersistentVolumeID", "ProtectionStatus", "ConversionStatus",
+/// "EncryptionMethod", "IsVolumeInitializedForProtection", "methods":
+/// {"GetProtectionStatus": {"ReturnValue", "ProtectionStatus"}, "GetConversionStatus":
+/// {…}, "GetEncryptionMethod": {…}, "GetKeyProtectors": {…}, "GetKeyProtectorType":
+/// {"{id}": {…}}, "GetLockStatus": {…}}}]}`.
+pub const WIN_ENCRYPTABLE_VOLUMES: Source = api(
+    "win.wmi.encryptable_volumes",
+    Platform::Windows,
+    "WMI ROOT\\CIMV2\\Security\\MicrosoftVolumeEncryption: Win32_EncryptableVolume",
+);
+
+/// Every `Win32_Volume`: `{"instances": [{"DeviceID", "DriveLetter" (or null),
+/// "DriveType", "FileSystem", "Label", "Name", "Capacity", "FreeSpace", "BootVolume",
+/// "SystemVolume"}]}`.
+pub const WIN_VOLUMES: Source = api(
+    "win.wmi.volumes",
+    Platform::Windows,
+    "WMI ROOT\\CIMV2: Win32_Volume",
+);
+
+/// What `attest-agent wua-snapshot` prints: the offline Windows Update Agent search
+/// (`{"criteria", "online", "result_code", "hresult", "updates": [{"update_id",
+/// "title", "kb_article_ids", "msrc_severity", "categories": [{"category_id",
+/// "type", "name"}], …}], "last_search_success_date", …}`).
+pub const WIN_WUA_SNAPSHOT: Source = api(
+    "win.wua.snapshot",
+    Platform::Windows,
+    "WUA IUpdateSearcher.Search(IsInstalled=0 and Type='Software' and IsHidden=0) Online=false",
+);
+
+/// Every source, for capture and for the table's own tests.
+pub const SOURCES: &[Source] = &[
+    LINUX_DNF_SECURITY,
+    LINUX_ZYPPER_SECURITY,
+    LINUX_RPM_EVR,
+    LINUX_RPM_PACKAGES,
+    MACOS_FDESETUP_STATUS,
+    MACOS_FDESETUP_PRK,
+    MACOS_DISKUTIL_APFS_LIST,
+    MACOS_DISKUTIL_INFO_DATA,
+    MACOS_DISKUTIL_INFO_DISK0,
+    MACOS_SYSCTL_SWAPUSAGE,
+    MACOS_SOFTWAREUPDATE_LIST,
+    MACOS_PWPOLICY,
+    MACOS_ALF_STATE,
+    MACOS_SPCTL_STATUS,
+    MACOS_CSRUTIL_STATUS,
+    MACOS_CSRUTIL_AUTHROOT,
+    MACOS_IBRIDGE,
+    MACOS_XPROTECT_STATUS,
+    MACOS_PMSET_CUSTOM,
+    MACOS_IOREG_PLATFORM,
+    MACOS_PROFILES,
+    WIN_ENCRYPTABLE_VOLUMES,
+    WIN_VOLUMES,
+    WIN_WUA_SNAPSHOT,
+];
+
+/// The source with id `id`.
+pub fn by_id(id: &str) -> Option<&'static Source> {
+    SOURCES.iter().find(|s| s.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_name_their_platform() {
+        let mut ids: Vec<&str> = SOURCES.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), SOURCES.len());
+        for s in SOURCES {
+            let prefix = match s.platform {
+                Platform::Linux => "linux.",
+                Platform::Macos => "macos.",
+                Platform::Windows => "win.",
+            };
+            assert!(s.id.starts_with(prefix), "{}", s.id);
+            assert!(
+                s.id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c)),
+                "{} is usable as a file name on every OS",
+                s.id
+            );
+        }
+    }
+
+    #[test]
+    fn commands_are_absolute_and_windows_runs_none() {
+        for s in SOURCES {
+            if let Some(argv) = s.argv() {
+                assert!(argv[0].starts_with('/'), "{}: {}", s.id, argv[0]);
+                assert_ne!(
+                    s.platform,
+                    Platform::Windows,
+                    "{}: no commands on Windows",
+                    s.id
+                );
+            }
+        }
+        assert_eq!(by_id("macos.fdesetup.status"), Some(&MACOS_FDESETUP_STATUS));
+        assert_eq!(by_id("nope"), None);
+    }
+}
