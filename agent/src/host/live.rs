@@ -38,7 +38,7 @@ pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceEr
     /// The 64-bit view, whatever the agent's own bitness (`winreg.h`).
     const KEY_WOW64_64KEY: u32 = 0x0100;
     let what = || format!("HKLM\\{key}\\{value}");
-    let failed = |e: windows_registry::Error| {
+    let failed = |e: windows_result::Error| {
         // ERROR_FILE_NOT_FOUND (2): the key or the value does not exist.
         if e.code().0 as u32 == 0x8007_0002 {
             SourceError::NotInstalled { what: what() }
