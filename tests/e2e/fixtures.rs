@@ -140,6 +140,16 @@ fn build_variant(name: &str, base: &Path, overlay: &Path) -> PathBuf {
     root
 }
 
+/// The root of the fixture host `name` (a variant built first), for other tests.
+pub fn root_of(name: &str) -> PathBuf {
+    hosts()
+        .iter()
+        .find(|h| h.name == name)
+        .unwrap_or_else(|| panic!("no fixture host {name}"))
+        .root
+        .clone()
+}
+
 /// Every fixture host (each directory of `tests/fixtures/hosts` has an
 /// `expected.json`), variants built, once per test binary.
 fn hosts() -> &'static [Host] {
