@@ -15,10 +15,11 @@ pub const HARDWARE: &str = "hardware";
 /// The fact key of the package count in `inventory.software`.
 pub const SOFTWARE_COUNT: &str = "count";
 
-/// `inventory.host`'s `facts.hardware`: the machine's vendor, model and serial
-/// number (DMI on Linux, `IOPlatformExpertDevice` on macOS, `Win32_ComputerSystem`
-/// and `Win32_BIOS` on Windows). Written with every key present (`null` when
-/// unknown); a blank or non-string value reads as `None`.
+/// `inventory.host`'s `facts.hardware`: the machine's vendor, model, version and
+/// serial number and its firmware (DMI on Linux, `IOPlatformExpertDevice` on macOS,
+/// `Win32_ComputerSystem` and `Win32_BIOS` on Windows). Written with every key
+/// present (`null` when unknown); a blank or non-string value reads as `None`. The
+/// collector's asset inventory shows vendor, model and serial.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hardware {
     #[serde(default, deserialize_with = "text")]
@@ -26,12 +27,33 @@ pub struct Hardware {
     #[serde(default, deserialize_with = "text")]
     pub model: Option<String>,
     #[serde(default, deserialize_with = "text")]
+    pub version: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub serial: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub bios_vendor: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub bios_version: Option<String>,
 }
 
 impl Hardware {
+    /// True when none of vendor, model and serial is known.
     pub fn is_empty(&self) -> bool {
         self.vendor.is_none() && self.model.is_none() && self.serial.is_none()
+    }
+
+    /// The field named `name` (`vendor`, `model`, `version`, `serial`,
+    /// `bios_vendor`, `bios_version`), for writers that fill it by name.
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "vendor" => Some(&mut self.vendor),
+            "model" => Some(&mut self.model),
+            "version" => Some(&mut self.version),
+            "serial" => Some(&mut self.serial),
+            "bios_vendor" => Some(&mut self.bios_vendor),
+            "bios_version" => Some(&mut self.bios_version),
+            _ => None,
+        }
     }
 }
 
@@ -88,6 +110,7 @@ mod tests {
             vendor: Some("Dell Inc.".into()),
             model: Some("PowerEdge R650".into()),
             serial: None,
+            ..Hardware::default()
         };
         let written = serde_json::json!({ HARDWARE: hw, "kernel": "6.1.0" });
         assert_eq!(written[HARDWARE]["serial"], serde_json::Value::Null);
@@ -104,9 +127,8 @@ mod tests {
         assert_eq!(
             read.hardware,
             Some(Hardware {
-                vendor: None,
-                model: None,
-                serial: Some("ABC123".into())
+                serial: Some("ABC123".into()),
+                ..Hardware::default()
             })
         );
         let read: HostFacts = serde_json::from_str(r#"{"hardware": "Dell"}"#).unwrap();

@@ -218,7 +218,9 @@ fn check_limits(bytes: &[u8]) -> Result<(), ProtoError> {
 pub(crate) mod tests {
     use super::*;
     use crate::chain::genesis_prev;
-    use crate::report::{AgentInfo, CheckResult, Evidence, HostInfo, OsInfo, Status};
+    use crate::report::{
+        AgentInfo, CheckResult, Evidence, HostInfo, OsInfo, REPORT_SCHEMA_V2, Status,
+    };
     use crate::{ErrorCode, SigningKey};
     use proptest::prelude::*;
 
@@ -308,8 +310,45 @@ pub(crate) mod tests {
         v["predicateType"] = "https://slsa.dev/provenance/v1".into();
         assert_eq!(code_of(&v), ErrorCode::NotAStatement);
         let mut v = value();
-        v["predicate"]["schema"] = "attest.report/v2".into();
+        v["predicate"]["schema"] = "attest.report/v3".into();
         assert_eq!(code_of(&v), ErrorCode::NotAStatement);
+    }
+
+    /// v1 carries file and command evidence only; v2 adds api evidence and
+    /// `agent.replay`. Each feature of v2 in a report that says v1 is refused with
+    /// the statement code; the same report saying v2 is read.
+    #[test]
+    fn schema_v2_features_need_schema_v2() {
+        let api = serde_json::json!({
+            "kind": "api", "name": "NetUserModalsGet(3)",
+            "excerpt": "lockout_threshold = 0", "sha256": format!("sha256:{}", "ab".repeat(32))
+        });
+        let mut v = value();
+        v["predicate"]["results"][0]["evidence"]
+            .as_array_mut()
+            .unwrap()
+            .push(api);
+        assert_eq!(v["predicate"]["schema"], REPORT_SCHEMA_V1);
+        let err = Statement::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotAStatement);
+        assert!(err.to_string().contains("api evidence"), "{err}");
+        v["predicate"]["schema"] = REPORT_SCHEMA_V2.into();
+        let st = Statement::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(st.predicate.required_schema(), REPORT_SCHEMA_V2);
+
+        let mut v = value();
+        v["predicate"]["agent"]["replay"] = true.into();
+        assert_eq!(code_of(&v), ErrorCode::NotAStatement);
+        v["predicate"]["schema"] = REPORT_SCHEMA_V2.into();
+        let st = Statement::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(st.predicate.agent.replay);
+        // A v1 report that says v2 is still read (the agent writes the lowest).
+        let mut v = value();
+        v["predicate"]["schema"] = REPORT_SCHEMA_V2.into();
+        assert!(Statement::from_slice(&serde_json::to_vec(&v).unwrap()).is_ok());
+        // `replay: false` is never written.
+        let bytes = Statement::for_report(sample_report()).to_bytes().unwrap();
+        assert!(!String::from_utf8(bytes).unwrap().contains("replay"));
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Check for InventoryHost {
             unreadable.push(e.clone());
         }
 
-        let mut hardware = serde_json::Map::new();
+        let mut hardware = attest_proto::facts::Hardware::default();
         for (fact, file) in DMI_FIELDS {
             let path = join_path(DMI_DIR, file);
             let value = match host.read(&path) {
@@ -257,7 +257,9 @@ impl Check for InventoryHost {
                     None
                 }
             };
-            hardware.insert(fact.to_owned(), json!(value));
+            if let Some(field) = hardware.field_mut(fact) {
+                *field = value;
+            }
         }
 
         let hw = if host.is_live() {
@@ -272,8 +274,8 @@ impl Check for InventoryHost {
             hostname,
             os.map(|o| o.pretty_name.as_str()),
             id.kernel.value(),
-            hardware.get("vendor").and_then(|v| v.as_str()),
-            hardware.get("model").and_then(|v| v.as_str()),
+            hardware.vendor.as_deref(),
+            hardware.model.as_deref(),
             &hw,
         );
         CheckResult::new(self.id(), Status::Info, summary)
@@ -292,7 +294,7 @@ impl Check for InventoryHost {
             )
             .fact("kernel", id.kernel.value())
             .fact("machine_id", id.machine_id.value())
-            .fact("hardware", hardware)
+            .fact(attest_proto::facts::HARDWARE, &hardware)
             .fact("cpu", &hw.cpu)
             .fact("memory_bytes", hw.memory_bytes)
             .fact("interfaces", &hw.interfaces)

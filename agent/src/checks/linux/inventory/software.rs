@@ -194,7 +194,7 @@ impl Check for InventorySoftware {
             ),
         )
         .fact("source", list.source)
-        .fact("count", list.packages.len())
+        .fact(attest_proto::facts::SOFTWARE_COUNT, list.packages.len())
         .fact("sha256", &digest)
         .fact("packages", &list.packages)
         .evidence(list.evidence.clone())
