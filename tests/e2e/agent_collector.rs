@@ -915,3 +915,64 @@ fn the_enrollment_token_from_a_file_or_standard_input() {
     );
     assert!(!bad.state.join("enrollment.json").exists());
 }
+
+/// A lab agent enrolled for a captured root reports it with `--replay`: the
+/// collector stores the report (signature, chain and log as any other) but never
+/// counts it as evidence: the agent has no latest results.
+#[test]
+fn a_replayed_report_is_stored_but_never_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::fixtures::root_of("rocky9-server+captured");
+    let root_s = root.to_str().unwrap();
+    let captures = root.join("_captures");
+    let c = Collector::start(&dir.path().join("data"));
+    let (token, _) = c.token(&[]);
+    let agent = Agent::new(dir.path(), "lab");
+    let out = agent.run(&[
+        "enroll",
+        "--server",
+        &url(&c),
+        "--token",
+        &token,
+        "--pin",
+        &c.fingerprint,
+        "--root",
+        root_s,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = agent.run(&[
+        "run",
+        "--once",
+        "--root",
+        root_s,
+        "--replay",
+        captures.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("delivered 1"), "{}", stderr(&out));
+
+    let enrollment = agent.enrollment();
+    let id = enrollment["agent_id"].as_str().unwrap().to_owned();
+    let key = decode_public_key(enrollment["public_key"].as_str().unwrap()).unwrap();
+    let auditor = c.apitoken("auditor");
+    block_on(async {
+        let client: Client = c.client();
+        let resp = client
+            .get(&format!("/v1/agents/{id}/reports/1"), Some(&auditor))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+        let payload = Envelope::from_json(&resp.body)
+            .unwrap()
+            .verify(&key)
+            .unwrap();
+        let statement = Statement::from_slice(&payload).unwrap();
+        assert!(statement.predicate.agent.replay);
+        assert_eq!(statement.predicate.schema, "attest.report/v2");
+        assert_eq!(statement.predicate.host.hostname, "db01.corp.example.com");
+        let cp: Checkpoint =
+            serde_json::from_slice(&client.get("/v1/log/checkpoint", None).await.unwrap().body)
+                .unwrap();
+        assert_eq!(cp.tree_size, 1, "in the log like any report");
+    });
+}
