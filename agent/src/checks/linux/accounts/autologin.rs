@@ -1,8 +1,8 @@
 //! `accounts.auto_login_disabled` — ISO/IEC 27002:2022 5.15 Access control,
 //! 5.17 Authentication information, 8.5 Secure authentication.
 //!
-//! The catalogue's rule (`checks-macos-windows.md` 1.1), with the display
-//! managers' own reading of their files where the rule is silent:
+//! The catalogue's rule (`docs/checks.md`), with the display managers' own
+//! reading of their files where the rule is silent:
 //!
 //! - **not_applicable** when no display manager is installed, decided exactly as
 //!   for `system.screen_lock` ([`display_manager::installed`]).
