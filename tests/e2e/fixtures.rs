@@ -47,7 +47,7 @@ const VERDICTS: [(&str, &[&str]); 33] = [
     ("accounts.sudo_nopasswd", &[PASS, FAIL, NA]),
     ("accounts.privileged_users", &[INFO]),
     ("accounts.guest_disabled", &[NA]),
-    ("accounts.auto_login_disabled", &[UNKNOWN]),
+    ("accounts.auto_login_disabled", &[PASS, FAIL, NA]),
     ("accounts.laps", &[NA]),
     ("system.time_sync", &[PASS, FAIL]),
     ("system.audit_logging", &[PASS, FAIL]),

@@ -366,14 +366,12 @@ mod tests {
 
     #[test]
     fn linux_implements_every_id_that_applies_on_linux() {
-        // Being written: answers `unknown` ("not yet implemented") until it lands.
-        const PENDING: &[&str] = &["accounts.auto_login_disabled"];
         let implemented: Vec<&str> = implemented(Platform::Linux)
             .iter()
             .map(|c| c.id())
             .collect();
         for entry in catalogue::CHECKS {
-            if entry.applies_on(Platform::Linux) && !PENDING.contains(&entry.id) {
+            if entry.applies_on(Platform::Linux) {
                 assert!(
                     implemented.contains(&entry.id),
                     "{} missing on Linux",

@@ -3,15 +3,16 @@
 //!
 //! Each host file has its own parser module (text → value, tested on text):
 //! [`passwd`], [`group`], [`shadow`], [`login_defs`], [`pam`], [`pwquality`],
-//! [`faillock`], [`sshd`] (with [`glob`] for `Include`) and [`sudoers`]. Files that
-//! pull in other files (PAM stacks, `sshd_config`, sudoers) are read through the
-//! small [`Source`] trait, so that the include logic is tested on in-memory trees
-//! as well as on host trees.
+//! [`faillock`], [`sshd`] (with [`glob`] for `Include`), [`sudoers`], and the
+//! display managers' files in [`autologin`]. Files that pull in other files (PAM
+//! stacks, `sshd_config`, sudoers) are read through the small [`Source`] trait, so
+//! that the include logic is tested on in-memory trees as well as on host trees.
 //!
 //! Secrets: the shadow parser returns an account's name and the *kind* of its
 //! password field (`empty`, `locked`, `hash`), never the field; no value that
 //! leaves it holds a hash. Evidence for `/etc/shadow` lists `name:kind`.
 
+pub mod autologin;
 pub mod faillock;
 pub mod glob;
 pub mod group;
@@ -41,6 +42,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(sshd::SshPasswordAuth),
         Box::new(sudoers::SudoNopasswd),
         Box::new(privileged::PrivilegedUsers),
+        Box::new(autologin::AutoLoginDisabled),
     ]
 }
 
@@ -455,6 +457,7 @@ mod tests {
                 "accounts.ssh_password_auth",
                 "accounts.sudo_nopasswd",
                 "accounts.privileged_users",
+                "accounts.auto_login_disabled",
             ]
         );
     }

@@ -7,13 +7,10 @@ use attest_proto::{CheckResult, Evidence, Status};
 use serde_json::json;
 
 use super::dconf::{self, Entry};
-use crate::checks::linux::common::systemd;
-use crate::checks::linux::inventory::software;
+use crate::checks::linux::common::display_manager;
 use crate::checks::{Check, Context, file_evidence, not_applicable, unknown};
 use crate::host::{Host, join_path};
 
-/// The display managers whose presence makes a host a desktop.
-pub const DISPLAY_MANAGERS: [&str; 4] = ["gdm", "gdm3", "lightdm", "sddm"];
 pub const DCONF_DB_DIR: &str = "/etc/dconf/db";
 pub const SCHEMA_DIR: &str = "/usr/share/glib-2.0/schemas";
 pub const LOCK_KEY: &str = "/org/gnome/desktop/screensaver/lock-enabled";
@@ -24,9 +21,9 @@ pub const GNOME_LOCK_DEFAULT: bool = true;
 pub const GNOME_IDLE_DEFAULT: u32 = 300;
 
 /// `not_applicable` when no display manager (gdm, gdm3, lightdm, sddm) is
-/// installed: neither the package database (dpkg's status file, or `rpm -qa` on a
-/// live RPM host) lists it nor its unit file exists in `/usr/lib/systemd/system`
-/// or `/lib/systemd/system`.
+/// installed ([`display_manager::installed`]): neither the package database
+/// (dpkg's status file, or `rpm -qa` on a live RPM host) lists it nor its unit
+/// file exists in `/usr/lib/systemd/system` or `/lib/systemd/system`.
 ///
 /// Otherwise reads every system dconf database's key files,
 /// `/etc/dconf/db/NAME.d/*` (regular files only, names starting with `.` skipped
@@ -189,19 +186,14 @@ impl Check for ScreenLock {
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
         let threshold = ctx.thresholds.screen_lock_max_idle_secs;
-        let packages = software::get(ctx);
-        let dms: Vec<&str> = DISPLAY_MANAGERS
-            .iter()
-            .copied()
-            .filter(|dm| {
-                packages.0.as_ref().is_ok_and(|p| p.has(dm))
-                    || systemd::unit_file_exists(ctx.host, dm)
-            })
-            .collect();
+        let dms = display_manager::installed(ctx);
         if dms.is_empty() {
             return not_applicable(
                 self.id(),
-                "No display manager (gdm, gdm3, lightdm, sddm) is installed: no local graphical sessions to lock.",
+                format!(
+                    "{}: no local graphical sessions to lock.",
+                    display_manager::NONE_INSTALLED
+                ),
             )
             .fact("display_managers", dms)
             .fact("screen_lock_max_idle_secs", threshold);
