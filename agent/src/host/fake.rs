@@ -11,25 +11,37 @@
 //! ```
 //!
 //! Paths resolve exactly as on a real root (the same [`super::files::resolve`]);
-//! parent directories are made as files are added.
+//! parent directories are made as files are added. The builder methods
+//! (`file`, `link`, …) have `add_…` twins that change a fake already built, and
+//! [`FakeHost::remove`] takes a path away. As with a directory on disk, a
+//! [`Host`] already made from the fake sees such changes; a clone of the fake is
+//! a separate copy.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
-use attest_proto::Platform;
+use attest_proto::{CheckResult, Platform, Status};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::files::{Backend, FileKind, Meta, split};
 use super::replay::{Captured, Captures};
 use super::sources::Source;
 use super::{Answers, Detected, Host};
+use crate::checks::{Check, Context, Thresholds};
 
 /// A fixed modification time for files added without one: 2026-11-25T12:00:00Z.
 pub fn default_mtime() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000)
+}
+
+/// The collection time of [`FakeHost::run`]: the same instant as
+/// [`default_mtime`], 2026-11-25T12:00:00Z.
+pub fn default_now() -> DateTime<Utc> {
+    DateTime::<Utc>::from(default_mtime())
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +81,45 @@ impl MemFs {
                 .or_insert(Node::Dir);
         }
         self.nodes.insert(components, node);
+    }
+
+    /// Takes away `path` and everything under it (not what a link there points to).
+    fn remove(&mut self, path: &str) {
+        let components: Vec<String> = split(path).collect();
+        self.nodes.retain(|k, _| !k.starts_with(&components));
+        self.denied.retain(|k| !k.starts_with(&components));
+    }
+}
+
+/// The files of a fake, shared by the fake and every host made from it.
+#[derive(Debug, Default)]
+struct SharedFs(RwLock<MemFs>);
+
+impl SharedFs {
+    fn get(&self) -> RwLockReadGuard<'_, MemFs> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get_mut(&self) -> RwLockWriteGuard<'_, MemFs> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Backend for SharedFs {
+    fn lstat(&self, path: &[String]) -> io::Result<Meta> {
+        self.get().lstat(path)
+    }
+
+    fn read_link(&self, path: &[String]) -> io::Result<String> {
+        self.get().read_link(path)
+    }
+
+    fn read(&self, path: &[String], limit: u64) -> io::Result<Vec<u8>> {
+        self.get().read(path, limit)
+    }
+
+    fn list(&self, path: &[String]) -> io::Result<Vec<String>> {
+        self.get().list(path)
     }
 }
 
@@ -163,20 +214,32 @@ impl Backend for MemFs {
 }
 
 /// Builds a [`Host`] in memory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FakeHost {
-    fs: MemFs,
+    fs: Arc<SharedFs>,
     /// `None`: detected from the files, as for a real root.
     platform: Option<Platform>,
     live: bool,
     captures: Option<Captures>,
 }
 
+/// A separate copy: changes to the clone are not seen by the original.
+impl Clone for FakeHost {
+    fn clone(&self) -> Self {
+        FakeHost {
+            fs: Arc::new(SharedFs(RwLock::new(self.fs.get().clone()))),
+            platform: self.platform,
+            live: self.live,
+            captures: self.captures.clone(),
+        }
+    }
+}
+
 impl FakeHost {
     /// An empty root whose OS is detected from its files, as for a real root.
     pub fn empty() -> Self {
         FakeHost {
-            fs: MemFs::default(),
+            fs: Arc::default(),
             platform: None,
             live: false,
             captures: None,
@@ -223,13 +286,15 @@ impl FakeHost {
 
     /// A regular file with a modification time.
     pub fn file_at(mut self, path: &str, content: impl AsRef<[u8]>, modified: SystemTime) -> Self {
-        self.fs.put(
-            path,
-            Node::File {
-                bytes: content.as_ref().to_vec(),
-                modified,
-            },
-        );
+        self.add_file_at(path, content, modified);
+        self
+    }
+
+    /// Regular files, as `(path, content)` pairs.
+    pub fn files(mut self, files: &[(&str, &str)]) -> Self {
+        for (path, content) in files {
+            self.add_file(path, content);
+        }
         self
     }
 
@@ -247,7 +312,7 @@ impl FakeHost {
 
     /// A device, socket or pipe.
     pub fn special(mut self, path: &str) -> Self {
-        self.fs.put(path, Node::Other);
+        self.add_special(path);
         self
     }
 
@@ -291,39 +356,57 @@ impl FakeHost {
     }
 
     pub fn add_file(&mut self, path: &str, content: impl AsRef<[u8]>) {
-        self.fs.put(
+        self.add_file_at(path, content, default_mtime());
+    }
+
+    /// A regular file with a modification time, on a fake already built (an
+    /// existing file is replaced).
+    pub fn add_file_at(&mut self, path: &str, content: impl AsRef<[u8]>, modified: SystemTime) {
+        self.fs.get_mut().put(
             path,
             Node::File {
                 bytes: content.as_ref().to_vec(),
-                modified: default_mtime(),
+                modified,
             },
         );
     }
 
     pub fn add_dir(&mut self, path: &str) {
-        self.fs.put(path, Node::Dir);
+        self.fs.get_mut().put(path, Node::Dir);
     }
 
     pub fn add_link(&mut self, path: &str, target: &str) {
-        self.fs.put(path, Node::Link(target.to_owned()));
+        self.fs.get_mut().put(path, Node::Link(target.to_owned()));
     }
 
     pub fn add_deny(&mut self, path: &str) {
-        self.fs.denied.insert(split(path).collect());
+        self.fs.get_mut().denied.insert(split(path).collect());
+    }
+
+    /// A device, socket or pipe, on a fake already built.
+    pub fn add_special(&mut self, path: &str) {
+        self.fs.get_mut().put(path, Node::Other);
+    }
+
+    /// Takes away `path` and everything under it, as `rm -rf` would (a symlink
+    /// goes, never what it points to). Nothing happens when it does not exist.
+    pub fn remove(&mut self, path: &str) {
+        self.fs.get_mut().remove(path);
     }
 
     /// Sets the modification time of an existing file.
     pub fn set_mtime(&mut self, path: &str, modified: SystemTime) {
         let key: Vec<String> = split(path).collect();
-        if let Some(Node::File { modified: m, .. }) = self.fs.nodes.get_mut(&key) {
+        if let Some(Node::File { modified: m, .. }) = self.fs.get_mut().nodes.get_mut(&key) {
             *m = modified;
         }
     }
 
     /// The host. Commands and api sources: answered from the recordings when the
-    /// host is live or any were recorded, else refused as on an offline root.
+    /// host is live or any were recorded, else refused as on an offline root. Its
+    /// files are the fake's: later changes to the fake are seen, as on a disk.
     pub fn host(&self) -> Host {
-        let backend: Arc<MemFs> = Arc::new(self.fs.clone());
+        let backend = self.fs.clone();
         let detected = match self.platform {
             Some(p) => Detected::Os(p),
             None => super::detect(backend.as_ref()),
@@ -335,5 +418,132 @@ impl FakeHost {
             (None, false) => Answers::Offline,
         };
         Host::assemble(backend, PathBuf::from("memory"), detected, answers)
+    }
+
+    /// Runs one check on this host at [`default_now`] with the default thresholds.
+    pub fn run(&self, check: &dyn Check) -> CheckResult {
+        self.run_at(check, default_now(), &Thresholds::default())
+    }
+
+    /// Runs one check on this host at [`default_now`] with `thresholds`.
+    pub fn run_with(&self, check: &dyn Check, thresholds: &Thresholds) -> CheckResult {
+        self.run_at(check, default_now(), thresholds)
+    }
+
+    /// Runs one check on this host at `now` with `thresholds`, and asserts what
+    /// every result owes its reader: the check's own id, a summary, and a reason
+    /// when the verdict is `unknown` or `not_applicable`.
+    pub fn run_at(
+        &self,
+        check: &dyn Check,
+        now: DateTime<Utc>,
+        thresholds: &Thresholds,
+    ) -> CheckResult {
+        let host = self.host();
+        let ctx = Context::new(&host, now, thresholds);
+        let result = check.run(&ctx);
+        assert_eq!(result.check, check.id(), "{result:?}");
+        assert!(!result.summary.is_empty(), "{result:?}");
+        if matches!(result.status, Status::Unknown | Status::NotApplicable) {
+            assert!(result.reason.is_some(), "{result:?}");
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_sees_later_changes_and_a_clone_does_not() {
+        let mut fake = FakeHost::linux().file("/etc/a", "1");
+        let host = fake.host();
+        let copy = fake.clone();
+        fake.add_file("/etc/a", "2");
+        fake.add_file("/etc/b", "new");
+        assert_eq!(host.read_string("/etc/a").unwrap(), "2");
+        assert_eq!(host.list_dir("/etc").unwrap(), vec!["a", "b"]);
+        assert_eq!(copy.host().read_string("/etc/a").unwrap(), "1");
+        assert!(!copy.host().exists("/etc/b"));
+    }
+
+    #[test]
+    fn remove_takes_a_path_and_everything_under_it_but_not_a_link_target() {
+        let mut fake = FakeHost::linux()
+            .file("/sys/class/block/sda/dev", "8:0\n")
+            .file("/sys/classic", "kept")
+            .file("/data/x", "target")
+            .link("/etc/x", "/data/x")
+            .deny("/sys/class/block");
+        fake.remove("/sys/class");
+        fake.remove("/etc/x");
+        fake.remove("/not/there");
+        let host = fake.host();
+        assert!(!host.exists("/sys/class"));
+        assert_eq!(host.list_dir("/sys").unwrap(), vec!["classic"]);
+        assert!(!host.is_symlink("/etc/x"));
+        assert_eq!(host.read_string("/data/x").unwrap(), "target");
+        // A path made again after removal is not denied any more.
+        fake.add_file("/sys/class/block/sdb/dev", "8:16\n");
+        assert_eq!(
+            host.read_string("/sys/class/block/sdb/dev").unwrap(),
+            "8:16\n"
+        );
+    }
+
+    #[test]
+    fn files_and_mtimes_are_set_and_replaced() {
+        let then = default_mtime() - Duration::from_secs(86_400);
+        let mut fake = FakeHost::linux().files(&[("/etc/a", "1"), ("/var/b", "2")]);
+        fake.add_file_at("/var/b", "22", then);
+        fake.add_special("/dev/null");
+        let host = fake.host();
+        assert_eq!(host.read_string("/etc/a").unwrap(), "1");
+        assert_eq!(
+            host.metadata("/etc/a").unwrap().modified().unwrap(),
+            default_mtime()
+        );
+        assert_eq!(host.read_string("/var/b").unwrap(), "22");
+        assert_eq!(host.metadata("/var/b").unwrap().modified().unwrap(), then);
+        fake.set_mtime("/etc/a", then);
+        assert_eq!(host.metadata("/etc/a").unwrap().modified().unwrap(), then);
+        assert!(matches!(
+            host.read("/dev/null"),
+            Err(super::super::ReadError::NotAFile { .. })
+        ));
+    }
+
+    /// Reports what it was given: the time, a threshold and one file.
+    struct Echo;
+
+    impl Check for Echo {
+        fn id(&self) -> &'static str {
+            "test.echo"
+        }
+
+        fn run(&self, ctx: &Context<'_>) -> CheckResult {
+            let content = ctx.host.read_string("/etc/echo").unwrap_or_default();
+            CheckResult::undecided(self.id(), Status::Unknown, "echo")
+                .fact("now", ctx.now.to_rfc3339())
+                .fact("max_days", ctx.thresholds.password_max_days)
+                .fact("content", content)
+        }
+    }
+
+    #[test]
+    fn run_gives_the_check_the_fake_a_fixed_time_and_the_thresholds() {
+        let fake = FakeHost::linux().file("/etc/echo", "hi");
+        let r = fake.run(&Echo);
+        assert_eq!(r.facts["now"], "2026-11-25T12:00:00+00:00");
+        assert_eq!(r.facts["max_days"], 365);
+        assert_eq!(r.facts["content"], "hi");
+        let t = Thresholds {
+            password_max_days: 90,
+            ..Thresholds::default()
+        };
+        assert_eq!(fake.run_with(&Echo, &t).facts["max_days"], 90);
+        let r = fake.run_at(&Echo, DateTime::UNIX_EPOCH, &t);
+        assert_eq!(r.facts["now"], "1970-01-01T00:00:00+00:00");
     }
 }

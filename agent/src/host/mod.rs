@@ -640,21 +640,31 @@ mod tests {
             }
         }
         let mut out = vec![(None, fake.host())];
-        #[cfg(unix)]
-        {
-            let dir = tempfile::tempdir().unwrap();
-            for (path, link, content) in entries {
-                let real = dir.path().join(path.trim_start_matches('/'));
-                std::fs::create_dir_all(real.parent().unwrap()).unwrap();
-                match link {
-                    Some(target) => std::os::unix::fs::symlink(target, &real).unwrap(),
-                    None => std::fs::write(&real, content).unwrap(),
-                }
-            }
-            let host = Host::open(dir.path()).unwrap();
-            out.push((Some(dir), host));
-        }
+        out.extend(on_disk(&entries));
         out
+    }
+
+    /// The tree in a directory, with real symlinks (Unix only).
+    #[cfg(unix)]
+    fn on_disk(
+        entries: &[(&str, Option<&str>, &str)],
+    ) -> Option<(Option<tempfile::TempDir>, Host)> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, link, content) in entries {
+            let real = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+            match link {
+                Some(target) => std::os::unix::fs::symlink(target, &real).unwrap(),
+                None => std::fs::write(&real, content).unwrap(),
+            }
+        }
+        let host = Host::open(dir.path()).unwrap();
+        Some((Some(dir), host))
+    }
+
+    #[cfg(not(unix))]
+    fn on_disk(_: &[(&str, Option<&str>, &str)]) -> Option<(Option<tempfile::TempDir>, Host)> {
+        None
     }
 
     #[test]

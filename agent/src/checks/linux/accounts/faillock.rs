@@ -35,9 +35,9 @@ use serde_json::json;
 
 use super::pam::{self, Stack, StackLine};
 use super::pwquality::{EvidenceSet, stacks_problem};
-use super::{FileRead, Source, c_strtoul, numbered};
+use super::{FileRead, c_strtoul, numbered};
 use crate::checks::{Check, Context, unknown};
-use crate::host::ReadError;
+use crate::host::{Host, ReadError};
 
 pub const FAILLOCK_CONF: &str = "/etc/security/faillock.conf";
 /// Where pam_faillock looks when `/etc/security/faillock.conf` does not exist
@@ -168,12 +168,12 @@ type ConfResult = Result<Option<(FileRead, Option<ConfDeny>)>, String>;
 
 /// Reads faillock configuration files, each once.
 struct ConfReader<'a> {
-    src: &'a dyn Source,
+    src: &'a Host,
     cache: BTreeMap<String, ConfResult>,
 }
 
 impl<'a> ConfReader<'a> {
-    fn new(src: &'a dyn Source) -> Self {
+    fn new(src: &'a Host) -> Self {
         ConfReader {
             src,
             cache: BTreeMap::new(),
@@ -289,7 +289,7 @@ pub struct StackLockout {
 }
 
 /// Evaluates one auth stack against the largest allowed deny.
-pub fn evaluate(stack: &Stack, src: &dyn Source, max_deny: u16) -> Result<StackLockout, String> {
+pub fn evaluate(stack: &Stack, src: &Host, max_deny: u16) -> Result<StackLockout, String> {
     let mut conf = ConfReader::new(src);
     let mut preauth = Vec::new();
     let mut authfail = Vec::new();
@@ -496,9 +496,8 @@ mod tests {
     use crate::checks::Thresholds;
     use crate::checks::linux::accounts::pam::tests::{DEBIAN_COMMON_AUTH, RHEL9_SYSTEM_AUTH};
     use crate::checks::linux::accounts::pam::{Kind, load_stack};
-    use crate::checks::linux::accounts::testutil::{
-        DEBIAN_OS_RELEASE, MemSource, RHEL_OS_RELEASE, ctx, host, thresholds,
-    };
+    use crate::checks::linux::accounts::testutil::{DEBIAN_OS_RELEASE, RHEL_OS_RELEASE};
+    use crate::host::fake::FakeHost;
     use attest_proto::Evidence;
     use proptest::prelude::*;
 
@@ -534,7 +533,7 @@ auth\trequired\t\t\tpam_permit.so
     fn eval(stack_text: &str, extra: &[(&str, &str)], max: u16) -> StackLockout {
         let mut files = vec![("/etc/pam.d/common-auth", stack_text)];
         files.extend_from_slice(extra);
-        let src = MemSource::new(&files);
+        let src = FakeHost::linux().files(&files).host();
         let stack = load_stack(&src, "/etc/pam.d/common-auth", Kind::Auth).unwrap();
         evaluate(&stack, &src, max).unwrap()
     }
@@ -760,7 +759,9 @@ auth\trequired\t\t\tpam_permit.so
         assert_eq!(r.preauth[0].1.value, 7, "vendor file when /etc has none");
         assert_eq!(r.deny, Some(7));
 
-        let src = MemSource::new(&[("/etc/pam.d/common-auth", text.as_str())]);
+        let src = FakeHost::linux()
+            .files(&[("/etc/pam.d/common-auth", text.as_str())])
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-auth", Kind::Auth).unwrap();
         let err = evaluate(&stack, &src, 10).unwrap_err();
         assert!(
@@ -771,11 +772,13 @@ auth\trequired\t\t\tpam_permit.so
 
     #[test]
     fn unreadable_conf_matters_only_without_line_deny() {
-        let src = MemSource::new(&[
-            ("/etc/pam.d/common-auth", DEBIAN_COMMON_AUTH_FAILLOCK),
-            ("/etc/security/faillock.conf", "deny = 4\n"),
-        ])
-        .deny("/etc/security/faillock.conf");
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/pam.d/common-auth", DEBIAN_COMMON_AUTH_FAILLOCK),
+                ("/etc/security/faillock.conf", "deny = 4\n"),
+            ])
+            .deny("/etc/security/faillock.conf")
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-auth", Kind::Auth).unwrap();
         assert_eq!(
             evaluate(&stack, &src, 10).unwrap_err(),
@@ -784,22 +787,23 @@ auth\trequired\t\t\tpam_permit.so
         let text = DEBIAN_COMMON_AUTH_FAILLOCK
             .replace("preauth", "preauth deny=4")
             .replace("authfail", "authfail deny=4");
-        let src = MemSource::new(&[("/etc/pam.d/common-auth", text.as_str())])
-            .deny("/etc/security/faillock.conf");
+        let src = FakeHost::linux()
+            .files(&[("/etc/pam.d/common-auth", text.as_str())])
+            .deny("/etc/security/faillock.conf")
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-auth", Kind::Auth).unwrap();
         assert!(evaluate(&stack, &src, 10).unwrap().ok);
     }
 
     #[test]
     fn check_on_rhel9_authselect_with_faillock_passes() {
-        let t = thresholds();
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", RHEL_OS_RELEASE),
             ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),
             ("/etc/pam.d/password-auth", RHEL9_SYSTEM_AUTH),
             ("/etc/security/faillock.conf", "# deny = 3\ndeny = 5\n"),
         ]);
-        let r = Lockout.run(&ctx(&h, &t));
+        let r = h.run(&Lockout);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["deny"], 5);
         assert_eq!(r.facts["threshold"], 10);
@@ -828,8 +832,7 @@ auth\trequired\t\t\tpam_permit.so
     #[test]
     fn check_follows_authselect_symlinks_inside_the_root() {
         // RHEL: /etc/pam.d/system-auth -> /etc/authselect/system-auth (absolute).
-        let t = thresholds();
-        let (d, h) = host(&[
+        let mut h = FakeHost::linux().files(&[
             ("/etc/os-release", RHEL_OS_RELEASE),
             ("/etc/authselect/system-auth", RHEL9_SYSTEM_AUTH),
             (
@@ -837,15 +840,13 @@ auth\trequired\t\t\tpam_permit.so
                 "auth required pam_env.so\nauth sufficient pam_unix.so\n",
             ),
         ]);
-        std::fs::create_dir_all(d.path().join("etc/pam.d")).unwrap();
         for name in ["system-auth", "password-auth"] {
-            std::os::unix::fs::symlink(
-                format!("/etc/authselect/{name}"),
-                d.path().join("etc/pam.d").join(name),
-            )
-            .unwrap();
+            h.add_link(
+                &format!("/etc/pam.d/{name}"),
+                &format!("/etc/authselect/{name}"),
+            );
         }
-        let r = Lockout.run(&ctx(&h, &t));
+        let r = h.run(&Lockout);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["stacks"][0]["ok"], true);
         assert_eq!(r.facts["stacks"][1]["ok"], false);
@@ -859,15 +860,14 @@ auth\trequired\t\t\tpam_permit.so
 
     #[test]
     fn check_weaker_stack_decides() {
-        let t = thresholds();
         let password_auth =
             RHEL9_SYSTEM_AUTH.replace("pam_faillock.so preauth", "pam_faillock.so preauth deny=0");
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", RHEL_OS_RELEASE),
             ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),
             ("/etc/pam.d/password-auth", &password_auth),
         ]);
-        let r = Lockout.run(&ctx(&h, &t));
+        let r = h.run(&Lockout);
         assert_eq!(r.status, Status::Fail);
         assert!(
             r.summary.contains("/etc/pam.d/password-auth"),
@@ -885,18 +885,18 @@ auth\trequired\t\t\tpam_permit.so
     #[test]
     fn check_debian_default_fails_and_missing_stack_is_unknown() {
         let t = Thresholds::default();
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", DEBIAN_OS_RELEASE),
             ("/etc/pam.d/common-auth", DEBIAN_COMMON_AUTH),
         ]);
-        let r = Lockout.run(&ctx(&h, &t));
+        let r = h.run_with(&Lockout, &t);
         assert_eq!(r.status, Status::Fail);
         assert_eq!(
             r.summary,
             "Failed logins do not lock the account: /etc/pam.d/common-auth: no pam_faillock.so or pam_tally2.so in the auth stack"
         );
-        let (_d, h) = host(&[("/etc/os-release", DEBIAN_OS_RELEASE)]);
-        let r = Lockout.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/os-release", DEBIAN_OS_RELEASE)]);
+        let r = h.run_with(&Lockout, &t);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(
             r.reason.as_deref(),

@@ -9,8 +9,7 @@
 //!   literal `.` (glob without `GLOB_PERIOD`).
 //! - Results are sorted bytewise (glob sorts them; sshd runs in the C locale).
 
-use super::Source;
-use crate::host::{ReadError, join_path};
+use crate::host::{Host, ReadError, join_path};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -167,7 +166,7 @@ fn unescape(component: &str) -> String {
 /// finds out whether the result exists when it reads it); after a wildcard only
 /// existing names are kept. A directory that does not exist matches
 /// nothing; any other listing error is returned.
-pub fn expand(src: &dyn Source, pattern: &str) -> Result<Vec<String>, ReadError> {
+pub fn expand(src: &Host, pattern: &str) -> Result<Vec<String>, ReadError> {
     let mut current = vec!["/".to_owned()];
     let mut after_magic = false;
     for component in pattern.split('/').filter(|c| !c.is_empty()) {
@@ -209,7 +208,7 @@ pub fn expand(src: &dyn Source, pattern: &str) -> Result<Vec<String>, ReadError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::MemSource;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     #[test]
@@ -246,15 +245,17 @@ mod tests {
 
     #[test]
     fn expansion_is_sorted_and_per_component() {
-        let src = MemSource::new(&[
-            ("/etc/ssh/sshd_config.d/20-b.conf", ""),
-            ("/etc/ssh/sshd_config.d/10-a.conf", ""),
-            ("/etc/ssh/sshd_config.d/Z.conf", ""),
-            ("/etc/ssh/sshd_config.d/.hidden.conf", ""),
-            ("/etc/ssh/sshd_config.d/notes.txt", ""),
-            ("/etc/ssh/a/x.conf", ""),
-            ("/etc/ssh/b/x.conf", ""),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/ssh/sshd_config.d/20-b.conf", ""),
+                ("/etc/ssh/sshd_config.d/10-a.conf", ""),
+                ("/etc/ssh/sshd_config.d/Z.conf", ""),
+                ("/etc/ssh/sshd_config.d/.hidden.conf", ""),
+                ("/etc/ssh/sshd_config.d/notes.txt", ""),
+                ("/etc/ssh/a/x.conf", ""),
+                ("/etc/ssh/b/x.conf", ""),
+            ])
+            .host();
         assert_eq!(
             expand(&src, "/etc/ssh/sshd_config.d/*.conf").unwrap(),
             [
@@ -273,7 +274,10 @@ mod tests {
 
     #[test]
     fn unreadable_directories_are_errors() {
-        let src = MemSource::new(&[("/etc/ssh/d/a.conf", "")]).deny("/etc/ssh/d");
+        let src = FakeHost::linux()
+            .files(&[("/etc/ssh/d/a.conf", "")])
+            .deny("/etc/ssh/d")
+            .host();
         assert!(
             expand(&src, "/etc/ssh/d/*.conf")
                 .unwrap_err()

@@ -270,7 +270,8 @@ mod tests {
     use super::*;
     use crate::checks::Thresholds;
     use crate::checks::linux::accounts::shadow::tests::{DEBIAN_SHADOW, HASHES};
-    use crate::checks::linux::accounts::testutil::{ctx, host, json, thresholds};
+    use crate::checks::linux::accounts::testutil::json;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     /// The relevant part of Debian 12's login.defs.
@@ -349,7 +350,7 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
 
     #[test]
     fn regression_login_defs_verdicts() {
-        let t = thresholds();
+        let t = Thresholds::default();
         let shadow = "root:$6$x$y:19700:0:90:7:::\n";
         let r = run(Some("PASS_MAX_DAYS 0x16D\n"), Some(shadow), &t);
         assert_eq!(r.status, Status::Pass, "{r:?}");
@@ -384,13 +385,12 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
         if let Some(s) = shadow {
             files.push(("/etc/shadow", s));
         }
-        let (_d, h) = host(&files);
-        PasswordMaxAge.run(&ctx(&h, t))
+        FakeHost::linux().files(&files).run_with(&PasswordMaxAge, t)
     }
 
     #[test]
     fn debian_defaults_fail_on_both_parts() {
-        let t = thresholds();
+        let t = Thresholds::default();
         let r = run(Some(DEBIAN_LOGIN_DEFS), Some(DEBIAN_SHADOW), &t);
         assert_eq!(r.status, Status::Fail);
         assert!(
@@ -414,7 +414,7 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
 
     #[test]
     fn passes_when_both_parts_are_within_the_threshold() {
-        let t = thresholds();
+        let t = Thresholds::default();
         let shadow =
             "root:$6$x$y:19700:0:365:7:::\nalice:$6$a$b:19700:1:90:7:::\nnobody:*:19700:0:::::\n";
         let r = run(Some("PASS_MAX_DAYS 365\n"), Some(shadow), &t);
@@ -425,7 +425,7 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
 
     #[test]
     fn names_the_part_that_fails() {
-        let t = thresholds();
+        let t = Thresholds::default();
         let shadow = "root:$6$x$y:19700:0:365:7:::\nbob:$6$a$b:19700:0::7:::\ncarol:$6$a$b:19700:0:-1:7:::\n";
         let r = run(Some("PASS_MAX_DAYS 90\n"), Some(shadow), &t);
         assert_eq!(r.status, Status::Fail);
@@ -465,7 +465,7 @@ ENV_PATH\tPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games
 
     #[test]
     fn missing_files_are_unknown() {
-        let t = thresholds();
+        let t = Thresholds::default();
         let r = run(None, Some(DEBIAN_SHADOW), &t);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(r.reason.as_deref(), Some("/etc/login.defs: not found"));

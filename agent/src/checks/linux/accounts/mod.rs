@@ -5,8 +5,8 @@
 //! [`passwd`], [`group`], [`shadow`], [`login_defs`], [`pam`], [`pwquality`],
 //! [`faillock`], [`sshd`] (with [`glob`] for `Include`), [`sudoers`], and the
 //! display managers' files in [`autologin`]. Files that pull in other files (PAM
-//! stacks, `sshd_config`, sudoers) are read through the small [`Source`] trait, so
-//! that the include logic is tested on in-memory trees as well as on host trees.
+//! stacks, `sshd_config`, sudoers) are read through the [`Host`] like every file;
+//! their tests give it the in-memory fake (`crate::host::fake::FakeHost`).
 //!
 //! Secrets: the shadow parser returns an account's name and the *kind* of its
 //! password field (`empty`, `locked`, `hash`), never the field; no value that
@@ -46,25 +46,6 @@ pub fn checks() -> Vec<Box<dyn Check>> {
     ]
 }
 
-/// Where files are read from: the host (through its root), or an in-memory tree
-/// in tests. Paths are host paths (`/etc/pam.d/common-auth`).
-pub trait Source {
-    /// The whole file.
-    fn read(&self, path: &str) -> Result<Vec<u8>, ReadError>;
-    /// The names in a directory, sorted bytewise.
-    fn list_dir(&self, path: &str) -> Result<Vec<String>, ReadError>;
-}
-
-impl Source for Host {
-    fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
-        Host::read(self, path)
-    }
-
-    fn list_dir(&self, path: &str) -> Result<Vec<String>, ReadError> {
-        Host::list_dir(self, path)
-    }
-}
-
 /// A file that was read: its host path and the SHA-256 of its bytes, for evidence.
 /// The bytes themselves are not kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +82,7 @@ pub struct Parsed<T> {
 /// Reads `path` and parses it as text (invalid UTF-8 replaced). The bytes are
 /// dropped once parsed and hashed.
 pub fn load<T>(
-    src: &dyn Source,
+    src: &Host,
     path: &str,
     parse: impl FnOnce(&str) -> T,
 ) -> Result<Parsed<T>, ReadError> {
@@ -247,125 +228,8 @@ pub(crate) fn c_strtol0(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! In-memory [`Source`] trees and host trees in a temporary directory.
-
-    use std::collections::{BTreeMap, BTreeSet};
-    use std::fs;
-
-    use chrono::{TimeZone, Utc};
-
-    use super::Source;
-    use crate::checks::{Context, Thresholds};
-    use crate::host::{Host, ReadError};
-
-    /// Files by host path; directories are implied by the paths of their files
-    /// or listed in `dirs`; paths in `denied` fail with permission denied.
-    #[derive(Default)]
-    pub struct MemSource {
-        pub files: BTreeMap<String, String>,
-        pub dirs: BTreeSet<String>,
-        pub denied: BTreeSet<String>,
-    }
-
-    impl MemSource {
-        pub fn new(files: &[(&str, &str)]) -> Self {
-            MemSource {
-                files: files
-                    .iter()
-                    .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
-                    .collect(),
-                ..MemSource::default()
-            }
-        }
-
-        pub fn deny(mut self, path: &str) -> Self {
-            self.denied.insert(path.to_owned());
-            self
-        }
-
-        pub fn dir(mut self, path: &str) -> Self {
-            self.dirs.insert(path.to_owned());
-            self
-        }
-
-        fn is_dir(&self, path: &str) -> bool {
-            let prefix = format!("{}/", path.trim_end_matches('/'));
-            self.dirs.contains(path)
-                || self.files.keys().any(|k| k.starts_with(&prefix))
-                || self.dirs.iter().any(|k| k.starts_with(&prefix))
-        }
-    }
-
-    impl Source for MemSource {
-        fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
-            if self.denied.contains(path) {
-                return Err(ReadError::PermissionDenied {
-                    path: path.to_owned(),
-                });
-            }
-            match self.files.get(path) {
-                Some(c) => Ok(c.as_bytes().to_vec()),
-                None if self.is_dir(path) => Err(ReadError::NotAFile {
-                    path: path.to_owned(),
-                }),
-                None => Err(ReadError::NotFound {
-                    path: path.to_owned(),
-                }),
-            }
-        }
-
-        fn list_dir(&self, path: &str) -> Result<Vec<String>, ReadError> {
-            if self.denied.contains(path) {
-                return Err(ReadError::PermissionDenied {
-                    path: path.to_owned(),
-                });
-            }
-            if !self.is_dir(path) {
-                return Err(ReadError::NotFound {
-                    path: path.to_owned(),
-                });
-            }
-            let prefix = if path == "/" {
-                "/".to_owned()
-            } else {
-                format!("{}/", path.trim_end_matches('/'))
-            };
-            let mut names: BTreeSet<String> = BTreeSet::new();
-            for k in self.files.keys().chain(self.dirs.iter()) {
-                if let Some(rest) = k.strip_prefix(&prefix)
-                    && let Some(first) = rest.split('/').next()
-                    && !first.is_empty()
-                {
-                    names.insert(first.to_owned());
-                }
-            }
-            Ok(names.into_iter().collect())
-        }
-    }
-
-    /// A host tree in a temporary directory: `(host path, content)` pairs.
-    pub fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, Host) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let real = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(real.parent().unwrap()).unwrap();
-            fs::write(real, content).unwrap();
-        }
-        let host = Host::open(dir.path()).unwrap();
-        (dir, host)
-    }
-
-    pub fn thresholds() -> Thresholds {
-        Thresholds::default()
-    }
-
-    pub fn ctx<'a>(host: &'a Host, thresholds: &'a Thresholds) -> Context<'a> {
-        Context::new(
-            host,
-            Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap(),
-            thresholds,
-        )
-    }
+    //! What the accounts tests share besides the fake host
+    //! ([`crate::host::fake::FakeHost`]).
 
     /// The serialized result, for "never contains" assertions.
     pub fn json(result: &attest_proto::CheckResult) -> String {

@@ -26,10 +26,10 @@
 
 use std::sync::Arc;
 
-use super::{FileRead, Source};
+use super::FileRead;
 use crate::checks::Context;
 use crate::checks::linux::common::osrelease::{self, Family};
-use crate::host::{ReadError, join_path};
+use crate::host::{Host, ReadError, join_path};
 
 pub const PAM_DIR: &str = "/etc/pam.d";
 /// Where Linux-PAM looks for a relative include that is not in `/etc/pam.d`.
@@ -311,7 +311,7 @@ impl Stack {
 
 /// Reads the `kind` stack starting at `root`. `Err` when `root` itself cannot be
 /// read; problems with included files are recorded in the stack.
-pub fn load_stack(src: &dyn Source, root: &str, kind: Kind) -> Result<Stack, ReadError> {
+pub fn load_stack(src: &Host, root: &str, kind: Kind) -> Result<Stack, ReadError> {
     let bytes = src.read(root)?;
     let mut stack = Stack {
         root: root.to_owned(),
@@ -328,7 +328,7 @@ pub fn load_stack(src: &dyn Source, root: &str, kind: Kind) -> Result<Stack, Rea
 }
 
 /// Resolves an include target as Linux-PAM opens it.
-fn open_include(src: &dyn Source, file: &str) -> Result<(String, Vec<u8>), ReadError> {
+fn open_include(src: &Host, file: &str) -> Result<(String, Vec<u8>), ReadError> {
     if file.starts_with('/') {
         return src.read(file).map(|b| (file.to_owned(), b));
     }
@@ -347,7 +347,7 @@ fn open_include(src: &dyn Source, file: &str) -> Result<(String, Vec<u8>), ReadE
 }
 
 fn walk(
-    src: &dyn Source,
+    src: &Host,
     path: &str,
     bytes: &[u8],
     kind: Kind,
@@ -449,7 +449,7 @@ pub struct Stacks {
 }
 
 /// Loads the stacks of `kind` for `family` from `src`.
-pub fn load_stacks(src: &dyn Source, family: Family, kind: Kind) -> Stacks {
+pub fn load_stacks(src: &Host, family: Family, kind: Kind) -> Stacks {
     let roots = stack_roots(family, kind);
     let mut stacks = Vec::new();
     for root in &roots {
@@ -490,7 +490,7 @@ pub fn auth_stacks(ctx: &Context<'_>) -> Arc<AuthStacks> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::MemSource;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     /// Debian 12's `/etc/pam.d/common-auth` as shipped (pam-auth-update).
@@ -691,21 +691,23 @@ session     optional                                     pam_sss.so
 
     #[test]
     fn includes_follow_type_and_at_include_takes_all() {
-        let src = MemSource::new(&[
-            (
-                "/etc/pam.d/common-password",
-                "password requisite pam_pwquality.so retry=3\n@include extra\npassword substack sub\nauth include authonly\n",
-            ),
-            (
-                "/etc/pam.d/extra",
-                "password required pam_pwhistory.so\nauth required pam_should_not_appear.so\n",
-            ),
-            (
-                "/usr/lib/pam.d/sub",
-                "password [success=1 default=ignore] pam_unix.so minlen=10\n",
-            ),
-            ("/etc/pam.d/authonly", "password required pam_never.so\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/pam.d/common-password",
+                    "password requisite pam_pwquality.so retry=3\n@include extra\npassword substack sub\nauth include authonly\n",
+                ),
+                (
+                    "/etc/pam.d/extra",
+                    "password required pam_pwhistory.so\nauth required pam_should_not_appear.so\n",
+                ),
+                (
+                    "/usr/lib/pam.d/sub",
+                    "password [success=1 default=ignore] pam_unix.so minlen=10\n",
+                ),
+                ("/etc/pam.d/authonly", "password required pam_never.so\n"),
+            ])
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-password", Kind::Password).unwrap();
         let mods: Vec<_> = stack
             .lines
@@ -726,13 +728,15 @@ session     optional                                     pam_sss.so
 
     #[test]
     fn include_loops_and_missing_files_are_noted() {
-        let src = MemSource::new(&[
-            (
-                "/etc/pam.d/a",
-                "auth include b\nauth required pam_a.so\nauth include missing\n",
-            ),
-            ("/etc/pam.d/b", "auth required pam_b.so\n@include a\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/pam.d/a",
+                    "auth include b\nauth required pam_a.so\nauth include missing\n",
+                ),
+                ("/etc/pam.d/b", "auth required pam_b.so\n@include a\n"),
+            ])
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/a", Kind::Auth).unwrap();
         let mods: Vec<_> = stack.lines.iter().map(|l| l.line.module_name()).collect();
         assert_eq!(mods, ["pam_b.so", "pam_a.so"]);
@@ -743,11 +747,13 @@ session     optional                                     pam_sss.so
 
     #[test]
     fn unreadable_includes_make_the_stack_incomplete() {
-        let src = MemSource::new(&[
-            ("/etc/pam.d/a", "auth include b\n"),
-            ("/etc/pam.d/b", "auth required pam_b.so\n"),
-        ])
-        .deny("/etc/pam.d/b");
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/pam.d/a", "auth include b\n"),
+                ("/etc/pam.d/b", "auth required pam_b.so\n"),
+            ])
+            .deny("/etc/pam.d/b")
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/a", Kind::Auth).unwrap();
         assert_eq!(
             stack.unreadable,
@@ -757,11 +763,13 @@ session     optional                                     pam_sss.so
 
     #[test]
     fn roots_by_family() {
-        let src = MemSource::new(&[
-            ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),
-            ("/etc/pam.d/password-auth", RHEL9_SYSTEM_AUTH),
-            ("/etc/pam.d/common-password", DEBIAN_COMMON_PASSWORD),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),
+                ("/etc/pam.d/password-auth", RHEL9_SYSTEM_AUTH),
+                ("/etc/pam.d/common-password", DEBIAN_COMMON_PASSWORD),
+            ])
+            .host();
         assert_eq!(
             load_stacks(&src, Family::Rpm, Kind::Password).stacks.len(),
             2
@@ -802,7 +810,7 @@ session     optional                                     pam_sss.so
         #[test]
         fn loading_never_panics(a in "\\PC{0,200}", b in "\\PC{0,200}") {
             let a = format!("auth include b\n@include a\n{a}");
-            let src = MemSource::new(&[("/etc/pam.d/a", a.as_str()), ("/etc/pam.d/b", b.as_str())]);
+            let src = FakeHost::linux().files(&[("/etc/pam.d/a", a.as_str()), ("/etc/pam.d/b", b.as_str())]).host();
             let _ = load_stack(&src, "/etc/pam.d/a", Kind::Auth);
         }
     }

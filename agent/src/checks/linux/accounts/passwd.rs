@@ -171,7 +171,8 @@ impl Check for Uid0OnlyRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::{ctx, host, json, thresholds};
+    use crate::checks::linux::accounts::testutil::json;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     const DEBIAN_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash
@@ -208,9 +209,8 @@ alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash
         let names: Vec<_> = p.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["root", "alice"]);
         assert_eq!(p.skipped, [2, 3, 6, 7, 8, 9]);
-        let t = thresholds();
-        let (_d, h) = host(&[("/etc/passwd", text)]);
-        let r = Uid0OnlyRoot.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/passwd", text)]);
+        let r = h.run(&Uid0OnlyRoot);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(
             r.facts["skipped_lines"],
@@ -229,15 +229,14 @@ alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash
 
     #[test]
     fn check_passes_with_root_only_and_fails_with_others() {
-        let t = thresholds();
-        let (_d, h) = host(&[("/etc/passwd", DEBIAN_PASSWD)]);
-        let r = Uid0OnlyRoot.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/passwd", DEBIAN_PASSWD)]);
+        let r = h.run(&Uid0OnlyRoot);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["uid0_accounts"], serde_json::json!(["root"]));
 
         let text = format!("{DEBIAN_PASSWD}toor:$6$abc$hashhash:0:0::/root:/bin/sh\n");
-        let (_d, h) = host(&[("/etc/passwd", &text)]);
-        let r = Uid0OnlyRoot.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/passwd", &text)]);
+        let r = h.run(&Uid0OnlyRoot);
         assert_eq!(r.status, Status::Fail);
         assert!(r.summary.contains("toor"), "{}", r.summary);
         assert_eq!(r.facts["other_uid0_accounts"], serde_json::json!(["toor"]));
@@ -248,9 +247,8 @@ alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash
 
     #[test]
     fn missing_passwd_is_unknown() {
-        let t = thresholds();
-        let (_d, h) = host(&[]);
-        let r = Uid0OnlyRoot.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[]);
+        let r = h.run(&Uid0OnlyRoot);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(r.reason.as_deref(), Some("/etc/passwd: not found"));
     }

@@ -165,12 +165,11 @@ impl Check for PrivilegedUsers {
 mod tests {
     use super::*;
     use crate::checks::linux::accounts::sudoers::tests::{DEBIAN_SUDOERS, DEBIAN_SUDOERS_D_README};
-    use crate::checks::linux::accounts::testutil::{ctx, host, thresholds};
+    use crate::host::fake::FakeHost;
 
     #[test]
     fn lists_uid0_groups_and_sudoers_grants() {
-        let t = thresholds();
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             (
                 "/etc/passwd",
                 "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/bash\n",
@@ -186,7 +185,7 @@ mod tests {
                 "User_Alias ADMINS = carol, %ops\nADMINS ALL=(ALL) ALL\n",
             ),
         ]);
-        let r = PrivilegedUsers.run(&ctx(&h, &t));
+        let r = h.run(&PrivilegedUsers);
         assert_eq!(r.status, Status::Info);
         assert_eq!(r.facts["uid0_accounts"], json!(["root", "toor"]));
         assert_eq!(
@@ -211,9 +210,8 @@ mod tests {
 
     #[test]
     fn missing_sources_are_named() {
-        let t = thresholds();
-        let (_d, h) = host(&[("/etc/passwd", "root:x:0:0::/root:/bin/sh\n")]);
-        let r = PrivilegedUsers.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/passwd", "root:x:0:0::/root:/bin/sh\n")]);
+        let r = h.run(&PrivilegedUsers);
         assert_eq!(r.status, Status::Info);
         assert_eq!(r.facts["unavailable"], json!(["/etc/group: not found"]));
         assert_eq!(

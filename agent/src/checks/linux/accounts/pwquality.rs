@@ -27,9 +27,9 @@ use attest_proto::{CheckResult, Evidence, Status};
 use serde_json::json;
 
 use super::pam::{self, Stack, StackLine};
-use super::{FileRead, Source, c_atoi, c_strict_long, numbered};
+use super::{FileRead, c_atoi, c_strict_long, numbered};
 use crate::checks::{Check, Context, unknown};
-use crate::host::join_path;
+use crate::host::{Host, join_path};
 
 pub const PWQUALITY_CONF: &str = "/etc/security/pwquality.conf";
 pub const PWQUALITY_CONF_D: &str = "/etc/security/pwquality.conf.d";
@@ -157,7 +157,7 @@ pub struct Conf {
 }
 
 /// Reads libpwquality's configuration from `src`.
-pub fn load_conf(src: &dyn Source) -> Conf {
+pub fn load_conf(src: &Host) -> Conf {
     let mut conf = Conf::default();
     let mut paths = Vec::new();
     match src.list_dir(PWQUALITY_CONF_D) {
@@ -495,9 +495,8 @@ mod tests {
     use crate::checks::Thresholds;
     use crate::checks::linux::accounts::pam::tests::{DEBIAN_COMMON_PASSWORD, RHEL9_SYSTEM_AUTH};
     use crate::checks::linux::accounts::pam::{Kind, load_stack};
-    use crate::checks::linux::accounts::testutil::{
-        DEBIAN_OS_RELEASE, MemSource, RHEL_OS_RELEASE, ctx, host, thresholds,
-    };
+    use crate::checks::linux::accounts::testutil::{DEBIAN_OS_RELEASE, RHEL_OS_RELEASE};
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     /// Debian 12's common-password once libpam-pwquality is installed.
@@ -510,12 +509,12 @@ password\trequisite\t\t\tpam_deny.so
 password\trequired\t\t\tpam_permit.so
 ";
 
-    fn conf_of(src: &MemSource) -> impl FnOnce() -> Arc<ConfMemo> + '_ {
+    fn conf_of(src: &Host) -> impl FnOnce() -> Arc<ConfMemo> + '_ {
         move || Arc::new(ConfMemo(load_conf(src)))
     }
 
     fn eval(files: &[(&str, &str)]) -> MinLength {
-        let src = MemSource::new(files);
+        let src = FakeHost::linux().files(files).host();
         let stack = load_stack(&src, "/etc/pam.d/common-password", Kind::Password).unwrap();
         evaluate(&stack, conf_of(&src)).unwrap()
     }
@@ -557,16 +556,18 @@ password\trequired\t\t\tpam_permit.so
 
     #[test]
     fn conf_d_is_read_first_in_ascii_order_then_the_main_file() {
-        let src = MemSource::new(&[
-            ("/etc/security/pwquality.conf.d/b.conf", "minlen = 11\n"),
-            ("/etc/security/pwquality.conf.d/B.conf", "minlen = 10\n"),
-            ("/etc/security/pwquality.conf.d/a.conf", "minlen = 9\n"),
-            (
-                "/etc/security/pwquality.conf.d/z.conf.rpmsave",
-                "minlen = 30\n",
-            ),
-            ("/etc/security/pwquality.conf", "# minlen = 8\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/security/pwquality.conf.d/b.conf", "minlen = 11\n"),
+                ("/etc/security/pwquality.conf.d/B.conf", "minlen = 10\n"),
+                ("/etc/security/pwquality.conf.d/a.conf", "minlen = 9\n"),
+                (
+                    "/etc/security/pwquality.conf.d/z.conf.rpmsave",
+                    "minlen = 30\n",
+                ),
+                ("/etc/security/pwquality.conf", "# minlen = 8\n"),
+            ])
+            .host();
         let conf = load_conf(&src);
         let (file, v) = conf.minlen.unwrap();
         // ASCII order: B.conf, a.conf, b.conf; the main file sets nothing.
@@ -574,10 +575,12 @@ password\trequired\t\t\tpam_permit.so
         assert_eq!(v.value, 11);
         assert_eq!(conf.files.len(), 4);
 
-        let src = MemSource::new(&[
-            ("/etc/security/pwquality.conf.d/a.conf", "minlen = 14\n"),
-            ("/etc/security/pwquality.conf", "minlen = 9\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/security/pwquality.conf.d/a.conf", "minlen = 14\n"),
+                ("/etc/security/pwquality.conf", "minlen = 9\n"),
+            ])
+            .host();
         assert_eq!(
             load_conf(&src).minlen.unwrap().1.value,
             9,
@@ -587,14 +590,16 @@ password\trequired\t\t\tpam_permit.so
 
     #[test]
     fn an_error_in_conf_d_stops_the_main_file_too() {
-        let src = MemSource::new(&[
-            (
-                "/etc/security/pwquality.conf.d/a.conf",
-                "minlen = 14\nbogus = 1\n",
-            ),
-            ("/etc/security/pwquality.conf.d/b.conf", "minlen = 20\n"),
-            ("/etc/security/pwquality.conf", "minlen = 9\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/security/pwquality.conf.d/a.conf",
+                    "minlen = 14\nbogus = 1\n",
+                ),
+                ("/etc/security/pwquality.conf.d/b.conf", "minlen = 20\n"),
+                ("/etc/security/pwquality.conf", "minlen = 9\n"),
+            ])
+            .host();
         let conf = load_conf(&src);
         assert_eq!(conf.minlen.unwrap().1.value, 14);
         assert!(
@@ -683,14 +688,16 @@ password\trequired\t\t\tpam_permit.so
 
     #[test]
     fn unreadable_config_is_unknown_only_when_it_matters() {
-        let src = MemSource::new(&[
-            (
-                "/etc/pam.d/common-password",
-                "password requisite pam_pwquality.so\n",
-            ),
-            ("/etc/security/pwquality.conf", "minlen = 14\n"),
-        ])
-        .deny("/etc/security/pwquality.conf");
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/pam.d/common-password",
+                    "password requisite pam_pwquality.so\n",
+                ),
+                ("/etc/security/pwquality.conf", "minlen = 14\n"),
+            ])
+            .deny("/etc/security/pwquality.conf")
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-password", Kind::Password).unwrap();
         let err = evaluate(&stack, conf_of(&src)).unwrap_err();
         assert_eq!(
@@ -698,23 +705,24 @@ password\trequired\t\t\tpam_permit.so
             "/etc/security/pwquality.conf: permission denied; run as root"
         );
 
-        let src = MemSource::new(&[(
-            "/etc/pam.d/common-password",
-            "password requisite pam_pwquality.so minlen=14\n",
-        )])
-        .deny("/etc/security/pwquality.conf");
+        let src = FakeHost::linux()
+            .files(&[(
+                "/etc/pam.d/common-password",
+                "password requisite pam_pwquality.so minlen=14\n",
+            )])
+            .deny("/etc/security/pwquality.conf")
+            .host();
         let stack = load_stack(&src, "/etc/pam.d/common-password", Kind::Password).unwrap();
         assert_eq!(evaluate(&stack, conf_of(&src)).unwrap().value, 14);
     }
 
     #[test]
     fn check_on_debian_fails_with_pam_unix_default() {
-        let t = thresholds();
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", DEBIAN_OS_RELEASE),
             ("/etc/pam.d/common-password", DEBIAN_COMMON_PASSWORD),
         ]);
-        let r = PasswordMinLength.run(&ctx(&h, &t));
+        let r = h.run(&PasswordMinLength);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["minimum_length"], 6);
         assert_eq!(r.facts["threshold"], 12);
@@ -731,8 +739,7 @@ password\trequired\t\t\tpam_permit.so
 
     #[test]
     fn check_passes_with_pwquality_conf_d() {
-        let t = thresholds();
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", DEBIAN_OS_RELEASE),
             (
                 "/etc/pam.d/common-password",
@@ -744,7 +751,7 @@ password\trequired\t\t\tpam_permit.so
                 "minlen = 14\n",
             ),
         ]);
-        let r = PasswordMinLength.run(&ctx(&h, &t));
+        let r = h.run(&PasswordMinLength);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["minimum_length"], 14);
         assert_eq!(
@@ -764,13 +771,13 @@ password\trequired\t\t\tpam_permit.so
             "pam_pwquality.so local_users_only",
             "pam_pwquality.so local_users_only minlen=9",
         );
-        let (_d, h) = host(&[
+        let h = FakeHost::linux().files(&[
             ("/etc/os-release", RHEL_OS_RELEASE),
             ("/etc/pam.d/system-auth", RHEL9_SYSTEM_AUTH),
             ("/etc/pam.d/password-auth", &password_auth),
             ("/etc/security/pwquality.conf", "minlen = 15\n"),
         ]);
-        let r = PasswordMinLength.run(&ctx(&h, &t));
+        let r = h.run_with(&PasswordMinLength, &t);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["minimum_length"], 9);
         assert_eq!(r.facts["threshold"], 10);
@@ -785,9 +792,8 @@ password\trequired\t\t\tpam_permit.so
 
     #[test]
     fn no_stack_is_unknown() {
-        let t = thresholds();
-        let (_d, h) = host(&[("/etc/os-release", DEBIAN_OS_RELEASE)]);
-        let r = PasswordMinLength.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/os-release", DEBIAN_OS_RELEASE)]);
+        let r = h.run(&PasswordMinLength);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(
             r.reason.as_deref(),

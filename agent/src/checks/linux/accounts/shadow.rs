@@ -252,7 +252,8 @@ impl NoEmptyPasswords {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::{ctx, host, json, thresholds};
+    use crate::checks::linux::accounts::testutil::json;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
 
     /// A Debian 12 style shadow file; the hashes are made up but shaped like real ones.
@@ -333,9 +334,8 @@ guest::19702:0:99999:7:::
 
     #[test]
     fn check_fails_on_an_empty_field_and_never_shows_a_hash() {
-        let t = thresholds();
-        let (_d, h) = host(&[("/etc/shadow", DEBIAN_SHADOW)]);
-        let r = NoEmptyPasswords.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/shadow", DEBIAN_SHADOW)]);
+        let r = h.run(&NoEmptyPasswords);
         assert_eq!(r.status, Status::Fail);
         assert_eq!(
             r.facts["empty_password_accounts"],
@@ -351,10 +351,9 @@ guest::19702:0:99999:7:::
 
     #[test]
     fn check_passes_without_empty_fields() {
-        let t = thresholds();
         let text = DEBIAN_SHADOW.replace("guest::", "guest:!:");
-        let (_d, h) = host(&[("/etc/shadow", &text)]);
-        let r = NoEmptyPasswords.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[("/etc/shadow", &text)]);
+        let r = h.run(&NoEmptyPasswords);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["accounts_checked"], 6);
         let s = json(&r);
@@ -366,9 +365,8 @@ guest::19702:0:99999:7:::
 
     #[test]
     fn missing_shadow_is_unknown() {
-        let t = thresholds();
-        let (_d, h) = host(&[]);
-        let r = NoEmptyPasswords.run(&ctx(&h, &t));
+        let h = FakeHost::linux().files(&[]);
+        let r = h.run(&NoEmptyPasswords);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(r.reason.as_deref(), Some("/etc/shadow: not found"));
     }
@@ -388,16 +386,11 @@ guest::19702:0:99999:7:::
 
     #[test]
     fn unreadable_shadow_says_run_as_root() {
-        use std::os::unix::fs::PermissionsExt;
-        let t = thresholds();
-        let (d, h) = host(&[("/etc/shadow", DEBIAN_SHADOW)]);
-        let real = d.path().join("etc/shadow");
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o000)).unwrap();
-        if std::fs::read(&real).is_ok() {
-            // Running as root: permissions do not apply (see the test above).
-            return;
-        }
-        let r = NoEmptyPasswords.run(&ctx(&h, &t));
+        // Mode 000, read by another user than root.
+        let h = FakeHost::linux()
+            .files(&[("/etc/shadow", DEBIAN_SHADOW)])
+            .deny("/etc/shadow");
+        let r = h.run(&NoEmptyPasswords);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(
             r.reason.as_deref(),

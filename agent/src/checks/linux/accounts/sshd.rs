@@ -32,9 +32,9 @@ use std::sync::Arc;
 
 use attest_proto::{CheckResult, Evidence, Status};
 
-use super::{FileRead, Source, numbered};
+use super::{FileRead, numbered};
 use crate::checks::{Check, Context, not_applicable, unknown};
-use crate::host::{ReadError, join_path};
+use crate::host::{Host, ReadError, join_path};
 
 pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 /// `SSHDIR`: where relative `Include` patterns start.
@@ -242,7 +242,7 @@ impl Config {
 }
 
 struct Loader<'a> {
-    src: &'a dyn Source,
+    src: &'a Host,
     config: Config,
 }
 
@@ -338,7 +338,7 @@ impl Loader<'_> {
 
 /// Reads the configuration starting at `path`; `Err` when `path` itself cannot
 /// be read.
-pub fn load(src: &dyn Source, path: &str) -> Result<Config, ReadError> {
+pub fn load(src: &Host, path: &str) -> Result<Config, ReadError> {
     let bytes = src.read(path)?;
     let mut loader = Loader {
         src,
@@ -553,7 +553,9 @@ impl Check for SshPasswordAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::{MemSource, ctx, host, json, thresholds};
+    use crate::checks::Thresholds;
+    use crate::checks::linux::accounts::testutil::json;
+    use crate::host::fake::{FakeHost, default_now};
     use proptest::prelude::*;
 
     /// Debian 12's `/etc/ssh/sshd_config` as shipped (abridged comments).
@@ -645,10 +647,12 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn first_value_wins_and_keywords_are_case_insensitive() {
-        let src = MemSource::new(&[(
-            "/etc/ssh/sshd_config",
-            "permitrootlogin no\nPermitRootLogin yes\nPERMITROOTLOGIN=yes\n",
-        )]);
+        let src = FakeHost::linux()
+            .files(&[(
+                "/etc/ssh/sshd_config",
+                "permitrootlogin no\nPermitRootLogin yes\nPERMITROOTLOGIN=yes\n",
+            )])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         let Lookup::Found(s) = c.lookup("PermitRootLogin") else {
             panic!()
@@ -658,26 +662,28 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn include_is_read_at_the_point_of_the_directive_in_lexical_order() {
-        let src = MemSource::new(&[
-            (
-                "/etc/ssh/sshd_config",
-                DEBIAN_SSHD_CONFIG
-                    .replace("#PasswordAuthentication yes", "PasswordAuthentication yes")
-                    .as_str(),
-            ),
-            (
-                "/etc/ssh/sshd_config.d/50-cloud-init.conf",
-                "PasswordAuthentication no\n",
-            ),
-            (
-                "/etc/ssh/sshd_config.d/10-first.conf",
-                "PermitRootLogin no\n",
-            ),
-            (
-                "/etc/ssh/sshd_config.d/60-later.conf",
-                "PermitRootLogin yes\nPasswordAuthentication yes\n",
-            ),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/ssh/sshd_config",
+                    DEBIAN_SSHD_CONFIG
+                        .replace("#PasswordAuthentication yes", "PasswordAuthentication yes")
+                        .as_str(),
+                ),
+                (
+                    "/etc/ssh/sshd_config.d/50-cloud-init.conf",
+                    "PasswordAuthentication no\n",
+                ),
+                (
+                    "/etc/ssh/sshd_config.d/10-first.conf",
+                    "PermitRootLogin no\n",
+                ),
+                (
+                    "/etc/ssh/sshd_config.d/60-later.conf",
+                    "PermitRootLogin yes\nPasswordAuthentication yes\n",
+                ),
+            ])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         // The include comes before the main file's own line: its value wins.
         assert_eq!(value(&c, "PasswordAuthentication"), Some("no"));
@@ -696,13 +702,15 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn include_after_a_setting_does_not_override_it() {
-        let src = MemSource::new(&[
-            (
-                "/etc/ssh/sshd_config",
-                "PermitRootLogin yes\nInclude sshd_config.d/*.conf\n",
-            ),
-            ("/etc/ssh/sshd_config.d/a.conf", "PermitRootLogin no\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/ssh/sshd_config",
+                    "PermitRootLogin yes\nInclude sshd_config.d/*.conf\n",
+                ),
+                ("/etc/ssh/sshd_config.d/a.conf", "PermitRootLogin no\n"),
+            ])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         assert_eq!(value(&c, "permitrootlogin"), Some("yes"));
         assert_eq!(c.files.len(), 2, "relative patterns start at /etc/ssh");
@@ -710,17 +718,19 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn match_blocks_are_ignored_until_the_next_match_or_end_of_file() {
-        let src = MemSource::new(&[
-            (
-                "/etc/ssh/sshd_config",
-                "Include /etc/ssh/sshd_config.d/*.conf\nMatch User admin\n  PasswordAuthentication yes\nMatch all\nPermitEmptyPasswords yes\n",
-            ),
-            (
-                "/etc/ssh/sshd_config.d/a.conf",
-                "Match Address 10.0.0.0/8\nPermitRootLogin yes\n",
-            ),
-            ("/etc/ssh/sshd_config.d/b.conf", "PermitRootLogin no\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/ssh/sshd_config",
+                    "Include /etc/ssh/sshd_config.d/*.conf\nMatch User admin\n  PasswordAuthentication yes\nMatch all\nPermitEmptyPasswords yes\n",
+                ),
+                (
+                    "/etc/ssh/sshd_config.d/a.conf",
+                    "Match Address 10.0.0.0/8\nPermitRootLogin yes\n",
+                ),
+                ("/etc/ssh/sshd_config.d/b.conf", "PermitRootLogin no\n"),
+            ])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         // a.conf's Match ends with a.conf: b.conf's line is global.
         assert_eq!(value(&c, "PermitRootLogin"), Some("no"));
@@ -731,23 +741,27 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn a_match_block_in_the_main_file_covers_a_later_include() {
-        let src = MemSource::new(&[
-            (
-                "/etc/ssh/sshd_config",
-                "Match User x\nInclude /etc/ssh/inc.conf\n",
-            ),
-            ("/etc/ssh/inc.conf", "Match all\nPermitRootLogin yes\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/ssh/sshd_config",
+                    "Match User x\nInclude /etc/ssh/inc.conf\n",
+                ),
+                ("/etc/ssh/inc.conf", "Match all\nPermitRootLogin yes\n"),
+            ])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         assert_eq!(c.lookup("PermitRootLogin"), Lookup::Default);
     }
 
     #[test]
     fn match_all_overrides_global_lines_as_sshd_t_shows() {
-        let src = MemSource::new(&[(
-            "/etc/ssh/sshd_config",
-            "PermitRootLogin no\nPasswordAuthentication no\nMatch all\nPermitRootLogin yes\nPermitRootLogin no\nMatch User x\nPasswordAuthentication yes\n",
-        )]);
+        let src = FakeHost::linux()
+            .files(&[(
+                "/etc/ssh/sshd_config",
+                "PermitRootLogin no\nPasswordAuthentication no\nMatch all\nPermitRootLogin yes\nPermitRootLogin no\nMatch User x\nPasswordAuthentication yes\n",
+            )])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         let Lookup::Found(s) = c.lookup("PermitRootLogin") else {
             panic!()
@@ -760,11 +774,13 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
     fn unreadable_includes_make_what_they_might_set_unknown() {
         let denied = "/etc/ssh/sshd_config.d/50-cloud-init.conf";
         let load_with = |main: &str| {
-            let src = MemSource::new(&[
-                ("/etc/ssh/sshd_config", main),
-                (denied, "PasswordAuthentication no\n"),
-            ])
-            .deny(denied);
+            let src = FakeHost::linux()
+                .files(&[
+                    ("/etc/ssh/sshd_config", main),
+                    (denied, "PasswordAuthentication no\n"),
+                ])
+                .deny(denied)
+                .host();
             load(&src, "/etc/ssh/sshd_config").unwrap()
         };
         // A global value before the unreadable file could still be overridden
@@ -787,7 +803,9 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
 
     #[test]
     fn include_loops_stop_at_sixteen_levels() {
-        let src = MemSource::new(&[("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config\n")]);
+        let src = FakeHost::linux()
+            .files(&[("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config\n")])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         assert_eq!(c.files.len(), 17);
         assert!(
@@ -796,9 +814,10 @@ Subsystem\tsftp\t/usr/lib/openssh/sftp-server
     }
 
     fn run_checks(files: &[(&str, &str)]) -> (CheckResult, CheckResult) {
-        let t = thresholds();
-        let (_d, h) = host(files);
-        let c = ctx(&h, &t);
+        // Both checks on one run, as the agent runs them.
+        let h = FakeHost::linux().files(files).host();
+        let t = Thresholds::default();
+        let c = Context::new(&h, default_now(), &t);
         (SshRootLogin.run(&c), SshPasswordAuth.run(&c))
     }
 
@@ -897,10 +916,12 @@ alice:$y$j9T$Qm4bHc1Xv0bNw5sV7dZ9E.$kq3n0GgZ8yLwz1mJcV2tRrD5sX9uP6hQyA7bC4eF0i1:
 
     #[test]
     fn regression_match_all_applies_to_the_global_value() {
-        let src = MemSource::new(&[(
-            "/etc/ssh/sshd_config",
-            "PasswordAuthentication no\nMatch Address 10.0.0.0/8\nPermitRootLogin no\nMatch ALL # everyone\nPasswordAuthentication yes\nMatch User root\nPermitRootLogin no\n",
-        )]);
+        let src = FakeHost::linux()
+            .files(&[(
+                "/etc/ssh/sshd_config",
+                "PasswordAuthentication no\nMatch Address 10.0.0.0/8\nPermitRootLogin no\nMatch ALL # everyone\nPasswordAuthentication yes\nMatch User root\nPermitRootLogin no\n",
+            )])
+            .host();
         let c = load(&src, "/etc/ssh/sshd_config").unwrap();
         assert_eq!(value(&c, "PasswordAuthentication"), Some("yes"));
         assert_eq!(c.lookup("PermitRootLogin"), Lookup::Default);
@@ -932,7 +953,7 @@ alice:$y$j9T$Qm4bHc1Xv0bNw5sV7dZ9E.$kq3n0GgZ8yLwz1mJcV2tRrD5sX9uP6hQyA7bC4eF0i1:
         #[test]
         fn loading_never_panics(main in "\\PC{0,120}", inc in "\\PC{0,120}") {
             let main = format!("Include /etc/ssh/d/*.conf\n{main}");
-            let src = MemSource::new(&[("/etc/ssh/sshd_config", main.as_str()), ("/etc/ssh/d/a.conf", inc.as_str())]);
+            let src = FakeHost::linux().files(&[("/etc/ssh/sshd_config", main.as_str()), ("/etc/ssh/d/a.conf", inc.as_str())]).host();
             let _ = load(&src, "/etc/ssh/sshd_config");
         }
     }

@@ -33,9 +33,9 @@ use std::sync::Arc;
 use attest_proto::{CheckResult, Status};
 use serde_json::json;
 
-use super::{FileRead, Source, numbered, parent_dir, resolve_relative};
+use super::{FileRead, numbered, parent_dir, resolve_relative};
 use crate::checks::{Check, Context, not_applicable, unknown};
-use crate::host::{ReadError, join_path};
+use crate::host::{Host, ReadError, join_path};
 
 pub const SUDOERS_PATH: &str = "/etc/sudoers";
 /// sudo's `MAX_SUDOERS_DEPTH`.
@@ -900,7 +900,7 @@ impl Sudoers {
 }
 
 struct Loader<'a> {
-    src: &'a dyn Source,
+    src: &'a Host,
     out: Sudoers,
     chain: Vec<String>,
 }
@@ -987,7 +987,7 @@ impl Loader<'_> {
 
 /// Reads sudoers from `path` with its includes; `Err` when `path` itself cannot
 /// be read.
-pub fn load(src: &dyn Source, path: &str) -> Result<Sudoers, ReadError> {
+pub fn load(src: &Host, path: &str) -> Result<Sudoers, ReadError> {
     let bytes = src.read(path)?;
     let mut loader = Loader {
         src,
@@ -1212,9 +1212,8 @@ impl SudoNopasswd {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::checks::linux::accounts::testutil::{MemSource, ctx, host, thresholds};
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
-    use std::fs;
 
     /// Debian 12's `/etc/sudoers` as shipped.
     pub const DEBIAN_SUDOERS: &str = "#
@@ -1464,15 +1463,17 @@ root\tALL=(ALL) \tALL
 
     #[test]
     fn includedir_skips_names_with_dots_and_tildes() {
-        let src = MemSource::new(&[
-            ("/etc/sudoers", "@includedir /etc/sudoers.d\n"),
-            ("/etc/sudoers.d/README", DEBIAN_SUDOERS_D_README),
-            ("/etc/sudoers.d/foo~", "foo ALL = NOPASSWD: ALL\n"),
-            ("/etc/sudoers.d/a.conf", "a ALL = NOPASSWD: ALL\n"),
-            ("/etc/sudoers.d/zz", "zz ALL = NOPASSWD: ALL\n"),
-            ("/etc/sudoers.d/10-admins", "%admins ALL = ALL\n"),
-        ])
-        .dir("/etc/sudoers.d/subdir");
+        let src = FakeHost::linux()
+            .files(&[
+                ("/etc/sudoers", "@includedir /etc/sudoers.d\n"),
+                ("/etc/sudoers.d/README", DEBIAN_SUDOERS_D_README),
+                ("/etc/sudoers.d/foo~", "foo ALL = NOPASSWD: ALL\n"),
+                ("/etc/sudoers.d/a.conf", "a ALL = NOPASSWD: ALL\n"),
+                ("/etc/sudoers.d/zz", "zz ALL = NOPASSWD: ALL\n"),
+                ("/etc/sudoers.d/10-admins", "%admins ALL = ALL\n"),
+            ])
+            .dir("/etc/sudoers.d/subdir")
+            .host();
         let s = load(&src, "/etc/sudoers").unwrap();
         let files: Vec<_> = s.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
@@ -1490,14 +1491,16 @@ root\tALL=(ALL) \tALL
 
     #[test]
     fn relative_includes_loops_and_percent_h() {
-        let src = MemSource::new(&[
-            (
-                "/etc/sudoers",
-                "@include sudoers.local\n@include /etc/sudoers\n@include \"/etc/sudo %h\"\n#include missing\n",
-            ),
-            ("/etc/sudoers.local", "bob ALL = ALL\n@include sub/x\n"),
-            ("/etc/sub/x", "carol ALL = NOPASSWD: /bin/ls\n"),
-        ]);
+        let src = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/sudoers",
+                    "@include sudoers.local\n@include /etc/sudoers\n@include \"/etc/sudo %h\"\n#include missing\n",
+                ),
+                ("/etc/sudoers.local", "bob ALL = ALL\n@include sub/x\n"),
+                ("/etc/sub/x", "carol ALL = NOPASSWD: /bin/ls\n"),
+            ])
+            .host();
         let s = load(&src, "/etc/sudoers").unwrap();
         let files: Vec<_> = s.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(files, ["/etc/sudoers", "/etc/sudoers.local", "/etc/sub/x"]);
@@ -1519,10 +1522,12 @@ root\tALL=(ALL) \tALL
 
     #[test]
     fn grants_of_all_resolve_user_aliases() {
-        let src = MemSource::new(&[(
-            "/etc/sudoers",
-            "User_Alias ADMINS = alice, OPS, !mallory\nUser_Alias OPS = bob, %ops\nCmnd_Alias EVERYTHING = ALL\nroot ALL=(ALL:ALL) ALL\nADMINS ALL = EVERYTHING\ncarol ALL = /bin/ls, !ALL\nUNDEFINED ALL = ALL\ndave ALL = (root) NOPASSWD: ALL\n",
-        )]);
+        let src = FakeHost::linux()
+            .files(&[(
+                "/etc/sudoers",
+                "User_Alias ADMINS = alice, OPS, !mallory\nUser_Alias OPS = bob, %ops\nCmnd_Alias EVERYTHING = ALL\nroot ALL=(ALL:ALL) ALL\nADMINS ALL = EVERYTHING\ncarol ALL = /bin/ls, !ALL\nUNDEFINED ALL = ALL\ndave ALL = (root) NOPASSWD: ALL\n",
+            )])
+            .host();
         let s = load(&src, "/etc/sudoers").unwrap();
         let grants: Vec<_> = all_grants(&s)
             .into_iter()
@@ -1542,9 +1547,8 @@ root\tALL=(ALL) \tALL
     }
 
     fn run(files: &[(&str, &str)]) -> CheckResult {
-        let t = thresholds();
-        let (_d, h) = host(files);
-        SudoNopasswd.run(&ctx(&h, &t))
+        let h = FakeHost::linux().files(files);
+        h.run(&SudoNopasswd)
     }
 
     #[test]
@@ -1595,24 +1599,22 @@ root\tALL=(ALL) \tALL
 
     #[test]
     fn regression_odd_sudoers_d_entries_are_skipped_not_unknown() {
-        use std::os::unix::fs::symlink;
-        let (d, h) = host(&[
-            (
-                "/etc/sudoers",
-                "root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n",
-            ),
-            ("/etc/sudoers.d/10-ok", "%admin ALL=(ALL) ALL\n"),
-        ]);
-        let dir = d.path().join("etc/sudoers.d");
-        symlink("loop-b", dir.join("loop-a")).unwrap();
-        symlink("loop-a", dir.join("loop-b")).unwrap();
-        symlink("/etc/sudoers.d/nowhere", dir.join("dangling")).unwrap();
-        symlink("self", dir.join("self")).unwrap();
-        fs::create_dir(dir.join("subdir")).unwrap();
-        symlink("subdir", dir.join("to-subdir")).unwrap();
-        let _socket = std::os::unix::net::UnixListener::bind(dir.join("socket")).unwrap();
-        let t = thresholds();
-        let r = SudoNopasswd.run(&ctx(&h, &t));
+        let h = FakeHost::linux()
+            .files(&[
+                (
+                    "/etc/sudoers",
+                    "root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n",
+                ),
+                ("/etc/sudoers.d/10-ok", "%admin ALL=(ALL) ALL\n"),
+            ])
+            .link("/etc/sudoers.d/loop-a", "loop-b")
+            .link("/etc/sudoers.d/loop-b", "loop-a")
+            .link("/etc/sudoers.d/dangling", "/etc/sudoers.d/nowhere")
+            .link("/etc/sudoers.d/self", "self")
+            .dir("/etc/sudoers.d/subdir")
+            .link("/etc/sudoers.d/to-subdir", "subdir")
+            .special("/etc/sudoers.d/socket");
+        let r = h.run(&SudoNopasswd);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(
             r.facts["files_read"],
@@ -1663,7 +1665,7 @@ root\tALL=(ALL) \tALL
         #[test]
         fn loading_never_panics(main in "\\PC{0,200}", inc in "\\PC{0,200}") {
             let main = format!("@includedir /etc/sudoers.d\n@include sudoers\n{main}");
-            let src = MemSource::new(&[("/etc/sudoers", main.as_str()), ("/etc/sudoers.d/a", inc.as_str())]);
+            let src = FakeHost::linux().files(&[("/etc/sudoers", main.as_str()), ("/etc/sudoers.d/a", inc.as_str())]).host();
             if let Ok(s) = load(&src, "/etc/sudoers") {
                 let _ = all_grants(&s);
             }

@@ -162,69 +162,47 @@ pub fn unit_file_exists(host: &Host, unit: &str) -> bool {
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use std::fs;
-    use std::os::unix::fs::symlink;
+    use crate::host::fake::FakeHost;
 
     #[test]
     fn enabled_masked_and_disabled() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        fs::create_dir_all(r.join("etc/systemd/system/multi-user.target.wants")).unwrap();
-        fs::create_dir_all(r.join("etc/systemd/system/timers.target.wants")).unwrap();
-        fs::create_dir_all(r.join("lib/systemd/system")).unwrap();
-        fs::write(r.join("lib/systemd/system/chrony.service"), "[Unit]\n").unwrap();
-        symlink(
-            "/lib/systemd/system/chrony.service",
-            r.join("etc/systemd/system/multi-user.target.wants/chrony.service"),
-        )
-        .unwrap();
-        symlink(
-            "/lib/systemd/system/auditd.service",
-            r.join("etc/systemd/system/multi-user.target.wants/auditd.service"),
-        )
-        .unwrap();
-        symlink("/dev/null", r.join("etc/systemd/system/auditd.service")).unwrap();
+        let mut f = FakeHost::linux()
+            .dir("/etc/systemd/system/multi-user.target.wants")
+            .dir("/etc/systemd/system/timers.target.wants")
+            .file("/lib/systemd/system/chrony.service", "[Unit]\n")
+            .link(
+                "/etc/systemd/system/multi-user.target.wants/chrony.service",
+                "/lib/systemd/system/chrony.service",
+            )
+            .link(
+                "/etc/systemd/system/multi-user.target.wants/auditd.service",
+                "/lib/systemd/system/auditd.service",
+            )
+            .link("/etc/systemd/system/auditd.service", "/dev/null");
         // Masked by relative links (regression: these counted as enabled).
         for unit in ["rsyslog", "ntp"] {
-            symlink(
-                format!("/lib/systemd/system/{unit}.service"),
-                r.join(format!(
-                    "etc/systemd/system/multi-user.target.wants/{unit}.service"
-                )),
-            )
-            .unwrap();
+            f.add_link(
+                &format!("/etc/systemd/system/multi-user.target.wants/{unit}.service"),
+                &format!("/lib/systemd/system/{unit}.service"),
+            );
         }
-        symlink(
-            "../../../dev/null",
-            r.join("etc/systemd/system/rsyslog.service"),
-        )
-        .unwrap();
-        symlink(
-            "../../../../../../../dev/null",
-            r.join("etc/systemd/system/ntp.service"),
-        )
-        .unwrap();
-        // An image whose /dev/null is itself a link (here a loop): still masked.
-        fs::create_dir_all(r.join("dev")).unwrap();
-        symlink("/dev/null", r.join("dev/null")).unwrap();
-        symlink(
-            "../../../dev/null",
-            r.join("etc/systemd/system/ntpsec.service"),
-        )
-        .unwrap();
-        // A link to something else is not a mask.
-        symlink(
-            "../../../dev/zero",
-            r.join("etc/systemd/system/chrony.service"),
-        )
-        .unwrap();
-        // A regular file in a wants directory is not a link: not enabled.
-        fs::write(
-            r.join("etc/systemd/system/timers.target.wants/apt-daily.timer"),
-            "",
-        )
-        .unwrap();
-        let host = Host::open(r).unwrap();
+        let host = f
+            .link("/etc/systemd/system/rsyslog.service", "../../../dev/null")
+            .link(
+                "/etc/systemd/system/ntp.service",
+                "../../../../../../../dev/null",
+            )
+            // An image whose /dev/null is itself a link (here a loop): still masked.
+            .link("/dev/null", "/dev/null")
+            .link("/etc/systemd/system/ntpsec.service", "../../../dev/null")
+            // A link to something else is not a mask.
+            .link("/etc/systemd/system/chrony.service", "../../../dev/zero")
+            // A regular file in a wants directory is not a link: not enabled.
+            .file(
+                "/etc/systemd/system/timers.target.wants/apt-daily.timer",
+                "",
+            )
+            .host();
         let t = Thresholds::default();
         let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &t);
         assert!(is_enabled(&ctx, "chrony"));

@@ -607,11 +607,11 @@ mod tests {
 
     mod on_a_tree {
         use super::super::*;
-        use crate::checks::linux::disk::testtree::{SDA, Tree};
+        use crate::checks::linux::disk::testtree::{DiskLayout, SDA, sysfs};
 
         #[test]
         fn a_slave_cycle_is_refused_not_followed_forever() {
-            let t = Tree::new();
+            let mut t = sysfs();
             t.virtual_dev(
                 "dm-0",
                 "253:0",
@@ -632,13 +632,13 @@ mod tests {
         #[test]
         fn a_wide_stack_is_bounded() {
             // Each level is built twice on the next: 2^16 paths through 17 devices.
-            let t = Tree::new();
+            let mut t = sysfs();
             t.virtual_dev("dm-16", "253:16", Some(("l16", "LVM-16")), &[]);
             for i in (0..16).rev() {
                 let next = format!("virtual/block/dm-{}", i + 1);
                 t.virtual_dev(&format!("dm-{i}"), &format!("253:{i}"), None, &[&next]);
                 // A second link to the same device under another name.
-                t.link(
+                t.add_link(
                     &format!("sys/devices/virtual/block/dm-{i}/slaves/again"),
                     &format!("../../../../{next}"),
                 );
@@ -650,13 +650,13 @@ mod tests {
 
         #[test]
         fn dev_links_and_the_old_sys_block_layout() {
-            let t = Tree::new();
+            let mut t = sysfs();
             t.disk(
                 "pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/block/sr0",
                 "11:0",
                 true,
             );
-            t.link("dev/cdrom", "sr0");
+            t.add_link("dev/cdrom", "sr0");
             let host = t.host();
             let mut sysfs = Sysfs::new(&host);
             let sr0 = sysfs.by_path("/dev/cdrom").unwrap();
@@ -667,7 +667,7 @@ mod tests {
 
             // No /sys/class/block: /sys/block stands in.
             t.disk(SDA, "8:0", false);
-            std::fs::remove_dir_all(t.dir.path().join("sys/class")).unwrap();
+            t.remove("/sys/class");
             let sda = Sysfs::new(&host).by_path("/dev/sda").unwrap();
             assert_eq!(sda.sys_path, format!("/sys/devices/{SDA}"));
             assert!(matches!(
@@ -682,7 +682,7 @@ mod tests {
 
         #[test]
         fn verity_on_a_plain_partition_is_not_encrypted() {
-            let t = Tree::new();
+            let mut t = sysfs();
             t.disk(SDA, "8:0", false);
             let usr = t.part(SDA, "sda3", "8:3", 3);
             let hash = t.part(SDA, "sda4", "8:4", 4);

@@ -282,7 +282,7 @@ fn verdict(mounts: &super::Mounts, boot: &[&MountEntry], groups: &[Group<'_>]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::disk::testtree::{NVME, SDA, SDB, Tree, USB, laptop};
+    use crate::checks::linux::disk::testtree::{DiskLayout, NVME, SDA, SDB, USB, laptop, sysfs};
     use serde_json::Value;
 
     const LAPTOP_MOUNTS: &str = "\
@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn removable_usb_and_loop_are_left_out() {
-        let t = laptop();
+        let mut t = laptop();
         t.disk(USB, "8:32", true);
         t.part(USB, "sdc1", "8:33", 1);
         t.virtual_dev("loop0", "7:0", None, &[]);
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn an_unencrypted_data_partition_fails_with_its_mount_points() {
-        let t = laptop();
+        let mut t = laptop();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda1", "8:1", 1);
         t.mountinfo(&format!(
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn md_raid1_with_one_unencrypted_member_fails() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         t.disk(SDB, "8:16", false);
         let a = t.part(SDA, "sda2", "8:2", 2);
@@ -412,13 +412,8 @@ mod tests {
             Some(("crypt-b", "CRYPT-LUKS2-bb-crypt-b")),
             &[&b],
         );
-        std::fs::remove_file(
-            t.dir
-                .path()
-                .join("sys/devices/virtual/block/md0/slaves/sdb2"),
-        )
-        .unwrap();
-        t.link(
+        t.remove("sys/devices/virtual/block/md0/slaves/sdb2");
+        t.add_link(
             "sys/devices/virtual/block/md0/slaves/dm-1",
             &format!("../../../../{crypt_b}"),
         );
@@ -427,7 +422,7 @@ mod tests {
 
     #[test]
     fn btrfs_subvolumes_are_one_device_with_several_mount_points() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(NVME, "259:0", false);
         let p2 = t.part(NVME, "nvme0n1p2", "259:2", 2);
         t.virtual_dev(
@@ -436,7 +431,7 @@ mod tests {
             Some(("luks-1", "CRYPT-LUKS2-11-luks-1")),
             &[&p2],
         );
-        t.link("dev/mapper/luks-1", "../dm-0");
+        t.add_link("dev/mapper/luks-1", "../dm-0");
         t.mountinfo(
             "28 1 0:26 /@ / rw - btrfs /dev/mapper/luks-1 rw,subvol=/@\n\
              29 28 0:27 /@home /home rw - btrfs /dev/dm-0 rw,subvol=/@home\n\
@@ -458,7 +453,7 @@ mod tests {
 
     #[test]
     fn nothing_to_judge_is_unknown() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.mountinfo("1 0 0:2 / / rw - overlay overlay rw\n2 1 0:3 / /proc rw - proc proc rw\n");
         let r = t.run(&FixedVolumesEncrypted);
         assert_eq!(r.status, Status::Unknown);
@@ -467,7 +462,7 @@ mod tests {
             Some("no block-device filesystem is visible in /proc/self/mountinfo")
         );
 
-        let t = laptop();
+        let mut t = laptop();
         t.virtual_dev("loop0", "7:0", None, &[]);
         t.mountinfo(
             "1 0 0:2 / / rw - zfs rpool/ROOT rw\n\
@@ -481,7 +476,7 @@ mod tests {
 
     #[test]
     fn unresolved_is_unknown_unless_another_fails() {
-        let t = laptop();
+        let mut t = laptop();
         t.mountinfo(&format!(
             "{LAPTOP_MOUNTS}80 22 8:48 / /mnt/x rw - ext4 /dev/sdd rw\n"
         ));
@@ -505,7 +500,7 @@ mod tests {
 
     #[test]
     fn mountinfo_errors_are_unknown() {
-        let t = Tree::new();
+        let t = sysfs();
         let r = t.run(&FixedVolumesEncrypted);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(r.reason.as_deref(), Some("/proc/self/mountinfo: not found"));

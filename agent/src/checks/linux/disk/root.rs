@@ -94,7 +94,7 @@ impl Check for RootEncrypted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::disk::testtree::{NVME, SDA, Tree, laptop};
+    use crate::checks::linux::disk::testtree::{DiskLayout, NVME, SDA, laptop, sysfs};
     use attest_proto::Evidence;
 
     fn excerpt_of<'a>(r: &'a CheckResult, path: &str) -> Option<&'a str> {
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_plain_partition_fails() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda2", "8:2", 2);
         t.mountinfo("22 1 8:2 / / rw,relatime - ext4 /dev/sda2 rw\n");
@@ -159,10 +159,10 @@ mod tests {
 
     #[test]
     fn a_partition_is_judged_by_itself_never_by_its_disk() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         // Contrived: the whole disk claims dm-crypt; its partition does not.
-        t.file(
+        t.add_file(
             &format!("sys/devices/{SDA}/dm/uuid"),
             "CRYPT-LUKS2-0000-whole\n",
         );
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn btrfs_with_an_anonymous_device_resolves_through_dev_mapper() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(NVME, "259:0", false);
         let p2 = t.part(NVME, "nvme0n1p2", "259:2", 2);
         t.virtual_dev(
@@ -201,24 +201,24 @@ mod tests {
 
     #[test]
     fn btrfs_source_as_dev_name_and_by_uuid_link() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda3", "8:3", 3);
         t.mountinfo("28 1 0:26 /@ / rw - btrfs /dev/sda3 rw\n");
         let r = t.run(&RootEncrypted);
         assert_eq!(r.status, Status::Fail, "{r:?}");
 
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda3", "8:3", 3);
-        t.link("dev/disk/by-uuid/1234-abcd", "../../sda3");
+        t.add_link("dev/disk/by-uuid/1234-abcd", "../../sda3");
         t.mountinfo("28 1 0:26 /@ / rw - btrfs /dev/disk/by-uuid/1234-abcd rw\n");
         let r = t.run(&RootEncrypted);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(excerpt_of(&r, "/dev/disk/by-uuid/1234-abcd").is_some());
 
         // Without /dev in the root the link cannot be followed: unknown.
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         t.mountinfo("28 1 0:26 /@ / rw - btrfs /dev/disk/by-uuid/1234-abcd rw\n");
         let r = t.run(&RootEncrypted);
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn lvm_vg_lv_source_maps_to_the_dm_name() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.disk(SDA, "8:0", false);
         let p = t.part(SDA, "sda2", "8:2", 2);
         let luks = t.virtual_dev("dm-0", "253:0", Some(("cr", "CRYPT-LUKS2-1-cr")), &[&p]);
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn the_last_entry_for_slash_decides() {
-        let t = laptop();
+        let mut t = laptop();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda1", "8:1", 1);
         t.mountinfo(
@@ -273,7 +273,7 @@ mod tests {
             ("zfs", "rpool/ROOT/ubuntu"),
             ("9p", "/dev/root"),
         ] {
-            let t = Tree::new();
+            let mut t = sysfs();
             t.mountinfo(&format!("1 0 0:30 / / rw - {fstype} {source} rw\n"));
             let r = t.run(&RootEncrypted);
             assert_eq!(r.status, Status::Unknown, "{fstype}");
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn unresolvable_devices_and_missing_files_are_unknown() {
-        let t = Tree::new();
+        let mut t = sysfs();
         let r = t.run(&RootEncrypted);
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(r.reason.as_deref(), Some("/proc/self/mountinfo: not found"));

@@ -223,7 +223,7 @@ fn judge<'m>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::disk::testtree::{SDA, Tree, laptop};
+    use crate::checks::linux::disk::testtree::{DiskLayout, SDA, laptop, sysfs};
 
     fn pad(path: &str) -> String {
         format!("{path:<40}")
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn no_active_swap_passes() {
-        let t = laptop();
+        let mut t = laptop();
         t.swaps(&[]);
         let r = t.run(&SwapEncrypted);
         assert_eq!(r.status, Status::Pass);
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_swap_file_on_an_encrypted_filesystem_passes() {
-        let t = laptop();
+        let mut t = laptop();
         t.swaps(&[&format!("{}file\t\t4194300\t\t0\t\t-2", pad("/swapfile"))]);
         let r = t.run(&SwapEncrypted);
         assert_eq!(r.status, Status::Pass, "{r:?}");
@@ -261,7 +261,7 @@ mod tests {
     fn a_swap_file_on_boot_is_judged_by_boot() {
         // /boot is left out of the fixed volumes, never out of swap: a swap file there
         // lands on the unencrypted partition.
-        let t = laptop();
+        let mut t = laptop();
         t.swaps(&[&format!(
             "{}file\t\t1024\t\t0\t\t-2",
             pad("/boot/swap\\040file\\040(deleted)")
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn zram_passes_without_sysfs() {
-        let t = Tree::new();
+        let mut t = sysfs();
         t.swaps(&[&format!(
             "{}partition\t8388604\t\t0\t\t100",
             pad("/dev/zram0")
@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn encrypted_swap_devices_pass_by_every_name() {
-        let t = laptop();
+        let mut t = laptop();
         // dm-2 is vg-swap on the LUKS2 volume; add a plain dm-crypt swap too.
         let p2 = format!("{}/nvme0n1p2", crate::checks::linux::disk::testtree::NVME);
         t.virtual_dev(
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn an_unencrypted_swap_partition_fails() {
-        let t = laptop();
+        let mut t = laptop();
         t.disk(SDA, "8:0", false);
         t.part(SDA, "sda2", "8:2", 2);
         t.swaps(&[
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn an_unresolvable_swap_is_unknown() {
-        let t = laptop();
+        let mut t = laptop();
         t.swaps(&[&format!(
             "{}partition\t8388604\t\t0\t\t-2",
             pad("/dev/sdz9")
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_three_checks_share_one_parsed_mountinfo() {
-        let t = laptop();
+        let mut t = laptop();
         let host = t.host();
         let thresholds = crate::checks::Thresholds::default();
         let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &thresholds);

@@ -1,5 +1,5 @@
-//! A host tree for the disk checks' tests, laid out as the kernel lays out procfs
-//! and sysfs, symlinks included:
+//! The disk checks' tests build their hosts with [`FakeHost`], laid out as the
+//! kernel lays out procfs and sysfs, symlinks included:
 //!
 //! ```text
 //! proc/self -> 4242                        proc/4242/mountinfo   proc/swaps
@@ -8,17 +8,10 @@
 //! sys/devices/virtual/block/dm-0/slaves/nvme0n1p3 -> ../../../../pci0000:00/…/nvme0n1/nvme0n1p3
 //! ```
 //!
-//! Device paths are given relative to `sys/devices`.
+//! [`sysfs`] makes the empty layout; [`DiskLayout`] adds devices, mounts and swaps to a
+//! fake. Device paths are given relative to `sys/devices`.
 
-use std::fs;
-use std::os::unix::fs::symlink;
-use std::path::Path;
-
-use chrono::{TimeZone, Utc};
-
-use crate::checks::{Check, Context, Thresholds};
-use crate::host::Host;
-use attest_proto::CheckResult;
+use crate::host::fake::FakeHost;
 
 /// The NVMe controller of the examples.
 pub const NVME: &str = "pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1";
@@ -30,154 +23,138 @@ pub const SDB: &str = "pci0000:00/0000:00:17.0/ata2/host1/target1:0:0/1:0:0:0/bl
 pub const USB: &str =
     "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host4/target4:0:0/4:0:0:0/block/sdc";
 
-pub struct Tree {
-    pub dir: tempfile::TempDir,
+/// A Linux host with empty `/proc` and `/sys` layouts and no mounts: `proc/self`
+/// links to the agent's pid, 4242.
+pub fn sysfs() -> FakeHost {
+    FakeHost::linux()
+        .dir("/proc/4242")
+        .dir("/sys/dev/block")
+        .dir("/sys/class/block")
+        .dir("/sys/block")
+        .dir("/dev")
+        .link("/proc/self", "4242")
 }
 
-impl Tree {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for d in [
-            "proc/4242",
-            "sys/dev/block",
-            "sys/class/block",
-            "sys/block",
-            "dev",
-        ] {
-            fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        symlink("4242", dir.path().join("proc/self")).unwrap();
-        Tree { dir }
-    }
+/// The last component of a device path: the kernel's name of the device.
+fn name_of(devpath: &str) -> &str {
+    devpath.rsplit('/').next().unwrap_or(devpath)
+}
 
-    fn path(&self, p: &str) -> std::path::PathBuf {
-        self.dir.path().join(p)
-    }
+/// Block devices, mounts and swaps on a [`FakeHost`] laid out by [`sysfs`].
+pub trait DiskLayout {
+    /// `/proc/self/mountinfo`.
+    fn mountinfo(&mut self, text: &str) -> &mut Self;
+    /// `/proc/swaps`: its header and `lines`.
+    fn swaps(&mut self, lines: &[&str]) -> &mut Self;
+    /// A whole disk at `sys/devices/<devpath>`.
+    fn disk(&mut self, devpath: &str, dev: &str, removable: bool) -> &mut Self;
+    /// Partition `name` of the disk at `disk`; returns its devpath.
+    fn part(&mut self, disk: &str, name: &str, dev: &str, number: u32) -> String;
+    /// A virtual block device (`dm-N`, `mdN`, `loopN`, `zramN`) built on `slaves`
+    /// (devpaths); `dm` is `(name, uuid)` for device-mapper. Returns its devpath.
+    fn virtual_dev(
+        &mut self,
+        name: &str,
+        dev: &str,
+        dm: Option<(&str, &str)>,
+        slaves: &[&str],
+    ) -> String;
+}
 
-    pub fn file(&self, p: &str, content: &str) -> &Self {
-        let path = self.path(p);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
+/// The links every block device has: `sys/dev/block/MAJ:MIN` and
+/// `sys/class/block/NAME`, and its `dev` file.
+fn device_links(t: &mut FakeHost, devpath: &str, dev: &str) {
+    let name = name_of(devpath);
+    t.add_link(
+        &format!("/sys/dev/block/{dev}"),
+        &format!("../../devices/{devpath}"),
+    );
+    t.add_link(
+        &format!("/sys/class/block/{name}"),
+        &format!("../../devices/{devpath}"),
+    );
+    t.add_file(&format!("/sys/devices/{devpath}/dev"), format!("{dev}\n"));
+}
+
+impl DiskLayout for FakeHost {
+    fn mountinfo(&mut self, text: &str) -> &mut Self {
+        self.add_file("/proc/4242/mountinfo", text);
         self
     }
 
-    pub fn link(&self, p: &str, target: &str) -> &Self {
-        let path = self.path(p);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        symlink(target, path).unwrap();
-        self
-    }
-
-    pub fn mountinfo(&self, text: &str) -> &Self {
-        self.file("proc/4242/mountinfo", text)
-    }
-
-    pub fn swaps(&self, lines: &[&str]) -> &Self {
+    fn swaps(&mut self, lines: &[&str]) -> &mut Self {
         let mut text = String::from("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
         for l in lines {
             text.push_str(l);
             text.push('\n');
         }
-        self.file("proc/swaps", &text)
-    }
-
-    /// The links every block device has: `sys/dev/block/MAJ:MIN` and
-    /// `sys/class/block/NAME`.
-    fn device_links(&self, devpath: &str, dev: &str) {
-        let name = Path::new(devpath).file_name().unwrap().to_str().unwrap();
-        self.link(
-            &format!("sys/dev/block/{dev}"),
-            &format!("../../devices/{devpath}"),
-        );
-        self.link(
-            &format!("sys/class/block/{name}"),
-            &format!("../../devices/{devpath}"),
-        );
-        let dir = format!("sys/devices/{devpath}");
-        self.file(&format!("{dir}/dev"), &format!("{dev}\n"));
-    }
-
-    /// A whole disk at `sys/devices/<devpath>`.
-    pub fn disk(&self, devpath: &str, dev: &str, removable: bool) -> &Self {
-        self.device_links(devpath, dev);
-        let name = Path::new(devpath).file_name().unwrap().to_str().unwrap();
-        self.link(
-            &format!("sys/block/{name}"),
-            &format!("../devices/{devpath}"),
-        );
-        let dir = format!("sys/devices/{devpath}");
-        self.file(
-            &format!("{dir}/removable"),
-            if removable { "1\n" } else { "0\n" },
-        );
-        fs::create_dir_all(self.path(&format!("{dir}/slaves"))).unwrap();
-        fs::create_dir_all(self.path(&format!("{dir}/holders"))).unwrap();
+        self.add_file("/proc/swaps", text);
         self
     }
 
-    /// Partition `name` of the disk at `disk`; returns its devpath.
-    pub fn part(&self, disk: &str, name: &str, dev: &str, number: u32) -> String {
-        let devpath = format!("{disk}/{name}");
-        self.device_links(&devpath, dev);
-        self.file(
-            &format!("sys/devices/{devpath}/partition"),
-            &format!("{number}\n"),
+    fn disk(&mut self, devpath: &str, dev: &str, removable: bool) -> &mut Self {
+        device_links(self, devpath, dev);
+        let name = name_of(devpath);
+        self.add_link(
+            &format!("/sys/block/{name}"),
+            &format!("../devices/{devpath}"),
         );
-        fs::create_dir_all(self.path(&format!("sys/devices/{devpath}/holders"))).unwrap();
+        let dir = format!("/sys/devices/{devpath}");
+        self.add_file(
+            &format!("{dir}/removable"),
+            if removable { "1\n" } else { "0\n" },
+        );
+        self.add_dir(&format!("{dir}/slaves"));
+        self.add_dir(&format!("{dir}/holders"));
+        self
+    }
+
+    fn part(&mut self, disk: &str, name: &str, dev: &str, number: u32) -> String {
+        let devpath = format!("{disk}/{name}");
+        device_links(self, &devpath, dev);
+        self.add_file(
+            &format!("/sys/devices/{devpath}/partition"),
+            format!("{number}\n"),
+        );
+        self.add_dir(&format!("/sys/devices/{devpath}/holders"));
         devpath
     }
 
-    /// A virtual block device (`dm-N`, `mdN`, `loopN`, `zramN`) built on `slaves`
-    /// (devpaths); `dm` is `(name, uuid)` for device-mapper. Returns its devpath.
-    pub fn virtual_dev(
-        &self,
+    fn virtual_dev(
+        &mut self,
         name: &str,
         dev: &str,
         dm: Option<(&str, &str)>,
         slaves: &[&str],
     ) -> String {
         let devpath = format!("virtual/block/{name}");
-        self.device_links(&devpath, dev);
-        self.link(
-            &format!("sys/block/{name}"),
+        device_links(self, &devpath, dev);
+        self.add_link(
+            &format!("/sys/block/{name}"),
             &format!("../devices/{devpath}"),
         );
-        let dir = format!("sys/devices/{devpath}");
-        self.file(&format!("{dir}/removable"), "0\n");
-        fs::create_dir_all(self.path(&format!("{dir}/slaves"))).unwrap();
+        let dir = format!("/sys/devices/{devpath}");
+        self.add_file(&format!("{dir}/removable"), "0\n");
+        self.add_dir(&format!("{dir}/slaves"));
         if let Some((dm_name, uuid)) = dm {
-            self.file(&format!("{dir}/dm/name"), &format!("{dm_name}\n"));
-            self.file(&format!("{dir}/dm/uuid"), &format!("{uuid}\n"));
+            self.add_file(&format!("{dir}/dm/name"), format!("{dm_name}\n"));
+            self.add_file(&format!("{dir}/dm/uuid"), format!("{uuid}\n"));
         }
         for slave in slaves {
-            let slave_name = Path::new(slave).file_name().unwrap().to_str().unwrap();
-            self.link(
-                &format!("{dir}/slaves/{slave_name}"),
+            self.add_link(
+                &format!("{dir}/slaves/{}", name_of(slave)),
                 &format!("../../../../{slave}"),
             );
         }
         devpath
-    }
-
-    pub fn host(&self) -> Host {
-        Host::open(self.dir.path()).unwrap()
-    }
-
-    /// Runs one check against this tree.
-    pub fn run(&self, check: &dyn Check) -> CheckResult {
-        let host = self.host();
-        let thresholds = Thresholds::default();
-        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let ctx = Context::new(&host, now, &thresholds);
-        check.run(&ctx)
     }
 }
 
 /// The usual laptop: NVMe with an EFI partition, /boot, and LUKS2 holding LVM
 /// (`/` and swap). `p1` 259:1 /boot/efi, `p2` 259:2 /boot, `p3` 259:3 → dm-0
 /// (luks) → dm-1 vg-root, dm-2 vg-swap.
-pub fn laptop() -> Tree {
-    let t = Tree::new();
+pub fn laptop() -> FakeHost {
+    let mut t = sysfs();
     t.disk(NVME, "259:0", false);
     t.part(NVME, "nvme0n1p1", "259:1", 1);
     t.part(NVME, "nvme0n1p2", "259:2", 2);

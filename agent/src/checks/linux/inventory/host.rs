@@ -343,41 +343,41 @@ fn summary(
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::host::fake::FakeHost;
 
     const MID: &str = "0123456789abcdef0123456789abcdef";
 
-    fn server() -> Tree {
-        let t = Tree::empty();
-        t.write("/etc/hostname", "web-01\n");
-        t.write("/etc/machine-id", format!("{MID}\n"));
-        t.write(
+    fn server() -> FakeHost {
+        let mut t = FakeHost::linux();
+        t.add_file("/etc/hostname", "web-01\n");
+        t.add_file("/etc/machine-id", format!("{MID}\n"));
+        t.add_file(
             "/etc/os-release",
             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
         );
-        t.write("/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n");
-        t.write("/proc/sys/kernel/hostname", "not-used-offline\n");
-        t.write(
+        t.add_file("/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n");
+        t.add_file("/proc/sys/kernel/hostname", "not-used-offline\n");
+        t.add_file(
             "/proc/cpuinfo",
             "processor\t: 0\nmodel name\t: AMD EPYC 7763\nphysical id\t: 0\ncore id\t: 0\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7763\nphysical id\t: 0\ncore id\t: 1\n",
         );
-        t.write(
+        t.add_file(
             "/proc/meminfo",
             "MemTotal:        8000000 kB\nMemFree: 1 kB\n",
         );
-        t.write("/sys/devices/virtual/dmi/id/sys_vendor", "Dell Inc.\n");
-        t.write(
+        t.add_file("/sys/devices/virtual/dmi/id/sys_vendor", "Dell Inc.\n");
+        t.add_file(
             "/sys/devices/virtual/dmi/id/product_name",
             "PowerEdge R650\n",
         );
-        t.link("../../devices/virtual/dmi/id", "/sys/class/dmi/id");
-        t.write(
+        t.add_link("/sys/class/dmi/id", "../../devices/virtual/dmi/id");
+        t.add_file(
             "/sys/devices/pci0000:00/net/eno1/address",
             "B0:7B:25:00:00:01\n",
         );
-        t.write("/sys/devices/virtual/net/lo/address", "00:00:00:00:00:00\n");
-        t.link("../../devices/pci0000:00/net/eno1", "/sys/class/net/eno1");
-        t.link("../../devices/virtual/net/lo", "/sys/class/net/lo");
+        t.add_file("/sys/devices/virtual/net/lo/address", "00:00:00:00:00:00\n");
+        t.add_link("/sys/class/net/eno1", "../../devices/pci0000:00/net/eno1");
+        t.add_link("/sys/class/net/lo", "../../devices/virtual/net/lo");
         t
     }
 
@@ -419,25 +419,22 @@ mod tests {
 
     #[test]
     fn unreadable_serial_is_recorded() {
-        use std::os::unix::fs::PermissionsExt;
-        let t = server();
-        t.write("/sys/devices/virtual/dmi/id/product_serial", "ABC123\n");
-        let p = t.root().join("sys/devices/virtual/dmi/id/product_serial");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        // Readable (as by root): the serial is a fact.
+        let mut t = server();
+        t.add_file("/sys/devices/virtual/dmi/id/product_serial", "ABC123\n");
         let r = t.run(&InventoryHost);
-        if std::fs::read(&p).is_ok() {
-            // Running as root: the file is readable after all.
-            assert_eq!(r.facts["hardware"]["serial"], json!("ABC123"));
-        } else {
-            assert_eq!(r.facts["hardware"]["serial"], json!(null));
-            let unreadable = r.facts["unreadable"].as_array().unwrap();
-            assert!(unreadable[0].as_str().unwrap().contains("product_serial"));
-        }
+        assert_eq!(r.facts["hardware"]["serial"], json!("ABC123"));
+        // Mode 0400 read by another user: recorded as unreadable.
+        t.add_deny("/sys/devices/virtual/dmi/id/product_serial");
+        let r = t.run(&InventoryHost);
+        assert_eq!(r.facts["hardware"]["serial"], json!(null));
+        let unreadable = r.facts["unreadable"].as_array().unwrap();
+        assert!(unreadable[0].as_str().unwrap().contains("product_serial"));
     }
 
     #[test]
     fn bare_root_has_nulls_not_errors() {
-        let t = Tree::empty();
+        let t = FakeHost::linux();
         let r = t.run(&InventoryHost);
         assert_eq!(r.status, Status::Info);
         assert_eq!(r.facts["hostname"], json!(null));
@@ -449,7 +446,7 @@ mod tests {
     #[test]
     fn host_block_shares_the_identity() {
         let t = server();
-        let host = Host::open(t.root()).unwrap();
+        let host = t.host();
         let th = Thresholds::default();
         let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &th);
         let info = host_info(&ctx);
@@ -460,9 +457,9 @@ mod tests {
         assert_eq!(info.os.version_id, "12");
         assert_eq!(info.os.pretty_name, "Debian GNU/Linux 12 (bookworm)");
         // An uninitialised machine id is no id.
-        let t = Tree::empty();
-        t.write("/etc/machine-id", "uninitialized\n");
-        let host = Host::open(t.root()).unwrap();
+        let mut t = FakeHost::linux();
+        t.add_file("/etc/machine-id", "uninitialized\n");
+        let host = t.host();
         let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &th);
         assert_eq!(host_info(&ctx), HostInfo::default());
     }

@@ -204,7 +204,7 @@ impl Check for InventorySoftware {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -229,8 +229,8 @@ mod tests {
 
     #[test]
     fn dpkg_inventory_lists_installed_packages_in_digest_order() {
-        let t = Tree::empty();
-        t.write(dpkg::STATUS_PATH, STATUS);
+        let mut t = FakeHost::linux();
+        t.add_file(dpkg::STATUS_PATH, STATUS);
         let r = t.run(&InventorySoftware);
         assert_eq!(r.status, Status::Info, "{r:?}");
         assert_eq!(r.facts["source"], json!("dpkg"));
@@ -253,19 +253,19 @@ mod tests {
 
     #[test]
     fn digest_is_stable_under_reordering_of_the_status_file() {
-        let a = Tree::empty();
-        a.write(dpkg::STATUS_PATH, STATUS);
-        let b = Tree::empty();
+        let mut a = FakeHost::linux();
+        a.add_file(dpkg::STATUS_PATH, STATUS);
+        let mut b = FakeHost::linux();
         let reordered = reorder(STATUS);
         assert_ne!(reordered, STATUS);
-        b.write(dpkg::STATUS_PATH, &reordered);
+        b.add_file(dpkg::STATUS_PATH, &reordered);
         let ra = a.run(&InventorySoftware);
         let rb = b.run(&InventorySoftware);
         assert_eq!(ra.facts["sha256"], rb.facts["sha256"]);
         assert_eq!(ra.facts["packages"], rb.facts["packages"]);
         // ... and changes when a version changes.
-        let c = Tree::empty();
-        c.write(
+        let mut c = FakeHost::linux();
+        c.add_file(
             dpkg::STATUS_PATH,
             STATUS.replace("3.0.15-1~deb12u1", "3.0.16-1~deb12u1"),
         );
@@ -277,11 +277,11 @@ mod tests {
 
     #[test]
     fn no_database_is_unknown() {
-        let t = Tree::empty();
+        let mut t = FakeHost::linux();
         let r = t.run(&InventorySoftware);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
         // An offline RPM root cannot be read without rpm.
-        t.mkdir("/var/lib/rpm");
+        t.add_dir("/var/lib/rpm");
         let r = t.run(&InventorySoftware);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
         assert!(r.reason.unwrap().contains("live host"));

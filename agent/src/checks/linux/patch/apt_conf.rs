@@ -499,8 +499,8 @@ pub fn load(host: &Host) -> Result<AptConfig, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
-    use std::fs;
 
     fn sets(text: &str) -> Vec<(String, String)> {
         let parsed = parse(text);
@@ -722,35 +722,30 @@ mod tests {
 
     #[test]
     fn load_reads_files_in_apt_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().join("etc/apt/apt.conf.d");
-        fs::create_dir_all(&d).unwrap();
-        fs::write(
-            d.join("10periodic"),
-            "APT::Periodic::Unattended-Upgrade \"0\";\n",
-        )
-        .unwrap();
-        fs::write(
-            d.join("20auto-upgrades"),
-            "APT::Periodic::Unattended-Upgrade \"1\";\n",
-        )
-        .unwrap();
-        // Skipped by name: would otherwise win.
-        fs::write(
-            d.join("99zz.bak"),
-            "APT::Periodic::Unattended-Upgrade \"0\";\n",
-        )
-        .unwrap();
-        fs::write(
-            d.join("99zz~"),
-            "APT::Periodic::Unattended-Upgrade \"0\";\n",
-        )
-        .unwrap();
-        fs::create_dir_all(d.join("subdir")).unwrap();
-        // Uppercase sorts before lowercase, bytewise.
-        fs::write(d.join("Zlast"), "A::Order \"Z\";\n").unwrap();
-        fs::write(d.join("alast"), "A::Order \"a\";\n").unwrap();
-        let host = Host::open(dir.path()).unwrap();
+        let d = "/etc/apt/apt.conf.d";
+        let mut fake = FakeHost::linux()
+            .file(
+                &format!("{d}/10periodic"),
+                "APT::Periodic::Unattended-Upgrade \"0\";\n",
+            )
+            .file(
+                &format!("{d}/20auto-upgrades"),
+                "APT::Periodic::Unattended-Upgrade \"1\";\n",
+            )
+            // Skipped by name: would otherwise win.
+            .file(
+                &format!("{d}/99zz.bak"),
+                "APT::Periodic::Unattended-Upgrade \"0\";\n",
+            )
+            .file(
+                &format!("{d}/99zz~"),
+                "APT::Periodic::Unattended-Upgrade \"0\";\n",
+            )
+            .dir(&format!("{d}/subdir"))
+            // Uppercase sorts before lowercase, bytewise.
+            .file(&format!("{d}/Zlast"), "A::Order \"Z\";\n")
+            .file(&format!("{d}/alast"), "A::Order \"a\";\n");
+        let host = fake.host();
         let config = load(&host).unwrap();
         assert_eq!(
             config
@@ -763,11 +758,10 @@ mod tests {
         assert_eq!(config.files.len(), 4);
         assert_eq!(config.skipped.len(), 2);
         // apt.conf comes last and wins.
-        fs::write(
-            dir.path().join("etc/apt/apt.conf"),
+        fake.add_file(
+            "/etc/apt/apt.conf",
             "APT::Periodic::Unattended-Upgrade \"0\";\n",
-        )
-        .unwrap();
+        );
         let config = load(&host).unwrap();
         let s = config.get("APT::Periodic::Unattended-Upgrade").unwrap();
         assert_eq!((s.value.as_str(), s.file.as_str()), ("0", CONF_FILE));
@@ -776,8 +770,7 @@ mod tests {
 
     #[test]
     fn load_without_apt_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let host = Host::open(dir.path()).unwrap();
+        let host = FakeHost::linux().host();
         let config = load(&host).unwrap();
         assert!(config.files.is_empty());
         assert!(config.get("APT::Periodic::Unattended-Upgrade").is_none());

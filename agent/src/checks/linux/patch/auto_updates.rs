@@ -330,29 +330,12 @@ fn dnf(ctx: &Context<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Thresholds;
-    use crate::host::Host;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    use std::path::Path;
 
     const DEBIAN: &str = "ID=debian\nVERSION_ID=\"12\"\n";
     const ROCKY: &str = "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n";
     const UU: &str = "Package: unattended-upgrades\nStatus: install ok installed\nArchitecture: all\nVersion: 2.9.1+nmu3\n\n";
-
-    fn write(root: &Path, path: &str, text: &str) {
-        let p = root.join(path.trim_start_matches('/'));
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn run(root: &Path) -> CheckResult {
-        let host = Host::open(root).unwrap();
-        let t = Thresholds::default();
-        let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &t);
-        AutoUpdates.run(&ctx)
-    }
 
     #[test]
     fn unattended_value_rule() {
@@ -366,22 +349,20 @@ mod tests {
 
     #[test]
     fn regression_an_empty_string_is_off_like_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, "/etc/os-release", DEBIAN);
-        write(r, "/var/lib/dpkg/status", UU);
-        write(
-            r,
+        let mut r = FakeHost::linux();
+        r.add_file("/etc/os-release", DEBIAN);
+        r.add_file("/var/lib/dpkg/status", UU);
+        r.add_file(
             "/etc/apt/apt.conf.d/20auto-upgrades",
             "APT::Periodic::Unattended-Upgrade \"1\";\n",
         );
-        assert_eq!(run(r).status, Status::Pass);
+        assert_eq!(r.run(&AutoUpdates).status, Status::Pass);
         for off in [
             "APT::Periodic::Unattended-Upgrade \"\";\n",
             "APT { Periodic { Unattended-Upgrade \"\"; }; };\n",
         ] {
-            write(r, "/etc/apt/apt.conf.d/99local", off);
-            let res = run(r);
+            r.add_file("/etc/apt/apt.conf.d/99local", off);
+            let res = r.run(&AutoUpdates);
             assert_eq!(res.status, Status::Fail, "{off}: {res:?}");
             assert_eq!(res.facts["unattended_upgrade"], "", "{off}");
         }
@@ -389,16 +370,13 @@ mod tests {
 
     #[test]
     fn debian_needs_the_package_and_the_setting() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, "/etc/os-release", DEBIAN);
-        write(r, "/var/lib/dpkg/status", UU);
-        write(
-            r,
-            "/etc/apt/apt.conf.d/20auto-upgrades",
+        let mut r = FakeHost::linux();
+        r.add_file("/etc/os-release", DEBIAN);
+        r.add_file("/var/lib/dpkg/status", UU);
+        r.add_file("/etc/apt/apt.conf.d/20auto-upgrades",
             "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Pass, "{res:?}");
         assert_eq!(
             res.facts["unattended_upgrade_set_in"],
@@ -415,61 +393,55 @@ mod tests {
         );
 
         // A later file turns it off.
-        write(
-            r,
+        r.add_file(
             "/etc/apt/apt.conf.d/99local",
             "APT { Periodic { Unattended-Upgrade \"0\"; }; };\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail);
         assert!(res.summary.contains("never runs"), "{}", res.summary);
 
         // …unless its name makes apt skip it.
-        fs::rename(
-            r.join("etc/apt/apt.conf.d/99local"),
-            r.join("etc/apt/apt.conf.d/99local.disabled"),
-        )
-        .unwrap();
-        assert_eq!(run(r).status, Status::Pass);
+        r.remove("/etc/apt/apt.conf.d/99local");
+        r.add_file(
+            "/etc/apt/apt.conf.d/99local.disabled",
+            "APT { Periodic { Unattended-Upgrade \"0\"; }; };\n",
+        );
+        assert_eq!(r.run(&AutoUpdates).status, Status::Pass);
 
         // A syntax error anywhere stops apt.
-        write(
-            r,
+        r.add_file(
             "/etc/apt/apt.conf.d/50broken",
             "APT::Foo \"1\" \"2\" junk;\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail);
         assert!(res.summary.contains("50broken"), "{}", res.summary);
     }
 
     #[test]
     fn debian_without_the_package_fails_and_unset_is_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, "/etc/os-release", DEBIAN);
-        write(
-            r,
+        let mut r = FakeHost::linux();
+        r.add_file("/etc/os-release", DEBIAN);
+        r.add_file(
             "/var/lib/dpkg/status",
             "Package: apt\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.6.1\n",
         );
-        write(
-            r,
+        r.add_file(
             "/etc/apt/apt.conf.d/20auto-upgrades",
             "APT::Periodic::Unattended-Upgrade \"1\";\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail);
         assert_eq!(res.facts["unattended_upgrades_installed"], false);
 
-        write(r, "/var/lib/dpkg/status", UU);
-        fs::remove_file(r.join("etc/apt/apt.conf.d/20auto-upgrades")).unwrap();
-        write(
-            r,
+        r.add_file("/var/lib/dpkg/status", UU);
+        r.remove("/etc/apt/apt.conf.d/20auto-upgrades");
+        r.add_file(
             "/etc/apt/apt.conf.d/50unattended-upgrades",
             "// nothing here\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail);
         assert!(res.summary.contains("is unset"), "{}", res.summary);
         assert_eq!(res.facts["unattended_upgrade"], serde_json::Value::Null);
@@ -477,48 +449,41 @@ mod tests {
 
     #[test]
     fn other_families_are_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "/etc/os-release",
-            "ID=alpine\nVERSION_ID=3.20.0\n",
-        );
-        let res = run(dir.path());
+        let r = FakeHost::linux().file("/etc/os-release", "ID=alpine\nVERSION_ID=3.20.0\n");
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Unknown);
         assert!(res.reason.unwrap().contains("neither Debian nor RPM"));
     }
 
-    fn enable(root: &Path, unit: &str) {
-        let wants = root.join("etc/systemd/system/timers.target.wants");
-        fs::create_dir_all(&wants).unwrap();
-        symlink(format!("/usr/lib/systemd/system/{unit}"), wants.join(unit)).unwrap();
+    /// Enables a timer as `systemctl enable` does for `WantedBy=timers.target`.
+    fn enable(root: &mut FakeHost, unit: &str) {
+        root.add_link(
+            &format!("/etc/systemd/system/timers.target.wants/{unit}"),
+            &format!("/usr/lib/systemd/system/{unit}"),
+        );
     }
 
     #[test]
     fn dnf_automatic() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, "/etc/os-release", ROCKY);
-        let res = run(r);
+        let mut r = FakeHost::linux();
+        r.add_file("/etc/os-release", ROCKY);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail, "{res:?}");
 
-        enable(r, DNF_AUTOMATIC_TIMER);
+        enable(&mut r, DNF_AUTOMATIC_TIMER);
         // No automatic.conf: the default is no.
-        assert_eq!(run(r).status, Status::Fail);
-        write(
-            r,
-            DNF_AUTOMATIC_CONF,
+        assert_eq!(r.run(&AutoUpdates).status, Status::Fail);
+        r.add_file(DNF_AUTOMATIC_CONF,
             "[commands]\nupgrade_type = security\napply_updates = no\n\n[emitters]\napply_updates = yes\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail);
         assert_eq!(res.facts["apply_updates"], "no");
-        write(
-            r,
+        r.add_file(
             DNF_AUTOMATIC_CONF,
             "[commands]\n# apply_updates = no\napply_updates = True\n",
         );
-        let res = run(r);
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Pass, "{res:?}");
         let Evidence::File { excerpt, .. } = &res.evidence[0] else {
             panic!()
@@ -526,28 +491,25 @@ mod tests {
         assert_eq!(excerpt, "3: apply_updates = True");
 
         // Masking the timer disables it.
-        symlink(
+        r.add_link(
+            &format!("/etc/systemd/system/{DNF_AUTOMATIC_TIMER}"),
             "/dev/null",
-            r.join("etc/systemd/system").join(DNF_AUTOMATIC_TIMER),
-        )
-        .unwrap();
-        assert_eq!(run(r).status, Status::Fail);
+        );
+        assert_eq!(r.run(&AutoUpdates).status, Status::Fail);
 
         // The install timer applies updates whatever the file says.
-        enable(r, DNF_AUTOMATIC_INSTALL_TIMER);
-        write(r, DNF_AUTOMATIC_CONF, "[commands]\napply_updates = no\n");
-        let res = run(r);
+        enable(&mut r, DNF_AUTOMATIC_INSTALL_TIMER);
+        r.add_file(DNF_AUTOMATIC_CONF, "[commands]\napply_updates = no\n");
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Pass);
         assert_eq!(res.facts["dnf-automatic.timer"], "masked");
 
         // Regression: a relative link to /dev/null masks the install timer too.
-        symlink(
+        r.add_link(
+            &format!("/etc/systemd/system/{DNF_AUTOMATIC_INSTALL_TIMER}"),
             "../../../dev/null",
-            r.join("etc/systemd/system")
-                .join(DNF_AUTOMATIC_INSTALL_TIMER),
-        )
-        .unwrap();
-        let res = run(r);
+        );
+        let res = r.run(&AutoUpdates);
         assert_eq!(res.status, Status::Fail, "{res:?}");
         assert_eq!(res.facts["dnf-automatic-install.timer"], "masked");
     }

@@ -248,27 +248,20 @@ fn stamp_evidence(ctx: &Context<'_>, s: &Stamp) -> Option<Evidence> {
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use crate::host::Host;
+    use crate::host::fake::FakeHost;
     use chrono::TimeZone;
-    use std::fs;
-    use std::path::Path;
     use std::time::SystemTime;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 6, 15, 12, 0, 0).unwrap()
     }
 
-    fn touch(path: &Path, content: &[u8], at: DateTime<Utc>) {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-        let f = fs::File::options().write(true).open(path).unwrap();
-        f.set_modified(SystemTime::from(at)).unwrap();
+    fn touch(root: &mut FakeHost, path: &str, content: &[u8], at: DateTime<Utc>) {
+        root.add_file_at(path, content, SystemTime::from(at));
     }
 
-    fn run(root: &Path, thresholds: &Thresholds) -> CheckResult {
-        let host = Host::open(root).unwrap();
-        let ctx = Context::new(&host, now(), thresholds);
-        IndexFresh.run(&ctx)
+    fn run(root: &FakeHost, thresholds: &Thresholds) -> CheckResult {
+        root.run_at(&IndexFresh, now(), thresholds)
     }
 
     #[test]
@@ -299,22 +292,23 @@ mod tests {
 
     #[test]
     fn the_newest_file_decides() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        let lists = r.join("var/lib/apt/lists");
+        let mut r = FakeHost::linux();
+        let lists = "/var/lib/apt/lists";
         touch(
-            &lists.join("deb.debian.org_debian_dists_bookworm_InRelease"),
+            &mut r,
+            &format!("{lists}/deb.debian.org_debian_dists_bookworm_InRelease"),
             b"-----BEGIN PGP SIGNED MESSAGE-----\nOrigin: Debian\nDate: Sat, 07 Jun 2025 09:00:00 UTC\n",
             now() - Duration::days(8),
         );
         // Packages files do not count, however new.
         touch(
-            &lists.join("deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"),
+            &mut r,
+            &format!("{lists}/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"),
             b"",
             now(),
         );
         let t = Thresholds::default();
-        let res = run(r, &t);
+        let res = run(&r, &t);
         assert_eq!(res.status, Status::Fail, "{res:?}");
         assert_eq!(res.facts["max_age_days"], 7);
         assert_eq!(res.facts["age_days"], 8.0);
@@ -325,11 +319,12 @@ mod tests {
 
         // A periodic stamp within the window makes it fresh.
         touch(
-            &r.join("var/lib/apt/periodic/update-success-stamp"),
+            &mut r,
+            "/var/lib/apt/periodic/update-success-stamp",
             b"",
             now() - Duration::days(7),
         );
-        let res = run(r, &t);
+        let res = run(&r, &t);
         assert_eq!(res.status, Status::Pass, "{res:?}");
         assert_eq!(
             res.facts["newest_path"],
@@ -339,7 +334,8 @@ mod tests {
 
         // pkgcache.bin newer still; the threshold comes from the configuration.
         touch(
-            &r.join("var/cache/apt/pkgcache.bin"),
+            &mut r,
+            "/var/cache/apt/pkgcache.bin",
             b"cache",
             now() - Duration::hours(30),
         );
@@ -347,7 +343,7 @@ mod tests {
             index_max_age_days: 1,
             ..Thresholds::default()
         };
-        let res = run(r, &t);
+        let res = run(&r, &t);
         assert_eq!(res.status, Status::Fail);
         assert_eq!(res.facts["newest_path"], PKGCACHE);
         assert_eq!(res.facts["max_age_days"], 1);
@@ -356,19 +352,14 @@ mod tests {
 
     #[test]
     fn unknown_when_nothing_exists_or_offline_rpm() {
-        let dir = tempfile::tempdir().unwrap();
-        let res = run(dir.path(), &Thresholds::default());
+        let mut r = FakeHost::linux();
+        let res = run(&r, &Thresholds::default());
         assert_eq!(res.status, Status::Unknown);
         assert_eq!(res.facts["max_age_days"], 7);
 
-        fs::create_dir_all(dir.path().join("etc")).unwrap();
-        fs::write(
-            dir.path().join("etc/os-release"),
-            "ID=fedora\nVERSION_ID=40\n",
-        )
-        .unwrap();
-        touch(&dir.path().join("var/cache/apt/pkgcache.bin"), b"", now());
-        let res = run(dir.path(), &Thresholds::default());
+        r.add_file("/etc/os-release", "ID=fedora\nVERSION_ID=40\n");
+        touch(&mut r, "/var/cache/apt/pkgcache.bin", b"", now());
+        let res = run(&r, &Thresholds::default());
         assert_eq!(res.status, Status::Unknown);
         assert!(res.reason.unwrap().contains("RPM-family"));
     }

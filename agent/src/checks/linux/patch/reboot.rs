@@ -197,27 +197,11 @@ impl Check for RebootPending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Thresholds;
-    use crate::host::Host;
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    use std::path::Path;
+    use crate::host::fake::FakeHost;
 
-    fn run(root: &Path) -> CheckResult {
-        let host = Host::open(root).unwrap();
-        let t = Thresholds::default();
-        let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &t);
-        RebootPending.run(&ctx)
-    }
-
-    fn write(root: &Path, path: &str, text: &str) {
-        let p = root.join(path.trim_start_matches('/'));
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn kernel(root: &Path, release: &str) {
-        fs::create_dir_all(root.join("usr/lib/modules").join(release)).unwrap();
+    /// An installed kernel: its modules directory.
+    fn kernel(root: &mut FakeHost, release: &str) {
+        root.add_dir(&format!("/usr/lib/modules/{release}"));
     }
 
     #[test]
@@ -240,15 +224,14 @@ mod tests {
 
     #[test]
     fn passes_on_the_newest_kernel_with_merged_usr() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, OSRELEASE, "6.1.0-28-amd64\n");
-        kernel(r, "6.1.0-27-amd64");
-        kernel(r, "6.1.0-28-amd64");
+        let mut r = FakeHost::linux();
+        r.add_file(OSRELEASE, "6.1.0-28-amd64\n");
+        kernel(&mut r, "6.1.0-27-amd64");
+        kernel(&mut r, "6.1.0-28-amd64");
         // A stray file is not a kernel.
-        write(r, "/usr/lib/modules/9.9.9-1-amd64", "");
-        symlink("usr/lib", r.join("lib")).unwrap();
-        let res = run(r);
+        r.add_file("/usr/lib/modules/9.9.9-1-amd64", "");
+        r.add_link("/lib", "usr/lib");
+        let res = r.run(&RebootPending);
         assert_eq!(res.status, Status::Pass, "{res:?}");
         assert_eq!(
             res.facts["installed_kernels"],
@@ -259,12 +242,11 @@ mod tests {
 
     #[test]
     fn a_newer_kernel_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, OSRELEASE, "6.1.0-27-amd64\n");
-        kernel(r, "6.1.0-27-amd64");
-        fs::create_dir_all(r.join("lib/modules/6.1.0-28-amd64")).unwrap();
-        let res = run(r);
+        let mut r = FakeHost::linux();
+        r.add_file(OSRELEASE, "6.1.0-27-amd64\n");
+        kernel(&mut r, "6.1.0-27-amd64");
+        r.add_dir("/lib/modules/6.1.0-28-amd64");
+        let res = r.run(&RebootPending);
         assert_eq!(res.status, Status::Fail);
         assert_eq!(
             res.facts["newer_kernels"],
@@ -280,19 +262,13 @@ mod tests {
 
     #[test]
     fn the_reboot_flag_fails_and_names_the_packages() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, OSRELEASE, "6.8.0-45-generic\n");
-        kernel(r, "6.8.0-45-generic");
-        write(
-            r,
-            "/run/reboot-required",
-            "*** System restart required ***\n",
-        );
-        write(r, "/run/reboot-required.pkgs", "libc6\nlinux-base\n");
-        fs::create_dir_all(r.join("var")).unwrap();
-        symlink("/run", r.join("var/run")).unwrap();
-        let res = run(r);
+        let mut r = FakeHost::linux();
+        r.add_file(OSRELEASE, "6.8.0-45-generic\n");
+        kernel(&mut r, "6.8.0-45-generic");
+        r.add_file("/run/reboot-required", "*** System restart required ***\n");
+        r.add_file("/run/reboot-required.pkgs", "libc6\nlinux-base\n");
+        r.add_link("/var/run", "/run");
+        let res = r.run(&RebootPending);
         assert_eq!(res.status, Status::Fail);
         assert_eq!(
             res.facts["reboot_required_files"],
@@ -312,20 +288,19 @@ mod tests {
 
     #[test]
     fn the_old_var_run_path_counts_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(r, OSRELEASE, "5.10.0-30-amd64");
-        write(r, "/var/run/reboot-required", "");
-        assert_eq!(run(r).status, Status::Fail);
+        let r = FakeHost::linux()
+            .file(OSRELEASE, "5.10.0-30-amd64")
+            .file("/var/run/reboot-required", "");
+        assert_eq!(r.run(&RebootPending).status, Status::Fail);
     }
 
     #[test]
     fn unknown_without_the_running_release() {
-        let dir = tempfile::tempdir().unwrap();
-        let res = run(dir.path());
+        let mut r = FakeHost::linux();
+        let res = r.run(&RebootPending);
         assert_eq!(res.status, Status::Unknown);
         assert!(res.reason.unwrap().contains("/proc/sys/kernel/osrelease"));
-        write(dir.path(), OSRELEASE, "\n");
-        assert_eq!(run(dir.path()).status, Status::Unknown);
+        r.add_file(OSRELEASE, "\n");
+        assert_eq!(r.run(&RebootPending).status, Status::Unknown);
     }
 }

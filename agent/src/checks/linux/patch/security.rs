@@ -252,11 +252,8 @@ fn debian(ctx: &Context<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Thresholds;
-    use crate::host::Host;
-    use std::fs;
+    use crate::host::fake::FakeHost;
     use std::io::Write;
-    use std::path::Path;
 
     const DEBIAN: &str =
         "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
@@ -279,29 +276,20 @@ mod tests {
             .collect()
     }
 
-    fn host(root: &Path, os: Option<&str>, status: Option<&str>, lists: &[(&str, Vec<u8>)]) {
+    /// A root with os-release, the dpkg status and package indexes (by file name
+    /// under `/var/lib/apt/lists`).
+    fn root(os: Option<&str>, status: Option<&str>, lists: &[(&str, Vec<u8>)]) -> FakeHost {
+        let mut fake = FakeHost::linux();
         if let Some(os) = os {
-            fs::create_dir_all(root.join("etc")).unwrap();
-            fs::write(root.join("etc/os-release"), os).unwrap();
+            fake.add_file("/etc/os-release", os);
         }
         if let Some(status) = status {
-            fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
-            fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+            fake.add_file("/var/lib/dpkg/status", status);
         }
-        if !lists.is_empty() {
-            let d = root.join("var/lib/apt/lists");
-            fs::create_dir_all(&d).unwrap();
-            for (name, bytes) in lists {
-                fs::write(d.join(name), bytes).unwrap();
-            }
+        for (name, bytes) in lists {
+            fake.add_file(&format!("/var/lib/apt/lists/{name}"), bytes);
         }
-    }
-
-    fn run(root: &Path) -> CheckResult {
-        let host = Host::open(root).unwrap();
-        let t = Thresholds::default();
-        let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &t);
-        SecurityUpdatesPending.run(&ctx)
+        fake
     }
 
     fn lz4(text: &str) -> Vec<u8> {
@@ -312,7 +300,6 @@ mod tests {
 
     #[test]
     fn candidates_match_by_name_and_architecture() {
-        let dir = tempfile::tempdir().unwrap();
         let status = [
             stanza("libc6", "amd64", "2.36-9+deb12u7"),
             stanza("libc6", "i386", "2.36-9+deb12u7"),
@@ -339,8 +326,7 @@ mod tests {
         ]);
         // A newer version outside a security suite does not count.
         let main = index(&[("curl", "amd64", "8.0-1")]);
-        host(
-            dir.path(),
+        let fake = root(
             Some(DEBIAN),
             Some(&status),
             &[
@@ -349,7 +335,7 @@ mod tests {
                 (MAIN, main.into_bytes()),
             ],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["pending_count"], 3);
         assert_eq!(
@@ -376,20 +362,18 @@ mod tests {
 
     #[test]
     fn the_list_is_capped_at_50_but_the_count_is_complete() {
-        let dir = tempfile::tempdir().unwrap();
         let names: Vec<String> = (0..60).map(|i| format!("pkg{i:02}")).collect();
         let status: String = names.iter().map(|n| stanza(n, "amd64", "1.0-1")).collect();
         let entries: Vec<(&str, &str, &str)> = names
             .iter()
             .map(|n| (n.as_str(), "amd64", "1.0-1+deb12u1"))
             .collect();
-        host(
-            dir.path(),
+        let fake = root(
             Some(DEBIAN),
             Some(&status),
             &[(SEC, index(&entries).into_bytes())],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Fail);
         assert_eq!(r.facts["pending_count"], 60);
         assert_eq!(r.facts["pending"].as_array().unwrap().len(), 50);
@@ -399,34 +383,26 @@ mod tests {
 
     #[test]
     fn up_to_date_hosts_pass() {
-        let dir = tempfile::tempdir().unwrap();
         let status = stanza("openssl", "amd64", "3.0.15-1~deb12u1");
         let sec = index(&[
             ("openssl", "amd64", "3.0.15-1~deb12u1"),
             ("openssl", "amd64", "3.0.11-1~deb12u2"),
         ]);
-        host(
-            dir.path(),
-            Some(DEBIAN),
-            Some(&status),
-            &[(SEC, sec.into_bytes())],
-        );
-        let r = run(dir.path());
+        let fake = root(Some(DEBIAN), Some(&status), &[(SEC, sec.into_bytes())]);
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["pending_count"], 0);
     }
 
     #[test]
     fn without_a_security_suite_nothing_is_pending_from_one() {
-        let dir = tempfile::tempdir().unwrap();
         let status = stanza("curl", "amd64", "1.0");
-        host(
-            dir.path(),
+        let fake = root(
             Some(DEBIAN),
             Some(&status),
             &[(MAIN, index(&[("curl", "amd64", "2.0")]).into_bytes())],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Pass);
         assert!(r.summary.contains("No security suite"), "{}", r.summary);
         assert_eq!(r.facts["security_indexes"], serde_json::json!([]));
@@ -434,20 +410,12 @@ mod tests {
 
     #[test]
     fn unknown_without_indexes_or_family() {
-        let dir = tempfile::tempdir().unwrap();
-        host(
-            dir.path(),
-            Some(DEBIAN),
-            Some(&stanza("a", "all", "1")),
-            &[],
-        );
-        let r = run(dir.path());
+        let fake = root(Some(DEBIAN), Some(&stanza("a", "all", "1")), &[]);
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Unknown);
         assert!(r.reason.unwrap().contains("no package index on disk"));
 
-        let dir = tempfile::tempdir().unwrap();
-        host(
-            dir.path(),
+        let fake = root(
             Some(DEBIAN),
             Some(&stanza("a", "all", "1")),
             &[(
@@ -455,18 +423,16 @@ mod tests {
                 b"x".to_vec(),
             )],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Unknown);
         assert!(r.reason.unwrap().contains("no *_Packages file"));
 
-        let dir = tempfile::tempdir().unwrap();
-        host(
-            dir.path(),
+        let fake = root(
             Some("ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=9.4\n"),
             None,
             &[],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Unknown);
         assert!(
             r.reason
@@ -474,21 +440,18 @@ mod tests {
                 .contains("not decidable for this family offline")
         );
 
-        let dir = tempfile::tempdir().unwrap();
-        host(dir.path(), Some("ID=arch\n"), None, &[]);
-        assert_eq!(run(dir.path()).status, Status::Unknown);
+        let fake = root(Some("ID=arch\n"), None, &[]);
+        assert_eq!(fake.run(&SecurityUpdatesPending).status, Status::Unknown);
     }
 
     #[test]
     fn a_corrupt_security_index_is_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        host(
-            dir.path(),
+        let fake = root(
             Some(DEBIAN),
             Some(&stanza("a", "all", "1")),
             &[(&format!("{SEC}.xz"), b"not xz".to_vec())],
         );
-        let r = run(dir.path());
+        let r = fake.run(&SecurityUpdatesPending);
         assert_eq!(r.status, Status::Unknown);
         assert!(r.reason.unwrap().contains("cannot decompress"));
     }

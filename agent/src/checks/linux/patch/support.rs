@@ -237,7 +237,7 @@ fn display_name(os: &OsRelease) -> String {
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use crate::host::Host;
+    use crate::host::fake::FakeHost;
     use chrono::{DateTime, TimeZone, Utc};
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -303,15 +303,11 @@ mod tests {
     }
 
     fn run_on(os_release: Option<&str>, now: DateTime<Utc>) -> CheckResult {
-        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::linux();
         if let Some(text) = os_release {
-            std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
-            std::fs::write(dir.path().join("usr/lib/os-release"), text).unwrap();
+            host.add_file("/usr/lib/os-release", text);
         }
-        let host = Host::open(dir.path()).unwrap();
-        let t = Thresholds::default();
-        let ctx = Context::new(&host, now, &t);
-        OsSupported.run(&ctx)
+        host.run_at(&OsSupported, now, &Thresholds::default())
     }
 
     #[test]

@@ -182,12 +182,13 @@ impl Check for AuditLogging {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::checks::linux::system::testing::{Units, systemd};
+    use crate::host::fake::FakeHost;
     use serde_json::json;
 
     #[test]
     fn enabled_auditd_passes() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("auditd.service");
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Pass, "{r:?}");
@@ -196,14 +197,14 @@ mod tests {
 
     #[test]
     fn masked_rsyslog_and_volatile_journal_fail() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("rsyslog.service");
         t.mask("rsyslog.service");
-        t.write(
+        t.add_file(
             "/etc/systemd/journald.conf",
             "[Journal]\nStorage=volatile\n",
         );
-        t.mkdir("/var/log/journal");
+        t.add_dir("/var/log/journal");
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["journald_storage"], json!("volatile"));
@@ -215,16 +216,16 @@ mod tests {
 
     #[test]
     fn persistent_dropin_passes_and_last_wins() {
-        let t = Tree::systemd();
-        t.write(
+        let mut t = systemd();
+        t.add_file(
             "/etc/systemd/journald.conf",
             "[Journal]\nStorage=volatile\n",
         );
-        t.write(
+        t.add_file(
             "/usr/lib/systemd/journald.conf.d/10-vendor.conf",
             "[Journal]\nStorage=none\n",
         );
-        t.write(
+        t.add_file(
             "/etc/systemd/journald.conf.d/50-keep.conf",
             "[Journal]\nStorage=persistent\n",
         );
@@ -239,16 +240,16 @@ mod tests {
 
     #[test]
     fn regression_units_and_dropins_masked_by_relative_links() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("rsyslog.service");
         t.mask_relative("rsyslog.service");
-        t.write(
+        t.add_file(
             "/usr/lib/systemd/journald.conf.d/90-persistent.conf",
             "[Journal]\nStorage=persistent\n",
         );
-        t.link(
-            "../../../dev/null",
+        t.add_link(
             "/etc/systemd/journald.conf.d/90-persistent.conf",
+            "../../../dev/null",
         );
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Fail, "{r:?}");
@@ -257,13 +258,13 @@ mod tests {
 
     #[test]
     fn vendor_dropin_masked_in_etc_is_not_read() {
-        let t = Tree::systemd();
-        t.mkdir("/var/log/journal");
-        t.write(
+        let mut t = systemd();
+        t.add_dir("/var/log/journal");
+        t.add_file(
             "/usr/lib/systemd/journald.conf.d/90-volatile.conf",
             "[Journal]\nStorage=volatile\n",
         );
-        t.link("/dev/null", "/etc/systemd/journald.conf.d/90-volatile.conf");
+        t.add_link("/etc/systemd/journald.conf.d/90-volatile.conf", "/dev/null");
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["journald_storage"], json!("auto"));
@@ -271,26 +272,26 @@ mod tests {
 
     #[test]
     fn auto_needs_the_journal_directory() {
-        let t = Tree::systemd();
-        t.write("/etc/systemd/journald.conf", "[Journal]\n#Storage=auto\n");
+        let mut t = systemd();
+        t.add_file("/etc/systemd/journald.conf", "[Journal]\n#Storage=auto\n");
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["journald_storage_source"], json!("default"));
         assert_eq!(r.facts["var_log_journal_is_dir"], json!(false));
 
         // A file named journal is not the directory.
-        t.write("/var/log/journal", "");
+        t.add_file("/var/log/journal", "");
         assert_eq!(t.run(&AuditLogging).status, Status::Fail);
 
-        let t = Tree::systemd();
-        t.mkdir("/var/log/journal");
+        let mut t = systemd();
+        t.add_dir("/var/log/journal");
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Pass, "{r:?}");
     }
 
     #[test]
     fn no_systemd_dir_means_nothing_enabled() {
-        let t = Tree::empty();
+        let t = FakeHost::linux();
         let r = t.run(&AuditLogging);
         assert_eq!(r.status, Status::Fail, "{r:?}");
     }

@@ -458,7 +458,8 @@ fn nft_evidence(rs: &Ruleset, raw: &[(String, Vec<u8>)]) -> Vec<Evidence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::checks::linux::system::testing::{Units, systemd};
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -508,8 +509,8 @@ mod tests {
 
     #[test]
     fn ufw_enabled_passes() {
-        let t = Tree::systemd();
-        t.write(UFW_CONF, "ENABLED=yes\nLOGLEVEL=low\n");
+        let mut t = systemd();
+        t.add_file(UFW_CONF, "ENABLED=yes\nLOGLEVEL=low\n");
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["ufw_enabled"], json!(true));
@@ -519,8 +520,8 @@ mod tests {
 
     #[test]
     fn ufw_disabled_fails() {
-        let t = Tree::systemd();
-        t.write(UFW_CONF, "ENABLED=no\n");
+        let mut t = systemd();
+        t.add_file(UFW_CONF, "ENABLED=no\n");
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["ufw_enabled"], json!(false));
@@ -528,7 +529,7 @@ mod tests {
 
     #[test]
     fn regression_firewalld_masked_by_a_relative_link_does_not_count() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("firewalld.service");
         t.mask_relative("firewalld.service");
         let r = t.run(&Firewall);
@@ -538,7 +539,7 @@ mod tests {
 
     #[test]
     fn firewalld_enabled_passes_masked_does_not() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("firewalld.service");
         assert_eq!(t.run(&Firewall).status, Status::Pass);
         t.mask("firewalld.service");
@@ -549,8 +550,8 @@ mod tests {
 
     #[test]
     fn nftables_needs_both_the_unit_and_a_drop_policy() {
-        let t = Tree::systemd();
-        t.write(NFTABLES_CONF, DROP);
+        let mut t = systemd();
+        t.add_file(NFTABLES_CONF, DROP);
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(
@@ -577,9 +578,9 @@ mod tests {
 
     #[test]
     fn nftables_accept_policy_fails() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("nftables.service");
-        t.write(NFTABLES_CONF, DROP.replace("policy drop", "policy accept"));
+        t.add_file(NFTABLES_CONF, DROP.replace("policy drop", "policy accept"));
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(
@@ -590,14 +591,14 @@ mod tests {
 
     #[test]
     fn nftables_include_is_followed() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("nftables.service");
-        t.write(
+        t.add_file(
             NFTABLES_CONF,
             "flush ruleset\ninclude \"nftables.d/*.nft\"\n",
         );
-        t.write("/etc/nftables.d/10-filter.nft", DROP);
-        t.write("/etc/nftables.d/README", "table inet x { }\n");
+        t.add_file("/etc/nftables.d/10-filter.nft", DROP);
+        t.add_file("/etc/nftables.d/README", "table inet x { }\n");
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(
@@ -608,9 +609,9 @@ mod tests {
 
     #[test]
     fn nftables_missing_include_rejects_the_file() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("nftables.service");
-        t.write(
+        t.add_file(
             NFTABLES_CONF,
             format!("{DROP}include \"/etc/missing.nft\"\n"),
         );
@@ -626,7 +627,7 @@ mod tests {
 
     #[test]
     fn no_systemd_and_no_ufw_is_fail() {
-        let t = Tree::empty();
+        let t = FakeHost::linux();
         let r = t.run(&Firewall);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["ufw_enabled"], json!(null));

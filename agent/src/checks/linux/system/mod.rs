@@ -43,92 +43,41 @@ pub fn checks() -> Vec<Box<dyn Check>> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! Small host trees for the check-level tests.
+    //! The service layout of the check-level tests, on the one fake host.
 
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    use std::path::Path;
+    use crate::host::fake::FakeHost;
 
-    use attest_proto::{CheckResult, Status};
-
-    use crate::checks::{Check, Context, Thresholds};
-    use crate::host::Host;
-
-    /// A temporary host root.
-    pub struct Tree {
-        pub dir: tempfile::TempDir,
+    /// A Linux host with `/etc/systemd/system` (a systemd host).
+    pub fn systemd() -> FakeHost {
+        FakeHost::linux().dir("/etc/systemd/system/multi-user.target.wants")
     }
 
-    impl Tree {
-        /// An empty root with `/etc/systemd/system` (a systemd host).
-        pub fn systemd() -> Self {
-            let t = Tree::empty();
-            t.mkdir("/etc/systemd/system/multi-user.target.wants");
-            t
-        }
+    /// Units enabled and masked as `systemctl` does it.
+    pub trait Units {
+        /// Enables `unit` the way `systemctl enable` does for
+        /// `WantedBy=multi-user.target`.
+        fn enable(&mut self, unit: &str);
+        /// Masks `unit`: a link to `/dev/null`.
+        fn mask(&mut self, unit: &str);
+        /// Masks `unit` with a relative link, `../../../dev/null`.
+        fn mask_relative(&mut self, unit: &str);
+    }
 
-        pub fn empty() -> Self {
-            Tree {
-                dir: tempfile::tempdir().unwrap(),
-            }
-        }
-
-        fn p(&self, host_path: &str) -> std::path::PathBuf {
-            self.dir.path().join(host_path.trim_start_matches('/'))
-        }
-
-        pub fn mkdir(&self, host_path: &str) {
-            fs::create_dir_all(self.p(host_path)).unwrap();
-        }
-
-        pub fn write(&self, host_path: &str, content: impl AsRef<[u8]>) {
-            let p = self.p(host_path);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, content).unwrap();
-        }
-
-        pub fn link(&self, target: &str, host_path: &str) {
-            let p = self.p(host_path);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            symlink(target, p).unwrap();
-        }
-
-        /// Enables `unit` the way `systemctl enable` does for `WantedBy=multi-user.target`.
-        pub fn enable(&self, unit: &str) {
-            self.write(&format!("/lib/systemd/system/{unit}"), "[Unit]\n");
-            self.link(
-                &format!("/lib/systemd/system/{unit}"),
+    impl Units for FakeHost {
+        fn enable(&mut self, unit: &str) {
+            self.add_file(&format!("/lib/systemd/system/{unit}"), "[Unit]\n");
+            self.add_link(
                 &format!("/etc/systemd/system/multi-user.target.wants/{unit}"),
+                &format!("/lib/systemd/system/{unit}"),
             );
         }
 
-        pub fn mask(&self, unit: &str) {
-            self.link("/dev/null", &format!("/etc/systemd/system/{unit}"));
+        fn mask(&mut self, unit: &str) {
+            self.add_link(&format!("/etc/systemd/system/{unit}"), "/dev/null");
         }
 
-        /// Masks `unit` with a relative link, `../../../dev/null`.
-        pub fn mask_relative(&self, unit: &str) {
-            self.link("../../../dev/null", &format!("/etc/systemd/system/{unit}"));
-        }
-
-        pub fn root(&self) -> &Path {
-            self.dir.path()
-        }
-
-        pub fn run(&self, check: &dyn Check) -> CheckResult {
-            self.run_with(check, &Thresholds::default())
-        }
-
-        pub fn run_with(&self, check: &dyn Check, t: &Thresholds) -> CheckResult {
-            let host = Host::open(self.root()).unwrap();
-            let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, t);
-            let r = check.run(&ctx);
-            assert_eq!(r.check, check.id());
-            assert!(!r.summary.is_empty());
-            if matches!(r.status, Status::Unknown | Status::NotApplicable) {
-                assert!(r.reason.is_some(), "{r:?}");
-            }
-            r
+        fn mask_relative(&mut self, unit: &str) {
+            self.add_link(&format!("/etc/systemd/system/{unit}"), "../../../dev/null");
         }
     }
 }

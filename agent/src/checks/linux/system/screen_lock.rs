@@ -365,25 +365,26 @@ fn capitalise(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::checks::linux::system::testing::systemd;
+    use crate::host::fake::FakeHost;
 
     const DPKG_GDM3: &str =
         "Package: gdm3\nStatus: install ok installed\nArchitecture: amd64\nVersion: 43.0-3\n";
 
-    fn desktop() -> Tree {
-        let t = Tree::systemd();
-        t.write("/var/lib/dpkg/status", DPKG_GDM3);
+    fn desktop() -> FakeHost {
+        let mut t = systemd();
+        t.add_file("/var/lib/dpkg/status", DPKG_GDM3);
         t
     }
 
     #[test]
     fn no_display_manager_is_not_applicable() {
-        let t = Tree::systemd();
-        t.write(
+        let mut t = systemd();
+        t.add_file(
             "/var/lib/dpkg/status",
             "Package: gdm3\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n",
         );
-        t.write(
+        t.add_file(
             "/etc/dconf/db/local.d/00-lock",
             "[org/gnome/desktop/screensaver]\nlock-enabled=false\n",
         );
@@ -394,8 +395,8 @@ mod tests {
 
     #[test]
     fn unit_file_alone_marks_a_display_manager() {
-        let t = Tree::systemd();
-        t.write("/usr/lib/systemd/system/sddm.service", "[Unit]\n");
+        let mut t = systemd();
+        t.add_file("/usr/lib/systemd/system/sddm.service", "[Unit]\n");
         let r = t.run(&ScreenLock);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["display_managers"], json!(["sddm"]));
@@ -406,12 +407,12 @@ mod tests {
 
     #[test]
     fn configured_lock_passes() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-screensaver",
             "[org/gnome/desktop/session]\nidle-delay=uint32 600\n\n[org/gnome/desktop/screensaver]\nlock-enabled=true\nlock-delay=uint32 0\n",
         );
-        t.write(
+        t.add_file(
             "/etc/dconf/db/local.d/locks/screensaver",
             "/org/gnome/desktop/session/idle-delay\n",
         );
@@ -430,8 +431,8 @@ mod tests {
 
     #[test]
     fn lock_disabled_fails() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-lock",
             "[org/gnome/desktop/screensaver]\nlock-enabled=false\n",
         );
@@ -443,8 +444,8 @@ mod tests {
 
     #[test]
     fn idle_delay_zero_fails() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-idle",
             "[org/gnome/desktop/session]\nidle-delay=uint32 0\n",
         );
@@ -455,8 +456,8 @@ mod tests {
 
     #[test]
     fn idle_delay_above_threshold_fails_and_threshold_is_configurable() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-idle",
             "[org/gnome/desktop/session]\nidle-delay=1200\n",
         );
@@ -480,17 +481,17 @@ mod tests {
 
     #[test]
     fn lexically_later_file_wins_within_a_database() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-defaults",
             "[org/gnome/desktop/screensaver]\nlock-enabled=false\n",
         );
-        t.write(
+        t.add_file(
             "/etc/dconf/db/local.d/99-site",
             "[org/gnome/desktop/screensaver]\nlock-enabled=true\n",
         );
         // A dotfile and a directory are not key files.
-        t.write(
+        t.add_file(
             "/etc/dconf/db/local.d/.99-swap",
             "[org/gnome/desktop/screensaver]\nlock-enabled=false\n",
         );
@@ -500,12 +501,12 @@ mod tests {
 
     #[test]
     fn any_database_disabling_the_lock_fails() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-lock",
             "[org/gnome/desktop/screensaver]\nlock-enabled=true\n",
         );
-        t.write(
+        t.add_file(
             "/etc/dconf/db/site.d/00-lock",
             "[org/gnome/desktop/screensaver]\nlock-enabled=false\n",
         );
@@ -515,15 +516,15 @@ mod tests {
 
     #[test]
     fn vendor_override_changes_the_default() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/usr/share/glib-2.0/schemas/90_vendor.gschema.override",
             "[org.gnome.desktop.session]\nidle-delay=uint32 3600\n",
         );
         let r = t.run(&ScreenLock);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         // A database setting replaces the vendor default.
-        t.write(
+        t.add_file(
             "/etc/dconf/db/local.d/00-idle",
             "[org/gnome/desktop/session]\nidle-delay=uint32 300\n",
         );
@@ -532,8 +533,8 @@ mod tests {
 
     #[test]
     fn unparsable_value_is_unknown() {
-        let t = desktop();
-        t.write(
+        let mut t = desktop();
+        t.add_file(
             "/etc/dconf/db/local.d/00-idle",
             "[org/gnome/desktop/session]\nidle-delay='five minutes'\n",
         );

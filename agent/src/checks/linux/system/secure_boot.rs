@@ -133,7 +133,7 @@ impl Check for SecureBoot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::host::fake::FakeHost;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -157,8 +157,8 @@ mod tests {
 
     #[test]
     fn enabled_passes() {
-        let t = Tree::empty();
-        t.write(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 1]);
+        let mut t = FakeHost::linux();
+        t.add_file(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 1]);
         let r = t.run(&SecureBoot);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["secure_boot"], json!(1));
@@ -168,15 +168,15 @@ mod tests {
 
     #[test]
     fn disabled_fails() {
-        let t = Tree::empty();
-        t.write(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 0]);
+        let mut t = FakeHost::linux();
+        t.add_file(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 0]);
         assert_eq!(t.run(&SecureBoot).status, Status::Fail);
     }
 
     #[test]
     fn legacy_bios_boot_fails() {
-        let t = Tree::empty();
-        t.mkdir("/sys/firmware/acpi");
+        let mut t = FakeHost::linux();
+        t.add_dir("/sys/firmware/acpi");
         let r = t.run(&SecureBoot);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["uefi"], json!(false));
@@ -184,20 +184,20 @@ mod tests {
 
     #[test]
     fn no_sys_firmware_is_unknown() {
-        let t = Tree::empty();
-        t.mkdir("/sys");
+        let mut t = FakeHost::linux();
+        t.add_dir("/sys");
         let r = t.run(&SecureBoot);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
     }
 
     #[test]
     fn missing_or_malformed_variable_is_unknown() {
-        let t = Tree::empty();
-        t.mkdir("/sys/firmware/efi/efivars");
+        let mut t = FakeHost::linux();
+        t.add_dir("/sys/firmware/efi/efivars");
         assert_eq!(t.run(&SecureBoot).status, Status::Unknown);
-        t.write(SECURE_BOOT_VAR, [0x06, 0, 0]);
+        t.add_file(SECURE_BOOT_VAR, [0x06, 0, 0]);
         assert_eq!(t.run(&SecureBoot).status, Status::Unknown);
-        t.write(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 2]);
+        t.add_file(SECURE_BOOT_VAR, [0x06, 0, 0, 0, 2]);
         assert_eq!(t.run(&SecureBoot).status, Status::Unknown);
     }
 

@@ -59,16 +59,17 @@ impl Check for TimeSync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::checks::linux::system::testing::{Units, systemd};
+    use crate::host::fake::FakeHost;
     use serde_json::json;
 
     #[test]
     fn enabled_timesyncd_passes() {
-        let t = Tree::systemd();
-        t.write("/lib/systemd/system/systemd-timesyncd.service", "");
-        t.link(
-            "/lib/systemd/system/systemd-timesyncd.service",
+        let mut t = systemd();
+        t.add_file("/lib/systemd/system/systemd-timesyncd.service", "");
+        t.add_link(
             "/etc/systemd/system/sysinit.target.wants/systemd-timesyncd.service",
+            "/lib/systemd/system/systemd-timesyncd.service",
         );
         let r = t.run(&TimeSync);
         assert_eq!(r.status, Status::Pass, "{r:?}");
@@ -82,7 +83,7 @@ mod tests {
 
     #[test]
     fn regression_unit_masked_by_a_relative_link_does_not_count() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("chrony.service");
         t.mask_relative("chrony.service");
         let r = t.run(&TimeSync);
@@ -92,7 +93,7 @@ mod tests {
 
     #[test]
     fn masked_unit_does_not_count() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("chrony.service");
         t.mask("chrony.service");
         let r = t.run(&TimeSync);
@@ -102,8 +103,8 @@ mod tests {
 
     #[test]
     fn regular_file_in_wants_does_not_count() {
-        let t = Tree::systemd();
-        t.write(
+        let mut t = systemd();
+        t.add_file(
             "/etc/systemd/system/multi-user.target.wants/ntpsec.service",
             "[Unit]\n",
         );
@@ -113,7 +114,7 @@ mod tests {
 
     #[test]
     fn no_systemd_dir_is_fail() {
-        let t = Tree::empty();
+        let t = FakeHost::linux();
         let r = t.run(&TimeSync);
         assert_eq!(r.status, Status::Fail, "{r:?}");
     }

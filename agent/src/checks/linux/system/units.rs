@@ -185,10 +185,11 @@ pub fn link_evidence(host: &Host, path: &str) -> Option<Evidence> {
 mod tests {
     use super::*;
     use crate::checks::Thresholds;
-    use crate::checks::linux::system::testing::Tree;
+    use crate::checks::linux::system::testing::{Units, systemd};
+    use crate::host::fake::FakeHost;
 
-    fn scan_tree(t: &Tree, table: &[&str]) -> UnitScan {
-        let host = Host::open(t.root()).unwrap();
+    fn scan_tree(t: &FakeHost, table: &[&str]) -> UnitScan {
+        let host = t.host();
         let th = Thresholds::default();
         let ctx = Context::new(&host, chrono::DateTime::UNIX_EPOCH, &th);
         scan(&ctx, table)
@@ -196,11 +197,11 @@ mod tests {
 
     #[test]
     fn template_instances_count_unless_masked() {
-        let t = Tree::systemd();
-        t.write("/usr/lib/systemd/system/clamd@.service", "[Unit]\n");
-        t.link(
-            "/usr/lib/systemd/system/clamd@.service",
+        let mut t = systemd();
+        t.add_file("/usr/lib/systemd/system/clamd@.service", "[Unit]\n");
+        t.add_link(
             "/etc/systemd/system/multi-user.target.wants/clamd@scan.service",
+            "/usr/lib/systemd/system/clamd@.service",
         );
         let s = scan_tree(&t, &["clamd@"]);
         assert_eq!(s.checked, vec!["clamd@*.service"]);
@@ -215,21 +216,21 @@ mod tests {
 
     #[test]
     fn a_bare_template_link_is_not_an_instance() {
-        let t = Tree::systemd();
-        t.link(
-            "/usr/lib/systemd/system/clamd@.service",
+        let mut t = systemd();
+        t.add_link(
             "/etc/systemd/system/multi-user.target.wants/clamd@.service",
+            "/usr/lib/systemd/system/clamd@.service",
         );
-        t.link(
-            "/usr/lib/systemd/system/clamd-x.service",
+        t.add_link(
             "/etc/systemd/system/multi-user.target.wants/clamdx@a.service",
+            "/usr/lib/systemd/system/clamd-x.service",
         );
         assert!(scan_tree(&t, &["clamd@"]).enabled.is_empty());
     }
 
     #[test]
     fn missing_systemd_dir_means_nothing_enabled() {
-        let t = Tree::empty();
+        let t = FakeHost::linux();
         let s = scan_tree(&t, &["chrony"]);
         assert!(s.dir_error.is_none());
         assert!(s.enabled.is_empty());
@@ -238,8 +239,8 @@ mod tests {
 
     #[test]
     fn installed_but_disabled_units_are_listed() {
-        let t = Tree::systemd();
-        t.write("/lib/systemd/system/mdatp.service", "[Unit]\n");
+        let mut t = systemd();
+        t.add_file("/lib/systemd/system/mdatp.service", "[Unit]\n");
         let s = scan_tree(&t, &["mdatp", "eea"]);
         assert!(s.enabled.is_empty());
         assert_eq!(s.installed_not_enabled, vec!["mdatp.service"]);
@@ -247,9 +248,9 @@ mod tests {
 
     #[test]
     fn link_evidence_hashes_the_target() {
-        let t = Tree::systemd();
+        let mut t = systemd();
         t.enable("chrony.service");
-        let host = Host::open(t.root()).unwrap();
+        let host = t.host();
         let ev = link_evidence(
             &host,
             "/etc/systemd/system/multi-user.target.wants/chrony.service",
