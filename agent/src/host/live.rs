@@ -26,9 +26,53 @@ pub(super) fn platform() -> Option<Platform> {
 /// them (the macOS and Windows checks); until a source has one, it is
 /// [`SourceError::Unsupported`] and its checks say so.
 pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
+    #[cfg(target_os = "macos")]
+    if source.id == super::sources::MACOS_SYSCTL_SWAPUSAGE.id {
+        return macos_swapusage(source);
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
+}
+
+/// `sysctl vm.swapusage`, the `xsw_usage` struct by field name.
+#[cfg(target_os = "macos")]
+fn macos_swapusage(source: &Source) -> Result<Value, SourceError> {
+    use sysctl::Sysctl as _;
+    let failed = |error: String| SourceError::Failed {
+        what: source.describe(),
+        error,
+    };
+    let ctl = sysctl::Ctl::new("vm.swapusage").map_err(|e| failed(e.to_string()))?;
+    match ctl.value().map_err(|e| failed(e.to_string()))? {
+        sysctl::CtlValue::Struct(bytes) | sysctl::CtlValue::Node(bytes) => xsw_usage(&bytes)
+            .ok_or_else(|| failed(format!("{} bytes, not an xsw_usage", bytes.len()))),
+        other => Err(failed(format!("unexpected value {other:?}"))),
+    }
+}
+
+/// Decodes macOS's `struct xsw_usage` (`<sys/sysctl.h>`): three `u64` (total,
+/// available, used bytes), the page size (`u32`) and `xsu_encrypted`
+/// (`boolean_t`, a `u32`), native endian, 32 bytes. The JSON is the capture
+/// layout of `macos.sysctl.swapusage`.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn xsw_usage(bytes: &[u8]) -> Option<Value> {
+    let u64_at = |at: usize| -> Option<u64> {
+        Some(u64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    if bytes.len() != 32 {
+        return None;
+    }
+    Some(serde_json::json!({
+        "xsu_total": u64_at(0)?,
+        "xsu_avail": u64_at(8)?,
+        "xsu_used": u64_at(16)?,
+        "xsu_pagesize": u32_at(24)?,
+        "xsu_encrypted": u32_at(28)?,
+    }))
 }
 
 /// Reads `HKLM\key\value` from the live registry, 64-bit view.
@@ -75,4 +119,28 @@ pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceEr
     Err(SourceError::Unsupported {
         what: format!("HKLM\\{key}\\{value}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xsw_usage_decodes_the_struct_by_field() {
+        let mut bytes = Vec::new();
+        bytes.extend(3_221_225_472u64.to_ne_bytes());
+        bytes.extend(1_815_609_344u64.to_ne_bytes());
+        bytes.extend(1_405_616_128u64.to_ne_bytes());
+        bytes.extend(16_384u32.to_ne_bytes());
+        bytes.extend(1u32.to_ne_bytes());
+        assert_eq!(
+            xsw_usage(&bytes),
+            Some(
+                serde_json::json!({"xsu_total": 3221225472u64, "xsu_avail": 1815609344u64,
+                "xsu_used": 1405616128u64, "xsu_pagesize": 16384, "xsu_encrypted": 1})
+            )
+        );
+        assert_eq!(xsw_usage(&bytes[..31]), None);
+        assert_eq!(xsw_usage(&[bytes.clone(), vec![0]].concat()), None);
+    }
 }
