@@ -4,9 +4,11 @@
 //! time is a parameter. For a host at time `T`:
 //!
 //! 1. The host is in scope when it was enrolled by `T` and not revoked by `T`.
-//! 2. Its evidence is its latest report received by `T` (highest `seq`). With none,
-//!    every check is **not assessed**. When the report was collected more than the
-//!    freshness window before `T` (default 7 days), every check is **stale**.
+//! 2. Its evidence is its latest report received by `T` (highest `seq`) that is not a
+//!    replay: a report decided from recorded captures (`agent.replay`) is stored but
+//!    never evidence. With none, every check is **not assessed**. When the report was
+//!    collected more than the freshness window before `T` (default 7 days), every
+//!    check is **stale**.
 //! 3. Otherwise each check's result decides: `pass`, `info` and `not_applicable` →
 //!    **satisfied** (`not_applicable`: the thing checked is absent, so nothing on the
 //!    host falls short); `fail` → **not satisfied**; `unknown` or a check missing from
@@ -219,6 +221,8 @@ pub struct HostEval<'a> {
     pub chain: ChainStatus,
     /// Reports below the latest `seq` that never arrived.
     pub missing: i64,
+    /// Replayed reports stored for the agent by the time (never evidence).
+    pub replayed: i64,
     /// The chain events recorded for the agent by the time.
     pub events: Vec<&'a ChainEvent>,
     /// Known checks in catalogue order, then checks only the report has.
@@ -330,6 +334,8 @@ pub struct HostInput<'a, 'b> {
     pub host: &'a HostRecord,
     pub report: Option<&'a ReportRecord>,
     pub missing: i64,
+    /// Replayed reports stored by the time (they are never evidence; said in notes).
+    pub replayed: i64,
     /// The agent's chain events (any time; those after `at` are ignored).
     pub events: &'b [&'a ChainEvent],
 }
@@ -352,7 +358,8 @@ pub fn evaluate_host<'a>(
     input: HostInput<'a, '_>,
     waivers: &[&'a Waiver],
 ) -> HostEval<'a> {
-    let report = input.report.filter(|r| r.received_at <= at);
+    // A replay is never evidence, whoever hands it over.
+    let report = input.report.filter(|r| r.received_at <= at && !r.replay);
     let events: Vec<&ChainEvent> = input
         .events
         .iter()
@@ -414,7 +421,21 @@ pub fn evaluate_host<'a>(
             let result = idx.and_then(|i| report.and_then(|r| r.results.get(i)));
             let status = result.and_then(|r| parse_status(&r.status));
             let (unwaived, note) = match (report, freshness, result) {
-                (None, _, _) => (State::NotAssessed, Some("no report received".to_owned())),
+                (None, _, _) => (
+                    State::NotAssessed,
+                    Some(match input.replayed {
+                        0 => "no report received".to_owned(),
+                        n => format!(
+                            "no report received but {}, which {} never evidence",
+                            crate::report::plural(
+                                usize::try_from(n).unwrap_or(usize::MAX),
+                                "replayed report (agent.replay)",
+                                "replayed reports (agent.replay)"
+                            ),
+                            if n == 1 { "is" } else { "are" }
+                        ),
+                    }),
+                ),
                 (Some(_), Freshness::Stale { age_ms }, _) => (
                     State::Stale,
                     Some(format!(
@@ -525,6 +546,7 @@ pub fn evaluate_host<'a>(
         freshness,
         chain,
         missing: if report.is_some() { input.missing } else { 0 },
+        replayed: input.replayed,
         events,
         checks,
         controls,
@@ -628,6 +650,7 @@ pub fn evaluate_fleet_map<'a, T: Send>(
                     host,
                     report: reports.get(id).copied(),
                     missing: counts.get(id).map_or(0, ChainCount::missing),
+                    replayed: counts.get(id).map_or(0, |c| c.replayed),
                     events: events.get(id).unwrap_or(&none),
                 },
                 &waivers_for(waivers, host),
@@ -750,6 +773,8 @@ pub fn evaluate_period(
     for host in sorted {
         let id = host.agent_id.as_str();
         let mut rs: Vec<&ReportRecord> = reports_of.remove(id).unwrap_or_default();
+        // A replay is never evidence: it changes no state.
+        rs.retain(|r| !r.replay);
         rs.sort_by_key(|r| (r.received_at, r.seq));
         let ev = events.get(id).unwrap_or(&none_events);
         let ws = waivers_for(waivers, host);
@@ -810,6 +835,7 @@ pub fn evaluate_period(
                         host,
                         report: latest,
                         missing: 0,
+                        replayed: 0,
                         events: ev,
                     },
                     &ws,
@@ -926,6 +952,7 @@ mod tests {
             payload_sha256: "ab".repeat(32),
             collected_at: at,
             received_at: at + 1000,
+            replay: false,
             results,
         }
     }
@@ -981,6 +1008,7 @@ mod tests {
                 host: h,
                 report: r,
                 missing,
+                replayed: 0,
                 events: &evs,
             },
             &ws,
@@ -1054,7 +1082,8 @@ mod tests {
         assert_eq!(state_of(&s, "5.9"), State::Satisfied);
         assert_eq!(state_of(&s, "8.24"), State::Satisfied);
         // Every assessed control has a state.
-        assert_eq!(s.len(), 17);
+        assert_eq!(s.len(), catalog().assessed_controls().count());
+        assert!(s.iter().any(|(c, _)| c == "8.13"), "{s:?}");
     }
 
     #[test]
@@ -1267,6 +1296,7 @@ mod tests {
                     host: h,
                     report: r,
                     missing: 0,
+                    replayed: 0,
                     events: &[],
                 },
                 &[],
@@ -1312,6 +1342,7 @@ mod tests {
             ChainCount {
                 stored: 1,
                 max_seq: 1,
+                replayed: 0,
             },
         )]);
         let f = evaluate_fleet(

@@ -1,11 +1,14 @@
 //! A simulated fleet written straight into a store: enrolled agents with realistic,
-//! signed reports of the 25 checks of the catalogue, stored through the same batch
-//! ingest the API uses. For the report tests, the bundle tests and the fleet-report
-//! benchmark (`attest-fleetgen`).
+//! signed reports of every check of the mapping (the catalogue's, by default), stored
+//! through the same batch ingest the API uses. For the report tests, the bundle tests
+//! and the fleet-report benchmark (`attest-fleetgen`).
 //!
-//! Verdicts are deterministic in (seed, host, round, check): most hosts pass most
-//! checks, a few fail some, inventory checks are `info`, and now and then a check is
-//! `unknown` or `not_applicable`, each with a summary and a file evidence excerpt.
+//! The hosts are Linux: a check the catalogue says never applies there (`system.sip`,
+//! …) is `not_applicable` with the catalogue's reason and no evidence, as the agent
+//! writes it. Other verdicts are deterministic in (seed, host, round, check): most
+//! hosts pass most checks, a few fail some, inventory checks are `info`, and now and
+//! then a check is `unknown` or `not_applicable`, each with a summary and a file
+//! evidence excerpt.
 
 use attest_proto::{
     AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,
@@ -105,6 +108,11 @@ fn fail_rate(check: &str) -> u64 {
 
 /// One result of a simulated host.
 fn result(check: &str, seed: u64, host: u64, round: u64) -> CheckResult {
+    if let Some(reason) = attest_proto::catalogue::check(check)
+        .and_then(|c| c.not_applicable_on(attest_proto::Platform::Linux))
+    {
+        return CheckResult::undecided(check, Status::NotApplicable, reason);
+    }
     let r = roll(seed, host, round, check);
     let (status, summary, excerpt, path) = match check {
         "inventory.host" | "inventory.software" | "accounts.privileged_users" => (
@@ -290,9 +298,11 @@ pub fn sim_report(
 }
 
 impl SimAgent {
-    /// Signs the next report of the chain; returns the envelope JSON.
+    /// Signs the next report of the chain under the lowest schema that carries it, as
+    /// the agent does (v2 for a replay or `api` evidence); returns the envelope JSON.
     pub fn sign_next(&mut self, report: &mut Report) -> Result<Vec<u8>, ProtoError> {
         self.chain.stamp(report);
+        report.schema = report.required_schema().to_owned();
         let bytes = Statement::for_report(report.clone()).to_bytes()?;
         let json = Envelope::sign(&bytes, &self.key).to_json()?;
         self.chain.advance(&bytes);

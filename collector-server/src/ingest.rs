@@ -116,6 +116,7 @@ pub fn pending_report(
     // One SHA-256 of the payload serves as digest and link (`link_of` is
     // `sha256:` + the same hex).
     let payload_sha256 = sha256_hex(payload);
+    let replay = report.agent.replay;
     Ok(PendingReport {
         agent_id: report.agent_id,
         seq,
@@ -128,6 +129,7 @@ pub fn pending_report(
         results,
         machine_sha256: sha256_hex(report.host.machine_id.as_bytes()),
         hostname: report.host.hostname,
+        replay,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Synthetic agents and realistic signed reports, for the load generator, the
-//! pre-fill of a benchmark database and tests. A report here has 25 checks with
-//! summaries, facts and evidence excerpts, about 12 KB of statement like a real host's.
+//! pre-fill of a benchmark database and tests. A report here has every check of the
+//! catalogue as a Linux agent writes it, with summaries, facts and evidence excerpts,
+//! about 12 KB of statement like a real host's.
 
 use attest_proto::{
     AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,

@@ -9,8 +9,9 @@
 //! | `GET /v1/log/proof/{index}` | anyone | an inclusion proof (`?tree_size=N`) |
 //! | `GET /healthz`, `GET /metrics` | anyone | liveness (with the database), Prometheus |
 //! | `GET /v1/agents` | auditor | enrolled agents (`?after=ID&limit=N`) |
-//! | `GET /v1/agents/{id}/results` | auditor | the latest report's results |
-//! | `GET /v1/agents/{id}/reports/{seq}` | auditor | the raw envelope, verbatim |
+//! | `GET /v1/agents/{id}/results` | auditor | the latest counted report's results (never a replay) |
+//! | `GET /v1/agents/{id}/reports` | auditor | the stored reports, with `replay` (`?after=SEQ&limit=N`) |
+//! | `GET /v1/agents/{id}/reports/{seq}` | auditor | the raw envelope, verbatim (`x-attest-replay`) |
 //! | `GET /v1/agents/{id}/chain-events` | auditor | gaps, late reports, forks |
 //! | `POST /v1/agents/{id}/revoke` | admin | revoke an agent |
 //! | `POST /v1/enroll-tokens` | admin | create an enrollment token |
@@ -114,6 +115,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/v1/agents", get(read::agents))
         .route("/v1/agents/{id}/results", get(read::results))
+        .route("/v1/agents/{id}/reports", get(read::reports))
         .route("/v1/agents/{id}/reports/{seq}", get(read::report))
         .route("/v1/agents/{id}/chain-events", get(read::chain_events))
         .route("/v1/agents/{id}/revoke", post(read::revoke_agent))

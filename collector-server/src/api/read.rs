@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{ApiError, AppState, read_body};
 use crate::admin;
 use crate::auth::{allows, bearer, hash_token};
-use crate::store::{AgentInfo, AuditEntry, ChainEvent, LatestResults, Role};
+use crate::store::{AgentInfo, AuditEntry, ChainEvent, LatestResults, ReportInfo, Role};
 
 /// The caller, from `Authorization: Bearer <API token>`.
 #[derive(Debug, Clone)]
@@ -115,6 +115,32 @@ pub async fn results(
         .ok_or_else(|| ApiError::not_found("report"))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeqPage {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The agent's stored reports, replays too (`replay: true`: stored and chained, never
+/// evidence), by `seq`.
+pub async fn reports(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    page: Result<Query<SeqPage>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Auditor)?;
+    let Path(id) = path.map_err(super::bad_path)?;
+    let Query(page) = page.map_err(super::bad_query)?;
+    if state.store.agent(&id).await?.is_none() {
+        return Err(ApiError::not_found("agent"));
+    }
+    let limit = page.limit.unwrap_or(1000).clamp(1, 10_000);
+    let reports: Vec<ReportInfo> = state.store.list_reports(&id, page.after, limit).await?;
+    Ok(Json(json!({ "agent_id": id, "reports": reports })))
+}
+
 pub async fn report(
     caller: Caller,
     State(state): State<Arc<AppState>>,
@@ -139,6 +165,10 @@ pub async fn report(
     if let Ok(v) = HeaderValue::from_str(&stored.payload_sha256) {
         headers.insert("x-attest-payload-sha256", v);
     }
+    headers.insert(
+        "x-attest-replay",
+        HeaderValue::from_static(if stored.replay { "true" } else { "false" }),
+    );
     Ok(response)
 }
 

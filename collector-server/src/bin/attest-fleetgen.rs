@@ -1,6 +1,6 @@
 //! `attest-fleetgen`: fills a collector database with a simulated fleet (enrolled
-//! agents and signed, realistic 25-check reports, stored through the batch ingest),
-//! for the fleet-report benchmark and for trying reports out.
+//! agents and signed, realistic reports of every catalogue check, stored through the
+//! batch ingest), for the fleet-report benchmark and for trying reports out.
 //!
 //! ```sh
 //! attest-fleetgen --data-dir /tmp/fleet --hosts 10000 --rounds 2

@@ -1,8 +1,9 @@
 //! `attest-loadgen`: the collector's ingest benchmark.
 //!
 //! `attest-loadgen run` enrolls N agents (default 10,000) over HTTPS and posts real
-//! signed 25-check reports from them concurrently, each agent's reports in chain order,
-//! then prints reports/s, p50/p99 latency, errors and the collector's peak RSS.
+//! signed reports of every catalogue check from them concurrently, each agent's
+//! reports in chain order, then prints reports/s, p50/p99 latency, errors and the
+//! collector's peak RSS.
 //! Reports are signed before the clock starts, so the generator's own signing does not
 //! compete with the collector for the CPU during the measurement.
 //!

@@ -488,13 +488,18 @@ rationale = "The VPN protects traffic on untrusted networks."
             [
                 "disk.root_encrypted",
                 "disk.fixed_volumes_encrypted",
-                "disk.swap_encrypted"
+                "disk.swap_encrypted",
+                "disk.recovery_key_escrow"
             ]
         );
         // The default links are still there.
         assert_eq!(
             c.checks_of_control("8.20").collect::<Vec<_>>(),
-            ["system.firewall", "custom.vpn_client"]
+            [
+                "system.firewall",
+                "system.smb1_disabled",
+                "custom.vpn_client"
+            ]
         );
         assert_eq!(c.source.mode, "extend");
         assert_eq!(c.source.origin, "m.toml");

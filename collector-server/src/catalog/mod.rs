@@ -5,9 +5,10 @@
 //! - `data/iso27002-2022.toml`: the 93 controls of ISO/IEC 27002:2022 (5.1–5.37,
 //!   6.1–6.8, 7.1–7.14, 8.1–8.34), each with its id, its theme and the control's name
 //!   as the standard gives it (so an auditor maps nothing back by hand);
-//! - `data/mapping-default.toml`: the agent's checks and the default mapping of
-//!   `checks.md` ("Mapping to controls"), one link per check and control, each with a
-//!   one-line rationale.
+//! - `data/mapping-default.toml`: the agent's checks (the catalogue of
+//!   `attest_proto::catalogue`, tested equal) and the default mapping of `checks.md`
+//!   ("Mapping to controls"), one link per check and control, each with a one-line
+//!   rationale.
 //!
 //! `--mapping FILE` replaces or extends the default mapping with a file of the same
 //! shape ([`mapping`]): an organisation's own control ids, or another framework that
@@ -267,35 +268,6 @@ impl Catalog {
 mod tests {
     use super::*;
 
-    /// The 25 check ids of checks.md, catalogue version 1 (Linux).
-    pub const CHECKS_MD: [&str; 25] = [
-        "disk.root_encrypted",
-        "disk.fixed_volumes_encrypted",
-        "disk.swap_encrypted",
-        "patch.os_supported",
-        "patch.security_updates_pending",
-        "patch.index_fresh",
-        "patch.auto_updates",
-        "patch.reboot_pending",
-        "accounts.no_empty_passwords",
-        "accounts.uid0_only_root",
-        "accounts.password_max_age",
-        "accounts.password_min_length",
-        "accounts.lockout",
-        "accounts.ssh_root_login",
-        "accounts.ssh_password_auth",
-        "accounts.sudo_nopasswd",
-        "accounts.privileged_users",
-        "system.time_sync",
-        "system.audit_logging",
-        "system.firewall",
-        "system.screen_lock",
-        "system.secure_boot",
-        "malware.protection",
-        "inventory.host",
-        "inventory.software",
-    ];
-
     #[test]
     fn the_catalogue_has_the_93_controls_with_unique_ids_in_order() {
         let c = Catalog::builtin().unwrap();
@@ -317,19 +289,32 @@ mod tests {
         assert_eq!(c.framework, "ISO/IEC 27002:2022");
     }
 
+    /// The catalogue (`attest_proto::catalogue`, from `proto/data/catalogue.toml`) is
+    /// the one list of check ids: the default mapping names exactly its checks, in its
+    /// order, with its titles, and links every one to some control.
     #[test]
-    fn every_check_of_checks_md_is_known_and_mapped() {
+    fn the_default_mapping_is_the_catalogue_and_links_every_check() {
         let c = Catalog::builtin().unwrap();
-        let known: Vec<&str> = c.checks().iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(known, CHECKS_MD);
-        for id in CHECKS_MD {
+        let known: Vec<(&str, &str)> = c
+            .checks()
+            .iter()
+            .map(|k| (k.id.as_str(), k.title.as_str()))
+            .collect();
+        let catalogue: Vec<(&str, &str)> = attest_proto::catalogue::CHECKS
+            .iter()
+            .map(|k| (k.id, k.title))
+            .collect();
+        assert_eq!(known, catalogue);
+        for check in attest_proto::catalogue::CHECKS {
             assert!(
-                c.controls_of_check(id).next().is_some(),
-                "{id} is not mapped"
+                c.controls_of_check(check.id).next().is_some(),
+                "{} is not mapped",
+                check.id
             );
         }
         for l in c.links() {
             assert!(c.control(&l.control).is_some(), "{l:?}");
+            assert!(c.check(&l.check).is_some(), "{l:?}");
             assert!(!l.rationale.trim().is_empty(), "{l:?}");
         }
     }
@@ -359,12 +344,22 @@ mod tests {
         assert_eq!(of("malware.protection"), ["8.7"]);
         assert_eq!(of("inventory.host"), ["5.9", "8.1"]);
         assert_eq!(of("inventory.software"), ["5.9", "8.19"]);
+        // The ids of macOS and Windows (catalogue version 2).
+        assert_eq!(of("disk.recovery_key_escrow"), ["8.24", "8.13"]);
+        assert_eq!(of("accounts.guest_disabled"), ["5.15", "8.5"]);
+        assert_eq!(of("accounts.auto_login_disabled"), ["5.15", "8.5", "5.17"]);
+        assert_eq!(of("accounts.laps"), ["8.2", "5.17"]);
+        assert_eq!(of("system.sip"), ["8.9", "8.1"]);
+        assert_eq!(of("system.gatekeeper"), ["8.7", "8.9", "8.1"]);
+        assert_eq!(of("system.uac"), ["8.2", "8.9", "8.1"]);
+        assert_eq!(of("system.smb1_disabled"), ["8.20", "8.9"]);
+        assert_eq!(c.links().len(), 67);
         let assessed: Vec<&str> = c.assessed_controls().map(|c| c.id.as_str()).collect();
         assert_eq!(
             assessed,
             [
                 "5.9", "5.15", "5.17", "5.18", "7.7", "7.10", "8.1", "8.2", "8.5", "8.7", "8.8",
-                "8.9", "8.15", "8.17", "8.19", "8.20", "8.24"
+                "8.9", "8.13", "8.15", "8.17", "8.19", "8.20", "8.24"
             ]
         );
         assert!(!c.is_assessed("5.1"));

@@ -9,7 +9,7 @@
 //! | `collector.pub` | the collector's log-signing public key (base64 of 32 bytes) |
 //! | `checkpoint.json` | a checkpoint of the collector's Merkle log, signed with that key |
 //! | `keys/<agent_id>.json` | each cited agent's enrolled Ed25519 public key and host |
-//! | `envelopes/<agent_id>/<seq>.json` | every envelope the report cites, byte for byte as stored |
+//! | `envelopes/<agent_id>/<seq>.json` | every envelope the report cites, byte for byte as stored (for a period, with its replays: links of the chain, never evidence) |
 //! | `proofs.json` | per envelope, its log index and inclusion proof in the checkpoint's tree |
 //! | `report.json`, `report.html` | the report of the same time or period |
 //! | `manifest.json` | the SHA-256 and size of every file above, the scope, the collector key |
@@ -174,8 +174,10 @@ impl<W: Write> Writer<W> {
 }
 
 /// The reports a bundle cites: the latest per host at the time, or for a period every
-/// report of the hosts in scope in it.
-fn cited<'a>(g: &'a Gathered, when: &When) -> Vec<&'a ReportRecord> {
+/// report of the hosts in scope in it, with the period's replays (`replays`: links of
+/// the chains the bundle holds, kept whole so that an auditor sees them; never
+/// evidence, and not cited by the report).
+fn cited<'a>(g: &'a Gathered, replays: &'a [ReportRecord], when: &When) -> Vec<&'a ReportRecord> {
     let at = when.at();
     let in_scope = |agent: &str, from: Millis| {
         g.hosts.iter().any(|h| {
@@ -185,6 +187,7 @@ fn cited<'a>(g: &'a Gathered, when: &When) -> Vec<&'a ReportRecord> {
     let mut out: Vec<&ReportRecord> = match (when, &g.period_reports) {
         (When::Period { from, .. }, Some(reports)) => reports
             .iter()
+            .chain(replays)
             .filter(|r| in_scope(&r.agent_id, *from))
             .chain(g.latest.iter().filter(|r| in_scope(&r.agent_id, at)))
             .collect(),
@@ -224,7 +227,11 @@ pub async fn export(
     let collector_key = encode_public_key(&log_key.verifying_key());
     let collector_key_id = keyid(&log_key.verifying_key());
 
-    let cited = cited(&g, &opts.when);
+    let replays = match opts.when {
+        When::Period { from, to } => stores.reports.replays_between(from, to).await?,
+        When::AsOf(_) => Vec::new(),
+    };
+    let cited = cited(&g, &replays, &opts.when);
     let hosts: std::collections::HashMap<&str, &crate::store::reporting::HostRecord> =
         g.hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
     let agents: BTreeMap<&str, &crate::store::reporting::HostRecord> = cited

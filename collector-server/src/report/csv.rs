@@ -1,4 +1,5 @@
-//! The CSV report: one row per host × check (RFC 4180: comma-separated, fields with a
+//! The CSV report: one row per host × check, with the sources each result was decided
+//! from (RFC 4180: comma-separated, fields with a
 //! comma, quote or line break quoted, quotes doubled, CRLF line ends). A field that a
 //! spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)
 //! gets a leading `'`.
@@ -9,7 +10,7 @@ use super::model::HostEntry;
 use super::{FleetReport, ReportError};
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "agent_id",
     "hostname",
     "check",
@@ -25,7 +26,25 @@ pub const COLUMNS: [&str; 15] = [
     "log_index",
     "payload_sha256",
     "signature",
+    "sources",
 ];
+
+/// The `sources` cell of a result: one line per source, `<kind> <source> <sha256>`
+/// (`file /etc/ssh/sshd_config sha256:…`, `api NetUserModalsGet(3) sha256:…`).
+fn sources(r: &super::model::ResultEntry) -> String {
+    let mut out = String::new();
+    for (i, e) in r.evidence.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(e.kind);
+        out.push(' ');
+        out.push_str(&e.source);
+        out.push(' ');
+        out.push_str(&e.sha256);
+    }
+    out
+}
 
 fn field(out: &mut Vec<u8>, value: &str) {
     let guarded = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
@@ -69,6 +88,7 @@ fn rows_of(hosts: &[HostEntry]) -> Vec<u8> {
         let sig = ev.map(|e| e.signature.text()).unwrap_or_default();
         for r in &h.results {
             let controls = r.controls.join(" ");
+            let sources = sources(r);
             row(
                 &mut buf,
                 &[
@@ -87,6 +107,7 @@ fn rows_of(hosts: &[HostEntry]) -> Vec<u8> {
                     &index,
                     sha,
                     &sig,
+                    &sources,
                 ],
             );
         }

@@ -1,9 +1,11 @@
 //! What reports take from the stored envelopes themselves: the signature status (each
 //! envelope is verified again against the agent's enrolled key, and its payload
 //! against the stored SHA-256), the results (check, status, summary, reason) of a
-//! verified payload, the sources of every result (path or command and SHA-256) with
-//! the evidence excerpts of results that did not pass, and the
-//! hardware facts of `inventory.host` for the asset inventory.
+//! verified payload, the sources of every result (path, command line or API call, and
+//! SHA-256) with the evidence excerpts of results that did not pass, the hardware facts
+//! of `inventory.host` and the package count of `inventory.software` for the asset
+//! inventory (read with [`attest_proto::facts`], the agent's own definitions), and
+//! whether the signed report is a replay (`agent.replay`, never evidence).
 //!
 //! Each envelope is verified once and its payload decoded once, on all cores; only
 //! the extracts are kept.
@@ -11,7 +13,7 @@
 use std::collections::HashMap;
 
 use attest_proto::{
-    BASE64, Envelope, Evidence, PAYLOAD_TYPE, pae, public_key_from_bytes, sha256_hex,
+    BASE64, Envelope, Evidence, PAYLOAD_TYPE, facts, pae, public_key_from_bytes, sha256_hex,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -50,15 +52,17 @@ impl Signature {
 pub struct Excerpt {
     /// `file`, `command` or `api`.
     pub kind: &'static str,
-    /// The path, or the command line.
+    /// The path, the command line (with its exit status), or what an `api` source
+    /// called (`NetUserModalsGet(3)`, `sysctl vm.swapusage`, a registry key).
     pub source: String,
-    /// `sha256:<hex>` of the file or the command's output.
+    /// `sha256:<hex>` of the file, of the command's output, or of the canonical JSON
+    /// of the call's result.
     pub sha256: String,
     /// The deciding lines (cut at [`MAX_EXCERPT`] characters).
     pub excerpt: String,
 }
 
-/// Hardware facts of a host.
+/// Hardware facts of a host, as reports show them (absent values left out).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Hardware {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +76,16 @@ pub struct Hardware {
 impl Hardware {
     pub fn is_empty(&self) -> bool {
         self.vendor.is_none() && self.model.is_none() && self.serial.is_none()
+    }
+}
+
+impl From<facts::Hardware> for Hardware {
+    fn from(hw: facts::Hardware) -> Self {
+        Hardware {
+            vendor: hw.vendor,
+            model: hw.model,
+            serial: hw.serial,
+        }
     }
 }
 
@@ -89,6 +103,10 @@ pub struct EnvelopeFacts {
     pub hardware: Hardware,
     /// `inventory.software`'s package count.
     pub packages: Option<u64>,
+    /// The signed report says `agent.replay`: decided from recorded captures, never
+    /// evidence (the store never cites one as evidence; this catches one stored
+    /// unmarked).
+    pub replay: bool,
 }
 
 #[derive(Deserialize)]
@@ -99,8 +117,16 @@ struct MinStatement<'a> {
 
 #[derive(Deserialize)]
 struct MinReport<'a> {
+    #[serde(default)]
+    agent: MinAgent,
     #[serde(borrow)]
     results: Vec<MinResult<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct MinAgent {
+    #[serde(default)]
+    replay: bool,
 }
 
 #[derive(Deserialize)]
@@ -114,52 +140,6 @@ struct MinResult<'a> {
     facts: Option<&'a RawValue>,
     #[serde(default, borrow)]
     evidence: Option<&'a RawValue>,
-}
-
-/// The facts of `inventory.host` reports read: `hardware.vendor`, `hardware.model`
-/// and `hardware.serial` (the agent's `/sys/class/dmi/id` values; see
-/// `docs/checks.md`). Other facts are skipped unread.
-#[derive(Deserialize)]
-struct HostFacts {
-    #[serde(default)]
-    hardware: Option<HardwareFacts>,
-}
-
-#[derive(Deserialize)]
-struct HardwareFacts {
-    #[serde(default)]
-    vendor: Text,
-    #[serde(default)]
-    model: Text,
-    #[serde(default)]
-    serial: Text,
-}
-
-/// A fact that should be a string: anything else (null, a number, an object) counts
-/// as absent rather than making the other facts unreadable.
-#[derive(Default)]
-struct Text(Option<String>);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Any {
-            Text(String),
-            Other(serde::de::IgnoredAny),
-        }
-        Ok(Text(match Any::deserialize(d)? {
-            Any::Text(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-            Any::Other(_) => None,
-        }))
-    }
-}
-
-/// The facts of `inventory.software` reports read: `count`, the number of packages.
-#[derive(Deserialize)]
-struct SoftwareFacts {
-    #[serde(default)]
-    count: Option<u64>,
 }
 
 fn cut(s: &str) -> String {
@@ -212,16 +192,22 @@ pub fn excerpt_of(e: &Evidence) -> Excerpt {
 }
 
 /// The hardware facts of an `inventory.host` result: exactly
-/// `facts.hardware.{vendor,model,serial}`, as the agent writes them.
-fn hardware_of(facts: &RawValue) -> Hardware {
-    match serde_json::from_str::<HostFacts>(facts.get()) {
-        Ok(HostFacts { hardware: Some(hw) }) => Hardware {
-            vendor: hw.vendor.0,
-            model: hw.model.0,
-            serial: hw.serial.0,
-        },
-        _ => Hardware::default(),
-    }
+/// `facts.hardware.{vendor,model,serial}`, as the agent writes them
+/// ([`facts::HostFacts`]: a value that is null, blank or not a string is absent).
+fn hardware_of(raw: &RawValue) -> Hardware {
+    serde_json::from_str::<facts::HostFacts>(raw.get())
+        .ok()
+        .and_then(|f| f.hardware)
+        .map(Hardware::from)
+        .unwrap_or_default()
+}
+
+/// The package count of an `inventory.software` result: exactly `facts.count`
+/// ([`facts::SoftwareFacts`]).
+fn packages_of(raw: &RawValue) -> Option<u64> {
+    serde_json::from_str::<facts::SoftwareFacts>(raw.get())
+        .ok()
+        .and_then(|f| f.count)
 }
 
 #[derive(Deserialize)]
@@ -287,6 +273,7 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
         excerpts: HashMap::new(),
         hardware: Hardware::default(),
         packages: None,
+        replay: false,
     };
     let payload = match verified_payload(host, envelope) {
         Ok(p) => p,
@@ -304,6 +291,7 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
         out.signature = Signature::Failed("the payload is not a report".to_owned());
         return out;
     };
+    out.replay = st.predicate.agent.replay;
     let mut results = Vec::with_capacity(st.predicate.results.len());
     for r in st.predicate.results {
         let decided = matches!(r.status.as_str(), "pass" | "info" | "not_applicable");
@@ -326,12 +314,8 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
             );
         }
         match (r.check.as_str(), r.facts) {
-            ("inventory.host", Some(facts)) => out.hardware = hardware_of(facts),
-            ("inventory.software", Some(facts)) => {
-                out.packages = serde_json::from_str::<SoftwareFacts>(facts.get())
-                    .ok()
-                    .and_then(|f| f.count);
-            }
+            ("inventory.host", Some(raw)) => out.hardware = hardware_of(raw),
+            ("inventory.software", Some(raw)) => out.packages = packages_of(raw),
             _ => {}
         }
         results.push(ResultRecord {

@@ -408,7 +408,7 @@ fn page<'a>(report: &'a FleetReport, opts: &Options) -> Page<'a> {
         chain_hosts: report
             .hosts
             .iter()
-            .filter(|h| !h.chain.events.is_empty() || h.chain.missing > 0)
+            .filter(|h| !h.chain.events.is_empty() || h.chain.missing > 0 || h.chain.replayed > 0)
             .collect(),
         waivers: &report.waivers,
         limit: opts.html_host_limit,

@@ -120,8 +120,9 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Gathered {
     pub hosts: Vec<HostRecord>,
-    /// The latest report of each agent at [`When::at`], with the results of its
-    /// verified payload (the stored rows where the envelope does not verify).
+    /// The latest report of each agent at [`When::at`] that is not a replay, with the
+    /// results of its verified payload (the stored rows where the envelope does not
+    /// verify).
     pub latest: Vec<ReportRecord>,
     pub counts: HashMap<String, ChainCount>,
     /// Chain events recorded by [`When::at`].
@@ -238,10 +239,13 @@ pub async fn gather(
     drop(by_agent);
     let mut unverified = Vec::new();
     for report in &mut latest {
-        match facts
-            .get_mut(&report.log_index)
-            .and_then(|f: &mut EnvelopeFacts| f.results.take())
-        {
+        let f = facts.get_mut(&report.log_index);
+        // A report whose signed statement is a replay is never evidence, even one
+        // stored unmarked (`fsck` names it): evaluation then finds no evidence.
+        if f.as_ref().is_some_and(|f| f.replay) {
+            report.replay = true;
+        }
+        match f.and_then(|f: &mut EnvelopeFacts| f.results.take()) {
             Some(results) => report.results = results,
             None => unverified.push(report.log_index),
         }

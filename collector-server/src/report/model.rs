@@ -192,7 +192,15 @@ pub struct ChainEntry {
     pub status: ChainStatus,
     /// Reports below the latest `seq` that never arrived.
     pub missing: i64,
+    /// Replayed reports stored for the host by the time (`agent.replay`): links of
+    /// its chain, never evidence.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replayed: i64,
     pub events: Vec<ChainEventEntry>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -395,6 +403,7 @@ fn host_entry(
         chain: ChainEntry {
             status: eval.chain,
             missing: eval.missing,
+            replayed: eval.replayed,
             events: eval
                 .events
                 .iter()

@@ -9,7 +9,8 @@
 //!   host's inventory item, `collected` the collection time, Attest's props (check,
 //!   status, state, waiver) in the `urn:attest:oscal` namespace, and
 //!   `relevant-evidence` pointing at the back-matter resource of the signed report
-//!   (with the excerpt of results that did not pass as remarks).
+//!   (with, for results that did not pass, the first source — `file`, `command` or
+//!   `api` and its path, command line or call — and its excerpt as remarks).
 //! - `findings`: one per assessed control, target `objective-id` `a.8.24_obj`, status
 //!   `satisfied` when every host in scope is satisfied or waived, else `not-satisfied`,
 //!   with the counts and the related observations.
@@ -388,8 +389,10 @@ struct Subject {
 struct Evidence<'a> {
     href: &'a str,
     description: &'a str,
+    /// For a result that did not pass: its first source (`<kind> <source>:`) and the
+    /// deciding lines.
     #[serde(skip_serializing_if = "Option::is_none")]
-    remarks: Option<&'a str>,
+    remarks: Option<String>,
 }
 
 fn host_uuid(ns: &Uuid, h: &HostEntry) -> Uuid {
@@ -585,8 +588,8 @@ impl Observations<'_> {
                         remarks: r
                             .evidence
                             .first()
-                            .map(|e| e.excerpt.as_str())
-                            .filter(|x| !x.is_empty()),
+                            .filter(|e| !e.excerpt.is_empty())
+                            .map(|e| format!("{} {}:\n{}", e.kind, e.source, e.excerpt)),
                     }],
                     collected: &ev.collected_at,
                 })?);

@@ -12,6 +12,11 @@ use crate::store::reporting::{Waiver, WaiverScope, open};
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;
 
+/// Results per report: every check of the catalogue (the default mapping's checks).
+fn checks() -> usize {
+    attest_proto::catalogue::CHECKS.len()
+}
+
 static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
     serde_json::from_str(include_str!(
         "../../testdata/oscal_assessment-results_schema.json"
@@ -177,7 +182,11 @@ async fn every_format_renders_the_same_evaluation() {
     assert_eq!(r.summary.hosts_with_chain_conflicts, 1);
     assert_eq!(r.summary.signatures_failed, 0);
     assert_eq!(r.controls.len(), 93);
-    assert_eq!(r.summary.controls_assessed, 17);
+    assert_eq!(
+        r.summary.controls_assessed,
+        catalog.assessed_controls().count()
+    );
+    assert_eq!(r.summary.controls_assessed, 18);
     let gap = &r.hosts[1];
     assert_eq!(gap.evidence.as_ref().unwrap().seq, 4);
     assert_eq!(gap.chain.missing, 1);
@@ -222,10 +231,10 @@ async fn every_format_renders_the_same_evaluation() {
     assert_eq!(v["hosts"].as_array().unwrap().len(), 6);
     assert_eq!(v["scope"]["as_of"], "2026-11-25T00:00:00Z");
 
-    // CSV: one row per host × check (the 25 known checks).
+    // CSV: one row per host × check (every check of the catalogue).
     let csv = render_to_string(Format::Csv, &r, &catalog, when);
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1 + 6 * 25);
+    assert_eq!(lines.len(), 1 + 6 * checks());
     assert!(lines[0].starts_with("agent_id,hostname,check,controls,status,state"));
     assert!(
         lines
@@ -287,9 +296,16 @@ async fn every_format_renders_the_same_evaluation() {
     broken["assessment-results"]["results"][0]["reviewed-controls"]["control-selections"][0]["include-controls"]
         [0]["control-id"] = serde_json::json!("8.24");
     assert!(!oscal_errors(&broken).is_empty());
-    // Observations per result (5 hosts with reports × 25), findings per control.
-    assert_eq!(result["observations"].as_array().unwrap().len(), 5 * 25);
-    assert_eq!(result["findings"].as_array().unwrap().len(), 17);
+    // Observations per result (5 hosts with reports × every check), findings per
+    // control.
+    assert_eq!(
+        result["observations"].as_array().unwrap().len(),
+        5 * checks()
+    );
+    assert_eq!(
+        result["findings"].as_array().unwrap().len(),
+        r.summary.controls_assessed
+    );
     stores.store.close().await;
 }
 
@@ -545,7 +561,7 @@ async fn a_tampered_results_table_does_not_change_a_verified_report() {
         None,
     )
     .await;
-    assert_eq!(changed, 25);
+    assert_eq!(changed, checks() as u64);
     // The stored rows did change.
     let stored = stores.reports.latest_reports(T0).await.unwrap();
     let row = stored.iter().find(|r| r.log_index == index).unwrap();
@@ -627,7 +643,11 @@ async fn oscal_findings_cite_the_observations_of_their_checks() {
             (o["uuid"].as_str().unwrap(), check)
         })
         .collect();
-    assert_eq!(observations.len(), 5 * 25, "observation ids are unique");
+    assert_eq!(
+        observations.len(),
+        5 * checks(),
+        "observation ids are unique"
+    );
     let mut cited = 0;
     for f in result["findings"].as_array().unwrap() {
         let control = f["title"].as_str().unwrap().split(' ').next().unwrap();
@@ -692,10 +712,10 @@ async fn large_fleets_render_in_order_on_all_cores() {
 
     let csv = render_to_string(Format::Csv, &r, &catalog, when);
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1 + n * 25);
+    assert_eq!(lines.len(), 1 + n * checks());
     let csv_ids: Vec<&str> = lines[1..]
         .iter()
-        .step_by(25)
+        .step_by(checks())
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(csv_ids, ids);
@@ -704,11 +724,11 @@ async fn large_fleets_render_in_order_on_all_cores() {
     let doc: serde_json::Value = serde_json::from_str(&oscal).unwrap();
     let result = &doc["assessment-results"]["results"][0];
     let observations = result["observations"].as_array().unwrap();
-    assert_eq!(observations.len(), n * 25);
+    assert_eq!(observations.len(), n * checks());
     let hostnames: Vec<&str> = r.hosts.iter().map(|h| h.hostname.as_str()).collect();
     let oscal_hosts: Vec<&str> = observations
         .iter()
-        .step_by(25)
+        .step_by(checks())
         .map(|o| {
             let title = o["title"].as_str().unwrap();
             title

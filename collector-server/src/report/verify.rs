@@ -25,7 +25,8 @@
 //!    the link of the previous statement (for `seq` 1, of the agent's key). `seq`s the
 //!    bundle does not hold are noted, not failed.
 //! 7. `report.json` cites exactly envelopes of the bundle: per host, its `seq`, log
-//!    index and payload SHA-256.
+//!    index and payload SHA-256, and never a replay (`agent.replay`) as evidence.
+//!    Replays in the bundle (a period's, kept as links of the chain) are noted.
 //!
 //! Files are checked as they come, in the order `export` writes them (keys before
 //! envelopes, envelopes before proofs and report); files out of that order are held
@@ -400,6 +401,8 @@ struct Record {
     /// Hex SHA-256 of the payload (its link is `sha256:` and this).
     payload_sha: String,
     prev: String,
+    /// The signed report says `agent.replay`: never evidence.
+    replay: bool,
     /// Its log index and whether the proof leads to the checkpoint's root.
     proof: Option<(u64, bool)>,
 }
@@ -654,6 +657,7 @@ fn check_envelope(e: &EnvelopeFile, key: &VerifyingKey) -> Result<Record, Envelo
         leaf: leaf_hash(&e.bytes),
         payload_sha: sha256_hex(payload),
         prev: report.prev,
+        replay: report.agent.replay,
         proof: None,
     })
 }
@@ -1240,8 +1244,12 @@ impl<'l> Check<'l> {
         // 6. Chain continuity.
         let mut agents: BTreeSet<&str> = BTreeSet::new();
         let mut before: Option<&Record> = None;
+        let mut replays: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for (path, rec) in &records {
             agents.insert(&rec.agent);
+            if rec.replay {
+                replays.entry(&rec.agent).or_default().push(rec.seq);
+            }
             let prior = before.filter(|b| b.agent == rec.agent);
             if rec.seq == 1
                 && let Some(k) = self.keys.get(&rec.agent)
@@ -1273,6 +1281,22 @@ impl<'l> Check<'l> {
             }
             before = Some(rec);
         }
+        for (agent, seqs) in &replays {
+            let mut list: Vec<String> = seqs.iter().take(5).map(u64::to_string).collect();
+            if seqs.len() > 5 {
+                list.push("…".to_owned());
+            }
+            v.notes.push(format!(
+                "agent {agent}: {} a replay (agent.replay: decided from recorded captures, \
+                 never evidence): seq {}",
+                if seqs.len() == 1 {
+                    "1 report is".to_owned()
+                } else {
+                    format!("{} reports are", seqs.len())
+                },
+                list.join(", ")
+            ));
+        }
         v.agents = agents.len();
 
         // 7. The report cites the envelopes.
@@ -1281,6 +1305,16 @@ impl<'l> Check<'l> {
         {
             for c in citations {
                 let path = format!("envelopes/{}/{}.json", c.agent, c.seq);
+                if self.records.get(&path).is_some_and(|r| r.replay) {
+                    v.fail(
+                        "report.json",
+                        format!(
+                            "cites seq {} of agent {} as evidence, which is a replay \
+                             (agent.replay): never evidence",
+                            c.seq, c.agent
+                        ),
+                    );
+                }
                 let proof = self.records.get(&path).and_then(|r| {
                     root.and(r.proof)
                         .map(|(index, _)| (index, r.payload_sha.as_str()))

@@ -67,6 +67,9 @@ pub struct PendingReport {
     pub hostname: String,
     /// The signed subject's digest: lowercase hex SHA-256 of the host's machine id.
     pub machine_sha256: String,
+    /// The signed report's `agent.replay`: decided from recorded captures, not from a
+    /// host. Stored and chained like any report, never evidence for a control.
+    pub replay: bool,
 }
 
 /// An agent's row, locked for the batch.

@@ -216,7 +216,23 @@ pub struct StoredResult {
     pub reason: Option<String>,
 }
 
-/// The latest report of an agent with its results.
+/// One stored report of an agent, as the read API lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportInfo {
+    pub seq: i64,
+    pub log_index: i64,
+    /// Lowercase hex SHA-256 of the signed statement.
+    pub payload_sha256: String,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
+    pub collected_at: Millis,
+    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
+    pub received_at: Millis,
+    /// The signed report says `agent.replay`: decided from recorded captures, stored
+    /// and chained, never evidence for a control.
+    pub replay: bool,
+}
+
+/// The latest counted report of an agent (never a replay) with its results.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LatestResults {
     pub agent_id: String,
@@ -235,6 +251,8 @@ pub struct StoredEnvelope {
     pub log_index: i64,
     pub payload_sha256: String,
     pub envelope: Vec<u8>,
+    /// Stored as a replay (`agent.replay`): never evidence.
+    pub replay: bool,
 }
 
 /// A recorded chain event: `gap`, `late`, `fork`, `broken_link`, `host_renamed`, or
@@ -425,7 +443,17 @@ pub trait Store: Send + Sync + 'static {
     }
 
     // Read API.
+    /// The results of the agent's latest report that counts as evidence: the highest
+    /// `seq` that is not a replay.
     async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError>;
+    /// The agent's stored reports, replays too, by `seq`, after `after`, at most
+    /// `limit`.
+    async fn list_reports(
+        &self,
+        agent_id: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ReportInfo>, StoreError>;
     async fn report_envelope(
         &self,
         agent_id: &str,
@@ -559,6 +587,49 @@ pub async fn inclusion_proof(
     size: u64,
 ) -> Result<Vec<Hash>, crate::log::ProofError<StoreError>> {
     crate::log::inclusion_proof(&StoreNodes(store), index, size).await
+}
+
+/// Whether a stored envelope's statement says `agent.replay: true`, read without
+/// verifying the signature (for `fsck`, which compares it with the stored flag);
+/// `None` when the envelope or its payload does not decode.
+pub(crate) fn signed_replay(envelope: &[u8]) -> Option<bool> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Env<'a> {
+        payload: &'a str,
+    }
+    #[derive(serde::Deserialize)]
+    struct St {
+        predicate: Pred,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pred {
+        agent: Agent,
+    }
+    #[derive(serde::Deserialize)]
+    struct Agent {
+        #[serde(default)]
+        replay: bool,
+    }
+    let env: Env<'_> = serde_json::from_slice(envelope).ok()?;
+    let payload = attest_proto::BASE64.decode(env.payload).ok()?;
+    let st: St = serde_json::from_slice(&payload).ok()?;
+    Some(st.predicate.agent.replay)
+}
+
+/// The `fsck` problem of a report whose stored flag is not what its statement says.
+pub(crate) fn replay_problem(index: i64, stored: bool, envelope: &[u8]) -> Option<String> {
+    match signed_replay(envelope) {
+        Some(signed) if signed != stored => Some(if signed {
+            format!(
+                "report {index}: its statement is a replay (agent.replay) but it is stored as \
+                 evidence"
+            )
+        } else {
+            format!("report {index}: stored as a replay, but its statement is not one")
+        }),
+        _ => None,
+    }
 }
 
 /// Decodes a stored 32-byte hash.

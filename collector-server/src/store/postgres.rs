@@ -21,7 +21,8 @@ use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
     LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, PendingReport,
-    PoolStats, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log, hash_from,
+    PoolStats, ReportInfo, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log,
+    hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -49,6 +50,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/postgres/0003_conflicts_and_tokens.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                4,
+                Cow::Borrowed("replay"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/postgres/0004_replay.sql")),
                 false,
             ),
         ]),
@@ -103,6 +111,7 @@ async fn insert_reports(
     let mut collected = Vec::with_capacity(n);
     let mut count = Vec::with_capacity(n);
     let mut envelope = Vec::with_capacity(n);
+    let mut replay = Vec::with_capacity(n);
     for (i, r) in reports {
         index.push(*i);
         agent.push(r.agent_id.as_str());
@@ -113,13 +122,14 @@ async fn insert_reports(
         collected.push(r.collected_at);
         count.push(r.results.len() as i64);
         envelope.push(&r.envelope[..]);
+        replay.push(r.replay);
     }
     sqlx::query(
         "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
-         collected_at, received_at, result_count, envelope) \
-         SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
+         collected_at, received_at, result_count, envelope, replay) \
+         SELECT i, a, s, p, h, l, c, $8, n, e, rp FROM UNNEST($1::bigint[], $2::text[], \
          $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
-         $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)",
+         $10::bytea[], $11::bool[]) AS t(i, a, s, p, h, l, c, n, e, rp)",
     )
     .bind(index)
     .bind(agent)
@@ -131,6 +141,7 @@ async fn insert_reports(
     .bind(now)
     .bind(count)
     .bind(envelope)
+    .bind(replay)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -188,6 +199,7 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     let mut collected = Vec::with_capacity(n);
     let mut count = Vec::with_capacity(n);
     let mut envelope = Vec::with_capacity(n);
+    let mut replay = Vec::with_capacity(n);
     let mut r_index = Vec::new();
     let mut r_pos = Vec::new();
     let mut r_agent = Vec::new();
@@ -205,6 +217,7 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
         collected.push(r.collected_at);
         count.push(r.results.len() as i64);
         envelope.push(&r.envelope[..]);
+        replay.push(r.replay);
         for (p, res) in r.results.iter().enumerate() {
             r_index.push(*i);
             r_pos.push(p as i64);
@@ -239,10 +252,10 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     };
     sqlx::query(
         "WITH rep AS (INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, \
-           leaf_hash, collected_at, received_at, result_count, envelope) \
-           SELECT i, a, s, p, h, l, c, $8, n, e FROM UNNEST($1::bigint[], $2::text[], \
+           leaf_hash, collected_at, received_at, result_count, envelope, replay) \
+           SELECT i, a, s, p, h, l, c, $8, n, e, rp FROM UNNEST($1::bigint[], $2::text[], \
            $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
-           $10::bytea[]) AS t(i, a, s, p, h, l, c, n, e)), \
+           $10::bytea[], $27::bool[]) AS t(i, a, s, p, h, l, c, n, e, rp)), \
          res AS (INSERT INTO results (log_index, position, agent_id, check_id, status, \
            summary, reason) SELECT * FROM UNNEST($11::bigint[], $12::bigint[], $13::text[], \
            $14::text[], $15::text[], $16::text[], $17::text[])), \
@@ -280,6 +293,7 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     .bind(size)
     .bind(root)
     .bind(frontier)
+    .bind(replay)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -730,7 +744,7 @@ impl Store for PgStore {
     async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError> {
         let head = sqlx::query(
             "SELECT log_index, seq, collected_at, received_at FROM reports \
-             WHERE agent_id = $1 ORDER BY seq DESC LIMIT 1",
+             WHERE agent_id = $1 AND NOT replay ORDER BY seq DESC LIMIT 1",
         )
         .bind(agent_id)
         .fetch_optional(&self.pool)
@@ -765,13 +779,42 @@ impl Store for PgStore {
         }))
     }
 
+    async fn list_reports(
+        &self,
+        agent_id: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ReportInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay \
+             FROM reports WHERE agent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(agent_id)
+        .bind(after.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportInfo {
+                    seq: r.try_get(0)?,
+                    log_index: r.try_get(1)?,
+                    payload_sha256: r.try_get(2)?,
+                    collected_at: r.try_get(3)?,
+                    received_at: r.try_get(4)?,
+                    replay: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     async fn report_envelope(
         &self,
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredEnvelope>, StoreError> {
         let row = sqlx::query(
-            "SELECT log_index, payload_sha256, envelope FROM reports \
+            "SELECT log_index, payload_sha256, envelope, replay FROM reports \
              WHERE agent_id = $1 AND seq = $2",
         )
         .bind(agent_id)
@@ -783,6 +826,7 @@ impl Store for PgStore {
                 log_index: r.try_get(0)?,
                 payload_sha256: r.try_get(1)?,
                 envelope: r.try_get(2)?,
+                replay: r.try_get(3)?,
             })
         })
         .transpose()
@@ -1019,9 +1063,10 @@ async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreErro
     let mut problems = Vec::new();
     let mut leaves = Vec::new();
     {
-        let mut rows =
-            sqlx::query("SELECT log_index, leaf_hash, envelope FROM reports ORDER BY log_index")
-                .fetch(&mut *conn);
+        let mut rows = sqlx::query(
+            "SELECT log_index, leaf_hash, envelope, replay FROM reports ORDER BY log_index",
+        )
+        .fetch(&mut *conn);
         while let Some(r) = rows.try_next().await? {
             let index: i64 = r.try_get(0)?;
             let stored: Vec<u8> = r.try_get(1)?;
@@ -1032,6 +1077,7 @@ async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreErro
                     "report {index}: leaf hash does not match its envelope"
                 ));
             }
+            problems.extend(super::replay_problem(index, r.try_get(3)?, &envelope));
             leaves.push((index, leaf));
         }
     }

@@ -57,16 +57,21 @@ pub struct ReportRecord {
     pub payload_sha256: String,
     pub collected_at: Millis,
     pub received_at: Millis,
+    /// A replayed report (`agent.replay`): stored, never evidence. The reads that pick
+    /// evidence never return one; evaluation skips one all the same.
+    pub replay: bool,
     pub results: Vec<ResultRecord>,
 }
 
 /// How much of an agent's chain had arrived by a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ChainCount {
-    /// Reports stored (received by the time).
+    /// Reports stored (received by the time), replays too: they are links of the chain.
     pub stored: i64,
     /// The highest `seq` among them.
     pub max_seq: i64,
+    /// Of the stored, how many are replays (never evidence).
+    pub replayed: i64,
 }
 
 impl ChainCount {
@@ -149,8 +154,8 @@ pub trait ReportStore: Send + Sync + 'static {
 
     /// Every enrolled agent, revoked ones too, by id.
     async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError>;
-    /// Per agent, the report with the highest `seq` received by `as_of`, with its
-    /// results; by agent id.
+    /// Per agent, the report with the highest `seq` received by `as_of` that is not a
+    /// replay, with its results; by agent id.
     async fn latest_reports(&self, as_of: Millis) -> Result<Vec<ReportRecord>, StoreError> {
         let reports = self.latest_report_heads(as_of).await?;
         let indexes: Vec<i64> = reports.iter().map(|r| r.log_index).collect();
@@ -165,13 +170,22 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn results(&self, log_indexes: &[i64]) -> Result<Vec<(i64, ResultRecord)>, StoreError>;
     /// Every report received by `to` whose `collected_at` is at or after `from`, plus
     /// per agent the latest received by `to` collected before `from`; by agent, then
-    /// `received_at`, then `seq`.
+    /// `received_at`, then `seq`. Replays are left out (never evidence).
     async fn reports_between(
         &self,
         from: Millis,
         to: Millis,
     ) -> Result<Vec<ReportRecord>, StoreError>;
-    /// Per agent with reports, how many it had stored by `as_of` and the highest `seq`.
+    /// The replays received by `to` whose `collected_at` is at or after `from`, without
+    /// results; by agent, then `seq`. Only for the evidence bundle of a period, which
+    /// keeps them whole (they are links of the chains it holds).
+    async fn replays_between(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<ReportRecord>, StoreError>;
+    /// Per agent with reports, how many it had stored by `as_of` (replays too, and how
+    /// many of them are replays) and the highest `seq`.
     async fn chain_counts(&self, as_of: Millis) -> Result<Vec<(String, ChainCount)>, StoreError>;
     /// Every chain event recorded by `as_of`, by agent then time.
     async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError>;
@@ -355,7 +369,7 @@ mod sqlite_impl {
     /// Reads big result sets as one JSON document built by SQLite: the driver's cost per
     /// row is far above SQLite's cost per JSON value.
     fn reports_from_json(json: Option<String>) -> Result<Vec<ReportRecord>, StoreError> {
-        type Row = (String, i64, i64, String, i64, i64);
+        type Row = (String, i64, i64, String, i64, i64, i64);
         let rows: Vec<Row> = match json {
             None => Vec::new(),
             Some(text) => serde_json::from_str(&text)
@@ -364,7 +378,7 @@ mod sqlite_impl {
         Ok(rows
             .into_iter()
             .map(
-                |(agent_id, seq, log_index, payload_sha256, collected_at, received_at)| {
+                |(agent_id, seq, log_index, payload_sha256, collected_at, received_at, replay)| {
                     ReportRecord {
                         agent_id,
                         seq,
@@ -372,6 +386,7 @@ mod sqlite_impl {
                         payload_sha256,
                         collected_at,
                         received_at,
+                        replay: replay != 0,
                         results: Vec::new(),
                     }
                 },
@@ -537,10 +552,11 @@ mod sqlite_impl {
         ) -> Result<Vec<ReportRecord>, StoreError> {
             let text: Option<String> = sqlx::query_scalar(
                 "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
-                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
-                 r.payload_sha256, r.collected_at, r.received_at FROM agents a JOIN reports r \
-                 ON r.agent_id = a.id AND r.seq = (SELECT max(x.seq) FROM reports x \
-                 WHERE x.agent_id = a.id AND x.received_at <= ?) ORDER BY a.id)",
+                 collected_at, received_at, replay)) FROM (SELECT r.agent_id, r.seq, \
+                 r.log_index, r.payload_sha256, r.collected_at, r.received_at, r.replay \
+                 FROM agents a JOIN reports r ON r.agent_id = a.id AND r.seq = \
+                 (SELECT max(x.seq) FROM reports x WHERE x.agent_id = a.id \
+                 AND x.received_at <= ? AND x.replay = 0) ORDER BY a.id)",
             )
             .bind(as_of)
             .fetch_one(self.pool())
@@ -555,11 +571,12 @@ mod sqlite_impl {
         ) -> Result<Vec<ReportRecord>, StoreError> {
             let text: Option<String> = sqlx::query_scalar(
                 "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
-                 collected_at, received_at)) FROM (SELECT r.agent_id, r.seq, r.log_index, \
-                 r.payload_sha256, r.collected_at, r.received_at FROM reports r \
-                 WHERE r.received_at <= ?1 AND (r.collected_at >= ?2 \
+                 collected_at, received_at, replay)) FROM (SELECT r.agent_id, r.seq, \
+                 r.log_index, r.payload_sha256, r.collected_at, r.received_at, r.replay \
+                 FROM reports r WHERE r.received_at <= ?1 AND r.replay = 0 \
+                 AND (r.collected_at >= ?2 \
                  OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
-                 AND x.received_at <= ?1 AND x.collected_at < ?2)) \
+                 AND x.received_at <= ?1 AND x.collected_at < ?2 AND x.replay = 0)) \
                  ORDER BY r.agent_id, r.received_at, r.seq)",
             )
             .bind(to)
@@ -572,13 +589,32 @@ mod sqlite_impl {
             Ok(join_results(reports, results))
         }
 
+        async fn replays_between(
+            &self,
+            from: Millis,
+            to: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
+                 collected_at, received_at, replay)) FROM (SELECT r.agent_id, r.seq, \
+                 r.log_index, r.payload_sha256, r.collected_at, r.received_at, r.replay \
+                 FROM reports r WHERE r.received_at <= ?1 AND r.replay = 1 \
+                 AND r.collected_at >= ?2 ORDER BY r.agent_id, r.seq)",
+            )
+            .bind(to)
+            .bind(from)
+            .fetch_one(self.pool())
+            .await?;
+            reports_from_json(text)
+        }
+
         async fn chain_counts(
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
             let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq) FROM reports WHERE received_at <= ? \
-                 GROUP BY agent_id ORDER BY agent_id",
+                "SELECT agent_id, count(*), max(seq), sum(replay) FROM reports \
+                 WHERE received_at <= ? GROUP BY agent_id ORDER BY agent_id",
             )
             .bind(as_of)
             .fetch_all(self.pool())
@@ -590,6 +626,7 @@ mod sqlite_impl {
                         ChainCount {
                             stored: r.try_get(1)?,
                             max_seq: r.try_get(2)?,
+                            replayed: r.try_get(3)?,
                         },
                     ))
                 })
@@ -625,7 +662,7 @@ mod sqlite_impl {
                 let json = serde_json::to_string(chunk)
                     .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
                 let rows = sqlx::query(
-                    "SELECT log_index, payload_sha256, envelope FROM reports \
+                    "SELECT log_index, payload_sha256, envelope, replay FROM reports \
                      WHERE log_index IN (SELECT value FROM json_each(?)) ORDER BY log_index",
                 )
                 .bind(json)
@@ -636,6 +673,7 @@ mod sqlite_impl {
                         log_index: r.try_get(0)?,
                         payload_sha256: r.try_get(1)?,
                         envelope: r.try_get(2)?,
+                        replay: r.try_get(3)?,
                     });
                 }
             }
@@ -658,6 +696,7 @@ mod postgres_impl {
             payload_sha256: r.try_get(3)?,
             collected_at: r.try_get(4)?,
             received_at: r.try_get(5)?,
+            replay: r.try_get(6)?,
             results: Vec::new(),
         })
     }
@@ -759,9 +798,9 @@ mod postgres_impl {
         ) -> Result<Vec<ReportRecord>, StoreError> {
             let rows = sqlx::query(
                 "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
-                 r.received_at FROM agents a JOIN reports r ON r.agent_id = a.id AND r.seq = \
-                 (SELECT max(x.seq) FROM reports x WHERE x.agent_id = a.id AND x.received_at <= $1) \
-                 ORDER BY a.id",
+                 r.received_at, r.replay FROM agents a JOIN reports r ON r.agent_id = a.id \
+                 AND r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = a.id \
+                 AND x.received_at <= $1 AND NOT x.replay) ORDER BY a.id",
             )
             .bind(as_of)
             .fetch_all(self.pool())
@@ -776,9 +815,10 @@ mod postgres_impl {
         ) -> Result<Vec<ReportRecord>, StoreError> {
             let rows = sqlx::query(
                 "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
-                 r.received_at FROM reports r WHERE r.received_at <= $1 AND (r.collected_at >= $2 \
+                 r.received_at, r.replay FROM reports r WHERE r.received_at <= $1 \
+                 AND NOT r.replay AND (r.collected_at >= $2 \
                  OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
-                 AND x.received_at <= $1 AND x.collected_at < $2)) \
+                 AND x.received_at <= $1 AND x.collected_at < $2 AND NOT x.replay)) \
                  ORDER BY r.agent_id, r.received_at, r.seq",
             )
             .bind(to)
@@ -794,13 +834,30 @@ mod postgres_impl {
             Ok(join_results(reports, results))
         }
 
+        async fn replays_between(
+            &self,
+            from: Millis,
+            to: Millis,
+        ) -> Result<Vec<ReportRecord>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
+                 r.received_at, r.replay FROM reports r WHERE r.received_at <= $1 \
+                 AND r.replay AND r.collected_at >= $2 ORDER BY r.agent_id, r.seq",
+            )
+            .bind(to)
+            .bind(from)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(report_from).collect()
+        }
+
         async fn chain_counts(
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
             let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq) FROM reports WHERE received_at <= $1 \
-                 GROUP BY agent_id ORDER BY agent_id",
+                "SELECT agent_id, count(*), max(seq), count(*) FILTER (WHERE replay) \
+                 FROM reports WHERE received_at <= $1 GROUP BY agent_id ORDER BY agent_id",
             )
             .bind(as_of)
             .fetch_all(self.pool())
@@ -812,6 +869,7 @@ mod postgres_impl {
                         ChainCount {
                             stored: r.try_get(1)?,
                             max_seq: r.try_get(2)?,
+                            replayed: r.try_get(3)?,
                         },
                     ))
                 })
@@ -845,7 +903,7 @@ mod postgres_impl {
             let mut out = Vec::with_capacity(log_indexes.len());
             for chunk in log_indexes.chunks(INDEX_CHUNK) {
                 let rows = sqlx::query(
-                    "SELECT log_index, payload_sha256, envelope FROM reports \
+                    "SELECT log_index, payload_sha256, envelope, replay FROM reports \
                      WHERE log_index = ANY($1) ORDER BY log_index",
                 )
                 .bind(chunk.to_vec())
@@ -856,6 +914,7 @@ mod postgres_impl {
                         log_index: r.try_get(0)?,
                         payload_sha256: r.try_get(1)?,
                         envelope: r.try_get(2)?,
+                        replay: r.try_get(3)?,
                     });
                 }
             }
@@ -874,20 +933,221 @@ mod tests {
     const T0: Millis = 1_795_564_800_000;
     const MIN: Millis = 60_000;
 
-    async fn sqlite() -> (Stores, tempfile::TempDir) {
+    async fn sqlite() -> (Stores, String, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("collector.db").display());
-        (open(&url, 4).await.unwrap(), dir)
+        (open(&url, 4).await.unwrap(), url, dir)
     }
 
-    async fn postgres() -> Stores {
+    async fn postgres() -> (Stores, String) {
         let url = crate::store::postgres::create_test_database(
             &crate::store::suite::postgres_url(),
             "reporting",
         )
         .await
         .unwrap();
-        open(&url, 4).await.unwrap()
+        (open(&url, 4).await.unwrap(), url)
+    }
+
+    /// Runs one statement on the database directly (as someone with write access to
+    /// it could); the rows changed.
+    async fn raw_sql(url: &str, sql: &str) -> u64 {
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let n = sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            let n = sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        }
+    }
+
+    /// Signs and stores the next report of `a`, a replay or not, received at `received`.
+    async fn store_one(
+        s: &dyn crate::store::Store,
+        catalog: &Catalog,
+        a: &mut crate::fleetsim::SimAgent,
+        round: u64,
+        replay: bool,
+        received: Millis,
+    ) -> crate::store::IngestOutcome {
+        let at = chrono::DateTime::from_timestamp_millis(received - MIN).unwrap();
+        let mut report = crate::fleetsim::sim_report(catalog, a, 4, round, at);
+        report.agent.replay = replay;
+        let json = a.sign_next(&mut report).unwrap();
+        let out = s
+            .ingest_batch(&[a.pending(json).unwrap()], received)
+            .await
+            .unwrap();
+        out.into_iter().next().unwrap()
+    }
+
+    /// Replayed reports are stored, chained and listed, and never picked as evidence:
+    /// not as the latest report at any time, not among a period's reports, not as the
+    /// read API's latest results.
+    async fn replays(stores: &Stores, url: &str) {
+        use crate::store::IngestOutcome;
+        let s = stores.store.as_ref();
+        let r = stores.reports.as_ref();
+        let catalog = Catalog::builtin().unwrap();
+        let mut agents = enroll(s, 4, 2, T0).await.unwrap();
+        let (counted, only_replays) = agents.split_at_mut(1);
+        let (a, b) = (&mut counted[0], &mut only_replays[0]);
+        // a: seq 1 counted, seq 2 a replay, seq 3 counted, seq 4 a replay.
+        let mut index = Vec::new();
+        for (seq, replay) in [(1, false), (2, true), (3, false), (4, true)] {
+            match store_one(s, &catalog, a, seq, replay, T0 + seq as Millis * 10 * MIN).await {
+                IngestOutcome::Stored(receipt) => {
+                    assert_eq!(receipt.seq, seq);
+                    index.push(i64::try_from(receipt.log_index).unwrap());
+                }
+                other => panic!("a replay is stored like any report: {other:?}"),
+            }
+        }
+        // b: replays only.
+        for seq in 1..=2 {
+            let out = store_one(s, &catalog, b, seq, true, T0 + seq as Millis * 10 * MIN).await;
+            assert!(matches!(out, IngestOutcome::Stored(_)), "{out:?}");
+        }
+
+        // The latest report, at every time: the highest counted seq, never a replay.
+        for (t, want) in [(25, Some(1)), (35, Some(3)), (45, Some(3)), (500, Some(3))] {
+            let latest = r.latest_reports(T0 + t * MIN).await.unwrap();
+            let got = latest.iter().find(|l| l.agent_id == a.agent_id);
+            assert_eq!(got.map(|l| l.seq), want, "as of +{t} min");
+            assert!(latest.iter().all(|l| !l.replay && l.agent_id != b.agent_id));
+            assert!(got.is_some_and(|l| l.results.len() == catalog.checks().len()));
+        }
+        let heads = r.latest_report_heads(T0 + 500 * MIN).await.unwrap();
+        assert_eq!(
+            heads
+                .iter()
+                .map(|h| (h.agent_id.as_str(), h.seq))
+                .collect::<Vec<_>>(),
+            [(a.agent_id.as_str(), 3)]
+        );
+        // A period: the counted reports only, the one in force at its start too.
+        let between = r
+            .reports_between(T0 + 15 * MIN, T0 + 500 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            between
+                .iter()
+                .map(|b| (b.agent_id.as_str(), b.seq))
+                .collect::<Vec<_>>(),
+            [(a.agent_id.as_str(), 1), (a.agent_id.as_str(), 3)]
+        );
+        let replayed = r
+            .replays_between(T0 + 15 * MIN, T0 + 500 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            replayed
+                .iter()
+                .map(|b| (b.agent_id.as_str(), b.seq, b.replay))
+                .collect::<Vec<_>>(),
+            [
+                (a.agent_id.as_str(), 2, true),
+                (a.agent_id.as_str(), 4, true),
+                (b.agent_id.as_str(), 2, true)
+            ]
+        );
+        // The chain counts every stored report (replays are links of it).
+        let counts: std::collections::HashMap<String, ChainCount> = r
+            .chain_counts(T0 + 500 * MIN)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            counts[&a.agent_id],
+            ChainCount {
+                stored: 4,
+                max_seq: 4,
+                replayed: 2
+            }
+        );
+        assert_eq!(counts[&a.agent_id].missing(), 0);
+        assert_eq!(counts[&b.agent_id].replayed, 2);
+        // The envelopes are kept, with the flag.
+        let envs = r.envelopes(&index).await.unwrap();
+        assert_eq!(
+            envs.iter().map(|e| e.replay).collect::<Vec<_>>(),
+            [false, true, false, true]
+        );
+
+        // The read API: the latest results are the counted report's; the listing and
+        // the envelope say which are replays.
+        let latest = s.latest_results(&a.agent_id).await.unwrap().unwrap();
+        assert_eq!(latest.seq, 3);
+        assert_eq!(s.latest_results(&b.agent_id).await.unwrap(), None);
+        let listed = s.list_reports(&a.agent_id, None, 100).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|l| (l.seq, l.replay)).collect::<Vec<_>>(),
+            [(1, false), (2, true), (3, false), (4, true)]
+        );
+        assert_eq!(listed[1].log_index, index[1]);
+        let page = s.list_reports(&a.agent_id, Some(2), 1).await.unwrap();
+        assert_eq!(page.iter().map(|l| l.seq).collect::<Vec<_>>(), [3]);
+        assert!(
+            s.report_envelope(&a.agent_id, 2)
+                .await
+                .unwrap()
+                .unwrap()
+                .replay
+        );
+        assert!(
+            !s.report_envelope(&a.agent_id, 3)
+                .await
+                .unwrap()
+                .unwrap()
+                .replay
+        );
+        // The agent's chain head is its highest seq, replay or not.
+        assert_eq!(
+            s.agent(&a.agent_id).await.unwrap().unwrap().head_seq,
+            Some(4)
+        );
+
+        // fsck: the stored flag agrees with what each statement says; a flag cleared
+        // (or set) in the database is named.
+        assert_eq!(
+            s.integrity_check().await.unwrap().problems,
+            Vec::<String>::new()
+        );
+        let flip = |i: i64| format!("UPDATE reports SET replay = NOT replay WHERE log_index = {i}");
+        assert_eq!(raw_sql(url, &flip(index[1])).await, 1);
+        assert_eq!(raw_sql(url, &flip(index[2])).await, 1);
+        let problems = s.integrity_check().await.unwrap().problems;
+        assert_eq!(
+            problems,
+            [
+                format!(
+                    "report {}: its statement is a replay (agent.replay) but it is stored as \
+                     evidence",
+                    index[1]
+                ),
+                format!(
+                    "report {}: stored as a replay, but its statement is not one",
+                    index[2]
+                ),
+            ]
+        );
+        assert_eq!(raw_sql(url, &flip(index[1])).await, 1);
+        assert_eq!(raw_sql(url, &flip(index[2])).await, 1);
+        assert!(s.integrity_check().await.unwrap().problems.is_empty());
     }
 
     fn waiver(id: &str, expires_at: Millis) -> Waiver {
@@ -960,14 +1220,19 @@ mod tests {
         assert!(r.latest_reports(T0 + MIN).await.unwrap().is_empty());
         let past = r.latest_reports(T0 + 30 * MIN).await.unwrap();
         assert_eq!(past.len(), 3);
-        assert!(past.iter().all(|p| p.seq == 1 && p.results.len() == 25));
+        let checks = catalog.checks().len();
+        assert_eq!(checks, attest_proto::catalogue::CHECKS.len());
+        assert!(past.iter().all(|p| p.seq == 1 && p.results.len() == checks));
         assert_eq!(past[0].collected_at, T0 + MIN);
         let now = r.latest_reports(T0 + 90 * MIN).await.unwrap();
         assert!(
             now.iter()
                 .all(|p| p.seq == 2 && p.received_at == T0 + 61 * MIN)
         );
-        assert_eq!(now[0].results[0].check, "disk.root_encrypted");
+        assert_eq!(
+            now[0].results[0].check,
+            attest_proto::catalogue::CHECKS[0].id
+        );
         let heads = r.latest_report_heads(T0 + 90 * MIN).await.unwrap();
         assert!(heads.iter().all(|h| h.results.is_empty()));
         assert_eq!(
@@ -983,7 +1248,7 @@ mod tests {
             999_999,
         ];
         let rows = r.results(&asked).await.unwrap();
-        assert_eq!(rows.len(), 50);
+        assert_eq!(rows.len(), 2 * checks);
         assert!(rows.windows(2).all(|w| w[0].0 <= w[1].0));
         let first: Vec<&ResultRecord> = rows
             .iter()
@@ -998,7 +1263,8 @@ mod tests {
             counts[0].1,
             ChainCount {
                 stored: 1,
-                max_seq: 1
+                max_seq: 1,
+                replayed: 0,
             }
         );
 
@@ -1019,7 +1285,7 @@ mod tests {
                 (agents[0].agent_id.as_str(), 2)
             ]
         );
-        assert!(between.iter().all(|b| b.results.len() == 25));
+        assert!(between.iter().all(|b| b.results.len() == checks));
 
         let envs = r
             .envelopes(&[now[2].log_index, past[0].log_index, 999])
@@ -1048,7 +1314,8 @@ mod tests {
             counts[0].1,
             ChainCount {
                 stored: 3,
-                max_seq: 4
+                max_seq: 4,
+                replayed: 0,
             }
         );
         assert_eq!(counts[0].1.missing(), 1);
@@ -1092,9 +1359,27 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_reporting() {
-        let (stores, _dir) = sqlite().await;
+        let (stores, _url, _dir) = sqlite().await;
         waivers(stores.reports.as_ref()).await;
         as_of(&stores).await;
+        stores.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_replays_are_stored_never_counted() {
+        let (stores, url, _dir) = sqlite().await;
+        replays(&stores, &url).await;
+        stores.store.close().await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(attest_postgres),
+        ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+    )]
+    async fn postgres_replays_are_stored_never_counted() {
+        let (stores, url) = postgres().await;
+        replays(&stores, &url).await;
         stores.store.close().await;
     }
 
@@ -1105,7 +1390,7 @@ mod tests {
     )]
     async fn postgres_reporting() {
         {
-            let stores = postgres().await;
+            let (stores, _url) = postgres().await;
             waivers(stores.reports.as_ref()).await;
             as_of(&stores).await;
             stores.store.close().await;

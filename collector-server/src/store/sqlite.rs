@@ -23,7 +23,8 @@ use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
     LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, PendingReport,
-    PoolStats, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log, hash_from,
+    PoolStats, ReportInfo, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log,
+    hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -52,6 +53,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/sqlite/0003_conflicts_and_tokens.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                4,
+                Cow::Borrowed("replay"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/sqlite/0004_replay.sql")),
                 false,
             ),
         ]),
@@ -274,8 +282,8 @@ impl BatchTx for SqliteBatch<'_> {
         for size in chunk_sizes(w.reports.len()) {
             let sql = format!(
                 "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
-                 collected_at, received_at, result_count, envelope) VALUES {}",
-                values(size, 10)
+                 collected_at, received_at, result_count, envelope, replay) VALUES {}",
+                values(size, 11)
             );
             let mut q = sqlx::query(&sql);
             for (index, r) in &w.reports[at..at + size] {
@@ -289,7 +297,8 @@ impl BatchTx for SqliteBatch<'_> {
                     .bind(r.collected_at)
                     .bind(w.now)
                     .bind(r.results.len() as i64)
-                    .bind(&r.envelope[..]);
+                    .bind(&r.envelope[..])
+                    .bind(r.replay);
             }
             q.execute(&mut *self.conn).await?;
             at += size;
@@ -637,7 +646,7 @@ impl Store for SqliteStore {
     async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError> {
         let head = sqlx::query(
             "SELECT log_index, seq, collected_at, received_at FROM reports \
-             WHERE agent_id = ? ORDER BY seq DESC LIMIT 1",
+             WHERE agent_id = ? AND replay = 0 ORDER BY seq DESC LIMIT 1",
         )
         .bind(agent_id)
         .fetch_optional(&self.pool)
@@ -672,13 +681,43 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn list_reports(
+        &self,
+        agent_id: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ReportInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay \
+             FROM reports WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(agent_id)
+        .bind(after.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportInfo {
+                    seq: r.try_get(0)?,
+                    log_index: r.try_get(1)?,
+                    payload_sha256: r.try_get(2)?,
+                    collected_at: r.try_get(3)?,
+                    received_at: r.try_get(4)?,
+                    replay: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     async fn report_envelope(
         &self,
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredEnvelope>, StoreError> {
         let row = sqlx::query(
-            "SELECT log_index, payload_sha256, envelope FROM reports WHERE agent_id = ? AND seq = ?",
+            "SELECT log_index, payload_sha256, envelope, replay FROM reports \
+             WHERE agent_id = ? AND seq = ?",
         )
         .bind(agent_id)
         .bind(seq)
@@ -689,6 +728,7 @@ impl Store for SqliteStore {
                 log_index: r.try_get(0)?,
                 payload_sha256: r.try_get(1)?,
                 envelope: r.try_get(2)?,
+                replay: r.try_get(3)?,
             })
         })
         .transpose()
@@ -921,9 +961,10 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
     let mut problems = Vec::new();
     let mut leaves = Vec::new();
     {
-        let mut rows =
-            sqlx::query("SELECT log_index, leaf_hash, envelope FROM reports ORDER BY log_index")
-                .fetch(&mut *conn);
+        let mut rows = sqlx::query(
+            "SELECT log_index, leaf_hash, envelope, replay FROM reports ORDER BY log_index",
+        )
+        .fetch(&mut *conn);
         while let Some(r) = rows.try_next().await? {
             let index: i64 = r.try_get(0)?;
             let stored: Vec<u8> = r.try_get(1)?;
@@ -934,6 +975,7 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
                     "report {index}: leaf hash does not match its envelope"
                 ));
             }
+            problems.extend(super::replay_problem(index, r.try_get(3)?, &envelope));
             leaves.push((index, leaf));
         }
     }
