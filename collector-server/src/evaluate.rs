@@ -1086,6 +1086,98 @@ mod tests {
         assert!(s.iter().any(|(c, _)| c == "8.13"), "{s:?}");
     }
 
+    /// A replay handed over as the latest report is no evidence: the host is not
+    /// assessed, and the note says replays were stored.
+    #[test]
+    fn a_replay_is_never_evidence() {
+        let plan = Plan::new(&catalog());
+        let h = host("a");
+        let mut r = report("a", 2, T0 - DAY, &[]);
+        let counted = evaluate_host(
+            &plan,
+            T0,
+            DEFAULT_WINDOW_MS,
+            HostInput {
+                host: &h,
+                report: Some(&r),
+                missing: 0,
+                replayed: 0,
+                events: &[],
+            },
+            &[],
+        );
+        assert!(counted.controls.iter().all(|c| c.state == State::Satisfied));
+        r.replay = true;
+        let eval = evaluate_host(
+            &plan,
+            T0,
+            DEFAULT_WINDOW_MS,
+            HostInput {
+                host: &h,
+                report: Some(&r),
+                missing: 0,
+                replayed: 1,
+                events: &[],
+            },
+            &[],
+        );
+        assert!(eval.report.is_none());
+        assert_eq!(eval.freshness, Freshness::None);
+        assert_eq!(eval.replayed, 1);
+        assert!(eval.controls.iter().all(|c| c.state == State::NotAssessed));
+        assert_eq!(
+            eval.checks[0].note.as_deref(),
+            Some(
+                "no report received but 1 replayed report (agent.replay), which is never \
+                 evidence"
+            )
+        );
+    }
+
+    /// Over a period, a replay changes nothing: a host with a counted report and a later
+    /// replay that fails everything keeps the counted verdicts; a host with replays
+    /// only has no evidence throughout.
+    #[test]
+    fn a_period_skips_replays() {
+        let c = catalog();
+        let hosts = vec![host("a"), host("b")];
+        let mut fails = report("a", 2, T0 + DAY, &[("system.firewall", "fail")]);
+        fails.replay = true;
+        let mut only = report("b", 1, T0 + DAY, &[]);
+        only.replay = true;
+        let reports = vec![report("a", 1, T0 - DAY, &[]), fails, only];
+        let p = evaluate_period(
+            &c,
+            T0,
+            T0 + 3 * DAY - 1,
+            DEFAULT_WINDOW_MS,
+            data(&hosts, &reports, &[]),
+        );
+        assert!(
+            p.changes.iter().all(|ch| ch.agent_id != "a"),
+            "{:?}",
+            p.changes
+        );
+        let fw = p.controls.iter().position(|k| k == "8.20").unwrap();
+        for d in &p.days {
+            let k = d.counts[fw];
+            assert_eq!((k.satisfied, k.not_satisfied, k.not_assessed), (1, 0, 1));
+        }
+        // Without the flag, the same reports do change the state.
+        let mut unmarked = reports.clone();
+        unmarked[1].replay = false;
+        let p = evaluate_period(
+            &c,
+            T0,
+            T0 + 3 * DAY - 1,
+            DEFAULT_WINDOW_MS,
+            data(&hosts, &unmarked, &[]),
+        );
+        assert!(p.changes.iter().any(|ch| ch.agent_id == "a"
+            && ch.control == "8.20"
+            && ch.to == Some(State::NotSatisfied)));
+    }
+
     #[test]
     fn no_report_is_not_assessed() {
         let (_, s, eval) = one(T0, &host("a"), None, 0, &[], &[]);

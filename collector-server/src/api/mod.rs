@@ -306,6 +306,209 @@ mod tests {
             .to_owned()
     }
 
+    /// A GET with an API token: status, headers, body.
+    async fn get_as(
+        state: &Arc<AppState>,
+        uri: &str,
+        token: &str,
+    ) -> (
+        StatusCode,
+        axum::http::HeaderMap,
+        serde_json::Value,
+        Vec<u8>,
+    ) {
+        let req = Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app(Arc::clone(state)).oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        (status, headers, json, body)
+    }
+
+    /// Signs `statement` (JSON, as given: it may be one an agent would never sign) as
+    /// the agent's next report, without advancing its chain.
+    fn signed(agent: &SynthAgent, statement: &serde_json::Value) -> Vec<u8> {
+        let bytes = serde_json::to_vec(statement).unwrap();
+        attest_proto::Envelope::sign(&bytes, &agent.key)
+            .to_json()
+            .unwrap()
+    }
+
+    /// The collector reads both report schemas: `attest.report/v1` (file and command
+    /// evidence) and `attest.report/v2` (adds `api` evidence and `agent.replay`). A v1
+    /// report carrying v2 features, and any other schema, is refused whole with the
+    /// stable code `not_a_statement` and nothing stored. A replay is stored, listed
+    /// with `replay: true`, and never the latest results.
+    #[tokio::test]
+    async fn report_schemas_v1_and_v2_are_read_and_others_refused() {
+        use attest_proto::{REPORT_SCHEMA_V1, REPORT_SCHEMA_V2, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(dir.path()).await;
+        let token = crate::admin::create_enroll_token(st.store.as_ref(), 0, "test", 1, None)
+            .await
+            .unwrap();
+        let key = agent_key(4, 4);
+        let req = EnrollRequest {
+            token: token.token,
+            public_key: encode_public_key(&key.verifying_key()),
+            host: host(4),
+        };
+        let (status, body) =
+            call(&st, "POST", "/v1/enroll", serde_json::to_vec(&req).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let agent_id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["agent_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut agent = SynthAgent::new(key, agent_id.clone(), host(4));
+        let now = st.clock.now();
+
+        // v1: the agent's own report.
+        let (status, body) = call(
+            &st,
+            "POST",
+            "/v1/reports",
+            agent.next_envelope(now).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+
+        // The next report carries api evidence: v2 as the agent writes it.
+        let mut report = crate::synth::report(&agent_id, &host(4), now);
+        report.results[0]
+            .evidence
+            .push(attest_proto::Evidence::Api {
+                name: "sysctl vm.swapusage".into(),
+                excerpt: "xsu_encrypted = 1".into(),
+                sha256: format!("sha256:{}", "c3".repeat(32)),
+            });
+        agent.chain.stamp(&mut report);
+        report.schema = report.required_schema().to_owned();
+        assert_eq!(report.schema, REPORT_SCHEMA_V2);
+        let v2 = serde_json::from_slice::<serde_json::Value>(
+            &Statement::for_report(report.clone()).to_bytes().unwrap(),
+        )
+        .unwrap();
+        // Refused: the same report labelled v1 (a v1 report cannot carry api
+        // evidence), and labelled with a schema this collector does not know.
+        for (schema, says) in [
+            (REPORT_SCHEMA_V1, "carries api evidence or agent.replay"),
+            (
+                "attest.report/v3",
+                "predicate schema is \"attest.report/v3\"",
+            ),
+        ] {
+            let mut wrong = v2.clone();
+            wrong["predicate"]["schema"] = serde_json::json!(schema);
+            let (status, body) = call(&st, "POST", "/v1/reports", signed(&agent, &wrong)).await;
+            assert_eq!(
+                (status, code(&body).as_str()),
+                (StatusCode::BAD_REQUEST, "not_a_statement"),
+                "{schema}"
+            );
+            let message = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(message.contains(says), "{schema}: {message}");
+        }
+        // A v1 report that says it is a replay: refused too.
+        let mut replay_v1 = v2.clone();
+        replay_v1["predicate"]["schema"] = serde_json::json!(REPORT_SCHEMA_V1);
+        replay_v1["predicate"]["agent"]["replay"] = serde_json::json!(true);
+        let (status, body) = call(&st, "POST", "/v1/reports", signed(&agent, &replay_v1)).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::BAD_REQUEST, "not_a_statement")
+        );
+        // Nothing of them was stored: the v2 report still takes seq 2.
+        let bytes = serde_json::to_vec(&v2).unwrap();
+        let (status, body) = call(
+            &st,
+            "POST",
+            "/v1/reports",
+            attest_proto::Envelope::sign(&bytes, &agent.key)
+                .to_json()
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(Receipt::from_json(&body).unwrap().seq, 2);
+        agent.chain.advance(&bytes);
+
+        // A replay (v2): stored and chained as seq 3, never the latest results.
+        let mut replay = crate::synth::report(&agent_id, &host(4), now);
+        replay.agent.replay = true;
+        agent.chain.stamp(&mut replay);
+        replay.schema = replay.required_schema().to_owned();
+        let bytes = Statement::for_report(replay).to_bytes().unwrap();
+        let (status, body) = call(
+            &st,
+            "POST",
+            "/v1/reports",
+            attest_proto::Envelope::sign(&bytes, &agent.key)
+                .to_json()
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(Receipt::from_json(&body).unwrap().seq, 3);
+
+        st.store
+            .create_api_token(&crate::store::NewApiToken {
+                id: "key_t".into(),
+                token_hash: crate::auth::hash_token("at_test"),
+                role: crate::store::Role::Auditor,
+                note: String::new(),
+                created_at: 0,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        let (status, _, listed, _) =
+            get_as(&st, &format!("/v1/agents/{agent_id}/reports"), "at_test").await;
+        assert_eq!(status, StatusCode::OK);
+        let flags: Vec<(u64, bool)> = listed["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["seq"].as_u64().unwrap(), r["replay"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(flags, [(1, false), (2, false), (3, true)]);
+        let (_, _, page, _) = get_as(
+            &st,
+            &format!("/v1/agents/{agent_id}/reports?after=1&limit=1"),
+            "at_test",
+        )
+        .await;
+        assert_eq!(page["reports"][0]["seq"], 2);
+        let (_, _, latest, _) =
+            get_as(&st, &format!("/v1/agents/{agent_id}/results"), "at_test").await;
+        assert_eq!(latest["seq"], 2, "a replay is never the latest results");
+        let (status, headers, _, body) =
+            get_as(&st, &format!("/v1/agents/{agent_id}/reports/3"), "at_test").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["x-attest-replay"], "true");
+        let env = attest_proto::Envelope::from_json(&body).unwrap();
+        assert_eq!(env.payload, bytes, "the replay's envelope is kept verbatim");
+        let (_, headers, _, _) =
+            get_as(&st, &format!("/v1/agents/{agent_id}/reports/2"), "at_test").await;
+        assert_eq!(headers["x-attest-replay"], "false");
+        let (status, _, body, _) = get_as(&st, "/v1/agents/agt_nope/reports", "at_test").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+    }
+
     #[tokio::test]
     async fn router_in_process() {
         let dir = tempfile::tempdir().unwrap();

@@ -352,3 +352,6 @@ mod tests;
 
 #[cfg(test)]
 mod bundle_tests;
+
+#[cfg(test)]
+mod v2_tests;

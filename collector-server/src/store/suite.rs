@@ -1057,12 +1057,18 @@ async fn upgraded(store: DynStore, mut agent: SynthAgent) {
             ("conflict_quota_reached", 1, false)
         ]
     );
-    // The agent's own chain goes in.
+    // The agent's own chain goes in, counted (schema 4: the replay flag).
     let out = s
         .ingest_batch(&[pending(&mut agent, T0)], T0)
         .await
         .unwrap();
     assert_eq!(stored(&out[0]).seq, 1);
+    let listed = s.list_reports("agt_m", None, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| (r.seq, r.replay)).collect::<Vec<_>>(),
+        [(1, false)]
+    );
+    assert_eq!(s.latest_results("agt_m").await.unwrap().unwrap().seq, 1);
     store.close().await;
 }
 

@@ -57,11 +57,15 @@ async fn roles_on_the_read_api() {
     assert_eq!(resp.status, 200);
     let results = resp.json();
     assert_eq!(results["seq"], 1);
+    // Every check of the catalogue, in its order.
     assert_eq!(
         results["results"].as_array().unwrap().len(),
         attest_proto::catalogue::CHECKS.len()
     );
-    assert_eq!(results["results"][0]["check"], "disk.root_encrypted");
+    assert_eq!(
+        results["results"][0]["check"],
+        attest_proto::catalogue::CHECKS[0].id
+    );
     assert_eq!(results["results"][0]["status"], "pass");
     let resp = client
         .get(
@@ -73,6 +77,20 @@ async fn roles_on_the_read_api() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.as_ref(), sent.as_slice(), "stored verbatim");
     assert_eq!(resp.headers["x-attest-log-index"], "0");
+    assert_eq!(resp.headers["x-attest-replay"], "false");
+    // The listing of the agent's reports says which are replays (none here).
+    let resp = client
+        .get(
+            &format!("/v1/agents/{}/reports", a.agent_id),
+            Some(&auditor),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let listed = resp.json();
+    assert_eq!(listed["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["reports"][0]["seq"], 1);
+    assert_eq!(listed["reports"][0]["replay"], false);
     let resp = client
         .get(
             &format!("/v1/agents/{}/reports/2", a.agent_id),
