@@ -974,5 +974,23 @@ fn a_replayed_report_is_stored_but_never_counted() {
             serde_json::from_slice(&client.get("/v1/log/checkpoint", None).await.unwrap().body)
                 .unwrap();
         assert_eq!(cp.tree_size, 1, "in the log like any report");
+        assert_eq!(resp.headers["x-attest-replay"], "true");
+        // Listed as a replay; never the agent's latest results.
+        let resp = client
+            .get(&format!("/v1/agents/{id}/reports"), Some(&auditor))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let listed = resp.json();
+        assert_eq!(listed["reports"][0]["seq"], 1);
+        assert_eq!(listed["reports"][0]["replay"], true);
+        let resp = client
+            .get(&format!("/v1/agents/{id}/results"), Some(&auditor))
+            .await
+            .unwrap();
+        assert_eq!(
+            (resp.status.as_u16(), resp.error_code().as_deref()),
+            (404, Some("not_found"))
+        );
     });
 }
