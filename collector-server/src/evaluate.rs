@@ -12,7 +12,10 @@
 //! 3. Otherwise each check's result decides: `pass`, `info` and `not_applicable` →
 //!    **satisfied** (`not_applicable`: the thing checked is absent, so nothing on the
 //!    host falls short); `fail` → **not satisfied**; `unknown` or a check missing from
-//!    the report → **not assessed**.
+//!    the report → **not assessed**. A check that *never applies on the host's OS*
+//!    (`not_applicable` with the catalogue's reason for it, e.g.
+//!    `disk.recovery_key_escrow` on Linux) is no evidence at all: it is **not
+//!    assessed**, and step 6 leaves it out of its controls.
 //! 4. Chain conflicts: when a fork or a broken link has been recorded for the agent by
 //!    `T`, its key has signed two different histories (a leaked key, or a cloned or
 //!    restored agent), so a result from it can no longer be attributed to one machine:
@@ -22,8 +25,10 @@
 //! 5. A waiver of a check, active at `T` and naming the host (or all hosts), turns a
 //!    check that is not satisfied, stale or not assessed into **waived**; the state
 //!    underneath is kept and shown.
-//! 6. A control's state on a host combines the states of its checks, the worst first:
-//!    not satisfied, stale, not assessed, waived, satisfied. A waiver of the control,
+//! 6. A control's state on a host combines the states of its checks that can apply
+//!    on the host's OS, the worst first: not satisfied, stale, not assessed, waived,
+//!    satisfied. A control none of whose checks applies on the host's OS is **not
+//!    assessed** there: Attest holds no evidence for it on that OS. A waiver of the control,
 //!    active at `T` and naming the host, turns anything but satisfied into waived.
 //! 7. The fleet: per control, the number of hosts in scope in each state.
 //!
@@ -189,6 +194,19 @@ pub struct CheckState {
     pub note: Option<String>,
     /// The index of the result in the report.
     pub result: Option<usize>,
+    /// False when the result says the check never applies on the host's OS (the
+    /// catalogue's `not_applicable` reason): it is then no evidence for its controls.
+    pub applies: bool,
+}
+
+/// True when `status`/`reason` is the catalogue's "never applies on this OS" for
+/// `check` (the agent writes the catalogue's reason word for word).
+pub fn never_applies(check: &str, status: Option<Status>, reason: Option<&str>) -> bool {
+    status == Some(Status::NotApplicable)
+        && reason.is_some_and(|why| {
+            attest_proto::catalogue::check(check)
+                .is_some_and(|c| c.not_applicable.iter().any(|(_, r)| *r == why))
+        })
 }
 
 /// One control on one host.
@@ -420,7 +438,16 @@ pub fn evaluate_host<'a>(
             let idx = results.get(check).copied();
             let result = idx.and_then(|i| report.and_then(|r| r.results.get(i)));
             let status = result.and_then(|r| parse_status(&r.status));
+            let applies = !never_applies(check, status, result.and_then(|r| r.reason.as_deref()));
             let (unwaived, note) = match (report, freshness, result) {
+                (Some(_), _, Some(res)) if !applies => (
+                    State::NotAssessed,
+                    Some(format!(
+                        "never applies on this host's operating system ({}): no evidence for \
+                         its controls",
+                        res.reason.as_deref().unwrap_or_default()
+                    )),
+                ),
                 (None, _, _) => (
                     State::NotAssessed,
                     Some(match input.replayed {
@@ -495,6 +522,7 @@ pub fn evaluate_host<'a>(
                 waiver,
                 note,
                 result: idx,
+                applies,
             }
         })
         .collect();
@@ -506,8 +534,18 @@ pub fn evaluate_host<'a>(
             let mut state = State::Satisfied;
             let mut unwaived = State::Satisfied;
             let mut used = Vec::new();
+            let applying: Vec<&CheckState> = idx
+                .iter()
+                .filter_map(|&i| checks.get(i))
+                .filter(|c| c.applies)
+                .collect();
+            if applying.is_empty() && idx.iter().any(|&i| checks.get(i).is_some()) {
+                // Every check of the control never applies on this OS.
+                state = State::NotAssessed;
+                unwaived = State::NotAssessed;
+            }
             for &i in idx {
-                if let Some(c) = checks.get(i) {
+                if let Some(c) = checks.get(i).filter(|c| c.applies) {
                     state = state.worst(c.state);
                     unwaived = unwaived.worst(c.unwaived);
                     if let Some(w) = &c.waiver
