@@ -6,9 +6,17 @@
 //! implemented for macOS"); the ids that never apply on a Mac answer
 //! `not_applicable` from the catalogue.
 
+pub mod disk;
+pub mod plist;
+
 use super::Check;
 
 /// Every macOS check.
 pub fn checks() -> Vec<Box<dyn Check>> {
-    Vec::new()
+    vec![
+        Box::new(disk::RootEncrypted),
+        Box::new(disk::FixedVolumesEncrypted),
+        Box::new(disk::SwapEncrypted),
+        Box::new(disk::RecoveryKeyEscrow),
+    ]
 }
