@@ -53,7 +53,9 @@ pub fn parse_has_prk(text: &str) -> Result<bool, PrkOutputError> {
     match text.trim() {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(PrkOutputError(other.to_owned())),
+        other => Err(PrkOutputError(super::clip(
+            other.lines().next().unwrap_or_default(),
+        ))),
     }
 }
 

@@ -107,6 +107,15 @@ const ENCRYPTING_PENDING: &str = "Encryption in progress: Pending";
 const DECRYPTING: &str = "Decryption in progress: Percent completed = ";
 const DEFERRED: (&str, &str) = ("Deferred enablement appears to be active for user '", "'.");
 
+/// A line of a tool's output as quoted in a reason: at most 200 characters.
+pub fn clip(line: &str) -> String {
+    const MAX: usize = 200;
+    match line.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_owned(),
+    }
+}
+
 /// `N` or `N.N`, decimal digits only, 0 to 100.
 fn percent(text: &str) -> Option<f64> {
     let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
@@ -161,7 +170,7 @@ pub fn parse_fdesetup_status(text: &str) -> Result<FdeStatus, FdeError> {
             set_progress(&mut st, p, line)?;
         } else if let Some(n) = line.strip_prefix(ENCRYPTING) {
             let Some(n) = percent(n) else {
-                return Err(FdeError::Line(line.to_owned()));
+                return Err(FdeError::Line(clip(line)));
             };
             let p = Progress {
                 direction: Direction::Encrypting,
@@ -170,7 +179,7 @@ pub fn parse_fdesetup_status(text: &str) -> Result<FdeStatus, FdeError> {
             set_progress(&mut st, p, line)?;
         } else if let Some(n) = line.strip_prefix(DECRYPTING) {
             let Some(n) = percent(n) else {
-                return Err(FdeError::Line(line.to_owned()));
+                return Err(FdeError::Line(clip(line)));
             };
             let p = Progress {
                 direction: Direction::Decrypting,
@@ -184,7 +193,7 @@ pub fn parse_fdesetup_status(text: &str) -> Result<FdeStatus, FdeError> {
         {
             st.deferred_user = Some(user.to_owned());
         } else {
-            return Err(FdeError::Line(line.to_owned()));
+            return Err(FdeError::Line(clip(line)));
         }
         st.lines.push(line.to_owned());
     }
@@ -578,6 +587,12 @@ mod tests {
             parse_fdesetup_status("Deferred enablement appears to be active for user 'bob'.\n"),
             Err(FdeError::Contradictory(_))
         ));
+        let long = format!("FileVault {}", "x".repeat(500));
+        let Err(FdeError::Line(quoted)) = parse_fdesetup_status(&long) else {
+            panic!("refused");
+        };
+        assert_eq!(quoted.chars().count(), 201);
+        assert!(quoted.ends_with('…'));
         let e = FdeError::Line("FileVault is on.".into()).to_string();
         assert!(e.contains("\"FileVault is on.\""), "{e}");
     }
