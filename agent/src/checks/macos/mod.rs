@@ -5,20 +5,29 @@
 //! Until a check is here, the registry answers its id `unknown` ("not yet
 //! implemented for macOS"); the ids that never apply on a Mac answer
 //! `not_applicable` from the catalogue.
+//!
+//! Shared readers: [`plist`] (plists in command output), [`prefs`] (plist files,
+//! and the effective value of a device-level preference key: managed, then local,
+//! then the documented default) and [`version`] (the macOS version under the root).
 
 pub mod disk;
 pub mod plist;
+pub mod prefs;
+pub mod system;
+pub mod version;
 
 use super::Check;
 
 /// Every macOS check.
 pub fn checks() -> Vec<Box<dyn Check>> {
-    vec![
+    let mut checks: Vec<Box<dyn Check>> = vec![
         Box::new(disk::RootEncrypted),
         Box::new(disk::FixedVolumesEncrypted),
         Box::new(disk::SwapEncrypted),
         Box::new(disk::RecoveryKeyEscrow),
-    ]
+    ];
+    checks.extend(system::checks());
+    checks
 }
 
 #[cfg(test)]

@@ -1,0 +1,78 @@
+//! The macOS system checks: `system.firewall`, `system.secure_boot`, `system.sip`,
+//! `system.gatekeeper` (`docs/checks.md`, "macOS: system checks").
+//!
+//! Text-only tools (`csrutil`, `spctl`, `socketfilterfw`) run with `LC_ALL=C`; their
+//! parsers accept only the exact lines listed in each check and answer `unknown`
+//! quoting any other line (the tool's own output, never a file's content).
+
+pub mod firewall;
+pub mod gatekeeper;
+pub mod secure_boot;
+pub mod sip;
+
+use super::Check;
+
+/// The longest piece of a tool's output quoted in a reason.
+const MAX_QUOTE: usize = 200;
+
+/// A line of a tool's output for a reason: escaped, and cut at [`MAX_QUOTE`]
+/// characters.
+pub(crate) fn quote(line: &str) -> String {
+    if line.chars().count() > MAX_QUOTE {
+        let cut: String = line.chars().take(MAX_QUOTE).collect();
+        format!("{cut:?}…")
+    } else {
+        format!("{line:?}")
+    }
+}
+
+/// The non-blank lines of a tool's output, trailing white space removed.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+}
+
+/// The macOS system checks.
+pub fn checks() -> Vec<Box<dyn Check>> {
+    vec![
+        Box::new(firewall::Firewall),
+        Box::new(secure_boot::SecureBoot),
+        Box::new(sip::Sip),
+        Box::new(gatekeeper::Gatekeeper),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_escaped_and_bounded() {
+        assert_eq!(quote("a \"b\""), "\"a \\\"b\\\"\"");
+        let long = "x".repeat(500);
+        let q = quote(&long);
+        assert!(q.ends_with('…') && q.chars().count() < 210, "{q}");
+        assert_eq!(lines("a  \n\n  \nb\n").collect::<Vec<_>>(), vec!["a", "b"]);
+    }
+}
+
+/// Fake Macs for the checks' tests.
+#[cfg(test)]
+pub(crate) mod testmac {
+    use crate::checks::macos::prefs::tests::xml;
+    use crate::host::MACOS_MARKER;
+    use crate::host::fake::FakeHost;
+    use plist::Value;
+
+    /// A Mac root whose `SystemVersion.plist` says `version`.
+    pub fn mac(version: &str) -> FakeHost {
+        FakeHost::macos().file(
+            MACOS_MARKER,
+            xml(&[
+                ("ProductName", Value::String("macOS".into())),
+                ("ProductVersion", Value::String(version.into())),
+            ]),
+        )
+    }
+}
