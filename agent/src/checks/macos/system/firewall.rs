@@ -299,3 +299,182 @@ impl Check for Firewall {
             .evidences(a.evidence)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::macos::prefs::tests::{binary, xml};
+    use crate::checks::macos::system::testmac::mac;
+    use plist::Value;
+    use serde_json::json;
+
+    const ON: &str = "Firewall is enabled. (State = 1)\nFirewall has block all state set to disabled.\nFirewall stealth mode is off\n";
+    /// Kolide's capture: state 2 with block-all off.
+    const STATE2_BLOCKALL_OFF: &str = "Firewall is enabled. (State = 2)\nFirewall has block all state set to disabled.\nStealth mode enabled\n";
+    const OFF: &str = "Firewall is disabled. (State = 0)\nFirewall has block all state set to disabled.\nFirewall stealth mode is off\n";
+
+    fn alf(state: i64, stealth: i64) -> Vec<u8> {
+        binary(&[
+            (GLOBALSTATE, Value::Integer(state.into())),
+            (STEALTHENABLED, Value::Integer(stealth.into())),
+        ])
+    }
+
+    fn managed(entries: &[(&str, Value)]) -> (String, Vec<u8>) {
+        (prefs::managed_path(MANAGED_DOMAIN), xml(entries))
+    }
+
+    #[test]
+    fn socketfilterfw_lines_parse_exactly() {
+        assert_eq!(
+            parse_status(ON),
+            Ok(AlfStatus {
+                state: 1,
+                block_all: false,
+                stealth: false
+            })
+        );
+        let s = parse_status(STATE2_BLOCKALL_OFF).unwrap();
+        assert_eq!((s.state, s.block_all, s.stealth), (2, false, true));
+        let s = parse_status(
+            "Firewall stealth mode is on\nFirewall is blocking all non-essential incoming connections.\nFirewall is enabled. (State = 1)",
+        )
+        .unwrap();
+        assert!(s.block_all && s.stealth);
+        assert_eq!(
+            parse_status("Firewall is enabled. (State = 0)\n"),
+            Err(AlfError::Unexpected(
+                "Firewall is enabled. (State = 0)".into()
+            ))
+        );
+        assert_eq!(
+            parse_status("Firewall is enabled. (State = 1)\nFirewall stealth mode is on"),
+            Err(AlfError::Missing("block-all"))
+        );
+        assert!(parse_status(&format!("{ON}Firewall is enabled. (State = 1)")).is_err());
+        assert!(parse_status(&format!("{ON}Log mode is on")).is_err());
+        assert_eq!(parse_status(""), Err(AlfError::Missing("global state")));
+    }
+
+    #[test]
+    fn live_on_passes_and_off_fails() {
+        let r = mac("15.1").command(&MACOS_ALF_STATE, 0, ON).run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("socketfilterfw"));
+        assert_eq!(r.facts["stealth_mode"], json!(false));
+        let r = mac("15.1")
+            .command(&MACOS_ALF_STATE, 0, STATE2_BLOCKALL_OFF)
+            .run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["state"], json!(2));
+        assert_eq!(
+            r.facts["block_all"],
+            json!(false),
+            "block-all is its own line, never state 2"
+        );
+        assert_eq!(r.facts["stealth_mode"], json!(true));
+        let r = mac("15.1").command(&MACOS_ALF_STATE, 0, OFF).run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["enabled"], json!(false));
+    }
+
+    #[test]
+    fn live_decides_over_the_plist() {
+        let r = mac("14.2")
+            .command(&MACOS_ALF_STATE, 0, OFF)
+            .file(&prefs::local_path(ALF_DOMAIN), alf(1, 0))
+            .run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("socketfilterfw"));
+    }
+
+    #[test]
+    fn other_lines_fall_back_to_files_and_are_quoted_when_they_cannot_decide() {
+        let odd = "Firewall is sort of on";
+        let r = mac("15.1").command(&MACOS_ALF_STATE, 0, odd).run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains(&quote(odd)), "{r:?}");
+        // On macOS 14 the plist decides instead.
+        let r = mac("14.1")
+            .command(&MACOS_ALF_STATE, 0, odd)
+            .file(&prefs::local_path(ALF_DOMAIN), alf(1, 1))
+            .run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("local"));
+    }
+
+    #[test]
+    fn offline_macos_14_reads_globalstate() {
+        let path = prefs::local_path(ALF_DOMAIN);
+        let r = mac("14.6.1").file(&path, alf(1, 1)).run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("local"));
+        assert_eq!(r.facts["stealth_mode"], json!(true));
+        assert_eq!(r.facts["block_all"], json!(null));
+        assert_eq!(r.facts["macos_version"], json!("14.6.1"));
+        let r = mac("14.6.1").file(&path, alf(2, 0)).run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        let r = mac("14.6.1").file(&path, alf(0, 0)).run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.evidence.len(), 2);
+        // Absent: macOS's default, off.
+        let r = mac("14.0").run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("default"));
+        // Any other value: unknown.
+        let r = mac("14.0").file(&path, alf(7, 0)).run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+    }
+
+    #[test]
+    fn offline_macos_15_needs_a_managed_value() {
+        // The plist no longer holds the state on 15: it is not read.
+        let path = prefs::local_path(ALF_DOMAIN);
+        let r = mac("15.0").file(&path, alf(1, 0)).run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("managed"), "{r:?}");
+        let (p, b) = managed(&[
+            (ENABLE_FIREWALL, Value::Boolean(true)),
+            (BLOCK_ALL_INCOMING, Value::Boolean(true)),
+            (ENABLE_STEALTH_MODE, Value::Boolean(true)),
+        ]);
+        let r = mac("15.0").file(&p, b).run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["managed"], json!(true));
+        assert_eq!(r.facts["basis"], json!("managed"));
+        assert_eq!(r.facts["block_all"], json!(true));
+        assert_eq!(r.facts["stealth_mode"], json!(true));
+        assert_eq!(r.evidence.len(), 3);
+        let (p, b) = managed(&[(ENABLE_FIREWALL, Value::Boolean(false))]);
+        let r = mac("26.1").file(&p, b).run(&Firewall);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn a_managed_value_wins_on_macos_14_too() {
+        let (p, b) = managed(&[(ENABLE_FIREWALL, Value::Boolean(true))]);
+        let r = mac("14.3")
+            .file(&p, b)
+            .file(&prefs::local_path(ALF_DOMAIN), alf(0, 0))
+            .run(&Firewall);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["basis"], json!("managed"));
+    }
+
+    #[test]
+    fn an_unknown_version_or_unreadable_plist_is_unknown_offline() {
+        let r = crate::host::fake::FakeHost::macos().run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("macOS version"));
+        let path = prefs::local_path(ALF_DOMAIN);
+        let r = mac("14.0")
+            .file(&path, alf(1, 0))
+            .deny(&path)
+            .run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("permission denied"));
+        let (p, b) = managed(&[(ENABLE_FIREWALL, Value::String("sure".into()))]);
+        let r = mac("15.0").file(&p, b).run(&Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+    }
+}

@@ -154,3 +154,94 @@ impl Check for SecureBoot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::FakeHost;
+    use serde_json::json;
+
+    fn ibridge(level: &str) -> String {
+        json!({"SPiBridgeDataType": [{
+            "ibridge_model_name": "Apple T2 Security Chip",
+            "ibridge_secure_boot": level,
+            "ibridge_sb_other_kext": "no"
+        }]})
+        .to_string()
+    }
+
+    fn run(stdout: &str) -> CheckResult {
+        FakeHost::macos()
+            .command(&MACOS_IBRIDGE, 0, stdout)
+            .run(&SecureBoot)
+    }
+
+    #[test]
+    fn the_json_parses() {
+        assert_eq!(
+            parse_ibridge(&ibridge("Full Security")),
+            Ok(IbridgeInfo::Level {
+                level: "Full Security".into(),
+                model: Some("Apple T2 Security Chip".into())
+            })
+        );
+        assert_eq!(
+            parse_ibridge(r#"{"SPiBridgeDataType": []}"#),
+            Ok(IbridgeInfo::NoItem)
+        );
+        assert_eq!(parse_ibridge("{}"), Err(IbridgeError::NoArray));
+        assert_eq!(
+            parse_ibridge(r#"{"SPiBridgeDataType": [{"x": 1}]}"#),
+            Err(IbridgeError::NoLevel)
+        );
+        assert!(matches!(
+            parse_ibridge("Secure Boot: Full"),
+            Err(IbridgeError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn full_and_reduced_pass_with_the_level() {
+        for level in ["Full Security", "Reduced Security"] {
+            let r = run(&ibridge(level));
+            assert_eq!(r.status, Status::Pass, "{r:?}");
+            assert_eq!(r.facts["level"], json!(level));
+            assert_eq!(r.facts["model"], json!("Apple T2 Security Chip"));
+            assert_eq!(r.evidence.len(), 1);
+        }
+    }
+
+    #[test]
+    fn permissive_no_security_and_no_hardware_fail() {
+        for level in ["Permissive Security", "No Security"] {
+            let r = run(&ibridge(level));
+            assert_eq!(r.status, Status::Fail, "{r:?}");
+            assert_eq!(r.facts["level"], json!(level));
+        }
+        let r = run(r#"{"SPiBridgeDataType": []}"#);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["hardware"], json!(false));
+    }
+
+    #[test]
+    fn other_strings_bad_output_and_offline_are_unknown() {
+        for level in ["Medium Security", "Sécurité complète", ""] {
+            let r = run(&ibridge(level));
+            assert_eq!(r.status, Status::Unknown, "{level}: {r:?}");
+            assert!(r.reason.as_deref().unwrap().contains(&quote(level)));
+        }
+        let r = run("SECRETWORD trailing");
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(
+            !r.reason.as_deref().unwrap().contains("SECRETWORD"),
+            "{r:?}"
+        );
+        let r = FakeHost::macos()
+            .command(&MACOS_IBRIDGE, 1, &ibridge("Full Security"))
+            .run(&SecureBoot);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        let r = FakeHost::macos().run(&SecureBoot);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("offline root"));
+    }
+}
