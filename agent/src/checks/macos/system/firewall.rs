@@ -137,7 +137,8 @@ struct Answer {
 /// source says: offline, block-all comes only from a managed `BlockAllIncoming`,
 /// stealth mode from managed `EnableStealthMode` or, up to macOS 14,
 /// `stealthenabled`), `basis` (`socketfilterfw`, `managed`, `local`, `default`),
-/// `managed` (a managed preference decided the state), `macos_version`.
+/// `managed` (a managed preference decided the state), `macos_version`,
+/// `live_error` (why the live source gave no answer, when files were read).
 pub struct Firewall;
 
 impl Firewall {
@@ -252,14 +253,21 @@ impl Check for Firewall {
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
         let version = version::get(ctx).ok().map(|v| v.to_string());
+        let mut live_error = None;
         let answer = match self.live(ctx) {
             Ok(a) => Ok(a),
-            Err(live_err) => self.files(ctx).map_err(|e| format!("{live_err}; {e}")),
+            Err(live_err) => {
+                let files = self.files(ctx).map_err(|e| format!("{live_err}; {e}"));
+                live_error = Some(live_err);
+                files
+            }
         };
         let a = match answer {
             Ok(a) => a,
             Err(e) => {
-                return unknown(self.id(), e).fact("macos_version", version);
+                return unknown(self.id(), e)
+                    .fact("macos_version", version)
+                    .fact("live_error", live_error);
             }
         };
         let result = match a.state {
@@ -290,12 +298,20 @@ impl Check for Firewall {
         };
         result
             .fact("state", a.state)
-            .fact("enabled", matches!(a.state, 1 | 2))
+            .fact(
+                "enabled",
+                match a.state {
+                    0 => Some(false),
+                    1 | 2 => Some(true),
+                    _ => None,
+                },
+            )
             .fact("block_all", a.block_all)
             .fact("stealth_mode", a.stealth)
             .fact("basis", a.basis)
             .fact("managed", a.managed)
             .fact("macos_version", version)
+            .fact("live_error", live_error)
             .evidences(a.evidence)
     }
 }
@@ -401,6 +417,12 @@ mod tests {
             .run(&Firewall);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["basis"], json!("local"));
+        assert!(
+            r.facts["live_error"]
+                .as_str()
+                .unwrap()
+                .contains(&quote(odd))
+        );
     }
 
     #[test]
@@ -424,6 +446,7 @@ mod tests {
         // Any other value: unknown.
         let r = mac("14.0").file(&path, alf(7, 0)).run(&Firewall);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert_eq!(r.facts["enabled"], json!(null));
     }
 
     #[test]
