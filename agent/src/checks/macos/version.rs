@@ -123,4 +123,29 @@ mod tests {
         assert!(err.unwrap_err().contains("is not a version"));
         assert!(version_of(Vec::new()).is_err());
     }
+
+    #[test]
+    fn apples_own_xml_layout_and_a_bare_plist_are_read() {
+        let apple = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>BuildID</key>
+	<string>7A5E6B0C-0000-11EF-0000-000000000000</string>
+	<key>ProductBuildVersion</key>
+	<string>23G93</string>
+	<key>ProductName</key>
+	<string>macOS</string>
+	<key>ProductVersion</key>
+	<string>14.6.1</string>
+</dict>
+</plist>
+"#;
+        assert_eq!(
+            version_of(apple.as_bytes().to_vec()).unwrap().to_string(),
+            "14.6.1"
+        );
+        let bare = "<plist><dict><key>ProductVersion</key><string>15.1</string></dict></plist>";
+        assert_eq!(version_of(bare.as_bytes().to_vec()).unwrap().minor, 1);
+    }
 }
