@@ -385,4 +385,16 @@ pub(crate) mod tests {
             Err(PlistError::NotADictionary { .. })
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn plists_from_the_host_never_panic(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            binary_magic in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = if binary_magic { b"bplist00".to_vec() } else { Vec::new() };
+            bytes.extend(tail);
+            let _ = parse(&bytes);
+        }
+    }
 }

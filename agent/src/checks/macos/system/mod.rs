@@ -55,6 +55,28 @@ mod tests {
         assert!(q.ends_with('…') && q.chars().count() < 210, "{q}");
         assert_eq!(lines("a  \n\n  \nb\n").collect::<Vec<_>>(), vec!["a", "b"]);
     }
+
+    proptest::proptest! {
+        /// Whatever a tool prints, the parsers answer without panicking, and accept
+        /// nothing that is not made of their exact lines.
+        #[test]
+        fn tool_output_never_panics(text in "[ -~\t\n]{0,300}") {
+            let sip = sip::parse_status(&text);
+            let _ = sip::parse_authroot(&text);
+            let gk = gatekeeper::parse_status(&text);
+            let fw = firewall::parse_status(&text);
+            let _ = secure_boot::parse_ibridge(&text);
+            if gk.is_ok() {
+                proptest::prop_assert!(lines(&text).all(|l| l == gatekeeper::ENABLED || l == gatekeeper::DISABLED));
+            }
+            if fw.is_ok() {
+                proptest::prop_assert_eq!(lines(&text).count(), 3);
+            }
+            if let Ok(sip::SipStatus::Enabled) = sip {
+                proptest::prop_assert!(lines(&text).all(|l| l == sip::SIP_ENABLED));
+            }
+        }
+    }
 }
 
 /// Fake Macs for the checks' tests.
