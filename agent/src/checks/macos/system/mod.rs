@@ -56,6 +56,61 @@ mod tests {
         assert_eq!(lines("a  \n\n  \nb\n").collect::<Vec<_>>(), vec!["a", "b"]);
     }
 
+    /// The registry runs the four system checks on a Mac root, in catalogue order:
+    /// they are no longer "not yet implemented".
+    #[test]
+    fn the_registry_runs_the_system_checks_on_a_mac() {
+        use crate::checks::{Context, Thresholds, run};
+        use crate::host::sources::{
+            MACOS_ALF_STATE, MACOS_CSRUTIL_AUTHROOT, MACOS_CSRUTIL_STATUS, MACOS_IBRIDGE,
+            MACOS_SPCTL_STATUS,
+        };
+        use attest_proto::Status;
+
+        let host = testmac::mac("15.1")
+            .command(
+                &MACOS_ALF_STATE,
+                0,
+                "Firewall is disabled. (State = 0)\nFirewall has block all state set to disabled.\nFirewall stealth mode is off\n",
+            )
+            .command(
+                &MACOS_IBRIDGE,
+                0,
+                r#"{"SPiBridgeDataType": [{"ibridge_secure_boot": "Reduced Security"}]}"#,
+            )
+            .command(&MACOS_CSRUTIL_STATUS, 0, sip::SIP_ENABLED)
+            .command(&MACOS_CSRUTIL_AUTHROOT, 0, sip::AUTHROOT_ENABLED)
+            .command(&MACOS_SPCTL_STATUS, 0, "assessments enabled\n")
+            .host();
+        let thresholds = Thresholds::default();
+        let ctx = Context::new(&host, crate::host::fake::default_now(), &thresholds);
+        let only: Vec<String> = [
+            "system.gatekeeper",
+            "system.sip",
+            "system.secure_boot",
+            "system.firewall",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let got: Vec<(String, Status)> = run(&ctx, &only)
+            .into_iter()
+            .map(|r| (r.check, r.status))
+            .collect();
+        let want = [
+            ("system.firewall", Status::Fail),
+            ("system.secure_boot", Status::Pass),
+            ("system.sip", Status::Pass),
+            ("system.gatekeeper", Status::Pass),
+        ];
+        assert_eq!(
+            got,
+            want.iter()
+                .map(|(id, s)| ((*id).to_owned(), *s))
+                .collect::<Vec<_>>()
+        );
+    }
+
     proptest::proptest! {
         /// Whatever a tool prints, the parsers answer without panicking, and accept
         /// nothing that is not made of their exact lines.
