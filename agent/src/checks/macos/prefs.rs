@@ -1,7 +1,9 @@
 //! Property lists and the effective value of a device-level preference key.
 //!
-//! Plists are XML or binary (`bplist00`); one parser reads both. The old NeXTSTEP
-//! text form (what `defaults read` prints) is never parsed.
+//! Plist *files* are XML or binary (`bplist00`) from their first byte; one parser
+//! reads both ([`parse`]). The old NeXTSTEP text form (what `defaults read` prints)
+//! is never parsed. Command output, which may begin with a text line, is read by
+//! [`super::plist::parse`] instead.
 //!
 //! The effective value of a device-level key is the first found of:
 //!
