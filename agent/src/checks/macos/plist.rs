@@ -15,21 +15,21 @@ pub enum PlistError {
     NotADictionary,
 }
 
-/// Parses an XML or binary plist. Command output that begins with a text line
-/// before the XML (`pwpolicy` prints "Getting global account policies" first) is
-/// read from its first `<?xml`.
+/// Parses an XML or binary plist, and nothing else: the old NeXTSTEP text form
+/// (what `defaults read` prints) is refused, as the catalogue asks. Command output
+/// that begins with a text line before the XML (`pwpolicy` prints "Getting global
+/// account policies" first) is read from its first `<?xml`.
 pub fn parse(bytes: &[u8]) -> Result<Value, PlistError> {
-    let start = if bytes.starts_with(b"bplist") {
-        0
-    } else {
-        find(bytes, b"<?xml").unwrap_or(0)
-    };
+    if bytes.starts_with(b"bplist00") {
+        return Value::from_reader(std::io::Cursor::new(bytes))
+            .map_err(|e| PlistError::Malformed(e.to_string()));
+    }
+    let start = find(bytes, b"<?xml").unwrap_or(0);
     let bytes = &bytes[start..];
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(PlistError::Empty);
     }
-    Value::from_reader(std::io::Cursor::new(bytes))
-        .map_err(|e| PlistError::Malformed(e.to_string()))
+    Value::from_reader_xml(bytes).map_err(|e| PlistError::Malformed(e.to_string()))
 }
 
 /// Parses a plist whose top level is a dictionary (what `diskutil … -plist` prints).
@@ -95,6 +95,15 @@ pub fn all_dicts(value: &Value) -> Vec<&Dictionary> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_nextstep_text_form_is_refused() {
+        assert!(matches!(
+            parse(b"{ GuestEnabled = 0; }"),
+            Err(PlistError::Malformed(_))
+        ));
+    }
+
     use super::*;
 
     const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

@@ -67,7 +67,8 @@ pub enum PlistError {
     },
 }
 
-/// Parses an XML or binary plist.
+/// Parses an XML or binary plist (a preference file: the whole file, no text line
+/// before it, unlike command output, which [`super::plist::parse`] reads).
 pub fn parse(bytes: &[u8]) -> Result<Value, plist::Error> {
     if bytes.starts_with(b"bplist00") {
         Value::from_reader(Cursor::new(bytes))
