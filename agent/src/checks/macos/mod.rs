@@ -11,8 +11,11 @@
 //! then the documented default) and [`version`] (the macOS version under the root).
 
 pub mod disk;
+pub mod login;
 pub mod plist;
 pub mod prefs;
+pub mod remote;
+pub mod sudo;
 pub mod system;
 pub mod version;
 
@@ -25,6 +28,11 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(disk::FixedVolumesEncrypted),
         Box::new(disk::SwapEncrypted),
         Box::new(disk::RecoveryKeyEscrow),
+        Box::new(login::GuestDisabled),
+        Box::new(login::AutoLoginDisabled),
+        Box::new(remote::MacSshRootLogin),
+        Box::new(remote::MacSshPasswordAuth),
+        Box::new(sudo::SudoNopasswd),
     ];
     checks.extend(system::checks());
     checks
