@@ -1,5 +1,6 @@
 //! SSH on macOS: `accounts.ssh_root_login` and `accounts.ssh_password_auth`
-//! (ISO/IEC 27002:2022 8.5 Secure authentication, 8.2 Privileged access rights).
+//! (ISO/IEC 27002:2022 8.2 Privileged access rights, 5.15 Access control,
+//! 5.18 Access rights; 8.5 Secure authentication).
 //!
 //! The OpenSSH server runs only when Remote Login is on. Remote Login is off
 //! unless `/var/db/com.apple.xpc.launchd/disabled.plist` sets `com.openssh.sshd`

@@ -1,5 +1,5 @@
 //! `accounts.sudo_nopasswd` on macOS (ISO/IEC 27002:2022 8.2 Privileged access
-//! rights, 8.5 Secure authentication): the Linux check, unchanged. It reads
+//! rights, 5.15 Access control, 5.18 Access rights): the Linux check, unchanged. It reads
 //! `/etc/sudoers` and what it includes with the same parser; on a Mac `/etc` is a
 //! link to `private/etc`, which the host resolves, and the stock file ends with
 //! `#includedir /private/etc/sudoers.d`.
