@@ -418,11 +418,15 @@ mod tests {
         ] {
             assert!(!text.contains(&needle), "{needle} in {text}");
         }
-        // No evidence names the kcpassword file (it would carry its hash).
-        assert!(
-            !text.contains("\"path\":\"/etc/kcpassword\",\"excerpt\""),
-            "{text}"
-        );
+        // The loginwindow plist is evidence; the kcpassword file is not (file
+        // evidence would carry its hash).
+        assert_eq!(r.evidence.len(), 1, "{r:?}");
+        for e in &r.evidence {
+            let Evidence::File { path, .. } = e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(path, &prefs::local_path(LOGINWINDOW));
+        }
     }
 
     #[test]
