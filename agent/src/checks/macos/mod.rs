@@ -10,6 +10,7 @@
 //! and the effective value of a device-level preference key: managed, then local,
 //! then the documented default) and [`version`] (the macOS version under the root).
 
+pub mod accounts;
 pub mod disk;
 pub mod login;
 pub mod plist;
@@ -34,6 +35,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(remote::MacSshPasswordAuth),
         Box::new(sudo::SudoNopasswd),
     ];
+    checks.extend(accounts::checks());
     checks.extend(system::checks());
     checks
 }

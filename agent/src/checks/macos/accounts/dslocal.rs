@@ -1,0 +1,319 @@
+//! The local directory: `/var/db/dslocal/nodes/Default/users/*.plist` and
+//! `groups/*.plist` (XML or binary plists whose attributes are arrays of values;
+//! root only).
+//!
+//! Only the attributes the checks need are kept: `name`, `uid`, `generateduid`,
+//! `shell`, `authentication_authority`, `IsHidden` of users; `name`, `users`,
+//! `groupmembers`, `nestedgroups`, `generateduid` of groups. **`ShadowHashData` is
+//! never kept**, nor anything derived from it: a user plist is parsed and dropped
+//! at once, and its evidence hashes the kept attributes, not the file (whose bytes
+//! carry the password hash).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use attest_proto::Evidence;
+use plist::{Dictionary, Value};
+
+use crate::checks::macos::prefs;
+use crate::checks::{Context, canonical_json, file_evidence, sha256};
+use crate::host::{Host, join_path};
+
+/// Where the local users are.
+pub const USERS_DIR: &str = "/var/db/dslocal/nodes/Default/users";
+/// Where the local groups are.
+pub const GROUPS_DIR: &str = "/var/db/dslocal/nodes/Default/groups";
+/// The group whose members are administrators.
+pub const ADMIN_GROUP: &str = "admin";
+/// The first uid of a human account on macOS.
+pub const FIRST_HUMAN_UID: i64 = 501;
+/// The marker in `authentication_authority` of an account with a local password.
+pub const SHADOW_HASH: &str = ";ShadowHash;";
+/// The shell of an account that cannot log in.
+pub const NO_SHELL: &str = "/usr/bin/false";
+
+/// A local user, without its password hash.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct User {
+    pub name: String,
+    pub uid: Option<i64>,
+    pub generateduid: Option<String>,
+    pub shell: Option<String>,
+    pub authentication_authority: Vec<String>,
+    pub hidden: bool,
+    /// The file it was read from.
+    #[serde(skip)]
+    pub path: String,
+}
+
+impl User {
+    /// `authentication_authority` has `;ShadowHash;`: a local password exists.
+    pub fn has_shadow_hash(&self) -> bool {
+        self.authentication_authority
+            .iter()
+            .any(|a| a.contains(SHADOW_HASH))
+    }
+
+    /// The catalogue's disabled rule: no `;ShadowHash;` in
+    /// `authentication_authority` and the shell is `/usr/bin/false`.
+    pub fn disabled(&self) -> bool {
+        !self.has_shadow_hash() && self.shell.as_deref() == Some(NO_SHELL)
+    }
+
+    /// Evidence of the user plist: its path, `excerpt`, and the SHA-256 of the
+    /// canonical JSON of the attributes kept (never of the file, which holds the
+    /// password hash).
+    pub fn evidence(&self, excerpt: impl Into<String>) -> Evidence {
+        let kept = serde_json::to_value(self).unwrap_or_default();
+        Evidence::File {
+            path: self.path.clone(),
+            excerpt: excerpt.into(),
+            sha256: sha256(canonical_json(&kept).as_bytes()),
+        }
+    }
+
+    /// `name uid=N shell=S` for excerpts.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} uid={} shell={} shadowhash={}",
+            self.name,
+            self.uid.map_or_else(|| "?".to_owned(), |u| u.to_string()),
+            self.shell.as_deref().unwrap_or("?"),
+            self.has_shadow_hash()
+        )
+    }
+}
+
+/// A local group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub generateduid: Option<String>,
+    pub users: Vec<String>,
+    pub groupmembers: Vec<String>,
+    pub nestedgroups: Vec<String>,
+    pub path: String,
+    pub evidence: Evidence,
+}
+
+/// Why a directory record could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: not a valid plist: {error}")]
+    Parse { path: String, error: String },
+    #[error("{path}: the top level is not a dictionary")]
+    NotADictionary { path: String },
+    #[error("{path}: no name")]
+    NoName { path: String },
+    #[error("{path}: uid {found:?} is not an integer")]
+    BadUid { path: String, found: String },
+}
+
+fn dict_of(bytes: &[u8], path: &str) -> Result<Dictionary, RecordError> {
+    let value = prefs::parse(bytes).map_err(|e| RecordError::Parse {
+        path: path.to_owned(),
+        error: e.to_string(),
+    })?;
+    value.into_dictionary().ok_or(RecordError::NotADictionary {
+        path: path.to_owned(),
+    })
+}
+
+/// The values of an attribute: an array of strings (or integers), or a single
+/// value (tolerated).
+fn values(dict: &Dictionary, key: &str) -> Vec<String> {
+    let one = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match dict.get(key) {
+        Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
+        Some(v) => one(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn first(dict: &Dictionary, key: &str) -> Option<String> {
+    values(dict, key).into_iter().next()
+}
+
+/// Parses a user plist. `ShadowHashData` is not looked at.
+pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
+    let dict = dict_of(bytes, path)?;
+    let name = first(&dict, "name").ok_or(RecordError::NoName {
+        path: path.to_owned(),
+    })?;
+    let uid = match first(&dict, "uid") {
+        None => None,
+        Some(s) => Some(s.trim().parse::<i64>().map_err(|_| RecordError::BadUid {
+            path: path.to_owned(),
+            found: crate::checks::macos::disk::clip(&s),
+        })?),
+    };
+    let hidden = first(&dict, "IsHidden")
+        .map(|h| matches!(h.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    Ok(User {
+        name,
+        uid,
+        generateduid: first(&dict, "generateduid").map(|g| g.to_ascii_uppercase()),
+        shell: first(&dict, "shell"),
+        authentication_authority: values(&dict, "authentication_authority"),
+        hidden,
+        path: path.to_owned(),
+    })
+}
+
+/// Parses a group plist.
+pub fn parse_group(bytes: &[u8], path: &str) -> Result<Group, RecordError> {
+    let dict = dict_of(bytes, path)?;
+    let name = first(&dict, "name").ok_or(RecordError::NoName {
+        path: path.to_owned(),
+    })?;
+    let upper = |v: Vec<String>| v.into_iter().map(|g| g.to_ascii_uppercase()).collect();
+    let users = values(&dict, "users");
+    let excerpt = format!("{name}: users = {}", users.join(", "));
+    Ok(Group {
+        generateduid: first(&dict, "generateduid").map(|g| g.to_ascii_uppercase()),
+        groupmembers: upper(values(&dict, "groupmembers")),
+        nestedgroups: upper(values(&dict, "nestedgroups")),
+        users,
+        path: path.to_owned(),
+        evidence: file_evidence(path, bytes, excerpt),
+        name,
+    })
+}
+
+/// The local directory, as read.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+}
+
+/// The members of a group, resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Members {
+    /// User names, sorted, each once.
+    pub names: BTreeSet<String>,
+    /// `groupmembers`/`nestedgroups` GeneratedUIDs that name no local user or group.
+    pub unresolved: BTreeSet<String>,
+    /// The groups walked (the group itself and every nested group), in order.
+    pub groups: Vec<String>,
+}
+
+impl Directory {
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Members of group `name`: `users`, plus `groupmembers` resolved through the
+    /// users' `generateduid`, plus the members of `nestedgroups` (group
+    /// GeneratedUIDs), followed recursively; a group already walked is not walked
+    /// again (cycles end).
+    pub fn members(&self, name: &str) -> Members {
+        let mut out = Members::default();
+        let by_guid: BTreeMap<&str, &User> = self
+            .users
+            .iter()
+            .filter_map(|u| u.generateduid.as_deref().map(|g| (g, u)))
+            .collect();
+        let groups_by_guid: BTreeMap<&str, &Group> = self
+            .groups
+            .iter()
+            .filter_map(|g| g.generateduid.as_deref().map(|id| (id, g)))
+            .collect();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<&Group> = self.group(name).into_iter().collect();
+        while let Some(group) = todo.pop() {
+            if !seen.insert(group.name.clone()) {
+                continue;
+            }
+            out.groups.push(group.name.clone());
+            out.names.extend(group.users.iter().cloned());
+            for guid in &group.groupmembers {
+                match (
+                    by_guid.get(guid.as_str()),
+                    groups_by_guid.get(guid.as_str()),
+                ) {
+                    (Some(u), _) => {
+                        out.names.insert(u.name.clone());
+                    }
+                    (None, Some(g)) => todo.push(g),
+                    (None, None) => {
+                        out.unresolved.insert(guid.clone());
+                    }
+                }
+            }
+            for guid in &group.nestedgroups {
+                match groups_by_guid.get(guid.as_str()) {
+                    Some(g) => todo.push(g),
+                    None => {
+                        out.unresolved.insert(guid.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Human accounts: uid ≥ 501, or a member of `admin`.
+    pub fn humans(&self) -> Vec<&User> {
+        let admins = self.members(ADMIN_GROUP).names;
+        self.users
+            .iter()
+            .filter(|u| u.uid.is_some_and(|id| id >= FIRST_HUMAN_UID) || admins.contains(&u.name))
+            .collect()
+    }
+
+    /// Human accounts that are not disabled.
+    pub fn enabled_humans(&self) -> Vec<&User> {
+        self.humans()
+            .into_iter()
+            .filter(|u| !u.disabled())
+            .collect()
+    }
+
+    /// Every user plist with uid 0.
+    pub fn uid0(&self) -> Vec<&User> {
+        self.users.iter().filter(|u| u.uid == Some(0)).collect()
+    }
+}
+
+/// Reads every `*.plist` of a directory with `parse`; names are sorted.
+fn read_records<T>(
+    host: &Host,
+    dir: &str,
+    parse: impl Fn(&[u8], &str) -> Result<T, RecordError>,
+) -> Result<Vec<T>, String> {
+    let names = host.list_dir(dir).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for name in names.iter().filter(|n| n.ends_with(".plist")) {
+        let path = join_path(dir, name);
+        let bytes = host.read(&path).map_err(|e| e.to_string())?;
+        out.push(parse(&bytes, &path).map_err(|e| e.to_string())?);
+        // The bytes (and any ShadowHashData in them) are dropped here.
+    }
+    Ok(out)
+}
+
+/// Reads the local directory. Any user or group plist that cannot be read or
+/// parsed makes the whole directory unknown (it might be the record that decides).
+pub fn read(host: &Host) -> Result<Directory, String> {
+    Ok(Directory {
+        users: read_records(host, USERS_DIR, parse_user)?,
+        groups: read_records(host, GROUPS_DIR, parse_group)?,
+    })
+}
+
+/// The local directory, read once per run.
+pub struct DirectoryMemo(pub Result<Directory, String>);
+
+pub fn directory(ctx: &Context<'_>) -> std::sync::Arc<DirectoryMemo> {
+    ctx.memo(|ctx| DirectoryMemo(read(ctx.host)))
+}

@@ -1,0 +1,469 @@
+use attest_proto::Status;
+use plist::{Dictionary, Value};
+
+use super::dslocal::{self, GROUPS_DIR, USERS_DIR};
+use super::pwpolicy::{self, re_min_length};
+use super::*;
+use crate::checks::Thresholds;
+use crate::host::fake::FakeHost;
+use crate::host::sources::MACOS_PWPOLICY;
+
+const MARKER: &[u8] = b"SHADOW-MARKER-5f1c9e";
+
+fn arr(values: &[&str]) -> Value {
+    Value::Array(
+        values
+            .iter()
+            .map(|v| Value::String((*v).to_owned()))
+            .collect(),
+    )
+}
+
+fn to_bytes(dict: Dictionary, binary: bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let value = Value::Dictionary(dict);
+    if binary {
+        value.to_writer_binary(&mut buf).unwrap();
+    } else {
+        value.to_writer_xml(&mut buf).unwrap();
+    }
+    buf
+}
+
+struct U<'a> {
+    name: &'a str,
+    uid: &'a str,
+    guid: &'a str,
+    shell: &'a str,
+    shadow: bool,
+}
+
+fn user(u: &U<'_>, binary: bool) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    d.insert("name".into(), arr(&[u.name]));
+    d.insert("uid".into(), arr(&[u.uid]));
+    d.insert("generateduid".into(), arr(&[u.guid]));
+    d.insert("shell".into(), arr(&[u.shell]));
+    if u.shadow {
+        d.insert(
+            "authentication_authority".into(),
+            arr(&[";ShadowHash;HASHLIST:<SALTED-SHA512-PBKDF2,SRP-RFC5054-4096-SHA512-PBKDF2>"]),
+        );
+        d.insert(
+            "ShadowHashData".into(),
+            Value::Array(vec![Value::Data(MARKER.to_vec())]),
+        );
+    } else {
+        d.insert("authentication_authority".into(), arr(&[";DisabledUser;"]));
+    }
+    to_bytes(d, binary)
+}
+
+fn group(name: &str, guid: &str, users: &[&str], members: &[&str], nested: &[&str]) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    d.insert("name".into(), arr(&[name]));
+    d.insert("generateduid".into(), arr(&[guid]));
+    d.insert("users".into(), arr(users));
+    d.insert("groupmembers".into(), arr(members));
+    d.insert("nestedgroups".into(), arr(nested));
+    to_bytes(d, false)
+}
+
+const ROOT: U<'static> = U {
+    name: "root",
+    uid: "0",
+    guid: "FFFFEEEE-DDDD-CCCC-BBBB-AAAA00000000",
+    shell: "/bin/sh",
+    shadow: false,
+};
+const ALICE: U<'static> = U {
+    name: "alice",
+    uid: "501",
+    guid: "11111111-0000-0000-0000-000000000501",
+    shell: "/bin/zsh",
+    shadow: true,
+};
+const DAEMON: U<'static> = U {
+    name: "_www",
+    uid: "70",
+    guid: "FFFFEEEE-DDDD-CCCC-BBBB-AAAA00000046",
+    shell: "/usr/bin/false",
+    shadow: false,
+};
+
+fn users_path(name: &str) -> String {
+    format!("{USERS_DIR}/{name}.plist")
+}
+
+/// A Mac with root, a daemon and alice (binary plist), admin = root + alice by GUID.
+fn mac() -> FakeHost {
+    FakeHost::macos()
+        .file(&users_path("root"), user(&ROOT, false))
+        .file(&users_path("_www"), user(&DAEMON, false))
+        .file(&users_path("alice"), user(&ALICE, true))
+        .file(
+            &format!("{GROUPS_DIR}/admin.plist"),
+            group(
+                "admin",
+                "ABCDEFAB-CDEF-ABCD-EFAB-CDEF00000050",
+                &["root"],
+                &[ALICE.guid],
+                &[],
+            ),
+        )
+}
+
+fn pwpolicy_output(
+    content: &[(&str, &str, Option<i64>)],
+    auth: Option<i64>,
+    days: Option<i64>,
+) -> String {
+    let mut d = Dictionary::new();
+    let rules: Vec<Value> = content
+        .iter()
+        .map(|(id, re, min)| {
+            let mut p = Dictionary::new();
+            p.insert("policyIdentifier".into(), Value::String((*id).to_owned()));
+            p.insert(
+                "policyContent".into(),
+                Value::String(format!("policyAttributePassword matches '{re}'")),
+            );
+            let mut params = Dictionary::new();
+            if let Some(m) = min {
+                params.insert("minimumLength".into(), Value::Integer((*m).into()));
+            }
+            p.insert("policyParameters".into(), Value::Dictionary(params));
+            Value::Dictionary(p)
+        })
+        .collect();
+    d.insert(pwpolicy::CONTENT.into(), Value::Array(rules));
+    if let Some(n) = auth {
+        let mut params = Dictionary::new();
+        params.insert(pwpolicy::MAX_FAILED.into(), Value::Integer(n.into()));
+        let mut p = Dictionary::new();
+        p.insert(
+            "policyIdentifier".into(),
+            Value::String("com.apple.maximumFailedLoginAttempts".into()),
+        );
+        p.insert(
+            "policyContent".into(),
+            Value::String(
+                "policyAttributeFailedAuthentications < policyAttributeMaximumFailedAuthentications"
+                    .into(),
+            ),
+        );
+        p.insert("policyParameters".into(), Value::Dictionary(params));
+        d.insert(
+            pwpolicy::AUTHENTICATION.into(),
+            Value::Array(vec![Value::Dictionary(p)]),
+        );
+    }
+    if let Some(n) = days {
+        let mut params = Dictionary::new();
+        params.insert(pwpolicy::EXPIRES_DAYS.into(), Value::Integer(n.into()));
+        let mut p = Dictionary::new();
+        p.insert(
+            "policyIdentifier".into(),
+            Value::String("ProfilePayload:0F7A:maxPINAgeInDays".into()),
+        );
+        p.insert("policyContent".into(), Value::String("policyAttributeCurrentTime > policyAttributeLastPasswordChangeTime + policyAttributeExpiresEveryNDays * 24 * 60 * 60".into()));
+        p.insert("policyParameters".into(), Value::Dictionary(params));
+        d.insert(
+            pwpolicy::CHANGE.into(),
+            Value::Array(vec![Value::Dictionary(p)]),
+        );
+    }
+    let xml = String::from_utf8(to_bytes(d, false)).unwrap();
+    format!("Getting global account policies\n{xml}")
+}
+
+// ---- dslocal ----
+
+#[test]
+fn user_plists_are_read_binary_or_xml_and_shadow_hash_data_is_not_kept() {
+    for binary in [false, true] {
+        let u = dslocal::parse_user(&user(&ALICE, binary), "/x/alice.plist").unwrap();
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.uid, Some(501));
+        assert!(u.has_shadow_hash());
+        assert!(!u.disabled());
+        let dump = format!("{u:?}");
+        assert!(!dump.contains("SHADOW-MARKER"), "{dump}");
+    }
+}
+
+#[test]
+fn disabled_needs_no_shadow_hash_and_the_false_shell() {
+    let d = dslocal::parse_user(&user(&DAEMON, false), "/x").unwrap();
+    assert!(d.disabled());
+    let no_hash_but_shell = U {
+        shell: "/bin/zsh",
+        ..DAEMON
+    };
+    assert!(
+        !dslocal::parse_user(&user(&no_hash_but_shell, false), "/x")
+            .unwrap()
+            .disabled()
+    );
+    let hash_and_false = U {
+        shell: "/usr/bin/false",
+        ..ALICE
+    };
+    assert!(
+        !dslocal::parse_user(&user(&hash_and_false, false), "/x")
+            .unwrap()
+            .disabled()
+    );
+}
+
+#[test]
+fn a_non_integer_uid_is_an_error() {
+    let bad = U {
+        uid: "five",
+        ..ALICE
+    };
+    assert!(matches!(
+        dslocal::parse_user(&user(&bad, false), "/x"),
+        Err(dslocal::RecordError::BadUid { .. })
+    ));
+}
+
+#[test]
+fn admin_members_follow_guids_and_nested_groups_and_stop_at_cycles() {
+    let host = mac()
+        .file(
+            &users_path("bob"),
+            user(
+                &U {
+                    name: "bob",
+                    uid: "502",
+                    guid: "B0B",
+                    shell: "/bin/zsh",
+                    shadow: true,
+                },
+                false,
+            ),
+        )
+        // admin nests "ops", which nests admin back (a cycle) and holds bob by GUID.
+        .file(
+            &format!("{GROUPS_DIR}/admin.plist"),
+            group(
+                "admin",
+                "ADM",
+                &["root"],
+                &[ALICE.guid, "DEAD-BEEF"],
+                &["OPS"],
+            ),
+        )
+        .file(
+            &format!("{GROUPS_DIR}/ops.plist"),
+            group("ops", "OPS", &[], &["b0b"], &["ADM"]),
+        )
+        .host();
+    let dir = dslocal::read(&host).unwrap();
+    let m = dir.members("admin");
+    let names: Vec<&str> = m.names.iter().map(String::as_str).collect();
+    assert_eq!(names, vec!["alice", "bob", "root"]);
+    assert_eq!(m.groups, vec!["admin", "ops"]);
+    assert!(m.unresolved.contains("DEAD-BEEF"));
+}
+
+#[test]
+fn humans_are_uid_501_and_up_or_admins() {
+    let dir = dslocal::read(&mac().host()).unwrap();
+    let humans: Vec<&str> = dir.humans().iter().map(|u| u.name.as_str()).collect();
+    // root is an admin member; _www is neither.
+    assert_eq!(humans, vec!["alice", "root"]);
+    let enabled: Vec<&str> = dir
+        .enabled_humans()
+        .iter()
+        .map(|u| u.name.as_str())
+        .collect();
+    assert_eq!(enabled, vec!["alice", "root"]);
+}
+
+// ---- uid0 and privileged ----
+
+#[test]
+fn uid0_only_root_passes_and_records_root_enabled() {
+    let r = mac().run(&Uid0OnlyRoot);
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    assert_eq!(r.facts["root_enabled"], serde_json::json!(false));
+    let enabled_root = U {
+        shadow: true,
+        ..ROOT
+    };
+    let r = mac()
+        .file(&users_path("root"), user(&enabled_root, false))
+        .run(&Uid0OnlyRoot);
+    assert_eq!(r.facts["root_enabled"], serde_json::json!(true));
+}
+
+#[test]
+fn a_second_uid0_account_fails_by_name() {
+    let toor = U {
+        name: "toor",
+        uid: "0",
+        guid: "7007",
+        ..ALICE
+    };
+    let r = mac()
+        .file(&users_path("toor"), user(&toor, true))
+        .run(&Uid0OnlyRoot);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(r.summary.contains("toor"), "{r:?}");
+}
+
+#[test]
+fn an_unreadable_directory_is_unknown_run_as_root() {
+    let r = mac().deny(USERS_DIR).run(&Uid0OnlyRoot);
+    assert_eq!(r.status, Status::Unknown, "{r:?}");
+    assert!(
+        r.reason.as_deref().unwrap().contains("run as root"),
+        "{r:?}"
+    );
+    let r = mac().deny(USERS_DIR).run(&PrivilegedUsers);
+    assert_eq!(r.status, Status::Unknown, "{r:?}");
+}
+
+#[test]
+fn privileged_users_lists_uid0_and_admin_members() {
+    let r = mac().run(&PrivilegedUsers);
+    assert_eq!(r.status, Status::Info, "{r:?}");
+    assert_eq!(r.facts["uid0_accounts"], serde_json::json!(["root"]));
+    assert_eq!(
+        r.facts["admin_members"],
+        serde_json::json!(["alice", "root"])
+    );
+}
+
+#[test]
+fn shadow_hash_data_never_reaches_a_result() {
+    let host = mac().command(
+        &MACOS_PWPOLICY,
+        0,
+        &pwpolicy_output(&[("x", ".{12,}+", None)], Some(5), Some(90)),
+    );
+    let hex = hex::encode(MARKER);
+    for check in checks() {
+        let r = host.run(check.as_ref());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("SHADOW-MARKER"), "{json}");
+        assert!(!json.to_lowercase().contains(&hex), "{json}");
+    }
+}
+
+// ---- pwpolicy ----
+
+#[test]
+fn re_minimum_is_the_largest_dot_repeat_and_zero_with_an_empty_alternative() {
+    assert_eq!(re_min_length(".{4,}+"), Some(4));
+    assert_eq!(re_min_length("^(?=.*[0-9]).{8,}$|.{15,}"), Some(15));
+    assert_eq!(re_min_length("^$|.{4,}+"), Some(0));
+    assert_eq!(re_min_length(".{12,}|"), Some(0));
+    assert_eq!(re_min_length("[|].{12,}"), Some(12));
+    assert_eq!(re_min_length("[0-9]+"), None);
+    assert_eq!(re_min_length(".{x,}"), None);
+}
+
+#[test]
+fn pwpolicy_output_is_read_after_its_text_line() {
+    let text = pwpolicy_output(
+        &[
+            ("a", ".{4,}+", None),
+            ("ProfilePayload:1:minLength", ".{6,}", Some(14)),
+        ],
+        Some(5),
+        Some(60),
+    );
+    let p = pwpolicy::parse(&text).unwrap();
+    let m = p.min_length().unwrap();
+    assert_eq!(
+        (m.value, m.identifier.as_str()),
+        (14, "ProfilePayload:1:minLength")
+    );
+    assert_eq!(p.max_failed().map(|x| x.0), Some(5));
+    assert_eq!(p.expires_days().map(|x| x.0), Some(60));
+    assert!(pwpolicy::parse("Getting global account policies\nnot xml").is_err());
+}
+
+#[test]
+fn min_length_passes_at_the_threshold_and_fails_below() {
+    let at = mac().command(
+        &MACOS_PWPOLICY,
+        0,
+        &pwpolicy_output(&[("a", ".{12,}+", None)], None, None),
+    );
+    let r = at.run(&PasswordMinLength);
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    assert_eq!(r.facts["minimum_length"], serde_json::json!(12));
+    assert_eq!(r.facts["threshold"], serde_json::json!(12));
+    let strict = Thresholds {
+        password_min_length: 13,
+        ..Thresholds::default()
+    };
+    let r = at.run_with(&PasswordMinLength, &strict);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert_eq!(r.facts["threshold"], serde_json::json!(13));
+}
+
+#[test]
+fn the_sequoia_empty_alternative_fails_min_length() {
+    let host = mac().command(
+        &MACOS_PWPOLICY,
+        0,
+        &pwpolicy_output(
+            &[("com.apple.defaultpasswordpolicy.fde", "^$|.{4,}+", None)],
+            None,
+            None,
+        ),
+    );
+    let r = host.run(&PasswordMinLength);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert_eq!(r.facts["minimum_length"], serde_json::json!(0));
+}
+
+#[test]
+fn lockout_and_max_age_judge_against_thresholds() {
+    let ok = mac().command(
+        &MACOS_PWPOLICY,
+        0,
+        &pwpolicy_output(&[], Some(10), Some(365)),
+    );
+    assert_eq!(ok.run(&Lockout).status, Status::Pass);
+    assert_eq!(ok.run(&PasswordMaxAge).status, Status::Pass);
+    let lax = mac().command(
+        &MACOS_PWPOLICY,
+        0,
+        &pwpolicy_output(&[], Some(11), Some(366)),
+    );
+    assert_eq!(lax.run(&Lockout).status, Status::Fail);
+    assert_eq!(lax.run(&PasswordMaxAge).status, Status::Fail);
+    let none = mac().command(&MACOS_PWPOLICY, 0, &pwpolicy_output(&[], None, None));
+    let r = none.run(&Lockout);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert_eq!(none.run(&PasswordMaxAge).status, Status::Fail);
+    let r = none.run(&PasswordMinLength);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(r.summary.contains("No password length rule"), "{r:?}");
+}
+
+#[test]
+fn policy_checks_are_unknown_offline_and_na_without_a_human() {
+    let r = mac().run(&Lockout);
+    assert_eq!(r.status, Status::Unknown, "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("pwpolicy"), "{r:?}");
+    let failed = mac().command(&MACOS_PWPOLICY, 1, "");
+    assert_eq!(failed.run(&PasswordMaxAge).status, Status::Unknown);
+    // Only root (not an admin here) and a daemon: no human account.
+    let host = FakeHost::macos()
+        .file(&users_path("root"), user(&ROOT, false))
+        .file(&users_path("_www"), user(&DAEMON, false))
+        .file(
+            &format!("{GROUPS_DIR}/admin.plist"),
+            group("admin", "ADM", &[], &[], &[]),
+        )
+        .command(&MACOS_PWPOLICY, 0, &pwpolicy_output(&[], Some(5), None));
+    let r = host.run(&Lockout);
+    assert_eq!(r.status, Status::NotApplicable, "{r:?}");
+}
