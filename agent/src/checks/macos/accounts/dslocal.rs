@@ -5,9 +5,9 @@
 //! Only the attributes the checks need are kept: `name`, `uid`, `generateduid`,
 //! `shell`, `authentication_authority`, `IsHidden` of users; `name`, `users`,
 //! `groupmembers`, `nestedgroups`, `generateduid` of groups. **`ShadowHashData` is
-//! never kept**, nor anything derived from it: a user plist is parsed and dropped
-//! at once, and its evidence hashes the kept attributes, not the file (whose bytes
-//! carry the password hash).
+//! never kept**, nor anything derived from it but its kind ([`PasswordKind`]:
+//! `empty`, `set`): a user plist is parsed and dropped at once, and its evidence
+//! hashes the kept attributes, not the file (whose bytes carry the password hash).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +40,10 @@ pub struct User {
     pub shell: Option<String>,
     pub authentication_authority: Vec<String>,
     pub hidden: bool,
+    /// What `ShadowHashData` says of the empty password (`None`: no
+    /// `ShadowHashData`). The only thing kept of it.
+    #[serde(skip)]
+    pub password: Option<PasswordKind>,
     /// The file it was read from.
     #[serde(skip)]
     pub path: String,
@@ -161,8 +165,90 @@ pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
         shell: first(&dict, "shell"),
         authentication_authority: values(&dict, "authentication_authority"),
         hidden,
+        password: shadow_kind(&dict),
         path: path.to_owned(),
     })
+}
+
+/// The entry of `ShadowHashData`'s inner plist that is checked.
+pub const PBKDF2_ENTRY: &str = "SALTED-SHA512-PBKDF2";
+/// The length of `entropy` (PBKDF2-HMAC-SHA512 output) the catalogue names.
+pub const ENTROPY_BYTES: usize = 128;
+/// The largest `iterations` worked through: macOS writes tens of thousands; a
+/// larger number (a crafted plist) would make the check cost seconds per account,
+/// so it is `unverifiable` instead.
+pub const MAX_ITERATIONS: u32 = 1_000_000;
+
+/// What `ShadowHashData` says of the empty password: the only thing ever
+/// recorded of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordKind {
+    /// The password is empty.
+    Empty,
+    /// A password other than the empty one is set.
+    Set,
+    /// No `SALTED-SHA512-PBKDF2` with salt, iterations (1 to [`MAX_ITERATIONS`])
+    /// and a 128-byte entropy: nothing can be said.
+    Unverifiable,
+}
+
+impl PasswordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordKind::Empty => "empty",
+            PasswordKind::Set => "set",
+            PasswordKind::Unverifiable => "unverifiable",
+        }
+    }
+}
+
+/// The kind of the password in a user plist's `ShadowHashData` (an array holding
+/// one data value, itself a binary plist), `None` without `ShadowHashData`.
+fn shadow_kind(dict: &Dictionary) -> Option<PasswordKind> {
+    let outer = dict.get("ShadowHashData")?;
+    let inner = match outer {
+        Value::Array(items) => items.iter().find_map(Value::as_data),
+        Value::Data(d) => Some(d.as_slice()),
+        _ => None,
+    };
+    Some(inner.map_or(PasswordKind::Unverifiable, verify_empty))
+}
+
+/// Whether the inner plist of `ShadowHashData` verifies the empty password:
+/// PBKDF2-HMAC-SHA512("", salt, iterations, 128) compared with `entropy` in
+/// constant time. The derived bytes are overwritten and dropped at once.
+pub fn verify_empty(inner: &[u8]) -> PasswordKind {
+    use subtle::ConstantTimeEq;
+    let Some(dict) = prefs::parse(inner).ok().and_then(Value::into_dictionary) else {
+        return PasswordKind::Unverifiable;
+    };
+    let Some(entry) = dict.get(PBKDF2_ENTRY).and_then(Value::as_dictionary) else {
+        return PasswordKind::Unverifiable;
+    };
+    let salt = entry.get("salt").and_then(Value::as_data);
+    let entropy = entry.get("entropy").and_then(Value::as_data);
+    let iterations = entry
+        .get("iterations")
+        .and_then(Value::as_unsigned_integer)
+        .and_then(|i| u32::try_from(i).ok())
+        .filter(|i| (1..=MAX_ITERATIONS).contains(i));
+    let (Some(salt), Some(entropy), Some(iterations)) = (salt, entropy, iterations) else {
+        return PasswordKind::Unverifiable;
+    };
+    if entropy.len() != ENTROPY_BYTES {
+        return PasswordKind::Unverifiable;
+    }
+    let mut derived = [0u8; ENTROPY_BYTES];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(b"", salt, iterations, &mut derived);
+    let empty: bool = derived.ct_eq(entropy).into();
+    derived.fill(0);
+    std::hint::black_box(&derived);
+    if empty {
+        PasswordKind::Empty
+    } else {
+        PasswordKind::Set
+    }
 }
 
 /// Parses a group plist.

@@ -2,7 +2,8 @@
 //! `pwpolicy -getaccountpolicies` ([`pwpolicy`]) (`docs/checks.md`, "macOS:
 //! accounts").
 //!
-//! - `accounts.uid0_only_root`, `accounts.privileged_users`: the user and group
+//! - `accounts.no_empty_passwords`, `accounts.uid0_only_root`,
+//!   `accounts.privileged_users`: the user and group
 //!   plists of `/var/db/dslocal/nodes/Default` (root only: unreadable is `unknown`,
 //!   "run as root").
 //! - `accounts.password_min_length`, `accounts.lockout`,
@@ -14,9 +15,9 @@
 pub mod dslocal;
 pub mod pwpolicy;
 
-use attest_proto::{CheckResult, Status};
+use attest_proto::{CheckResult, Evidence, Status};
 
-use self::dslocal::{ADMIN_GROUP, Directory, USERS_DIR, directory};
+use self::dslocal::{ADMIN_GROUP, Directory, PasswordKind, USERS_DIR, directory};
 use self::pwpolicy::Policies;
 use super::disk::{Read, read_command};
 use crate::checks::{Check, Context, Thresholds, command_evidence, not_applicable, unknown};
@@ -293,12 +294,108 @@ impl Check for PasswordMaxAge {
     }
 }
 
+/// `accounts.no_empty_passwords`: pass when no enabled local account's
+/// `ShadowHashData` verifies the empty password ([`dslocal::verify_empty`]); fail
+/// with the names of those that do (kind `empty`); unknown when the local
+/// directory is unreadable.
+///
+/// Where the catalogue is silent: an enabled account whose `ShadowHashData` cannot
+/// be verified (no `SALTED-SHA512-PBKDF2`, malformed, or more than
+/// [`dslocal::MAX_ITERATIONS`] iterations) makes the check unknown unless another
+/// account already fails it. Accounts without `ShadowHashData` have no local
+/// password to be empty and are not judged. Facts and evidence hold names and
+/// kinds only.
+pub struct NoEmptyPasswords;
+
+impl Check for NoEmptyPasswords {
+    fn id(&self) -> &'static str {
+        "accounts.no_empty_passwords"
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> CheckResult {
+        let memo = directory(ctx);
+        let dir = match &memo.0 {
+            Ok(d) => d,
+            Err(why) => return unknown(self.id(), why),
+        };
+        let judged: Vec<(&dslocal::User, PasswordKind)> = dir
+            .users
+            .iter()
+            .filter(|u| !u.disabled())
+            .filter_map(|u| u.password.map(|k| (u, k)))
+            .collect();
+        let kinds: std::collections::BTreeMap<&str, &str> = judged
+            .iter()
+            .map(|(u, k)| (u.name.as_str(), k.as_str()))
+            .collect();
+        let named = |kind: PasswordKind| -> Vec<&dslocal::User> {
+            judged
+                .iter()
+                .filter(|(_, k)| *k == kind)
+                .map(|(u, _)| *u)
+                .collect()
+        };
+        let evidence = |users: &[&dslocal::User]| -> Vec<Evidence> {
+            users
+                .iter()
+                .map(|u| {
+                    let kind = u.password.map_or("", PasswordKind::as_str);
+                    u.evidence(format!("{}: {kind}", u.name))
+                })
+                .collect()
+        };
+        let list = |users: &[&dslocal::User]| -> String {
+            users
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let empty = named(PasswordKind::Empty);
+        let unverifiable = named(PasswordKind::Unverifiable);
+        if !empty.is_empty() {
+            return CheckResult::new(
+                self.id(),
+                Status::Fail,
+                format!("Accounts with an empty password: {}", list(&empty)),
+            )
+            .fact("passwords", &kinds)
+            .evidences(evidence(&empty));
+        }
+        if !unverifiable.is_empty() {
+            return unknown(
+                self.id(),
+                format!(
+                    "ShadowHashData of {} has no verifiable SALTED-SHA512-PBKDF2 entry (salt, \
+                     1 to {} iterations, 128-byte entropy)",
+                    list(&unverifiable),
+                    dslocal::MAX_ITERATIONS
+                ),
+            )
+            .fact("passwords", &kinds)
+            .evidences(evidence(&unverifiable));
+        }
+        let all: Vec<&dslocal::User> = judged.iter().map(|(u, _)| *u).collect();
+        CheckResult::new(
+            self.id(),
+            Status::Pass,
+            format!(
+                "No enabled local account has an empty password ({} checked)",
+                judged.len()
+            ),
+        )
+        .fact("passwords", &kinds)
+        .evidences(evidence(&all))
+    }
+}
+
 /// The accounts checks of this module.
 pub fn checks() -> Vec<Box<dyn Check>> {
     vec![
         Box::new(PasswordMinLength),
         Box::new(Lockout),
         Box::new(PasswordMaxAge),
+        Box::new(NoEmptyPasswords),
         Box::new(Uid0OnlyRoot),
         Box::new(PrivilegedUsers),
     ]

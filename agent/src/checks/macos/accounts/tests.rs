@@ -467,3 +467,114 @@ fn policy_checks_are_unknown_offline_and_na_without_a_human() {
     let r = host.run(&Lockout);
     assert_eq!(r.status, Status::NotApplicable, "{r:?}");
 }
+
+// ---- no_empty_passwords ----
+
+const SALT: [u8; 32] = [7; 32];
+const ITERATIONS: u32 = 1000;
+
+/// The inner binary plist of ShadowHashData for `password`, computed with the
+/// same PBKDF2 function the check uses.
+fn shadow_inner(password: &[u8], salt: &[u8], iterations: u64) -> Vec<u8> {
+    let mut entropy = vec![0u8; dslocal::ENTROPY_BYTES];
+    // Above the cap the entropy is never looked at: don't spend a million rounds.
+    let rounds = u32::try_from(iterations.min(u64::from(ITERATIONS))).unwrap();
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, &mut entropy);
+    let mut entry = Dictionary::new();
+    entry.insert("entropy".into(), Value::Data(entropy));
+    entry.insert("iterations".into(), Value::Integer(iterations.into()));
+    entry.insert("salt".into(), Value::Data(salt.to_vec()));
+    let mut d = Dictionary::new();
+    d.insert(dslocal::PBKDF2_ENTRY.into(), Value::Dictionary(entry));
+    to_bytes(d, true)
+}
+
+fn user_with_shadow(name: &str, uid: &str, inner: &[u8], binary: bool) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    d.insert("name".into(), arr(&[name]));
+    d.insert("uid".into(), arr(&[uid]));
+    d.insert("generateduid".into(), arr(&[&format!("GUID-{name}")]));
+    d.insert("shell".into(), arr(&["/bin/zsh"]));
+    d.insert(
+        "authentication_authority".into(),
+        arr(&[";ShadowHash;HASHLIST:<SALTED-SHA512-PBKDF2>"]),
+    );
+    d.insert(
+        "ShadowHashData".into(),
+        Value::Array(vec![Value::Data(inner.to_vec())]),
+    );
+    to_bytes(d, binary)
+}
+
+#[test]
+fn verify_empty_tells_the_empty_password_from_a_set_one() {
+    let empty = shadow_inner(b"", &SALT, u64::from(ITERATIONS));
+    let set = shadow_inner(b"hunter2", &SALT, u64::from(ITERATIONS));
+    assert_eq!(dslocal::verify_empty(&empty), dslocal::PasswordKind::Empty);
+    assert_eq!(dslocal::verify_empty(&set), dslocal::PasswordKind::Set);
+    assert_eq!(
+        dslocal::verify_empty(b"not a plist"),
+        dslocal::PasswordKind::Unverifiable
+    );
+    let too_many = shadow_inner(b"", &SALT, u64::from(dslocal::MAX_ITERATIONS) + 1);
+    assert_eq!(
+        dslocal::verify_empty(&too_many),
+        dslocal::PasswordKind::Unverifiable
+    );
+}
+
+#[test]
+fn an_empty_password_fails_by_name_and_kind_only() {
+    // The salt carries a marker: it must not reach the result.
+    let mut salt = MARKER.to_vec();
+    salt.extend_from_slice(&SALT);
+    let empty = shadow_inner(b"", &salt, u64::from(ITERATIONS));
+    let set = shadow_inner(b"correct horse", &salt, u64::from(ITERATIONS));
+    let host = mac()
+        .file(
+            &users_path("alice"),
+            user_with_shadow("alice", "501", &set, true),
+        )
+        .file(
+            &users_path("eve"),
+            user_with_shadow("eve", "503", &empty, false),
+        );
+    let r = host.run(&NoEmptyPasswords);
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(
+        r.summary.contains("eve") && !r.summary.contains("alice"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.facts["passwords"],
+        serde_json::json!({"alice": "set", "eve": "empty"})
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(!json.contains("SHADOW-MARKER"), "{json}");
+    assert!(
+        !json.to_lowercase().contains(&hex::encode(MARKER)),
+        "{json}"
+    );
+    assert!(
+        !json.to_lowercase().contains(&hex::encode(&empty[..16])),
+        "{json}"
+    );
+}
+
+#[test]
+fn set_passwords_pass_and_unverifiable_ones_are_unknown() {
+    let set = shadow_inner(b"hunter2", &SALT, u64::from(ITERATIONS));
+    let host = mac().file(
+        &users_path("alice"),
+        user_with_shadow("alice", "501", &set, true),
+    );
+    let r = host.run(&NoEmptyPasswords);
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    assert_eq!(r.facts["passwords"], serde_json::json!({"alice": "set"}));
+    // The default fixture's ShadowHashData is a marker, not a plist.
+    let r = mac().run(&NoEmptyPasswords);
+    assert_eq!(r.status, Status::Unknown, "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("alice"), "{r:?}");
+    let r = mac().deny(USERS_DIR).run(&NoEmptyPasswords);
+    assert_eq!(r.status, Status::Unknown, "{r:?}");
+}
