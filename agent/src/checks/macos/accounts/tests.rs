@@ -578,3 +578,47 @@ fn set_passwords_pass_and_unverifiable_ones_are_unknown() {
     let r = mac().deny(USERS_DIR).run(&NoEmptyPasswords);
     assert_eq!(r.status, Status::Unknown, "{r:?}");
 }
+
+#[test]
+fn the_registry_runs_the_accounts_checks_on_a_mac() {
+    let set = shadow_inner(b"hunter2", &SALT, u64::from(ITERATIONS));
+    let fake = mac()
+        .file(
+            &users_path("alice"),
+            user_with_shadow("alice", "501", &set, true),
+        )
+        .command(
+            &MACOS_PWPOLICY,
+            0,
+            &pwpolicy_output(&[("a", ".{14,}", None)], Some(6), Some(400)),
+        );
+    let host = fake.host();
+    let thresholds = Thresholds::default();
+    let ctx = crate::checks::Context::new(&host, crate::host::fake::default_now(), &thresholds);
+    let ids = [
+        "accounts.no_empty_passwords",
+        "accounts.uid0_only_root",
+        "accounts.password_max_age",
+        "accounts.password_min_length",
+        "accounts.lockout",
+        "accounts.privileged_users",
+    ];
+    let only: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    let results = crate::checks::run(&ctx, &only);
+    let mut got: Vec<(&str, Status)> = results
+        .iter()
+        .map(|r| (r.check.as_str(), r.status))
+        .collect();
+    got.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        got,
+        vec![
+            ("accounts.lockout", Status::Pass),
+            ("accounts.no_empty_passwords", Status::Pass),
+            ("accounts.password_max_age", Status::Fail),
+            ("accounts.password_min_length", Status::Pass),
+            ("accounts.privileged_users", Status::Info),
+            ("accounts.uid0_only_root", Status::Pass),
+        ]
+    );
+}
