@@ -63,13 +63,18 @@ impl User {
         !self.has_shadow_hash() && self.shell.as_deref() == Some(NO_SHELL)
     }
 
-    /// Evidence of the user plist: its path, `excerpt`, and the SHA-256 of the
-    /// canonical JSON of the attributes kept (never of the file, which holds the
-    /// password hash).
+    /// Evidence of the user record. Not `file` evidence, whose SHA-256 is of the
+    /// file's bytes: the file holds the password hash, and nothing derived from it
+    /// may leave the host. It is `api` evidence of the record as the local directory
+    /// gives it, the attributes read (never `ShadowHashData`), whose SHA-256 is of
+    /// their canonical JSON, as for every `api` result.
     pub fn evidence(&self, excerpt: impl Into<String>) -> Evidence {
         let kept = serde_json::to_value(self).unwrap_or_default();
-        Evidence::File {
-            path: self.path.clone(),
+        Evidence::Api {
+            name: format!(
+                "local directory record {} (attributes read; ShadowHashData never)",
+                self.path
+            ),
             excerpt: excerpt.into(),
             sha256: sha256(canonical_json(&kept).as_bytes()),
         }
