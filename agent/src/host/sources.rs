@@ -236,6 +236,20 @@ pub const MACOS_CSRUTIL_AUTHROOT: Source = command(
     &["/usr/bin/csrutil", "authenticated-root", "status"],
 );
 
+/// Whether the clock is set automatically (`Network Time: On`/`Off`; root).
+pub const MACOS_SYSTEMSETUP_NETWORKTIME: Source = command(
+    "macos.systemsetup.networktime",
+    Platform::Macos,
+    &["/usr/sbin/systemsetup", "-getusingnetworktime"],
+);
+
+/// The audit daemon's launchd job (`state = running` when it runs).
+pub const MACOS_LAUNCHCTL_AUDITD: Source = command(
+    "macos.launchctl.auditd",
+    Platform::Macos,
+    &["/bin/launchctl", "print", "system/com.apple.auditd"],
+);
+
 /// The secure boot policy of Intel Macs with a T2 chip, as JSON.
 pub const MACOS_IBRIDGE: Source = command(
     "macos.system_profiler.ibridge",
@@ -345,6 +359,8 @@ pub const SOURCES: &[Source] = &[
     MACOS_SPCTL_STATUS,
     MACOS_CSRUTIL_STATUS,
     MACOS_CSRUTIL_AUTHROOT,
+    MACOS_SYSTEMSETUP_NETWORKTIME,
+    MACOS_LAUNCHCTL_AUDITD,
     MACOS_IBRIDGE,
     MACOS_XPROTECT_STATUS,
     MACOS_PMSET_CUSTOM,

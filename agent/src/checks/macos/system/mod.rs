@@ -1,14 +1,16 @@
 //! The macOS system checks: `system.firewall`, `system.secure_boot`, `system.sip`,
-//! `system.gatekeeper` (`docs/checks.md`, "macOS: system checks").
+//! `system.gatekeeper`, `system.time_sync`, `system.audit_logging` (`docs/checks.md`, "macOS: system checks").
 //!
 //! Text-only tools (`csrutil`, `spctl`, `socketfilterfw`) run with `LC_ALL=C`; their
 //! parsers accept only the exact lines listed in each check and answer `unknown`
 //! quoting any other line (the tool's own output, never a file's content).
 
+pub mod audit_logging;
 pub mod firewall;
 pub mod gatekeeper;
 pub mod secure_boot;
 pub mod sip;
+pub mod time_sync;
 
 use super::Check;
 
@@ -40,6 +42,8 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(secure_boot::SecureBoot),
         Box::new(sip::Sip),
         Box::new(gatekeeper::Gatekeeper),
+        Box::new(time_sync::TimeSync),
+        Box::new(audit_logging::AuditLogging),
     ]
 }
 
