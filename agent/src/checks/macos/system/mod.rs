@@ -1,5 +1,5 @@
 //! The macOS system checks: `system.firewall`, `system.secure_boot`, `system.sip`,
-//! `system.gatekeeper` (`docs/checks.md`, "macOS: system checks").
+//! `system.gatekeeper`, `malware.protection` (`docs/checks.md`, "macOS: system checks").
 //!
 //! Text-only tools (`csrutil`, `spctl`, `socketfilterfw`) run with `LC_ALL=C`; their
 //! parsers accept only the exact lines listed in each check and answer `unknown`
@@ -7,6 +7,7 @@
 
 pub mod firewall;
 pub mod gatekeeper;
+pub mod malware;
 pub mod secure_boot;
 pub mod sip;
 
@@ -40,6 +41,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(secure_boot::SecureBoot),
         Box::new(sip::Sip),
         Box::new(gatekeeper::Gatekeeper),
+        Box::new(malware::MacMalwareProtection),
     ]
 }
 
