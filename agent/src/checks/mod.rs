@@ -50,6 +50,9 @@ pub struct Thresholds {
     pub index_max_age_days: u32,
     /// `system.screen_lock`: the longest allowed idle delay, seconds.
     pub screen_lock_max_idle_secs: u32,
+    /// `malware.protection` (macOS, XProtect basis): the oldest allowed XProtect
+    /// data, days since its newest install in `InstallHistory.plist`.
+    pub xprotect_max_age_days: u32,
 }
 
 impl Default for Thresholds {
@@ -60,6 +63,7 @@ impl Default for Thresholds {
             lockout_max_deny: 10,
             index_max_age_days: 7,
             screen_lock_max_idle_secs: 900,
+            xprotect_max_age_days: 30,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The macOS system checks: `system.firewall`, `system.secure_boot`, `system.sip`,
-//! `system.gatekeeper`, `system.time_sync`, `system.audit_logging` (`docs/checks.md`, "macOS: system checks").
+//! `system.gatekeeper`, `system.time_sync`, `system.audit_logging`, `malware.protection`
+//! (`docs/checks.md`, "macOS: system checks").
 //!
 //! Text-only tools (`csrutil`, `spctl`, `socketfilterfw`) run with `LC_ALL=C`; their
 //! parsers accept only the exact lines listed in each check and answer `unknown`
@@ -8,6 +9,7 @@
 pub mod audit_logging;
 pub mod firewall;
 pub mod gatekeeper;
+pub mod malware;
 pub mod secure_boot;
 pub mod sip;
 pub mod time_sync;
@@ -44,6 +46,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(gatekeeper::Gatekeeper),
         Box::new(time_sync::TimeSync),
         Box::new(audit_logging::AuditLogging),
+        Box::new(malware::MacMalwareProtection),
     ]
 }
 
