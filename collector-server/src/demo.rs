@@ -13,7 +13,14 @@
 //! - `agent/`: the demo agent's state directory, exactly as `attest-agent` keeps it
 //!   (key 0600, enrollment, chain, spool). `attest-agent run --once --state-dir
 //!   attest-demo/agent` sends another report of this machine as the same agent: the
-//!   machine never counts twice.
+//!   machine never counts twice;
+//! - `agent-mac/`: a second demo agent that reports the fixture Mac
+//!   `tests/fixtures/hosts/macos26-laptop` of the source tree, its files read under
+//!   `--root` and its commands answered from the recorded outputs in its `_captures`
+//!   (`attest-agent collect --replay`). Its report is marked `agent.replay`: the
+//!   collector stores it and the report shows the host as a replay, never as evidence.
+//!   When the source tree is not there (an installed binary), the demo says so and
+//!   shows this machine only.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -24,6 +31,7 @@ use anyhow::{Context as _, bail};
 use attest_agent::config::Config as AgentConfig;
 use attest_agent::enroll::{EnrollOptions, enroll};
 use attest_agent::host::Host;
+use attest_agent::host::replay::Captures;
 use attest_agent::service::{Agent, Clock as _, SystemClock as AgentClock, run_once};
 use attest_agent::state::StateDir;
 use attest_agent::tls::{Pin, Trust};
@@ -43,6 +51,13 @@ pub const DEMO_DIR: &str = "attest-demo";
 const SETTINGS_FILE: &str = "demo.json";
 /// The demo agent's state directory in the data directory.
 const AGENT_DIR: &str = "agent";
+/// The state directory of the demo agent that reports the fixture Mac.
+const MAC_AGENT_DIR: &str = "agent-mac";
+/// The fixture Mac the demo shows beside this machine, in the source tree.
+const DEMO_MAC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/hosts/macos26-laptop"
+);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +157,45 @@ async fn enroll_demo_agent(
         .await
         .context("enrolling this machine")?;
     Ok(())
+}
+
+/// The fixture Mac of the source tree, its commands answered from its captures;
+/// `None` when the source tree is not where this binary was built from.
+fn demo_mac() -> anyhow::Result<Option<Host>> {
+    let root = Path::new(DEMO_MAC);
+    if !root.is_dir() {
+        return Ok(None);
+    }
+    let captures_dir = root.join("_captures");
+    let host = Host::open(root)?;
+    let captures = Captures::open(&captures_dir)?;
+    Ok(Some(host.with_captures(captures, &captures_dir)?))
+}
+
+/// Enrolls the agent whose state directory is `state_dir` (first run) and delivers
+/// one report of `host` as `attest-agent run --once` does. Returns the agent id and
+/// the report's sequence number.
+async fn deliver(
+    state_dir: &Path,
+    host: Host,
+    stores: &reporting::Stores,
+    clock: &dyn Clock,
+    server: &url::Url,
+    pin: &Pin,
+) -> anyhow::Result<(String, u64)> {
+    let state = StateDir::new(state_dir);
+    enroll_demo_agent(&state, stores, clock, server, pin, &host).await?;
+    let agent = Agent::open(state, AgentConfig::defaults(&|_| None), host)?;
+    let outcome = run_once(&agent, &AgentClock).await?;
+    let Some(seq) = outcome.collected.filter(|_| outcome.left == 0) else {
+        let why = [outcome.collect_error, outcome.stopped]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+        bail!("the report was not delivered: {why}");
+    };
+    Ok((agent.enrollment.agent_id.clone(), seq))
 }
 
 /// How a person runs one of the workspace's programs from a shell: through cargo in
@@ -254,21 +308,37 @@ pub async fn run(
     // collect, sign, spool, deliver over pinned TLS.
     let server_url = url::Url::parse(&format!("https://{listen}"))?;
     let state_dir = data_dir.join(AGENT_DIR);
-    let state = StateDir::new(&state_dir);
     let host = Host::open(Path::new("/"))?;
-    enroll_demo_agent(&state, &stores, clock.as_ref(), &server_url, &pin, &host).await?;
-    let agent = Agent::open(state, AgentConfig::defaults(&|_| None), host)?;
-    let outcome = run_once(&agent, &AgentClock).await?;
-    if outcome.collected.is_none() || outcome.left > 0 {
-        let why = [outcome.collect_error, outcome.stopped]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
-        bail!("this machine's report was not delivered: {why}");
-    }
-    let agent_id = agent.enrollment.agent_id.clone();
-    drop(agent);
+    let (agent_id, seq) = deliver(
+        &data_dir.join(AGENT_DIR),
+        host,
+        &stores,
+        clock.as_ref(),
+        &server_url,
+        &pin,
+    )
+    .await
+    .context("this machine")?;
+    // The fixture Mac, replayed from its captures (never evidence).
+    let mac = match demo_mac() {
+        Ok(Some(host)) => Some(
+            deliver(
+                &data_dir.join(MAC_AGENT_DIR),
+                host,
+                &stores,
+                clock.as_ref(),
+                &server_url,
+                &pin,
+            )
+            .await
+            .context("the fixture Mac")?,
+        ),
+        Ok(None) => None,
+        Err(why) => {
+            println!("The fixture Mac is not shown: {why}");
+            None
+        }
+    };
 
     // The report.
     let html = data_dir.join("report.html");
@@ -300,10 +370,13 @@ pub async fn run(
     println!();
     println!("Attest demo: a collector is running on https://{listen}");
     println!("  certificate SHA-256 fingerprint: {fingerprint}");
-    println!(
-        "  this machine is agent {agent_id}: report seq {} delivered",
-        outcome.collected.unwrap_or_default()
-    );
+    println!("  this machine is agent {agent_id}: report seq {seq} delivered");
+    if let Some((mac_id, mac_seq)) = &mac {
+        println!(
+            "  the fixture Mac macos26-laptop is agent {mac_id}: report seq {mac_seq}, a replay \
+             of recorded outputs, shown in the report and never counted as evidence"
+        );
+    }
     println!();
     println!("The report: {}", shown(&html));
     println!(
