@@ -163,6 +163,36 @@ pub const MACOS_FDESETUP_PRK: Source = command(
     &["/usr/bin/fdesetup", "haspersonalrecoverykey"],
 );
 
+/// Whether an institutional recovery key (a FileVaultMaster keychain) is set:
+/// recorded, never counted.
+pub const MACOS_FDESETUP_INSTITUTIONAL: Source = command(
+    "macos.fdesetup.hasinstitutionalrecoverykey",
+    Platform::Macos,
+    &["/usr/bin/fdesetup", "hasinstitutionalrecoverykey"],
+);
+
+/// The users that can unlock the booted volume (`Users[]`: `APFSCryptoUserUUID`,
+/// `APFSCryptoUserType`), as a plist: recorded, never gating.
+pub const MACOS_DISKUTIL_CRYPTO_USERS: Source = command(
+    "macos.diskutil.apfs.cryptousers",
+    Platform::Macos,
+    &[
+        "/usr/sbin/diskutil",
+        "apfs",
+        "listCryptoUsers",
+        "-plist",
+        "/",
+    ],
+);
+
+/// The partitions of the internal disks (`AllDisksAndPartitions`), as a plist: for
+/// the HFS+, FAT, exFAT and NTFS volumes beside the APFS containers.
+pub const MACOS_DISKUTIL_LIST_INTERNAL: Source = command(
+    "macos.diskutil.list.internal",
+    Platform::Macos,
+    &["/usr/sbin/diskutil", "list", "-plist", "internal"],
+);
+
 /// The APFS containers and volumes, as a plist.
 pub const MACOS_DISKUTIL_APFS_LIST: Source = command(
     "macos.diskutil.apfs.list",
@@ -349,6 +379,9 @@ pub const SOURCES: &[Source] = &[
     LINUX_RPM_PACKAGES,
     MACOS_FDESETUP_STATUS,
     MACOS_FDESETUP_PRK,
+    MACOS_FDESETUP_INSTITUTIONAL,
+    MACOS_DISKUTIL_CRYPTO_USERS,
+    MACOS_DISKUTIL_LIST_INTERNAL,
     MACOS_DISKUTIL_APFS_LIST,
     MACOS_DISKUTIL_INFO_DATA,
     MACOS_DISKUTIL_INFO_DISK0,

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{FileVault, Read, fdesetup_status, read_command};
 use crate::checks::macos::plist::{self as pl, PlistError};
 use crate::checks::{Check, Context, command_evidence, not_applicable, unknown};
-use crate::host::sources::{MACOS_FDESETUP_PRK, MACOS_PROFILES};
+use crate::host::sources::{MACOS_FDESETUP_INSTITUTIONAL, MACOS_FDESETUP_PRK, MACOS_PROFILES};
 
 /// The payload that makes macOS encrypt the personal recovery key to the MDM's
 /// certificate.
@@ -45,7 +45,7 @@ pub fn parse_escrow_payloads(bytes: &[u8]) -> Result<Vec<EscrowPayload>, PlistEr
 
 /// Why `fdesetup haspersonalrecoverykey` output was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("fdesetup haspersonalrecoverykey printed {0:?}, neither true nor false")]
+#[error("fdesetup printed {0:?}, neither true nor false")]
 pub struct PrkOutputError(String);
 
 /// `true` or `false`, alone on its line.
@@ -73,8 +73,9 @@ pub fn parse_has_prk(text: &str) -> Result<bool, PrkOutputError> {
 /// (the key exists from enablement), decryption as off. With the payload installed
 /// and no `FileVaultPRK.dat`, the key was never encrypted to the MDM (the payload
 /// came after FileVault was enabled and the key was not rotated since): fail.
-/// Institutional keys are not read yet (no `hasinstitutionalrecoverykey` source in
-/// the table). Whether the MDM ever fetched the escrowed key cannot be seen on the
+/// An institutional key (`fdesetup hasinstitutionalrecoverykey`) is recorded in
+/// `facts.institutional_recovery_key` (`null` when not read), never counted: Apple
+/// advises against FileVaultMaster keys. Whether the MDM ever fetched the escrowed key cannot be seen on the
 /// Mac (catalogue open question 12).
 pub struct RecoveryKeyEscrow;
 
@@ -108,9 +109,14 @@ impl Check for RecoveryKeyEscrow {
             Err(e) => return base(unknown(ID, e.why)).evidences(e.evidence),
         };
         let prk_evidence = command_evidence(&prk.output, prk.value.to_string());
+        // Recorded, never counted: Apple advises against institutional keys.
+        let institutional = read_command(ctx, &MACOS_FDESETUP_INSTITUTIONAL, parse_has_prk)
+            .ok()
+            .map(|r| r.value);
         let base = |r: CheckResult| {
             base(r)
                 .fact("personal_recovery_key", prk.value)
+                .fact("institutional_recovery_key", institutional)
                 .evidence(prk_evidence.clone())
         };
         if !prk.value {
@@ -366,5 +372,25 @@ mod tests {
                 .unwrap()
                 .contains("permission denied; run as root")
         );
+    }
+
+    /// An institutional key is recorded and never changes the verdict; not read,
+    /// the fact is null.
+    #[test]
+    fn an_institutional_key_is_recorded_not_counted() {
+        let r = escrowed()
+            .command(&MACOS_FDESETUP_INSTITUTIONAL, 0, "true\n")
+            .run(&RecoveryKeyEscrow);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["institutional_recovery_key"], true);
+        let r = escrowed().run(&RecoveryKeyEscrow);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["institutional_recovery_key"], json!(null));
+        let r = escrowed()
+            .command(&MACOS_FDESETUP_PRK, 0, "false\n")
+            .command(&MACOS_FDESETUP_INSTITUTIONAL, 0, "true\n")
+            .run(&RecoveryKeyEscrow);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.facts["institutional_recovery_key"], true);
     }
 }

@@ -4,9 +4,11 @@
 use attest_proto::{CheckResult, Status};
 use serde_json::{Value, json};
 
-use super::{ApfsContainer, apfs_list, parse_disk_info, read_command};
+use super::{
+    ApfsContainer, apfs_list, parse_disk_info, parse_internal_plain_volumes, read_command,
+};
 use crate::checks::{Check, Context, command_evidence, unknown};
-use crate::host::sources::MACOS_DISKUTIL_INFO_DISK0;
+use crate::host::sources::{MACOS_DISKUTIL_INFO_DISK0, MACOS_DISKUTIL_LIST_INTERNAL};
 
 /// Roles whose volumes are judged: none (a user-made volume) or exactly `Data`.
 /// Everything else is left out: `System` (sealed and signed, covered with its Data
@@ -40,8 +42,11 @@ fn whole_disk(store: &str) -> &str {
 /// disk0 says `Internal` true and `RemovableMedia` false. Containers on other disks
 /// are left out, recorded in `excluded` ("not on disk0"). Internal containers with
 /// no judged volume at all give `unknown` (an empty pass proves nothing). HFS+,
-/// FAT and exFAT volumes on internal disks (`diskutil list -plist internal`) are not
-/// read yet: no such source is in the table.
+/// FAT, exFAT and NTFS volumes on internal disks (`diskutil list -plist internal`,
+/// partition types in [`super::PLAIN_FILESYSTEMS`]) have no FileVault: each fails
+/// the check. A replay whose captures lack that list is judged on the APFS list
+/// alone (`facts.non_apfs` says it was not read); live, a failed list gives
+/// `unknown` unless another volume fails.
 pub struct FixedVolumesEncrypted;
 
 const ID: &str = "disk.fixed_volumes_encrypted";
@@ -120,6 +125,56 @@ impl Check for FixedVolumesEncrypted {
                 }
             }
         }
+        // HFS+, FAT, exFAT and NTFS volumes of the internal disks: no FileVault,
+        // judged unencrypted. Not in the captures being replayed: judged from the
+        // APFS list alone, and the facts say so.
+        let mut plain_count = 0usize;
+        let mut plain_facts = json!([]);
+        let mut plain_evidence = None;
+        let mut plain_unread = None;
+        match read_command(ctx, &MACOS_DISKUTIL_LIST_INTERNAL, |s| {
+            parse_internal_plain_volumes(s.as_bytes())
+        }) {
+            Ok(read) => {
+                let lines: Vec<String> = read
+                    .value
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{} {} '{}'",
+                            v.device,
+                            v.content,
+                            v.name.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                for v in &read.value {
+                    failing.push(format!(
+                        "{} ({}, {}: not APFS, no FileVault)",
+                        v.name.as_deref().unwrap_or("unnamed"),
+                        v.device,
+                        v.content
+                    ));
+                }
+                plain_count = read.value.len();
+                plain_facts = json!(read.value);
+                plain_evidence = Some(command_evidence(
+                    &read.output,
+                    if lines.is_empty() {
+                        "(no HFS+, FAT, exFAT or NTFS volume on an internal disk)".to_owned()
+                    } else {
+                        lines.join("\n")
+                    },
+                ));
+            }
+            Err(f) if f.not_captured => {
+                plain_facts = json!({"not_read": f.why});
+            }
+            Err(f) => {
+                plain_evidence = f.evidence.clone();
+                plain_unread = Some(f.why);
+            }
+        }
         let excerpt = if excerpt.is_empty() {
             "(no Data or user volume on an internal container)".to_owned()
         } else {
@@ -130,8 +185,10 @@ impl Check for FixedVolumesEncrypted {
                 .fact("excluded", &excluded)
                 .fact("unencrypted", &failing)
                 .fact("disk0", &disk0_facts)
+                .fact("non_apfs", &plain_facts)
                 .evidence(command_evidence(&apfs.output, excerpt.clone()))
                 .evidence(disk0_evidence.clone())
+                .evidences(plain_evidence.clone())
         };
         if !failing.is_empty() {
             return finish(CheckResult::new(
@@ -140,7 +197,7 @@ impl Check for FixedVolumesEncrypted {
                 format!(
                     "{} of {} internal volumes without FileVault complete: {}",
                     failing.len(),
-                    volumes.len(),
+                    volumes.len() + plain_count,
                     failing.join(", ")
                 ),
             ));
@@ -156,6 +213,12 @@ impl Check for FixedVolumesEncrypted {
             return finish(unknown(
                 ID,
                 "no Data or user-made volume on the internal APFS containers",
+            ));
+        }
+        if let Some(why) = &plain_unread {
+            return finish(unknown(
+                ID,
+                format!("the internal disks' other volumes could not be listed: {why}"),
             ));
         }
         if !incomplete.is_empty() {
@@ -343,5 +406,63 @@ mod tests {
         let r = mac_with(&with_main(broken, None), (true, false)).run(&FixedVolumesEncrypted);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
         assert!(r.reason.as_deref().unwrap().contains("no FileVault"));
+    }
+
+    /// A Boot Camp NTFS partition on the internal disk has no FileVault: it fails
+    /// by name, beside volumes that pass. The APFS container's synthesized disk
+    /// (`Content` Apple_HFS but `APFSVolumes`) is not read as HFS+.
+    #[test]
+    fn a_non_apfs_internal_volume_fails() {
+        let cs = with_main(main_container((true, false), (true, false)), None);
+        let r = mac_with(&cs, (true, false))
+            .command(&MACOS_DISKUTIL_LIST_INTERNAL, 0, &list_internal(true))
+            .run(&FixedVolumesEncrypted);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(
+            r.summary,
+            "1 of 3 internal volumes without FileVault complete: BOOTCAMP (disk0s3, Microsoft \
+             Basic Data: not APFS, no FileVault)"
+        );
+        assert_eq!(r.facts["non_apfs"][0]["device"], "disk0s3");
+        assert_eq!(r.facts["non_apfs"].as_array().unwrap().len(), 1);
+        assert!(
+            r.evidence.iter().any(|e| serde_json::to_string(e)
+                .unwrap()
+                .contains("disk0s3 Microsoft Basic Data 'BOOTCAMP'")),
+            "{:?}",
+            r.evidence
+        );
+    }
+
+    /// The list read and nothing but APFS on it: the APFS verdict stands, and the
+    /// facts show the list was read. Not captured: the same verdict, and the facts
+    /// say it was not read. Read and failed: unknown.
+    #[test]
+    fn the_internal_list_read_missing_or_failed() {
+        let cs = with_main(main_container((true, false), (true, false)), None);
+        let r = mac_with(&cs, (true, false))
+            .command(&MACOS_DISKUTIL_LIST_INTERNAL, 0, &list_internal(false))
+            .run(&FixedVolumesEncrypted);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["non_apfs"], json!([]));
+
+        let r = mac_with(&cs, (true, false)).run(&FixedVolumesEncrypted);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.facts["non_apfs"]["not_read"]
+                .as_str()
+                .unwrap()
+                .contains("not captured"),
+            "{r:?}"
+        );
+
+        let r = mac_with(&cs, (true, false))
+            .command(&MACOS_DISKUTIL_LIST_INTERNAL, 1, "")
+            .run(&FixedVolumesEncrypted);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(
+            r.reason.as_deref().unwrap().contains("could not be listed"),
+            "{r:?}"
+        );
     }
 }

@@ -30,8 +30,9 @@ use serde::Serialize;
 
 use super::plist::{self as pl, PlistError};
 use crate::checks::{Context, command_evidence};
+use crate::host::sources::MACOS_DISKUTIL_CRYPTO_USERS;
 use crate::host::sources::{MACOS_DISKUTIL_APFS_LIST, MACOS_FDESETUP_STATUS};
-use crate::host::{CommandOutput, Source};
+use crate::host::{CommandOutput, Source, SourceError};
 
 // fdesetup status ---------------------------------------------------------------
 
@@ -400,6 +401,114 @@ pub fn parse_disk_info(bytes: &[u8]) -> Result<DiskInfo, DiskutilError> {
     })
 }
 
+/// One user that can unlock the booted volume (`diskutil apfs listCryptoUsers
+/// -plist /`): recorded in `facts.crypto_users`, never gating (a crypto user says
+/// who can unlock, not that FileVault is on: catalogue pitfall "encrypted is not
+/// FileVault").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CryptoUser {
+    /// `APFSCryptoUserUUID`: a user's GeneratedUID, or a recovery key's id.
+    pub uuid: String,
+    /// `APFSCryptoUserType` (`LocalOpenDirectory`, `PersonalRecovery`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// Parses `diskutil apfs listCryptoUsers -plist /`.
+pub fn parse_crypto_users(bytes: &[u8]) -> Result<Vec<CryptoUser>, DiskutilError> {
+    let top = pl::parse_dict(bytes)?;
+    if !top.contains_key("Users") {
+        return Err(DiskutilError::Missing("Users"));
+    }
+    Ok(pl::dicts(&top, "Users")
+        .into_iter()
+        .map(|u| CryptoUser {
+            uuid: pl::string(u, "APFSCryptoUserUUID").unwrap_or_default(),
+            kind: pl::string(u, "APFSCryptoUserType").unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `facts.crypto_users`: the list, or `{"not_read": why}`. Read once per run.
+pub fn crypto_users_fact(ctx: &Context<'_>) -> serde_json::Value {
+    let memo = ctx.memo(|ctx| {
+        CryptoUsersMemo(
+            match read_command(ctx, &MACOS_DISKUTIL_CRYPTO_USERS, |s| {
+                parse_crypto_users(s.as_bytes())
+            }) {
+                Ok(read) => serde_json::json!(read.value),
+                Err(f) => serde_json::json!({"not_read": f.why}),
+            },
+        )
+    });
+    memo.0.clone()
+}
+
+struct CryptoUsersMemo(serde_json::Value);
+
+/// Partition types (`Content` of `diskutil list -plist`) that hold a filesystem
+/// other than APFS: HFS+, FAT, exFAT and NTFS (`Microsoft Basic Data` is FAT, exFAT
+/// or NTFS). Partition maps, EFI, boot helpers and the APFS types are not volumes
+/// of their own.
+pub const PLAIN_FILESYSTEMS: &[&str] = &[
+    "Apple_HFS",
+    "Apple_HFSX",
+    "Apple_UFS",
+    "Microsoft Basic Data",
+    "DOS_FAT_12",
+    "DOS_FAT_16",
+    "DOS_FAT_32",
+    "Windows_FAT_16",
+    "Windows_FAT_32",
+    "Windows_NTFS",
+];
+
+/// A volume of an internal disk that is not on APFS: no FileVault, judged
+/// unencrypted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlainVolume {
+    pub device: String,
+    /// The partition type (`Apple_HFS`, `Microsoft Basic Data`, …).
+    pub content: String,
+    pub name: Option<String>,
+    pub mount_point: Option<String>,
+}
+
+/// The non-APFS volumes of `diskutil list -plist internal`: the partitions of each
+/// internal disk whose `Content` is one of [`PLAIN_FILESYSTEMS`] (a disk formatted
+/// without a partition map counts as its own partition). The synthesized disks of
+/// APFS containers (`APFSVolumes`) hold APFS volumes, judged from the APFS list.
+pub fn parse_internal_plain_volumes(bytes: &[u8]) -> Result<Vec<PlainVolume>, DiskutilError> {
+    let top = pl::parse_dict(bytes)?;
+    if !top.contains_key("AllDisksAndPartitions") {
+        return Err(DiskutilError::Missing("AllDisksAndPartitions"));
+    }
+    let mut plain = Vec::new();
+    for disk in pl::dicts(&top, "AllDisksAndPartitions") {
+        if disk.contains_key("APFSVolumes") {
+            continue;
+        }
+        let partitions = pl::dicts(disk, "Partitions");
+        let candidates = if partitions.is_empty() {
+            vec![disk]
+        } else {
+            partitions
+        };
+        for p in candidates {
+            let content = pl::string(p, "Content").unwrap_or_default();
+            if PLAIN_FILESYSTEMS.contains(&content.as_str()) {
+                plain.push(PlainVolume {
+                    device: pl::string(p, "DeviceIdentifier").unwrap_or_default(),
+                    content,
+                    name: pl::string(p, "VolumeName"),
+                    mount_point: pl::string(p, "MountPoint"),
+                });
+            }
+        }
+    }
+    Ok(plain)
+}
+
 // Reading the sources -----------------------------------------------------------
 
 /// A source that gave no usable answer: why, and the evidence of the run when it
@@ -408,6 +517,8 @@ pub fn parse_disk_info(bytes: &[u8]) -> Result<DiskInfo, DiskutilError> {
 pub struct Failure {
     pub why: String,
     pub evidence: Option<Evidence>,
+    /// The source is not in the captures being replayed (it was not recorded).
+    pub not_captured: bool,
 }
 
 /// A command's output, understood.
@@ -424,6 +535,7 @@ pub fn read_command<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Read<T>, Failure> {
     let output = ctx.host.command(source).map_err(|e| Failure {
+        not_captured: matches!(e, SourceError::NotCaptured { .. }),
         why: e.to_string(),
         evidence: None,
     })?;
@@ -434,6 +546,7 @@ pub fn read_command<T, E: std::fmt::Display>(
             |c| format!("exit code {c}"),
         );
         return Err(Failure {
+            not_captured: false,
             why: format!("{what}: failed ({code})"),
             evidence: Some(command_evidence(&output, format!("({code})"))),
         });
@@ -441,6 +554,7 @@ pub fn read_command<T, E: std::fmt::Display>(
     match parse(&output.stdout) {
         Ok(value) => Ok(Read { output, value }),
         Err(e) => Err(Failure {
+            not_captured: false,
             why: format!("{what}: {e}"),
             evidence: Some(command_evidence(&output, "(not understood)")),
         }),
@@ -673,6 +787,47 @@ mod tests {
         assert_eq!(
             parse_disk_info(plist_dict("<key>Internal</key><true/>").as_bytes()),
             Err(DiskutilError::Missing("DeviceIdentifier"))
+        );
+    }
+
+    #[test]
+    fn crypto_users_and_non_apfs_volumes_parse() {
+        let users = parse_crypto_users(crypto_users_plist().as_bytes()).unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[1].kind, "PersonalRecovery");
+        assert_eq!(
+            parse_crypto_users(plist_dict("").as_bytes()),
+            Err(DiskutilError::Missing("Users"))
+        );
+        let plain = parse_internal_plain_volumes(list_internal(true).as_bytes()).unwrap();
+        assert_eq!(
+            plain,
+            vec![PlainVolume {
+                device: "disk0s3".to_owned(),
+                content: "Microsoft Basic Data".to_owned(),
+                name: Some("BOOTCAMP".to_owned()),
+                mount_point: None,
+            }]
+        );
+        assert!(
+            parse_internal_plain_volumes(list_internal(false).as_bytes())
+                .unwrap()
+                .is_empty()
+        );
+        // A whole disk formatted HFS+ without a partition map is its own volume.
+        let whole = plist_dict(
+            "\t<key>AllDisksAndPartitions</key>\n\t<array>\n\t\t<dict>\n\
+             \t\t\t<key>Content</key>\n\t\t\t<string>Apple_HFS</string>\n\
+             \t\t\t<key>DeviceIdentifier</key>\n\t\t\t<string>disk2</string>\n\
+             \t\t\t<key>MountPoint</key>\n\t\t\t<string>/Volumes/Old</string>\n\
+             \t\t\t<key>VolumeName</key>\n\t\t\t<string>Old</string>\n\
+             \t\t</dict>\n\t</array>\n",
+        );
+        let plain = parse_internal_plain_volumes(whole.as_bytes()).unwrap();
+        assert_eq!(plain[0].mount_point.as_deref(), Some("/Volumes/Old"));
+        assert_eq!(
+            parse_internal_plain_volumes(plist_dict("").as_bytes()),
+            Err(DiskutilError::Missing("AllDisksAndPartitions"))
         );
     }
 }

@@ -3,7 +3,9 @@
 
 use attest_proto::{CheckResult, Status};
 
-use super::{FileVault, apfs_list, fdesetup_status, parse_disk_info, read_command};
+use super::{
+    FileVault, apfs_list, crypto_users_fact, fdesetup_status, parse_disk_info, read_command,
+};
 use crate::checks::{Check, Context, command_evidence, unknown};
 use crate::host::sources::MACOS_DISKUTIL_INFO_DATA;
 
@@ -42,9 +44,11 @@ impl Check for RootEncrypted {
             Err(e) => return unknown(ID, &e.why).evidences(e.evidence.clone()),
         };
         let state = fde.value.state();
+        let crypto_users = crypto_users_fact(ctx);
         let base = |r: CheckResult| {
             r.fact("filevault", state.label())
                 .fact("percent", fde.value.percent())
+                .fact("crypto_users", &crypto_users)
                 .evidence(fde.evidence())
         };
         let info = match read_command(ctx, &MACOS_DISKUTIL_INFO_DATA, |s| {
@@ -339,6 +343,41 @@ mod tests {
         assert!(
             r.reason.as_deref().unwrap().contains("not captured"),
             "{r:?}"
+        );
+    }
+
+    /// The users that can unlock the volume are recorded, and never decide: the
+    /// verdict is the same with them, without them, and when their list fails.
+    #[test]
+    fn crypto_users_are_recorded_never_gating() {
+        use crate::host::sources::MACOS_DISKUTIL_CRYPTO_USERS;
+        let with = mac("FileVault is On.\n", true, false)
+            .command(&MACOS_DISKUTIL_CRYPTO_USERS, 0, &crypto_users_plist())
+            .run(&RootEncrypted);
+        assert_eq!(with.status, Status::Pass, "{with:?}");
+        assert_eq!(
+            with.facts["crypto_users"],
+            json!([
+                {"uuid": "5B0E1F3A-8C1D-4D47-9E2B-0A1B2C3D4E5F", "type": "LocalOpenDirectory"},
+                {"uuid": "EBC6C064-1111-4222-8333-00306543ECAC", "type": "PersonalRecovery"}
+            ])
+        );
+        // FileVault off with crypto users present: still a fail (pitfall 5.1's
+        // mirror: a crypto user is not FileVault).
+        let off = mac("FileVault is Off.\n", false, false)
+            .command(&MACOS_DISKUTIL_CRYPTO_USERS, 0, &crypto_users_plist())
+            .run(&RootEncrypted);
+        assert_eq!(off.status, Status::Fail, "{off:?}");
+        let failed = mac("FileVault is On.\n", true, false)
+            .command(&MACOS_DISKUTIL_CRYPTO_USERS, 1, "")
+            .run(&RootEncrypted);
+        assert_eq!(failed.status, Status::Pass, "{failed:?}");
+        assert!(
+            failed.facts["crypto_users"]["not_read"]
+                .as_str()
+                .unwrap()
+                .contains("exit code 1"),
+            "{failed:?}"
         );
     }
 }

@@ -220,3 +220,63 @@ pub fn mac(status: &str, filevault: bool, crypto_migration_on: bool) -> FakeHost
         .command(&MACOS_DISKUTIL_INFO_DATA, 0, &data_volume_info("disk3s5"))
         .command(&MACOS_DISKUTIL_INFO_DISK0, 0, &disk0_info(true, false))
 }
+
+/// `diskutil list -plist internal` of an Intel Mac with a T2 chip: disk0 holds
+/// the EFI partition, the APFS container's store and, with `bootcamp`, a Boot Camp
+/// NTFS partition ("Microsoft Basic Data"); disk1 is the synthesized APFS
+/// container.
+pub fn list_internal(bootcamp: bool) -> String {
+    let part = |content: &str, device: &str, name: Option<&str>| {
+        let name = name.map_or_else(String::new, |n| {
+            format!("\t\t\t\t\t<key>VolumeName</key>\n\t\t\t\t\t<string>{n}</string>\n")
+        });
+        format!(
+            "\t\t\t\t<dict>\n\
+             \t\t\t\t\t<key>Content</key>\n\t\t\t\t\t<string>{content}</string>\n\
+             \t\t\t\t\t<key>DeviceIdentifier</key>\n\t\t\t\t\t<string>{device}</string>\n\
+             \t\t\t\t\t<key>Size</key>\n\t\t\t\t\t<integer>209715200</integer>\n{name}\
+             \t\t\t\t</dict>\n"
+        )
+    };
+    let mut partitions = part("EFI", "disk0s1", Some("EFI"));
+    partitions.push_str(&part("Apple_APFS", "disk0s2", None));
+    if bootcamp {
+        partitions.push_str(&part("Microsoft Basic Data", "disk0s3", Some("BOOTCAMP")));
+    }
+    plist_dict(&format!(
+        "\t<key>AllDisks</key>\n\t<array>\n\t\t<string>disk0</string>\n\t</array>\n\
+         \t<key>AllDisksAndPartitions</key>\n\t<array>\n\
+         \t\t<dict>\n\
+         \t\t\t<key>Content</key>\n\t\t\t<string>GUID_partition_scheme</string>\n\
+         \t\t\t<key>DeviceIdentifier</key>\n\t\t\t<string>disk0</string>\n\
+         \t\t\t<key>OSInternal</key>\n\t\t\t<false/>\n\
+         \t\t\t<key>Partitions</key>\n\t\t\t<array>\n{partitions}\t\t\t</array>\n\
+         \t\t\t<key>Size</key>\n\t\t\t<integer>500277790720</integer>\n\
+         \t\t</dict>\n\
+         \t\t<dict>\n\
+         \t\t\t<key>APFSPhysicalStores</key>\n\t\t\t<array>\n\t\t\t\t<dict>\n\
+         \t\t\t\t\t<key>DeviceIdentifier</key>\n\t\t\t\t\t<string>disk0s2</string>\n\
+         \t\t\t\t</dict>\n\t\t\t</array>\n\
+         \t\t\t<key>APFSVolumes</key>\n\t\t\t<array>\n\t\t\t\t<dict>\n\
+         \t\t\t\t\t<key>DeviceIdentifier</key>\n\t\t\t\t\t<string>disk1s1</string>\n\
+         \t\t\t\t\t<key>VolumeName</key>\n\t\t\t\t\t<string>Macintosh HD - Data</string>\n\
+         \t\t\t\t</dict>\n\t\t\t</array>\n\
+         \t\t\t<key>Content</key>\n\t\t\t<string>Apple_HFS</string>\n\
+         \t\t\t<key>DeviceIdentifier</key>\n\t\t\t<string>disk1</string>\n\
+         \t\t</dict>\n\
+         \t</array>\n"
+    ))
+}
+
+/// `diskutil apfs listCryptoUsers -plist /`: one local user and the personal
+/// recovery key.
+pub fn crypto_users_plist() -> String {
+    plist_dict(
+        "\t<key>Users</key>\n\t<array>\n\
+         \t\t<dict>\n\t\t\t<key>APFSCryptoUserType</key>\n\t\t\t<string>LocalOpenDirectory</string>\n\
+         \t\t\t<key>APFSCryptoUserUUID</key>\n\t\t\t<string>5B0E1F3A-8C1D-4D47-9E2B-0A1B2C3D4E5F</string>\n\t\t</dict>\n\
+         \t\t<dict>\n\t\t\t<key>APFSCryptoUserType</key>\n\t\t\t<string>PersonalRecovery</string>\n\
+         \t\t\t<key>APFSCryptoUserUUID</key>\n\t\t\t<string>EBC6C064-1111-4222-8333-00306543ECAC</string>\n\t\t</dict>\n\
+         \t</array>\n",
+    )
+}
