@@ -320,7 +320,7 @@ impl Check for AutoUpdates {
             .filter(|k| {
                 managed_file
                     .as_ref()
-                    .is_some_and(|(_, d)| d.contains_key(*k))
+                    .is_some_and(|(_, d)| d.contains_key(k))
             })
             .collect();
         let managed_applies = match major {
