@@ -437,7 +437,10 @@ impl Check for AutoUpdates {
             .collect();
         let enforcement = ddm.enforcement.as_ref().map(|e| {
             e.iter()
-                .map(|(k, v)| (k.clone(), render(v)))
+                .map(|(k, v)| {
+                    let shown = v.as_string().map_or_else(|| render(v), str::to_owned);
+                    (k.clone(), shown)
+                })
                 .collect::<std::collections::BTreeMap<_, _>>()
         });
         let ignored: Vec<&str> = if managed_applies {
@@ -742,7 +745,7 @@ mod tests {
             "{}",
             r.summary
         );
-        assert_eq!(r.facts["ddm_enforcement"]["TargetOSVersion"], "\"26.2\"");
+        assert_eq!(r.facts["ddm_enforcement"]["TargetOSVersion"], "26.2");
     }
 
     #[test]

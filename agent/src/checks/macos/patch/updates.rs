@@ -22,6 +22,9 @@ const FOUND: &str = "Software Update found the following new or updated software
 const NONE: &str = "No new software available.";
 const LABEL: &str = "* Label: ";
 const SCAN_ERROR: &str = "Scan finished with error";
+/// How many product keys or labels an evidence excerpt names (the facts list up to
+/// [`MAX_LISTED`]).
+const EXCERPT_KEYS: usize = 10;
 
 /// One update as `softwareupdate --list` prints it (two lines):
 /// `* Label: LABEL` then `\tTitle: T, Version: V, Size: S, Recommended: YES|NO,
@@ -372,7 +375,7 @@ impl Check for SecurityUpdatesPending {
                     Ok(Some(items)) => {
                         let keys: Vec<String> = items
                             .iter()
-                            .take(MAX_LISTED)
+                            .take(EXCERPT_KEYS)
                             .map(|r| r.product_key.clone())
                             .collect();
                         evidence.push(file_evidence(
@@ -417,7 +420,7 @@ impl Check for SecurityUpdatesPending {
                         } else {
                             items
                                 .iter()
-                                .take(MAX_LISTED)
+                                .take(EXCERPT_KEYS)
                                 .map(|l| format!("{LABEL}{}", l.label))
                                 .collect::<Vec<_>>()
                                 .join("\n")
@@ -626,6 +629,23 @@ mod tests {
         }
     }
 
+    /// The check offline on a Mac of `version` whose plist lists `entries`.
+    fn offline(version: &str, entries: Vec<Value>, as_binary: bool) -> CheckResult {
+        mac(version)
+            .file(SOFTWARE_UPDATE_PLIST, su_plist(entries, as_binary))
+            .run(&SecurityUpdatesPending)
+    }
+
+    /// The check live on a Mac of 13.3 with an empty plist and `softwareupdate`
+    /// printing `out` with exit code `code`.
+    fn live_133(code: i32, out: &str) -> CheckResult {
+        mac("13.3")
+            .live()
+            .file(SOFTWARE_UPDATE_PLIST, su_plist(vec![], false))
+            .command(&MACOS_SOFTWAREUPDATE_LIST, code, out)
+            .run(&SecurityUpdatesPending)
+    }
+
     fn update(title: &str, version: &str, key: &str) -> Update {
         Update {
             title: title.into(),
@@ -726,36 +746,23 @@ mod tests {
 
     #[test]
     fn offline_the_plist_decides_xml_or_binary() {
+        let sonoma = "MSU_UPDATE_23H222_patch_14.7.1_minor";
+        let sequoia = "MSU_UPDATE_24B83_patch_15.1_major";
         for as_binary in [false, true] {
-            let r = mac("14.6")
-                .file(
-                    SOFTWARE_UPDATE_PLIST,
-                    su_plist(
-                        vec![
-                            entry(
-                                "macOS Sonoma 14.7.1",
-                                "14.7.1",
-                                "MSU_UPDATE_23H222_patch_14.7.1_minor",
-                            ),
-                            entry(
-                                "macOS Sequoia 15.1",
-                                "15.1",
-                                "MSU_UPDATE_24B83_patch_15.1_major",
-                            ),
-                        ],
-                        as_binary,
-                    ),
-                )
-                .run(&SecurityUpdatesPending);
+            let entries = vec![
+                entry("macOS Sonoma 14.7.1", "14.7.1", sonoma),
+                entry("macOS Sequoia 15.1", "15.1", sequoia),
+            ];
+            let r = offline("14.6", entries, as_binary);
             assert_eq!(r.status, Status::Fail, "{r:?}");
             assert_eq!(r.facts["pending_count"], 1);
             assert_eq!(
                 r.facts["pending"],
-                json!(["macOS Sonoma 14.7.1 14.7.1 (MSU_UPDATE_23H222_patch_14.7.1_minor)"])
+                json!([format!("macOS Sonoma 14.7.1 14.7.1 ({sonoma})")])
             );
             assert_eq!(
                 r.facts["other_updates"],
-                json!([{"update": "macOS Sequoia 15.1 15.1 (MSU_UPDATE_24B83_patch_15.1_major)", "why": "major upgrade"}])
+                json!([{"update": format!("macOS Sequoia 15.1 15.1 ({sequoia})"), "why": "major upgrade"}])
             );
             assert_eq!(r.facts["sources"], json!(["plist"]));
             assert_eq!(r.facts["last_recommended_updates_available"], 2);
@@ -766,38 +773,24 @@ mod tests {
 
     #[test]
     fn a_major_upgrade_alone_passes_and_an_rsr_fails() {
-        let r = mac("14.6")
-            .file(
-                SOFTWARE_UPDATE_PLIST,
-                su_plist(
-                    vec![entry(
-                        "macOS Sequoia 15.1",
-                        "15.1",
-                        "MSU_UPDATE_24B83_patch_15.1_major",
-                    )],
-                    false,
-                ),
-            )
-            .run(&SecurityUpdatesPending);
+        let upgrade = entry(
+            "macOS Sequoia 15.1",
+            "15.1",
+            "MSU_UPDATE_24B83_patch_15.1_major",
+        );
+        let r = offline("14.6", vec![upgrade], false);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert!(
             r.summary.contains("1 other update not counted"),
             "{}",
             r.summary
         );
-        let r = mac("13.4.1")
-            .file(
-                SOFTWARE_UPDATE_PLIST,
-                su_plist(
-                    vec![entry(
-                        "macOS Ventura 13.4.1 (a)",
-                        "13.4.1 (a)",
-                        "MSU_UPDATE_22F770820d_patch_13.4.1_rsr",
-                    )],
-                    true,
-                ),
-            )
-            .run(&SecurityUpdatesPending);
+        let rsr = entry(
+            "macOS Ventura 13.4.1 (a)",
+            "13.4.1 (a)",
+            "MSU_UPDATE_22F770820d_patch_13.4.1_rsr",
+        );
+        let r = offline("13.4.1", vec![rsr], true);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(
             r.summary.contains("1 security update is pending"),
@@ -809,11 +802,7 @@ mod tests {
     #[test]
     fn live_the_union_decides_and_differences_are_recorded() {
         // The plist is empty, the command lists an update of the running major.
-        let r = mac("13.3")
-            .live()
-            .file(SOFTWARE_UPDATE_PLIST, su_plist(vec![], false))
-            .command(&MACOS_SOFTWAREUPDATE_LIST, 0, ONE_UPDATE)
-            .run(&SecurityUpdatesPending);
+        let r = live_133(0, ONE_UPDATE);
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert_eq!(r.facts["sources"], json!(["plist", "softwareupdate"]));
         assert_eq!(
@@ -824,27 +813,17 @@ mod tests {
         assert_eq!(r.evidence.len(), 2);
         assert!(matches!(r.evidence[1], Evidence::Command { .. }));
         // Betas and Command Line Tools only: pass, both listed as other updates.
-        let r = mac("13.3")
-            .live()
-            .file(SOFTWARE_UPDATE_PLIST, su_plist(vec![], false))
-            .command(&MACOS_SOFTWAREUPDATE_LIST, 0, CLT_AND_BETA)
-            .run(&SecurityUpdatesPending);
+        let r = live_133(0, CLT_AND_BETA);
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["other_updates"].as_array().unwrap().len(), 2);
     }
 
     #[test]
     fn a_failed_scan_leaves_the_plist_to_decide_and_says_so() {
-        let r = mac("13.3")
-            .live()
-            .file(SOFTWARE_UPDATE_PLIST, su_plist(vec![], false))
-            .command(&MACOS_SOFTWAREUPDATE_LIST, 1, SCAN_FAILED)
-            .run(&SecurityUpdatesPending);
+        let r = live_133(1, SCAN_FAILED);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        assert!(
-            r.reason.as_deref().unwrap().contains("the scan failed"),
-            "{r:?}"
-        );
+        let reason = r.reason.as_deref().unwrap();
+        assert!(reason.contains("the scan failed"), "{reason}");
         assert_eq!(r.facts["sources"], json!(["plist"]));
         // Without the plist: unknown.
         let r = mac("13.3")
@@ -913,13 +892,23 @@ mod tests {
         let entries = (0..60)
             .map(|i| entry(&format!("Safari {i}"), "18.1", &format!("k{i}")))
             .collect();
-        let r = mac("15.1")
-            .file(SOFTWARE_UPDATE_PLIST, su_plist(entries, true))
-            .run(&SecurityUpdatesPending);
+        let r = offline("15.1", entries, true);
         assert_eq!(r.status, Status::Fail);
         assert_eq!(r.facts["pending_count"], 60);
         assert_eq!(r.facts["pending"].as_array().unwrap().len(), 50);
         assert_eq!(r.facts["pending_truncated"], true);
+        // The evidence excerpt stays short: the count and the first keys only.
+        let Evidence::File { excerpt, .. } = &r.evidence[0] else {
+            panic!("file evidence");
+        };
+        assert!(
+            excerpt.starts_with("RecommendedUpdates: 60 entries"),
+            "{excerpt}"
+        );
+        assert!(
+            excerpt.contains("\"k9\"") && !excerpt.contains("\"k10\""),
+            "{excerpt}"
+        );
     }
 
     proptest::proptest! {
