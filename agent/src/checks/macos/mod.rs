@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod disk;
 pub mod login;
+pub mod patch;
 pub mod plist;
 pub mod prefs;
 pub mod remote;
@@ -35,6 +36,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(remote::MacSshPasswordAuth),
         Box::new(sudo::SudoNopasswd),
     ];
+    checks.extend(patch::checks());
     checks.extend(accounts::checks());
     checks.extend(system::checks());
     checks

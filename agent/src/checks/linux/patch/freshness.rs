@@ -192,7 +192,7 @@ impl Check for IndexFresh {
 }
 
 /// "3 days ago", "5 hours ago", "in the future".
-fn describe_age(age: Duration) -> String {
+pub(crate) fn describe_age(age: Duration) -> String {
     let s = age.num_seconds();
     if s < 0 {
         "after the collection time".to_owned()
