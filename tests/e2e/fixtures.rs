@@ -855,6 +855,16 @@ fn result_shapes_are_judged() {
     let extra: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s", "reason": "r",
         "facts": {}, "evidence": []});
     assert!(!shape_problems(&extra).is_empty());
+    let api: Value = serde_json::json!({"check": "a.b", "status": "pass", "summary": "s", "facts": {},
+        "evidence": [{"kind": "api", "name": "sysctl vm.swapusage", "excerpt": "", "sha256": "sha256:00"}]});
+    assert!(
+        shape_problems(&api).is_empty(),
+        "{:?}",
+        shape_problems(&api)
+    );
+    let api_with_path: Value = serde_json::json!({"check": "a.b", "status": "pass", "summary": "s",
+        "facts": {}, "evidence": [{"kind": "api", "path": "/x", "excerpt": "", "sha256": "sha256:00"}]});
+    assert!(!shape_problems(&api_with_path).is_empty());
     let bad_evidence: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s",
         "facts": {}, "evidence": [{"kind": "file", "path": "/x", "excerpt": ""}]});
     assert!(!shape_problems(&bad_evidence).is_empty());
