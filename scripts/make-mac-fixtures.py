@@ -543,12 +543,13 @@ def macho(kind):
         return thin(0x01000007, 3)
     arm, x86 = thin(0x0100000C, 0), thin(0x01000007, 3)
     header = struct.pack(">II", 0xCAFEBABE, 2)
-    header += struct.pack(">iiIII", 0x01000007, 3, 0x4000, len(x86), 14)
-    header += struct.pack(">iiIII", 0x0100000C, 0, 0x8000, len(arm), 14)
-    blob = bytearray(0x8000 + len(arm))
+    # Slices at 4 KiB boundaries (align 2^12), each only its header.
+    header += struct.pack(">iiIII", 0x01000007, 3, 0x1000, len(x86), 12)
+    header += struct.pack(">iiIII", 0x0100000C, 0, 0x2000, len(arm), 12)
+    blob = bytearray(0x2000 + len(arm))
     blob[: len(header)] = header
-    blob[0x4000: 0x4000 + len(x86)] = x86
-    blob[0x8000:] = arm
+    blob[0x1000: 0x1000 + len(x86)] = x86
+    blob[0x2000:] = arm
     return bytes(blob)
 
 
