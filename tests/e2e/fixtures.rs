@@ -25,9 +25,9 @@ const UNKNOWN: &str = "unknown";
 const NA: &str = "not_applicable";
 const INFO: &str = "info";
 
-/// The verdicts `checks.md` defines for each check: the fixture set as a whole must
-/// reach every one of them somewhere.
-const VERDICTS: [(&str, &[&str]); 33] = [
+/// The verdicts `checks.md` defines for each check on Linux: the Linux hosts as a
+/// whole must reach every one of them somewhere.
+const LINUX_VERDICTS: [(&str, &[&str]); 33] = [
     ("disk.root_encrypted", &[PASS, FAIL, UNKNOWN]),
     ("disk.fixed_volumes_encrypted", &[PASS, FAIL, UNKNOWN]),
     ("disk.swap_encrypted", &[PASS, FAIL, UNKNOWN]),
@@ -62,6 +62,86 @@ const VERDICTS: [(&str, &[&str]); 33] = [
     ("inventory.host", &[INFO]),
     ("inventory.software", &[INFO, UNKNOWN]),
 ];
+
+/// The verdicts the macOS/Windows catalogue (parts 1 and 2) defines for each check
+/// on macOS: the macOS hosts as a whole must reach every one of them somewhere.
+/// `unknown` is listed where the catalogue names a case (offline, a source that
+/// cannot be read, two sources that disagree); `accounts.privileged_users` reads
+/// the root-only local directory, which can be unreadable like every dslocal check.
+/// The password policy checks' `not_applicable` ("no enabled local human account")
+/// is left out: by the catalogue's own rule every Mac has one, `root`, which is in
+/// `admin` and whose shell is `/bin/sh`, so no real local directory reaches it.
+const MACOS_VERDICTS: [(&str, &[&str]); 33] = [
+    ("disk.root_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.fixed_volumes_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.swap_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.recovery_key_escrow", &[PASS, FAIL, UNKNOWN, NA]),
+    ("patch.os_supported", &[PASS, FAIL, UNKNOWN]),
+    ("patch.security_updates_pending", &[PASS, FAIL, UNKNOWN]),
+    ("patch.index_fresh", &[PASS, FAIL, UNKNOWN]),
+    ("patch.auto_updates", &[PASS, FAIL]),
+    ("patch.reboot_pending", &[NA]),
+    ("accounts.no_empty_passwords", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.uid0_only_root", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.password_max_age", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.password_min_length", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.lockout", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.ssh_root_login", &[PASS, FAIL, NA]),
+    ("accounts.ssh_password_auth", &[PASS, FAIL, NA]),
+    ("accounts.sudo_nopasswd", &[PASS, FAIL]),
+    ("accounts.privileged_users", &[INFO, UNKNOWN]),
+    ("accounts.guest_disabled", &[PASS, FAIL]),
+    ("accounts.auto_login_disabled", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.laps", &[NA]),
+    ("system.time_sync", &[PASS, FAIL, UNKNOWN]),
+    ("system.audit_logging", &[PASS, FAIL, UNKNOWN]),
+    ("system.firewall", &[PASS, FAIL, UNKNOWN]),
+    ("system.screen_lock", &[PASS, FAIL, UNKNOWN]),
+    ("system.secure_boot", &[PASS, FAIL, UNKNOWN]),
+    ("system.sip", &[PASS, FAIL, UNKNOWN]),
+    ("system.gatekeeper", &[PASS, FAIL, UNKNOWN]),
+    ("system.uac", &[NA]),
+    ("system.smb1_disabled", &[NA]),
+    ("malware.protection", &[PASS, FAIL, UNKNOWN]),
+    ("inventory.host", &[INFO]),
+    ("inventory.software", &[INFO]),
+];
+
+/// The operating system of a host root, decided as the agent decides it: a
+/// `SystemVersion.plist` makes it macOS (no Windows host fixture exists yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Os {
+    Linux,
+    Macos,
+}
+
+impl Os {
+    fn of(root: &Path) -> Os {
+        if root
+            .join("System/Library/CoreServices/SystemVersion.plist")
+            .exists()
+        {
+            Os::Macos
+        } else {
+            Os::Linux
+        }
+    }
+
+    fn verdicts(self) -> &'static [(&'static str, &'static [&'static str]); 33] {
+        match self {
+            Os::Linux => &LINUX_VERDICTS,
+            Os::Macos => &MACOS_VERDICTS,
+        }
+    }
+
+    /// Where the table comes from, for messages.
+    fn catalogue(self) -> &'static str {
+        match self {
+            Os::Linux => "checks.md",
+            Os::Macos => "the macOS catalogue",
+        }
+    }
+}
 
 /// A host's `expected.json`.
 #[derive(Debug, Deserialize)]
@@ -347,7 +427,15 @@ fn every_host_meets_its_expected_verdicts() {
                 host.name, host.expected.replay
             ));
         }
-        let want_schema = if replay {
+        // The lowest schema that carries the report: v2 for a replay or `api`
+        // evidence (a Mac's sysctl and local directory records), else v1.
+        let api = report["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["evidence"].as_array().into_iter().flatten())
+            .any(|e| e["kind"] == "api");
+        let want_schema = if replay || api {
             "attest.report/v2"
         } else {
             "attest.report/v1"
@@ -398,47 +486,63 @@ fn every_host_meets_its_expected_verdicts() {
 }
 
 #[test]
-fn the_hosts_together_reach_every_verdict_checks_md_defines() {
+fn the_hosts_of_each_os_together_reach_every_verdict_its_catalogue_defines() {
     let hosts = hosts();
     let known: BTreeSet<&str> = [PASS, FAIL, UNKNOWN, NA, INFO].into_iter().collect();
-    let mut reached: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for host in hosts {
-        let ids: BTreeSet<&str> = host.expected.checks.keys().map(String::as_str).collect();
-        if ids != check_ids().into_iter().collect() {
-            problems.push(format!(
-                "{}: expected.json does not list exactly the catalogue's checks",
-                host.name
-            ));
+    for os in [Os::Linux, Os::Macos] {
+        let table = os.verdicts();
+        let of_os: Vec<&Host> = hosts.iter().filter(|h| Os::of(&h.root) == os).collect();
+        if of_os.is_empty() {
+            problems.push(format!("no {os:?} fixture host"));
         }
-        for (id, status) in &host.expected.checks {
-            if !known.contains(status.as_str()) {
-                problems.push(format!("{}: {id}: {status:?} is not a status", host.name));
-            }
-            let allowed = VERDICTS.iter().find(|(v, _)| v == id).map(|(_, s)| *s);
-            if let Some(allowed) = allowed
-                && !allowed.contains(&status.as_str())
-            {
+        let mut reached: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for host in &of_os {
+            let ids: BTreeSet<&str> = host.expected.checks.keys().map(String::as_str).collect();
+            if ids != check_ids().into_iter().collect() {
                 problems.push(format!(
-                    "{}: {id}: checks.md defines no {status} for this check",
+                    "{}: expected.json does not list exactly the catalogue's checks",
                     host.name
                 ));
             }
-        }
-    }
-    for (id, statuses) in VERDICTS {
-        for host in hosts {
-            if let Some(s) = host.expected.checks.get(id) {
-                reached.entry(id).or_default().insert(s.clone());
+            for (id, status) in &host.expected.checks {
+                if !known.contains(status.as_str()) {
+                    problems.push(format!("{}: {id}: {status:?} is not a status", host.name));
+                }
+                let allowed = table.iter().find(|(v, _)| v == id).map(|(_, s)| *s);
+                if let Some(allowed) = allowed
+                    && !allowed.contains(&status.as_str())
+                {
+                    problems.push(format!(
+                        "{}: {id}: {} defines no {status} for this check",
+                        host.name,
+                        os.catalogue()
+                    ));
+                }
+                reached.entry(id).or_default().insert(status.clone());
             }
         }
-        for status in statuses {
-            if !reached.get(id).is_some_and(|r| r.contains(*status)) {
-                problems.push(format!("no fixture host expects {id} to be {status}"));
+        for (id, statuses) in table {
+            for status in *statuses {
+                if !reached.get(id).is_some_and(|r| r.contains(*status)) {
+                    problems.push(format!(
+                        "no {os:?} fixture host expects {id} to be {status}"
+                    ));
+                }
             }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn fixture_hosts_are_told_apart_as_the_agent_does() {
+    let os = |name: &str| Os::of(&root_of(name));
+    assert_eq!(os("macos26-laptop"), Os::Macos);
+    // A variant's root is built from its base: the base's SystemVersion.plist decides.
+    assert_eq!(os("macos15-encrypting+offline"), Os::Macos);
+    assert_eq!(os("debian12-laptop"), Os::Linux);
+    assert_eq!(os("scratch-container"), Os::Linux);
 }
 
 /// The secrets in one host's files: password hashes from `/etc/shadow` and the body
@@ -518,6 +622,112 @@ fn no_fixture_secret_appears_in_any_output() {
     );
 }
 
+/// The secrets in a Mac host's files: each user record's `ShadowHashData` (the
+/// whole value, and every data value of the plist inside it: salt, entropy, SRP
+/// verifier), `/etc/kcpassword` and `/var/db/FileVaultPRK.dat`. Each is returned as
+/// lowercase hex, uppercase hex and base64, whole and its first 16 bytes (a
+/// shortened copy is a leak too). Returns the strings and how many secrets of each
+/// kind were found: (shadow hash values, kcpassword files, recovery key files).
+fn mac_secrets(root: &Path) -> (Vec<String>, [usize; 3]) {
+    use base64::Engine as _;
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    let mut counts = [0usize; 3];
+    let users = root.join("private/var/db/dslocal/nodes/Default/users");
+    for entry in fs::read_dir(&users).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        // A damaged record (a variant's) is not a plist: its base host covers it.
+        let Ok(record) = plist::Value::from_file(&path) else {
+            continue;
+        };
+        let shadows = record
+            .as_dictionary()
+            .and_then(|d| d.get("ShadowHashData"))
+            .and_then(plist::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for shadow in shadows.iter().filter_map(plist::Value::as_data) {
+            counts[0] += 1;
+            blobs.push(shadow.to_vec());
+            let inner = plist::Value::from_reader(std::io::Cursor::new(shadow))
+                .unwrap_or_else(|e| panic!("{}: ShadowHashData: {e}", path.display()));
+            for entry in inner.as_dictionary().into_iter().flat_map(|d| d.values()) {
+                for value in entry.as_dictionary().into_iter().flat_map(|d| d.values()) {
+                    if let Some(bytes) = value.as_data() {
+                        blobs.push(bytes.to_vec());
+                    }
+                }
+            }
+        }
+    }
+    for (i, file) in ["private/etc/kcpassword", "private/var/db/FileVaultPRK.dat"]
+        .into_iter()
+        .enumerate()
+    {
+        if let Ok(bytes) = fs::read(root.join(file)) {
+            counts[i + 1] += 1;
+            blobs.push(bytes);
+        }
+    }
+    let mut out = Vec::new();
+    for blob in &blobs {
+        for part in [&blob[..], &blob[..blob.len().min(16)]] {
+            out.push(hex::encode(part));
+            out.push(hex::encode_upper(part));
+            out.push(base64::engine::general_purpose::STANDARD.encode(part));
+        }
+    }
+    // Short values (a 12-byte kcpassword's base64 prefix) could occur by chance.
+    out.retain(|s| s.len() >= 16);
+    out.sort();
+    out.dedup();
+    (out, counts)
+}
+
+#[test]
+fn no_mac_password_hash_kcpassword_or_recovery_key_appears_in_any_output() {
+    let mut leaks = Vec::new();
+    let mut totals = [0usize; 3];
+    for c in collected() {
+        if Os::of(&c.host.root) != Os::Macos {
+            continue;
+        }
+        let (secrets, counts) = mac_secrets(&c.host.root);
+        for (t, n) in totals.iter_mut().zip(counts) {
+            *t += n;
+        }
+        for (format, out) in [("json", &c.json), ("table", &c.table)] {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            for secret in &secrets {
+                if stdout.contains(secret.as_str()) || stderr.contains(secret.as_str()) {
+                    leaks.push(format!(
+                        "{}: --format {format} prints {secret}",
+                        c.host.name
+                    ));
+                }
+            }
+            for word in [
+                "ShadowHashData\":",
+                "SALTED-SHA512-PBKDF2\":",
+                "\"entropy\"",
+            ] {
+                if stdout.contains(word) {
+                    leaks.push(format!("{}: --format {format} prints {word}", c.host.name));
+                }
+            }
+        }
+    }
+    // The fixtures must carry secrets for this test to mean anything.
+    assert!(totals[0] >= 10, "only {} ShadowHashData values", totals[0]);
+    assert!(totals[1] >= 1, "no kcpassword in the Mac fixtures");
+    assert!(totals[2] >= 1, "no FileVaultPRK.dat in the Mac fixtures");
+    assert!(
+        leaks.is_empty(),
+        "secrets in the output:\n{}",
+        leaks.join("\n")
+    );
+}
+
 /// Checks one result object's keys and value types; returns what is wrong.
 fn shape_problems(r: &Value) -> Vec<String> {
     let mut problems = Vec::new();
@@ -568,6 +778,7 @@ fn shape_problems(r: &Value) -> Vec<String> {
                     "command" => ["kind", "argv", "exit_code", "excerpt", "sha256"]
                         .into_iter()
                         .collect(),
+                    "api" => ["kind", "name", "excerpt", "sha256"].into_iter().collect(),
                     other => {
                         problems.push(format!("evidence kind {other:?}"));
                         continue;
@@ -644,6 +855,16 @@ fn result_shapes_are_judged() {
     let extra: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s", "reason": "r",
         "facts": {}, "evidence": []});
     assert!(!shape_problems(&extra).is_empty());
+    let api: Value = serde_json::json!({"check": "a.b", "status": "pass", "summary": "s", "facts": {},
+        "evidence": [{"kind": "api", "name": "sysctl vm.swapusage", "excerpt": "", "sha256": "sha256:00"}]});
+    assert!(
+        shape_problems(&api).is_empty(),
+        "{:?}",
+        shape_problems(&api)
+    );
+    let api_with_path: Value = serde_json::json!({"check": "a.b", "status": "pass", "summary": "s",
+        "facts": {}, "evidence": [{"kind": "api", "path": "/x", "excerpt": "", "sha256": "sha256:00"}]});
+    assert!(!shape_problems(&api_with_path).is_empty());
     let bad_evidence: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s",
         "facts": {}, "evidence": [{"kind": "file", "path": "/x", "excerpt": ""}]});
     assert!(!shape_problems(&bad_evidence).is_empty());

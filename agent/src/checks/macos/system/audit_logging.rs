@@ -193,11 +193,9 @@ impl Check for AuditLogging {
                 format!("OpenBSM auditing is on: {AUDIT_CONTROL} exists and {how}"),
             )
         };
-        let result = if result.status != Status::Unknown && !problems.is_empty() {
-            result.with_reason(problems.join("; "))
-        } else {
-            result
-        };
+        // `reason` is for unknown and not_applicable only: a source that gave no
+        // answer beside a decided verdict is a fact.
+        let result = result.fact("unanswered", &problems);
         result
             .fact("audit_control", control)
             .fact("auditd_enabled", enabled.as_ref().map(|(on, _)| *on))
@@ -257,6 +255,9 @@ mod tests {
         assert_eq!(r.facts["audit_control"], json!(true));
         assert_eq!(r.facts["auditd_running"], json!(null));
         assert_eq!(r.evidence.len(), 2);
+        // launchctl gave no answer: a fact, never a reason on a decided verdict.
+        assert_eq!(r.reason, None, "{r:?}");
+        assert_eq!(r.facts["unanswered"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

@@ -232,11 +232,9 @@ impl Check for Gatekeeper {
             }
             (None, None) => unknown(self.id(), problems.join("; ")),
         };
-        let result = if result.status != Status::Unknown && !problems.is_empty() {
-            result.with_reason(problems.join("; "))
-        } else {
-            result
-        };
+        // `reason` is for unknown and not_applicable only: a source that gave no
+        // answer beside a decided verdict is a fact.
+        let result = result.fact("unanswered", &problems);
         let assessments = match result.status {
             Status::Pass => Some("enabled"),
             Status::Fail => Some("disabled"),
@@ -431,7 +429,14 @@ mod tests {
             .deny(PREFS_LEGACY)
             .run(&Gatekeeper);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        assert!(r.reason.as_deref().unwrap().contains("permission denied"));
+        assert_eq!(r.reason, None, "{r:?}");
+        assert!(
+            r.facts["unanswered"][0]
+                .as_str()
+                .unwrap()
+                .contains("permission denied"),
+            "{r:?}"
+        );
         assert_eq!(r.facts["macos_version"], json!(null));
     }
 }

@@ -224,11 +224,9 @@ impl Check for Sip {
                 "System Integrity Protection and the authenticated root volume are enabled",
             )
         };
-        let result = if findings.is_empty() || problems.is_empty() {
-            result
-        } else {
-            result.with_reason(problems.join("; "))
-        };
+        // `reason` is for unknown and not_applicable only: a source that gave no
+        // answer beside a decided verdict is a fact.
+        let result = result.fact("unanswered", &problems);
         result
             .fact("sip", sip_state.as_ref().map(SipStatus::as_str))
             .fact(
@@ -334,8 +332,10 @@ This is an unsupported configuration, likely to break in the future and leave yo
             .command(&MACOS_CSRUTIL_STATUS, 0, SIP_DISABLED)
             .run(&Sip);
         assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert_eq!(r.reason, None, "{r:?}");
+        let unanswered = r.facts["unanswered"].as_array().unwrap();
         assert!(
-            r.reason.as_deref().unwrap().contains("not captured"),
+            unanswered.len() == 1 && unanswered[0].as_str().unwrap().contains("not captured"),
             "{r:?}"
         );
         assert_eq!(r.facts["authenticated_root"], json!(null));

@@ -160,11 +160,9 @@ impl Check for TimeSync {
             ),
             (Ok((true, _)), None) => unknown(self.id(), problems.join("; ")),
         };
-        let result = if result.status != Status::Unknown && !problems.is_empty() {
-            result.with_reason(problems.join("; "))
-        } else {
-            result
-        };
+        // `reason` is for unknown and not_applicable only: a source that gave no
+        // answer beside a decided verdict is a fact.
+        let result = result.fact("unanswered", &problems);
         let (automatic_time, decided_by) = match automatic {
             Ok((on, by)) => (Some(on_off(on)), Some(by)),
             Err(_) => (None, None),
@@ -225,6 +223,19 @@ mod tests {
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["decided_by"], json!("systemsetup"));
         assert_eq!(r.facts["file_source"], json!("default"));
+        assert_eq!(r.facts["unanswered"], json!([]));
+        // Without the live answer the files decide; the missing source is a fact,
+        // never a reason on a decided verdict.
+        let r = mac("15.1").run(&TimeSync);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.reason, None, "{r:?}");
+        assert!(
+            r.facts["unanswered"][0]
+                .as_str()
+                .unwrap()
+                .contains("systemsetup"),
+            "{r:?}"
+        );
         let r = mac("15.1")
             .command(&MACOS_SYSTEMSETUP_NETWORKTIME, 0, "Network Time: Off\n")
             .run(&TimeSync);
