@@ -16,6 +16,14 @@
 //!    (`not_applicable` with the catalogue's reason for it, e.g.
 //!    `disk.recovery_key_escrow` on Linux) is no evidence at all: it is **not
 //!    assessed**, and step 6 leaves it out of its controls.
+//!    A mapping rule ([`crate::catalog::Rule`], `[[rule]]` in the mapping file) may
+//!    then decide how a fresh, decided result (not `unknown`) counts for one of its
+//!    controls from the result's facts — e.g. a `malware.protection` pass with
+//!    `facts.basis = "xprotect"` counts as **not satisfied** for 8.7 by default. The
+//!    worst `counts_as` of the matching rules of a link decides; a rule that needs
+//!    facts that could not be read (no verified envelope) makes the result **not
+//!    assessed** for that control. The check's own state is unchanged; the control
+//!    uses what the rule says, with the rule's rationale kept for reports.
 //! 4. Chain conflicts: when a fork or a broken link has been recorded for the agent by
 //!    `T`, its key has signed two different histories (a leaked key, or a cloned or
 //!    restored agent), so a result from it can no longer be attributed to one machine:
@@ -39,12 +47,13 @@
 //! share of hosts satisfied at the end of each day.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use attest_proto::Status;
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CountsAs, Rule};
 use crate::store::reporting::{ChainCount, HostRecord, ReportRecord, Waiver, WaiverScope};
 use crate::store::{ChainEvent, Millis};
 
@@ -142,6 +151,8 @@ pub struct Plan {
     pub check_controls: Vec<Vec<String>>,
     /// Assessed controls in catalogue order, with the indexes of their checks.
     pub controls: Vec<(String, Vec<usize>)>,
+    /// Per known check, its mapping rules (any control), in mapping order.
+    pub rules: Vec<Vec<Arc<Rule>>>,
 }
 
 impl Plan {
@@ -166,10 +177,22 @@ impl Plan {
                 (c.id.clone(), idx)
             })
             .collect();
+        let rules = checks
+            .iter()
+            .map(|c| {
+                catalog
+                    .rules()
+                    .iter()
+                    .filter(|r| r.check == *c)
+                    .map(|r| Arc::new(r.clone()))
+                    .collect()
+            })
+            .collect();
         Plan {
             checks,
             check_controls,
             controls,
+            rules,
         }
     }
 
@@ -197,6 +220,131 @@ pub struct CheckState {
     /// False when the result says the check never applies on the host's OS (the
     /// catalogue's `not_applicable` reason): it is then no evidence for its controls.
     pub applies: bool,
+    /// Controls for which a mapping rule decides how the result counts.
+    pub counted: Vec<Counted>,
+}
+
+impl CheckState {
+    /// How the result counts for a control: `(state, unwaived, waiver)`.
+    pub fn for_control(&self, control: &str) -> (State, State, Option<&String>) {
+        match self.counted.iter().find(|k| k.control == control) {
+            Some(k) => (k.state, k.unwaived, k.waiver.as_ref()),
+            None => (self.state, self.unwaived, self.waiver.as_ref()),
+        }
+    }
+}
+
+/// How a result counts for one of its controls because of mapping rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    pub control: String,
+    pub state: State,
+    /// The state without waivers.
+    pub unwaived: State,
+    pub waiver: Option<String>,
+    /// The rules that matched (the worst decides), or that could not be applied.
+    pub rules: Vec<Arc<Rule>>,
+    /// Why, in one line: the rule's condition, where it comes from and its rationale.
+    pub note: String,
+}
+
+impl CountsAs {
+    pub fn state(self) -> State {
+        match self {
+            CountsAs::Satisfied => State::Satisfied,
+            CountsAs::NotSatisfied => State::NotSatisfied,
+            CountsAs::NotAssessed => State::NotAssessed,
+        }
+    }
+}
+
+/// What the mapping rules of a check make of a fresh, decided result for each of its
+/// controls: `(control, unwaived state, rules, note)`; links no rule decides are left
+/// out.
+fn counted_by_rules(
+    plan: &Plan,
+    check: usize,
+    status: Status,
+    facts: Option<&[(String, serde_json::Value)]>,
+    conflict: Option<&ChainEvent>,
+) -> Vec<(String, State, Vec<Arc<Rule>>, String)> {
+    let (Some(rules), Some(controls)) = (plan.rules.get(check), plan.check_controls.get(check))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for control in controls {
+        let applicable: Vec<&Arc<Rule>> = rules
+            .iter()
+            .filter(|r| r.control == *control && r.applies_to(status))
+            .collect();
+        if applicable.is_empty() {
+            continue;
+        }
+        let Some(facts) = facts else {
+            let paths: Vec<String> = applicable
+                .iter()
+                .map(|r| format!("facts.{}", r.fact))
+                .collect();
+            out.push((
+                control.clone(),
+                State::NotAssessed,
+                applicable.into_iter().cloned().collect(),
+                format!(
+                    "not assessed for {control}: the mapping decides from {}, which could not \
+                     be read (no verified envelope)",
+                    paths.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let matched: Vec<Arc<Rule>> = applicable
+            .into_iter()
+            .filter(|r| r.matches(facts))
+            .cloned()
+            .collect();
+        let Some(state) = matched
+            .iter()
+            .map(|r| r.counts_as.state())
+            .reduce(State::worst)
+        else {
+            continue;
+        };
+        let why: Vec<String> = matched
+            .iter()
+            .filter(|r| r.counts_as.state() == state)
+            .map(|r| {
+                format!(
+                    "{} ({} mapping rule): {}",
+                    r.condition(),
+                    r.origin,
+                    r.rationale
+                )
+            })
+            .collect();
+        let (state, note) = match (state, conflict) {
+            (State::Satisfied, Some(c)) => (
+                State::NotAssessed,
+                format!(
+                    "would count as satisfied for {control} by {}, but a chain conflict is \
+                     recorded ({} at seq {})",
+                    why.join("; "),
+                    c.kind,
+                    c.seq
+                ),
+            ),
+            _ => (
+                state,
+                format!(
+                    "counts as {} for {control}: {}",
+                    state.label().to_lowercase(),
+                    why.join("; ")
+                ),
+            ),
+        };
+        out.push((control.clone(), state, matched, note));
+    }
+    out
 }
 
 /// True when `status`/`reason` is the catalogue's "never applies on this OS" for
@@ -434,7 +582,8 @@ pub fn evaluate_host<'a>(
 
     let checks: Vec<CheckState> = names
         .iter()
-        .map(|&check| {
+        .enumerate()
+        .map(|(position, &check)| {
             let idx = results.get(check).copied();
             let result = idx.and_then(|i| report.and_then(|r| r.results.get(i)));
             let status = result.and_then(|r| parse_status(&r.status));
@@ -510,6 +659,35 @@ pub fn evaluate_host<'a>(
             } else {
                 check_waiver(check)
             };
+            let fresh = matches!(freshness, Freshness::Fresh { .. });
+            let counted = match (status, result) {
+                (Some(st), Some(res)) if fresh && applies => {
+                    counted_by_rules(plan, position, st, res.facts.as_deref(), conflict.copied())
+                }
+                _ => Vec::new(),
+            };
+            let counted = counted
+                .into_iter()
+                .map(|(control, unwaived, rules, note)| {
+                    let waiver = if unwaived == State::Satisfied {
+                        None
+                    } else {
+                        check_waiver(check)
+                    };
+                    Counted {
+                        control,
+                        state: if waiver.is_some() {
+                            State::Waived
+                        } else {
+                            unwaived
+                        },
+                        unwaived,
+                        waiver,
+                        rules,
+                        note,
+                    }
+                })
+                .collect();
             CheckState {
                 check: check.to_owned(),
                 status,
@@ -523,6 +701,7 @@ pub fn evaluate_host<'a>(
                 note,
                 result: idx,
                 applies,
+                counted,
             }
         })
         .collect();
@@ -546,9 +725,10 @@ pub fn evaluate_host<'a>(
             }
             for &i in idx {
                 if let Some(c) = checks.get(i).filter(|c| c.applies) {
-                    state = state.worst(c.state);
-                    unwaived = unwaived.worst(c.unwaived);
-                    if let Some(w) = &c.waiver
+                    let (s, u, waiver) = c.for_control(control);
+                    state = state.worst(s);
+                    unwaived = unwaived.worst(u);
+                    if let Some(w) = waiver
                         && !used.contains(w)
                     {
                         used.push(w.clone());
@@ -979,6 +1159,7 @@ mod tests {
                     status: status.to_owned(),
                     summary: format!("{} is {status}", c.id),
                     reason: (status == "unknown").then(|| "permission denied".to_owned()),
+                    facts: Some(Vec::new()),
                 }
             })
             .filter(|r| r.status != "absent")

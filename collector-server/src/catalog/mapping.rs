@@ -19,11 +19,27 @@
 //! check = "disk.*"             # a check id, or `area.*` for every known check of an area
 //! control = "ACME-12"
 //! rationale = "Why this check is evidence for this control, in one line."
+//!
+//! [[rule]]                     # how a result counts for one linked control
+//! check = "malware.protection" # a linked check (no wildcard)
+//! control = "8.7"
+//! status = "pass"              # optional: pass, fail, info or not_applicable
+//! fact = "basis"               # a path below the result's facts (keys joined by .)
+//! equals = "xprotect"          # a string, boolean or integer
+//! counts_as = "not_satisfied"  # satisfied, not_satisfied or not_assessed
+//! rationale = "Why, in one line."
 //! ```
+//!
+//! A rule never applies to an `unknown` result, to stale evidence or to a missing
+//! result; when several rules of a link match, the worst `counts_as` decides. In
+//! `extend` mode a rule with the same check, control, status, fact and value as a
+//! built-in one replaces it (that is how a default decision is changed); `replace`
+//! drops the built-in rules with the built-in links.
 //!
 //! Every mistake is an error that names the file, the entry and what to do: an unknown
 //! field, a control or check that is neither known nor defined in the file, a wildcard
-//! that matches nothing, a link given twice, an empty rationale.
+//! that matches nothing, a link given twice, an empty rationale, a rule on a link that
+//! does not exist, a bad fact path, value, status or `counts_as`, a rule given twice.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -31,7 +47,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    Catalog, CheckInfo, Control, DEFAULT_MAPPING_TOML, ISO27002_TOML, Link, MappingSource, Theme,
+    Catalog, CheckInfo, Control, CountsAs, DEFAULT_MAPPING_TOML, FactValue, ISO27002_TOML, Link,
+    MappingSource, Rule, Theme,
 };
 
 /// The mapping-file version this collector reads.
@@ -86,6 +103,20 @@ struct MappingFile {
     checks: Vec<FileCheck>,
     #[serde(default, rename = "link")]
     links: Vec<FileLink>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<FileRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRule {
+    check: String,
+    control: String,
+    status: Option<String>,
+    fact: String,
+    equals: toml::Value,
+    counts_as: String,
+    rationale: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +158,15 @@ fn valid_control_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && !id.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A fact path: keys of lowercase ASCII letters, digits and `_`, joined by `.`.
+fn valid_fact_path(path: &str) -> bool {
+    path.split('.').all(|k| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
 /// A check id: `area.name`, lowercase ASCII letters, digits and `_`.
 fn valid_check_id(id: &str) -> bool {
     let mut parts = id.split('.');
@@ -146,6 +186,7 @@ struct Builder {
     controls: Vec<Control>,
     checks: Vec<CheckInfo>,
     links: Vec<Link>,
+    rules: Vec<Rule>,
 }
 
 impl Builder {
@@ -317,6 +358,162 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn add_rules(&mut self, rules: Vec<FileRule>, origin: &str) -> Result<(), MappingError> {
+        let mut own: Vec<usize> = Vec::new();
+        for (i, r) in rules.into_iter().enumerate() {
+            let what = format!("{} → {}", r.check, r.control);
+            if self.check_known(&r.check).is_none() {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "check {:?} is not a check of the agent nor declared with [[check]] \
+                         (a rule names one check, no wildcard)",
+                        r.check
+                    ),
+                ));
+            }
+            if !self.controls.iter().any(|c| c.id == r.control) {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "control {:?} is neither in {} nor defined in this file with [[control]]",
+                        r.control, self.framework
+                    ),
+                ));
+            }
+            if !self
+                .links
+                .iter()
+                .any(|l| l.check == r.check && l.control == r.control)
+            {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what} is not a link; a rule says how a linked result counts, so add \
+                         the [[link]] first"
+                    ),
+                ));
+            }
+            let status = match r.status.as_deref() {
+                None => None,
+                Some("unknown") => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: status \"unknown\" cannot be given: a rule does not decide \
+                             what the agent could not"
+                        ),
+                    ));
+                }
+                Some(s) => Some(crate::evaluate::parse_status(s).ok_or_else(|| {
+                    self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: status {s:?} is not one of pass, fail, info, not_applicable"
+                        ),
+                    )
+                })?),
+            };
+            if !valid_fact_path(&r.fact) {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: fact {:?} is not a fact path (keys of lowercase letters, digits \
+                         and _, joined by dots, e.g. \"basis\" for facts.basis)",
+                        r.fact
+                    ),
+                ));
+            }
+            let equals = match r.equals {
+                toml::Value::String(s) => FactValue::Text(s),
+                toml::Value::Boolean(b) => FactValue::Bool(b),
+                toml::Value::Integer(n) => FactValue::Integer(n),
+                other => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: equals is a {}; it must be a string, a boolean or an integer",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            };
+            let counts_as = CountsAs::parse(&r.counts_as).ok_or_else(|| {
+                self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: counts_as {:?} is not one of satisfied, not_satisfied, \
+                         not_assessed",
+                        r.counts_as
+                    ),
+                )
+            })?;
+            let rationale = r.rationale.trim();
+            if rationale.is_empty() || rationale.contains('\n') {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: the rationale must be one line that says why the result counts \
+                         so"
+                    ),
+                ));
+            }
+            let rule = Rule {
+                check: r.check,
+                control: r.control,
+                status,
+                fact: r.fact,
+                equals,
+                counts_as,
+                rationale: rationale.to_owned(),
+                origin: origin.to_owned(),
+            };
+            let same = |k: &Rule| {
+                k.check == rule.check
+                    && k.control == rule.control
+                    && k.status == rule.status
+                    && k.fact == rule.fact
+                    && k.equals == rule.equals
+            };
+            match self.rules.iter().position(same) {
+                Some(at) if own.contains(&at) => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!("{what}: the rule on {} is given twice", rule.condition()),
+                    ));
+                }
+                // An earlier mapping's rule on the same condition: this one replaces it.
+                Some(at) => {
+                    if let Some(slot) = self.rules.get_mut(at) {
+                        *slot = rule;
+                    }
+                    own.push(at);
+                }
+                None => {
+                    own.push(self.rules.len());
+                    self.rules.push(rule);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_known(&self, id: &str) -> Option<&CheckInfo> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(path: &str, text: &str) -> Result<T, MappingError> {
     toml::from_str(text).map_err(|e| MappingError::Parse {
         path: path.to_owned(),
@@ -344,6 +541,7 @@ fn builtin_controls() -> Result<(String, Vec<Control>), MappingError> {
         controls: Vec::new(),
         checks: Vec::new(),
         links: Vec::new(),
+        rules: Vec::new(),
     };
     b.add_controls(file.controls)?;
     Ok((file.framework, b.controls))
@@ -382,9 +580,9 @@ fn apply(
         }
     };
     let (iso_framework, iso_controls) = builtin_controls()?;
-    let (base_checks, base_links) = match base {
-        Some(b) => (b.checks, b.links),
-        None => (Vec::new(), Vec::new()),
+    let (base_checks, base_links, base_rules) = match base {
+        Some(b) => (b.checks, b.links, b.rules),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     let mut b = Builder {
         path: path.into(),
@@ -398,24 +596,25 @@ fn apply(
             Vec::new()
         },
         checks: base_checks,
-        links: if mode == "extend" {
-            base_links
-        } else {
-            Vec::new()
-        },
+        links: Vec::new(),
+        rules: Vec::new(),
     };
-    if !with_catalogue {
-        // Links kept from the base may point at controls that are gone.
-        b.links.clear();
+    // Links and rules kept from the base in extend mode, unless the controls they
+    // point at are gone.
+    if mode == "extend" && with_catalogue {
+        b.links = base_links;
+        b.rules = base_rules;
     }
     b.add_controls(file.controls)?;
     b.add_checks(file.checks)?;
     b.add_links(file.links)?;
+    b.add_rules(file.rules, &origin)?;
     Ok(Catalog::assemble(
         b.framework,
         b.controls,
         b.checks,
         b.links,
+        b.rules,
         MappingSource {
             origin,
             mode,

@@ -30,7 +30,9 @@ fn options(when: When) -> Options {
 
 async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
     let opts = options(when);
-    let g = gather(stores, &opts, &Progress::quiet()).await.unwrap();
+    let g = gather(stores, catalog, &opts, &Progress::quiet())
+        .await
+        .unwrap();
     build(catalog, &g, &opts, &|_| {})
 }
 
@@ -360,7 +362,10 @@ async fn api_evidence_is_shown_in_every_format() {
     assert!(html.contains(r#"<span class="kind">file</span> "#));
     // CSV: the sources column.
     let header = csv.lines().next().unwrap();
-    assert!(header.ends_with(",signature,sources"), "{header}");
+    assert!(
+        header.ends_with(",signature,sources,mapping_rules"),
+        "{header}"
+    );
     assert!(csv.contains(&format!("api {failing} sha256:{}", "a1".repeat(32))));
     assert!(csv.contains(&format!("api {passing} sha256:{}", "b2".repeat(32))));
     // OSCAL: the failing result's remarks name the call; the document validates.
