@@ -1804,6 +1804,287 @@ mod tests {
         assert_eq!((lock[1].from, lock[1].to), (None, Some(State::NotAssessed)));
     }
 
+    /// Sets one result's status and the facts mapping rules read of it.
+    fn set(r: &mut ReportRecord, check: &str, status: &str, facts: Option<serde_json::Value>) {
+        let res = r.results.iter_mut().find(|x| x.check == check).unwrap();
+        res.status = status.to_owned();
+        res.facts = facts.map(|f| {
+            f.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+    }
+
+    /// A Mac's report: XProtect-only malware protection, OpenBSM off, Reduced Security.
+    fn mac_report() -> ReportRecord {
+        let mut r = report("a", 1, T0 - DAY, &[]);
+        set(
+            &mut r,
+            "malware.protection",
+            "pass",
+            Some(serde_json::json!({"basis": "xprotect"})),
+        );
+        set(
+            &mut r,
+            "system.audit_logging",
+            "fail",
+            Some(serde_json::json!({"openbsm": false})),
+        );
+        set(
+            &mut r,
+            "system.secure_boot",
+            "pass",
+            Some(serde_json::json!({"level": "Reduced Security"})),
+        );
+        r
+    }
+
+    /// Evaluates one host's report with a catalog at T0, with waivers and events.
+    fn host_with(
+        catalog: &Catalog,
+        r: &ReportRecord,
+        events: &[ChainEvent],
+        waivers: &[Waiver],
+    ) -> (HashMap<String, State>, Vec<CheckState>) {
+        let plan = Plan::new(catalog);
+        let h = host("a");
+        let evs: Vec<&ChainEvent> = events.iter().collect();
+        let ws: Vec<&Waiver> = waivers.iter().collect();
+        let eval = evaluate_host(
+            &plan,
+            T0,
+            DEFAULT_WINDOW_MS,
+            HostInput {
+                host: &h,
+                report: Some(r),
+                missing: 0,
+                replayed: 0,
+                events: &evs,
+            },
+            &ws,
+        );
+        (
+            eval.controls
+                .iter()
+                .map(|c| (c.control.clone(), c.state))
+                .collect(),
+            eval.checks,
+        )
+    }
+
+    fn counted<'a>(checks: &'a [CheckState], check: &str, control: &str) -> Option<&'a Counted> {
+        checks
+            .iter()
+            .find(|c| c.check == check)
+            .and_then(|c| c.counted.iter().find(|k| k.control == control))
+    }
+
+    /// The three default decisions: XProtect-only does not satisfy 8.7, no OpenBSM
+    /// does not satisfy 8.15, Reduced Security satisfies 8.1; the check's own state
+    /// is unchanged and the note carries the rule's rationale.
+    #[test]
+    fn the_default_rules_decide_how_mac_results_count() {
+        let c = catalog();
+        let (s, checks) = host_with(&c, &mac_report(), &[], &[]);
+        assert_eq!(s["8.7"], State::NotSatisfied);
+        let mal = checks
+            .iter()
+            .find(|k| k.check == "malware.protection")
+            .unwrap();
+        assert_eq!(mal.state, State::Satisfied);
+        let k = counted(&checks, "malware.protection", "8.7").unwrap();
+        assert_eq!(
+            (k.state, k.unwaived),
+            (State::NotSatisfied, State::NotSatisfied)
+        );
+        assert!(
+            k.note.starts_with(
+                "counts as not satisfied for 8.7: pass with facts.basis = \"xprotect\" \
+                 (built-in mapping rule): Apple's built-in XProtect alone"
+            ),
+            "{}",
+            k.note
+        );
+        assert_eq!(s["8.15"], State::NotSatisfied);
+        assert!(counted(&checks, "system.audit_logging", "8.15").is_some());
+        assert_eq!(s["8.1"], State::Satisfied);
+        let k = counted(&checks, "system.secure_boot", "8.1").unwrap();
+        assert_eq!(k.state, State::Satisfied);
+        assert!(
+            k.note.contains("Reduced Security still boots"),
+            "{}",
+            k.note
+        );
+        // 8.9, also linked to secure_boot, has no rule: the result counts as it is.
+        assert!(counted(&checks, "system.secure_boot", "8.9").is_none());
+        assert_eq!(s["8.9"], State::Satisfied);
+
+        // Without the facts the rules name, the results count as their status says.
+        let mut other = mac_report();
+        set(
+            &mut other,
+            "malware.protection",
+            "pass",
+            Some(serde_json::json!({"basis": "edr"})),
+        );
+        set(
+            &mut other,
+            "system.audit_logging",
+            "fail",
+            Some(serde_json::json!({})),
+        );
+        set(
+            &mut other,
+            "system.secure_boot",
+            "pass",
+            Some(serde_json::json!({"level": "Full Security"})),
+        );
+        let (s, checks) = host_with(&c, &other, &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert_eq!(s["8.15"], State::NotSatisfied);
+        assert_eq!(s["8.1"], State::Satisfied);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+        // A rule names a status: an XProtect basis on a failing result changes nothing.
+        let mut failing = mac_report();
+        set(
+            &mut failing,
+            "system.secure_boot",
+            "fail",
+            Some(serde_json::json!({"level": "Reduced Security"})),
+        );
+        let (s, checks) = host_with(&c, &failing, &[], &[]);
+        assert_eq!(s["8.1"], State::NotSatisfied);
+        assert!(counted(&checks, "system.secure_boot", "8.1").is_none());
+    }
+
+    /// Without the rules (a mapping that replaces the defaults), the same Mac satisfies
+    /// 8.7; an extending mapping flips each default decision.
+    #[test]
+    fn a_mapping_file_changes_each_default_decision() {
+        let links = "version = 1\nmode = \"replace\"\n\
+                     [[link]]\ncheck = \"malware.protection\"\ncontrol = \"8.7\"\nrationale = \"x\"\n";
+        let bare = crate::catalog::mapping::from_text("bare.toml", links).unwrap();
+        let (s, checks) = host_with(&bare, &mac_report(), &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+
+        let flip = crate::catalog::mapping::from_text(
+            "flip.toml",
+            r#"
+version = 1
+[[rule]]
+check = "malware.protection"
+control = "8.7"
+status = "pass"
+fact = "basis"
+equals = "xprotect"
+counts_as = "satisfied"
+rationale = "Our risk assessment accepts XProtect on Macs."
+[[rule]]
+check = "system.audit_logging"
+control = "8.15"
+status = "fail"
+fact = "openbsm"
+equals = false
+counts_as = "satisfied"
+rationale = "We accept the unified log as event logging on Macs."
+[[rule]]
+check = "system.secure_boot"
+control = "8.1"
+status = "pass"
+fact = "level"
+equals = "Reduced Security"
+counts_as = "not_satisfied"
+rationale = "We require Full Security."
+"#,
+        )
+        .unwrap();
+        let (s, checks) = host_with(&flip, &mac_report(), &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert_eq!(s["8.15"], State::Satisfied);
+        assert_eq!(s["8.1"], State::NotSatisfied);
+        let k = counted(&checks, "system.audit_logging", "8.15").unwrap();
+        assert!(
+            k.note
+                .contains("(flip.toml mapping rule): We accept the unified log"),
+            "{}",
+            k.note
+        );
+        // A Linux host failing audit logging has no openbsm fact: the rule does not
+        // touch it.
+        let mut linux = mac_report();
+        set(
+            &mut linux,
+            "system.audit_logging",
+            "fail",
+            Some(serde_json::json!({"journald_storage": "volatile"})),
+        );
+        let (s, _) = host_with(&flip, &linux, &[], &[]);
+        assert_eq!(s["8.15"], State::NotSatisfied);
+    }
+
+    /// Facts that could not be read leave a ruled result not assessed for the control;
+    /// no rule touches an unknown result or stale evidence; a chain conflict withdraws
+    /// a rule's satisfaction; a check waiver covers what a rule makes not satisfied.
+    #[test]
+    fn rules_keep_the_other_rules_of_evaluation() {
+        let c = catalog();
+        let mut unread = mac_report();
+        set(&mut unread, "malware.protection", "pass", None);
+        let (s, checks) = host_with(&c, &unread, &[], &[]);
+        assert_eq!(s["8.7"], State::NotAssessed);
+        let k = counted(&checks, "malware.protection", "8.7").unwrap();
+        assert!(
+            k.note.contains("facts.basis, which could not be read"),
+            "{}",
+            k.note
+        );
+
+        let mut unknown = mac_report();
+        set(
+            &mut unknown,
+            "malware.protection",
+            "unknown",
+            Some(serde_json::json!({"basis": "xprotect"})),
+        );
+        let (s, checks) = host_with(&c, &unknown, &[], &[]);
+        assert_eq!(s["8.7"], State::NotAssessed);
+        assert!(counted(&checks, "malware.protection", "8.7").is_none());
+
+        let mut stale = mac_report();
+        stale.collected_at = T0 - 9 * DAY;
+        let (s, checks) = host_with(&c, &stale, &[], &[]);
+        assert_eq!(s["8.7"], State::Stale);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+
+        let fork = event("a", "fork", 1, T0 - 2 * DAY);
+        let (s, checks) = host_with(&c, &mac_report(), std::slice::from_ref(&fork), &[]);
+        assert_eq!(s["8.1"], State::NotAssessed);
+        assert!(
+            counted(&checks, "system.secure_boot", "8.1")
+                .unwrap()
+                .note
+                .contains("chain conflict")
+        );
+        assert_eq!(s["8.7"], State::NotSatisfied);
+
+        let w = waiver(
+            "wvr_1",
+            WaiverScope::Check("malware.protection".into()),
+            &[],
+            T0 + DAY,
+        );
+        let (s, checks) = host_with(&c, &mac_report(), &[], &[w]);
+        assert_eq!(s["8.7"], State::Waived);
+        let k = counted(&checks, "malware.protection", "8.7").unwrap();
+        assert_eq!(
+            (k.state, k.unwaived, k.waiver.as_deref()),
+            (State::Waived, State::NotSatisfied, Some("wvr_1"))
+        );
+    }
+
     #[test]
     fn day_ends_cover_the_period() {
         let d = day_ends(T0 + 5, T0 + DAY + 10);

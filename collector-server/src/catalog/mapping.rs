@@ -819,6 +819,188 @@ rationale = "The host firewall filters inbound traffic."
         );
     }
 
+    const RULE: &str = "version = 1\n[[rule]]\ncheck = \"malware.protection\"\n\
+                        control = \"8.7\"\nfact = \"basis\"\nequals = \"xprotect\"\n\
+                        counts_as = \"not_satisfied\"\nrationale = \"r\"\n";
+
+    #[test]
+    fn the_default_rules_are_the_three_decisions() {
+        let c = builtin().unwrap();
+        let rules: Vec<(&str, &str, Option<&str>, &str, String, CountsAs)> = c
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.check.as_str(),
+                    r.control.as_str(),
+                    r.status.map(|s| s.as_str()),
+                    r.fact.as_str(),
+                    r.equals.to_string(),
+                    r.counts_as,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                (
+                    "malware.protection",
+                    "8.7",
+                    Some("pass"),
+                    "basis",
+                    "\"xprotect\"".to_owned(),
+                    CountsAs::NotSatisfied
+                ),
+                (
+                    "system.audit_logging",
+                    "8.15",
+                    Some("fail"),
+                    "openbsm",
+                    "false".to_owned(),
+                    CountsAs::NotSatisfied
+                ),
+                (
+                    "system.secure_boot",
+                    "8.1",
+                    Some("pass"),
+                    "level",
+                    "\"Reduced Security\"".to_owned(),
+                    CountsAs::Satisfied
+                ),
+            ]
+        );
+        assert!(c.rules().iter().all(|r| r.origin == "built-in"));
+        assert!(c.rules().iter().all(|r| !r.rationale.is_empty()));
+        let wants = c.rule_facts();
+        assert_eq!(
+            wants.of("malware.protection"),
+            Some(&["basis".to_owned()][..])
+        );
+        assert_eq!(wants.of("system.firewall"), None);
+    }
+
+    /// In extend mode a rule on the same condition replaces the built-in one; a rule on
+    /// another condition is added; replace mode drops the built-in rules.
+    #[test]
+    fn a_mapping_file_flips_or_adds_rules() {
+        let c = from_text(
+            "own.toml",
+            r#"
+version = 1
+[[rule]]
+check = "system.secure_boot"
+control = "8.1"
+status = "pass"
+fact = "level"
+equals = "Reduced Security"
+counts_as = "not_satisfied"
+rationale = "We want Full Security on every Mac."
+[[rule]]
+check = "malware.protection"
+control = "8.7"
+fact = "xprotect_age_days"
+equals = 0
+counts_as = "not_assessed"
+rationale = "An integer value is compared as a number."
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.rules().len(), 4);
+        let boot: Vec<&Rule> = c.rules_of_link("system.secure_boot", "8.1").collect();
+        assert_eq!(boot.len(), 1);
+        assert_eq!(boot[0].counts_as, CountsAs::NotSatisfied);
+        assert_eq!(boot[0].origin, "own.toml");
+        let malware: Vec<&Rule> = c.rules_of_link("malware.protection", "8.7").collect();
+        assert_eq!(malware.len(), 2);
+        assert_eq!(malware[1].equals, FactValue::Integer(0));
+        assert_eq!(malware[1].status, None);
+        assert_eq!(
+            c.rule_facts().of("malware.protection"),
+            Some(&["basis".to_owned(), "xprotect_age_days".to_owned()][..])
+        );
+
+        let replaced = from_text(
+            "r.toml",
+            "version = 1\nmode = \"replace\"\n[[link]]\ncheck = \"malware.protection\"\n\
+             control = \"8.7\"\nrationale = \"x\"\n",
+        )
+        .unwrap();
+        assert!(replaced.rules().is_empty());
+    }
+
+    #[test]
+    fn rule_mistakes_are_named_clearly() {
+        // No status: another condition than the built-in rule's (status pass), so added.
+        assert_eq!(from_text("m.toml", RULE).unwrap().rules().len(), 4);
+        let bad = |from: &str, to: &str| err(&RULE.replace(from, to));
+
+        let e = bad("malware.protection", "malware.nope");
+        assert!(
+            e.contains("m.toml: rule 1: check \"malware.nope\" is not a check of the agent"),
+            "{e}"
+        );
+        let e = bad("malware.protection", "malware.*");
+        assert!(e.contains("no wildcard"), "{e}");
+        let e = bad("\"8.7\"", "\"9.9\"");
+        assert!(e.contains("rule 1: control \"9.9\" is neither in"), "{e}");
+        let e = bad("\"8.7\"", "\"8.24\"");
+        assert!(
+            e.contains("malware.protection → 8.24 is not a link; a rule says how a linked"),
+            "{e}"
+        );
+        for path in ["", "Basis", "basis.", "a..b", "basis[0]", "ba sis"] {
+            let e = bad("fact = \"basis\"", &format!("fact = {path:?}"));
+            assert!(
+                e.contains(&format!("fact {path:?} is not a fact path")),
+                "{e}"
+            );
+        }
+        let e = bad("equals = \"xprotect\"", "equals = 1.5");
+        assert!(
+            e.contains("equals is a float; it must be a string, a boolean or an integer"),
+            "{e}"
+        );
+        let e = bad("equals = \"xprotect\"", "equals = [\"a\"]");
+        assert!(e.contains("equals is a array"), "{e}");
+        let e = bad("\"not_satisfied\"", "\"fail\"");
+        assert!(
+            e.contains("counts_as \"fail\" is not one of satisfied, not_satisfied"),
+            "{e}"
+        );
+        let e = bad("fact =", "status = \"unknown\"\nfact =");
+        assert!(e.contains("status \"unknown\" cannot be given"), "{e}");
+        let e = bad("fact =", "status = \"passed\"\nfact =");
+        assert!(
+            e.contains("status \"passed\" is not one of pass, fail"),
+            "{e}"
+        );
+        let e = bad("rationale = \"r\"", "rationale = \" \"");
+        assert!(e.contains("the rationale must be one line"), "{e}");
+        let e = bad("counts_as", "count_as");
+        assert!(e.starts_with("m.toml: not a valid mapping file:"), "{e}");
+        let e = bad("fact = \"basis\"\n", "");
+        assert!(e.contains("missing field `fact`"), "{e}");
+        // The same condition twice in one file.
+        let twice = format!("{RULE}{}", RULE.trim_start_matches("version = 1\n"));
+        let e = err(&twice);
+        assert!(
+            e.contains(
+                "rule 2: malware.protection → 8.7: the rule on a result with \
+                        facts.basis = \"xprotect\" is given twice"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fact_paths_are_validated() {
+        assert!(valid_fact_path("basis"));
+        assert!(valid_fact_path("hardware.vendor_2"));
+        assert!(!valid_fact_path("hardware..vendor"));
+        assert!(!valid_fact_path(""));
+        assert!(!valid_fact_path("Level"));
+    }
+
     #[test]
     fn check_ids_are_validated() {
         assert!(valid_check_id("disk.root_encrypted"));

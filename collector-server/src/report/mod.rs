@@ -428,3 +428,6 @@ mod bundle_tests;
 
 #[cfg(test)]
 mod v2_tests;
+
+#[cfg(test)]
+mod rules_tests;
