@@ -1817,27 +1817,34 @@ mod tests {
         });
     }
 
-    /// A Mac's report: XProtect-only malware protection, OpenBSM off, Reduced Security.
-    fn mac_report() -> ReportRecord {
+    /// `(check, status, facts)`: a result's status and the facts rules read of it.
+    type Set<'a> = (&'a str, &'a str, Option<serde_json::Value>);
+
+    /// A Mac's report: XProtect-only malware protection, OpenBSM off, Reduced
+    /// Security; then `changes`.
+    fn mac_report(changes: &[Set<'_>]) -> ReportRecord {
+        use serde_json::json;
         let mut r = report("a", 1, T0 - DAY, &[]);
-        set(
-            &mut r,
-            "malware.protection",
-            "pass",
-            Some(serde_json::json!({"basis": "xprotect"})),
-        );
-        set(
-            &mut r,
-            "system.audit_logging",
-            "fail",
-            Some(serde_json::json!({"openbsm": false})),
-        );
-        set(
-            &mut r,
-            "system.secure_boot",
-            "pass",
-            Some(serde_json::json!({"level": "Reduced Security"})),
-        );
+        let mac = [
+            (
+                "malware.protection",
+                "pass",
+                Some(json!({"basis": "xprotect"})),
+            ),
+            (
+                "system.audit_logging",
+                "fail",
+                Some(json!({"openbsm": false})),
+            ),
+            (
+                "system.secure_boot",
+                "pass",
+                Some(json!({"level": "Reduced Security"})),
+            ),
+        ];
+        for (check, status, facts) in mac.iter().chain(changes) {
+            set(&mut r, check, status, facts.clone());
+        }
         r
     }
 
@@ -1886,8 +1893,9 @@ mod tests {
     /// is unchanged and the note carries the rule's rationale.
     #[test]
     fn the_default_rules_decide_how_mac_results_count() {
+        use serde_json::json;
         let c = catalog();
-        let (s, checks) = host_with(&c, &mac_report(), &[], &[]);
+        let (s, checks) = host_with(&c, &mac_report(&[]), &[], &[]);
         assert_eq!(s["8.7"], State::NotSatisfied);
         let mal = checks
             .iter()
@@ -1922,38 +1930,26 @@ mod tests {
         assert_eq!(s["8.9"], State::Satisfied);
 
         // Without the facts the rules name, the results count as their status says.
-        let mut other = mac_report();
-        set(
-            &mut other,
-            "malware.protection",
-            "pass",
-            Some(serde_json::json!({"basis": "edr"})),
-        );
-        set(
-            &mut other,
-            "system.audit_logging",
-            "fail",
-            Some(serde_json::json!({})),
-        );
-        set(
-            &mut other,
-            "system.secure_boot",
-            "pass",
-            Some(serde_json::json!({"level": "Full Security"})),
-        );
+        let other = mac_report(&[
+            ("malware.protection", "pass", Some(json!({"basis": "edr"}))),
+            ("system.audit_logging", "fail", Some(json!({}))),
+            (
+                "system.secure_boot",
+                "pass",
+                Some(json!({"level": "Full Security"})),
+            ),
+        ]);
         let (s, checks) = host_with(&c, &other, &[], &[]);
         assert_eq!(s["8.7"], State::Satisfied);
         assert_eq!(s["8.15"], State::NotSatisfied);
         assert_eq!(s["8.1"], State::Satisfied);
         assert!(checks.iter().all(|k| k.counted.is_empty()));
         // A rule names a status: an XProtect basis on a failing result changes nothing.
-        let mut failing = mac_report();
-        set(
-            &mut failing,
+        let failing = mac_report(&[(
             "system.secure_boot",
             "fail",
-            Some(serde_json::json!({"level": "Reduced Security"})),
-        );
+            Some(json!({"level": "Reduced Security"})),
+        )]);
         let (s, checks) = host_with(&c, &failing, &[], &[]);
         assert_eq!(s["8.1"], State::NotSatisfied);
         assert!(counted(&checks, "system.secure_boot", "8.1").is_none());
@@ -1963,45 +1959,20 @@ mod tests {
     /// 8.7; an extending mapping flips each default decision.
     #[test]
     fn a_mapping_file_changes_each_default_decision() {
+        use serde_json::json;
         let links = "version = 1\nmode = \"replace\"\n\
                      [[link]]\ncheck = \"malware.protection\"\ncontrol = \"8.7\"\nrationale = \"x\"\n";
         let bare = crate::catalog::mapping::from_text("bare.toml", links).unwrap();
-        let (s, checks) = host_with(&bare, &mac_report(), &[], &[]);
+        let (s, checks) = host_with(&bare, &mac_report(&[]), &[], &[]);
         assert_eq!(s["8.7"], State::Satisfied);
         assert!(checks.iter().all(|k| k.counted.is_empty()));
 
         let flip = crate::catalog::mapping::from_text(
             "flip.toml",
-            r#"
-version = 1
-[[rule]]
-check = "malware.protection"
-control = "8.7"
-status = "pass"
-fact = "basis"
-equals = "xprotect"
-counts_as = "satisfied"
-rationale = "Our risk assessment accepts XProtect on Macs."
-[[rule]]
-check = "system.audit_logging"
-control = "8.15"
-status = "fail"
-fact = "openbsm"
-equals = false
-counts_as = "satisfied"
-rationale = "We accept the unified log as event logging on Macs."
-[[rule]]
-check = "system.secure_boot"
-control = "8.1"
-status = "pass"
-fact = "level"
-equals = "Reduced Security"
-counts_as = "not_satisfied"
-rationale = "We require Full Security."
-"#,
+            include_str!("../testdata/mapping-macos-flipped.toml"),
         )
         .unwrap();
-        let (s, checks) = host_with(&flip, &mac_report(), &[], &[]);
+        let (s, checks) = host_with(&flip, &mac_report(&[]), &[], &[]);
         assert_eq!(s["8.7"], State::Satisfied);
         assert_eq!(s["8.15"], State::Satisfied);
         assert_eq!(s["8.1"], State::NotSatisfied);
@@ -2014,13 +1985,11 @@ rationale = "We require Full Security."
         );
         // A Linux host failing audit logging has no openbsm fact: the rule does not
         // touch it.
-        let mut linux = mac_report();
-        set(
-            &mut linux,
+        let linux = mac_report(&[(
             "system.audit_logging",
             "fail",
-            Some(serde_json::json!({"journald_storage": "volatile"})),
-        );
+            Some(json!({"journald_storage": "volatile"})),
+        )]);
         let (s, _) = host_with(&flip, &linux, &[], &[]);
         assert_eq!(s["8.15"], State::NotSatisfied);
     }
@@ -2030,9 +1999,9 @@ rationale = "We require Full Security."
     /// a rule's satisfaction; a check waiver covers what a rule makes not satisfied.
     #[test]
     fn rules_keep_the_other_rules_of_evaluation() {
+        use serde_json::json;
         let c = catalog();
-        let mut unread = mac_report();
-        set(&mut unread, "malware.protection", "pass", None);
+        let unread = mac_report(&[("malware.protection", "pass", None)]);
         let (s, checks) = host_with(&c, &unread, &[], &[]);
         assert_eq!(s["8.7"], State::NotAssessed);
         let k = counted(&checks, "malware.protection", "8.7").unwrap();
@@ -2042,25 +2011,23 @@ rationale = "We require Full Security."
             k.note
         );
 
-        let mut unknown = mac_report();
-        set(
-            &mut unknown,
+        let unknown = mac_report(&[(
             "malware.protection",
             "unknown",
-            Some(serde_json::json!({"basis": "xprotect"})),
-        );
+            Some(json!({"basis": "xprotect"})),
+        )]);
         let (s, checks) = host_with(&c, &unknown, &[], &[]);
         assert_eq!(s["8.7"], State::NotAssessed);
         assert!(counted(&checks, "malware.protection", "8.7").is_none());
 
-        let mut stale = mac_report();
+        let mut stale = mac_report(&[]);
         stale.collected_at = T0 - 9 * DAY;
         let (s, checks) = host_with(&c, &stale, &[], &[]);
         assert_eq!(s["8.7"], State::Stale);
         assert!(checks.iter().all(|k| k.counted.is_empty()));
 
         let fork = event("a", "fork", 1, T0 - 2 * DAY);
-        let (s, checks) = host_with(&c, &mac_report(), std::slice::from_ref(&fork), &[]);
+        let (s, checks) = host_with(&c, &mac_report(&[]), std::slice::from_ref(&fork), &[]);
         assert_eq!(s["8.1"], State::NotAssessed);
         assert!(
             counted(&checks, "system.secure_boot", "8.1")
@@ -2076,7 +2043,7 @@ rationale = "We require Full Security."
             &[],
             T0 + DAY,
         );
-        let (s, checks) = host_with(&c, &mac_report(), &[], &[w]);
+        let (s, checks) = host_with(&c, &mac_report(&[]), &[], &[w]);
         assert_eq!(s["8.7"], State::Waived);
         let k = counted(&checks, "malware.protection", "8.7").unwrap();
         assert_eq!(

@@ -826,47 +826,28 @@ rationale = "The host firewall filters inbound traffic."
     #[test]
     fn the_default_rules_are_the_three_decisions() {
         let c = builtin().unwrap();
-        let rules: Vec<(&str, &str, Option<&str>, &str, String, CountsAs)> = c
+        let rules: Vec<String> = c
             .rules()
             .iter()
             .map(|r| {
-                (
-                    r.check.as_str(),
-                    r.control.as_str(),
-                    r.status.map(|s| s.as_str()),
-                    r.fact.as_str(),
-                    r.equals.to_string(),
-                    r.counts_as,
+                format!(
+                    "{} → {}: {} counts as {}",
+                    r.check,
+                    r.control,
+                    r.condition(),
+                    r.counts_as.as_str()
                 )
             })
             .collect();
         assert_eq!(
             rules,
             [
-                (
-                    "malware.protection",
-                    "8.7",
-                    Some("pass"),
-                    "basis",
-                    "\"xprotect\"".to_owned(),
-                    CountsAs::NotSatisfied
-                ),
-                (
-                    "system.audit_logging",
-                    "8.15",
-                    Some("fail"),
-                    "openbsm",
-                    "false".to_owned(),
-                    CountsAs::NotSatisfied
-                ),
-                (
-                    "system.secure_boot",
-                    "8.1",
-                    Some("pass"),
-                    "level",
-                    "\"Reduced Security\"".to_owned(),
-                    CountsAs::Satisfied
-                ),
+                "malware.protection → 8.7: pass with facts.basis = \"xprotect\" counts as \
+                 not_satisfied",
+                "system.audit_logging → 8.15: fail with facts.openbsm = false counts as \
+                 not_satisfied",
+                "system.secure_boot → 8.1: pass with facts.level = \"Reduced Security\" counts \
+                 as satisfied",
             ]
         );
         assert!(c.rules().iter().all(|r| r.origin == "built-in"));

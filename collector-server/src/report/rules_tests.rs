@@ -4,26 +4,16 @@
 
 use attest_proto::{Report, Status};
 
+use super::v2_tests::{render_all, report_of, store};
 use super::*;
 use crate::catalog::Catalog;
 use crate::catalog::mapping::from_text;
-use crate::evaluate::{DEFAULT_WINDOW_MS, State};
+use crate::evaluate::State;
 use crate::fleetsim::{SimAgent, enroll, sim_report};
-use crate::store::IngestOutcome;
 use crate::store::reporting::open;
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;
-
-fn options(when: When) -> Options {
-    Options {
-        when,
-        window: DEFAULT_WINDOW_MS,
-        generated_at: T0 + 60_000,
-        html_host_limit: 500,
-        organization: None,
-    }
-}
 
 /// Every result passes; `malware.protection` with `facts.basis = basis`.
 fn mac(catalog: &Catalog, a: &SimAgent, round: u64, at: Millis, basis: &str) -> Report {
@@ -40,17 +30,6 @@ fn mac(catalog: &Catalog, a: &SimAgent, round: u64, at: Millis, basis: &str) -> 
     r
 }
 
-async fn store(stores: &Stores, a: &mut SimAgent, mut report: Report, received: Millis) {
-    let json = a.sign_next(&mut report).unwrap();
-    let pending = a.pending(json).unwrap();
-    let out = stores
-        .store
-        .ingest_batch(&[pending], received)
-        .await
-        .unwrap();
-    assert!(matches!(out[0], IngestOutcome::Stored(_)), "{out:?}");
-}
-
 /// Host 0: XProtect only; host 1: an EDR product. One report each, 2 hours before T0.
 async fn fleet(dir: &std::path::Path) -> (Stores, Catalog, Vec<SimAgent>) {
     let url = format!("sqlite://{}", dir.join("collector.db").display());
@@ -64,14 +43,6 @@ async fn fleet(dir: &std::path::Path) -> (Stores, Catalog, Vec<SimAgent>) {
         store(&stores, &mut agents[i], r, T0 - 2 * HOUR + 1000).await;
     }
     (stores, catalog, agents)
-}
-
-async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
-    let opts = options(when);
-    let g = gather(stores, catalog, &opts, &Progress::quiet())
-        .await
-        .unwrap();
-    build(catalog, &g, &opts, &|_| {})
 }
 
 fn state_of(h: &model::HostEntry, control: &str) -> State {
@@ -119,11 +90,7 @@ async fn an_xprotect_only_mac_does_not_satisfy_8_7_in_any_format() {
             .unwrap();
         assert_eq!(link.rules.len(), 1);
 
-        for (format, text) in [Format::Json, Format::Html, Format::Csv, Format::Oscal].map(|f| {
-            let mut out = Vec::new();
-            render(f, &r, &catalog, &options(when), &mut out).unwrap();
-            (f, String::from_utf8(out).unwrap())
-        }) {
+        for (format, text) in render_all(&r, &catalog, when) {
             assert!(
                 text.contains("XProtect alone is signature scanning"),
                 "{format:?} does not give the rationale"
@@ -219,25 +186,16 @@ async fn an_xprotect_only_mac_does_not_satisfy_8_7_in_any_format() {
     }
 }
 
-/// A mapping file that accepts XProtect: both hosts satisfy 8.7, at a time and over
+/// A mapping file that accepts XProtect (and changes the other defaults): both hosts
+/// satisfy 8.7, at a time and over
 /// the period, and the reports name the file's rule.
 #[tokio::test]
 async fn an_overriding_mapping_counts_xprotect_as_satisfied() {
     let dir = tempfile::tempdir().unwrap();
     let (stores, _, _) = fleet(dir.path()).await;
     let catalog = from_text(
-        "accept-xprotect.toml",
-        r#"
-version = 1
-[[rule]]
-check = "malware.protection"
-control = "8.7"
-status = "pass"
-fact = "basis"
-equals = "xprotect"
-counts_as = "satisfied"
-rationale = "Our risk assessment accepts XProtect on Macs."
-"#,
+        "flipped.toml",
+        include_str!("../../testdata/mapping-macos-flipped.toml"),
     )
     .unwrap();
     for when in [When::AsOf(T0), PERIOD] {
@@ -249,10 +207,8 @@ rationale = "Our risk assessment accepts XProtect on Macs."
         );
         let c87 = r.controls.iter().find(|c| c.id == "8.7").unwrap();
         assert_eq!(c87.verdict, Some(State::Satisfied));
-        let mut out = Vec::new();
-        render(Format::Html, &r, &catalog, &options(when), &mut out).unwrap();
-        let html = String::from_utf8(out).unwrap();
-        assert!(html.contains("Mapping rule (accept-xprotect.toml)"));
+        let [_, (_, html), ..] = render_all(&r, &catalog, when);
+        assert!(html.contains("Mapping rule (flipped.toml)"));
         assert!(html.contains("Our risk assessment accepts XProtect on Macs."));
         if let Some(p) = &r.period {
             let last = p.days.last().unwrap();
