@@ -1888,6 +1888,13 @@ mod tests {
             .and_then(|c| c.counted.iter().find(|k| k.control == control))
     }
 
+    /// Asserts that a rule decided how `check` counts for `control`, with a note
+    /// holding `text`.
+    fn assert_note(checks: &[CheckState], check: &str, control: &str, text: &str) {
+        let note = &counted(checks, check, control).unwrap().note;
+        assert!(note.contains(text), "{note}");
+    }
+
     /// The three default decisions: XProtect-only does not satisfy 8.7, no OpenBSM
     /// does not satisfy 8.15, Reduced Security satisfies 8.1; the check's own state
     /// is unchanged and the note carries the rule's rationale.
@@ -1918,12 +1925,15 @@ mod tests {
         assert_eq!(s["8.15"], State::NotSatisfied);
         assert!(counted(&checks, "system.audit_logging", "8.15").is_some());
         assert_eq!(s["8.1"], State::Satisfied);
-        let k = counted(&checks, "system.secure_boot", "8.1").unwrap();
-        assert_eq!(k.state, State::Satisfied);
-        assert!(
-            k.note.contains("Reduced Security still boots"),
-            "{}",
-            k.note
+        assert_eq!(
+            counted(&checks, "system.secure_boot", "8.1").unwrap().state,
+            State::Satisfied
+        );
+        assert_note(
+            &checks,
+            "system.secure_boot",
+            "8.1",
+            "Reduced Security still boots",
         );
         // 8.9, also linked to secure_boot, has no rule: the result counts as it is.
         assert!(counted(&checks, "system.secure_boot", "8.9").is_none());
@@ -1976,12 +1986,11 @@ mod tests {
         assert_eq!(s["8.7"], State::Satisfied);
         assert_eq!(s["8.15"], State::Satisfied);
         assert_eq!(s["8.1"], State::NotSatisfied);
-        let k = counted(&checks, "system.audit_logging", "8.15").unwrap();
-        assert!(
-            k.note
-                .contains("(flip.toml mapping rule): We accept the unified log"),
-            "{}",
-            k.note
+        assert_note(
+            &checks,
+            "system.audit_logging",
+            "8.15",
+            "(flip.toml mapping rule): We accept the unified log",
         );
         // A Linux host failing audit logging has no openbsm fact: the rule does not
         // touch it.
@@ -2004,11 +2013,11 @@ mod tests {
         let unread = mac_report(&[("malware.protection", "pass", None)]);
         let (s, checks) = host_with(&c, &unread, &[], &[]);
         assert_eq!(s["8.7"], State::NotAssessed);
-        let k = counted(&checks, "malware.protection", "8.7").unwrap();
-        assert!(
-            k.note.contains("facts.basis, which could not be read"),
-            "{}",
-            k.note
+        assert_note(
+            &checks,
+            "malware.protection",
+            "8.7",
+            "facts.basis, which could not be read",
         );
 
         let unknown = mac_report(&[(
@@ -2029,12 +2038,7 @@ mod tests {
         let fork = event("a", "fork", 1, T0 - 2 * DAY);
         let (s, checks) = host_with(&c, &mac_report(&[]), std::slice::from_ref(&fork), &[]);
         assert_eq!(s["8.1"], State::NotAssessed);
-        assert!(
-            counted(&checks, "system.secure_boot", "8.1")
-                .unwrap()
-                .note
-                .contains("chain conflict")
-        );
+        assert_note(&checks, "system.secure_boot", "8.1", "chain conflict");
         assert_eq!(s["8.7"], State::NotSatisfied);
 
         let w = waiver(

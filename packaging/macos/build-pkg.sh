@@ -43,31 +43,20 @@ layout_only=
 out=$top/target/macos
 version=
 sign=
+# Each option takes a value.
 while [ "$#" -gt 0 ]; do
     case $1 in
-    --layout-only)
-        [ "$#" -ge 2 ] || usage
-        layout_only=$2
-        shift 2
-        ;;
-    --out)
-        [ "$#" -ge 2 ] || usage
-        out=$2
-        shift 2
-        ;;
-    --version)
-        [ "$#" -ge 2 ] || usage
-        version=$2
-        shift 2
-        ;;
-    --sign)
-        [ "$#" -ge 2 ] || usage
-        sign=$2
-        shift 2
-        ;;
+    --layout-only | --out | --version | --sign) [ "$#" -ge 2 ] || usage ;;
     -*) usage ;;
     *) break ;;
     esac
+    case $1 in
+    --layout-only) layout_only=$2 ;;
+    --out) out=$2 ;;
+    --version) version=$2 ;;
+    --sign) sign=$2 ;;
+    esac
+    shift 2
 done
 [ "$#" -eq 1 ] || usage
 binary=$1
