@@ -8,7 +8,10 @@
 //! - `data/mapping-default.toml`: the agent's checks (the catalogue of
 //!   `attest_proto::catalogue`, tested equal) and the default mapping of `checks.md`
 //!   ("Mapping to controls"), one link per check and control, each with a one-line
-//!   rationale.
+//!   rationale, and the mapping rules ([`Rule`]): how a linked result counts for one
+//!   control when one of its facts has a given value (the collector's decisions for
+//!   macOS: XProtect-only for 8.7, no OpenBSM auditing for 8.15, Reduced Security for
+//!   8.1).
 //!
 //! `--mapping FILE` replaces or extends the default mapping with a file of the same
 //! shape ([`mapping`]): an organisation's own control ids, or another framework that
