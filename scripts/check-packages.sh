@@ -11,7 +11,9 @@
 #   - the packaged binaries on the packaged configs (`validate`), and the collector
 #     started the way its unit starts it: the unit's own ExecStartPre/ExecStart lines,
 #     as an unprivileged user, with the config handed over as a 0400 credential;
-#   - the units' hardening lines and `systemd-analyze verify`.
+#   - the units' hardening lines and `systemd-analyze verify`;
+#   - the macOS .pkg's payload and postinstall script (build-pkg.sh --layout-only:
+#     pkgbuild exists only on macOS): paths, modes, owners, the launchd plist, `sh -n`.
 # Needs root (chroot), cargo-deb, cargo-generate-rpm, dpkg and rpm (.ci/run installs
 # them). Prints how long each step took. Used by .ci/run.
 set -euo pipefail
@@ -122,6 +124,70 @@ check_unit packaging/systemd/attest-collector.service ProtectHome=yes DynamicUse
     "ExecStartPre=/usr/bin/attest-collector --config %d/collector.toml validate" \
     "ExecStart=/usr/bin/attest-collector --config %d/collector.toml serve"
 timing "contents, control files, scripts' syntax and units"
+
+# --- The macOS installer package's layout ---------------------------------------------
+# pkgbuild exists only on macOS: build-pkg.sh --layout-only stops before it, and the
+# payload and the postinstall script are checked here (the Linux binary stands in for
+# the Mac one; nothing of it runs).
+mac="$scratch/macos-pkg"
+packaging/macos/build-pkg.sh --layout-only "$mac" target/release/attest-agent >/dev/null
+got=$(cd "$mac" && find root scripts -printf '%M %U:%G %p\n' | sort -k3)
+want=$(sort -k3 <<'EOF'
+drwxr-xr-x 0:0 root
+drwxr-xr-x 0:0 root/Library
+drwxr-xr-x 0:0 root/Library/LaunchDaemons
+-rw-r--r-- 0:0 root/Library/LaunchDaemons/com.attest.agent.plist
+drwxr-xr-x 0:0 root/usr
+drwxr-xr-x 0:0 root/usr/local
+drwxr-xr-x 0:0 root/usr/local/bin
+-rwxr-xr-x 0:0 root/usr/local/bin/attest-agent
+drwxr-xr-x 0:0 root/usr/local/etc
+drwxr-x--- 0:0 root/usr/local/etc/attest
+-rw-r----- 0:0 root/usr/local/etc/attest/agent.toml.default
+drwxr-xr-x 0:0 scripts
+-rwxr-xr-x 0:0 scripts/postinstall
+EOF
+)
+[ "$got" = "$want" ] || fail "the macOS payload holds"$'\n'"$got"$'\n'"and should hold"$'\n'"$want"
+# The daemon: a valid plist that runs the installed binary's `run` as root, on the
+# configuration and state directory the postinstall script prepares.
+python3 - "$mac/root/Library/LaunchDaemons/com.attest.agent.plist" <<'EOF' || fail "the launchd plist is wrong"
+import plistlib, sys
+with open(sys.argv[1], "rb") as f:
+    p = plistlib.load(f)
+args = p.get("ProgramArguments", [])
+def after(flag):
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+problems = [
+    what for what, ok in [
+        ("Label com.attest.agent", p.get("Label") == "com.attest.agent"),
+        ("the program /usr/local/bin/attest-agent", args[:1] == ["/usr/local/bin/attest-agent"]),
+        ("the command run", args[1:2] == ["run"]),
+        ("--config /usr/local/etc/attest/agent.toml", after("--config") == "/usr/local/etc/attest/agent.toml"),
+        ("--state-dir /usr/local/var/lib/attest", after("--state-dir") == "/usr/local/var/lib/attest"),
+        ("UserName absent or root", p.get("UserName", "root") == "root"),
+        ("RunAtLoad", p.get("RunAtLoad") is True),
+    ] if not ok
+]
+if problems:
+    sys.exit("com.attest.agent.plist lacks: " + "; ".join(problems))
+EOF
+post="$mac/scripts/postinstall"
+sh -n "$post" || fail "macOS postinstall: syntax error"
+# shellcheck disable=SC2016 # the script's own lines, not expanded here
+for line in 'state_dir=$prefix/usr/local/var/lib/attest' '/bin/chmod 0700 "$state_dir"' \
+    'config=$config_dir/agent.toml' 'plist=/Library/LaunchDaemons/com.attest.agent.plist' \
+    '/bin/launchctl bootstrap system "$plist"'; do
+    grep -qF -- "$line" "$post" || fail "macOS postinstall lacks: $line"
+done
+# A secret never on a command line: the token only through --token-file.
+if grep -Eq -- '--token([= ]|$)' "$post"; then
+    fail "macOS postinstall passes a token on a command line"
+fi
+target/release/attest-agent validate --config "$mac/root/usr/local/etc/attest/agent.toml.default" \
+    --state-dir "$scratch/macos-state" >/dev/null 2>&1 \
+    || fail "the macOS default configuration does not validate"
+timing "the macOS .pkg layout (build-pkg.sh --layout-only), its plist and postinstall"
 
 # --- A scratch root where the maintainer scripts run for real -----------------------
 # Debian's merged /usr: /bin and /sbin are links into /usr. Only what the scripts call.

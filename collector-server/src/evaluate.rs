@@ -16,6 +16,14 @@
 //!    (`not_applicable` with the catalogue's reason for it, e.g.
 //!    `disk.recovery_key_escrow` on Linux) is no evidence at all: it is **not
 //!    assessed**, and step 6 leaves it out of its controls.
+//!    A mapping rule ([`crate::catalog::Rule`], `[[rule]]` in the mapping file) may
+//!    then decide how a fresh, decided result (not `unknown`) counts for one of its
+//!    controls from the result's facts — e.g. a `malware.protection` pass with
+//!    `facts.basis = "xprotect"` counts as **not satisfied** for 8.7 by default. The
+//!    worst `counts_as` of the matching rules of a link decides; a rule that needs
+//!    facts that could not be read (no verified envelope) makes the result **not
+//!    assessed** for that control. The check's own state is unchanged; the control
+//!    uses what the rule says, with the rule's rationale kept for reports.
 //! 4. Chain conflicts: when a fork or a broken link has been recorded for the agent by
 //!    `T`, its key has signed two different histories (a leaked key, or a cloned or
 //!    restored agent), so a result from it can no longer be attributed to one machine:
@@ -39,12 +47,13 @@
 //! share of hosts satisfied at the end of each day.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use attest_proto::Status;
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CountsAs, Rule};
 use crate::store::reporting::{ChainCount, HostRecord, ReportRecord, Waiver, WaiverScope};
 use crate::store::{ChainEvent, Millis};
 
@@ -142,6 +151,8 @@ pub struct Plan {
     pub check_controls: Vec<Vec<String>>,
     /// Assessed controls in catalogue order, with the indexes of their checks.
     pub controls: Vec<(String, Vec<usize>)>,
+    /// Per known check, its mapping rules (any control), in mapping order.
+    pub rules: Vec<Vec<Arc<Rule>>>,
 }
 
 impl Plan {
@@ -166,10 +177,22 @@ impl Plan {
                 (c.id.clone(), idx)
             })
             .collect();
+        let rules = checks
+            .iter()
+            .map(|c| {
+                catalog
+                    .rules()
+                    .iter()
+                    .filter(|r| r.check == *c)
+                    .map(|r| Arc::new(r.clone()))
+                    .collect()
+            })
+            .collect();
         Plan {
             checks,
             check_controls,
             controls,
+            rules,
         }
     }
 
@@ -197,6 +220,131 @@ pub struct CheckState {
     /// False when the result says the check never applies on the host's OS (the
     /// catalogue's `not_applicable` reason): it is then no evidence for its controls.
     pub applies: bool,
+    /// Controls for which a mapping rule decides how the result counts.
+    pub counted: Vec<Counted>,
+}
+
+impl CheckState {
+    /// How the result counts for a control: `(state, unwaived, waiver)`.
+    pub fn for_control(&self, control: &str) -> (State, State, Option<&String>) {
+        match self.counted.iter().find(|k| k.control == control) {
+            Some(k) => (k.state, k.unwaived, k.waiver.as_ref()),
+            None => (self.state, self.unwaived, self.waiver.as_ref()),
+        }
+    }
+}
+
+/// How a result counts for one of its controls because of mapping rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    pub control: String,
+    pub state: State,
+    /// The state without waivers.
+    pub unwaived: State,
+    pub waiver: Option<String>,
+    /// The rules that matched (the worst decides), or that could not be applied.
+    pub rules: Vec<Arc<Rule>>,
+    /// Why, in one line: the rule's condition, where it comes from and its rationale.
+    pub note: String,
+}
+
+impl CountsAs {
+    pub fn state(self) -> State {
+        match self {
+            CountsAs::Satisfied => State::Satisfied,
+            CountsAs::NotSatisfied => State::NotSatisfied,
+            CountsAs::NotAssessed => State::NotAssessed,
+        }
+    }
+}
+
+/// What the mapping rules of a check make of a fresh, decided result for each of its
+/// controls: `(control, unwaived state, rules, note)`; links no rule decides are left
+/// out.
+fn counted_by_rules(
+    plan: &Plan,
+    check: usize,
+    status: Status,
+    facts: Option<&[(String, serde_json::Value)]>,
+    conflict: Option<&ChainEvent>,
+) -> Vec<(String, State, Vec<Arc<Rule>>, String)> {
+    let (Some(rules), Some(controls)) = (plan.rules.get(check), plan.check_controls.get(check))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for control in controls {
+        let applicable: Vec<&Arc<Rule>> = rules
+            .iter()
+            .filter(|r| r.control == *control && r.applies_to(status))
+            .collect();
+        if applicable.is_empty() {
+            continue;
+        }
+        let Some(facts) = facts else {
+            let paths: Vec<String> = applicable
+                .iter()
+                .map(|r| format!("facts.{}", r.fact))
+                .collect();
+            out.push((
+                control.clone(),
+                State::NotAssessed,
+                applicable.into_iter().cloned().collect(),
+                format!(
+                    "not assessed for {control}: the mapping decides from {}, which could not \
+                     be read (no verified envelope)",
+                    paths.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let matched: Vec<Arc<Rule>> = applicable
+            .into_iter()
+            .filter(|r| r.matches(facts))
+            .cloned()
+            .collect();
+        let Some(state) = matched
+            .iter()
+            .map(|r| r.counts_as.state())
+            .reduce(State::worst)
+        else {
+            continue;
+        };
+        let why: Vec<String> = matched
+            .iter()
+            .filter(|r| r.counts_as.state() == state)
+            .map(|r| {
+                format!(
+                    "{} ({} mapping rule): {}",
+                    r.condition(),
+                    r.origin,
+                    r.rationale
+                )
+            })
+            .collect();
+        let (state, note) = match (state, conflict) {
+            (State::Satisfied, Some(c)) => (
+                State::NotAssessed,
+                format!(
+                    "would count as satisfied for {control} by {}, but a chain conflict is \
+                     recorded ({} at seq {})",
+                    why.join("; "),
+                    c.kind,
+                    c.seq
+                ),
+            ),
+            _ => (
+                state,
+                format!(
+                    "counts as {} for {control}: {}",
+                    state.label().to_lowercase(),
+                    why.join("; ")
+                ),
+            ),
+        };
+        out.push((control.clone(), state, matched, note));
+    }
+    out
 }
 
 /// True when `status`/`reason` is the catalogue's "never applies on this OS" for
@@ -434,7 +582,8 @@ pub fn evaluate_host<'a>(
 
     let checks: Vec<CheckState> = names
         .iter()
-        .map(|&check| {
+        .enumerate()
+        .map(|(position, &check)| {
             let idx = results.get(check).copied();
             let result = idx.and_then(|i| report.and_then(|r| r.results.get(i)));
             let status = result.and_then(|r| parse_status(&r.status));
@@ -510,6 +659,35 @@ pub fn evaluate_host<'a>(
             } else {
                 check_waiver(check)
             };
+            let fresh = matches!(freshness, Freshness::Fresh { .. });
+            let counted = match (status, result) {
+                (Some(st), Some(res)) if fresh && applies => {
+                    counted_by_rules(plan, position, st, res.facts.as_deref(), conflict.copied())
+                }
+                _ => Vec::new(),
+            };
+            let counted = counted
+                .into_iter()
+                .map(|(control, unwaived, rules, note)| {
+                    let waiver = if unwaived == State::Satisfied {
+                        None
+                    } else {
+                        check_waiver(check)
+                    };
+                    Counted {
+                        control,
+                        state: if waiver.is_some() {
+                            State::Waived
+                        } else {
+                            unwaived
+                        },
+                        unwaived,
+                        waiver,
+                        rules,
+                        note,
+                    }
+                })
+                .collect();
             CheckState {
                 check: check.to_owned(),
                 status,
@@ -523,6 +701,7 @@ pub fn evaluate_host<'a>(
                 note,
                 result: idx,
                 applies,
+                counted,
             }
         })
         .collect();
@@ -546,9 +725,10 @@ pub fn evaluate_host<'a>(
             }
             for &i in idx {
                 if let Some(c) = checks.get(i).filter(|c| c.applies) {
-                    state = state.worst(c.state);
-                    unwaived = unwaived.worst(c.unwaived);
-                    if let Some(w) = &c.waiver
+                    let (s, u, waiver) = c.for_control(control);
+                    state = state.worst(s);
+                    unwaived = unwaived.worst(u);
+                    if let Some(w) = waiver
                         && !used.contains(w)
                     {
                         used.push(w.clone());
@@ -979,6 +1159,7 @@ mod tests {
                     status: status.to_owned(),
                     summary: format!("{} is {status}", c.id),
                     reason: (status == "unknown").then(|| "permission denied".to_owned()),
+                    facts: Some(Vec::new()),
                 }
             })
             .filter(|r| r.status != "absent")
@@ -1621,6 +1802,258 @@ mod tests {
         assert_eq!(lock[0].causes, ["waiver wvr_1 expired"]);
         assert_eq!(lock[1].agent_id, "b");
         assert_eq!((lock[1].from, lock[1].to), (None, Some(State::NotAssessed)));
+    }
+
+    /// Sets one result's status and the facts mapping rules read of it.
+    fn set(r: &mut ReportRecord, check: &str, status: &str, facts: Option<serde_json::Value>) {
+        let res = r.results.iter_mut().find(|x| x.check == check).unwrap();
+        res.status = status.to_owned();
+        res.facts = facts.map(|f| {
+            f.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+    }
+
+    /// `(check, status, facts)`: a result's status and the facts rules read of it.
+    type Set<'a> = (&'a str, &'a str, Option<serde_json::Value>);
+
+    /// A Mac's report: XProtect-only malware protection, OpenBSM off, Reduced
+    /// Security; then `changes`.
+    fn mac_report(changes: &[Set<'_>]) -> ReportRecord {
+        use serde_json::json;
+        let mut r = report("a", 1, T0 - DAY, &[]);
+        let mac = [
+            (
+                "malware.protection",
+                "pass",
+                Some(json!({"basis": "xprotect"})),
+            ),
+            (
+                "system.audit_logging",
+                "fail",
+                Some(json!({"openbsm": false})),
+            ),
+            (
+                "system.secure_boot",
+                "pass",
+                Some(json!({"level": "Reduced Security"})),
+            ),
+        ];
+        for (check, status, facts) in mac.iter().chain(changes) {
+            set(&mut r, check, status, facts.clone());
+        }
+        r
+    }
+
+    /// Evaluates one host's report with a catalog at T0, with waivers and events.
+    fn host_with(
+        catalog: &Catalog,
+        r: &ReportRecord,
+        events: &[ChainEvent],
+        waivers: &[Waiver],
+    ) -> (HashMap<String, State>, Vec<CheckState>) {
+        let plan = Plan::new(catalog);
+        let h = host("a");
+        let evs: Vec<&ChainEvent> = events.iter().collect();
+        let ws: Vec<&Waiver> = waivers.iter().collect();
+        let eval = evaluate_host(
+            &plan,
+            T0,
+            DEFAULT_WINDOW_MS,
+            HostInput {
+                host: &h,
+                report: Some(r),
+                missing: 0,
+                replayed: 0,
+                events: &evs,
+            },
+            &ws,
+        );
+        (
+            eval.controls
+                .iter()
+                .map(|c| (c.control.clone(), c.state))
+                .collect(),
+            eval.checks,
+        )
+    }
+
+    fn counted<'a>(checks: &'a [CheckState], check: &str, control: &str) -> Option<&'a Counted> {
+        checks
+            .iter()
+            .find(|c| c.check == check)
+            .and_then(|c| c.counted.iter().find(|k| k.control == control))
+    }
+
+    /// Asserts that a rule decided how `check` counts for `control`, with a note
+    /// holding `text`.
+    fn assert_note(checks: &[CheckState], check: &str, control: &str, text: &str) {
+        let note = &counted(checks, check, control).unwrap().note;
+        assert!(note.contains(text), "{note}");
+    }
+
+    /// The three default decisions: XProtect-only does not satisfy 8.7, no OpenBSM
+    /// does not satisfy 8.15, Reduced Security satisfies 8.1; the check's own state
+    /// is unchanged and the note carries the rule's rationale.
+    #[test]
+    fn the_default_rules_decide_how_mac_results_count() {
+        use serde_json::json;
+        let c = catalog();
+        let (s, checks) = host_with(&c, &mac_report(&[]), &[], &[]);
+        assert_eq!(s["8.7"], State::NotSatisfied);
+        let mal = checks
+            .iter()
+            .find(|k| k.check == "malware.protection")
+            .unwrap();
+        assert_eq!(mal.state, State::Satisfied);
+        let k = counted(&checks, "malware.protection", "8.7").unwrap();
+        assert_eq!(
+            (k.state, k.unwaived),
+            (State::NotSatisfied, State::NotSatisfied)
+        );
+        assert!(
+            k.note.starts_with(
+                "counts as not satisfied for 8.7: pass with facts.basis = \"xprotect\" \
+                 (built-in mapping rule): Apple's built-in XProtect alone"
+            ),
+            "{}",
+            k.note
+        );
+        assert_eq!(s["8.15"], State::NotSatisfied);
+        assert!(counted(&checks, "system.audit_logging", "8.15").is_some());
+        assert_eq!(s["8.1"], State::Satisfied);
+        assert_eq!(
+            counted(&checks, "system.secure_boot", "8.1").unwrap().state,
+            State::Satisfied
+        );
+        assert_note(
+            &checks,
+            "system.secure_boot",
+            "8.1",
+            "Reduced Security still boots",
+        );
+        // 8.9, also linked to secure_boot, has no rule: the result counts as it is.
+        assert!(counted(&checks, "system.secure_boot", "8.9").is_none());
+        assert_eq!(s["8.9"], State::Satisfied);
+
+        // Without the facts the rules name, the results count as their status says.
+        let other = mac_report(&[
+            ("malware.protection", "pass", Some(json!({"basis": "edr"}))),
+            ("system.audit_logging", "fail", Some(json!({}))),
+            (
+                "system.secure_boot",
+                "pass",
+                Some(json!({"level": "Full Security"})),
+            ),
+        ]);
+        let (s, checks) = host_with(&c, &other, &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert_eq!(s["8.15"], State::NotSatisfied);
+        assert_eq!(s["8.1"], State::Satisfied);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+        // A rule names a status: an XProtect basis on a failing result changes nothing.
+        let failing = mac_report(&[(
+            "system.secure_boot",
+            "fail",
+            Some(json!({"level": "Reduced Security"})),
+        )]);
+        let (s, checks) = host_with(&c, &failing, &[], &[]);
+        assert_eq!(s["8.1"], State::NotSatisfied);
+        assert!(counted(&checks, "system.secure_boot", "8.1").is_none());
+    }
+
+    /// Without the rules (a mapping that replaces the defaults), the same Mac satisfies
+    /// 8.7; an extending mapping flips each default decision.
+    #[test]
+    fn a_mapping_file_changes_each_default_decision() {
+        use serde_json::json;
+        let links = "version = 1\nmode = \"replace\"\n\
+                     [[link]]\ncheck = \"malware.protection\"\ncontrol = \"8.7\"\nrationale = \"x\"\n";
+        let bare = crate::catalog::mapping::from_text("bare.toml", links).unwrap();
+        let (s, checks) = host_with(&bare, &mac_report(&[]), &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+
+        let flip = crate::catalog::mapping::from_text(
+            "flip.toml",
+            include_str!("../testdata/mapping-macos-flipped.toml"),
+        )
+        .unwrap();
+        let (s, checks) = host_with(&flip, &mac_report(&[]), &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert_eq!(s["8.15"], State::Satisfied);
+        assert_eq!(s["8.1"], State::NotSatisfied);
+        assert_note(
+            &checks,
+            "system.audit_logging",
+            "8.15",
+            "(flip.toml mapping rule): We accept the unified log",
+        );
+        // A Linux host failing audit logging has no openbsm fact: the rule does not
+        // touch it.
+        let linux = mac_report(&[(
+            "system.audit_logging",
+            "fail",
+            Some(json!({"journald_storage": "volatile"})),
+        )]);
+        let (s, _) = host_with(&flip, &linux, &[], &[]);
+        assert_eq!(s["8.15"], State::NotSatisfied);
+    }
+
+    /// Facts that could not be read leave a ruled result not assessed for the control;
+    /// no rule touches an unknown result or stale evidence; a chain conflict withdraws
+    /// a rule's satisfaction; a check waiver covers what a rule makes not satisfied.
+    #[test]
+    fn rules_keep_the_other_rules_of_evaluation() {
+        use serde_json::json;
+        let c = catalog();
+        let unread = mac_report(&[("malware.protection", "pass", None)]);
+        let (s, checks) = host_with(&c, &unread, &[], &[]);
+        assert_eq!(s["8.7"], State::NotAssessed);
+        assert_note(
+            &checks,
+            "malware.protection",
+            "8.7",
+            "facts.basis, which could not be read",
+        );
+
+        let unknown = mac_report(&[(
+            "malware.protection",
+            "unknown",
+            Some(json!({"basis": "xprotect"})),
+        )]);
+        let (s, checks) = host_with(&c, &unknown, &[], &[]);
+        assert_eq!(s["8.7"], State::NotAssessed);
+        assert!(counted(&checks, "malware.protection", "8.7").is_none());
+
+        let mut stale = mac_report(&[]);
+        stale.collected_at = T0 - 9 * DAY;
+        let (s, checks) = host_with(&c, &stale, &[], &[]);
+        assert_eq!(s["8.7"], State::Stale);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+
+        let fork = event("a", "fork", 1, T0 - 2 * DAY);
+        let (s, checks) = host_with(&c, &mac_report(&[]), std::slice::from_ref(&fork), &[]);
+        assert_eq!(s["8.1"], State::NotAssessed);
+        assert_note(&checks, "system.secure_boot", "8.1", "chain conflict");
+        assert_eq!(s["8.7"], State::NotSatisfied);
+
+        let w = waiver(
+            "wvr_1",
+            WaiverScope::Check("malware.protection".into()),
+            &[],
+            T0 + DAY,
+        );
+        let (s, checks) = host_with(&c, &mac_report(&[]), &[], &[w]);
+        assert_eq!(s["8.7"], State::Waived);
+        let k = counted(&checks, "malware.protection", "8.7").unwrap();
+        assert_eq!(
+            (k.state, k.unwaived, k.waiver.as_deref()),
+            (State::Waived, State::NotSatisfied, Some("wvr_1"))
+        );
     }
 
     #[test]

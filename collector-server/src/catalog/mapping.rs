@@ -19,11 +19,27 @@
 //! check = "disk.*"             # a check id, or `area.*` for every known check of an area
 //! control = "ACME-12"
 //! rationale = "Why this check is evidence for this control, in one line."
+//!
+//! [[rule]]                     # how a result counts for one linked control
+//! check = "malware.protection" # a linked check (no wildcard)
+//! control = "8.7"
+//! status = "pass"              # optional: pass, fail, info or not_applicable
+//! fact = "basis"               # a path below the result's facts (keys joined by .)
+//! equals = "xprotect"          # a string, boolean or integer
+//! counts_as = "not_satisfied"  # satisfied, not_satisfied or not_assessed
+//! rationale = "Why, in one line."
 //! ```
+//!
+//! A rule never applies to an `unknown` result, to stale evidence or to a missing
+//! result; when several rules of a link match, the worst `counts_as` decides. In
+//! `extend` mode a rule with the same check, control, status, fact and value as a
+//! built-in one replaces it (that is how a default decision is changed); `replace`
+//! drops the built-in rules with the built-in links.
 //!
 //! Every mistake is an error that names the file, the entry and what to do: an unknown
 //! field, a control or check that is neither known nor defined in the file, a wildcard
-//! that matches nothing, a link given twice, an empty rationale.
+//! that matches nothing, a link given twice, an empty rationale, a rule on a link that
+//! does not exist, a bad fact path, value, status or `counts_as`, a rule given twice.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -31,7 +47,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    Catalog, CheckInfo, Control, DEFAULT_MAPPING_TOML, ISO27002_TOML, Link, MappingSource, Theme,
+    Catalog, CheckInfo, Control, CountsAs, DEFAULT_MAPPING_TOML, FactValue, ISO27002_TOML, Link,
+    MappingSource, Rule, Theme,
 };
 
 /// The mapping-file version this collector reads.
@@ -86,6 +103,20 @@ struct MappingFile {
     checks: Vec<FileCheck>,
     #[serde(default, rename = "link")]
     links: Vec<FileLink>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<FileRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRule {
+    check: String,
+    control: String,
+    status: Option<String>,
+    fact: String,
+    equals: toml::Value,
+    counts_as: String,
+    rationale: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +158,15 @@ fn valid_control_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && !id.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A fact path: keys of lowercase ASCII letters, digits and `_`, joined by `.`.
+fn valid_fact_path(path: &str) -> bool {
+    path.split('.').all(|k| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
 /// A check id: `area.name`, lowercase ASCII letters, digits and `_`.
 fn valid_check_id(id: &str) -> bool {
     let mut parts = id.split('.');
@@ -146,6 +186,7 @@ struct Builder {
     controls: Vec<Control>,
     checks: Vec<CheckInfo>,
     links: Vec<Link>,
+    rules: Vec<Rule>,
 }
 
 impl Builder {
@@ -317,6 +358,162 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn add_rules(&mut self, rules: Vec<FileRule>, origin: &str) -> Result<(), MappingError> {
+        let mut own: Vec<usize> = Vec::new();
+        for (i, r) in rules.into_iter().enumerate() {
+            let what = format!("{} → {}", r.check, r.control);
+            if self.check_known(&r.check).is_none() {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "check {:?} is not a check of the agent nor declared with [[check]] \
+                         (a rule names one check, no wildcard)",
+                        r.check
+                    ),
+                ));
+            }
+            if !self.controls.iter().any(|c| c.id == r.control) {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "control {:?} is neither in {} nor defined in this file with [[control]]",
+                        r.control, self.framework
+                    ),
+                ));
+            }
+            if !self
+                .links
+                .iter()
+                .any(|l| l.check == r.check && l.control == r.control)
+            {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what} is not a link; a rule says how a linked result counts, so add \
+                         the [[link]] first"
+                    ),
+                ));
+            }
+            let status = match r.status.as_deref() {
+                None => None,
+                Some("unknown") => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: status \"unknown\" cannot be given: a rule does not decide \
+                             what the agent could not"
+                        ),
+                    ));
+                }
+                Some(s) => Some(crate::evaluate::parse_status(s).ok_or_else(|| {
+                    self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: status {s:?} is not one of pass, fail, info, not_applicable"
+                        ),
+                    )
+                })?),
+            };
+            if !valid_fact_path(&r.fact) {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: fact {:?} is not a fact path (keys of lowercase letters, digits \
+                         and _, joined by dots, e.g. \"basis\" for facts.basis)",
+                        r.fact
+                    ),
+                ));
+            }
+            let equals = match r.equals {
+                toml::Value::String(s) => FactValue::Text(s),
+                toml::Value::Boolean(b) => FactValue::Bool(b),
+                toml::Value::Integer(n) => FactValue::Integer(n),
+                other => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!(
+                            "{what}: equals is a {}; it must be a string, a boolean or an integer",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            };
+            let counts_as = CountsAs::parse(&r.counts_as).ok_or_else(|| {
+                self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: counts_as {:?} is not one of satisfied, not_satisfied, \
+                         not_assessed",
+                        r.counts_as
+                    ),
+                )
+            })?;
+            let rationale = r.rationale.trim();
+            if rationale.is_empty() || rationale.contains('\n') {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: the rationale must be one line that says why the result counts \
+                         so"
+                    ),
+                ));
+            }
+            let rule = Rule {
+                check: r.check,
+                control: r.control,
+                status,
+                fact: r.fact,
+                equals,
+                counts_as,
+                rationale: rationale.to_owned(),
+                origin: origin.to_owned(),
+            };
+            let same = |k: &Rule| {
+                k.check == rule.check
+                    && k.control == rule.control
+                    && k.status == rule.status
+                    && k.fact == rule.fact
+                    && k.equals == rule.equals
+            };
+            match self.rules.iter().position(same) {
+                Some(at) if own.contains(&at) => {
+                    return Err(self.entry(
+                        "rule",
+                        i,
+                        format!("{what}: the rule on {} is given twice", rule.condition()),
+                    ));
+                }
+                // An earlier mapping's rule on the same condition: this one replaces it.
+                Some(at) => {
+                    if let Some(slot) = self.rules.get_mut(at) {
+                        *slot = rule;
+                    }
+                    own.push(at);
+                }
+                None => {
+                    own.push(self.rules.len());
+                    self.rules.push(rule);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_known(&self, id: &str) -> Option<&CheckInfo> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(path: &str, text: &str) -> Result<T, MappingError> {
     toml::from_str(text).map_err(|e| MappingError::Parse {
         path: path.to_owned(),
@@ -344,6 +541,7 @@ fn builtin_controls() -> Result<(String, Vec<Control>), MappingError> {
         controls: Vec::new(),
         checks: Vec::new(),
         links: Vec::new(),
+        rules: Vec::new(),
     };
     b.add_controls(file.controls)?;
     Ok((file.framework, b.controls))
@@ -382,9 +580,9 @@ fn apply(
         }
     };
     let (iso_framework, iso_controls) = builtin_controls()?;
-    let (base_checks, base_links) = match base {
-        Some(b) => (b.checks, b.links),
-        None => (Vec::new(), Vec::new()),
+    let (base_checks, base_links, base_rules) = match base {
+        Some(b) => (b.checks, b.links, b.rules),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     let mut b = Builder {
         path: path.into(),
@@ -398,24 +596,25 @@ fn apply(
             Vec::new()
         },
         checks: base_checks,
-        links: if mode == "extend" {
-            base_links
-        } else {
-            Vec::new()
-        },
+        links: Vec::new(),
+        rules: Vec::new(),
     };
-    if !with_catalogue {
-        // Links kept from the base may point at controls that are gone.
-        b.links.clear();
+    // Links and rules kept from the base in extend mode, unless the controls they
+    // point at are gone.
+    if mode == "extend" && with_catalogue {
+        b.links = base_links;
+        b.rules = base_rules;
     }
     b.add_controls(file.controls)?;
     b.add_checks(file.checks)?;
     b.add_links(file.links)?;
+    b.add_rules(file.rules, &origin)?;
     Ok(Catalog::assemble(
         b.framework,
         b.controls,
         b.checks,
         b.links,
+        b.rules,
         MappingSource {
             origin,
             mode,
@@ -618,6 +817,169 @@ rationale = "The host firewall filters inbound traffic."
                 .starts_with("/nonexistent/mapping.toml: "),
             "{missing}"
         );
+    }
+
+    const RULE: &str = "version = 1\n[[rule]]\ncheck = \"malware.protection\"\n\
+                        control = \"8.7\"\nfact = \"basis\"\nequals = \"xprotect\"\n\
+                        counts_as = \"not_satisfied\"\nrationale = \"r\"\n";
+
+    #[test]
+    fn the_default_rules_are_the_three_decisions() {
+        let c = builtin().unwrap();
+        let rules: Vec<String> = c
+            .rules()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} → {}: {} counts as {}",
+                    r.check,
+                    r.control,
+                    r.condition(),
+                    r.counts_as.as_str()
+                )
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "malware.protection → 8.7: pass with facts.basis = \"xprotect\" counts as \
+                 not_satisfied",
+                "system.audit_logging → 8.15: fail with facts.openbsm = false counts as \
+                 not_satisfied",
+                "system.secure_boot → 8.1: pass with facts.level = \"Reduced Security\" counts \
+                 as satisfied",
+            ]
+        );
+        assert!(c.rules().iter().all(|r| r.origin == "built-in"));
+        assert!(c.rules().iter().all(|r| !r.rationale.is_empty()));
+        let wants = c.rule_facts();
+        assert_eq!(
+            wants.of("malware.protection"),
+            Some(&["basis".to_owned()][..])
+        );
+        assert_eq!(wants.of("system.firewall"), None);
+    }
+
+    /// In extend mode a rule on the same condition replaces the built-in one; a rule on
+    /// another condition is added; replace mode drops the built-in rules.
+    #[test]
+    fn a_mapping_file_flips_or_adds_rules() {
+        let c = from_text(
+            "own.toml",
+            r#"
+version = 1
+[[rule]]
+check = "system.secure_boot"
+control = "8.1"
+status = "pass"
+fact = "level"
+equals = "Reduced Security"
+counts_as = "not_satisfied"
+rationale = "We want Full Security on every Mac."
+[[rule]]
+check = "malware.protection"
+control = "8.7"
+fact = "xprotect_age_days"
+equals = 0
+counts_as = "not_assessed"
+rationale = "An integer value is compared as a number."
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.rules().len(), 4);
+        let boot: Vec<&Rule> = c.rules_of_link("system.secure_boot", "8.1").collect();
+        assert_eq!(boot.len(), 1);
+        assert_eq!(boot[0].counts_as, CountsAs::NotSatisfied);
+        assert_eq!(boot[0].origin, "own.toml");
+        let malware: Vec<&Rule> = c.rules_of_link("malware.protection", "8.7").collect();
+        assert_eq!(malware.len(), 2);
+        assert_eq!(malware[1].equals, FactValue::Integer(0));
+        assert_eq!(malware[1].status, None);
+        assert_eq!(
+            c.rule_facts().of("malware.protection"),
+            Some(&["basis".to_owned(), "xprotect_age_days".to_owned()][..])
+        );
+
+        let replaced = from_text(
+            "r.toml",
+            "version = 1\nmode = \"replace\"\n[[link]]\ncheck = \"malware.protection\"\n\
+             control = \"8.7\"\nrationale = \"x\"\n",
+        )
+        .unwrap();
+        assert!(replaced.rules().is_empty());
+    }
+
+    #[test]
+    fn rule_mistakes_are_named_clearly() {
+        // No status: another condition than the built-in rule's (status pass), so added.
+        assert_eq!(from_text("m.toml", RULE).unwrap().rules().len(), 4);
+        let bad = |from: &str, to: &str| err(&RULE.replace(from, to));
+
+        let e = bad("malware.protection", "malware.nope");
+        assert!(
+            e.contains("m.toml: rule 1: check \"malware.nope\" is not a check of the agent"),
+            "{e}"
+        );
+        let e = bad("malware.protection", "malware.*");
+        assert!(e.contains("no wildcard"), "{e}");
+        let e = bad("\"8.7\"", "\"9.9\"");
+        assert!(e.contains("rule 1: control \"9.9\" is neither in"), "{e}");
+        let e = bad("\"8.7\"", "\"8.24\"");
+        assert!(
+            e.contains("malware.protection → 8.24 is not a link; a rule says how a linked"),
+            "{e}"
+        );
+        for path in ["", "Basis", "basis.", "a..b", "basis[0]", "ba sis"] {
+            let e = bad("fact = \"basis\"", &format!("fact = {path:?}"));
+            assert!(
+                e.contains(&format!("fact {path:?} is not a fact path")),
+                "{e}"
+            );
+        }
+        let e = bad("equals = \"xprotect\"", "equals = 1.5");
+        assert!(
+            e.contains("equals is a float; it must be a string, a boolean or an integer"),
+            "{e}"
+        );
+        let e = bad("equals = \"xprotect\"", "equals = [\"a\"]");
+        assert!(e.contains("equals is a array"), "{e}");
+        let e = bad("\"not_satisfied\"", "\"fail\"");
+        assert!(
+            e.contains("counts_as \"fail\" is not one of satisfied, not_satisfied"),
+            "{e}"
+        );
+        let e = bad("fact =", "status = \"unknown\"\nfact =");
+        assert!(e.contains("status \"unknown\" cannot be given"), "{e}");
+        let e = bad("fact =", "status = \"passed\"\nfact =");
+        assert!(
+            e.contains("status \"passed\" is not one of pass, fail"),
+            "{e}"
+        );
+        let e = bad("rationale = \"r\"", "rationale = \" \"");
+        assert!(e.contains("the rationale must be one line"), "{e}");
+        let e = bad("counts_as", "count_as");
+        assert!(e.starts_with("m.toml: not a valid mapping file:"), "{e}");
+        let e = bad("fact = \"basis\"\n", "");
+        assert!(e.contains("missing field `fact`"), "{e}");
+        // The same condition twice in one file.
+        let twice = format!("{RULE}{}", RULE.trim_start_matches("version = 1\n"));
+        let e = err(&twice);
+        assert!(
+            e.contains(
+                "rule 2: malware.protection → 8.7: the rule on a result with \
+                        facts.basis = \"xprotect\" is given twice"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fact_paths_are_validated() {
+        assert!(valid_fact_path("basis"));
+        assert!(valid_fact_path("hardware.vendor_2"));
+        assert!(!valid_fact_path("hardware..vendor"));
+        assert!(!valid_fact_path(""));
+        assert!(!valid_fact_path("Level"));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! - `data/mapping-default.toml`: the agent's checks (the catalogue of
 //!   `attest_proto::catalogue`, tested equal) and the default mapping of `checks.md`
 //!   ("Mapping to controls"), one link per check and control, each with a one-line
-//!   rationale.
+//!   rationale, and the mapping rules ([`Rule`]): how a linked result counts for one
+//!   control when one of its facts has a given value (the collector's decisions for
+//!   macOS: XProtect-only for 8.7, no OpenBSM auditing for 8.15, Reduced Security for
+//!   8.1).
 //!
 //! `--mapping FILE` replaces or extends the default mapping with a file of the same
 //! shape ([`mapping`]): an organisation's own control ids, or another framework that
@@ -116,6 +119,113 @@ pub struct Link {
     pub rationale: String,
 }
 
+/// What a result counts as for a control when a [`Rule`] matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountsAs {
+    Satisfied,
+    NotSatisfied,
+    NotAssessed,
+}
+
+impl CountsAs {
+    pub fn parse(s: &str) -> Option<CountsAs> {
+        match s {
+            "satisfied" => Some(CountsAs::Satisfied),
+            "not_satisfied" => Some(CountsAs::NotSatisfied),
+            "not_assessed" => Some(CountsAs::NotAssessed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountsAs::Satisfied => "satisfied",
+            CountsAs::NotSatisfied => "not_satisfied",
+            CountsAs::NotAssessed => "not_assessed",
+        }
+    }
+}
+
+/// The value a fact must equal for a [`Rule`] to match: a string, a boolean or an
+/// integer (compared with the JSON value the agent wrote, type and all).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum FactValue {
+    Bool(bool),
+    Integer(i64),
+    Text(String),
+}
+
+impl FactValue {
+    /// Whether the agent's JSON value is this value (`"1"` is not `1`).
+    pub fn matches(&self, v: &serde_json::Value) -> bool {
+        match (self, v) {
+            (FactValue::Bool(a), serde_json::Value::Bool(b)) => a == b,
+            (FactValue::Integer(a), serde_json::Value::Number(n)) => n.as_i64() == Some(*a),
+            (FactValue::Text(a), serde_json::Value::String(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for FactValue {
+    /// As JSON writes it: `"xprotect"`, `false`, `30`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FactValue::Bool(b) => write!(f, "{b}"),
+            FactValue::Integer(i) => write!(f, "{i}"),
+            FactValue::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+/// A mapping decision on a link: when a result of `check` (with `status`, if given)
+/// has `facts.<fact>` equal to `equals`, it counts as `counts_as` for `control`
+/// instead of what its status says (`[[rule]]` in a mapping file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub check: String,
+    pub control: String,
+    /// The agent's status the rule applies to; any decided status (not `unknown`)
+    /// when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<attest_proto::Status>,
+    /// A path below the result's `facts`: keys joined with `.`.
+    pub fact: String,
+    pub equals: FactValue,
+    pub counts_as: CountsAs,
+    pub rationale: String,
+    /// `built-in`, or the mapping file that set it.
+    pub origin: String,
+}
+
+impl Rule {
+    /// Whether the rule can apply to a result with this status (never to `unknown`:
+    /// a rule does not decide what the agent could not).
+    pub fn applies_to(&self, status: attest_proto::Status) -> bool {
+        status != attest_proto::Status::Unknown && self.status.is_none_or(|s| s == status)
+    }
+
+    /// The condition as people read it: `pass with facts.basis = "xprotect"`.
+    pub fn condition(&self) -> String {
+        let status = self.status.map_or("a result", |s| s.as_str());
+        format!("{status} with facts.{} = {}", self.fact, self.equals)
+    }
+
+    /// Whether these facts (the values read at the rules' paths) match.
+    pub fn matches(&self, facts: &[(String, serde_json::Value)]) -> bool {
+        facts
+            .iter()
+            .any(|(path, v)| *path == self.fact && self.equals.matches(v))
+    }
+}
+
+/// The value at a dotted path below a result's facts.
+pub fn fact_at<'a>(facts: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.').try_fold(facts, |v, key| v.get(key))
+}
+
 /// Where the mapping in use came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MappingSource {
@@ -125,6 +235,36 @@ pub struct MappingSource {
     pub mode: String,
     /// Lowercase hex SHA-256 of the mapping file (of the built-in one for the default).
     pub sha256: String,
+}
+
+/// Per check id, the fact paths mapping rules read ([`Catalog::rule_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactWants(pub HashMap<String, Vec<String>>);
+
+impl FactWants {
+    /// The paths wanted of a check's facts (none: its facts are not read).
+    pub fn of(&self, check: &str) -> Option<&[String]> {
+        self.0.get(check).map(Vec::as_slice)
+    }
+
+    /// Picks the wanted values out of a result's facts (JSON text); a path that is
+    /// absent is left out. `None` when nothing is wanted of this check.
+    pub fn pick(
+        &self,
+        check: &str,
+        facts: Option<&str>,
+    ) -> Option<Vec<(String, serde_json::Value)>> {
+        let paths = self.of(check)?;
+        let value: serde_json::Value = facts
+            .and_then(|f| serde_json::from_str(f).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Some(
+            paths
+                .iter()
+                .filter_map(|p| fact_at(&value, p).map(|v| (p.clone(), v.clone())))
+                .collect(),
+        )
+    }
 }
 
 /// The controls, the checks and the links between them.
@@ -139,6 +279,7 @@ pub struct Catalog {
     links: Vec<Link>,
     by_check: HashMap<String, Vec<usize>>,
     by_control: HashMap<String, Vec<usize>>,
+    rules: Vec<Rule>,
     pub source: MappingSource,
 }
 
@@ -161,6 +302,7 @@ impl Catalog {
         controls: Vec<Control>,
         checks: Vec<CheckInfo>,
         links: Vec<Link>,
+        rules: Vec<Rule>,
         source: MappingSource,
     ) -> Catalog {
         let control_index = controls
@@ -188,6 +330,7 @@ impl Catalog {
             links,
             by_check,
             by_control,
+            rules,
             source,
         }
     }
@@ -242,6 +385,35 @@ impl Catalog {
     /// The checks that are evidence for a control, in mapping order.
     pub fn checks_of_control<'a>(&'a self, control: &str) -> impl Iterator<Item = &'a str> + 'a {
         self.links_of_control(control).map(|l| l.check.as_str())
+    }
+
+    /// Every mapping rule, in mapping order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rules of one link, in mapping order.
+    pub fn rules_of_link<'a>(
+        &'a self,
+        check: &'a str,
+        control: &'a str,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.check == check && r.control == control)
+    }
+
+    /// Per check, the fact paths its rules read (what evaluation needs of each
+    /// result's facts; the rest of the facts is never kept).
+    pub fn rule_facts(&self) -> FactWants {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &self.rules {
+            let paths = out.entry(r.check.clone()).or_default();
+            if !paths.contains(&r.fact) {
+                paths.push(r.fact.clone());
+            }
+        }
+        FactWants(out)
     }
 
     /// Whether any check is evidence for this control.

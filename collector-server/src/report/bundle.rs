@@ -211,7 +211,7 @@ pub async fn export(
     path: &Path,
     progress: &Progress,
 ) -> Result<ExportSummary, ReportError> {
-    let g = gather(stores, opts, progress).await?;
+    let g = gather(stores, catalog, opts, progress).await?;
     progress.step("evaluating", g.latest.len());
     let report = build(catalog, &g, opts, &|i| progress.set(i));
     let mut report_json = Vec::new();

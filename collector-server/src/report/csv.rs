@@ -2,7 +2,8 @@
 //! from (RFC 4180: comma-separated, fields with a
 //! comma, quote or line break quoted, quotes doubled, CRLF line ends). A field that a
 //! spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)
-//! gets a leading `'`.
+//! gets a leading `'`. `mapping_rules` holds, one line per control, how a mapping rule
+//! made the result count for that control, and why.
 
 use std::io::Write;
 
@@ -10,7 +11,7 @@ use super::model::HostEntry;
 use super::{FleetReport, ReportError};
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "agent_id",
     "hostname",
     "check",
@@ -27,6 +28,7 @@ pub const COLUMNS: [&str; 16] = [
     "payload_sha256",
     "signature",
     "sources",
+    "mapping_rules",
 ];
 
 /// The `sources` cell of a result: one line per source, `<kind> <source> <sha256>`
@@ -89,6 +91,12 @@ fn rows_of(hosts: &[HostEntry]) -> Vec<u8> {
         for r in &h.results {
             let controls = r.controls.join(" ");
             let sources = sources(r);
+            let rules = r
+                .counted
+                .iter()
+                .map(|k| k.note.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
             row(
                 &mut buf,
                 &[
@@ -108,6 +116,7 @@ fn rows_of(hosts: &[HostEntry]) -> Vec<u8> {
                     sha,
                     &sig,
                     &sources,
+                    &rules,
                 ],
             );
         }

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::catalog::FactWants;
 use crate::store::reporting::{HostRecord, ResultRecord};
 
 /// The longest excerpt a report shows (characters); the bundle has them whole.
@@ -265,8 +266,14 @@ fn verified_payload(host: &HostRecord, envelope: &[u8]) -> Result<Vec<u8>, Strin
     env.verify(&key).map_err(|e| e.to_string())
 }
 
-/// Decodes and verifies one envelope.
-pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) -> EnvelopeFacts {
+/// Decodes and verifies one envelope; of each result's facts, keeps the values
+/// mapping rules read (`wants`).
+pub fn envelope_facts(
+    host: &HostRecord,
+    payload_sha256: &str,
+    envelope: &[u8],
+    wants: &FactWants,
+) -> EnvelopeFacts {
     let mut out = EnvelopeFacts {
         signature: Signature::Verified,
         results: None,
@@ -318,11 +325,13 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
             ("inventory.software", Some(raw)) => out.packages = packages_of(raw),
             _ => {}
         }
+        let facts = wants.pick(&r.check, r.facts.map(RawValue::get));
         results.push(ResultRecord {
             check: r.check,
             status: r.status,
             summary: r.summary,
             reason: r.reason,
+            facts,
         });
     }
     if out.signature.is_verified() {
@@ -335,6 +344,7 @@ pub fn envelope_facts(host: &HostRecord, payload_sha256: &str, envelope: &[u8]) 
 /// keyed by the caller's key. `tick` is called after each one (progress).
 pub fn decode_all<K: Send + Sync + Clone>(
     items: &[(K, &HostRecord, &str, &[u8])],
+    wants: &FactWants,
     tick: &(dyn Fn() + Sync),
 ) -> Vec<(K, EnvelopeFacts)> {
     let threads = std::thread::available_parallelism()
@@ -349,7 +359,7 @@ pub fn decode_all<K: Send + Sync + Clone>(
                 s.spawn(move || {
                     part.iter()
                         .map(|(k, h, sha, env)| {
-                            let f = envelope_facts(h, sha, env);
+                            let f = envelope_facts(h, sha, env, wants);
                             tick();
                             (k.clone(), f)
                         })
@@ -446,7 +456,7 @@ mod tests {
             results,
         };
         let (env, sha) = sign(report, &key);
-        envelope_facts(&host(&key), &sha, &env)
+        envelope_facts(&host(&key), &sha, &env, &FactWants::default())
     }
 
     /// The report side reads what the agent writes: `inventory.host` run by the agent
@@ -496,7 +506,7 @@ mod tests {
         );
         let key = SigningKey::from_bytes(&[6; 32]);
         let (env, sha) = sign(report, &key);
-        let f = envelope_facts(&host(&key), &sha, &env);
+        let f = envelope_facts(&host(&key), &sha, &env, &FactWants::default());
         assert_eq!(f.signature, Signature::Verified);
         assert_eq!(
             f.hardware,
@@ -561,12 +571,14 @@ mod tests {
                     status: "fail".into(),
                     summary: "No firewall.".into(),
                     reason: None,
+                    facts: None,
                 },
                 ResultRecord {
                     check: "system.secure_boot".into(),
                     status: "unknown".into(),
                     summary: "?".into(),
                     reason: Some("no /sys/firmware".into()),
+                    facts: None,
                 },
             ]
         );
@@ -576,7 +588,7 @@ mod tests {
     fn facts_come_from_a_verified_envelope() {
         let key = SigningKey::from_bytes(&[3; 32]);
         let (env, sha) = envelope(&key);
-        let f = envelope_facts(&host(&key), &sha, &env);
+        let f = envelope_facts(&host(&key), &sha, &env, &FactWants::default());
         assert_eq!(f.signature, Signature::Verified);
         let ex = &f.excerpts["system.firewall"][0];
         assert_eq!(
@@ -605,11 +617,11 @@ mod tests {
         let key = SigningKey::from_bytes(&[3; 32]);
         let (env, sha) = envelope(&key);
         let other = SigningKey::from_bytes(&[4; 32]);
-        let f = envelope_facts(&host(&other), &sha, &env);
+        let f = envelope_facts(&host(&other), &sha, &env, &FactWants::default());
         assert!(!f.signature.is_verified());
         assert!(f.signature.text().starts_with("FAILED: "));
         assert_eq!(f.results, None, "no results from an envelope that fails");
-        let f = envelope_facts(&host(&key), &"0".repeat(64), &env);
+        let f = envelope_facts(&host(&key), &"0".repeat(64), &env, &FactWants::default());
         assert!(
             f.signature.text().contains("not the one stored"),
             "{:?}",
@@ -619,17 +631,17 @@ mod tests {
             f.results, None,
             "no results from a payload of another digest"
         );
-        let f = envelope_facts(&host(&key), &sha, b"{");
+        let f = envelope_facts(&host(&key), &sha, b"{", &FactWants::default());
         assert!(f.signature.text().contains("does not decode"));
         // Signed by the right key id but another key: the signature does not verify.
         let mut liar = host(&other);
         liar.keyid = attest_proto::keyid(&key.verifying_key());
-        let f = envelope_facts(&liar, &sha, &env);
+        let f = envelope_facts(&liar, &sha, &env, &FactWants::default());
         assert_eq!(f.signature.text(), "FAILED: the signature does not verify");
         let mut bad = env.clone();
         let at = bad.len() / 2;
         bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
-        let f = envelope_facts(&host(&key), &sha, &bad);
+        let f = envelope_facts(&host(&key), &sha, &bad, &FactWants::default());
         assert!(!f.signature.is_verified());
     }
 

@@ -9,7 +9,9 @@
 //! [`EXCERPT_LINES`] lines — the JSON report and the evidence bundle have them whole),
 //! and the hosts that satisfy it with the results that decide it (status, source,
 //! SHA-256, signed report); results that count as satisfied because the check does
-//! not apply, and waived hosts, are labelled as such. For a period, the daily share
+//! not apply, and waived hosts, are labelled as such; where a mapping rule decides
+//! how a result counts for the control, the rule and its rationale are shown with
+//! the link and with the result. For a period, the daily share
 //! satisfied and the changes of state; appendices: asset inventory (5.9), waivers,
 //! chain integrity; how to verify. Times are written one way throughout:
 //! `2026-11-25 15:51:03 UTC`.
@@ -91,6 +93,8 @@ struct ThemeGroup<'a> {
 struct ResultRow<'a> {
     r: &'a ResultEntry,
     unwaived: Option<State>,
+    /// How a mapping rule made the result count for this control, and why.
+    rule: Option<&'a str>,
     shown: Vec<Shown<'a>>,
 }
 
@@ -261,10 +265,14 @@ fn control_page<'a>(report: &'a FleetReport, c: &'a ControlEntry, limit: usize) 
             waivers: hc.waivers.join(", "),
             results: mine()
                 .filter(|r| keep(r))
-                .map(|r| ResultRow {
-                    r,
-                    unwaived: r.unwaived,
-                    shown: shown(r),
+                .map(|r| {
+                    let counted = r.counted_for(&c.id);
+                    ResultRow {
+                        r,
+                        unwaived: counted.map_or(r.unwaived, |k| k.unwaived),
+                        rule: counted.map(|k| k.note.as_str()),
+                        shown: shown(r),
+                    }
                 })
                 .collect(),
             evidence: h.evidence.as_ref(),
@@ -289,7 +297,7 @@ fn control_page<'a>(report: &'a FleetReport, c: &'a ControlEntry, limit: usize) 
         }
         total += 1;
         if rows.len() < limit {
-            rows.push(row(&|r| r.state != State::Satisfied));
+            rows.push(row(&|r| r.state_for(&c.id) != State::Satisfied));
         }
     }
     rows.sort_by(|a, b| {

@@ -135,12 +135,15 @@ pub struct Gathered {
     pub log: LogEntry,
 }
 
-/// Reads everything a report needs.
+/// Reads everything a report needs; of each result's facts, what the mapping rules
+/// of `catalog` read.
 pub async fn gather(
     stores: &Stores,
+    catalog: &Catalog,
     opts: &Options,
     progress: &Progress,
 ) -> Result<Gathered, ReportError> {
+    let wants = catalog.rule_facts();
     let at = opts.when.at();
     let r = stores.reports.as_ref();
     progress.step("reading hosts and reports", 0);
@@ -166,7 +169,9 @@ pub async fn gather(
     let period_reports = match opts.when {
         When::Period { from, to } => {
             progress.step("reading the period's reports", 0);
-            Some(r.reports_between(from, to).await?)
+            let mut reports = r.reports_between(from, to).await?;
+            rule_facts_of(stores, catalog, &wants, &hosts, &mut reports).await?;
+            Some(reports)
         }
         When::AsOf(_) => None,
     };
@@ -226,7 +231,7 @@ pub async fn gather(
             })
             .collect();
         let tick = || progress.tick();
-        facts.extend(evidence::decode_all(&items, &tick));
+        facts.extend(evidence::decode_all(&items, &wants, &tick));
         decoding += decode.elapsed();
     }
     tracing::debug!(
@@ -284,6 +289,74 @@ pub async fn gather(
     })
 }
 
+/// Fills in, from the stored envelopes, the facts mapping rules read of the stored
+/// results of `reports` (a period's, read as rows without facts): only of reports
+/// with a result some rule applies to, each envelope verified as for the latest
+/// reports. A result whose envelope does not verify keeps no facts, and a rule that
+/// needs them counts it as not assessed.
+async fn rule_facts_of(
+    stores: &Stores,
+    catalog: &Catalog,
+    wants: &crate::catalog::FactWants,
+    hosts: &[HostRecord],
+    reports: &mut [ReportRecord],
+) -> Result<(), ReportError> {
+    let ruled = |res: &crate::store::reporting::ResultRecord| {
+        crate::evaluate::parse_status(&res.status).is_some_and(|st| {
+            catalog
+                .rules()
+                .iter()
+                .any(|rule| rule.check == res.check && rule.applies_to(st))
+        })
+    };
+    let wanted: Vec<i64> = reports
+        .iter()
+        .filter(|r| r.results.iter().any(ruled))
+        .map(|r| r.log_index)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let by_agent: HashMap<&str, &HostRecord> =
+        hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
+    let position: HashMap<i64, usize> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.log_index, i))
+        .collect();
+    for chunk in wanted.chunks(1000) {
+        let envs = stores.reports.envelopes(chunk).await?;
+        let items: Vec<(i64, &HostRecord, &str, &[u8])> = envs
+            .iter()
+            .filter_map(|e| {
+                let report = reports.get(*position.get(&e.log_index)?)?;
+                let host = by_agent.get(report.agent_id.as_str())?;
+                Some((
+                    e.log_index,
+                    *host,
+                    report.payload_sha256.as_str(),
+                    e.envelope.as_slice(),
+                ))
+            })
+            .collect();
+        let decoded = evidence::decode_all(&items, wants, &|| {});
+        for (index, f) in decoded {
+            let (Some(report), Some(results)) = (
+                position.get(&index).and_then(|&i| reports.get_mut(i)),
+                f.results,
+            ) else {
+                continue;
+            };
+            for signed in results {
+                if let Some(res) = report.results.iter_mut().find(|r| r.check == signed.check) {
+                    res.facts = signed.facts;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Renders a report in a format.
 pub fn render(
     format: Format,
@@ -310,7 +383,7 @@ pub async fn to_file(
     progress: &Progress,
 ) -> Result<FleetReport, ReportError> {
     let started = std::time::Instant::now();
-    let gathered = gather(stores, opts, progress).await?;
+    let gathered = gather(stores, catalog, opts, progress).await?;
     progress.step("evaluating", gathered.latest.len());
     let report = build(catalog, &gathered, opts, &|i| progress.set(i));
     tracing::debug!(ms = started.elapsed().as_millis(), "evaluated");
@@ -355,3 +428,6 @@ mod bundle_tests;
 
 #[cfg(test)]
 mod v2_tests;
+
+#[cfg(test)]
+mod rules_tests;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::evidence::{EnvelopeFacts, Excerpt, Hardware, Signature};
 use super::{Gathered, Options, When};
-use crate::catalog::{Catalog, MappingSource, Theme};
+use crate::catalog::{Catalog, CountsAs, FactValue, MappingSource, Rule, Theme};
 use crate::evaluate::{
     ChainStatus, Counts, FleetData, Freshness, PeriodEval, Plan, State, evaluate_fleet_map,
     evaluate_period,
@@ -144,6 +144,64 @@ pub struct LinkEntry {
     pub check: String,
     pub title: String,
     pub rationale: String,
+    /// The mapping rules of the link: how a result counts for the control when its
+    /// facts say so.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleEntry>,
+}
+
+/// A mapping rule as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleEntry {
+    /// `pass`, `fail`, `info` or `not_applicable`; absent: any decided status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    /// The path below the result's `facts`.
+    pub fact: String,
+    pub equals: FactValue,
+    pub counts_as: CountsAs,
+    pub rationale: String,
+    /// `built-in`, or the mapping file that set it.
+    pub origin: String,
+}
+
+impl RuleEntry {
+    pub fn of(r: &Rule) -> RuleEntry {
+        RuleEntry {
+            status: r.status.map(|s| s.as_str()),
+            fact: r.fact.clone(),
+            equals: r.equals.clone(),
+            counts_as: r.counts_as,
+            rationale: r.rationale.clone(),
+            origin: r.origin.clone(),
+        }
+    }
+
+    /// `pass with facts.basis = "xprotect" counts as not_satisfied`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} with facts.{} = {} counts as {}",
+            self.status.unwrap_or("a result"),
+            self.fact,
+            self.equals,
+            self.counts_as.as_str()
+        )
+    }
+}
+
+/// How a result counts for one control because mapping rules say so.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountedEntry {
+    pub control: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unwaived: Option<State>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<String>,
+    /// The rules that decided.
+    pub rules: Vec<RuleEntry>,
+    /// Why, in one line.
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +280,10 @@ pub struct HostControl {
     pub unwaived: Option<State>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<String>,
+    /// Why a check's result counts as it does for this control, where a mapping rule
+    /// decided (`check: note`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,10 +306,26 @@ pub struct ResultEntry {
     pub note: Option<String>,
     /// The controls this check is evidence for.
     pub controls: Controls,
+    /// Controls for which a mapping rule decides how this result counts (instead of
+    /// `state`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counted: Vec<CountedEntry>,
     /// The sources the result was decided from (path or command, SHA-256), with the
     /// deciding lines (`excerpt`) for results that did not pass (empty otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Excerpt>,
+}
+
+impl ResultEntry {
+    /// How the result counts for a control: the mapping rule's entry, if one decided.
+    pub fn counted_for(&self, control: &str) -> Option<&CountedEntry> {
+        self.counted.iter().find(|k| k.control == control)
+    }
+
+    /// The result's state for a control (a mapping rule's, where one decided).
+    pub fn state_for(&self, control: &str) -> State {
+        self.counted_for(control).map_or(self.state, |k| k.state)
+    }
 }
 
 /// Control ids, shared between the results of one check on every host.
@@ -363,6 +441,18 @@ fn host_entry(
                 reason: res.and_then(|r| r.reason.clone()),
                 note: c.note.clone(),
                 controls: controls_of.get(i).cloned().unwrap_or_default(),
+                counted: c
+                    .counted
+                    .iter()
+                    .map(|k| CountedEntry {
+                        control: k.control.clone(),
+                        state: k.state,
+                        unwaived: (k.unwaived != k.state).then_some(k.unwaived),
+                        waiver: k.waiver.clone(),
+                        rules: k.rules.iter().map(|r| RuleEntry::of(r)).collect(),
+                        note: k.note.clone(),
+                    })
+                    .collect(),
                 evidence: facts
                     .and_then(|f| f.excerpts.get(&c.check))
                     .cloned()
@@ -423,6 +513,18 @@ fn host_entry(
                 state: c.state,
                 unwaived: (c.unwaived != c.state).then_some(c.unwaived),
                 waivers: c.waivers.clone(),
+                rules: c
+                    .checks
+                    .iter()
+                    .filter_map(|&i| eval.checks.get(i))
+                    .filter(|k| k.applies)
+                    .flat_map(|k| {
+                        k.counted
+                            .iter()
+                            .filter(|n| n.control == c.control)
+                            .map(|n| format!("{}: {}", k.check, n.note))
+                    })
+                    .collect(),
             })
             .collect(),
         results,
@@ -510,6 +612,10 @@ pub fn build(
                             .map(|k| k.title.clone())
                             .unwrap_or_default(),
                         rationale: l.rationale.clone(),
+                        rules: catalog
+                            .rules_of_link(&l.check, &c.id)
+                            .map(RuleEntry::of)
+                            .collect(),
                     })
                     .collect(),
             }

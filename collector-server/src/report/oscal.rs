@@ -10,10 +10,13 @@
 //!   status, state, waiver) in the `urn:attest:oscal` namespace, and
 //!   `relevant-evidence` pointing at the back-matter resource of the signed report
 //!   (with, for results that did not pass, the first source — `file`, `command` or
-//!   `api` and its path, command line or call — and its excerpt as remarks).
+//!   `api` and its path, command line or call — and its excerpt as remarks). Where a
+//!   mapping rule decides how the result counts for a control, a `counts-as` prop
+//!   (`8.7:not_satisfied`) and the rule's note in the description.
 //! - `findings`: one per assessed control, target `objective-id` `a.8.24_obj`, status
 //!   `satisfied` when every host in scope is satisfied or waived, else `not-satisfied`,
-//!   with the counts and the related observations.
+//!   with the counts and the related observations; its description states the mapping
+//!   rules of its checks with their rationale.
 //! - `back-matter.resources`: one per cited signed report (seq, log index, payload
 //!   SHA-256, signature status), linking to its path in the evidence bundle.
 //!
@@ -553,10 +556,16 @@ impl Observations<'_> {
                 if let Some(w) = &r.waiver {
                     props.push(ours("waiver", w));
                 }
+                for k in &r.counted {
+                    props.push(ours_owned(
+                        "counts-as",
+                        format!("{}:{}", k.control, k.state.as_str()),
+                    ));
+                }
                 let summary = r.summary.as_deref().unwrap_or_default();
                 let reason = r.reason.as_deref().filter(|reason| *reason != summary);
                 let description = match (reason, &r.note) {
-                    (None, None) => clean(summary),
+                    (None, None) if r.counted.is_empty() => clean(summary),
                     (reason, note) => {
                         let mut d = summary.to_owned();
                         if let Some(reason) = reason {
@@ -567,6 +576,11 @@ impl Observations<'_> {
                             d.push_str(" (");
                             d.push_str(note);
                             d.push(')');
+                        }
+                        for k in &r.counted {
+                            d.push_str(" Mapping: ");
+                            d.push_str(&k.note);
+                            d.push('.');
                         }
                         Cow::Owned(clean(&d).into_owned())
                     }
@@ -634,12 +648,28 @@ fn findings<'a>(report: &'a FleetReport, ids: &'a ObservationIds) -> Vec<Finding
                 State::Stale | State::NotAssessed => ("not-satisfied", "other"),
             };
             let checks: Vec<&str> = c.checks.iter().map(|k| k.check.as_str()).collect();
+            let rules: String = c
+                .checks
+                .iter()
+                .flat_map(|k| {
+                    k.rules.iter().map(move |r| {
+                        format!(
+                            " Mapping rule ({}): {} {} for {}: {}",
+                            r.origin,
+                            k.check,
+                            r.text(),
+                            c.id,
+                            r.rationale
+                        )
+                    })
+                })
+                .collect();
             Some(Finding {
                 uuid: id(&["finding", &report.scope.as_of, &c.id]),
                 title: clean(&format!("{} {}", c.id, c.title)).into_owned(),
                 description: format!(
                     "{} of {} hosts in scope satisfy {} {}; {} waived, {} not satisfied, {} \
-                     stale, {} not assessed. Evidence: the checks {}.",
+                     stale, {} not assessed. Evidence: the checks {}.{}",
                     counts.satisfied,
                     counts.total(),
                     c.id,
@@ -648,7 +678,8 @@ fn findings<'a>(report: &'a FleetReport, ids: &'a ObservationIds) -> Vec<Finding
                     counts.not_satisfied,
                     counts.stale,
                     counts.not_assessed,
-                    checks.join(", ")
+                    checks.join(", "),
+                    rules
                 ),
                 props: vec![
                     ours("control-id", &c.oscal_id),

@@ -157,7 +157,9 @@ fn options(when: When) -> Options {
 
 async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
     let opts = options(when);
-    let g = gather(stores, &opts, &Progress::quiet()).await.unwrap();
+    let g = gather(stores, catalog, &opts, &Progress::quiet())
+        .await
+        .unwrap();
     build(catalog, &g, &opts, &|_| {})
 }
 
@@ -408,7 +410,9 @@ async fn the_html_report_answers_an_auditor() {
     let when = When::AsOf(T0);
     let mut opts = options(when);
     opts.organization = Some("Example & Co".into());
-    let g = gather(&stores, &opts, &Progress::quiet()).await.unwrap();
+    let g = gather(&stores, &catalog, &opts, &Progress::quiet())
+        .await
+        .unwrap();
     let r = build(&catalog, &g, &opts, &|_| {});
     let mut out = Vec::new();
     super::render(Format::Html, &r, &catalog, &opts, &mut out).unwrap();

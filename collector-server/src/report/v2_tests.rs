@@ -18,7 +18,7 @@ use crate::store::reporting::open;
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;
 
-fn options(when: When) -> Options {
+pub(super) fn options(when: When) -> Options {
     Options {
         when,
         window: DEFAULT_WINDOW_MS,
@@ -28,13 +28,15 @@ fn options(when: When) -> Options {
     }
 }
 
-async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
+pub(super) async fn report_of(stores: &Stores, catalog: &Catalog, when: When) -> FleetReport {
     let opts = options(when);
-    let g = gather(stores, &opts, &Progress::quiet()).await.unwrap();
+    let g = gather(stores, catalog, &opts, &Progress::quiet())
+        .await
+        .unwrap();
     build(catalog, &g, &opts, &|_| {})
 }
 
-fn render_all(r: &FleetReport, catalog: &Catalog, when: When) -> [(Format, String); 4] {
+pub(super) fn render_all(r: &FleetReport, catalog: &Catalog, when: When) -> [(Format, String); 4] {
     [Format::Json, Format::Html, Format::Csv, Format::Oscal].map(|f| {
         let mut out = Vec::new();
         render(f, r, catalog, &options(when), &mut out).unwrap();
@@ -44,7 +46,12 @@ fn render_all(r: &FleetReport, catalog: &Catalog, when: When) -> [(Format, Strin
 
 /// Signs `report` as the agent's next and stores it, received at `received`; its
 /// payload SHA-256.
-async fn store(stores: &Stores, a: &mut SimAgent, mut report: Report, received: Millis) -> String {
+pub(super) async fn store(
+    stores: &Stores,
+    a: &mut SimAgent,
+    mut report: Report,
+    received: Millis,
+) -> String {
     let json = a.sign_next(&mut report).unwrap();
     let pending = a.pending(json).unwrap();
     let sha = pending.payload_sha256.clone();
@@ -360,7 +367,10 @@ async fn api_evidence_is_shown_in_every_format() {
     assert!(html.contains(r#"<span class="kind">file</span> "#));
     // CSV: the sources column.
     let header = csv.lines().next().unwrap();
-    assert!(header.ends_with(",signature,sources"), "{header}");
+    assert!(
+        header.ends_with(",signature,sources,mapping_rules"),
+        "{header}"
+    );
     assert!(csv.contains(&format!("api {failing} sha256:{}", "a1".repeat(32))));
     assert!(csv.contains(&format!("api {passing} sha256:{}", "b2".repeat(32))));
     // OSCAL: the failing result's remarks name the call; the document validates.

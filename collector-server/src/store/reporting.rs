@@ -45,6 +45,12 @@ pub struct ResultRecord {
     pub status: String,
     pub summary: String,
     pub reason: Option<String>,
+    /// The values of the result's facts that mapping rules read
+    /// ([`crate::catalog::Catalog::rule_facts`]), taken from the verified envelope
+    /// (both backends keep it byte for byte; the `results` rows hold no facts). `None`:
+    /// not read (a stored row, or no rule reads this check's facts).
+    #[serde(skip)]
+    pub facts: Option<Vec<(String, serde_json::Value)>>,
 }
 
 /// One stored report with its results.
@@ -352,6 +358,7 @@ fn push_results(
                 status,
                 summary,
                 reason,
+                facts: None,
             },
         )
     }));
@@ -428,6 +435,7 @@ mod sqlite_impl {
                                 status,
                                 summary,
                                 reason,
+                                facts: None,
                             },
                         )
                     },

@@ -92,7 +92,9 @@ fn auditd_enabled(ctx: &Context<'_>) -> Result<(bool, String, Evidence), String>
 /// and live does not show auditd stopped. The unified log is not counted.
 ///
 /// Facts: `audit_control` (exists), `auditd_enabled`, `auditd_running` (null
-/// offline or unanswered).
+/// offline or unanswered), and `openbsm`: the verdict on OpenBSM auditing as one
+/// value (true on pass, false on fail, null when unknown) so that the collector's
+/// mapping can name "a Mac without OpenBSM auditing" in one rule.
 pub struct AuditLogging;
 
 impl Check for AuditLogging {
@@ -196,7 +198,13 @@ impl Check for AuditLogging {
         // `reason` is for unknown and not_applicable only: a source that gave no
         // answer beside a decided verdict is a fact.
         let result = result.fact("unanswered", &problems);
+        let openbsm = match result.status {
+            Status::Pass => Some(true),
+            Status::Fail => Some(false),
+            _ => None,
+        };
         result
+            .fact("openbsm", openbsm)
             .fact("audit_control", control)
             .fact("auditd_enabled", enabled.as_ref().map(|(on, _)| *on))
             .fact("auditd_running", running)
@@ -254,6 +262,7 @@ mod tests {
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.facts["audit_control"], json!(true));
         assert_eq!(r.facts["auditd_running"], json!(null));
+        assert_eq!(r.facts["openbsm"], json!(true));
         assert_eq!(r.evidence.len(), 2);
         // launchctl gave no answer: a fact, never a reason on a decided verdict.
         assert_eq!(r.reason, None, "{r:?}");
@@ -280,6 +289,7 @@ mod tests {
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(r.summary.contains("unified log"), "{r:?}");
         assert_eq!(r.facts["auditd_enabled"], json!(false));
+        assert_eq!(r.facts["openbsm"], json!(false));
     }
 
     #[test]
@@ -307,6 +317,7 @@ mod tests {
             .deny("/private/etc/security/audit_control")
             .run(&AuditLogging);
         assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert_eq!(r.facts["openbsm"], json!(null));
         let r = audit_mac(true, None)
             .file(AUDITD_PLIST, "garbage")
             .run(&AuditLogging);
