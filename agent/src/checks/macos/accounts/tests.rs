@@ -523,6 +523,40 @@ fn verify_empty_tells_the_empty_password_from_a_set_one() {
     );
 }
 
+/// The first 64-byte block decides a set password alone; a matching first block
+/// is confirmed over all 128 bytes, so a record whose second half was altered is
+/// not the empty password (macOS compares all of it at login).
+#[test]
+fn verify_empty_confirms_a_first_block_match_over_the_whole_entropy() {
+    let mut entropy = vec![0u8; dslocal::ENTROPY_BYTES];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(b"", &SALT, ITERATIONS, &mut entropy);
+    let inner = |entropy: Vec<u8>| {
+        let mut entry = Dictionary::new();
+        entry.insert("entropy".into(), Value::Data(entropy));
+        entry.insert("iterations".into(), Value::Integer(ITERATIONS.into()));
+        entry.insert("salt".into(), Value::Data(SALT.to_vec()));
+        let mut d = Dictionary::new();
+        d.insert(dslocal::PBKDF2_ENTRY.into(), Value::Dictionary(entry));
+        to_bytes(d, true)
+    };
+    assert_eq!(
+        dslocal::verify_empty(&inner(entropy.clone())),
+        dslocal::PasswordKind::Empty
+    );
+    let mut second_half_altered = entropy.clone();
+    second_half_altered[100] ^= 1;
+    assert_eq!(
+        dslocal::verify_empty(&inner(second_half_altered)),
+        dslocal::PasswordKind::Set
+    );
+    let mut first_half_altered = entropy;
+    first_half_altered[3] ^= 1;
+    assert_eq!(
+        dslocal::verify_empty(&inner(first_half_altered)),
+        dslocal::PasswordKind::Set
+    );
+}
+
 #[test]
 fn an_empty_password_fails_by_name_and_kind_only() {
     // The salt carries a marker: it must not reach the result.
