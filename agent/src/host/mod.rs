@@ -28,7 +28,7 @@ pub use attest_proto::Platform;
 pub use command::CommandOutput;
 pub use files::{FileKind, MAX_LINK_HOPS, Meta};
 pub use replay::{Captured, Captures, ReplayError};
-pub use sources::Source;
+pub use sources::{Source, UserSource};
 
 use std::fmt;
 use std::io;
@@ -478,6 +478,67 @@ impl Host {
         }
     }
 
+    /// Runs the per-user command `source` as `user` (live: uid and gid set at
+    /// spawn), or answers it from the capture `<prefix>.<user>`.
+    pub fn user_command(
+        &self,
+        source: &UserSource,
+        user: &SessionUser,
+    ) -> Result<CommandOutput, SourceError> {
+        let what = format!("{} (as {})", source.describe(), user.name);
+        if self.detected != Detected::Os(source.platform) {
+            return Err(SourceError::WrongPlatform {
+                what,
+                source_os: source.platform,
+                host_os: self
+                    .platform()
+                    .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
+            });
+        }
+        let argv_owned = || source.argv.iter().map(|a| (*a).to_owned()).collect();
+        if let Some(captures) = self.recorded() {
+            let found = source
+                .id_for(&user.name)
+                .and_then(|id| captures.get_id(&id));
+            return match found {
+                None => Err(SourceError::NotCaptured { what }),
+                Some(Captured::Error(error)) => Err(SourceError::Captured {
+                    what,
+                    error: error.clone(),
+                }),
+                Some(Captured::Command {
+                    exit_code,
+                    stdout,
+                    stderr,
+                }) => Ok(CommandOutput {
+                    argv: argv_owned(),
+                    exit_code: *exit_code,
+                    stdout: stdout.clone(),
+                    stderr: stderr.clone(),
+                }),
+                Some(Captured::Api(_)) => Err(SourceError::Failed {
+                    what,
+                    error: "captured as an api source".to_owned(),
+                }),
+            };
+        }
+        if self.is_live() {
+            command::run_as(source.argv, Some((user.uid, user.gid)))
+        } else {
+            Err(SourceError::Offline {
+                what: source.argv[0].to_owned(),
+            })
+        }
+    }
+
+    /// The users a per-user source was captured for (none unless replaying).
+    pub fn captured_users(&self, source: &UserSource) -> Vec<String> {
+        match &self.answers {
+            Answers::Replay(c) => c.users(source),
+            _ => Vec::new(),
+        }
+    }
+
     /// Calls the api source `source` (live), or answers it from the captures.
     pub fn api(&self, source: &Source) -> Result<ApiOutput, SourceError> {
         self.check_platform(source)?;
@@ -544,6 +605,14 @@ impl Host {
             })
         }
     }
+}
+
+/// A user a per-user source runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// A registry value, by type.
