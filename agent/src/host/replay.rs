@@ -341,3 +341,68 @@ fn read_regular(path: &PathBuf, limit: u64) -> Result<Vec<u8>, FileError> {
     }
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::sources::MACOS_SYSADMINCTL_SCREENLOCK;
+
+    fn write(dir: &Path, name: &str, content: &str) {
+        fs::write(dir.join(name), content).unwrap();
+    }
+
+    #[test]
+    fn per_user_captures_are_accepted_with_the_family_argv_only() {
+        let d = tempfile::tempdir().unwrap();
+        let manifest = |argv: &str| {
+            format!(
+                r#"{{"schema": "attest.captures/v1", "os": "macos", "sources": {{
+                "macos.sysadminctl.screenlock.alice": {{"kind": "command", "argv": {argv}, "exit_code": 0}},
+                "macos.sysadminctl.screenlock.bob": {{"kind": "command", "argv": {argv}, "status": "error", "error": "no session"}}}}}}"#
+            )
+        };
+        write(
+            d.path(),
+            "manifest.json",
+            &manifest(r#"["/usr/sbin/sysadminctl", "-screenLock", "status"]"#),
+        );
+        write(d.path(), "macos.sysadminctl.screenlock.alice.stdout", "");
+        write(
+            d.path(),
+            "macos.sysadminctl.screenlock.alice.stderr",
+            "screenLock delay is immediate\n",
+        );
+        let c = Captures::open(d.path()).unwrap();
+        assert_eq!(c.users(&MACOS_SYSADMINCTL_SCREENLOCK), ["alice", "bob"]);
+        assert!(matches!(
+            c.get_id("macos.sysadminctl.screenlock.alice"),
+            Some(Captured::Command { stderr, .. }) if stderr.contains("immediate")
+        ));
+        assert!(matches!(
+            c.get_id("macos.sysadminctl.screenlock.bob"),
+            Some(Captured::Error(_))
+        ));
+        // The user in argv is drift.
+        write(
+            d.path(),
+            "manifest.json",
+            &manifest(r#"["/usr/sbin/sysadminctl", "-screenLock", "status", "alice"]"#),
+        );
+        assert!(matches!(
+            Captures::open(d.path()),
+            Err(ReplayError::Drift { .. })
+        ));
+        // A name that cannot be a user of the family is not in the table.
+        write(
+            d.path(),
+            "manifest.json",
+            r#"{"schema": "attest.captures/v1", "os": "macos", "sources": {
+            "macos.sysadminctl.screenlock.Alice": {"kind": "command", "argv": ["/usr/sbin/sysadminctl", "-screenLock", "status"]}}}"#,
+        );
+        let err = Captures::open(d.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("not in the agent's source table"),
+            "{err}"
+        );
+    }
+}

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod disk;
+pub mod ioreg;
 pub mod login;
 pub mod plist;
 pub mod prefs;

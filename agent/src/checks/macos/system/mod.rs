@@ -10,6 +10,7 @@ pub mod audit_logging;
 pub mod firewall;
 pub mod gatekeeper;
 pub mod malware;
+pub mod screen_lock;
 pub mod secure_boot;
 pub mod sip;
 pub mod time_sync;
@@ -46,6 +47,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(gatekeeper::Gatekeeper),
         Box::new(time_sync::TimeSync),
         Box::new(audit_logging::AuditLogging),
+        Box::new(screen_lock::MacScreenLock),
         Box::new(malware::MacMalwareProtection),
     ]
 }
