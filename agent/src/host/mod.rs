@@ -354,6 +354,23 @@ impl Host {
         Ok(buf)
     }
 
+    /// Reads at most the first `limit` bytes of a regular file (a header).
+    pub fn read_head(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+        let resolved = self.resolve(path, true, false)?;
+        let meta = self
+            .backend
+            .lstat(&resolved)
+            .map_err(|e| ReadError::from_io(path, e))?;
+        if !meta.is_file() {
+            return Err(ReadError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        self.backend
+            .read(&resolved, limit)
+            .map_err(|e| ReadError::from_io(path, e))
+    }
+
     /// Reads a file as text; invalid UTF-8 is replaced, never an error.
     pub fn read_string(&self, path: &str) -> Result<String, ReadError> {
         let bytes = self.read(path)?;

@@ -62,6 +62,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(remote::MacSshPasswordAuth),
         Box::new(sudo::SudoNopasswd),
         Box::new(inventory::host::MacInventoryHost),
+        Box::new(inventory::software::MacInventorySoftware),
     ];
     checks.extend(accounts::checks());
     checks.extend(system::checks());
