@@ -59,7 +59,7 @@ fn string_at(dict: &plist::Dictionary, path: &[&str]) -> Option<String> {
     let (last, parents) = path.split_last()?;
     let mut d = dict;
     for key in parents {
-        d = d.get(*key)?.as_dictionary()?;
+        d = d.get(key)?.as_dictionary()?;
     }
     pl::string(d, last)
         .map(|s| s.trim().to_owned())

@@ -325,19 +325,33 @@ pub struct UserLock {
     evidence: Vec<Evidence>,
 }
 
-/// The time until the screen goes dark on one power source: the screen saver or
-/// the display sleep, whichever comes first (0 = never). `None`: cannot be told;
-/// `Some(None)`: never; `Some(Some((secs, exact)))`, `exact` false when only an
-/// upper bound is known (screen saver unknown).
-fn dark_after(screensaver: Option<u64>, display_min: u64) -> Option<Option<(u64, bool)>> {
+/// When the screen goes dark on one power source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dark {
+    /// Cannot be told.
+    Unknown,
+    Never,
+    /// After `secs`; `exact` false when only an upper bound is known (the screen
+    /// saver's idle time is not known).
+    After {
+        secs: u64,
+        exact: bool,
+    },
+}
+
+/// The screen saver or the display sleep, whichever comes first (0 = never).
+fn dark_after(screensaver: Option<u64>, display_min: u64) -> Dark {
     let display = display_min * 60;
     match screensaver {
-        Some(ss) => {
-            let t = [ss, display].into_iter().filter(|t| *t > 0).min();
-            Some(t.map(|t| (t, true)))
-        }
-        None if display > 0 => Some(Some((display, false))),
-        None => None,
+        Some(ss) => match [ss, display].into_iter().filter(|t| *t > 0).min() {
+            Some(secs) => Dark::After { secs, exact: true },
+            None => Dark::Never,
+        },
+        None if display > 0 => Dark::After {
+            secs: display,
+            exact: false,
+        },
+        None => Dark::Unknown,
     }
 }
 
@@ -372,7 +386,7 @@ pub fn judge(
                 .to_owned(),
         );
     };
-    let per_source: Vec<(String, Option<Option<(u64, bool)>>)> = match display {
+    let per_source: Vec<(String, Dark)> = match display {
         Some(d) if !d.is_empty() => d
             .iter()
             .map(|(name, min)| (name.clone(), dark_after(screensaver, *min)))
@@ -380,31 +394,37 @@ pub fn judge(
         _ => vec![(
             "any power source".to_owned(),
             match screensaver {
-                Some(ss) if ss > 0 => Some(Some((ss, false))),
-                _ => None,
+                Some(ss) if ss > 0 => Dark::After {
+                    secs: ss,
+                    exact: false,
+                },
+                _ => Dark::Unknown,
             },
         )],
     };
-    if let Some((name, _)) = per_source.iter().find(|(_, t)| *t == Some(None)) {
+    if let Some((name, _)) = per_source.iter().find(|(_, t)| *t == Dark::Never) {
         return (
             Status::Fail,
             None,
             format!("on {name} neither the screen saver nor display sleep ever starts"),
         );
     }
-    if let Some((name, _)) = per_source.iter().find(|(_, t)| t.is_none()) {
-        return (
-            Status::Unknown,
-            None,
+    if let Some((name, _)) = per_source.iter().find(|(_, t)| *t == Dark::Unknown) {
+        let why = if display.is_some_and(|d| !d.is_empty()) {
             format!(
-                "on {name} the display never sleeps and the screen saver's idle time is not \
-                 known"
-            ),
-        );
+                "on {name} the display never sleeps and the screen saver's idle time is not known"
+            )
+        } else {
+            "display sleep is not known and the screen saver alone cannot decide".to_owned()
+        };
+        return (Status::Unknown, None, why);
     }
     let (worst, exact) = per_source
         .iter()
-        .filter_map(|(_, t)| t.flatten())
+        .filter_map(|(_, t)| match t {
+            Dark::After { secs, exact } => Some((*secs, *exact)),
+            _ => None,
+        })
         .fold((0, true), |(w, e), (t, ex)| (w.max(t), e && ex));
     let total = worst + delay;
     if total <= threshold {
