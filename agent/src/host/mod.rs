@@ -460,31 +460,8 @@ impl Host {
                 error: "not a command source".to_owned(),
             });
         };
-        let argv_owned = || argv.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         if let Some(captures) = self.recorded() {
-            return match captures.get(source) {
-                None => Err(SourceError::NotCaptured {
-                    what: source.describe(),
-                }),
-                Some(Captured::Error(error)) => Err(SourceError::Captured {
-                    what: source.describe(),
-                    error: error.clone(),
-                }),
-                Some(Captured::Command {
-                    exit_code,
-                    stdout,
-                    stderr,
-                }) => Ok(CommandOutput {
-                    argv: argv_owned(),
-                    exit_code: *exit_code,
-                    stdout: stdout.clone(),
-                    stderr: stderr.clone(),
-                }),
-                Some(Captured::Api(_)) => Err(SourceError::Failed {
-                    what: source.describe(),
-                    error: "captured as an api source".to_owned(),
-                }),
-            };
+            return replayed(captures.get(source), source.describe(), argv);
         }
         if self.is_live() {
             command::run(argv)
@@ -512,32 +489,11 @@ impl Host {
                     .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
             });
         }
-        let argv_owned = || source.argv.iter().map(|a| (*a).to_owned()).collect();
         if let Some(captures) = self.recorded() {
             let found = source
                 .id_for(&user.name)
                 .and_then(|id| captures.get_id(&id));
-            return match found {
-                None => Err(SourceError::NotCaptured { what }),
-                Some(Captured::Error(error)) => Err(SourceError::Captured {
-                    what,
-                    error: error.clone(),
-                }),
-                Some(Captured::Command {
-                    exit_code,
-                    stdout,
-                    stderr,
-                }) => Ok(CommandOutput {
-                    argv: argv_owned(),
-                    exit_code: *exit_code,
-                    stdout: stdout.clone(),
-                    stderr: stderr.clone(),
-                }),
-                Some(Captured::Api(_)) => Err(SourceError::Failed {
-                    what,
-                    error: "captured as an api source".to_owned(),
-                }),
-            };
+            return replayed(found, what, source.argv);
         }
         if self.is_live() {
             command::run_as(source.argv, Some((user.uid, user.gid)))
@@ -621,6 +577,35 @@ impl Host {
                 what: format!("{what} from the hive files under the root"),
             })
         }
+    }
+}
+
+/// A command answered from a recording (`None`: not captured).
+fn replayed(
+    found: Option<&Captured>,
+    what: String,
+    argv: &[&str],
+) -> Result<CommandOutput, SourceError> {
+    match found {
+        None => Err(SourceError::NotCaptured { what }),
+        Some(Captured::Error(error)) => Err(SourceError::Captured {
+            what,
+            error: error.clone(),
+        }),
+        Some(Captured::Command {
+            exit_code,
+            stdout,
+            stderr,
+        }) => Ok(CommandOutput {
+            argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+            exit_code: *exit_code,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        }),
+        Some(Captured::Api(_)) => Err(SourceError::Failed {
+            what,
+            error: "captured as an api source".to_owned(),
+        }),
     }
 }
 

@@ -306,7 +306,7 @@ impl Check for InventoryHost {
 
 /// "web-01: Debian GNU/Linux 12 (bookworm), kernel 6.1.0-28-amd64, Dell Inc.
 /// PowerEdge R650, 4 CPUs, 7.6 GiB memory, 2 network interfaces."
-fn summary(
+pub(crate) fn summary(
     hostname: Option<&str>,
     os: Option<&str>,
     kernel: Option<&str>,

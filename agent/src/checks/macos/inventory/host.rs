@@ -8,6 +8,7 @@ use attest_proto::{CheckResult, Evidence, HostInfo, OsInfo, Status};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::checks::linux::inventory::host::{Cpu, Hardware as HostHardware, summary};
 use crate::checks::macos::disk::fdesetup_status;
 use crate::checks::macos::ioreg::{self, PlatformDevice};
 use crate::checks::macos::plist as pl;
@@ -399,29 +400,30 @@ impl Check for MacInventoryHost {
         evidence.extend(feature_evidence);
 
         let hostname = names.hostname();
-        let mut parts: Vec<String> = Vec::new();
-        parts.extend(os.as_ref().map(OsVersion::pretty));
-        parts.extend(sysctl.kernel.as_ref().map(|k| format!("kernel {k}")));
-        let machine: Vec<&str> = [hardware.vendor.as_deref(), hardware.model.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        if !machine.is_empty() {
-            parts.push(machine.join(" "));
-        }
-        parts.extend(sysctl.cpu_model.clone());
-        parts.extend(sysctl.ncpu.map(|n| format!("{n} CPUs")));
-        parts.extend(
-            sysctl
-                .memory_bytes
-                .map(|b| format!("{:.1} GiB memory", b as f64 / (1u64 << 30) as f64)),
-        );
-        let name = hostname.map_or("Unnamed Mac", |(h, _)| h);
-        let summary = if parts.is_empty() {
-            format!("{name}: nothing more could be read")
-        } else {
-            format!("{name}: {}", parts.join(", "))
+        let cpu = sysctl
+            .ncpu
+            .and_then(|n| usize::try_from(n).ok())
+            .map(|logical| Cpu {
+                logical,
+                physical_cores: None,
+                model: sysctl.cpu_model.clone(),
+            });
+        let hw = HostHardware {
+            source: "ioreg",
+            cpu,
+            memory_bytes: sysctl.memory_bytes,
+            interfaces: None,
+            evidence: Vec::new(),
         };
+        let pretty = os.as_ref().map(OsVersion::pretty);
+        let summary = summary(
+            hostname.map(|(h, _)| h),
+            pretty.as_deref(),
+            sysctl.kernel.as_deref(),
+            hardware.vendor.as_deref(),
+            hardware.model.as_deref(),
+            &hw,
+        );
         CheckResult::new(self.id(), Status::Info, summary)
             .fact("hostname", hostname.map(|(h, _)| h))
             .fact("hostname_source", hostname.map(|(_, k)| k))
@@ -443,19 +445,10 @@ impl Check for MacInventoryHost {
             .fact("kernel_version", &sysctl.kernel_version)
             .fact("machine_id", &device.uuid)
             .fact(attest_proto::facts::HARDWARE, &hardware)
-            .fact(
-                "cpu",
-                (sysctl.ncpu.is_some() || sysctl.cpu_model.is_some()).then(|| {
-                    json!({
-                        "logical": sysctl.ncpu,
-                        "physical_cores": null,
-                        "model": sysctl.cpu_model,
-                    })
-                }),
-            )
-            .fact("memory_bytes", sysctl.memory_bytes)
-            .fact("interfaces", None::<()>)
-            .fact("hardware_source", "ioreg")
+            .fact("cpu", &hw.cpu)
+            .fact("memory_bytes", hw.memory_bytes)
+            .fact("interfaces", &hw.interfaces)
+            .fact("hardware_source", hw.source)
             .fact("security_features", features)
             .fact("unreadable", unreadable)
             .evidences(evidence)
@@ -573,7 +566,7 @@ mod tests {
             json!({"sip": null, "filevault": null, "secure_boot": null, "mdm_enrolled": null})
         );
         assert_eq!(r.facts["unreadable"], json!([]));
-        assert_eq!(r.summary, "Alices-MacBook-Pro: macOS 15.1 (24B83)");
+        assert_eq!(r.summary, "Alices-MacBook-Pro: macOS 15.1 (24B83).");
         // The collector reads the hardware as for Linux.
         let facts: attest_proto::facts::HostFacts =
             serde_json::from_value(serde_json::to_value(&r.facts).unwrap()).unwrap();
@@ -619,7 +612,7 @@ mod tests {
         );
         assert_eq!(
             r.summary,
-            "Alices-MacBook-Pro: macOS 15.1 (24B83), kernel 24.1.0, Apple Inc. Mac15,3, Apple M3, 8 CPUs, 16.0 GiB memory"
+            "Alices-MacBook-Pro: macOS 15.1 (24B83), kernel 24.1.0, Apple Inc. Mac15,3, 8 CPUs, 16.0 GiB memory."
         );
         // The report's host block has the same identity.
         let host = fake.host();
@@ -653,7 +646,7 @@ mod tests {
         assert!(unreadable.contains("ioreg"), "{unreadable}");
         assert!(r.facts["hostname"].is_null());
         assert!(
-            r.summary.starts_with("Unnamed Mac: macOS 15.1"),
+            r.summary.starts_with("Unnamed host: macOS 15.1"),
             "{}",
             r.summary
         );
