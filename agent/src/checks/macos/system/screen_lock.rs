@@ -341,7 +341,7 @@ enum Dark {
 
 /// The screen saver or the display sleep, whichever comes first (0 = never).
 fn dark_after(screensaver: Option<u64>, display_min: u64) -> Dark {
-    let display = display_min * 60;
+    let display = display_min.saturating_mul(60);
     match screensaver {
         Some(ss) => match [ss, display].into_iter().filter(|t| *t > 0).min() {
             Some(secs) => Dark::After { secs, exact: true },
@@ -426,7 +426,7 @@ pub fn judge(
             _ => None,
         })
         .fold((0, true), |(w, e), (t, ex)| (w.max(t), e && ex));
-    let total = worst + delay;
+    let total = worst.saturating_add(delay);
     if total <= threshold {
         (
             Status::Pass,
@@ -715,7 +715,7 @@ fn judge_user(
     ));
     idle_paths.push(prefs::local_path(DOMAIN));
     let screensaver = match first_set(ctx, &idle_paths, IDLE_TIME, "seconds", |v| {
-        as_int(v).map(|n| u64::try_from(n).unwrap_or(0))
+        as_int(v).and_then(|n| u64::try_from(n).ok())
     }) {
         Ok(Some((v, found))) => {
             evidence.push(found.evidence);
