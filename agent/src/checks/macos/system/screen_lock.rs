@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{lines, quote};
 use crate::checks::macos::accounts::dslocal::{self, FIRST_HUMAN_UID};
 use crate::checks::macos::ioreg;
-use crate::checks::macos::prefs::{self, MANAGED_DIR, PlistError, as_bool, render, type_name};
+use crate::checks::macos::prefs::{self, MANAGED_DIR, PlistError, as_bool, type_name};
 use crate::checks::{Check, Context, command_evidence, file_evidence, not_applicable, unknown};
 use crate::host::sources::{MACOS_PMSET_CUSTOM, MACOS_SYSADMINCTL_SCREENLOCK};
 use crate::host::{SessionUser, join_path};
@@ -273,9 +273,8 @@ fn first_set<T>(
             return match convert(&found.value) {
                 Some(v) => Ok(Some((v, found))),
                 None => Err(format!(
-                    "{path}: {key} is {} ({}), not {expected}",
-                    type_name(&found.value),
-                    render(&found.value)
+                    "{path}: {key} is {}, not {expected}",
+                    type_name(&found.value)
                 )),
             };
         }
@@ -1022,6 +1021,24 @@ mod tests {
             ..Thresholds::default()
         };
         assert_eq!(managed(5).run_with(&MacScreenLock, &t).status, Status::Fail);
+        // A mistyped managed value is unknown, naming its type, never its content.
+        let r = mac()
+            .file(
+                &prefs::managed_path(DOMAIN),
+                xml(&[(ASK_FOR_PASSWORD, s_value("SECRET-ish text"))]),
+            )
+            .run(&MacScreenLock);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        let reason = r.reason.as_deref().unwrap();
+        assert!(
+            reason.contains("askForPassword is a string, not a boolean"),
+            "{reason}"
+        );
+        assert!(!reason.contains("SECRET"), "{reason}");
+    }
+
+    fn s_value(v: &str) -> Value {
+        Value::String(v.to_owned())
     }
 
     #[test]
