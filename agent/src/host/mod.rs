@@ -325,8 +325,9 @@ impl Host {
         Ok(files::join(&self.resolve(path, true, true)?))
     }
 
-    /// Reads a regular file whole.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+    /// The resolved components and metadata of `path`, which must be a regular
+    /// file.
+    fn regular_file(&self, path: &str) -> Result<(Vec<String>, Meta), ReadError> {
         let resolved = self.resolve(path, true, false)?;
         let meta = self
             .backend
@@ -337,6 +338,12 @@ impl Host {
                 path: path.to_owned(),
             });
         }
+        Ok((resolved, meta))
+    }
+
+    /// Reads a regular file whole.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+        let (resolved, meta) = self.regular_file(path)?;
         let too_large = || ReadError::TooLarge {
             path: path.to_owned(),
             limit: MAX_FILE_BYTES,
@@ -356,16 +363,7 @@ impl Host {
 
     /// Reads at most the first `limit` bytes of a regular file (a header).
     pub fn read_head(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
-        let resolved = self.resolve(path, true, false)?;
-        let meta = self
-            .backend
-            .lstat(&resolved)
-            .map_err(|e| ReadError::from_io(path, e))?;
-        if !meta.is_file() {
-            return Err(ReadError::NotAFile {
-                path: path.to_owned(),
-            });
-        }
+        let (resolved, _) = self.regular_file(path)?;
         self.backend
             .read(&resolved, limit)
             .map_err(|e| ReadError::from_io(path, e))

@@ -627,6 +627,44 @@ impl Check for MacScreenLock {
     }
 }
 
+/// Seconds: a non-negative integer.
+fn seconds(v: &Value) -> Option<u64> {
+    as_int(v).and_then(|n| u64::try_from(n).ok())
+}
+
+/// Where the values found leave their evidence and the problems met.
+struct Found<'a> {
+    evidence: &'a mut Vec<Evidence>,
+    problems: &'a mut Vec<String>,
+}
+
+impl Found<'_> {
+    /// [`first_set`], its evidence and problem recorded.
+    fn first<T>(
+        &mut self,
+        ctx: &Context<'_>,
+        paths: &[String],
+        key: &str,
+        expected: &'static str,
+        convert: impl Fn(&Value) -> Option<T>,
+    ) -> Option<Sourced<T>> {
+        match first_set(ctx, paths, key, expected, convert) {
+            Ok(Some((value, found))) => {
+                self.evidence.push(found.evidence);
+                Some(Sourced {
+                    value,
+                    source: found.path,
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.problems.push(e);
+                None
+            }
+        }
+    }
+}
+
 fn judge_user(
     ctx: &Context<'_>,
     user: &SessionUser,
@@ -678,33 +716,15 @@ fn judge_user(
         }
     }
     let managed = managed_paths(&user.name);
+    let mut found = Found {
+        evidence: &mut evidence,
+        problems: &mut problems,
+    };
     if password.is_none() {
-        match first_set(ctx, &managed, ASK_FOR_PASSWORD, "a boolean", as_bool) {
-            Ok(Some((v, found))) => {
-                evidence.push(found.evidence);
-                password = Some(Sourced {
-                    value: v,
-                    source: found.path,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => problems.push(e),
-        }
+        password = found.first(ctx, &managed, ASK_FOR_PASSWORD, "a boolean", as_bool);
     }
     if delay.is_none() && password.as_ref().is_some_and(|p| p.value) {
-        match first_set(ctx, &managed, ASK_FOR_PASSWORD_DELAY, "seconds", |v| {
-            as_int(v).and_then(|n| u64::try_from(n).ok())
-        }) {
-            Ok(Some((v, found))) => {
-                evidence.push(found.evidence);
-                delay = Some(Sourced {
-                    value: v,
-                    source: found.path,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => problems.push(e),
-        }
+        delay = found.first(ctx, &managed, ASK_FOR_PASSWORD_DELAY, "seconds", seconds);
     }
     let mut idle_paths: Vec<String> = managed.to_vec();
     idle_paths.extend(byhost_path(ctx, &user.name, uuid));
@@ -713,22 +733,7 @@ fn judge_user(
         user.name
     ));
     idle_paths.push(prefs::local_path(DOMAIN));
-    let screensaver = match first_set(ctx, &idle_paths, IDLE_TIME, "seconds", |v| {
-        as_int(v).and_then(|n| u64::try_from(n).ok())
-    }) {
-        Ok(Some((v, found))) => {
-            evidence.push(found.evidence);
-            Some(Sourced {
-                value: v,
-                source: found.path,
-            })
-        }
-        Ok(None) => None,
-        Err(e) => {
-            problems.push(e);
-            None
-        }
-    };
+    let screensaver = found.first(ctx, &idle_paths, IDLE_TIME, "seconds", seconds);
     let (status, total, mut why) = judge(
         password.as_ref().map(|p| p.value),
         delay.as_ref().map(|d| d.value),
