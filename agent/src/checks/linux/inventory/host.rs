@@ -292,15 +292,40 @@ impl Check for InventoryHost {
                     })
                 }),
             )
-            .fact("kernel", id.kernel.value())
-            .fact("machine_id", id.machine_id.value())
-            .fact(attest_proto::facts::HARDWARE, &hardware)
+            .facts_of_machine(id.kernel.value(), id.machine_id.value(), &hardware, &hw)
+            .fact("unreadable", unreadable)
+            .evidences(evidence)
+    }
+}
+
+/// The machine facts `inventory.host` records alike on every OS: `kernel`,
+/// `machine_id`, `hardware`, `cpu`, `memory_bytes`, `interfaces`,
+/// `hardware_source`.
+pub(crate) trait MachineFacts {
+    fn facts_of_machine(
+        self,
+        kernel: Option<&str>,
+        machine_id: Option<&str>,
+        hardware: &attest_proto::facts::Hardware,
+        hw: &Hardware,
+    ) -> Self;
+}
+
+impl MachineFacts for CheckResult {
+    fn facts_of_machine(
+        self,
+        kernel: Option<&str>,
+        machine_id: Option<&str>,
+        hardware: &attest_proto::facts::Hardware,
+        hw: &Hardware,
+    ) -> Self {
+        self.fact("kernel", kernel)
+            .fact("machine_id", machine_id)
+            .fact(attest_proto::facts::HARDWARE, hardware)
             .fact("cpu", &hw.cpu)
             .fact("memory_bytes", hw.memory_bytes)
             .fact("interfaces", &hw.interfaces)
             .fact("hardware_source", hw.source)
-            .fact("unreadable", unreadable)
-            .evidences(evidence)
     }
 }
 

@@ -8,7 +8,9 @@ use attest_proto::{CheckResult, Evidence, HostInfo, OsInfo, Status};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::checks::linux::inventory::host::{Cpu, Hardware as HostHardware, summary};
+use crate::checks::linux::inventory::host::{
+    Cpu, Hardware as HostHardware, MachineFacts as _, summary,
+};
 use crate::checks::macos::disk::fdesetup_status;
 use crate::checks::macos::ioreg::{self, PlatformDevice};
 use crate::checks::macos::plist as pl;
@@ -441,14 +443,13 @@ impl Check for MacInventoryHost {
                     })
                 }),
             )
-            .fact("kernel", &sysctl.kernel)
+            .facts_of_machine(
+                sysctl.kernel.as_deref(),
+                device.uuid.as_deref(),
+                &hardware,
+                &hw,
+            )
             .fact("kernel_version", &sysctl.kernel_version)
-            .fact("machine_id", &device.uuid)
-            .fact(attest_proto::facts::HARDWARE, &hardware)
-            .fact("cpu", &hw.cpu)
-            .fact("memory_bytes", hw.memory_bytes)
-            .fact("interfaces", &hw.interfaces)
-            .fact("hardware_source", hw.source)
             .fact("security_features", features)
             .fact("unreadable", unreadable)
             .evidences(evidence)
