@@ -9,12 +9,12 @@ use plist::Value;
 use serde::Serialize;
 
 use super::{lines, quote};
-use crate::checks::macos::accounts::dslocal::{self, FIRST_HUMAN_UID};
+use crate::checks::macos::accounts::dslocal::{self, Directory, FIRST_HUMAN_UID};
 use crate::checks::macos::ioreg;
 use crate::checks::macos::prefs::{self, MANAGED_DIR, PlistError, as_bool, type_name};
 use crate::checks::{Check, Context, command_evidence, file_evidence, not_applicable, unknown};
 use crate::host::sources::{MACOS_PMSET_CUSTOM, MACOS_SYSADMINCTL_SCREENLOCK};
-use crate::host::{SessionUser, join_path};
+use crate::host::{Host, SessionUser, join_path};
 
 /// The screen saver's preference domain.
 pub const DOMAIN: &str = "com.apple.screensaver";
@@ -450,6 +450,29 @@ pub fn judge(
     }
 }
 
+/// The human accounts (uid ≥ 501) of the local directory, as users a command can
+/// run as (the primary group `gid`, else `staff`, 20).
+pub fn human_users(dir: &Directory) -> Vec<SessionUser> {
+    dir.users
+        .iter()
+        .filter_map(|u| {
+            let uid = u.uid.filter(|uid| *uid >= FIRST_HUMAN_UID)?;
+            Some(SessionUser {
+                name: u.name.clone(),
+                uid: u32::try_from(uid).ok()?,
+                gid: u.gid.and_then(|g| u32::try_from(g).ok()).unwrap_or(20),
+            })
+        })
+        .collect()
+}
+
+/// The human user logged in at the screen: the owner of `/dev/console`, when it
+/// is one of `humans`.
+pub fn console_user(host: &Host, humans: &[SessionUser]) -> Option<SessionUser> {
+    let uid = host.metadata(CONSOLE).ok()?.owner?;
+    humans.iter().find(|u| u.uid == uid).cloned()
+}
+
 /// Who is judged, and whether their session answers.
 enum Who {
     /// Users with a session to ask (live: the console user; replay: the captured).
@@ -506,28 +529,13 @@ impl Check for MacScreenLock {
         let id = self.id();
         let threshold = u64::from(ctx.thresholds.screen_lock_max_idle_secs);
         let dir_memo = dslocal::directory(ctx);
-        let humans: Option<Vec<SessionUser>> = dir_memo.0.as_ref().ok().map(|d| {
-            d.users
-                .iter()
-                .filter_map(|u| {
-                    let uid = u.uid.filter(|uid| *uid >= FIRST_HUMAN_UID)?;
-                    Some(SessionUser {
-                        name: u.name.clone(),
-                        uid: u32::try_from(uid).ok()?,
-                        // `staff` (20), every local user's primary group, when unset.
-                        gid: u.gid.and_then(|g| u32::try_from(g).ok()).unwrap_or(20),
-                    })
-                })
-                .collect()
-        });
+        let humans: Option<Vec<SessionUser>> = dir_memo.0.as_ref().ok().map(human_users);
         if humans.as_ref().is_some_and(Vec::is_empty) {
             return not_applicable(id, "no human account (uid ≥ 501) in the local directory");
         }
         let accounts = || Who::Accounts(humans.clone().unwrap_or_default());
         let (who, label) = if ctx.host.is_live() {
-            let console = ctx.host.metadata(CONSOLE).ok().and_then(|m| m.owner);
-            let user =
-                console.and_then(|uid| humans.as_ref()?.iter().find(|u| u.uid == uid).cloned());
+            let user = humans.as_deref().and_then(|h| console_user(ctx.host, h));
             match user {
                 Some(u) => (Who::Sessions(vec![u]), "console"),
                 None => (accounts(), "accounts"),
