@@ -278,7 +278,14 @@ impl Check for InventoryHost {
             hardware.model.as_deref(),
             &hw,
         );
-        CheckResult::new(self.id(), Status::Info, summary)
+        let result = machine_facts(
+            CheckResult::new(self.id(), Status::Info, summary),
+            id.kernel.value(),
+            id.machine_id.value(),
+            &hardware,
+            &hw,
+        );
+        result
             .fact("hostname", hostname)
             .fact("hostname_source", id.hostname.path)
             .fact(
@@ -292,7 +299,6 @@ impl Check for InventoryHost {
                     })
                 }),
             )
-            .facts_of_machine(id.kernel.value(), id.machine_id.value(), &hardware, &hw)
             .fact("unreadable", unreadable)
             .evidences(evidence)
     }
@@ -301,32 +307,21 @@ impl Check for InventoryHost {
 /// The machine facts `inventory.host` records alike on every OS: `kernel`,
 /// `machine_id`, `hardware`, `cpu`, `memory_bytes`, `interfaces`,
 /// `hardware_source`.
-pub(crate) trait MachineFacts {
-    fn facts_of_machine(
-        self,
-        kernel: Option<&str>,
-        machine_id: Option<&str>,
-        hardware: &attest_proto::facts::Hardware,
-        hw: &Hardware,
-    ) -> Self;
-}
-
-impl MachineFacts for CheckResult {
-    fn facts_of_machine(
-        self,
-        kernel: Option<&str>,
-        machine_id: Option<&str>,
-        hardware: &attest_proto::facts::Hardware,
-        hw: &Hardware,
-    ) -> Self {
-        self.fact("kernel", kernel)
-            .fact("machine_id", machine_id)
-            .fact(attest_proto::facts::HARDWARE, hardware)
-            .fact("cpu", &hw.cpu)
-            .fact("memory_bytes", hw.memory_bytes)
-            .fact("interfaces", &hw.interfaces)
-            .fact("hardware_source", hw.source)
-    }
+pub(crate) fn machine_facts(
+    result: CheckResult,
+    kernel: Option<&str>,
+    machine_id: Option<&str>,
+    hardware: &attest_proto::facts::Hardware,
+    hw: &Hardware,
+) -> CheckResult {
+    result
+        .fact("kernel", kernel)
+        .fact("machine_id", machine_id)
+        .fact(attest_proto::facts::HARDWARE, hardware)
+        .fact("cpu", &hw.cpu)
+        .fact("memory_bytes", hw.memory_bytes)
+        .fact("interfaces", &hw.interfaces)
+        .fact("hardware_source", hw.source)
 }
 
 /// "web-01: Debian GNU/Linux 12 (bookworm), kernel 6.1.0-28-amd64, Dell Inc.

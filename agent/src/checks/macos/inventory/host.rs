@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::checks::linux::inventory::host::{
-    Cpu, Hardware as HostHardware, MachineFacts as _, summary,
+    Cpu, Hardware as HostHardware, machine_facts, summary,
 };
 use crate::checks::macos::disk::fdesetup_status;
 use crate::checks::macos::ioreg::{self, PlatformDevice};
@@ -426,7 +426,14 @@ impl Check for MacInventoryHost {
             hardware.model.as_deref(),
             &hw,
         );
-        CheckResult::new(self.id(), Status::Info, summary)
+        let result = machine_facts(
+            CheckResult::new(self.id(), Status::Info, summary),
+            sysctl.kernel.as_deref(),
+            device.uuid.as_deref(),
+            &hardware,
+            &hw,
+        );
+        result
             .fact("hostname", hostname.map(|(h, _)| h))
             .fact("hostname_source", hostname.map(|(_, k)| k))
             .fact("computer_name", &names.computer_name)
@@ -442,12 +449,6 @@ impl Check for MacInventoryHost {
                         "pretty_name": o.pretty(),
                     })
                 }),
-            )
-            .facts_of_machine(
-                sysctl.kernel.as_deref(),
-                device.uuid.as_deref(),
-                &hardware,
-                &hw,
             )
             .fact("kernel_version", &sysctl.kernel_version)
             .fact("security_features", features)
