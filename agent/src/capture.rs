@@ -1,7 +1,8 @@
 //! `attest-agent capture --out DIR`: records a live Mac or Windows host as a fixture
 //! root that a Linux machine can judge (`collect --root DIR --replay DIR/_captures`).
 //!
-//! It runs every live source of the source table for the host's OS once and writes
+//! It runs every live source of the source table for the host's OS once (a
+//! per-user source for the human user at the console, as that user) and writes
 //! the captures layout ([`crate::host::replay`]), and copies the files the checks
 //! read into `DIR` at their host paths. What must never leave a host is never
 //! copied: [`is_secret`] names it (SAM and SECURITY hives, `kcpassword`,
@@ -20,8 +21,10 @@ use std::path::{Path, PathBuf};
 use attest_proto::Platform;
 use chrono::{DateTime, Utc};
 
+use crate::checks::macos::accounts::dslocal;
+use crate::checks::macos::system::screen_lock::{console_user, human_users};
 use crate::host::replay::{CAPTURES_SCHEMA, Manifest, ManifestEntry};
-use crate::host::sources::{SOURCES, SourceKind};
+use crate::host::sources::{SOURCES, SourceKind, USER_SOURCES};
 use crate::host::{Host, SourceError};
 
 /// The files the checks read on a Mac, copied as they are.
@@ -32,6 +35,8 @@ pub const MACOS_FILES: &[&str] = &[
     "/Library/Preferences/com.apple.alf.plist",
     "/Library/Preferences/com.apple.timed.plist",
     "/Library/Preferences/com.apple.PowerManagement.plist",
+    "/Library/Preferences/com.apple.screensaver.plist",
+    "/Library/Managed Preferences/com.apple.screensaver.plist",
     "/Library/Preferences/SystemConfiguration/preferences.plist",
     "/Library/Receipts/InstallHistory.plist",
     "/Library/SystemExtensions/db.plist",
@@ -162,39 +167,64 @@ pub fn capture(
         captured_on,
         sources: BTreeMap::new(),
     };
+    let write = |name: String, bytes: &[u8]| -> Result<(), CaptureError> {
+        let dest: PathBuf = captures.join(name);
+        fs::write(&dest, bytes).map_err(io_err(&dest))
+    };
+    let mut record = |id: &str, entry: ManifestEntry, outcome: Result<(), SourceError>| {
+        let mut entry = entry;
+        let said = match outcome {
+            Ok(()) => {
+                entry.status = Some("ok".to_owned());
+                "ok".to_owned()
+            }
+            Err(e) => {
+                entry.status = Some("error".to_owned());
+                entry.error = Some(e.to_string());
+                e.to_string()
+            }
+        };
+        summary.sources.insert(id.to_owned(), said);
+        manifest.sources.insert(id.to_owned(), entry);
+    };
+    // A command's output: stdout, and stderr where a check reads it.
+    let command_files = |id: &str,
+                         reads_stderr: bool,
+                         entry: &mut ManifestEntry,
+                         run: Result<crate::host::CommandOutput, SourceError>|
+     -> Result<Result<(), SourceError>, CaptureError> {
+        let output = match run {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        entry.exit_code = output.exit_code;
+        write(format!("{id}.stdout"), output.stdout.as_bytes())?;
+        if reads_stderr {
+            write(format!("{id}.stderr"), output.stderr.as_bytes())?;
+        }
+        Ok(Ok(()))
+    };
+    let empty_entry = |kind: &str| ManifestEntry {
+        kind: kind.to_owned(),
+        argv: None,
+        name: None,
+        exit_code: None,
+        status: None,
+        error: None,
+    };
     for source in SOURCES.iter().filter(|s| s.platform == platform) {
-        let write = |name: String, bytes: &[u8]| -> Result<(), CaptureError> {
-            let dest: PathBuf = captures.join(name);
-            fs::write(&dest, bytes).map_err(io_err(&dest))
-        };
-        let mut entry = ManifestEntry {
-            kind: String::new(),
-            argv: None,
-            name: None,
-            exit_code: None,
-            status: None,
-            error: None,
-        };
-        let outcome: Result<(), SourceError> = match source.kind {
+        let outcome = match source.kind {
             SourceKind::Command { argv, reads_stderr } => {
-                entry.kind = "command".to_owned();
+                let mut entry = empty_entry("command");
                 entry.argv = Some(argv.iter().map(|a| (*a).to_owned()).collect());
-                match host.command(source) {
-                    Ok(output) => {
-                        entry.exit_code = output.exit_code;
-                        write(format!("{}.stdout", source.id), output.stdout.as_bytes())?;
-                        if reads_stderr {
-                            write(format!("{}.stderr", source.id), output.stderr.as_bytes())?;
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
+                let outcome =
+                    command_files(source.id, reads_stderr, &mut entry, host.command(source))?;
+                (entry, outcome)
             }
             SourceKind::Api { name } => {
-                entry.kind = "api".to_owned();
+                let mut entry = empty_entry("api");
                 entry.name = Some(name.to_owned());
-                match host.api(source) {
+                let outcome = match host.api(source) {
                     Ok(output) => {
                         let text = serde_json::to_vec_pretty(&output.value)
                             .map_err(|e| io::Error::other(e.to_string()))
@@ -203,23 +233,40 @@ pub fn capture(
                         Ok(())
                     }
                     Err(e) => Err(e),
-                }
+                };
+                (entry, outcome)
             }
         };
-        match outcome {
-            Ok(()) => {
-                entry.status = Some("ok".to_owned());
-                summary
-                    .sources
-                    .insert(source.id.to_owned(), "ok".to_owned());
-            }
-            Err(e) => {
-                entry.status = Some("error".to_owned());
-                entry.error = Some(e.to_string());
-                summary.sources.insert(source.id.to_owned(), e.to_string());
-            }
-        }
-        manifest.sources.insert(source.id.to_owned(), entry);
+        record(source.id, outcome.0, outcome.1);
+    }
+    // Per-user commands: for the human user logged in at the screen, as that user.
+    let humans = dslocal::read(host)
+        .map(|d| human_users(&d))
+        .unwrap_or_default();
+    let mut not_run = Vec::new();
+    for source in USER_SOURCES.iter().filter(|s| s.platform == platform) {
+        let Some((user, id)) =
+            console_user(host, &humans).and_then(|u| source.id_for(&u.name).map(|id| (u, id)))
+        else {
+            not_run.push(format!("{}.*", source.prefix));
+            continue;
+        };
+        let mut entry = empty_entry("command");
+        entry.argv = Some(source.argv.iter().map(|a| (*a).to_owned()).collect());
+        let outcome = command_files(
+            &id,
+            source.reads_stderr,
+            &mut entry,
+            host.user_command(source, &user),
+        )?;
+        record(&id, entry, outcome);
+    }
+    for id in not_run {
+        summary.sources.insert(
+            id,
+            "not run: no human user at the console (or a name a capture id cannot carry)"
+                .to_owned(),
+        );
     }
     let manifest_path = captures.join("manifest.json");
     let text = serde_json::to_vec_pretty(&manifest)
@@ -314,6 +361,54 @@ mod tests {
         let report = crate::collect::collect(&host, now(), &Thresholds::default(), &[]).unwrap();
         assert!(report.agent.replay);
         assert_eq!(report.schema, attest_proto::REPORT_SCHEMA_V2);
+    }
+
+    /// The human user at the console is captured as that user, under an id that
+    /// names them, and replays; without one the summary says why.
+    #[test]
+    fn the_console_users_screen_lock_is_captured_and_replays() {
+        use crate::host::sources::MACOS_SYSADMINCTL_SCREENLOCK;
+        let user = |name: &str, uid: u32| {
+            format!(
+                "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>name</key><array><string>{name}</string></array><key>uid</key><array><string>{uid}</string></array><key>gid</key><array><string>20</string></array></dict></plist>"
+            )
+        };
+        let fake = FakeHost::macos()
+            .live()
+            .file(
+                "/var/db/dslocal/nodes/Default/users/bob.plist",
+                user("bob", 502),
+            )
+            .dir("/var/db/dslocal/nodes/Default/groups")
+            .special("/dev/console")
+            .owner("/dev/console", 502)
+            .user_command(
+                &MACOS_SYSADMINCTL_SCREENLOCK,
+                "bob",
+                0,
+                "screenLock delay is 5 seconds\n",
+            );
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mac");
+        let summary = capture(&fake.host(), &out, now(), serde_json::Map::new()).unwrap();
+        assert_eq!(summary.sources["macos.sysadminctl.screenlock.bob"], "ok");
+        let captures = Captures::open(&out.join("_captures")).unwrap();
+        assert_eq!(captures.users(&MACOS_SYSADMINCTL_SCREENLOCK), ["bob"]);
+        assert_eq!(
+            fs::read_to_string(out.join("_captures/macos.sysadminctl.screenlock.bob.stderr"))
+                .unwrap(),
+            "screenLock delay is 5 seconds\n"
+        );
+
+        // Nobody at the console: nothing run, and said.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mac");
+        let summary = capture(&mac().host(), &out, now(), serde_json::Map::new()).unwrap();
+        assert!(
+            summary.sources["macos.sysadminctl.screenlock.*"].starts_with("not run"),
+            "{summary:?}"
+        );
+        Captures::open(&out.join("_captures")).unwrap();
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub fn collect(
     let results = checks::run(&ctx, only);
     let host_info = match host.platform() {
         Some(Platform::Linux) => checks::linux::inventory::host_info(&ctx),
-        // The macOS and Windows inventories name their OS (the host block's
-        // hostname, machine id and version come with their checks).
+        Some(Platform::Macos) => checks::macos::inventory::host_info(&ctx),
+        // The Windows inventory names its OS (the host block's hostname, machine
+        // id and version come with its checks).
         Some(platform) => HostInfo {
             os: OsInfo {
                 id: platform.as_str().to_owned(),

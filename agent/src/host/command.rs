@@ -25,6 +25,16 @@ pub struct CommandOutput {
 }
 
 pub(super) fn run(argv: &[&str]) -> Result<CommandOutput, SourceError> {
+    run_as(argv, None)
+}
+
+/// Runs `argv` as [`run`] does; with `as_user` = (uid, gid), the child runs as that
+/// user and group (set when the process is spawned: the user is never in argv).
+/// Only macOS builds change the user; elsewhere `as_user` is refused.
+pub(super) fn run_as(
+    argv: &[&str],
+    as_user: Option<(u32, u32)>,
+) -> Result<CommandOutput, SourceError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(SourceError::Failed {
             what: String::new(),
@@ -45,7 +55,19 @@ pub(super) fn run(argv: &[&str]) -> Result<CommandOutput, SourceError> {
         }
     };
     #[allow(clippy::disallowed_methods)] // this is the one place commands are started
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some((uid, gid)) = as_user {
+        #[cfg(target_os = "macos")]
+        {
+            use std::os::unix::process::CommandExt as _;
+            command.uid(uid).gid(gid);
+        }
+        #[cfg(not(target_os = "macos"))]
+        return Err(SourceError::Unsupported {
+            what: format!("{program} as uid {uid} gid {gid}"),
+        });
+    }
+    let mut child = command
         .args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

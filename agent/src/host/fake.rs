@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::files::{Backend, FileKind, Meta, split};
 use super::replay::{Captured, Captures};
-use super::sources::Source;
+use super::sources::{Source, UserSource};
 use super::{Answers, Detected, Host};
 use crate::checks::{Check, Context, Thresholds};
 
@@ -61,6 +61,8 @@ enum Node {
 pub(crate) struct MemFs {
     nodes: BTreeMap<Vec<String>, Node>,
     denied: BTreeSet<Vec<String>>,
+    /// Owners other than root (uid 0, the default).
+    owners: BTreeMap<Vec<String>, u32>,
 }
 
 impl MemFs {
@@ -138,6 +140,7 @@ impl Backend for MemFs {
                 kind: FileKind::Dir,
                 len: 0,
                 modified: None,
+                owner: Some(0),
             });
         }
         // Like a directory without search permission: its entries cannot be
@@ -146,26 +149,31 @@ impl Backend for MemFs {
             return Err(denied_error());
         }
         let node = self.nodes.get(path).ok_or_else(not_found)?;
+        let owner = Some(self.owners.get(path).copied().unwrap_or(0));
         Ok(match node {
             Node::File { bytes, modified } => Meta {
                 kind: FileKind::File,
                 len: bytes.len() as u64,
                 modified: Some(*modified),
+                owner,
             },
             Node::Dir => Meta {
                 kind: FileKind::Dir,
                 len: 0,
                 modified: Some(default_mtime()),
+                owner,
             },
             Node::Link(target) => Meta {
                 kind: FileKind::Symlink,
                 len: target.len() as u64,
                 modified: Some(default_mtime()),
+                owner,
             },
             Node::Other => Meta {
                 kind: FileKind::Other,
                 len: 0,
                 modified: Some(default_mtime()),
+                owner,
             },
         })
     }
@@ -332,6 +340,57 @@ impl FakeHost {
                 stderr: String::new(),
             },
         );
+        self
+    }
+
+    /// A command's recorded standard output and standard error.
+    pub fn command_stderr(
+        mut self,
+        source: &Source,
+        exit_code: i32,
+        stdout: &str,
+        stderr: &str,
+    ) -> Self {
+        self.answer(
+            source,
+            Captured::Command {
+                exit_code: Some(exit_code),
+                stdout: stdout.to_owned(),
+                stderr: stderr.to_owned(),
+            },
+        );
+        self
+    }
+
+    /// A per-user command's recorded output for `user` (its capture id names the
+    /// user).
+    pub fn user_command(
+        mut self,
+        source: &UserSource,
+        user: &str,
+        exit_code: i32,
+        stderr: &str,
+    ) -> Self {
+        let id = source
+            .id_for(user)
+            .unwrap_or_else(|| panic!("{user:?} cannot be named in a capture id"));
+        let os = self.platform.unwrap_or(source.platform);
+        self.captures
+            .get_or_insert_with(|| Captures::new(os))
+            .insert_id(
+                id,
+                Captured::Command {
+                    exit_code: Some(exit_code),
+                    stdout: String::new(),
+                    stderr: stderr.to_owned(),
+                },
+            );
+        self
+    }
+
+    /// The file at `path` is owned by `uid` (root otherwise).
+    pub fn owner(self, path: &str, uid: u32) -> Self {
+        self.fs.get_mut().owners.insert(split(path).collect(), uid);
         self
     }
 

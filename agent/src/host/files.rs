@@ -40,6 +40,8 @@ pub struct Meta {
     pub kind: FileKind,
     pub len: u64,
     pub modified: Option<SystemTime>,
+    /// The owner's uid, where the file system keeps one (Unix).
+    pub owner: Option<u32>,
 }
 
 impl Meta {
@@ -85,10 +87,15 @@ impl Meta {
         } else {
             FileKind::Other
         };
+        #[cfg(unix)]
+        let owner = Some(std::os::unix::fs::MetadataExt::uid(meta));
+        #[cfg(not(unix))]
+        let owner = None;
         Meta {
             kind,
             len: meta.len(),
             modified: meta.modified().ok(),
+            owner,
         }
     }
 }

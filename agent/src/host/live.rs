@@ -30,6 +30,10 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
     if source.id == super::sources::MACOS_SYSCTL_SWAPUSAGE.id {
         return macos_swapusage(source);
     }
+    #[cfg(target_os = "macos")]
+    if source.id == super::sources::MACOS_SYSCTL_HARDWARE.id {
+        return Ok(macos_hardware());
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
@@ -49,6 +53,54 @@ fn macos_swapusage(source: &Source) -> Result<Value, SourceError> {
             .ok_or_else(|| failed(format!("{} bytes, not an xsw_usage", bytes.len()))),
         other => Err(failed(format!("unexpected value {other:?}"))),
     }
+}
+
+/// The names of `macos.sysctl.hardware`: strings, then integers.
+pub(crate) const HARDWARE_TEXT: [&str; 3] =
+    ["kern.osrelease", "kern.version", "machdep.cpu.brand_string"];
+pub(crate) const HARDWARE_INTEGERS: [&str; 2] = ["hw.memsize", "hw.ncpu"];
+
+/// `sysctlbyname` of every name of `macos.sysctl.hardware`; a name the kernel
+/// does not have (or of another type) is null.
+#[cfg(target_os = "macos")]
+fn macos_hardware() -> Value {
+    use sysctl::{CtlValue, Sysctl as _};
+    let read = |name: &str| sysctl::Ctl::new(name).ok().and_then(|c| c.value().ok());
+    hardware_json(
+        |name| match read(name) {
+            Some(CtlValue::String(s)) => Some(s),
+            _ => None,
+        },
+        |name| match read(name)? {
+            CtlValue::Int(n) | CtlValue::S32(n) => u64::try_from(n).ok(),
+            CtlValue::Long(n) | CtlValue::S64(n) => u64::try_from(n).ok(),
+            CtlValue::Uint(n) | CtlValue::U32(n) => Some(u64::from(n)),
+            CtlValue::Ulong(n) | CtlValue::U64(n) => Some(n),
+            _ => None,
+        },
+    )
+}
+
+/// The capture layout of `macos.sysctl.hardware` from two readers: every name
+/// present, null where the reader has no value; strings lose trailing NULs and
+/// white space.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn hardware_json(
+    text: impl Fn(&str) -> Option<String>,
+    integer: impl Fn(&str) -> Option<u64>,
+) -> Value {
+    let mut map = serde_json::Map::new();
+    for name in HARDWARE_TEXT {
+        let v = text(name).map(|s| s.trim_end_matches(['\0', ' ', '\n']).to_owned());
+        map.insert(name.to_owned(), v.map_or(Value::Null, Value::String));
+    }
+    for name in HARDWARE_INTEGERS {
+        map.insert(
+            name.to_owned(),
+            integer(name).map_or(Value::Null, Value::from),
+        );
+    }
+    Value::Object(map)
 }
 
 /// Decodes macOS's `struct xsw_usage` (`<sys/sysctl.h>`): three `u64` (total,
@@ -124,6 +176,24 @@ pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hardware_json_has_every_name_and_null_for_the_missing() {
+        let v = hardware_json(
+            |n| match n {
+                "kern.osrelease" => Some("24.1.0\0".to_owned()),
+                "machdep.cpu.brand_string" => Some("Apple M3".to_owned()),
+                _ => None,
+            },
+            |n| (n == "hw.memsize").then_some(17_179_869_184),
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"kern.osrelease": "24.1.0", "kern.version": null,
+                "machdep.cpu.brand_string": "Apple M3", "hw.memsize": 17179869184u64,
+                "hw.ncpu": null})
+        );
+    }
 
     #[test]
     fn xsw_usage_decodes_the_struct_by_field() {

@@ -28,7 +28,7 @@ pub use attest_proto::Platform;
 pub use command::CommandOutput;
 pub use files::{FileKind, MAX_LINK_HOPS, Meta};
 pub use replay::{Captured, Captures, ReplayError};
-pub use sources::Source;
+pub use sources::{Source, UserSource};
 
 use std::fmt;
 use std::io;
@@ -325,8 +325,9 @@ impl Host {
         Ok(files::join(&self.resolve(path, true, true)?))
     }
 
-    /// Reads a regular file whole.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+    /// The resolved components and metadata of `path`, which must be a regular
+    /// file.
+    fn regular_file(&self, path: &str) -> Result<(Vec<String>, Meta), ReadError> {
         let resolved = self.resolve(path, true, false)?;
         let meta = self
             .backend
@@ -337,6 +338,12 @@ impl Host {
                 path: path.to_owned(),
             });
         }
+        Ok((resolved, meta))
+    }
+
+    /// Reads a regular file whole.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+        let (resolved, meta) = self.regular_file(path)?;
         let too_large = || ReadError::TooLarge {
             path: path.to_owned(),
             limit: MAX_FILE_BYTES,
@@ -352,6 +359,14 @@ impl Host {
             return Err(too_large());
         }
         Ok(buf)
+    }
+
+    /// Reads at most the first `limit` bytes of a regular file (a header).
+    pub fn read_head(&self, path: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+        let (resolved, _) = self.regular_file(path)?;
+        self.backend
+            .read(&resolved, limit)
+            .map_err(|e| ReadError::from_io(path, e))
     }
 
     /// Reads a file as text; invalid UTF-8 is replaced, never an error.
@@ -443,31 +458,8 @@ impl Host {
                 error: "not a command source".to_owned(),
             });
         };
-        let argv_owned = || argv.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         if let Some(captures) = self.recorded() {
-            return match captures.get(source) {
-                None => Err(SourceError::NotCaptured {
-                    what: source.describe(),
-                }),
-                Some(Captured::Error(error)) => Err(SourceError::Captured {
-                    what: source.describe(),
-                    error: error.clone(),
-                }),
-                Some(Captured::Command {
-                    exit_code,
-                    stdout,
-                    stderr,
-                }) => Ok(CommandOutput {
-                    argv: argv_owned(),
-                    exit_code: *exit_code,
-                    stdout: stdout.clone(),
-                    stderr: stderr.clone(),
-                }),
-                Some(Captured::Api(_)) => Err(SourceError::Failed {
-                    what: source.describe(),
-                    error: "captured as an api source".to_owned(),
-                }),
-            };
+            return replayed(captures.get(source), source.describe(), argv);
         }
         if self.is_live() {
             command::run(argv)
@@ -475,6 +467,46 @@ impl Host {
             Err(SourceError::Offline {
                 what: argv[0].to_owned(),
             })
+        }
+    }
+
+    /// Runs the per-user command `source` as `user` (live: uid and gid set at
+    /// spawn), or answers it from the capture `<prefix>.<user>`.
+    pub fn user_command(
+        &self,
+        source: &UserSource,
+        user: &SessionUser,
+    ) -> Result<CommandOutput, SourceError> {
+        let what = format!("{} (as {})", source.describe(), user.name);
+        if self.detected != Detected::Os(source.platform) {
+            return Err(SourceError::WrongPlatform {
+                what,
+                source_os: source.platform,
+                host_os: self
+                    .platform()
+                    .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
+            });
+        }
+        if let Some(captures) = self.recorded() {
+            let found = source
+                .id_for(&user.name)
+                .and_then(|id| captures.get_id(&id));
+            return replayed(found, what, source.argv);
+        }
+        if self.is_live() {
+            command::run_as(source.argv, Some((user.uid, user.gid)))
+        } else {
+            Err(SourceError::Offline {
+                what: source.argv[0].to_owned(),
+            })
+        }
+    }
+
+    /// The users a per-user source was captured for (none unless replaying).
+    pub fn captured_users(&self, source: &UserSource) -> Vec<String> {
+        match &self.answers {
+            Answers::Replay(c) => c.users(source),
+            _ => Vec::new(),
         }
     }
 
@@ -544,6 +576,43 @@ impl Host {
             })
         }
     }
+}
+
+/// A command answered from a recording (`None`: not captured).
+fn replayed(
+    found: Option<&Captured>,
+    what: String,
+    argv: &[&str],
+) -> Result<CommandOutput, SourceError> {
+    match found {
+        None => Err(SourceError::NotCaptured { what }),
+        Some(Captured::Error(error)) => Err(SourceError::Captured {
+            what,
+            error: error.clone(),
+        }),
+        Some(Captured::Command {
+            exit_code,
+            stdout,
+            stderr,
+        }) => Ok(CommandOutput {
+            argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+            exit_code: *exit_code,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        }),
+        Some(Captured::Api(_)) => Err(SourceError::Failed {
+            what,
+            error: "captured as an api source".to_owned(),
+        }),
+    }
+}
+
+/// A user a per-user source runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// A registry value, by type.

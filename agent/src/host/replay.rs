@@ -26,7 +26,7 @@ use attest_proto::Platform;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sources::{self, Source, SourceKind};
+use super::sources::{self, Source, SourceKind, UserSource};
 
 /// The schema of `manifest.json`.
 pub const CAPTURES_SCHEMA: &str = "attest.captures/v1";
@@ -145,6 +145,26 @@ impl Captures {
         self.answers.get(source.id)
     }
 
+    /// Records what the source with capture id `id` answered (a per-user source's
+    /// id names its user).
+    pub fn insert_id(&mut self, id: String, captured: Captured) {
+        self.answers.insert(id, captured);
+    }
+
+    /// What the source with capture id `id` answered.
+    pub fn get_id(&self, id: &str) -> Option<&Captured> {
+        self.answers.get(id)
+    }
+
+    /// The users a per-user source was captured for, sorted.
+    pub fn users(&self, source: &UserSource) -> Vec<String> {
+        self.answers
+            .keys()
+            .filter_map(|id| source.user_of(id))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Reads and checks `dir/manifest.json` and every file it names.
     pub fn open(dir: &Path) -> Result<Captures, ReplayError> {
         let shown = dir.display().to_string();
@@ -174,22 +194,26 @@ impl Captures {
         }
         let mut answers = BTreeMap::new();
         for (id, entry) in &manifest.sources {
-            let Some(source) = sources::by_id(id) else {
+            let (platform, kind) = if let Some(source) = sources::by_id(id) {
+                (source.platform, source.kind)
+            } else if let Some((family, _user)) = sources::user_source_of(id) {
+                (family.platform, family.kind())
+            } else {
                 return Err(invalid(
                     "manifest.json",
                     format!("source {id:?} is not in the agent's source table"),
                 ));
             };
-            if source.platform != manifest.os {
+            if platform != manifest.os {
                 return Err(invalid(
                     "manifest.json",
                     format!(
-                        "source {id} is a {} source in a {} capture",
-                        source.platform, manifest.os
+                        "source {id} is a {platform} source in a {} capture",
+                        manifest.os
                     ),
                 ));
             }
-            let captured = check_entry(dir, &shown, source, entry)?;
+            let captured = check_entry(dir, &shown, id, kind, entry)?;
             answers.insert(id.clone(), captured);
         }
         Ok(Captures {
@@ -203,7 +227,8 @@ impl Captures {
 fn check_entry(
     dir: &Path,
     shown: &str,
-    source: &Source,
+    id: &str,
+    kind: SourceKind,
     entry: &ManifestEntry,
 ) -> Result<Captured, ReplayError> {
     let invalid = |file: String, why: String| ReplayError::Invalid {
@@ -221,13 +246,13 @@ fn check_entry(
             Err(FileError::Invalid(why)) => Err(invalid(name, why)),
         }
     };
-    match (source.kind, entry.kind.as_str()) {
+    match (kind, entry.kind.as_str()) {
         (SourceKind::Command { argv, .. }, "command") => {
             let table: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
             if entry.argv.as_ref() != Some(&table) {
                 return Err(ReplayError::Drift {
                     dir: shown.to_owned(),
-                    id: source.id.to_owned(),
+                    id: id.to_owned(),
                     captured: entry.argv.clone().unwrap_or_default().join(" "),
                     table: table.join(" "),
                 });
@@ -239,7 +264,7 @@ fn check_entry(
             {
                 return Err(ReplayError::Drift {
                     dir: shown.to_owned(),
-                    id: source.id.to_owned(),
+                    id: id.to_owned(),
                     captured: captured.clone(),
                     table: name.to_owned(),
                 });
@@ -248,7 +273,7 @@ fn check_entry(
         (_, kind) => {
             return Err(invalid(
                 "manifest.json".to_owned(),
-                format!("source {} is captured as kind {kind:?}", source.id),
+                format!("source {id} is captured as kind {kind:?}"),
             ));
         }
     }
@@ -265,10 +290,7 @@ fn check_entry(
         Some(other) => {
             return Err(invalid(
                 "manifest.json".to_owned(),
-                format!(
-                    "source {}: status {other:?} is neither ok nor error",
-                    source.id
-                ),
+                format!("source {id}: status {other:?} is neither ok nor error"),
             ));
         }
     }
@@ -276,10 +298,10 @@ fn check_entry(
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    match source.kind {
+    match kind {
         SourceKind::Command { .. } => {
-            let stdout = read(format!("{}.stdout", source.id), true)?.unwrap_or_default();
-            let stderr = read(format!("{}.stderr", source.id), false)?.unwrap_or_default();
+            let stdout = read(format!("{}.stdout", id), true)?.unwrap_or_default();
+            let stderr = read(format!("{}.stderr", id), false)?.unwrap_or_default();
             Ok(Captured::Command {
                 exit_code: entry.exit_code,
                 stdout: text(stdout),
@@ -287,7 +309,7 @@ fn check_entry(
             })
         }
         SourceKind::Api { .. } => {
-            let name = format!("{}.json", source.id);
+            let name = format!("{}.json", id);
             let bytes = read(name.clone(), true)?.unwrap_or_default();
             let value: Value =
                 serde_json::from_slice(&bytes).map_err(|e| invalid(name, e.to_string()))?;
@@ -318,4 +340,69 @@ fn read_regular(path: &PathBuf, limit: u64) -> Result<Vec<u8>, FileError> {
         return Err(FileError::Invalid(format!("larger than {limit} bytes")));
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::sources::MACOS_SYSADMINCTL_SCREENLOCK;
+
+    fn write(dir: &Path, name: &str, content: &str) {
+        fs::write(dir.join(name), content).unwrap();
+    }
+
+    #[test]
+    fn per_user_captures_are_accepted_with_the_family_argv_only() {
+        let d = tempfile::tempdir().unwrap();
+        let manifest = |argv: &str| {
+            format!(
+                r#"{{"schema": "attest.captures/v1", "os": "macos", "sources": {{
+                "macos.sysadminctl.screenlock.alice": {{"kind": "command", "argv": {argv}, "exit_code": 0}},
+                "macos.sysadminctl.screenlock.bob": {{"kind": "command", "argv": {argv}, "status": "error", "error": "no session"}}}}}}"#
+            )
+        };
+        write(
+            d.path(),
+            "manifest.json",
+            &manifest(r#"["/usr/sbin/sysadminctl", "-screenLock", "status"]"#),
+        );
+        write(d.path(), "macos.sysadminctl.screenlock.alice.stdout", "");
+        write(
+            d.path(),
+            "macos.sysadminctl.screenlock.alice.stderr",
+            "screenLock delay is immediate\n",
+        );
+        let c = Captures::open(d.path()).unwrap();
+        assert_eq!(c.users(&MACOS_SYSADMINCTL_SCREENLOCK), ["alice", "bob"]);
+        assert!(matches!(
+            c.get_id("macos.sysadminctl.screenlock.alice"),
+            Some(Captured::Command { stderr, .. }) if stderr.contains("immediate")
+        ));
+        assert!(matches!(
+            c.get_id("macos.sysadminctl.screenlock.bob"),
+            Some(Captured::Error(_))
+        ));
+        // The user in argv is drift.
+        write(
+            d.path(),
+            "manifest.json",
+            &manifest(r#"["/usr/sbin/sysadminctl", "-screenLock", "status", "alice"]"#),
+        );
+        assert!(matches!(
+            Captures::open(d.path()),
+            Err(ReplayError::Drift { .. })
+        ));
+        // A name that cannot be a user of the family is not in the table.
+        write(
+            d.path(),
+            "manifest.json",
+            r#"{"schema": "attest.captures/v1", "os": "macos", "sources": {
+            "macos.sysadminctl.screenlock.Alice": {"kind": "command", "argv": ["/usr/sbin/sysadminctl", "-screenLock", "status"]}}}"#,
+        );
+        let err = Captures::open(d.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("not in the agent's source table"),
+            "{err}"
+        );
+    }
 }

@@ -337,6 +337,36 @@ pub const MACOS_SYSCTL_SWAPUSAGE: Source = api(
     "sysctl vm.swapusage",
 );
 
+/// The kernel, CPU and memory, by sysctl name: exactly
+/// `{"kern.osrelease": "24.1.0", "kern.version": "Darwin Kernel Version …",
+/// "machdep.cpu.brand_string": "Apple M3", "hw.memsize": 17179869184,
+/// "hw.ncpu": 8}` (strings for the first three, integers for the last two; a name
+/// the kernel does not have is `null`).
+pub const MACOS_SYSCTL_HARDWARE: Source = api(
+    "macos.sysctl.hardware",
+    Platform::Macos,
+    "sysctl kern.osrelease kern.version machdep.cpu.brand_string hw.memsize hw.ncpu",
+);
+
+/// launchd's enabled/disabled overrides of the system domain (text: a
+/// `disabled services = {` block of `"LABEL" => enabled|disabled` lines).
+pub const MACOS_LAUNCHCTL_PRINT_DISABLED: Source = command(
+    "macos.launchctl.print_disabled",
+    Platform::Macos,
+    &["/bin/launchctl", "print-disabled", "system"],
+);
+
+/// The screen lock of one user's session (`screenLock delay is immediate`,
+/// `screenLock delay is N seconds` or `screenLock is off`, on standard error). Run
+/// live as that user (uid and gid set when the process is spawned); the user is
+/// named only in the capture id, `macos.sysadminctl.screenlock.<user>`.
+pub const MACOS_SYSADMINCTL_SCREENLOCK: UserSource = UserSource {
+    prefix: "macos.sysadminctl.screenlock",
+    platform: Platform::Macos,
+    argv: &["/usr/sbin/sysadminctl", "-screenLock", "status"],
+    reads_stderr: true,
+};
+
 // Windows ----------------------------------------------------------------------
 
 /// Every `Win32_EncryptableVolume` instance, its cached properties and the results
@@ -399,6 +429,8 @@ pub const SOURCES: &[Source] = &[
     MACOS_PMSET_CUSTOM,
     MACOS_IOREG_PLATFORM,
     MACOS_PROFILES,
+    MACOS_SYSCTL_HARDWARE,
+    MACOS_LAUNCHCTL_PRINT_DISABLED,
     WIN_ENCRYPTABLE_VOLUMES,
     WIN_VOLUMES,
     WIN_WUA_SNAPSHOT,
@@ -407,6 +439,68 @@ pub const SOURCES: &[Source] = &[
 /// The source with id `id`.
 pub fn by_id(id: &str) -> Option<&'static Source> {
     SOURCES.iter().find(|s| s.id == id)
+}
+
+/// A command run once per user, as that user: one fixed argv for every user, the
+/// user named only in the capture id `<prefix>.<user>` (never in argv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserSource {
+    /// `<platform>.<tool>.<what>`; a capture's id adds `.<user>`.
+    pub prefix: &'static str,
+    pub platform: Platform,
+    pub argv: &'static [&'static str],
+    /// True when a check reads its standard error (captured as `<id>.stderr`).
+    pub reads_stderr: bool,
+}
+
+/// The longest user name a capture id carries.
+pub const MAX_USER_IN_ID: usize = 64;
+
+/// True when `user` can be named in a capture id (and so in a file name on every
+/// OS): 1 to [`MAX_USER_IN_ID`] of `a-z 0-9 _ . -`, not starting with `.` or `-`.
+pub fn user_in_id_ok(user: &str) -> bool {
+    !user.is_empty()
+        && user.len() <= MAX_USER_IN_ID
+        && !user.starts_with(['.', '-'])
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+impl UserSource {
+    /// The capture id for `user`; `None` when the name cannot be in an id.
+    pub fn id_for(&self, user: &str) -> Option<String> {
+        user_in_id_ok(user).then(|| format!("{}.{user}", self.prefix))
+    }
+
+    /// The user of a capture id of this family.
+    pub fn user_of<'a>(&self, id: &'a str) -> Option<&'a str> {
+        let user = id.strip_prefix(self.prefix)?.strip_prefix('.')?;
+        user_in_id_ok(user).then_some(user)
+    }
+
+    /// The command line, as a person reads it.
+    pub fn describe(&self) -> String {
+        self.argv.join(" ")
+    }
+
+    /// How it is read: a command, with this family's argv.
+    pub fn kind(&self) -> SourceKind {
+        SourceKind::Command {
+            argv: self.argv,
+            reads_stderr: self.reads_stderr,
+        }
+    }
+}
+
+/// Every per-user source.
+pub const USER_SOURCES: &[UserSource] = &[MACOS_SYSADMINCTL_SCREENLOCK];
+
+/// The per-user source a capture id belongs to, and its user.
+pub fn user_source_of(id: &str) -> Option<(&'static UserSource, &str)> {
+    USER_SOURCES
+        .iter()
+        .find_map(|s| s.user_of(id).map(|user| (s, user)))
 }
 
 #[cfg(test)]
@@ -450,5 +544,39 @@ mod tests {
         }
         assert_eq!(by_id("macos.fdesetup.status"), Some(&MACOS_FDESETUP_STATUS));
         assert_eq!(by_id("nope"), None);
+    }
+
+    #[test]
+    fn per_user_ids_name_the_user_only_in_the_id() {
+        let s = MACOS_SYSADMINCTL_SCREENLOCK;
+        assert_eq!(
+            s.id_for("alice").as_deref(),
+            Some("macos.sysadminctl.screenlock.alice")
+        );
+        assert_eq!(s.argv, ["/usr/sbin/sysadminctl", "-screenLock", "status"]);
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "Alice",
+            ".hidden",
+            "-x",
+            "a b",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(s.id_for(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            user_source_of("macos.sysadminctl.screenlock.bob_2"),
+            Some((&MACOS_SYSADMINCTL_SCREENLOCK, "bob_2"))
+        );
+        assert_eq!(user_source_of("macos.sysadminctl.screenlock."), None);
+        assert_eq!(user_source_of("macos.sysadminctl.screenlockbob"), None);
+        assert_eq!(user_source_of("macos.sysadminctl.screenlock.a/b"), None);
+        for u in USER_SOURCES {
+            assert!(u.argv[0].starts_with('/'));
+            assert!(by_id(u.prefix).is_none(), "a family is not also a source");
+            assert!(!u.argv.iter().any(|a| a.contains('<')), "no user in argv");
+        }
     }
 }

@@ -12,6 +12,8 @@
 
 pub mod accounts;
 pub mod disk;
+pub mod inventory;
+pub mod ioreg;
 pub mod login;
 pub mod patch;
 pub mod plist;
@@ -21,7 +23,32 @@ pub mod sudo;
 pub mod system;
 pub mod version;
 
-use super::Check;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{Check, Context};
+use crate::host::{CommandOutput, Source, SourceError};
+
+/// Outputs of commands several checks read, by source id, for one run.
+#[derive(Default)]
+struct CommandMemo(Mutex<HashMap<&'static str, Result<CommandOutput, SourceError>>>);
+
+/// Runs (or replays) the command `source` once per run: a second check that reads
+/// it (`inventory.host` reads what `system.sip` and `system.secure_boot` ran) gets
+/// the same output.
+pub fn command_once(ctx: &Context<'_>, source: &Source) -> Result<CommandOutput, SourceError> {
+    let memo = ctx.memo(|_| CommandMemo::default());
+    if let Ok(seen) = memo.0.lock()
+        && let Some(found) = seen.get(source.id)
+    {
+        return found.clone();
+    }
+    let out = ctx.host.command(source);
+    if let Ok(mut seen) = memo.0.lock() {
+        seen.insert(source.id, out.clone());
+    }
+    out
+}
 
 /// Every macOS check.
 pub fn checks() -> Vec<Box<dyn Check>> {
@@ -35,6 +62,8 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(remote::MacSshRootLogin),
         Box::new(remote::MacSshPasswordAuth),
         Box::new(sudo::SudoNopasswd),
+        Box::new(inventory::host::MacInventoryHost),
+        Box::new(inventory::software::MacInventorySoftware),
     ];
     checks.extend(patch::checks());
     checks.extend(accounts::checks());

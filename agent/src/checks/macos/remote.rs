@@ -9,30 +9,131 @@
 //! same sshd parser over `/etc/ssh/sshd_config` and the files it `Include`s
 //! (`/etc/ssh/sshd_config.d/*` on a Mac; `/etc` is a link to `private/etc`, which
 //! the host resolves).
+//!
+//! Where commands answer (live, or replayed), `launchctl print-disabled system`
+//! cross-checks the file: launchd's own view of the override. A label it lists as
+//! `enabled` (or `false`, the older form) is on, `disabled` (or `true`) is off, and
+//! a label it does not list has no override: off, as the file without the key.
+//! When the two disagree both checks are unknown. When the command gives no usable
+//! answer the file decides alone and `launchctl` is null in the facts.
 
 use attest_proto::{CheckResult, Evidence, Status};
 use std::sync::Arc;
 
 use crate::checks::linux::accounts::sshd::{SshPasswordAuth, SshRootLogin};
 use crate::checks::macos::prefs::{self, as_bool, render, type_name};
-use crate::checks::{Check, Context, not_applicable, unknown};
+use crate::checks::macos::system::{lines, quote};
+use crate::checks::{Check, Context, command_evidence, not_applicable, unknown};
+use crate::host::sources::MACOS_LAUNCHCTL_PRINT_DISABLED;
 
 /// launchd's overrides of the system domain: which daemons are disabled.
 pub const LAUNCHD_DISABLED: &str = "/var/db/com.apple.xpc.launchd/disabled.plist";
 /// The label of the OpenSSH server (Remote Login).
 pub const SSHD_LABEL: &str = "com.openssh.sshd";
 
-/// Whether Remote Login is on, as read from [`LAUNCHD_DISABLED`].
+/// Whether Remote Login is on, as read from [`LAUNCHD_DISABLED`] (and launchd).
 #[derive(Debug, Clone)]
 pub struct RemoteLogin {
     pub on: bool,
     /// Why, for summaries and reasons.
     pub basis: String,
-    pub evidence: Option<Evidence>,
+    pub evidence: Vec<Evidence>,
+    /// What `launchctl print-disabled system` says (`None`: not asked or no
+    /// usable answer).
+    pub launchctl: Option<bool>,
 }
 
-/// Reads Remote Login's state: `Err` with the reason when it cannot be told.
+/// The heading of the block of `launchctl print-disabled` that lists overrides.
+pub const DISABLED_BLOCK: &str = "disabled services = {";
+
+/// Why `launchctl print-disabled` output was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrintDisabledError {
+    #[error("no \"{DISABLED_BLOCK}\" block")]
+    NoBlock,
+    #[error("unexpected line {}", quote(.0))]
+    Unexpected(String),
+}
+
+/// The overrides of `launchctl print-disabled system`: label → disabled. Only the
+/// [`DISABLED_BLOCK`] block is read, up to its closing `}`; inside it every line
+/// must be `"LABEL" => disabled|enabled` (or `true`|`false`, older macOS); other
+/// blocks (login item associations) are skipped.
+pub fn parse_print_disabled(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, bool>, PrintDisabledError> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut it = lines(text);
+    it.by_ref()
+        .find(|l| l.trim() == DISABLED_BLOCK)
+        .ok_or(PrintDisabledError::NoBlock)?;
+    for line in it {
+        let t = line.trim();
+        if t == "}" {
+            return Ok(out);
+        }
+        let entry = t.split_once(" => ").and_then(|(label, state)| {
+            let label = label.strip_prefix('"')?.strip_suffix('"')?;
+            let disabled = match state {
+                "disabled" | "true" => true,
+                "enabled" | "false" => false,
+                _ => return None,
+            };
+            (!label.is_empty()).then(|| (label.to_owned(), disabled))
+        });
+        match entry {
+            Some((label, disabled)) => {
+                out.insert(label, disabled);
+            }
+            None => return Err(PrintDisabledError::Unexpected(line.to_owned())),
+        }
+    }
+    Err(PrintDisabledError::Unexpected("(no closing })".to_owned()))
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// Reads Remote Login's state: `Err` with the reason when it cannot be told
+/// (the file cannot be used, or launchd disagrees with it).
 pub fn remote_login(ctx: &Context<'_>) -> Result<RemoteLogin, String> {
+    let mut state = from_file(ctx)?;
+    if !ctx.host.answers_sources() {
+        return Ok(state);
+    }
+    let Ok(out) = ctx.host.command(&MACOS_LAUNCHCTL_PRINT_DISABLED) else {
+        return Ok(state);
+    };
+    if out.exit_code != Some(0) {
+        return Ok(state);
+    }
+    let Ok(overrides) = parse_print_disabled(&out.stdout) else {
+        return Ok(state);
+    };
+    let live_on = overrides.get(SSHD_LABEL) == Some(&false);
+    let excerpt = match overrides.get(SSHD_LABEL) {
+        Some(d) => format!(
+            "\"{SSHD_LABEL}\" => {}",
+            if *d { "disabled" } else { "enabled" }
+        ),
+        None => format!("(no {SSHD_LABEL} override)"),
+    };
+    state.evidence.push(command_evidence(&out, excerpt));
+    if live_on != state.on {
+        return Err(format!(
+            "launchd and the file disagree: launchctl print-disabled system says Remote \
+             Login is {}, {}",
+            on_off(live_on),
+            state.basis
+        ));
+    }
+    state.launchctl = Some(live_on);
+    state.basis = format!("{}; launchctl print-disabled system agrees", state.basis);
+    Ok(state)
+}
+
+fn from_file(ctx: &Context<'_>) -> Result<RemoteLogin, String> {
     let found =
         prefs::read_key(ctx.host, LAUNCHD_DISABLED, SSHD_LABEL).map_err(|e| e.to_string())?;
     let Some(found) = found else {
@@ -41,7 +142,8 @@ pub fn remote_login(ctx: &Context<'_>) -> Result<RemoteLogin, String> {
             basis: format!(
                 "{LAUNCHD_DISABLED} does not set {SSHD_LABEL}: Remote Login is off by default"
             ),
-            evidence: None,
+            evidence: Vec::new(),
+            launchctl: None,
         });
     };
     let disabled = as_bool(&found.value).ok_or_else(|| {
@@ -55,9 +157,10 @@ pub fn remote_login(ctx: &Context<'_>) -> Result<RemoteLogin, String> {
         basis: format!(
             "{SSHD_LABEL} = {} in {LAUNCHD_DISABLED}: Remote Login is {}",
             render(&found.value),
-            if disabled { "off" } else { "on" }
+            on_off(!disabled)
         ),
-        evidence: Some(found.evidence),
+        evidence: vec![found.evidence],
+        launchctl: None,
     })
 }
 
@@ -78,6 +181,7 @@ fn gated(ctx: &Context<'_>, inner: &dyn Check) -> CheckResult {
     };
     let with_state = |r: CheckResult| {
         r.fact("remote_login", state.on)
+            .fact("launchctl", state.launchctl.map(on_off))
             .evidences(state.evidence.clone())
     };
     if !state.on {
@@ -251,6 +355,92 @@ KbdInteractiveAuthentication no
             r.reason.as_deref().unwrap().contains("Remote Login is on"),
             "{r:?}"
         );
+    }
+
+    /// `launchctl print-disabled system` as macOS 15 prints it.
+    fn print_disabled(sshd: Option<&str>) -> String {
+        let mut out = String::from(
+            "disabled services = {\n\t\"com.apple.ftpd\" => disabled\n\t\"com.apple.mdmclient.daemon.runatboot\" => disabled\n",
+        );
+        if let Some(state) = sshd {
+            out.push_str(&format!("\t\"{SSHD_LABEL}\" => {state}\n"));
+        }
+        out.push_str(
+            "}\n\nlogin item associations = {\n\t\"com.example.helper\" => (\"com.example.app\")\n}\n",
+        );
+        out
+    }
+
+    #[test]
+    fn print_disabled_lists_the_overrides_block_only() {
+        let got = parse_print_disabled(&print_disabled(Some("enabled"))).unwrap();
+        assert_eq!(got.get(SSHD_LABEL), Some(&false));
+        assert_eq!(got.get("com.apple.ftpd"), Some(&true));
+        assert_eq!(got.len(), 3, "the login item block is not read: {got:?}");
+        // The older true/false form.
+        let got =
+            parse_print_disabled("disabled services = {\n\t\"com.openssh.sshd\" => true\n}\n")
+                .unwrap();
+        assert_eq!(got.get(SSHD_LABEL), Some(&true));
+        assert_eq!(
+            parse_print_disabled("Unrecognized subcommand: print-disabled\n"),
+            Err(PrintDisabledError::NoBlock)
+        );
+        let err = parse_print_disabled("disabled services = {\n\tcom.openssh.sshd = on\n}\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("com.openssh.sshd = on"), "{err}");
+        assert!(parse_print_disabled("disabled services = {\n").is_err());
+    }
+
+    #[test]
+    fn launchctl_agreeing_with_the_file_decides_and_disagreeing_is_unknown() {
+        // Agrees: on in both.
+        let r = mac(Some(false))
+            .command(
+                &MACOS_LAUNCHCTL_PRINT_DISABLED,
+                0,
+                &print_disabled(Some("enabled")),
+            )
+            .run(&MacSshRootLogin);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["launchctl"], "on");
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| serde_json::to_string(e).unwrap().contains("print-disabled")),
+            "{r:?}"
+        );
+        // Agrees: no override in either (off by default).
+        let r = mac(None)
+            .command(&MACOS_LAUNCHCTL_PRINT_DISABLED, 0, &print_disabled(None))
+            .run(&MacSshPasswordAuth);
+        assert_eq!(r.status, Status::NotApplicable, "{r:?}");
+        assert_eq!(r.facts["launchctl"], "off");
+        // The file says on, launchd says disabled: unknown.
+        let r = mac(Some(false))
+            .command(
+                &MACOS_LAUNCHCTL_PRINT_DISABLED,
+                0,
+                &print_disabled(Some("disabled")),
+            )
+            .run(&MacSshRootLogin);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("disagree"), "{r:?}");
+        // The file says off (no key), launchd says enabled: unknown.
+        let r = mac(None)
+            .command(
+                &MACOS_LAUNCHCTL_PRINT_DISABLED,
+                0,
+                &print_disabled(Some("enabled")),
+            )
+            .run(&MacSshPasswordAuth);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        // launchctl failed: the file decides alone.
+        let r = mac(Some(false))
+            .command(&MACOS_LAUNCHCTL_PRINT_DISABLED, 1, "")
+            .run(&MacSshRootLogin);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(r.facts["launchctl"].is_null(), "{r:?}");
     }
 
     /// Through the registry both ids answer from these checks on a Mac root.

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use attest_proto::{CheckResult, Status};
+use attest_proto::{CheckResult, Evidence, Status};
 use serde_json::json;
 
 use super::{group, numbered, passwd, sudoers};
@@ -98,55 +98,11 @@ impl Check for PrivilegedUsers {
             Err(e) => unavailable.push(e.to_string()),
         }
 
-        let sudo = sudoers::get(ctx);
-        let mut grants_fact = Vec::new();
-        match &sudo.0 {
-            Ok(s) => {
-                let grants = sudoers::all_grants(s);
-                let mut per_file: Vec<(String, Vec<String>)> = Vec::new();
-                for g in &grants {
-                    grants_fact.push(json!({
-                        "principal": g.principal,
-                        "via": g.via,
-                        "file": g.file,
-                        "line": g.lineno,
-                    }));
-                    let text = s
-                        .lines
-                        .iter()
-                        .find(|l| l.file == g.file && l.line.lineno == g.lineno)
-                        .map(|l| numbered(l.line.lineno, &l.line.text))
-                        .unwrap_or_default();
-                    match per_file.iter_mut().find(|(p, _)| *p == g.file) {
-                        Some((_, lines)) => {
-                            if !lines.contains(&text) {
-                                lines.push(text);
-                            }
-                        }
-                        None => per_file.push((g.file.clone(), vec![text])),
-                    }
-                }
-                for (path, lines) in per_file {
-                    if let Some(f) = s.file(&path) {
-                        evidence.push(f.evidence(lines.join("\n")));
-                    }
-                }
-                let mut names: Vec<&str> = Vec::new();
-                for g in &grants {
-                    if !names.contains(&g.principal.as_str()) {
-                        names.push(&g.principal);
-                    }
-                }
-                parts.push(if names.is_empty() {
-                    "sudoers grants ALL to no one".to_owned()
-                } else {
-                    format!("sudoers grants ALL to {}", names.join(", "))
-                });
-                unavailable.extend(s.not_followed.iter().cloned());
-            }
-            Err(e) if e.is_not_found() => parts.push("no /etc/sudoers".to_owned()),
-            Err(e) => unavailable.push(e.to_string()),
-        }
+        let all = sudoers_all(ctx);
+        parts.extend(all.part);
+        evidence.extend(all.evidence);
+        unavailable.extend(all.unavailable);
+        let grants_fact = all.grants;
 
         if !unavailable.is_empty() {
             parts.push(format!("not read: {}", unavailable.join("; ")));
@@ -159,6 +115,75 @@ impl Check for PrivilegedUsers {
             .fact("unavailable", &unavailable)
             .evidences(evidence)
     }
+}
+
+/// The sudoers rules that grant `ALL` commands, as `accounts.privileged_users`
+/// reports them on Linux and macOS.
+#[derive(Debug, Default)]
+pub struct SudoersAll {
+    /// For the summary: "sudoers grants ALL to …", or "no /etc/sudoers".
+    pub part: Option<String>,
+    /// One `{principal, via, file, line}` per grant (fact `sudoers_all`).
+    pub grants: Vec<serde_json::Value>,
+    /// Per file, the granting lines.
+    pub evidence: Vec<Evidence>,
+    /// What could not be read.
+    pub unavailable: Vec<String>,
+}
+
+/// Reads `/etc/sudoers` and what it includes (once per run) and lists the `ALL`
+/// grants.
+pub fn sudoers_all(ctx: &Context<'_>) -> SudoersAll {
+    let mut out = SudoersAll::default();
+    let sudo = sudoers::get(ctx);
+    match &sudo.0 {
+        Ok(s) => {
+            let grants = sudoers::all_grants(s);
+            let mut per_file: Vec<(String, Vec<String>)> = Vec::new();
+            for g in &grants {
+                out.grants.push(json!({
+                    "principal": g.principal,
+                    "via": g.via,
+                    "file": g.file,
+                    "line": g.lineno,
+                }));
+                let text = s
+                    .lines
+                    .iter()
+                    .find(|l| l.file == g.file && l.line.lineno == g.lineno)
+                    .map(|l| numbered(l.line.lineno, &l.line.text))
+                    .unwrap_or_default();
+                match per_file.iter_mut().find(|(p, _)| *p == g.file) {
+                    Some((_, lines)) => {
+                        if !lines.contains(&text) {
+                            lines.push(text);
+                        }
+                    }
+                    None => per_file.push((g.file.clone(), vec![text])),
+                }
+            }
+            for (path, lines) in per_file {
+                if let Some(f) = s.file(&path) {
+                    out.evidence.push(f.evidence(lines.join("\n")));
+                }
+            }
+            let mut names: Vec<&str> = Vec::new();
+            for g in &grants {
+                if !names.contains(&g.principal.as_str()) {
+                    names.push(&g.principal);
+                }
+            }
+            out.part = Some(if names.is_empty() {
+                "sudoers grants ALL to no one".to_owned()
+            } else {
+                format!("sudoers grants ALL to {}", names.join(", "))
+            });
+            out.unavailable.extend(s.not_followed.iter().cloned());
+        }
+        Err(e) if e.is_not_found() => out.part = Some("no /etc/sudoers".to_owned()),
+        Err(e) => out.unavailable.push(e.to_string()),
+    }
+    out
 }
 
 #[cfg(test)]

@@ -278,7 +278,14 @@ impl Check for InventoryHost {
             hardware.model.as_deref(),
             &hw,
         );
-        CheckResult::new(self.id(), Status::Info, summary)
+        let result = machine_facts(
+            CheckResult::new(self.id(), Status::Info, summary),
+            id.kernel.value(),
+            id.machine_id.value(),
+            &hardware,
+            &hw,
+        );
+        result
             .fact("hostname", hostname)
             .fact("hostname_source", id.hostname.path)
             .fact(
@@ -292,21 +299,34 @@ impl Check for InventoryHost {
                     })
                 }),
             )
-            .fact("kernel", id.kernel.value())
-            .fact("machine_id", id.machine_id.value())
-            .fact(attest_proto::facts::HARDWARE, &hardware)
-            .fact("cpu", &hw.cpu)
-            .fact("memory_bytes", hw.memory_bytes)
-            .fact("interfaces", &hw.interfaces)
-            .fact("hardware_source", hw.source)
             .fact("unreadable", unreadable)
             .evidences(evidence)
     }
 }
 
+/// The machine facts `inventory.host` records alike on every OS: `kernel`,
+/// `machine_id`, `hardware`, `cpu`, `memory_bytes`, `interfaces`,
+/// `hardware_source`.
+pub(crate) fn machine_facts(
+    result: CheckResult,
+    kernel: Option<&str>,
+    machine_id: Option<&str>,
+    hardware: &attest_proto::facts::Hardware,
+    hw: &Hardware,
+) -> CheckResult {
+    result
+        .fact("kernel", kernel)
+        .fact("machine_id", machine_id)
+        .fact(attest_proto::facts::HARDWARE, hardware)
+        .fact("cpu", &hw.cpu)
+        .fact("memory_bytes", hw.memory_bytes)
+        .fact("interfaces", &hw.interfaces)
+        .fact("hardware_source", hw.source)
+}
+
 /// "web-01: Debian GNU/Linux 12 (bookworm), kernel 6.1.0-28-amd64, Dell Inc.
 /// PowerEdge R650, 4 CPUs, 7.6 GiB memory, 2 network interfaces."
-fn summary(
+pub(crate) fn summary(
     hostname: Option<&str>,
     os: Option<&str>,
     kernel: Option<&str>,

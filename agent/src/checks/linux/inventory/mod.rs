@@ -4,7 +4,7 @@
 //! [`host_info`] builds the report's `host` block from the same identity that
 //! `inventory.host` records, read once per run.
 
-mod host;
+pub(crate) mod host;
 mod live;
 mod parse;
 pub mod software;

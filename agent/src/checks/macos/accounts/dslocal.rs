@@ -36,6 +36,9 @@ pub const NO_SHELL: &str = "/usr/bin/false";
 pub struct User {
     pub name: String,
     pub uid: Option<i64>,
+    /// The primary group (`gid`), kept to run a per-user command as the user.
+    #[serde(skip)]
+    pub gid: Option<i64>,
     pub generateduid: Option<String>,
     pub shell: Option<String>,
     pub authentication_authority: Vec<String>,
@@ -166,6 +169,7 @@ pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
     Ok(User {
         name,
         uid,
+        gid: first(&dict, "gid").and_then(|g| g.trim().parse().ok()),
         generateduid: first(&dict, "generateduid").map(|g| g.to_ascii_uppercase()),
         shell: first(&dict, "shell"),
         authentication_authority: values(&dict, "authentication_authority"),

@@ -20,6 +20,7 @@ use attest_proto::{CheckResult, Evidence, Status};
 use self::dslocal::{ADMIN_GROUP, Directory, PasswordKind, USERS_DIR, directory};
 use self::pwpolicy::Policies;
 use super::disk::{Read, read_command};
+use crate::checks::linux::accounts::privileged::sudoers_all;
 use crate::checks::{Check, Context, Thresholds, command_evidence, not_applicable, unknown};
 use crate::host::sources::MACOS_PWPOLICY;
 
@@ -66,12 +67,12 @@ impl Check for Uid0OnlyRoot {
     }
 }
 
-/// `accounts.privileged_users` (info): uid-0 accounts and the members of
-/// `admin` (`users`, plus `groupmembers` resolved through `generateduid`, nested
-/// groups followed, cycles cut). Unknown when the local directory is unreadable.
-///
-/// Not yet here: sudoers `ALL` grants (the sudoers reader for macOS is another
-/// module's).
+/// `accounts.privileged_users` (info): uid-0 accounts, the members of `admin`
+/// (`users`, plus `groupmembers` resolved through `generateduid`, nested groups
+/// followed, cycles cut), and the sudoers rules that grant `ALL` commands (the
+/// Linux sudoers reader over `/etc/sudoers` and what it includes). Unknown when
+/// the local directory is unreadable; sudoers that cannot be read are listed in
+/// `unavailable` and the result stays `info`.
 pub struct PrivilegedUsers;
 
 impl Check for PrivilegedUsers {
@@ -87,27 +88,34 @@ impl Check for PrivilegedUsers {
         };
         let uid0: Vec<&str> = dir.uid0().iter().map(|u| u.name.as_str()).collect();
         let admins = dir.members(ADMIN_GROUP);
-        let mut result = CheckResult::new(
-            self.id(),
-            Status::Info,
-            format!(
-                "{} uid-0 account(s) ({}); {} admin member(s) ({})",
-                uid0.len(),
-                uid0.join(", "),
-                admins.names.len(),
-                admins.names.iter().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        )
-        .fact("uid0_accounts", &uid0)
-        .fact("admin_members", &admins.names)
-        .fact("admin_groups_walked", &admins.groups)
-        .fact("unresolved_members", &admins.unresolved);
+        let sudo = sudoers_all(ctx);
+        let mut summary = format!(
+            "{} uid-0 account(s) ({}); {} admin member(s) ({})",
+            uid0.len(),
+            uid0.join(", "),
+            admins.names.len(),
+            admins.names.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        for part in sudo.part.iter().cloned().chain(
+            (!sudo.unavailable.is_empty())
+                .then(|| format!("not read: {}", sudo.unavailable.join("; "))),
+        ) {
+            summary.push_str("; ");
+            summary.push_str(&part);
+        }
+        let mut result = CheckResult::new(self.id(), Status::Info, summary)
+            .fact("uid0_accounts", &uid0)
+            .fact("admin_members", &admins.names)
+            .fact("admin_groups_walked", &admins.groups)
+            .fact("unresolved_members", &admins.unresolved)
+            .fact("sudoers_all", sudo.grants)
+            .fact("unavailable", &sudo.unavailable);
         for name in &admins.groups {
             if let Some(g) = dir.group(name) {
                 result = result.evidence(g.evidence.clone());
             }
         }
-        result
+        result.evidences(sudo.evidence)
     }
 }
 

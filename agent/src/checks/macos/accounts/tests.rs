@@ -338,6 +338,54 @@ fn privileged_users_lists_uid0_and_admin_members() {
 }
 
 #[test]
+fn privileged_users_lists_sudoers_all_grants_on_a_mac() {
+    let r = mac()
+        .link("/etc", "private/etc")
+        .file(
+            "/private/etc/sudoers",
+            "root\tALL = (ALL) ALL\n%admin\tALL = (ALL) ALL\n#includedir /private/etc/sudoers.d\n",
+        )
+        .file(
+            "/private/etc/sudoers.d/ops",
+            "User_Alias OPS = carol, dave\nOPS ALL = (ALL) ALL\nerin ALL = /usr/bin/true\n",
+        )
+        .run(&PrivilegedUsers);
+    assert_eq!(r.status, Status::Info, "{r:?}");
+    let principals: Vec<&str> = r.facts["sudoers_all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(principals, ["root", "%admin", "carol", "dave"]);
+    assert_eq!(r.facts["sudoers_all"][2]["via"], "OPS");
+    assert!(
+        r.summary
+            .ends_with("sudoers grants ALL to root, %admin, carol, dave"),
+        "{}",
+        r.summary
+    );
+    let text = serde_json::to_string(&r.evidence).unwrap();
+    assert!(text.contains("/etc/sudoers.d/ops"), "{text}");
+
+    // Unreadable sudoers: still info, and said.
+    let r = mac()
+        .file("/etc/sudoers", "root ALL = (ALL) ALL\n")
+        .deny("/etc/sudoers")
+        .run(&PrivilegedUsers);
+    assert_eq!(r.status, Status::Info, "{r:?}");
+    assert!(
+        r.summary.contains("not read: /etc/sudoers"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.facts["sudoers_all"], serde_json::json!([]));
+    // No sudoers at all.
+    let r = mac().run(&PrivilegedUsers);
+    assert!(r.summary.ends_with("no /etc/sudoers"), "{}", r.summary);
+}
+
+#[test]
 fn shadow_hash_data_never_reaches_a_result() {
     let host = mac().command(
         &MACOS_PWPOLICY,

@@ -10,6 +10,7 @@ pub mod audit_logging;
 pub mod firewall;
 pub mod gatekeeper;
 pub mod malware;
+pub mod screen_lock;
 pub mod secure_boot;
 pub mod sip;
 pub mod time_sync;
@@ -46,6 +47,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(gatekeeper::Gatekeeper),
         Box::new(time_sync::TimeSync),
         Box::new(audit_logging::AuditLogging),
+        Box::new(screen_lock::MacScreenLock),
         Box::new(malware::MacMalwareProtection),
     ]
 }
@@ -128,6 +130,12 @@ mod tests {
             let gk = gatekeeper::parse_status(&text);
             let fw = firewall::parse_status(&text);
             let _ = secure_boot::parse_ibridge(&text);
+            let _ = screen_lock::parse_pmset_custom(&text);
+            let _ = crate::checks::macos::remote::parse_print_disabled(&text);
+            let _ = crate::checks::macos::inventory::software::macho_arch(text.as_bytes());
+            if let Ok(state) = screen_lock::parse_screenlock(&text) {
+                proptest::prop_assert_eq!(lines(&text).count(), 1, "{:?}", state);
+            }
             if gk.is_ok() {
                 proptest::prop_assert!(lines(&text).all(|l| l == gatekeeper::ENABLED || l == gatekeeper::DISABLED));
             }

@@ -90,7 +90,7 @@ impl Check for SecureBoot {
     }
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
-        let out = match ctx.host.command(&MACOS_IBRIDGE) {
+        let out = match crate::checks::macos::command_once(ctx, &MACOS_IBRIDGE) {
             Ok(out) => out,
             Err(e) => return unknown(self.id(), e.to_string()),
         };

@@ -122,7 +122,7 @@ pub(crate) fn run_parsed<T>(
     parse: impl Fn(&str) -> Result<T, LineError>,
     require_success: bool,
 ) -> Result<(T, CommandOutput), String> {
-    let out = ctx.host.command(source).map_err(|e| e.to_string())?;
+    let out = crate::checks::macos::command_once(ctx, source).map_err(|e| e.to_string())?;
     if require_success && out.exit_code != Some(0) {
         return Err(format!(
             "{}: exited with {}",
