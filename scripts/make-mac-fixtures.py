@@ -54,13 +54,15 @@ COMMANDS = {
         "/usr/bin/profiles", "show", "-type", "configuration", "-output", "stdout-xml"],
 }
 APIS = {"macos.sysctl.swapusage": "sysctl vm.swapusage"}
-# Being added to the table by another change: listed in manifest.pending.json.
+# Per-user and later additions to the source table (listed in manifest.json like the rest).
 PENDING_COMMANDS = {
     "macos.sysadminctl.screenlock": ["/usr/sbin/sysadminctl", "-screenLock", "status"],
     "macos.launchctl.print_disabled": ["/bin/launchctl", "print-disabled", "system"],
 }
-# The table will name the call; an entry without `name` is not checked against it.
-PENDING_APIS = {"macos.sysctl.hardware": None}
+PENDING_APIS = {
+    "macos.sysctl.hardware":
+        "sysctl kern.osrelease kern.version machdep.cpu.brand_string hw.memsize hw.ncpu",
+}
 
 
 def utc(s):
@@ -147,10 +149,9 @@ class Host:
     def manifest(self, captured_on):
         base = {"schema": "attest.captures/v1", "os": "macos", "captured_at": CAPTURED_AT,
                 "captured_on": captured_on}
+        sources = dict(self.sources, **self.pending)
         self.write("_captures/manifest.json",
-                   json.dumps(dict(base, sources=self.sources), indent=2) + "\n")
-        self.write("_captures/manifest.pending.json",
-                   json.dumps({"sources": self.pending}, indent=2) + "\n")
+                   json.dumps(dict(base, sources=dict(sorted(sources.items()))), indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------

@@ -104,7 +104,7 @@ const MACOS_VERDICTS: [(&str, &[&str]); 33] = [
     ("system.smb1_disabled", &[NA]),
     ("malware.protection", &[PASS, FAIL, UNKNOWN]),
     ("inventory.host", &[INFO]),
-    ("inventory.software", &[INFO]),
+    ("inventory.software", &[INFO, UNKNOWN]),
 ];
 
 /// The operating system of a host root, decided as the agent decides it: a

@@ -121,7 +121,11 @@ impl Check for IndexFresh {
         let result = if odd.is_empty() {
             result
         } else {
-            result.with_reason(format!("{SOFTWARE_UPDATE_PLIST}: {}", odd.join("; ")))
+            // `reason` is for unknown and not_applicable only.
+            result.fact(
+                "unanswered",
+                [format!("{SOFTWARE_UPDATE_PLIST}: {}", odd.join("; "))],
+            )
         };
         let dates: serde_json::Map<String, serde_json::Value> = found
             .iter()

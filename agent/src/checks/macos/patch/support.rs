@@ -260,6 +260,10 @@ impl Check for OsSupported {
                 .evidence(sv.evidence.clone())
                 .evidences(rsr_evidence.clone());
             match &rsr_problem {
+                // `reason` is for unknown and not_applicable only.
+                Some(p) if result.status != Status::Unknown => {
+                    result.fact("unanswered", [p.clone()])
+                }
                 Some(p) if result.reason.is_none() => result.with_reason(p.clone()),
                 _ => result,
             }
@@ -533,13 +537,19 @@ mod tests {
         assert_eq!(r.facts["product_version_extra"], "(a)");
         assert!(r.summary.contains("macOS 15.7.2 (a)"), "{}", r.summary);
         assert_eq!(r.evidence.len(), 2);
-        // An unreadable cryptex plist does not hide the verdict; the reason says so.
+        // An unreadable cryptex plist does not hide the verdict; a fact says so.
         let fake = mac("15.7.2", "24G325")
             .file(RSR_VERSION_PLIST, "x")
             .deny(RSR_VERSION_PLIST);
         let r = at(&fake, 2026, 12, 1);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        assert!(r.reason.as_deref().unwrap().contains("permission denied"));
+        assert_eq!(r.reason, None, "{r:?}");
+        assert!(
+            r.facts["unanswered"][0]
+                .as_str()
+                .unwrap()
+                .contains("permission denied")
+        );
         assert_eq!(r.facts["product_version_extra"], serde_json::Value::Null);
     }
 }

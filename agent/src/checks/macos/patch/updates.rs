@@ -513,10 +513,14 @@ impl Check for SecurityUpdatesPending {
                 ),
             )
         };
-        let result = if result.reason.is_none() && !problems.is_empty() {
+        // `reason` is for unknown and not_applicable only: a source that gave no
+        // answer beside a decided verdict is a fact.
+        let result = if problems.is_empty() {
+            result
+        } else if result.status == Status::Unknown && result.reason.is_none() {
             result.with_reason(problems.join("; "))
         } else {
-            result
+            result.fact("unanswered", &problems)
         };
         base(result)
             .fact("pending_count", pending.len())
@@ -766,8 +770,15 @@ mod tests {
             );
             assert_eq!(r.facts["sources"], json!(["plist"]));
             assert_eq!(r.facts["last_recommended_updates_available"], 2);
-            // The command is not run offline: said in the reason, not deciding.
-            assert!(r.reason.as_deref().unwrap().contains("offline"), "{r:?}");
+            // The command is not run offline: said in a fact, not deciding.
+            assert_eq!(r.reason, None, "{r:?}");
+            assert!(
+                r.facts["unanswered"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("offline"),
+                "{r:?}"
+            );
         }
     }
 
@@ -822,8 +833,9 @@ mod tests {
     fn a_failed_scan_leaves_the_plist_to_decide_and_says_so() {
         let r = live_133(1, SCAN_FAILED);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        let reason = r.reason.as_deref().unwrap();
-        assert!(reason.contains("the scan failed"), "{reason}");
+        assert_eq!(r.reason, None, "{r:?}");
+        let unanswered = r.facts["unanswered"][0].as_str().unwrap();
+        assert!(unanswered.contains("the scan failed"), "{unanswered}");
         assert_eq!(r.facts["sources"], json!(["plist"]));
         // Without the plist: unknown.
         let r = mac("13.3")

@@ -12,7 +12,7 @@ use super::{lines, quote};
 use crate::checks::macos::accounts::dslocal::{self, Directory, FIRST_HUMAN_UID};
 use crate::checks::macos::ioreg;
 use crate::checks::macos::prefs::{self, MANAGED_DIR, PlistError, as_bool, type_name};
-use crate::checks::{Check, Context, command_evidence, file_evidence, not_applicable, unknown};
+use crate::checks::{Check, Context, command_evidence, file_evidence, unknown};
 use crate::host::sources::{MACOS_PMSET_CUSTOM, MACOS_SYSADMINCTL_SCREENLOCK};
 use crate::host::{Host, SessionUser, join_path};
 
@@ -483,8 +483,8 @@ enum Who {
 
 /// The screen lock of every human user with a session.
 ///
-/// Users: human accounts (uid ≥ 501 in the local directory; `not_applicable` when
-/// there is none). Live, the user logged in at the screen (the owner of
+/// Users: human accounts (uid ≥ 501 in the local directory; `unknown` when there
+/// is none: no session to ask). Live, the user logged in at the screen (the owner of
 /// `/dev/console`, when that is a human account); in replay, each user with a
 /// captured `macos.sysadminctl.screenlock.<user>`; otherwise (offline, or nobody
 /// logged in) every human account, judged from managed values only.
@@ -531,7 +531,12 @@ impl Check for MacScreenLock {
         let dir_memo = dslocal::directory(ctx);
         let humans: Option<Vec<SessionUser>> = dir_memo.0.as_ref().ok().map(human_users);
         if humans.as_ref().is_some_and(Vec::is_empty) {
-            return not_applicable(id, "no human account (uid ≥ 501) in the local directory");
+            // The catalogue has no not_applicable for a Mac: with no user there is no
+            // session to ask and no user channel to read.
+            return unknown(
+                id,
+                "no human account (uid ≥ 501) in the local directory: no user session to ask",
+            );
         }
         let accounts = || Who::Accounts(humans.clone().unwrap_or_default());
         let (who, label) = if ctx.host.is_live() {
@@ -617,7 +622,8 @@ impl Check for MacScreenLock {
         if status == Status::Pass
             && let Some(p) = &power.problem
         {
-            result = result.with_reason(format!("display sleep not read: {p}"));
+            // `reason` is for unknown and not_applicable only.
+            result = result.fact("unanswered", [format!("display sleep not read: {p}")]);
         }
         result
             .fact("threshold", threshold)
@@ -918,11 +924,11 @@ mod tests {
     }
 
     #[test]
-    fn no_human_account_is_not_applicable() {
+    fn no_human_account_is_unknown() {
         let mut fake = mac();
         fake.remove(&format!("{USERS_DIR}/alice.plist"));
         let r = fake.run(&MacScreenLock);
-        assert_eq!(r.status, Status::NotApplicable, "{r:?}");
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
         assert!(r.reason.as_deref().unwrap().contains("no human account"));
     }
 
