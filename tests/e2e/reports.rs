@@ -260,6 +260,31 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
         );
         let html = std::fs::read_to_string(data.join("report.html")).unwrap();
         assert!(html.contains("Statement of applicability"));
+        // The fixture Mac beside this machine: delivered as its own agent, a replay,
+        // shown in the report as such and never evidence.
+        let mac_id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("  the fixture Mac macos26-laptop is agent "))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_else(|| panic!("no fixture Mac line: {text}"));
+        assert!(
+            text.contains(&format!("{mac_id}: report seq {seq}, a replay")),
+            "{text}"
+        );
+        assert!(text.contains("  2 hosts, "), "{text}");
+        assert!(html.contains(mac_id), "the report does not show the Mac");
+        assert!(
+            html.contains(&format!(
+                "{} (agent.replay), which {} never evidence",
+                if seq == 1 {
+                    "1 replayed report"
+                } else {
+                    "2 replayed reports"
+                },
+                if seq == 1 { "is" } else { "are" }
+            )),
+            "the report does not say the Mac's reports are replays"
+        );
         Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
