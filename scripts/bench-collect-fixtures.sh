@@ -2,7 +2,8 @@
 # Benchmark: `attest-agent collect` of fixture hosts (release build), each RUNS times.
 # A captured host (`"replay": true` in its expected.json) is collected with
 # `--replay ROOT/_captures`, as the e2e test does. Prints, per host, the median and
-# the slowest wall time and the median peak RSS (each child's own, from wait4).
+# the slowest wall time and the median peak RSS (GNU time's %M: the agent's own; a
+# child forked from Python would count Python's pages until it execs).
 #
 #   scripts/bench-collect-fixtures.sh [RUNS] [HOST...]   (default 20 runs, every macos* host)
 set -euo pipefail
@@ -17,11 +18,12 @@ if [ ${#hosts[@]} -eq 0 ]; then
     grep -q '"base"' "$d/expected.json" || hosts+=("$(basename "$d")")
   done
 fi
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 1; }
 cargo build --release -q -p attest-agent
 agent=target/release/attest-agent
 echo "agent: $(stat -c %s "$agent") bytes; host: $(uname -sr), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); runs: $runs"
 python3 - "$agent" "$runs" "${hosts[@]}" <<'PY'
-import json, os, statistics, subprocess, sys, time
+import json, statistics, subprocess, sys, time
 agent, runs, hosts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 print("host\tmedian_wall_ms\tmax_wall_ms\tmedian_peak_rss_mb")
 for name in hosts:
@@ -33,11 +35,11 @@ for name in hosts:
     walls, rss = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", *argv],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         walls.append(time.perf_counter() - start)
-        rss.append(usage.ru_maxrss)  # kB on Linux
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"{name}: attest-agent exited with {os.waitstatus_to_exitcode(status)}")
+        if p.returncode != 0:
+            sys.exit(f"{name}: attest-agent exited with {p.returncode}")
+        rss.append(int(p.stderr.strip().splitlines()[-1]))  # kB
     print(f"{name}\t{statistics.median(walls)*1000:.1f}\t{max(walls)*1000:.1f}\t{statistics.median(rss)/1024:.1f}")
 PY
