@@ -264,6 +264,7 @@ impl CountsAs {
 fn counted_by_rules(
     plan: &Plan,
     check: usize,
+    os_id: &str,
     status: Status,
     facts: Option<&[(String, serde_json::Value)]>,
     conflict: Option<&ChainEvent>,
@@ -276,7 +277,7 @@ fn counted_by_rules(
     for control in controls {
         let applicable: Vec<&Arc<Rule>> = rules
             .iter()
-            .filter(|r| r.control == *control && r.applies_to(status))
+            .filter(|r| r.control == *control && r.applies_to(status, os_id))
             .collect();
         if applicable.is_empty() {
             continue;
@@ -661,9 +662,14 @@ pub fn evaluate_host<'a>(
             };
             let fresh = matches!(freshness, Freshness::Fresh { .. });
             let counted = match (status, result) {
-                (Some(st), Some(res)) if fresh && applies => {
-                    counted_by_rules(plan, position, st, res.facts.as_deref(), conflict.copied())
-                }
+                (Some(st), Some(res)) if fresh && applies => counted_by_rules(
+                    plan,
+                    position,
+                    &input.host.os_id,
+                    st,
+                    res.facts.as_deref(),
+                    conflict.copied(),
+                ),
                 _ => Vec::new(),
             };
             let counted = counted
@@ -1855,8 +1861,20 @@ mod tests {
         events: &[ChainEvent],
         waivers: &[Waiver],
     ) -> (HashMap<String, State>, Vec<CheckState>) {
+        host_on("macos", catalog, r, events, waivers)
+    }
+
+    /// [`host_with`] for a host whose `host.os.id` is `os_id`.
+    fn host_on(
+        os_id: &str,
+        catalog: &Catalog,
+        r: &ReportRecord,
+        events: &[ChainEvent],
+        waivers: &[Waiver],
+    ) -> (HashMap<String, State>, Vec<CheckState>) {
         let plan = Plan::new(catalog);
-        let h = host("a");
+        let mut h = host("a");
+        h.os_id = os_id.to_owned();
         let evs: Vec<&ChainEvent> = events.iter().collect();
         let ws: Vec<&Waiver> = waivers.iter().collect();
         let eval = evaluate_host(
@@ -1916,8 +1934,8 @@ mod tests {
         );
         assert!(
             k.note.starts_with(
-                "counts as not satisfied for 8.7: pass with facts.basis = \"xprotect\" \
-                 (built-in mapping rule): Apple's built-in XProtect alone"
+                "counts as not satisfied for 8.7: pass on macos with facts.basis = \
+                 \"xprotect\" (built-in mapping rule): Apple's built-in XProtect alone"
             ),
             "{}",
             k.note
@@ -2001,6 +2019,27 @@ mod tests {
         )]);
         let (s, _) = host_with(&flip, &linux, &[], &[]);
         assert_eq!(s["8.15"], State::NotSatisfied);
+    }
+
+    /// The default rules are about Macs: on another OS they never apply, even to the
+    /// same facts, and facts that could not be read do not matter there.
+    #[test]
+    fn rules_scoped_to_macos_leave_other_hosts_alone() {
+        use serde_json::json;
+        let c = catalog();
+        let xprotect = mac_report(&[(
+            "malware.protection",
+            "pass",
+            Some(json!({"basis": "xprotect"})),
+        )]);
+        let (s, checks) = host_on("debian", &c, &xprotect, &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
+        assert!(checks.iter().all(|k| k.counted.is_empty()));
+        let (s, _) = host_on("macos", &c, &xprotect, &[], &[]);
+        assert_eq!(s["8.7"], State::NotSatisfied);
+        let unread = mac_report(&[("malware.protection", "pass", None)]);
+        let (s, _) = host_on("windows", &c, &unread, &[], &[]);
+        assert_eq!(s["8.7"], State::Satisfied);
     }
 
     /// Facts that could not be read leave a ruled result not assessed for the control;

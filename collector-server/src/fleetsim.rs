@@ -327,12 +327,36 @@ impl SimAgent {
     }
 }
 
+/// The host facts of simulated Mac `i` (macOS 26.1 on Apple silicon).
+pub fn sim_mac(i: u64) -> HostInfo {
+    HostInfo {
+        os: OsInfo {
+            id: "macos".into(),
+            version_id: "26.1".into(),
+            pretty_name: "macOS 26.1 (25B78)".into(),
+        },
+        kernel: "25.1.0".into(),
+        ..sim_host(i)
+    }
+}
+
 /// Enrolls `count` simulated agents (ids `agt_sim_<seed>_<i>`) at `at`.
 pub async fn enroll(
     store: &dyn Store,
     seed: u64,
     count: u64,
     at: Millis,
+) -> Result<Vec<SimAgent>, SimError> {
+    enroll_hosts(store, seed, count, at, sim_host).await
+}
+
+/// [`enroll`], host `i` described by `host(i)`.
+pub async fn enroll_hosts(
+    store: &dyn Store,
+    seed: u64,
+    count: u64,
+    at: Millis,
+    host_of: impl Fn(u64) -> HostInfo,
 ) -> Result<Vec<SimAgent>, SimError> {
     let token_id = format!("tok_sim_{seed}");
     let token_hash = format!("sim-{seed}-{}", crate::auth::random_hex(8));
@@ -348,7 +372,7 @@ pub async fn enroll(
     let mut out = Vec::new();
     for i in 0..count {
         let key = sim_key(seed, i);
-        let host = sim_host(i);
+        let host = host_of(i);
         let agent_id = format!("agt_sim_{seed}_{i:05}");
         let outcome = store
             .enroll(

@@ -112,6 +112,9 @@ struct MappingFile {
 struct FileRule {
     check: String,
     control: String,
+    /// The OS the rule is about (`macos`, `windows`, `debian`…: the agent's
+    /// `host.os.id`); any OS when absent.
+    os: Option<String>,
     status: Option<String>,
     fact: String,
     equals: toml::Value,
@@ -431,6 +434,17 @@ impl Builder {
                     ),
                 ));
             }
+            if let Some(os) = &r.os
+                && !valid_os_id(os)
+            {
+                return Err(self.entry(
+                    "rule",
+                    i,
+                    format!(
+                        "{what}: os {os:?} is not an OS id as the agent reports it in host.os.id                          (lowercase letters, digits, '.', '_' or '-', e.g. \"macos\")"
+                    ),
+                ));
+            }
             let equals = match r.equals {
                 toml::Value::String(s) => FactValue::Text(s),
                 toml::Value::Boolean(b) => FactValue::Bool(b),
@@ -471,6 +485,7 @@ impl Builder {
             let rule = Rule {
                 check: r.check,
                 control: r.control,
+                os: r.os,
                 status,
                 fact: r.fact,
                 equals,
@@ -481,6 +496,7 @@ impl Builder {
             let same = |k: &Rule| {
                 k.check == rule.check
                     && k.control == rule.control
+                    && k.os == rule.os
                     && k.status == rule.status
                     && k.fact == rule.fact
                     && k.equals == rule.equals
@@ -512,6 +528,16 @@ impl Builder {
     fn check_known(&self, id: &str) -> Option<&CheckInfo> {
         self.checks.iter().find(|c| c.id == id)
     }
+}
+
+/// An OS id as agents report it in `host.os.id` (`macos`, `windows`, `debian`,
+/// `rhel`…): lowercase letters, digits, `.`, `_`, `-`, starting with a letter.
+fn valid_os_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(path: &str, text: &str) -> Result<T, MappingError> {
@@ -842,12 +868,12 @@ rationale = "The host firewall filters inbound traffic."
         assert_eq!(
             rules,
             [
-                "malware.protection → 8.7: pass with facts.basis = \"xprotect\" counts as \
-                 not_satisfied",
-                "system.audit_logging → 8.15: fail with facts.openbsm = false counts as \
-                 not_satisfied",
-                "system.secure_boot → 8.1: pass with facts.level = \"Reduced Security\" counts \
-                 as satisfied",
+                "malware.protection → 8.7: pass on macos with facts.basis = \"xprotect\" \
+                 counts as not_satisfied",
+                "system.audit_logging → 8.15: fail on macos with facts.openbsm = false counts \
+                 as not_satisfied",
+                "system.secure_boot → 8.1: pass on macos with facts.level = \"Reduced \
+                 Security\" counts as satisfied",
             ]
         );
         assert!(c.rules().iter().all(|r| r.origin == "built-in"));
@@ -871,6 +897,7 @@ version = 1
 [[rule]]
 check = "system.secure_boot"
 control = "8.1"
+os = "macos"
 status = "pass"
 fact = "level"
 equals = "Reduced Security"

@@ -187,6 +187,11 @@ impl std::fmt::Display for FactValue {
 pub struct Rule {
     pub check: String,
     pub control: String,
+    /// The OS the rule is about, as the host reports it (`host.os.id`: `macos`…);
+    /// every OS when `None`. A rule scoped to an OS never makes the collector read
+    /// the facts of another OS's reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
     /// The agent's status the rule applies to; any decided status (not `unknown`)
     /// when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,15 +207,22 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the rule can apply to a result with this status (never to `unknown`:
-    /// a rule does not decide what the agent could not).
-    pub fn applies_to(&self, status: attest_proto::Status) -> bool {
-        status != attest_proto::Status::Unknown && self.status.is_none_or(|s| s == status)
+    /// a rule does not decide what the agent could not) of a host whose `host.os.id`
+    /// is `os_id`.
+    pub fn applies_to(&self, status: attest_proto::Status, os_id: &str) -> bool {
+        status != attest_proto::Status::Unknown
+            && self.status.is_none_or(|s| s == status)
+            && self.os.as_deref().is_none_or(|os| os == os_id)
     }
 
-    /// The condition as people read it: `pass with facts.basis = "xprotect"`.
+    /// The condition as people read it: `pass on macos with facts.basis = "xprotect"`.
     pub fn condition(&self) -> String {
         let status = self.status.map_or("a result", |s| s.as_str());
-        format!("{status} with facts.{} = {}", self.fact, self.equals)
+        let os = self
+            .os
+            .as_deref()
+            .map_or_else(String::new, |os| format!(" on {os}"));
+        format!("{status}{os} with facts.{} = {}", self.fact, self.equals)
     }
 
     /// Whether these facts (the values read at the rules' paths) match.

@@ -301,24 +301,30 @@ async fn rule_facts_of(
     hosts: &[HostRecord],
     reports: &mut [ReportRecord],
 ) -> Result<(), ReportError> {
-    let ruled = |res: &crate::store::reporting::ResultRecord| {
+    let by_agent: HashMap<&str, &HostRecord> =
+        hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
+    // Only reports with a result some rule applies to (its check, its status, its
+    // host's OS): a rule about Macs never reads a Linux host's envelopes.
+    let ruled = |os_id: &str, res: &crate::store::reporting::ResultRecord| {
         crate::evaluate::parse_status(&res.status).is_some_and(|st| {
             catalog
                 .rules()
                 .iter()
-                .any(|rule| rule.check == res.check && rule.applies_to(st))
+                .any(|rule| rule.check == res.check && rule.applies_to(st, os_id))
         })
     };
     let wanted: Vec<i64> = reports
         .iter()
-        .filter(|r| r.results.iter().any(ruled))
+        .filter(|r| {
+            by_agent
+                .get(r.agent_id.as_str())
+                .is_some_and(|h| r.results.iter().any(|res| ruled(&h.os_id, res)))
+        })
         .map(|r| r.log_index)
         .collect();
     if wanted.is_empty() {
         return Ok(());
     }
-    let by_agent: HashMap<&str, &HostRecord> =
-        hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
     let position: HashMap<i64, usize> = reports
         .iter()
         .enumerate()

@@ -177,7 +177,7 @@ impl RuleEntry {
         }
     }
 
-    /// `pass with facts.basis = "xprotect" counts as not_satisfied`.
+    /// `pass on macos with facts.basis = "xprotect" counts as not_satisfied`.
     pub fn text(&self) -> String {
         format!(
             "{} with facts.{} = {} counts as {}",

@@ -9,7 +9,7 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::catalog::mapping::from_text;
 use crate::evaluate::State;
-use crate::fleetsim::{SimAgent, enroll, sim_report};
+use crate::fleetsim::{SimAgent, enroll_hosts, sim_mac, sim_report};
 use crate::store::reporting::open;
 
 const T0: Millis = 1_795_564_800_000;
@@ -35,7 +35,7 @@ async fn fleet(dir: &std::path::Path) -> (Stores, Catalog, Vec<SimAgent>) {
     let url = format!("sqlite://{}", dir.join("collector.db").display());
     let stores = open(&url, 4).await.unwrap();
     let catalog = Catalog::builtin().unwrap();
-    let mut agents = enroll(stores.store.as_ref(), 31, 2, T0 - 48 * HOUR)
+    let mut agents = enroll_hosts(stores.store.as_ref(), 31, 2, T0 - 48 * HOUR, sim_mac)
         .await
         .unwrap();
     for (i, basis) in [(0, "xprotect"), (1, "edr")] {
