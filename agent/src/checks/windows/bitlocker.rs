@@ -16,7 +16,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::drive_of;
+use super::{drive_of, instances};
 use crate::host::sources::WIN_ENCRYPTABLE_VOLUMES;
 
 /// `KeyProtectorType` 3: a numerical (48-digit recovery) password.
@@ -253,11 +253,7 @@ fn field(result: &Value, method: &str, name: &str) -> Result<u64, String> {
 /// Every instance of a `win.wmi.encryptable_volumes` result.
 pub fn parse_volumes(value: &Value) -> Result<Vec<Volume>, String> {
     let what = WIN_ENCRYPTABLE_VOLUMES.describe();
-    let instances = value
-        .get("instances")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("{what}: no instances array"))?;
-    instances
+    instances(value, &what)?
         .iter()
         .map(|i| parse_volume(i).map_err(|e| format!("{what}: {e}")))
         .collect()

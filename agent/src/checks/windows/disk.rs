@@ -10,7 +10,7 @@ use attest_proto::{CheckResult, Evidence, Status};
 use serde_json::{Value, json};
 
 use super::bitlocker::{State, Volume, parse_volumes};
-use super::{Reg, RegRead, clip, drive_of, read_reg, system_drive};
+use super::{Reg, RegRead, clip, drive_of, instances, read_reg, system_drive};
 use crate::checks::{Check, Context, api_evidence, not_applicable, unknown};
 use crate::host::sources::{WIN_ENCRYPTABLE_VOLUMES, WIN_VOLUMES};
 use crate::host::{ApiOutput, RegistryValue};
@@ -250,11 +250,7 @@ impl PlainVolume {
 /// Every instance of `win.wmi.volumes`.
 pub fn parse_plain_volumes(value: &Value) -> Result<Vec<PlainVolume>, String> {
     let what = WIN_VOLUMES.describe();
-    let instances = value
-        .get("instances")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("{what}: no instances array"))?;
-    instances
+    instances(value, &what)?
         .iter()
         .map(|i| {
             let text = |k: &str| i.get(k).and_then(Value::as_str).map(str::to_owned);

@@ -146,6 +146,16 @@ pub fn read_reg(ctx: &Context<'_>, key: &str, value: &str) -> RegRead {
     }
 }
 
+/// The `instances` array of a WMI capture (`{"instances": [...]}`), or why not;
+/// `what` names the source.
+pub fn instances<'a>(value: &'a Value, what: &str) -> Result<&'a [Value], String> {
+    value
+        .get("instances")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("{what}: no instances array"))
+}
+
 /// `X:` (upper case) from a path or drive that starts with a drive letter and a
 /// colon: `C:\Windows\system32` → `C:`.
 pub fn drive_of(path: &str) -> Option<String> {

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{RegRead, clip, read_reg};
+use super::{RegRead, clip, instances, read_reg};
 use crate::checks::{Check, Context, api_evidence, unknown};
 use crate::host::sources::WIN_LICENSING_ESU;
 
@@ -409,26 +409,17 @@ fn active_licences(ctx: &Context<'_>) -> (Result<Vec<String>, String>, Option<Ev
     match ctx.host.api(&WIN_LICENSING_ESU) {
         Err(e) => (Err(e.to_string()), None),
         Ok(out) => {
-            let ids: Option<Vec<String>> = out
-                .value
-                .get("instances")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|i| i.get("ID").and_then(Value::as_str))
-                        .map(str::to_owned)
-                        .collect()
-                });
-            match ids {
-                Some(ids) => {
-                    let ev = api_evidence(&out, format!("{} active licence(s)", ids.len()));
-                    (Ok(ids), Some(ev))
-                }
-                None => (
-                    Err(format!("{}: no instances array", out.name)),
-                    Some(api_evidence(&out, "")),
-                ),
-            }
+            let ids: Result<Vec<String>, String> = instances(&out.value, &out.name).map(|a| {
+                a.iter()
+                    .filter_map(|i| i.get("ID").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            });
+            let excerpt = ids
+                .as_ref()
+                .map_or(String::new(), |i| format!("{} active licence(s)", i.len()));
+            let ev = api_evidence(&out, excerpt);
+            (ids, Some(ev))
         }
     }
 }
