@@ -206,7 +206,10 @@ impl Check for RootEncrypted {
             other => base(CheckResult::new(
                 ROOT,
                 Status::Fail,
-                format!("the system drive {drive} is {}", other.describe()),
+                format!(
+                    "the system drive {drive} is not protected: {}",
+                    other.describe()
+                ),
             )),
         }
     }
@@ -767,7 +770,7 @@ mod tests {
         assert_eq!(r.facts["percent"], 57.0);
         assert_eq!(
             r.summary,
-            "the system drive C: is encryption in progress (57%)"
+            "the system drive C: is not protected: encryption in progress (57%)"
         );
         let r = host(vec![instance(Some("C:"), "c", 0, 0, 1, &[])], "C:").run(&RootEncrypted);
         assert_eq!(r.status, Status::Fail);
