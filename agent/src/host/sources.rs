@@ -401,6 +401,22 @@ pub const WIN_WUA_SNAPSHOT: Source = api(
     "WUA IUpdateSearcher.Search(IsInstalled=0 and Type='Software' and IsHidden=0) Online=false",
 );
 
+/// The drive of the Windows directory, from `GetSystemDirectoryW` (what
+/// `%SystemDrive%` names): `{"SystemDrive": "C:"}`, a letter and a colon.
+pub const WIN_SYSTEM_DRIVE: Source = api(
+    "win.api.system_drive",
+    Platform::Windows,
+    "GetSystemDirectoryW",
+);
+
+/// Active licences with a product key, for Windows 10 ESU: `{"instances": [{"Name",
+/// "Description", "LicenseStatus", "ID"}]}` (`ID` is the activation ID, a GUID).
+pub const WIN_LICENSING_ESU: Source = api(
+    "win.wmi.licensing_esu",
+    Platform::Windows,
+    "WMI ROOT\\CIMV2: SELECT Name, Description, LicenseStatus, ID FROM SoftwareLicensingProduct WHERE LicenseStatus = 1 AND PartialProductKey IS NOT NULL",
+);
+
 /// Every source, for capture and for the table's own tests.
 pub const SOURCES: &[Source] = &[
     LINUX_DNF_SECURITY,
@@ -434,6 +450,8 @@ pub const SOURCES: &[Source] = &[
     WIN_ENCRYPTABLE_VOLUMES,
     WIN_VOLUMES,
     WIN_WUA_SNAPSHOT,
+    WIN_SYSTEM_DRIVE,
+    WIN_LICENSING_ESU,
 ];
 
 /// The source with id `id`.
