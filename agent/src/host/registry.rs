@@ -1,0 +1,403 @@
+//! The Windows registry of a host: the live registry (64-bit view) on a live
+//! Windows host, the hive files under the root otherwise.
+//!
+//! Keys are written below their hive's root as on a live host:
+//! `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, `SYSTEM\CurrentControlSet\…`,
+//! `SAM\…`, `SECURITY\…` below `HKEY_LOCAL_MACHINE`, and any key of a user's hive
+//! for [`Host::registry_user`]. Offline:
+//!
+//! - the first component picks the hive file `Windows/System32/config/<NAME>`
+//!   (case-insensitively, as every Windows path); a user's hive is
+//!   `Users/<profile>/NTUSER.DAT`;
+//! - `SYSTEM\CurrentControlSet` is `SYSTEM\ControlSet00N`, N being the DWORD
+//!   `SYSTEM\Select\Current` (there is no CurrentControlSet in a hive file);
+//! - a dirty hive is read with its `.LOG1`/`.LOG2` applied, or not at all
+//!   ("dirty hive without usable logs");
+//! - each hive file is read and parsed once per [`Host`] (and its clones);
+//! - `HARDWARE` is volatile (only in memory): it has no hive file.
+//!
+//! A key or value that does not exist is [`SourceError::NotInstalled`], live and
+//! offline alike; anything else that fails is [`SourceError::Failed`] with the
+//! reason.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::regf::{self, BaseBlock, Hive, HiveError};
+use super::{Answers, Detected, Host, Platform, RegistryValue, SourceError};
+
+/// Where the hive files of the machine's keys are.
+pub const CONFIG_DIR: &str = "/Windows/System32/config";
+/// The hives of `HKEY_LOCAL_MACHINE` that have a file.
+pub const MACHINE_HIVES: [&str; 4] = ["SYSTEM", "SOFTWARE", "SAM", "SECURITY"];
+
+/// Which hive a key is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hkey {
+    /// `HKEY_LOCAL_MACHINE`.
+    Machine,
+    /// The hive of the user whose profile directory is `Users/<name>`.
+    User(String),
+}
+
+impl Hkey {
+    /// How keys of this hive are named in reasons and evidence.
+    pub fn prefix(&self) -> String {
+        match self {
+            Hkey::Machine => "HKLM".to_owned(),
+            Hkey::User(name) => format!("HKU\\{name}"),
+        }
+    }
+
+    /// `HKLM\key` or `HKU\<profile>\key`.
+    pub fn name(&self, key: &str) -> String {
+        format!("{}\\{}", self.prefix(), key.trim_matches('\\'))
+    }
+}
+
+/// What a registry read is evidence of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryOrigin {
+    /// A call to the live registry.
+    Live,
+    /// A hive file under the root, and the SHA-256 (`sha256:<hex>`) of its bytes
+    /// as read (before any log was applied).
+    File { path: String, sha256: String },
+}
+
+/// A hive file read and parsed.
+#[derive(Debug)]
+pub(crate) struct LoadedHive {
+    hive: Hive,
+    path: String,
+    sha256: String,
+}
+
+/// The hives of a host, each parsed once: by host path, the hive or why not.
+#[derive(Debug, Default)]
+pub(crate) struct HiveCache(Mutex<BTreeMap<String, Arc<Result<LoadedHive, String>>>>);
+
+/// A key's path in its hive file: the file's host path and the components below
+/// its root.
+struct Located {
+    file: String,
+    path: Vec<String>,
+}
+
+impl Host {
+    /// A value of the registry below `HKEY_LOCAL_MACHINE`, e.g. `key`
+    /// `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, `value` `UBR`.
+    pub fn registry(&self, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+        self.registry_value(&Hkey::Machine, key, value)
+    }
+
+    /// The names of the subkeys of an `HKEY_LOCAL_MACHINE` key, in the hive's order
+    /// (sorted case-insensitively).
+    pub fn registry_subkeys(&self, key: &str) -> Result<Vec<String>, SourceError> {
+        self.registry_subkeys_of(&Hkey::Machine, key)
+    }
+
+    /// Every value of an `HKEY_LOCAL_MACHINE` key, with its name (empty for the
+    /// default value). A value that cannot be decoded (a DWORD that is not 4
+    /// bytes) fails the whole read.
+    pub fn registry_values(&self, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        self.registry_values_of(&Hkey::Machine, key)
+    }
+
+    /// A value of the registry of the user whose profile directory is
+    /// `Users/<profile>` (offline: its `NTUSER.DAT`). Live, the user's hive
+    /// (`HKU\<SID>`) is not read yet: [`SourceError::Unsupported`].
+    pub fn registry_user(
+        &self,
+        profile: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<RegistryValue, SourceError> {
+        self.registry_value(&Hkey::User(profile.to_owned()), key, value)
+    }
+
+    /// A value of any hive.
+    pub fn registry_value(
+        &self,
+        hkey: &Hkey,
+        key: &str,
+        value: &str,
+    ) -> Result<RegistryValue, SourceError> {
+        let what = format!("{}\\{value}", hkey.name(key));
+        self.windows_only(&what)?;
+        #[cfg(test)]
+        if let Some(fake) = &self.fake_registry {
+            return fake.value(hkey, key, value);
+        }
+        if matches!(self.answers, Answers::Live) {
+            return match hkey {
+                Hkey::Machine => super::live::registry(key, value),
+                Hkey::User(_) => Err(unsupported_live(what)),
+            };
+        }
+        let failed = |e: HiveError| hive_failed(what.clone(), &e);
+        self.with_key(hkey, key, |k| {
+            let raw = k
+                .value(value)
+                .map_err(failed)?
+                .ok_or_else(|| SourceError::NotInstalled { what: what.clone() })?;
+            raw.decode().map_err(failed)
+        })
+    }
+
+    /// The subkey names of a key of any hive.
+    pub fn registry_subkeys_of(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
+        let what = hkey.name(key);
+        self.windows_only(&what)?;
+        #[cfg(test)]
+        if let Some(fake) = &self.fake_registry {
+            return fake.subkeys(hkey, key);
+        }
+        if matches!(self.answers, Answers::Live) {
+            return match hkey {
+                Hkey::Machine => super::live::registry_subkeys(key),
+                Hkey::User(_) => Err(unsupported_live(what)),
+            };
+        }
+        self.with_key(hkey, key, |k| {
+            k.subkey_names().map_err(|e| hive_failed(what.clone(), &e))
+        })
+    }
+
+    /// The values of a key of any hive.
+    pub fn registry_values_of(
+        &self,
+        hkey: &Hkey,
+        key: &str,
+    ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        let what = hkey.name(key);
+        self.windows_only(&what)?;
+        #[cfg(test)]
+        if let Some(fake) = &self.fake_registry {
+            return fake.values(hkey, key);
+        }
+        if matches!(self.answers, Answers::Live) {
+            return match hkey {
+                Hkey::Machine => super::live::registry_values(key),
+                Hkey::User(_) => Err(unsupported_live(what)),
+            };
+        }
+        self.with_key(hkey, key, |k| {
+            let failed = |e: HiveError| hive_failed(what.clone(), &e);
+            k.values()
+                .map_err(failed)?
+                .into_iter()
+                .map(|v| Ok((v.name.clone(), v.decode().map_err(failed)?)))
+                .collect()
+        })
+    }
+
+    /// What a read of `key` is evidence of: the live registry, or the hive file
+    /// (read and hashed once). `None` when the hive file cannot be read (the read
+    /// itself failed, and its reason says why).
+    pub fn registry_origin(&self, hkey: &Hkey, key: &str) -> Option<RegistryOrigin> {
+        #[cfg(test)]
+        if self.fake_registry.is_some() {
+            return Some(if self.is_live() {
+                RegistryOrigin::Live
+            } else {
+                RegistryOrigin::File {
+                    path: locate(self, hkey, key).ok()?.file,
+                    sha256: crate::checks::sha256(b""),
+                }
+            });
+        }
+        if matches!(self.answers, Answers::Live) {
+            return Some(RegistryOrigin::Live);
+        }
+        let located = locate(self, hkey, key).ok()?;
+        let loaded = self.hive(&located.file);
+        let loaded = loaded.as_ref().as_ref().ok()?;
+        Some(RegistryOrigin::File {
+            path: loaded.path.clone(),
+            sha256: loaded.sha256.clone(),
+        })
+    }
+
+    fn windows_only(&self, what: &str) -> Result<(), SourceError> {
+        if self.detected == Detected::Os(Platform::Windows) {
+            return Ok(());
+        }
+        Err(SourceError::WrongPlatform {
+            what: what.to_owned(),
+            source_os: Platform::Windows,
+            host_os: self
+                .platform()
+                .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
+        })
+    }
+
+    /// Runs `f` on the key `key` of a hive file under the root.
+    fn with_key<T>(
+        &self,
+        hkey: &Hkey,
+        key: &str,
+        f: impl FnOnce(regf::Key<'_>) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        let what = hkey.name(key);
+        let located = locate(self, hkey, key)?;
+        let loaded = self.hive(&located.file);
+        let loaded = match loaded.as_ref() {
+            Ok(l) => l,
+            Err(error) => {
+                return Err(SourceError::Failed {
+                    what,
+                    error: error.clone(),
+                });
+            }
+        };
+        let found = loaded
+            .hive
+            .root()
+            .subkey_path(&located.path)
+            .map_err(|e| hive_failed(what.clone(), &e))?;
+        match found {
+            Some(k) => f(k),
+            None => Err(SourceError::NotInstalled { what }),
+        }
+    }
+
+    /// The hive file at `path`, read and parsed once.
+    fn hive(&self, path: &str) -> Arc<Result<LoadedHive, String>> {
+        let mut cache = self.hives.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = cache.get(path) {
+            return found.clone();
+        }
+        let loaded = Arc::new(self.load_hive(path));
+        cache.insert(path.to_owned(), loaded.clone());
+        loaded
+    }
+
+    fn load_hive(&self, path: &str) -> Result<LoadedHive, String> {
+        let bytes = self.read(path).map_err(|e| e.to_string())?;
+        let sha256 = crate::checks::sha256(&bytes);
+        let canonical = self.canonical(path).unwrap_or_else(|_| path.to_owned());
+        // The logs are read only for a dirty hive; a missing or unreadable log is
+        // one fewer log.
+        let dirty = BaseBlock::parse(&bytes).is_ok_and(|b| b.is_dirty());
+        let logs: Vec<Vec<u8>> = if dirty {
+            ["LOG1", "LOG2"]
+                .iter()
+                .filter_map(|ext| self.read(&format!("{path}.{ext}")).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let logs: Vec<&[u8]> = logs.iter().map(Vec::as_slice).collect();
+        let hive = Hive::parse(&bytes, &logs).map_err(|e| format!("{canonical}: {e}"))?;
+        Ok(LoadedHive {
+            hive,
+            path: canonical,
+            sha256,
+        })
+    }
+}
+
+fn unsupported_live(what: String) -> SourceError {
+    SourceError::Unsupported {
+        what: format!("{what} (a user's hive on a live host)"),
+    }
+}
+
+fn hive_failed(what: String, e: &HiveError) -> SourceError {
+    SourceError::Failed {
+        what,
+        error: e.to_string(),
+    }
+}
+
+/// The components of a key path.
+fn components(key: &str) -> Vec<String> {
+    key.split('\\')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The hive file holding `key` and its path below the hive's root, with
+/// `SYSTEM\CurrentControlSet` resolved.
+fn locate(host: &Host, hkey: &Hkey, key: &str) -> Result<Located, SourceError> {
+    let what = hkey.name(key);
+    let failed = |error: String| SourceError::Failed {
+        what: what.clone(),
+        error,
+    };
+    let mut parts = components(key);
+    match hkey {
+        Hkey::User(profile) => {
+            if profile.is_empty()
+                || profile.contains(['/', '\\'])
+                || profile == "."
+                || profile == ".."
+            {
+                return Err(failed(format!(
+                    "{profile:?} is not a profile directory name"
+                )));
+            }
+            Ok(Located {
+                file: format!("/Users/{profile}/NTUSER.DAT"),
+                path: parts,
+            })
+        }
+        Hkey::Machine => {
+            if parts.is_empty() {
+                return Err(failed("HKLM itself has no hive file".to_owned()));
+            }
+            let first = parts.remove(0);
+            if regf::same_name(&first, "HARDWARE") {
+                return Err(failed(
+                    "HKLM\\HARDWARE is volatile: it exists only in memory, not in hive files"
+                        .to_owned(),
+                ));
+            }
+            let Some(hive) = MACHINE_HIVES.iter().find(|h| regf::same_name(h, &first)) else {
+                return Err(failed(format!("no hive file holds HKLM\\{first}")));
+            };
+            let file = format!("{CONFIG_DIR}/{hive}");
+            if *hive == "SYSTEM"
+                && parts
+                    .first()
+                    .is_some_and(|p| regf::same_name(p, "CurrentControlSet"))
+            {
+                let set = current_control_set(host, &file).map_err(|e| failed(e.to_string()))?;
+                parts[0] = set;
+            }
+            Ok(Located { file, path: parts })
+        }
+    }
+}
+
+/// `ControlSet00N` from `SYSTEM\Select\Current`.
+fn current_control_set(host: &Host, file: &str) -> Result<String, SourceError> {
+    let what = "HKLM\\SYSTEM\\Select\\Current".to_owned();
+    let loaded = host.hive(file);
+    let loaded = loaded
+        .as_ref()
+        .as_ref()
+        .map_err(|error| SourceError::Failed {
+            what: what.clone(),
+            error: error.clone(),
+        })?;
+    let failed = |e: HiveError| hive_failed(what.clone(), &e);
+    let current = loaded
+        .hive
+        .key("Select")
+        .map_err(failed)?
+        .map(|k| k.value("Current"))
+        .transpose()
+        .map_err(failed)?
+        .flatten()
+        .ok_or_else(|| SourceError::NotInstalled { what: what.clone() })?;
+    match current.decode().map_err(failed)? {
+        RegistryValue::Dword(n) if (1..=999).contains(&n) => Ok(format!("ControlSet{n:03}")),
+        other => Err(SourceError::Failed {
+            what,
+            error: format!("not a control set number: {other}"),
+        }),
+    }
+}
