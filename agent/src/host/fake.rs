@@ -254,7 +254,7 @@ pub(crate) struct FakeRegistry {
 fn upcased(hkey: &Hkey, key: &str) -> Vec<String> {
     std::iter::once(hkey.prefix())
         .chain(key.split('\\').filter(|p| !p.is_empty()).map(str::to_owned))
-        .map(|p| p.chars().flat_map(char::to_uppercase).collect())
+        .map(|p| super::regf::upcase(&p))
         .collect()
 }
 
@@ -297,7 +297,7 @@ impl FakeRegistry {
         key: &str,
         value: &str,
     ) -> Result<RegistryValue, SourceError> {
-        let upper: String = value.chars().flat_map(char::to_uppercase).collect();
+        let upper = super::regf::upcase(value);
         self.key(hkey, key)?
             .values
             .get(&upper)
@@ -550,7 +550,7 @@ impl FakeHost {
     }
 
     fn set_reg_value(&mut self, hkey: &Hkey, key: &str, value: &str, v: RegistryValue) {
-        let upper: String = value.chars().flat_map(char::to_uppercase).collect();
+        let upper = super::regf::upcase(value);
         self.registry
             .get_or_insert_with(FakeRegistry::default)
             .key_mut(hkey, key)

@@ -272,11 +272,24 @@ fn utf16(bytes: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
-/// Registry names compare case-insensitively (Windows upcases both sides).
+/// A character upcased as Windows does it: one character for one (`ß` stays `ß`).
+fn upcase_char(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// A name upcased as Windows compares registry names.
+pub fn upcase(s: &str) -> String {
+    s.chars().map(upcase_char).collect()
+}
+
+/// Registry names compare case-insensitively (Windows upcases both sides,
+/// character by character).
 pub fn same_name(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_uppercase)
-        .eq(b.chars().flat_map(char::to_uppercase))
+    a.chars().map(upcase_char).eq(b.chars().map(upcase_char))
 }
 
 /// The `nk` fields this reader uses.

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::log::{SEED, marvin32};
-use super::{BASE_BLOCK, MAX_SEGMENT, NO_OFFSET, RawValue, checksum, types};
+use super::{BASE_BLOCK, MAX_SEGMENT, NO_OFFSET, RawValue, checksum, types, upcase};
 
 /// What is wrong with a line of `.reg` text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,10 +31,6 @@ pub struct Tree {
     pub values: BTreeMap<String, RawValue>,
     /// By upcased name: the order Windows keeps subkey lists in.
     pub subkeys: BTreeMap<String, Tree>,
-}
-
-fn upcase(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).collect()
 }
 
 impl Tree {
