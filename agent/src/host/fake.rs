@@ -263,7 +263,12 @@ impl FakeRegistry {
         let path = upcased(hkey, key);
         let names: Vec<&str> = key.split('\\').filter(|p| !p.is_empty()).collect();
         for n in 1..path.len() {
-            let name = names.get(n.wrapping_sub(1)).copied().unwrap_or_default();
+            // path[0] is the hive's prefix: path[..n] ends with names[n - 2].
+            let name = n
+                .checked_sub(2)
+                .and_then(|i| names.get(i))
+                .copied()
+                .unwrap_or_default();
             self.keys
                 .entry(path[..n].to_vec())
                 .or_insert_with(|| (name.to_owned(), FakeKey::default()));
@@ -276,8 +281,9 @@ impl FakeRegistry {
             .1
     }
 
-    fn key(&self, hkey: &Hkey, key: &str) -> Result<&FakeKey, SourceError> {
-        let what = hkey.name(key);
+    /// The key; `what` names the read in errors.
+    fn key(&self, hkey: &Hkey, key: &str, what: &str) -> Result<&FakeKey, SourceError> {
+        let what = what.to_owned();
         let found = self
             .keys
             .get(&upcased(hkey, key))
@@ -298,17 +304,16 @@ impl FakeRegistry {
         value: &str,
     ) -> Result<RegistryValue, SourceError> {
         let upper = super::regf::upcase(value);
-        self.key(hkey, key)?
+        let what = format!("{}\\{value}", hkey.name(key));
+        self.key(hkey, key, &what)?
             .values
             .get(&upper)
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| SourceError::NotInstalled {
-                what: format!("{}\\{value}", hkey.name(key)),
-            })
+            .ok_or(SourceError::NotInstalled { what })
     }
 
     pub(crate) fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
-        self.key(hkey, key)?;
+        self.key(hkey, key, &hkey.name(key))?;
         let path = upcased(hkey, key);
         Ok(self
             .keys
@@ -324,7 +329,7 @@ impl FakeRegistry {
         key: &str,
     ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
         Ok(self
-            .key(hkey, key)?
+            .key(hkey, key, &hkey.name(key))?
             .values
             .values()
             .map(|(n, v)| (n.clone(), v.clone()))

@@ -953,16 +953,18 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_is_windows_only_and_live_only_for_now() {
+    fn the_registry_is_windows_only_and_read_from_hive_files_offline() {
         let linux = FakeHost::linux().host();
         assert!(matches!(
             linux.registry("SOFTWARE\\Microsoft", "x"),
             Err(SourceError::WrongPlatform { .. })
         ));
+        // The fake's SOFTWARE marker is an empty file: not a hive.
         let win = FakeHost::windows().host();
-        assert!(matches!(
-            win.registry("SOFTWARE\\Microsoft", "x"),
-            Err(SourceError::Unsupported { .. })
-        ));
+        let err = win.registry("SOFTWARE\\Microsoft", "x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HKLM\\SOFTWARE\\Microsoft\\x: /Windows/System32/config/SOFTWARE: not a registry hive: shorter than a base block"
+        );
     }
 }

@@ -136,7 +136,7 @@ impl Host {
             };
         }
         let failed = |e: HiveError| hive_failed(what.clone(), &e);
-        self.with_key(hkey, key, |k| {
+        self.with_key(hkey, key, &what, |k| {
             let raw = k
                 .value(value)
                 .map_err(failed)?
@@ -159,7 +159,7 @@ impl Host {
                 Hkey::User(_) => Err(unsupported_live(what)),
             };
         }
-        self.with_key(hkey, key, |k| {
+        self.with_key(hkey, key, &what, |k| {
             k.subkey_names().map_err(|e| hive_failed(what.clone(), &e))
         })
     }
@@ -182,7 +182,7 @@ impl Host {
                 Hkey::User(_) => Err(unsupported_live(what)),
             };
         }
-        self.with_key(hkey, key, |k| {
+        self.with_key(hkey, key, &what, |k| {
             let failed = |e: HiveError| hive_failed(what.clone(), &e);
             k.values()
                 .map_err(failed)?
@@ -202,7 +202,7 @@ impl Host {
                 RegistryOrigin::Live
             } else {
                 RegistryOrigin::File {
-                    path: locate(self, hkey, key).ok()?.file,
+                    path: locate(self, hkey, key, "").ok()?.file,
                     sha256: crate::checks::sha256(b""),
                 }
             });
@@ -210,7 +210,7 @@ impl Host {
         if matches!(self.answers, Answers::Live) {
             return Some(RegistryOrigin::Live);
         }
-        let located = locate(self, hkey, key).ok()?;
+        let located = locate(self, hkey, key, "").ok()?;
         let loaded = self.hive(&located.file);
         let loaded = loaded.as_ref().as_ref().ok()?;
         Some(RegistryOrigin::File {
@@ -232,15 +232,17 @@ impl Host {
         })
     }
 
-    /// Runs `f` on the key `key` of a hive file under the root.
+    /// Runs `f` on the key `key` of a hive file under the root; `what` names the
+    /// read in errors.
     fn with_key<T>(
         &self,
         hkey: &Hkey,
         key: &str,
+        what: &str,
         f: impl FnOnce(regf::Key<'_>) -> Result<T, SourceError>,
     ) -> Result<T, SourceError> {
-        let what = hkey.name(key);
-        let located = locate(self, hkey, key)?;
+        let what = what.to_owned();
+        let located = locate(self, hkey, key, &what)?;
         let loaded = self.hive(&located.file);
         let loaded = match loaded.as_ref() {
             Ok(l) => l,
@@ -321,10 +323,9 @@ fn components(key: &str) -> Vec<String> {
 
 /// The hive file holding `key` and its path below the hive's root, with
 /// `SYSTEM\CurrentControlSet` resolved.
-fn locate(host: &Host, hkey: &Hkey, key: &str) -> Result<Located, SourceError> {
-    let what = hkey.name(key);
+fn locate(host: &Host, hkey: &Hkey, key: &str, what: &str) -> Result<Located, SourceError> {
     let failed = |error: String| SourceError::Failed {
-        what: what.clone(),
+        what: what.to_owned(),
         error,
     };
     let mut parts = components(key);
@@ -399,5 +400,351 @@ fn current_control_set(host: &Host, file: &str) -> Result<String, SourceError> {
             what,
             error: format!("not a control set number: {other}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::FakeHost;
+    use super::super::regf::writer::{self, Tree};
+    use super::*;
+    use crate::checks::{registry_evidence, sha256};
+    use attest_proto::Evidence;
+
+    fn hive(text: &str, prefix: &str) -> Vec<u8> {
+        writer::hive(&Tree::from_reg(text, prefix).unwrap())
+    }
+
+    const SOFTWARE: &str = r#"Windows Registry Editor Version 5.00
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion]
+"CurrentBuild"="26100"
+"UBR"=dword:0000116c
+"EditionID"="Enterprise"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon]
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Fonts]
+"#;
+
+    const SYSTEM: &str = r#"Windows Registry Editor Version 5.00
+
+[HKEY_LOCAL_MACHINE\SYSTEM\Select]
+"Current"=dword:00000002
+"LastKnownGood"=dword:00000001
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ProductOptions]
+"ProductType"="ServerNT"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Control\ProductOptions]
+"ProductType"="WinNT"
+"#;
+
+    const CURRENT_VERSION: &str = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
+
+    fn windows() -> FakeHost {
+        FakeHost::windows()
+            .file(
+                "/Windows/System32/config/SOFTWARE",
+                hive(SOFTWARE, "HKEY_LOCAL_MACHINE\\SOFTWARE"),
+            )
+            .file(
+                "/Windows/System32/config/SYSTEM",
+                hive(SYSTEM, "HKEY_LOCAL_MACHINE\\SYSTEM"),
+            )
+    }
+
+    #[test]
+    fn offline_values_come_from_the_hive_files_case_insensitively() {
+        let host = windows().host();
+        assert_eq!(
+            host.registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(4460)
+        );
+        assert_eq!(
+            host.registry(
+                "software\\MICROSOFT\\windows nt\\currentVERSION",
+                "currentbuild"
+            )
+            .unwrap(),
+            RegistryValue::String("26100".into())
+        );
+        assert_eq!(
+            host.registry_subkeys(CURRENT_VERSION).unwrap(),
+            ["Fonts", "Winlogon"]
+        );
+        assert_eq!(
+            host.registry_values(CURRENT_VERSION).unwrap(),
+            [
+                (
+                    "CurrentBuild".to_owned(),
+                    RegistryValue::String("26100".into())
+                ),
+                (
+                    "EditionID".to_owned(),
+                    RegistryValue::String("Enterprise".into())
+                ),
+                ("UBR".to_owned(), RegistryValue::Dword(4460)),
+            ]
+        );
+        let missing = host
+            .registry(CURRENT_VERSION, "DisplayVersion")
+            .unwrap_err();
+        assert_eq!(
+            missing,
+            SourceError::NotInstalled {
+                what: format!("HKLM\\{CURRENT_VERSION}\\DisplayVersion")
+            }
+        );
+        assert!(matches!(
+            host.registry_subkeys("SOFTWARE\\Nope"),
+            Err(SourceError::NotInstalled { .. })
+        ));
+    }
+
+    #[test]
+    fn current_control_set_is_the_one_select_current_names() {
+        let host = windows().host();
+        let key = "SYSTEM\\CurrentControlSet\\Control\\ProductOptions";
+        assert_eq!(
+            host.registry(key, "ProductType").unwrap(),
+            RegistryValue::String("WinNT".into()),
+            "Select\\Current = 2: ControlSet002, not ControlSet001"
+        );
+        assert_eq!(
+            host.registry(
+                "SYSTEM\\ControlSet001\\Control\\ProductOptions",
+                "ProductType"
+            )
+            .unwrap(),
+            RegistryValue::String("ServerNT".into())
+        );
+        // Without Select\Current there is no current control set.
+        let no_select = FakeHost::windows()
+            .file(
+                "/Windows/System32/config/SYSTEM",
+                hive(
+                    "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001]\n",
+                    "HKEY_LOCAL_MACHINE\\SYSTEM",
+                ),
+            )
+            .host();
+        let err = no_select.registry(key, "ProductType").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("HKLM\\{key}\\ProductType: HKLM\\SYSTEM\\Select\\Current: not installed")
+        );
+    }
+
+    #[test]
+    fn user_hives_are_read_from_the_profile_directory() {
+        let ntuser = hive(
+            "[HKEY_CURRENT_USER\\Control Panel\\Desktop]\n\"ScreenSaveTimeOut\"=\"600\"\n",
+            "HKEY_CURRENT_USER",
+        );
+        let fake = windows().file("/Users/Alice/ntuser.dat", ntuser);
+        let host = fake.host();
+        assert_eq!(
+            host.registry_user("alice", "Control Panel\\Desktop", "ScreenSaveTimeOut")
+                .unwrap(),
+            RegistryValue::String("600".into())
+        );
+        assert_eq!(
+            host.registry_values_of(&Hkey::User("Alice".into()), "CONTROL PANEL\\desktop")
+                .unwrap()
+                .len(),
+            1
+        );
+        let err = host.registry_user("bob", "Control Panel", "x").unwrap_err();
+        assert!(
+            err.to_string().contains("/Users/bob/NTUSER.DAT: not found"),
+            "{err}"
+        );
+        assert!(matches!(
+            host.registry_user("..", "Control Panel", "x"),
+            Err(SourceError::Failed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_dirty_hive_is_read_with_its_log_or_refused() {
+        let prefix = "HKEY_LOCAL_MACHINE\\SOFTWARE";
+        let old = Tree::from_reg(SOFTWARE, prefix).unwrap();
+        let mut new = old.clone();
+        new.apply(
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion]\n\"UBR\"=dword:00001200\n",
+            prefix,
+        )
+        .unwrap();
+        let (primary, log1) = writer::dirty_hive(&old, &new);
+        let without = FakeHost::windows().file("/Windows/System32/config/SOFTWARE", &primary);
+        let err = without.host().registry(CURRENT_VERSION, "UBR").unwrap_err();
+        assert!(matches!(err, SourceError::Failed { .. }));
+        assert!(
+            err.to_string()
+                .ends_with("SOFTWARE: dirty hive without usable logs: no valid log entries"),
+            "{err}"
+        );
+        // The log's name is matched case-insensitively too.
+        let with = without.file("/Windows/System32/config/software.log1", &log1);
+        assert_eq!(
+            with.host().registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(0x1200)
+        );
+    }
+
+    #[test]
+    fn a_hive_is_parsed_once_per_host() {
+        let mut fake = windows();
+        let host = fake.host();
+        let copy = host.clone();
+        assert_eq!(
+            host.registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(4460)
+        );
+        fake.add_file(
+            "/Windows/System32/config/SOFTWARE",
+            hive(
+                "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion]\n\"UBR\"=dword:1\n",
+                "HKEY_LOCAL_MACHINE\\SOFTWARE",
+            ),
+        );
+        // The host and its clones keep the hive they parsed; a new host reads the
+        // file again.
+        assert_eq!(
+            copy.registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(4460)
+        );
+        assert_eq!(
+            fake.host().registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(1)
+        );
+    }
+
+    #[test]
+    fn keys_without_a_hive_file_and_other_oses_are_refused() {
+        let host = windows().host();
+        let volatile = host
+            .registry("HARDWARE\\DESCRIPTION\\System", "x")
+            .unwrap_err();
+        assert!(volatile.to_string().contains("volatile"), "{volatile}");
+        let none = host.registry("BCD00000000\\Objects", "x").unwrap_err();
+        assert!(
+            none.to_string()
+                .ends_with("no hive file holds HKLM\\BCD00000000"),
+            "{none}"
+        );
+        let sam = host.registry("SAM\\SAM\\Domains", "F").unwrap_err();
+        assert!(
+            sam.to_string()
+                .contains("/Windows/System32/config/SAM: not found"),
+            "{sam}"
+        );
+        let empty = FakeHost::windows().host();
+        let err = empty.registry(CURRENT_VERSION, "UBR").unwrap_err();
+        assert!(err.to_string().contains("not a registry hive"), "{err}");
+        let linux = FakeHost::linux().host();
+        assert!(matches!(
+            linux.registry_subkeys("SOFTWARE"),
+            Err(SourceError::WrongPlatform { .. })
+        ));
+    }
+
+    #[test]
+    fn offline_evidence_is_the_hive_file_and_live_evidence_an_api_call() {
+        let software = hive(SOFTWARE, "HKEY_LOCAL_MACHINE\\SOFTWARE");
+        let host = FakeHost::empty()
+            .file("/windows/system32/config/software", &software)
+            .host();
+        let v = host.registry(CURRENT_VERSION, "UBR").unwrap();
+        let excerpt = format!("HKLM\\{CURRENT_VERSION}\\UBR = 4460 (REG_DWORD)");
+        assert_eq!(
+            registry_evidence(&host, &Hkey::Machine, CURRENT_VERSION, "UBR", &v),
+            Evidence::File {
+                path: "/windows/system32/config/software".into(),
+                excerpt: excerpt.clone(),
+                sha256: sha256(&software),
+            }
+        );
+        let live = FakeHost::windows()
+            .live()
+            .reg_value(CURRENT_VERSION, "UBR", RegistryValue::Dword(4460))
+            .host();
+        let v = live.registry(CURRENT_VERSION, "ubr").unwrap();
+        let Evidence::Api {
+            name,
+            excerpt: got,
+            sha256: hash,
+        } = registry_evidence(&live, &Hkey::Machine, CURRENT_VERSION, "UBR", &v)
+        else {
+            panic!("not api evidence");
+        };
+        assert_eq!(name, format!("HKLM\\{CURRENT_VERSION}"));
+        assert_eq!(got, excerpt);
+        assert_eq!(
+            hash,
+            sha256(br#"{"data":4460,"type":"REG_DWORD","value":"UBR"}"#)
+        );
+        // Long values are cut in the excerpt.
+        let long = RegistryValue::String("x".repeat(500));
+        let e = registry_evidence(&live, &Hkey::Machine, CURRENT_VERSION, "Long", &long);
+        let Evidence::Api { excerpt, .. } = e else {
+            panic!("not api evidence");
+        };
+        assert!(
+            excerpt.chars().count() < 300 && excerpt.ends_with('…'),
+            "{excerpt}"
+        );
+    }
+
+    #[test]
+    fn the_fake_registry_answers_live_and_offline_alike() {
+        for fake in [FakeHost::windows(), FakeHost::windows().live()] {
+            let host = fake
+                .reg_value(CURRENT_VERSION, "UBR", RegistryValue::Dword(4460))
+                .reg_key("SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon")
+                .reg_key("SOFTWARE\\Policies")
+                .reg_error("SOFTWARE\\Secret", "access denied")
+                .reg_user_value(
+                    "alice",
+                    "Control Panel\\Desktop",
+                    "ScreenSaveActive",
+                    RegistryValue::String("1".into()),
+                )
+                .host();
+            assert_eq!(
+                host.registry("software\\microsoft\\WINDOWS NT\\currentversion", "ubr")
+                    .unwrap(),
+                RegistryValue::Dword(4460)
+            );
+            assert_eq!(
+                host.registry_subkeys("SOFTWARE").unwrap(),
+                ["Microsoft", "Policies", "Secret"]
+            );
+            assert_eq!(
+                host.registry_subkeys(CURRENT_VERSION).unwrap(),
+                ["Winlogon"]
+            );
+            assert_eq!(host.registry_values("SOFTWARE\\Policies").unwrap(), []);
+            assert!(matches!(
+                host.registry(CURRENT_VERSION, "CurrentBuild"),
+                Err(SourceError::NotInstalled { .. })
+            ));
+            assert!(matches!(
+                host.registry_values("SOFTWARE\\Nope"),
+                Err(SourceError::NotInstalled { .. })
+            ));
+            assert_eq!(
+                host.registry("SOFTWARE\\Secret", "x")
+                    .unwrap_err()
+                    .to_string(),
+                "HKLM\\SOFTWARE\\Secret\\x: access denied"
+            );
+            assert_eq!(
+                host.registry_user("Alice", "control panel\\desktop", "screensaveactive")
+                    .unwrap(),
+                RegistryValue::String("1".into())
+            );
+        }
     }
 }
