@@ -91,7 +91,7 @@ fn entry(b: &[u8]) -> Option<(Entry<'_>, usize)> {
         return None;
     }
     let size = u32_at(b, 4)? as usize;
-    if size < 40 || size % 512 != 0 {
+    if size < 40 || !size.is_multiple_of(512) {
         return None;
     }
     let e = b.get(..size)?;
@@ -101,7 +101,7 @@ fn entry(b: &[u8]) -> Option<(Entry<'_>, usize)> {
         return None;
     }
     let hive_bins_size = u32_at(e, 16)?;
-    if hive_bins_size % 4096 != 0 {
+    if !hive_bins_size.is_multiple_of(4096) {
         return None;
     }
     let count = u32_at(e, 20)? as usize;

@@ -188,7 +188,7 @@ impl Hive {
             return Err(HiveError::NotAHive("not a primary hive file"));
         }
         let size = base.hive_bins_size as usize;
-        if size % 4096 != 0 {
+        if !size.is_multiple_of(4096) {
             return Err(HiveError::NotAHive(
                 "hive bins data size not a multiple of 4096",
             ));
