@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::files::{Backend, FileKind, Meta, split};
-use super::registry::Hkey;
+use super::registry::{Hkey, RegistryRead};
 use super::replay::{Captured, Captures};
 use super::sources::{Source, UserSource};
 use super::{Answers, Detected, Host, RegistryValue, SourceError};
@@ -296,13 +296,10 @@ impl FakeRegistry {
             None => Ok(&found.1),
         }
     }
+}
 
-    pub(crate) fn value(
-        &self,
-        hkey: &Hkey,
-        key: &str,
-        value: &str,
-    ) -> Result<RegistryValue, SourceError> {
+impl RegistryRead for FakeRegistry {
+    fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
         let upper = super::regf::upcase(value);
         let what = format!("{}\\{value}", hkey.name(key));
         self.key(hkey, key, &what)?
@@ -312,7 +309,7 @@ impl FakeRegistry {
             .ok_or(SourceError::NotInstalled { what })
     }
 
-    pub(crate) fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
+    fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
         self.key(hkey, key, &hkey.name(key))?;
         let path = upcased(hkey, key);
         Ok(self
@@ -323,11 +320,7 @@ impl FakeRegistry {
             .collect())
     }
 
-    pub(crate) fn values(
-        &self,
-        hkey: &Hkey,
-        key: &str,
-    ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+    fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
         Ok(self
             .key(hkey, key, &hkey.name(key))?
             .values
@@ -634,7 +627,10 @@ impl FakeHost {
             (None, false) => Answers::Offline,
         };
         let mut host = Host::assemble(backend, PathBuf::from("memory"), detected, answers);
-        host.fake_registry = self.registry.clone().map(Arc::new);
+        host.registry_override = self
+            .registry
+            .clone()
+            .map(|r| Arc::new(r) as Arc<dyn RegistryRead>);
         host
     }
 

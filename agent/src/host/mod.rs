@@ -178,9 +178,9 @@ pub struct Host {
     answers: Answers,
     /// The hive files read so far, each parsed once (shared by clones).
     hives: Arc<registry::HiveCache>,
-    /// The unit tests' registry, instead of hive files or the live registry.
-    #[cfg(test)]
-    fake_registry: Option<Arc<fake::FakeRegistry>>,
+    /// A registry that answers instead of hive files or the live one (the unit
+    /// tests' fake).
+    registry_override: Option<Arc<dyn registry::RegistryRead>>,
 }
 
 impl Host {
@@ -240,8 +240,7 @@ impl Host {
             case,
             answers,
             hives: Arc::default(),
-            #[cfg(test)]
-            fake_registry: None,
+            registry_override: None,
         }
     }
 

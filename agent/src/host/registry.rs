@@ -77,6 +77,78 @@ pub(crate) struct LoadedHive {
 #[derive(Debug, Default)]
 pub(crate) struct HiveCache(Mutex<BTreeMap<String, Arc<Result<LoadedHive, String>>>>);
 
+/// One way of reading the registry: live, hive files, or the tests' fake. `what`
+/// in errors names the key (and value) as [`Hkey::name`] does.
+pub(crate) trait RegistryRead: std::fmt::Debug + Send + Sync {
+    fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError>;
+    fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError>;
+    fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError>;
+}
+
+/// The live registry of this machine: `HKEY_LOCAL_MACHINE` only for now.
+#[derive(Debug)]
+struct LiveRegistry;
+
+impl RegistryRead for LiveRegistry {
+    fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+        match hkey {
+            Hkey::Machine => super::live::registry(key, value),
+            Hkey::User(_) => Err(unsupported_live(format!("{}\\{value}", hkey.name(key)))),
+        }
+    }
+
+    fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
+        match hkey {
+            Hkey::Machine => super::live::registry_subkeys(key),
+            Hkey::User(_) => Err(unsupported_live(hkey.name(key))),
+        }
+    }
+
+    fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        match hkey {
+            Hkey::Machine => super::live::registry_values(key),
+            Hkey::User(_) => Err(unsupported_live(hkey.name(key))),
+        }
+    }
+}
+
+/// The hive files under a host's root.
+#[derive(Debug)]
+struct HiveFiles<'h>(&'h Host);
+
+impl RegistryRead for HiveFiles<'_> {
+    fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+        let what = format!("{}\\{value}", hkey.name(key));
+        let failed = |e: HiveError| hive_failed(what.clone(), &e);
+        self.0.with_key(hkey, key, &what, |k| {
+            let raw = k
+                .value(value)
+                .map_err(failed)?
+                .ok_or_else(|| SourceError::NotInstalled { what: what.clone() })?;
+            raw.decode().map_err(failed)
+        })
+    }
+
+    fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
+        let what = hkey.name(key);
+        self.0.with_key(hkey, key, &what, |k| {
+            k.subkey_names().map_err(|e| hive_failed(what.clone(), &e))
+        })
+    }
+
+    fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        let what = hkey.name(key);
+        self.0.with_key(hkey, key, &what, |k| {
+            let failed = |e: HiveError| hive_failed(what.clone(), &e);
+            k.values()
+                .map_err(failed)?
+                .into_iter()
+                .map(|v| Ok((v.name.clone(), v.decode().map_err(failed)?)))
+                .collect()
+        })
+    }
+}
+
 /// A key's path in its hive file: the file's host path and the components below
 /// its root.
 struct Located {
@@ -124,44 +196,12 @@ impl Host {
         value: &str,
     ) -> Result<RegistryValue, SourceError> {
         let what = format!("{}\\{value}", hkey.name(key));
-        self.windows_only(&what)?;
-        #[cfg(test)]
-        if let Some(fake) = &self.fake_registry {
-            return fake.value(hkey, key, value);
-        }
-        if matches!(self.answers, Answers::Live) {
-            return match hkey {
-                Hkey::Machine => super::live::registry(key, value),
-                Hkey::User(_) => Err(unsupported_live(what)),
-            };
-        }
-        let failed = |e: HiveError| hive_failed(what.clone(), &e);
-        self.with_key(hkey, key, &what, |k| {
-            let raw = k
-                .value(value)
-                .map_err(failed)?
-                .ok_or_else(|| SourceError::NotInstalled { what: what.clone() })?;
-            raw.decode().map_err(failed)
-        })
+        self.registry_read(&what, |r| r.value(hkey, key, value))
     }
 
     /// The subkey names of a key of any hive.
     pub fn registry_subkeys_of(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
-        let what = hkey.name(key);
-        self.windows_only(&what)?;
-        #[cfg(test)]
-        if let Some(fake) = &self.fake_registry {
-            return fake.subkeys(hkey, key);
-        }
-        if matches!(self.answers, Answers::Live) {
-            return match hkey {
-                Hkey::Machine => super::live::registry_subkeys(key),
-                Hkey::User(_) => Err(unsupported_live(what)),
-            };
-        }
-        self.with_key(hkey, key, &what, |k| {
-            k.subkey_names().map_err(|e| hive_failed(what.clone(), &e))
-        })
+        self.registry_read(&hkey.name(key), |r| r.subkeys(hkey, key))
     }
 
     /// The values of a key of any hive.
@@ -170,34 +210,31 @@ impl Host {
         hkey: &Hkey,
         key: &str,
     ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
-        let what = hkey.name(key);
-        self.windows_only(&what)?;
-        #[cfg(test)]
-        if let Some(fake) = &self.fake_registry {
-            return fake.values(hkey, key);
+        self.registry_read(&hkey.name(key), |r| r.values(hkey, key))
+    }
+
+    /// Runs `f` on the registry that answers this host: the fake's when set, the
+    /// live one on a live host, the hive files otherwise. Windows only.
+    fn registry_read<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&dyn RegistryRead) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        self.windows_only(what)?;
+        if let Some(fake) = &self.registry_override {
+            f(fake.as_ref())
+        } else if matches!(self.answers, Answers::Live) {
+            f(&LiveRegistry)
+        } else {
+            f(&HiveFiles(self))
         }
-        if matches!(self.answers, Answers::Live) {
-            return match hkey {
-                Hkey::Machine => super::live::registry_values(key),
-                Hkey::User(_) => Err(unsupported_live(what)),
-            };
-        }
-        self.with_key(hkey, key, &what, |k| {
-            let failed = |e: HiveError| hive_failed(what.clone(), &e);
-            k.values()
-                .map_err(failed)?
-                .into_iter()
-                .map(|v| Ok((v.name.clone(), v.decode().map_err(failed)?)))
-                .collect()
-        })
     }
 
     /// What a read of `key` is evidence of: the live registry, or the hive file
     /// (read and hashed once). `None` when the hive file cannot be read (the read
     /// itself failed, and its reason says why).
     pub fn registry_origin(&self, hkey: &Hkey, key: &str) -> Option<RegistryOrigin> {
-        #[cfg(test)]
-        if self.fake_registry.is_some() {
+        if self.registry_override.is_some() {
             return Some(if self.is_live() {
                 RegistryOrigin::Live
             } else {
