@@ -667,3 +667,53 @@ mod hivex {
         assert_eq!(again.subkeys, changed().subkeys);
     }
 }
+
+#[test]
+fn fixture_hives_are_made_from_a_directory_of_reg_files() {
+    use crate::host::{Host, RegistryValue};
+    let dir = tempfile::tempdir().unwrap();
+    let hives = dir.path().join("hives");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&hives).unwrap();
+    std::fs::write(hives.join("SOFTWARE.reg"), SOFTWARE).unwrap();
+    std::fs::write(hives.join("SOFTWARE.LOG1.reg"), CHANGES).unwrap();
+    std::fs::write(
+        hives.join("SYSTEM.reg"),
+        "[HKEY_LOCAL_MACHINE\\SYSTEM\\Select]\n\"Current\"=dword:00000001\n",
+    )
+    .unwrap();
+    std::fs::write(
+        hives.join("NTUSER.alice.reg"),
+        "[HKEY_CURRENT_USER\\Control Panel\\Desktop]\n\"ScreenSaveActive\"=\"1\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        writer::materialise(&hives, &root).unwrap(),
+        [
+            "/Users/alice/NTUSER.DAT",
+            "/Windows/System32/config/SOFTWARE",
+            "/Windows/System32/config/SOFTWARE.LOG1",
+            "/Windows/System32/config/SYSTEM",
+        ]
+    );
+    let host = Host::open(&root).unwrap();
+    let cv = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
+    assert_eq!(
+        host.registry(cv, "UBR").unwrap(),
+        RegistryValue::Dword(4352)
+    );
+    assert_eq!(
+        host.registry("SYSTEM\\Select", "Current").unwrap(),
+        RegistryValue::Dword(1)
+    );
+    assert_eq!(
+        host.registry_user("alice", "Control Panel\\Desktop", "ScreenSaveActive")
+            .unwrap(),
+        RegistryValue::String("1".into())
+    );
+    std::fs::write(hives.join("BCD.reg"), "").unwrap();
+    assert!(matches!(
+        writer::materialise(&hives, &root),
+        Err(writer::FixtureError::Name { .. })
+    ));
+}

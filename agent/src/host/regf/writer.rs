@@ -489,3 +489,93 @@ pub fn log_entry(sequence: u32, hive_bins_size: u32, pages: &[(u32, &[u8])]) -> 
     e[32..40].copy_from_slice(&h2.to_le_bytes());
     e
 }
+
+/// Why fixture hives could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Text { path: String, source: RegTextError },
+    #[error(
+        "{path}: not a hive's .reg file (SYSTEM, SOFTWARE, SAM, SECURITY, NTUSER.<profile>, each optionally .LOG1)"
+    )]
+    Name { path: String },
+}
+
+/// Makes a Windows root's hive files from a fixture's `.reg` files in `hives`:
+///
+/// - `SYSTEM.reg`, `SOFTWARE.reg`, `SAM.reg`, `SECURITY.reg` (keys below
+///   `HKEY_LOCAL_MACHINE\<HIVE>`) → `root/Windows/System32/config/<HIVE>`;
+/// - `NTUSER.<profile>.reg` (keys below `HKEY_CURRENT_USER`) →
+///   `root/Users/<profile>/NTUSER.DAT`;
+/// - `<name>.LOG1.reg` next to one of those: changes (adds, `-` deletions) that
+///   are only in the transaction log: the hive is written dirty, with a `.LOG1`.
+///
+/// Returns the host paths written, sorted.
+pub fn materialise(
+    hives: &std::path::Path,
+    root: &std::path::Path,
+) -> Result<Vec<String>, FixtureError> {
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| FixtureError::Io { path, source }
+    };
+    let mut written = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(hives)
+        .map_err(io(hives))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".reg") && !n.ends_with(".LOG1.reg"))
+        .collect();
+    names.sort();
+    for name in names {
+        let stem = name.trim_end_matches(".reg");
+        let source = hives.join(&name);
+        let (prefix, target) = if let Some(profile) = stem.strip_prefix("NTUSER.") {
+            (
+                "HKEY_CURRENT_USER".to_owned(),
+                format!("Users/{profile}/NTUSER.DAT"),
+            )
+        } else if ["SYSTEM", "SOFTWARE", "SAM", "SECURITY"].contains(&stem) {
+            (
+                format!("HKEY_LOCAL_MACHINE\\{stem}"),
+                format!("Windows/System32/config/{stem}"),
+            )
+        } else {
+            return Err(FixtureError::Name {
+                path: source.display().to_string(),
+            });
+        };
+        let read = |path: &std::path::Path| -> Result<String, FixtureError> {
+            std::fs::read_to_string(path).map_err(io(path))
+        };
+        let text_error = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| FixtureError::Text { path, source }
+        };
+        let tree = Tree::from_reg(&read(&source)?, &prefix).map_err(text_error(&source))?;
+        let out = root.join(&target);
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let log_source = hives.join(format!("{stem}.LOG1.reg"));
+        if log_source.exists() {
+            let mut new = tree.clone();
+            new.apply(&read(&log_source)?, &prefix)
+                .map_err(text_error(&log_source))?;
+            let (primary, log) = dirty_hive(&tree, &new);
+            std::fs::write(&out, primary).map_err(io(&out))?;
+            let log_out = root.join(format!("{target}.LOG1"));
+            std::fs::write(&log_out, log).map_err(io(&log_out))?;
+            written.push(format!("/{target}.LOG1"));
+        } else {
+            std::fs::write(&out, hive(&tree)).map_err(io(&out))?;
+        }
+        written.push(format!("/{target}"));
+    }
+    written.sort();
+    Ok(written)
+}
