@@ -21,8 +21,11 @@
 //! secondary sequence number (the first write that did not reach the primary file)
 //! and goes on with N + 1, N + 2, … across both logs, stopping at the first gap or
 //! damaged entry. Entries older than that were already written to the primary
-//! file and are skipped. When not even the first entry is found, the hive is
-//! refused: its values would be stale.
+//! file and are skipped. After a partial reconcile (Windows wrote the data to the
+//! primary file but not its base block, then rotated the logs twice) that entry is
+//! gone: recovery then starts at the first entry of a log whose base block copy
+//! names a later sequence number. When not even a first entry is found, the hive
+//! is refused: its values would be stale.
 
 use super::{BaseBlock, HiveError, u32_at};
 
@@ -124,6 +127,28 @@ fn entry(b: &[u8]) -> Option<(Entry<'_>, usize)> {
     ))
 }
 
+/// The base block copy of the log holding the latest entries, as a primary
+/// file's (type 0, dirty from the copy's sequence number on), and that log: what
+/// stands in for a primary base block whose checksum is wrong.
+pub fn base_from_logs<'a>(logs: &[&'a [u8]]) -> Option<(BaseBlock, &'a [u8])> {
+    logs.iter()
+        .filter_map(|l| {
+            let base = BaseBlock::parse(l).ok().filter(|b| b.file_type == 6)?;
+            let last = entries(l).iter().map(|e| e.sequence).max()?;
+            Some((last, base, *l))
+        })
+        .max_by_key(|(last, _, _)| *last)
+        .map(|(_, base, log)| {
+            let primary = BaseBlock {
+                file_type: 0,
+                primary_sequence: base.primary_sequence.wrapping_add(1),
+                secondary_sequence: base.primary_sequence,
+                ..base
+            };
+            (primary, log)
+        })
+}
+
 /// Applies the logs' entries to the hive bins data of a dirty primary file whose
 /// base block is `base`.
 pub fn recover(base: &BaseBlock, mut data: Vec<u8>, logs: &[&[u8]]) -> Result<Vec<u8>, HiveError> {
@@ -132,7 +157,23 @@ pub fn recover(base: &BaseBlock, mut data: Vec<u8>, logs: &[&[u8]]) -> Result<Ve
     let limit = data
         .len()
         .saturating_add(logs.iter().map(|l| l.len()).sum::<usize>());
-    let mut next = base.secondary_sequence;
+    // The first entry carries the primary file's secondary sequence number; after
+    // a partial reconcile (the primary file written, its base block not, and the
+    // logs rotated twice) the numbers before a log's first entry are gone, and
+    // recovery starts at that log's first entry (its base block copy's primary
+    // sequence number).
+    let mut starts: Vec<u32> = logs
+        .iter()
+        .filter_map(|l| BaseBlock::parse(l).ok())
+        .map(|b| b.primary_sequence)
+        .filter(|s| *s > base.secondary_sequence)
+        .collect();
+    starts.sort_unstable();
+    starts.insert(0, base.secondary_sequence);
+    let mut next = starts
+        .into_iter()
+        .find(|s| all.iter().any(|e| e.sequence == *s))
+        .unwrap_or(base.secondary_sequence);
     let mut applied = 0usize;
     while let Some(e) = all.iter().find(|e| e.sequence == next) {
         let size = e.hive_bins_size as usize;

@@ -22,7 +22,10 @@
 //!
 //! A hive whose base block's sequence numbers differ is **dirty**: its latest
 //! writes are only in the transaction logs (`.LOG1`, `.LOG2`), which [`log`]
-//! applies in memory. Files are never written.
+//! applies in memory. A primary base block with a wrong checksum (torn while
+//! written) is replaced by the copy in the log holding the latest entries, then
+//! that log is applied; without such a log it is an error. Files are never
+//! written.
 
 pub mod log;
 #[cfg(any(test, feature = "hive-writer"))]
@@ -183,7 +186,17 @@ impl Hive {
     /// `.LOG1` and `.LOG2`, those that exist), or refused with
     /// [`HiveError::Dirty`].
     pub fn parse(primary: &[u8], logs: &[&[u8]]) -> Result<Hive, HiveError> {
-        let base = BaseBlock::parse(primary)?;
+        let (base, logs) = match BaseBlock::parse(primary) {
+            Ok(base) => (base, logs.to_vec()),
+            // A torn base block: its copy in the log with the latest entries
+            // stands in for it, and only that log is applied (as Windows does).
+            Err(HiveError::Checksum) => {
+                let (base, log) = log::base_from_logs(logs).ok_or(HiveError::Checksum)?;
+                (base, vec![log])
+            }
+            Err(e) => return Err(e),
+        };
+        let logs = &logs[..];
         if base.file_type != 0 {
             return Err(HiveError::NotAHive("not a primary hive file"));
         }

@@ -469,7 +469,8 @@ fn log_entries_apply_in_sequence_across_both_logs() {
     let (_, log_b) = writer::dirty_hive(&mid, &last);
     // Renumber log_b's entry as sequence 8 (and its base block copy).
     let entry = log::entries(&log_b).remove(0);
-    let mut log1 = base((8, 8), 6, 5, 0, 0)[..512].to_vec();
+    // Its base block copy names its first entry, 6.
+    let mut log1 = base((6, 6), 6, 5, 0, 0)[..512].to_vec();
     log1.extend(writer::log_entry(6, entry.hive_bins_size, &entry.pages));
     log1.extend(writer::log_entry(8, entry.hive_bins_size, &entry.pages));
     let hive = Hive::parse(&primary, &[&log1, &log_a]).unwrap();
@@ -477,6 +478,39 @@ fn log_entries_apply_in_sequence_across_both_logs() {
     // Without the log holding 7, 8 cannot apply.
     assert!(matches!(
         Hive::parse(&primary, &[&log1]),
+        Err(HiveError::Dirty(_))
+    ));
+}
+
+#[test]
+fn a_torn_base_block_is_replaced_by_the_logs_copy() {
+    let (mut primary, log1) = writer::dirty_hive(&software(), &changed());
+    primary[200] ^= 0x55;
+    assert_eq!(Hive::parse(&primary, &[]).unwrap_err(), HiveError::Checksum);
+    assert_eq!(
+        Hive::parse(&primary, &[b"not a log"]).unwrap_err(),
+        HiveError::Checksum
+    );
+    let hive = Hive::parse(&primary, &[&b"junk"[..], &log1]).unwrap();
+    assert!(hive.recovered());
+    assert_eq!(read_tree(&hive), changed());
+}
+
+#[test]
+fn after_a_partial_reconcile_recovery_starts_at_the_logs_first_entry() {
+    // The primary file misses sequence 7 on, but its log was rotated: the log
+    // starts at 9 (its base block copy says so), and 7 and 8 are gone.
+    let (primary, log_a) = writer::dirty_hive(&software(), &changed());
+    let entry = log::entries(&log_a).remove(0);
+    let mut log9 = base((9, 9), 6, 5, 0, 0)[..512].to_vec();
+    log9.extend(writer::log_entry(9, entry.hive_bins_size, &entry.pages));
+    let hive = Hive::parse(&primary, &[&log9]).unwrap();
+    assert_eq!(read_tree(&hive), changed());
+    // A log that says it starts at 9 but holds 10 only: nothing continues.
+    let mut log10 = base((9, 9), 6, 5, 0, 0)[..512].to_vec();
+    log10.extend(writer::log_entry(10, entry.hive_bins_size, &entry.pages));
+    assert!(matches!(
+        Hive::parse(&primary, &[&log10]),
         Err(HiveError::Dirty(_))
     ));
 }
