@@ -318,7 +318,9 @@ impl Host {
         let canonical = self.canonical(path).unwrap_or_else(|_| path.to_owned());
         // The logs are read only for a dirty hive; a missing or unreadable log is
         // one fewer log.
-        let dirty = BaseBlock::parse(&bytes).is_ok_and(|b| b.is_dirty());
+        // A torn base block (wrong checksum) needs the logs too.
+        let dirty =
+            BaseBlock::parse(&bytes).map_or_else(|e| e == HiveError::Checksum, |b| b.is_dirty());
         let logs: Vec<Vec<u8>> = if dirty {
             ["LOG1", "LOG2"]
                 .iter()
@@ -328,7 +330,7 @@ impl Host {
             Vec::new()
         };
         let logs: Vec<&[u8]> = logs.iter().map(Vec::as_slice).collect();
-        let hive = Hive::parse(&bytes, &logs).map_err(|e| format!("{canonical}: {e}"))?;
+        let hive = Hive::from_vec(bytes, &logs).map_err(|e| format!("{canonical}: {e}"))?;
         Ok(LoadedHive {
             hive,
             path: canonical,
@@ -626,6 +628,14 @@ mod tests {
         let with = without.file("/Windows/System32/config/software.log1", &log1);
         assert_eq!(
             with.host().registry(CURRENT_VERSION, "UBR").unwrap(),
+            RegistryValue::Dword(0x1200)
+        );
+        // A torn base block: the logs are read too, and the log's copy stands in.
+        let mut torn = primary.clone();
+        torn[300] ^= 1;
+        let torn = with.file("/Windows/System32/config/SOFTWARE", &torn);
+        assert_eq!(
+            torn.host().registry(CURRENT_VERSION, "UBR").unwrap(),
             RegistryValue::Dword(0x1200)
         );
     }

@@ -186,7 +186,13 @@ impl Hive {
     /// `.LOG1` and `.LOG2`, those that exist), or refused with
     /// [`HiveError::Dirty`].
     pub fn parse(primary: &[u8], logs: &[&[u8]]) -> Result<Hive, HiveError> {
-        let (base, logs) = match BaseBlock::parse(primary) {
+        Hive::from_vec(primary.to_vec(), logs)
+    }
+
+    /// [`Hive::parse`] of a primary file read whole, without copying it (a
+    /// SOFTWARE hive can be a hundred megabytes).
+    pub fn from_vec(primary: Vec<u8>, logs: &[&[u8]]) -> Result<Hive, HiveError> {
+        let (base, logs) = match BaseBlock::parse(&primary) {
             Ok(base) => (base, logs.to_vec()),
             // A torn base block: its copy in the log with the latest entries
             // stands in for it, and only that log is applied (as Windows does).
@@ -208,12 +214,12 @@ impl Hive {
         }
         // A dirty primary file may be shorter than its base block says (the logs
         // grow it); a clean one must hold all of it.
-        let end = BASE_BLOCK.saturating_add(size);
-        let mut data = match primary.get(BASE_BLOCK..end) {
-            Some(d) => d.to_vec(),
-            None if base.is_dirty() => primary.get(BASE_BLOCK..).unwrap_or_default().to_vec(),
-            None => return Err(HiveError::NotAHive("shorter than its hive bins data")),
-        };
+        if primary.len() < BASE_BLOCK.saturating_add(size) && !base.is_dirty() {
+            return Err(HiveError::NotAHive("shorter than its hive bins data"));
+        }
+        let mut data = primary;
+        data.drain(..BASE_BLOCK.min(data.len()));
+        data.truncate(size);
         let mut recovered = false;
         if base.is_dirty() {
             data = log::recover(&base, data, logs)?;
