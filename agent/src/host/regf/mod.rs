@@ -31,6 +31,8 @@ pub mod log;
 #[cfg(any(test, feature = "hive-writer"))]
 pub mod writer;
 
+use std::collections::HashSet;
+
 use crate::host::RegistryValue;
 
 /// Size of the base block; the hive bins data starts here.
@@ -352,14 +354,23 @@ impl<'h> Key<'h> {
         if n.subkeys == 0 || n.subkey_list == NO_OFFSET {
             return Ok(out);
         }
-        self.collect_list(n.subkey_list, 0, &mut out)?;
+        self.collect_list(n.subkey_list, 0, &mut out, &mut HashSet::new())?;
         if out.len() != n.subkeys as usize {
             return Err(corrupt("subkey count differs from its list", self.offset));
         }
         Ok(out)
     }
 
-    fn collect_list(&self, list: u32, depth: u32, out: &mut Vec<Key<'h>>) -> Result<(), HiveError> {
+    /// Appends the keys of the subkey list at `list` to `out`. A key listed twice
+    /// is an error: lists that point at the same keys again and again would
+    /// otherwise make a few bytes into millions of keys.
+    fn collect_list(
+        &self,
+        list: u32,
+        depth: u32,
+        out: &mut Vec<Key<'h>>,
+        seen: &mut HashSet<u32>,
+    ) -> Result<(), HiveError> {
         let c = self.hive.cell(list)?;
         let count = u16_at(c, 2).ok_or(corrupt("truncated subkey list", list))? as usize;
         let (stride, nested) = match c.get(0..2) {
@@ -374,14 +385,12 @@ impl<'h> Key<'h> {
         for i in 0..count {
             let at = 4 + i * stride;
             let offset = u32_at(c, at).ok_or(corrupt("subkey list beyond its cell", list))?;
-            // Lists may point at the same list again and again: never collect more
-            // keys than the hive has room for.
-            if out.len() > self.hive.data.len() / 8 {
-                return Err(corrupt("subkey lists repeat", list));
-            }
             if nested {
-                self.collect_list(offset, depth + 1, out)?;
+                self.collect_list(offset, depth + 1, out, seen)?;
             } else {
+                if !seen.insert(offset) {
+                    return Err(corrupt("subkey listed twice", list));
+                }
                 out.push(Key {
                     hive: self.hive,
                     offset,
@@ -426,12 +435,16 @@ impl<'h> Key<'h> {
         }
         let list = self.hive.cell(n.value_list)?;
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         // Every value's data is somewhere in the hive: more than the hive's size in
-        // all is a list naming the same data again and again.
+        // all is values naming the same data again and again.
         let mut budget = self.hive.data.len();
         for i in 0..n.values as usize {
             let at =
                 u32_at(list, i * 4).ok_or(corrupt("value list beyond its cell", n.value_list))?;
+            if !seen.insert(at) {
+                return Err(corrupt("value listed twice", n.value_list));
+            }
             let v = self.hive.value(at)?;
             budget = budget
                 .checked_sub(v.data.len())

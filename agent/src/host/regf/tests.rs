@@ -598,31 +598,45 @@ mod hostile {
 
     #[test]
     fn lists_that_repeat_or_nest_are_errors() {
-        // An ri that lists itself, and values listing one big value over and over.
+        // An ri that lists itself; an ri listing one li over and over; values
+        // listing one value over and over; distinct values sharing one data cell.
         let mut h = Hand::new();
         let at = h.data.len() as u32;
         let ri = h.cell(&list(b"ri", &[at, at, at], 4));
         assert_eq!(ri, at);
+        let key = h.cell(&nk(b"K", true, (0, NO_OFFSET), (0, NO_OFFSET)));
+        let li = h.cell(&list(b"li", &[key], 4));
+        let ri_same = h.cell(&list(b"ri", &[li; 200], 4));
         let data = h.cell(&[7u8; 2000]);
         let v = h.cell(&vk(b"V", true, 2000, data, types::REG_BINARY));
-        let vlist = h.cell(&vec![le32(v); 300].concat());
+        let vlist = h.cell(&[le32(v); 300].concat());
+        let shared: Vec<[u8; 4]> = (0..5)
+            .map(|_| le32(h.cell(&vk(b"S", true, 2000, data, types::REG_BINARY))))
+            .collect();
+        let slist = h.cell(&shared.concat());
+        let a = h.cell(&nk(b"A", true, (200, ri_same), (5, slist)));
         let root = h.cell(&nk(b"R", true, (3, ri), (300, vlist)));
         let bytes = h.file(root, (1, 1), 5);
         let hive = Hive::parse(&bytes, &[]).unwrap();
-        assert!(matches!(
-            hive.root().subkeys(),
-            Err(HiveError::Corrupt {
-                what: "index root nested too deep",
-                ..
-            })
-        ));
-        assert!(matches!(
-            hive.root().values(),
-            Err(HiveError::Corrupt {
-                what: "value data repeats",
-                ..
-            })
-        ));
+        let corrupt = |r: Result<usize, HiveError>| match r {
+            Err(HiveError::Corrupt { what, .. }) => what,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            corrupt(hive.root().subkeys().map(|k| k.len())),
+            "index root nested too deep"
+        );
+        assert_eq!(
+            corrupt(hive.root().values().map(|v| v.len())),
+            "value listed twice"
+        );
+        let a = Key {
+            hive: &hive,
+            offset: a,
+        };
+        assert_eq!(corrupt(a.subkeys().map(|k| k.len())), "subkey listed twice");
+        // 5 x 2000 bytes out of a hive of 8 KiB: more data than there is.
+        assert_eq!(corrupt(a.values().map(|v| v.len())), "value data repeats");
     }
 }
 
