@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::host::{ApiOutput, Detected, Host};
+use crate::host::{ApiOutput, Detected, Hkey, Host, RegistryOrigin, RegistryValue};
 
 /// Thresholds the verdicts depend on. Defaults follow `checks.md`; the agent's
 /// configuration can change them; the value used is recorded in `facts`.
@@ -253,6 +253,65 @@ pub fn file_evidence(path: &str, content: &[u8], excerpt: impl Into<String>) -> 
         path: path.to_owned(),
         excerpt: excerpt.into(),
         sha256: sha256(content),
+    }
+}
+
+/// The longest registry value shown in an evidence excerpt, in characters.
+const MAX_REGISTRY_EXCERPT: usize = 200;
+
+/// Evidence of a registry read: `HKLM\…\UBR = 4460 (REG_DWORD)`. Offline it is
+/// `file` evidence of the hive file (its SHA-256 as read); live it is `api`
+/// evidence named after the key, whose SHA-256 is over the canonical JSON
+/// `{"data": …, "type": "REG_DWORD", "value": "UBR"}` (strings and lists as
+/// JSON, bytes in hex). The excerpt shows at most 200 characters of the value,
+/// bytes only by their count: never pass a value that is a secret (Winlogon's
+/// `DefaultPassword`, LSA secrets); record its presence instead.
+pub fn registry_evidence(
+    host: &Host,
+    hkey: &Hkey,
+    key: &str,
+    value: &str,
+    read: &RegistryValue,
+) -> Evidence {
+    let shown = read.to_string();
+    let shown = if shown.chars().count() > MAX_REGISTRY_EXCERPT {
+        format!(
+            "{}…",
+            shown.chars().take(MAX_REGISTRY_EXCERPT).collect::<String>()
+        )
+    } else {
+        shown
+    };
+    let name = if value.is_empty() { "(Default)" } else { value };
+    let excerpt = format!("{}\\{name} = {shown}", hkey.name(key));
+    match host.registry_origin(hkey, key) {
+        Some(RegistryOrigin::File { path, sha256 }) => Evidence::File {
+            path,
+            excerpt,
+            sha256,
+        },
+        Some(RegistryOrigin::Live) => {
+            let (kind, data) = match read {
+                RegistryValue::Dword(v) => ("REG_DWORD", serde_json::json!(v)),
+                RegistryValue::Qword(v) => ("REG_QWORD", serde_json::json!(v)),
+                RegistryValue::String(v) => ("REG_SZ", serde_json::json!(v)),
+                RegistryValue::MultiString(v) => ("REG_MULTI_SZ", serde_json::json!(v)),
+                RegistryValue::Binary(v) => ("REG_BINARY", serde_json::json!(hex::encode(v))),
+            };
+            api_evidence(
+                &ApiOutput {
+                    name: hkey.name(key),
+                    value: serde_json::json!({"value": value, "type": kind, "data": data}),
+                },
+                excerpt,
+            )
+        }
+        // The hive could not be read, so nothing was: named, hashed as nothing.
+        None => Evidence::File {
+            path: hkey.name(key),
+            excerpt,
+            sha256: sha256(b""),
+        },
     }
 }
 

@@ -28,9 +28,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::files::{Backend, FileKind, Meta, split};
+use super::registry::{Hkey, RegistryRead};
 use super::replay::{Captured, Captures};
 use super::sources::{Source, UserSource};
-use super::{Answers, Detected, Host};
+use super::{Answers, Detected, Host, RegistryValue, SourceError};
 use crate::checks::{Check, Context, Thresholds};
 
 /// A fixed modification time for files added without one: 2026-11-25T12:00:00Z.
@@ -229,6 +230,104 @@ pub struct FakeHost {
     platform: Option<Platform>,
     live: bool,
     captures: Option<Captures>,
+    /// Registry keys and values set with `reg_value`/`reg_key`: when any are, the
+    /// host's registry is this, not hive files.
+    registry: Option<FakeRegistry>,
+}
+
+/// A key of the fake registry.
+#[derive(Debug, Clone, Default)]
+struct FakeKey {
+    /// By upcased name: the name as set, and the value.
+    values: BTreeMap<String, (String, RegistryValue)>,
+    /// Set with `reg_error`: every read of the key fails with this.
+    error: Option<String>,
+}
+
+/// The registry of a fake host: keys by upcased path, the hive's prefix (`HKLM`,
+/// `HKU\<profile>`) first; the name as set is the last component of the key.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakeRegistry {
+    keys: BTreeMap<Vec<String>, (String, FakeKey)>,
+}
+
+fn upcased(hkey: &Hkey, key: &str) -> Vec<String> {
+    std::iter::once(hkey.prefix())
+        .chain(key.split('\\').filter(|p| !p.is_empty()).map(str::to_owned))
+        .map(|p| super::regf::upcase(&p))
+        .collect()
+}
+
+impl FakeRegistry {
+    fn key_mut(&mut self, hkey: &Hkey, key: &str) -> &mut FakeKey {
+        let path = upcased(hkey, key);
+        let names: Vec<&str> = key.split('\\').filter(|p| !p.is_empty()).collect();
+        for n in 1..path.len() {
+            // path[0] is the hive's prefix: path[..n] ends with names[n - 2].
+            let name = n
+                .checked_sub(2)
+                .and_then(|i| names.get(i))
+                .copied()
+                .unwrap_or_default();
+            self.keys
+                .entry(path[..n].to_vec())
+                .or_insert_with(|| (name.to_owned(), FakeKey::default()));
+        }
+        let name = names.last().copied().unwrap_or_default().to_owned();
+        &mut self
+            .keys
+            .entry(path)
+            .or_insert_with(|| (name, FakeKey::default()))
+            .1
+    }
+
+    /// The key; `what` names the read in errors.
+    fn key(&self, hkey: &Hkey, key: &str, what: &str) -> Result<&FakeKey, SourceError> {
+        let what = what.to_owned();
+        let found = self
+            .keys
+            .get(&upcased(hkey, key))
+            .ok_or(SourceError::NotInstalled { what: what.clone() })?;
+        match &found.1.error {
+            Some(error) => Err(SourceError::Failed {
+                what,
+                error: error.clone(),
+            }),
+            None => Ok(&found.1),
+        }
+    }
+}
+
+impl RegistryRead for FakeRegistry {
+    fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+        let upper = super::regf::upcase(value);
+        let what = format!("{}\\{value}", hkey.name(key));
+        self.key(hkey, key, &what)?
+            .values
+            .get(&upper)
+            .map(|(_, v)| v.clone())
+            .ok_or(SourceError::NotInstalled { what })
+    }
+
+    fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
+        self.key(hkey, key, &hkey.name(key))?;
+        let path = upcased(hkey, key);
+        Ok(self
+            .keys
+            .iter()
+            .filter(|(k, _)| k.len() == path.len() + 1 && k.starts_with(&path))
+            .map(|(_, (name, _))| name.clone())
+            .collect())
+    }
+
+    fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        Ok(self
+            .key(hkey, key, &hkey.name(key))?
+            .values
+            .values()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect())
+    }
 }
 
 /// A separate copy: changes to the clone are not seen by the original.
@@ -239,6 +338,7 @@ impl Clone for FakeHost {
             platform: self.platform,
             live: self.live,
             captures: self.captures.clone(),
+            registry: self.registry.clone(),
         }
     }
 }
@@ -251,6 +351,7 @@ impl FakeHost {
             platform: None,
             live: false,
             captures: None,
+            registry: None,
         }
     }
 
@@ -406,6 +507,55 @@ impl FakeHost {
         self
     }
 
+    /// A registry value below `HKEY_LOCAL_MACHINE` (`key` as
+    /// [`Host::registry`] takes it, e.g. `SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion`;
+    /// the fake resolves no `CurrentControlSet`: set the key the check reads). The
+    /// key and its parents exist from then on. Once any registry state is set, the
+    /// host's registry is the fake's, live or offline, never hive files.
+    pub fn reg_value(mut self, key: &str, value: &str, v: RegistryValue) -> Self {
+        self.set_reg_value(&Hkey::Machine, key, value, v);
+        self
+    }
+
+    /// A registry value of the user hive of profile `profile`.
+    pub fn reg_user_value(
+        mut self,
+        profile: &str,
+        key: &str,
+        value: &str,
+        v: RegistryValue,
+    ) -> Self {
+        self.set_reg_value(&Hkey::User(profile.to_owned()), key, value, v);
+        self
+    }
+
+    /// A registry key below `HKEY_LOCAL_MACHINE`, with its parents, and no values.
+    pub fn reg_key(mut self, key: &str) -> Self {
+        self.registry
+            .get_or_insert_with(FakeRegistry::default)
+            .key_mut(&Hkey::Machine, key);
+        self
+    }
+
+    /// Every read of the `HKEY_LOCAL_MACHINE` key `key` fails with `error` (access
+    /// denied, a damaged hive).
+    pub fn reg_error(mut self, key: &str, error: &str) -> Self {
+        self.registry
+            .get_or_insert_with(FakeRegistry::default)
+            .key_mut(&Hkey::Machine, key)
+            .error = Some(error.to_owned());
+        self
+    }
+
+    fn set_reg_value(&mut self, hkey: &Hkey, key: &str, value: &str, v: RegistryValue) {
+        let upper = super::regf::upcase(value);
+        self.registry
+            .get_or_insert_with(FakeRegistry::default)
+            .key_mut(hkey, key)
+            .values
+            .insert(upper, (value.to_owned(), v));
+    }
+
     /// Records what a source answers (and answers sources from recordings).
     pub fn answer(&mut self, source: &Source, captured: Captured) {
         let os = self.platform.unwrap_or(source.platform);
@@ -476,7 +626,12 @@ impl FakeHost {
             (Some(c), false) => Answers::Replay(Arc::new(c.clone())),
             (None, false) => Answers::Offline,
         };
-        Host::assemble(backend, PathBuf::from("memory"), detected, answers)
+        let mut host = Host::assemble(backend, PathBuf::from("memory"), detected, answers);
+        host.registry_override = self
+            .registry
+            .clone()
+            .map(|r| Arc::new(r) as Arc<dyn RegistryRead>);
+        host
     }
 
     /// Runs one check on this host at [`default_now`] with the default thresholds.

@@ -127,42 +127,95 @@ pub(crate) fn xsw_usage(bytes: &[u8]) -> Option<Value> {
     }))
 }
 
-/// Reads `HKLM\key\value` from the live registry, 64-bit view.
+/// The type code of a live registry value (`winnt.h`).
 #[cfg(windows)]
-pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceError> {
-    use windows_registry::{LOCAL_MACHINE, Type};
+fn type_code(ty: windows_registry::Type) -> u32 {
+    use windows_registry::Type;
+    match ty {
+        Type::U32 => super::regf::types::REG_DWORD,
+        Type::U64 => super::regf::types::REG_QWORD,
+        Type::String => super::regf::types::REG_SZ,
+        Type::ExpandString => super::regf::types::REG_EXPAND_SZ,
+        Type::MultiString => super::regf::types::REG_MULTI_SZ,
+        Type::Bytes => super::regf::types::REG_BINARY,
+        Type::Other(n) => n,
+    }
+}
+
+/// Opens `HKLM\key` for reading, 64-bit view; `what` names the read in errors.
+#[cfg(windows)]
+fn open_key(key: &str, what: &str) -> Result<windows_registry::Key, SourceError> {
     /// The 64-bit view, whatever the agent's own bitness (`winreg.h`).
     const KEY_WOW64_64KEY: u32 = 0x0100;
-    let what = || format!("HKLM\\{key}\\{value}");
-    let failed = |e: windows_result::Error| {
-        // ERROR_FILE_NOT_FOUND (2): the key or the value does not exist.
-        if e.code().0 as u32 == 0x8007_0002 {
-            SourceError::NotInstalled { what: what() }
-        } else {
-            SourceError::Failed {
-                what: what(),
-                error: e.message(),
-            }
-        }
-    };
-    let opened = LOCAL_MACHINE
+    windows_registry::LOCAL_MACHINE
         .options()
         .read()
         .access(KEY_WOW64_64KEY)
         .open(key)
-        .map_err(failed)?;
-    let ty = opened.get_type(value).map_err(failed)?;
-    Ok(match ty {
-        Type::U32 => RegistryValue::Dword(opened.get_u32(value).map_err(failed)?),
-        Type::U64 => RegistryValue::Qword(opened.get_u64(value).map_err(failed)?),
-        Type::String | Type::ExpandString => {
-            RegistryValue::String(opened.get_string(value).map_err(failed)?)
+        .map_err(|e| registry_failed(what, &e))
+}
+
+/// ERROR_FILE_NOT_FOUND (the key or the value does not exist) is
+/// [`SourceError::NotInstalled`], as offline.
+#[cfg(windows)]
+fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
+    if e.code().0 as u32 == 0x8007_0002 {
+        SourceError::NotInstalled {
+            what: what.to_owned(),
         }
-        Type::MultiString => {
-            RegistryValue::MultiString(opened.get_multi_string(value).map_err(failed)?)
+    } else {
+        SourceError::Failed {
+            what: what.to_owned(),
+            error: e.message(),
         }
-        _ => RegistryValue::Binary(opened.get_value(value).map_err(failed)?.to_vec()),
+    }
+}
+
+/// Decodes a live value exactly as a hive file's ([`super::regf::decode`]).
+#[cfg(windows)]
+fn decoded(
+    what: &str,
+    name: &str,
+    value: &windows_registry::Value,
+) -> Result<RegistryValue, SourceError> {
+    super::regf::decode(name, type_code(value.ty()), value).map_err(|e| SourceError::Failed {
+        what: what.to_owned(),
+        error: e.to_string(),
     })
+}
+
+/// Reads `HKLM\key\value` from the live registry, 64-bit view.
+#[cfg(windows)]
+pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+    let what = format!("HKLM\\{key}\\{value}");
+    let opened = open_key(key, &what)?;
+    let v = opened
+        .get_value(value)
+        .map_err(|e| registry_failed(&what, &e))?;
+    decoded(&what, value, &v)
+}
+
+/// The subkey names of `HKLM\key`, 64-bit view.
+#[cfg(windows)]
+pub(super) fn registry_subkeys(key: &str) -> Result<Vec<String>, SourceError> {
+    let what = format!("HKLM\\{key}");
+    let opened = open_key(key, &what)?;
+    Ok(opened
+        .keys()
+        .map_err(|e| registry_failed(&what, &e))?
+        .collect())
+}
+
+/// The values of `HKLM\key`, 64-bit view.
+#[cfg(windows)]
+pub(super) fn registry_values(key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+    let what = format!("HKLM\\{key}");
+    let opened = open_key(key, &what)?;
+    opened
+        .values()
+        .map_err(|e| registry_failed(&what, &e))?
+        .map(|(name, v)| Ok((name.clone(), decoded(&what, &name, &v)?)))
+        .collect()
 }
 
 /// Reads `HKLM\key\value` from the live registry: Windows only.
@@ -170,6 +223,22 @@ pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceEr
 pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceError> {
     Err(SourceError::Unsupported {
         what: format!("HKLM\\{key}\\{value}"),
+    })
+}
+
+/// The subkey names of `HKLM\key`: Windows only.
+#[cfg(not(windows))]
+pub(super) fn registry_subkeys(key: &str) -> Result<Vec<String>, SourceError> {
+    Err(SourceError::Unsupported {
+        what: format!("HKLM\\{key}"),
+    })
+}
+
+/// The values of `HKLM\key`: Windows only.
+#[cfg(not(windows))]
+pub(super) fn registry_values(key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+    Err(SourceError::Unsupported {
+        what: format!("HKLM\\{key}"),
     })
 }
 

@@ -9,7 +9,8 @@
 //! - **commands** with a fixed argv from the source table ([`sources`]), run without
 //!   a shell on a live host only;
 //! - **api** calls (WMI, COM, Win32, IOKit, sysctl), live only;
-//! - **registry** values: live through the Win32 registry API.
+//! - **registry** values: live through the Win32 registry API, offline from the
+//!   hive files under the root ([`regf`], [`registry`]).
 //!
 //! Offline, commands and api calls answer "not run on an offline root"; with
 //! captures ([`replay`]) they answer what was recorded. The operating system under
@@ -21,12 +22,15 @@ pub mod command;
 pub mod fake;
 pub mod files;
 mod live;
+pub mod regf;
+mod registry;
 pub mod replay;
 pub mod sources;
 
 pub use attest_proto::Platform;
 pub use command::CommandOutput;
 pub use files::{FileKind, MAX_LINK_HOPS, Meta};
+pub use registry::{Hkey, RegistryOrigin};
 pub use replay::{Captured, Captures, ReplayError};
 pub use sources::{Source, UserSource};
 
@@ -172,6 +176,11 @@ pub struct Host {
     detected: Detected,
     case: Case,
     answers: Answers,
+    /// The hive files read so far, each parsed once (shared by clones).
+    hives: Arc<registry::HiveCache>,
+    /// A registry that answers instead of hive files or the live one (the unit
+    /// tests' fake).
+    registry_override: Option<Arc<dyn registry::RegistryRead>>,
 }
 
 impl Host {
@@ -230,6 +239,8 @@ impl Host {
             detected,
             case,
             answers,
+            hives: Arc::default(),
+            registry_override: None,
         }
     }
 
@@ -551,30 +562,6 @@ impl Host {
             name: name.to_owned(),
             value,
         })
-    }
-
-    /// A value of the live Windows registry (64-bit view): `key` below
-    /// `HKEY_LOCAL_MACHINE`, e.g. `SOFTWARE\Microsoft\Windows NT\CurrentVersion`.
-    /// Offline and in replay the hive files under the root are the source; reading
-    /// them comes with the Windows checks.
-    pub fn registry(&self, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
-        let what = format!("HKLM\\{key}\\{value}");
-        if self.detected != Detected::Os(Platform::Windows) {
-            return Err(SourceError::WrongPlatform {
-                what,
-                source_os: Platform::Windows,
-                host_os: self
-                    .platform()
-                    .map_or_else(|| "no known OS".to_owned(), |p| p.label().to_owned()),
-            });
-        }
-        if matches!(self.answers, Answers::Live) {
-            live::registry(key, value)
-        } else {
-            Err(SourceError::Unsupported {
-                what: format!("{what} from the hive files under the root"),
-            })
-        }
     }
 }
 
@@ -965,16 +952,18 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_is_windows_only_and_live_only_for_now() {
+    fn the_registry_is_windows_only_and_read_from_hive_files_offline() {
         let linux = FakeHost::linux().host();
         assert!(matches!(
             linux.registry("SOFTWARE\\Microsoft", "x"),
             Err(SourceError::WrongPlatform { .. })
         ));
+        // The fake's SOFTWARE marker is an empty file: not a hive.
         let win = FakeHost::windows().host();
-        assert!(matches!(
-            win.registry("SOFTWARE\\Microsoft", "x"),
-            Err(SourceError::Unsupported { .. })
-        ));
+        let err = win.registry("SOFTWARE\\Microsoft", "x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HKLM\\SOFTWARE\\Microsoft\\x: /Windows/System32/config/SOFTWARE: not a registry hive: shorter than a base block"
+        );
     }
 }
