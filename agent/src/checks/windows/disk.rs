@@ -913,16 +913,53 @@ mod tests {
         ));
     }
 
+    /// Offline without usable hives under the root: unknown, naming the file.
     #[test]
-    fn swap_and_escrow_are_unknown_while_the_registry_is_unread() {
+    fn swap_and_escrow_are_unknown_without_the_hives() {
         let h = host(vec![protected("C:", "c")], "C:");
         let r = h.run(&SwapEncrypted);
         assert_eq!(r.status, Status::Unknown);
-        assert!(r.summary.contains("hive files"), "{}", r.summary);
+        assert!(
+            r.summary
+                .contains("/Windows/System32/config/SYSTEM: not found"),
+            "{}",
+            r.summary
+        );
+        // The fake's SOFTWARE is an empty marker file: not a hive.
         let r = h.run(&RecoveryKeyEscrow);
         assert_eq!(r.status, Status::Unknown);
-        assert!(r.summary.contains("hive files"), "{}", r.summary);
+        assert!(
+            r.summary.contains("SOFTWARE: not a registry hive"),
+            "{}",
+            r.summary
+        );
         no_secrets(&r);
+    }
+
+    /// With the registry read (the fake's values), the page files decide: on the
+    /// protected system drive `?:` passes; one on an unprotected data volume fails.
+    #[test]
+    fn page_files_read_from_the_registry_decide() {
+        use crate::host::RegistryValue;
+        let h = host(vec![protected("C:", "c")], "C:")
+            .reg_value(
+                MEMORY_MANAGEMENT,
+                "PagingFiles",
+                RegistryValue::MultiString(vec!["?:\\pagefile.sys".to_owned()]),
+            )
+            .reg_key(FILE_SYSTEM);
+        let r = h.run(&SwapEncrypted);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        let h = host(vec![protected("C:", "c")], "C:")
+            .reg_value(
+                MEMORY_MANAGEMENT,
+                "PagingFiles",
+                RegistryValue::MultiString(vec!["Z:\\pagefile.sys 1024 4096".to_owned()]),
+            )
+            .reg_key(FILE_SYSTEM);
+        let r = h.run(&SwapEncrypted);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(r.summary.contains("Z:"), "{}", r.summary);
     }
 
     #[test]
