@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Reg, RegRead, clip, read_reg};
 use crate::checks::{Check, Context, api_evidence, unknown};
 use crate::host::sources::WIN_WUA_SNAPSHOT;
-use crate::host::{ApiOutput, RegistryValue};
+use crate::host::{ApiOutput, RegistryValue, SourceError};
 
 /// `win.wua.snapshot`, called once per run and shared.
 struct Snapshot(Result<ApiOutput, String>);
@@ -464,21 +464,21 @@ pub fn decide_reboot(wua: &Result<bool, String>, keys: &[(&str, KeyState)]) -> (
     }
 }
 
-/// A key's existence through a read of its default value. The host's registry
-/// reads values only, and a key that exists without a default value reads as
-/// absent, so "absent" decides nothing: only a value read proves the key.
-fn key_state(ctx: &Context<'_>, key: &str) -> (KeyState, Option<Evidence>) {
-    let read = read_reg(ctx, key, "");
-    let evidence = read.evidence();
-    let state = match read.got {
-        Reg::Set(_) => KeyState::Present,
-        Reg::Absent => KeyState::Unread(format!(
-            "HKLM\\{key}: whether the key exists cannot be read yet (the registry is read by \
-             value, and the key has no default value or does not exist)"
-        )),
-        Reg::Unread(why) => KeyState::Unread(why),
-    };
-    (state, evidence)
+/// Whether a key exists. Live: the key's values read (`NotInstalled` = absent).
+/// Offline and in replay the answer is unread: these keys are volatile, kept in
+/// memory only and never in the hive files (catalogue open question 6), so a hive
+/// without them proves nothing.
+fn key_state(ctx: &Context<'_>, key: &str) -> KeyState {
+    if !ctx.host.is_live() {
+        return KeyState::Unread(format!(
+            "HKLM\\{key}: a volatile key, never in hive files: read on the live host only"
+        ));
+    }
+    match ctx.host.registry_values(key) {
+        Ok(_) => KeyState::Present,
+        Err(SourceError::NotInstalled { .. }) => KeyState::Absent,
+        Err(e) => KeyState::Unread(e.to_string()),
+    }
 }
 
 const REBOOT: &str = "patch.reboot_pending";
@@ -494,9 +494,9 @@ const REBOOT: &str = "patch.reboot_pending";
 /// `PendingFileRenameOperations` (Session Manager) is recorded as a count of
 /// rename operations in `facts.pending_file_rename_operations` and never decides:
 /// installers and anti-virus set it all the time; its paths are not copied.
-/// Where the host cannot tell an absent key from one without a default value, the
-/// key counts as unanswered, so this check passes only once key existence can be
-/// read.
+/// The keys are volatile (never in hive files): offline and in replay they are
+/// unanswered, so there the check fails on WUA's flag or is `unknown`, never
+/// passes.
 pub struct RebootPending;
 
 impl Check for RebootPending {
@@ -524,8 +524,19 @@ impl Check for RebootPending {
         )];
         let mut keys = Vec::new();
         for key in REBOOT_KEYS {
-            let (state, ev) = key_state(ctx, key);
-            evidence.extend(ev);
+            let state = key_state(ctx, key);
+            // A live key read: api evidence over the canonical JSON of the answer.
+            let (exists, excerpt) = match &state {
+                KeyState::Present => (Some(true), "the key exists".to_owned()),
+                KeyState::Absent => (Some(false), "no such key".to_owned()),
+                KeyState::Unread(why) => (None, format!("not read: {why}")),
+            };
+            let answer = serde_json::json!({ "exists": exists });
+            evidence.push(Evidence::Api {
+                name: format!("HKLM\\{key}"),
+                excerpt,
+                sha256: crate::checks::sha256(crate::checks::canonical_json(&answer).as_bytes()),
+            });
             keys.push((key, state));
         }
         let (status, text) = decide_reboot(&wua, &keys);
@@ -783,9 +794,38 @@ mod tests {
         assert_eq!(r.facts["unanswered"].as_array().map(Vec::len), Some(2));
         let r = run(snap(vec![]), &RebootPending);
         assert_eq!(r.status, Status::Unknown);
+        assert!(r.reason.as_deref().unwrap().contains("volatile"), "{r:?}");
         assert_eq!(
             FakeHost::windows().run(&RebootPending).status,
             Status::Unknown
         );
+    }
+
+    /// Live, the keys' existence is read: none there and WUA clear passes; the
+    /// servicing key alone fails, by name. A key present offline proves nothing.
+    #[test]
+    fn live_the_reboot_keys_are_read_by_existence() {
+        let live = || {
+            FakeHost::windows()
+                .live()
+                .api(&WIN_WUA_SNAPSHOT, snap(vec![]))
+                .reg_key("SOFTWARE\\Microsoft")
+        };
+        let r = live().run(&RebootPending);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.evidence.iter().any(|e| matches!(e,
+                Evidence::Api { name, excerpt, .. }
+                    if name.ends_with("RebootPending") && excerpt == "no such key")),
+            "{r:?}"
+        );
+        let r = live().reg_key(REBOOT_KEYS[1]).run(&RebootPending);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(r.summary.contains("RebootPending exists"), "{}", r.summary);
+        let offline = FakeHost::windows()
+            .api(&WIN_WUA_SNAPSHOT, snap(vec![]))
+            .reg_key(REBOOT_KEYS[1])
+            .run(&RebootPending);
+        assert_eq!(offline.status, Status::Unknown, "{offline:?}");
     }
 }
