@@ -9,7 +9,7 @@ use crate::checks::{Check, Context, command_evidence, file_evidence, unknown};
 use crate::host::sources::MACOS_SPCTL_STATUS;
 
 use super::lines;
-use super::sip::LineError;
+use super::sip::{LineError, on_or_off};
 
 pub const ENABLED: &str = "assessments enabled";
 pub const DISABLED: &str = "assessments disabled";
@@ -26,16 +26,7 @@ pub const ENABLED_KEY: &str = "enabled";
 
 /// Parses `spctl --status`: exactly [`ENABLED`] or [`DISABLED`].
 pub fn parse_status(text: &str) -> Result<bool, LineError> {
-    let mut it = lines(text);
-    let on = match it.next().ok_or(LineError::Empty)? {
-        ENABLED => true,
-        DISABLED => false,
-        other => return Err(LineError::Unexpected(other.to_owned())),
-    };
-    match it.next() {
-        None => Ok(on),
-        Some(extra) => Err(LineError::Unexpected(extra.to_owned())),
-    }
+    on_or_off(text, ENABLED, DISABLED)
 }
 
 /// What the files say.

@@ -100,19 +100,28 @@ pub fn parse_status(stdout: &str) -> Result<SipStatus, LineError> {
     }
 }
 
+/// A tool output of exactly one line, `on` (true) or `off` (false); anything else,
+/// an extra line included, is an error quoting it.
+pub(crate) fn on_or_off(text: &str, on: &str, off: &str) -> Result<bool, LineError> {
+    let mut it = lines(text);
+    let first = it.next().ok_or(LineError::Empty)?;
+    let value = if first == on {
+        true
+    } else if first == off {
+        false
+    } else {
+        return Err(LineError::Unexpected(first.to_owned()));
+    };
+    match it.next() {
+        None => Ok(value),
+        Some(extra) => Err(LineError::Unexpected(extra.to_owned())),
+    }
+}
+
 /// Parses `csrutil authenticated-root status`: exactly [`AUTHROOT_ENABLED`] or
 /// [`AUTHROOT_DISABLED`].
 pub fn parse_authroot(stdout: &str) -> Result<bool, LineError> {
-    let mut it = lines(stdout);
-    let on = match it.next().ok_or(LineError::Empty)? {
-        AUTHROOT_ENABLED => true,
-        AUTHROOT_DISABLED => false,
-        other => return Err(LineError::Unexpected(other.to_owned())),
-    };
-    match it.next() {
-        None => Ok(on),
-        Some(extra) => Err(LineError::Unexpected(extra.to_owned())),
-    }
+    on_or_off(stdout, AUTHROOT_ENABLED, AUTHROOT_DISABLED)
 }
 
 /// Runs `source` and parses its standard output; an error names the command.

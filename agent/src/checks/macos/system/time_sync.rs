@@ -8,8 +8,7 @@ use crate::checks::macos::remote::LAUNCHD_DISABLED;
 use crate::checks::{Check, Context, command_evidence, unknown};
 use crate::host::sources::MACOS_SYSTEMSETUP_NETWORKTIME;
 
-use super::lines;
-use super::sip::LineError;
+use super::sip::{LineError, on_or_off};
 
 pub const NETWORK_TIME_ON: &str = "Network Time: On";
 pub const NETWORK_TIME_OFF: &str = "Network Time: Off";
@@ -22,16 +21,7 @@ pub const TIMED_LABEL: &str = "com.apple.timed";
 /// Parses `systemsetup -getusingnetworktime`: exactly [`NETWORK_TIME_ON`] or
 /// [`NETWORK_TIME_OFF`].
 pub fn parse_network_time(text: &str) -> Result<bool, LineError> {
-    let mut it = lines(text);
-    let on = match it.next().ok_or(LineError::Empty)? {
-        NETWORK_TIME_ON => true,
-        NETWORK_TIME_OFF => false,
-        other => return Err(LineError::Unexpected(other.to_owned())),
-    };
-    match it.next() {
-        None => Ok(on),
-        Some(extra) => Err(LineError::Unexpected(extra.to_owned())),
-    }
+    on_or_off(text, NETWORK_TIME_ON, NETWORK_TIME_OFF)
 }
 
 fn on_off(on: bool) -> &'static str {
