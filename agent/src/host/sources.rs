@@ -417,6 +417,132 @@ pub const WIN_LICENSING_ESU: Source = api(
     "WMI ROOT\\CIMV2: SELECT Name, Description, LicenseStatus, ID FROM SoftwareLicensingProduct WHERE LicenseStatus = 1 AND PartialProductKey IS NOT NULL",
 );
 
+/// `NetUserModalsGet(NULL, 0)` and `(NULL, 3)`, the integers as the API returns
+/// them: `{"level0": {"min_passwd_len", "max_passwd_age", "min_passwd_age",
+/// "password_hist_len", "force_logoff"}, "level3": {"lockout_duration",
+/// "lockout_observation_window", "lockout_threshold"}}`. Ages and durations are
+/// seconds; `4294967295` is `TIMEQ_FOREVER` (never).
+pub const WIN_NETUSERMODALS: Source = api(
+    "win.api.netusermodals",
+    Platform::Windows,
+    "NetUserModalsGet(NULL, 0) and NetUserModalsGet(NULL, 3)",
+);
+
+/// The local users, `NetUserEnum(NULL, 3, FILTER_NORMAL_ACCOUNT)`: `{"users":
+/// [{"name", "rid", "flags"}]}` (`rid` is `usri3_user_id`, `flags` `usri3_flags`:
+/// 0x0002 `UF_ACCOUNTDISABLE`, 0x0020 `UF_PASSWD_NOTREQD`, 0x10000
+/// `UF_DONT_EXPIRE_PASSWD`). No password field is ever recorded.
+pub const WIN_NETUSERENUM: Source = api(
+    "win.api.netuserenum",
+    Platform::Windows,
+    "NetUserEnum(NULL, 3, FILTER_NORMAL_ACCOUNT)",
+);
+
+/// The members of the local group S-1-5-32-544 (Administrators, under whatever
+/// name `LookupAccountSidW` gives): `{"group_sid", "group_name", "members":
+/// [{"sid", "name" (DOMAIN\\user, or null when unresolved), "sid_usage"}]}` from
+/// `NetLocalGroupGetMembers` level 2.
+pub const WIN_LOCALGROUP_ADMINS: Source = api(
+    "win.api.localgroup_admins",
+    Platform::Windows,
+    "NetLocalGroupGetMembers(NULL, <name of S-1-5-32-544>, 2)",
+);
+
+/// The members of S-1-5-32-555 (Remote Desktop Users), the layout of
+/// [`WIN_LOCALGROUP_ADMINS`].
+pub const WIN_LOCALGROUP_REMOTE_DESKTOP: Source = api(
+    "win.api.localgroup_remote_desktop",
+    Platform::Windows,
+    "NetLocalGroupGetMembers(NULL, <name of S-1-5-32-555>, 2)",
+);
+
+/// `AuditQuerySystemPolicy` for the subcategories the checks read:
+/// `{"subcategories": [{"guid": "0CCE9215-69AE-11D9-BED3-505054503030",
+/// "auditing_information": 3}]}` (bit 1 success, bit 2 failure).
+pub const WIN_AUDITPOLICY: Source = api(
+    "win.api.auditpolicy",
+    Platform::Windows,
+    "AuditQuerySystemPolicy({0CCE9215-69AE-11D9-BED3-505054503030})",
+);
+
+/// `INetFwPolicy2`: the effective state of each profile, policy applied:
+/// `{"profiles": [{"profile": "Domain"|"Private"|"Public", "type": 1|2|4,
+/// "enabled": bool}], "current_profile_types": n}`.
+pub const WIN_FIREWALL_PROFILES: Source = api(
+    "win.api.firewall_profiles",
+    Platform::Windows,
+    "INetFwPolicy2.FirewallEnabled(NET_FW_PROFILE2_DOMAIN, _PRIVATE, _PUBLIC)",
+);
+
+/// Security Center's products through `IWSCProductList` (clients only):
+/// `{"antivirus": [{"name", "product_state", "signature_status"}], "firewall":
+/// [{"name", "product_state"}]}`, the enum values as the API returns them
+/// (`WSC_SECURITY_PRODUCT_STATE`: 0 on, 1 off, 2 snoozed, 3 expired;
+/// `WSC_SECURITY_SIGNATURE_STATUS`: 0 out of date, 1 up to date).
+pub const WIN_WSC_PRODUCTS: Source = api(
+    "win.wsc.products",
+    Platform::Windows,
+    "IWSCProductList.Initialize(WSC_SECURITY_PROVIDER_ANTIVIRUS, WSC_SECURITY_PROVIDER_FIREWALL)",
+);
+
+/// Defender's status: `{"instances": [{"AMServiceEnabled", "AntivirusEnabled",
+/// "RealTimeProtectionEnabled", "AMRunningMode", "AntivirusSignatureAge",
+/// "AntivirusSignatureLastUpdated", "AMProductVersion", "IsTamperProtected"}]}`.
+pub const WIN_DEFENDER_STATUS: Source = api(
+    "win.wmi.defender_status",
+    Platform::Windows,
+    "WMI ROOT\\Microsoft\\Windows\\Defender: MSFT_MpComputerStatus",
+);
+
+/// The SMB 1.0 optional feature: `{"instances": [{"Name": "SMB1Protocol",
+/// "InstallState": n}]}` (1 enabled, 2 disabled, 3 absent).
+pub const WIN_OPTIONALFEATURE_SMB1: Source = api(
+    "win.wmi.optionalfeature_smb1",
+    Platform::Windows,
+    "WMI ROOT\\CIMV2: SELECT Name, InstallState FROM Win32_OptionalFeature WHERE Name = 'SMB1Protocol'",
+);
+
+/// The raw SMBIOS table, `GetSystemFirmwareTable('RSMB', 0)`: `{"base64": "…"}`,
+/// the bytes as returned (the `RawSMBIOSData` header — calling method, major,
+/// minor, DMI revision, u32 length — then the structures).
+pub const WIN_SMBIOS_RSMB: Source = api(
+    "win.api.smbios_rsmb",
+    Platform::Windows,
+    "GetSystemFirmwareTable('RSMB', 0)",
+);
+
+/// `GetFirmwareType`: `{"FirmwareType": n}` (0 unknown, 1 BIOS, 2 UEFI).
+pub const WIN_FIRMWARE_TYPE: Source = api(
+    "win.api.firmware_type",
+    Platform::Windows,
+    "GetFirmwareType",
+);
+
+/// `NetGetJoinInformation(NULL)`: `{"name", "status"}` (`NETSETUP_JOIN_STATUS`:
+/// 0 unknown, 1 unjoined, 2 workgroup, 3 domain).
+pub const WIN_JOIN_INFORMATION: Source = api(
+    "win.api.join_information",
+    Platform::Windows,
+    "NetGetJoinInformation(NULL)",
+);
+
+/// Virtualization-based security: `{"instances": [{"SecurityServicesRunning":
+/// [n…], "VirtualizationBasedSecurityStatus": n}]}` (service 1 is Credential
+/// Guard).
+pub const WIN_DEVICEGUARD: Source = api(
+    "win.wmi.deviceguard",
+    Platform::Windows,
+    "WMI ROOT\\Microsoft\\Windows\\DeviceGuard: Win32_DeviceGuard",
+);
+
+/// The TPM: `{"instances": [{"IsEnabled_InitialValue", "IsActivated_InitialValue",
+/// "SpecVersion", "ManufacturerIdTxt"}]}` (no instance: no TPM).
+pub const WIN_TPM: Source = api(
+    "win.wmi.tpm",
+    Platform::Windows,
+    "WMI ROOT\\CIMV2\\Security\\MicrosoftTpm: Win32_Tpm",
+);
+
 /// Every source, for capture and for the table's own tests.
 pub const SOURCES: &[Source] = &[
     LINUX_DNF_SECURITY,
@@ -452,6 +578,20 @@ pub const SOURCES: &[Source] = &[
     WIN_WUA_SNAPSHOT,
     WIN_SYSTEM_DRIVE,
     WIN_LICENSING_ESU,
+    WIN_NETUSERMODALS,
+    WIN_NETUSERENUM,
+    WIN_LOCALGROUP_ADMINS,
+    WIN_LOCALGROUP_REMOTE_DESKTOP,
+    WIN_AUDITPOLICY,
+    WIN_FIREWALL_PROFILES,
+    WIN_WSC_PRODUCTS,
+    WIN_DEFENDER_STATUS,
+    WIN_OPTIONALFEATURE_SMB1,
+    WIN_SMBIOS_RSMB,
+    WIN_FIRMWARE_TYPE,
+    WIN_JOIN_INFORMATION,
+    WIN_DEVICEGUARD,
+    WIN_TPM,
 ];
 
 /// The source with id `id`.

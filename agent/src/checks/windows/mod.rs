@@ -26,9 +26,10 @@ pub mod wua;
 use attest_proto::Evidence;
 use serde_json::Value;
 
-use super::{Check, Context, api_evidence};
+use super::{Check, Context, api_evidence, registry_evidence};
+use crate::host::Hkey;
 use crate::host::sources::WIN_SYSTEM_DRIVE;
-use crate::host::{ApiOutput, RegistryValue, SourceError};
+use crate::host::{RegistryValue, SourceError};
 
 /// Every Windows check.
 pub fn checks() -> Vec<Box<dyn Check>> {
@@ -80,11 +81,14 @@ pub enum Reg {
 }
 
 /// One registry value as read for a check: where, and what it gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RegRead {
     pub key: String,
     pub value: String,
     pub got: Reg,
+    /// What the read is evidence of ([`registry_evidence`]: the hive file and its
+    /// SHA-256 offline, the api call live), when a value was read.
+    pub evidence: Option<Evidence>,
 }
 
 impl RegRead {
@@ -117,32 +121,28 @@ impl RegRead {
         }
     }
 
-    /// Api evidence of a value that was read (a live registry read is an api
-    /// call): the value as text, hashed as canonical JSON.
+    /// Evidence of the value that was read: the hive file (path, SHA-256 of its
+    /// bytes) offline, the registry call live.
     pub fn evidence(&self) -> Option<Evidence> {
-        let Reg::Set(v) = &self.got else {
-            return None;
-        };
-        let shown = v.to_string();
-        let output = ApiOutput {
-            name: self.path(),
-            value: Value::String(shown.clone()),
-        };
-        Some(api_evidence(&output, format!("{} = {}", self.value, shown)))
+        self.evidence.clone()
     }
 }
 
 /// Reads `HKLM\key\value` through the host.
 pub fn read_reg(ctx: &Context<'_>, key: &str, value: &str) -> RegRead {
-    let got = match ctx.host.registry(key, value) {
-        Ok(v) => Reg::Set(v),
-        Err(SourceError::NotInstalled { .. }) => Reg::Absent,
-        Err(e) => Reg::Unread(e.to_string()),
+    let (got, evidence) = match ctx.host.registry(key, value) {
+        Ok(v) => {
+            let evidence = registry_evidence(ctx.host, &Hkey::Machine, key, value, &v);
+            (Reg::Set(v), Some(evidence))
+        }
+        Err(SourceError::NotInstalled { .. }) => (Reg::Absent, None),
+        Err(e) => (Reg::Unread(e.to_string()), None),
     };
     RegRead {
         key: key.to_owned(),
         value: value.to_owned(),
         got,
+        evidence,
     }
 }
 
@@ -215,7 +215,7 @@ fn live_system_drive() -> Result<(String, Evidence), String> {
     let dir = String::from_utf16_lossy(&buf[..n]);
     let drive = drive_of(&dir)
         .ok_or_else(|| format!("GetSystemDirectoryW: {:?} has no drive letter", clip(&dir)))?;
-    let output = ApiOutput {
+    let output = crate::host::ApiOutput {
         name: WIN_SYSTEM_DRIVE.describe(),
         value: serde_json::json!({ "SystemDrive": drive }),
     };

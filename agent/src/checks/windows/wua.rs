@@ -706,6 +706,7 @@ mod tests {
             key: "k".into(),
             value: value.into(),
             got,
+            evidence: None,
         };
         let server = read(
             "WUServer",
