@@ -49,10 +49,41 @@ pub const MACOS_FILES: &[&str] = &[
     "/var/db/softwareupdate/SoftwareUpdateDDMStatePersistence.plist",
 ];
 
-/// The files the checks read on Windows. The registry hives are saved through
-/// `RegSaveKeyExW` by the Windows checks' capture (never by copying locked files);
-/// until then a Windows capture holds the live sources only.
-pub const WINDOWS_FILES: &[&str] = &[];
+/// The files the checks read on Windows, copied as they are. The registry hives
+/// are saved separately ([`WINDOWS_HIVES`]).
+pub const WINDOWS_FILES: &[&str] = &["/ProgramData/ssh/sshd_config"];
+
+/// The machine hives a Windows capture saves, through `RegSaveKeyExW` (a
+/// consistent copy without logs; a locked hive file is never copied): `SAM` and
+/// `SECURITY` never (they hold password hashes and LSA secrets; the account checks
+/// replay the captured account APIs instead).
+pub const WINDOWS_HIVES: &[&str] = &["SYSTEM", "SOFTWARE"];
+
+/// The value whose presence keeps `SOFTWARE` out of a capture: auto-logon's
+/// plaintext password.
+const DEFAULT_PASSWORD: (&str, &str) = (
+    "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon",
+    "DefaultPassword",
+);
+
+/// Why a hive is not saved, if it must not be: `SOFTWARE` while it holds a
+/// `DefaultPassword` (or while that cannot be ruled out).
+pub fn hive_withheld(host: &Host, hive: &str) -> Option<String> {
+    if !hive.eq_ignore_ascii_case("SOFTWARE") {
+        return None;
+    }
+    match host.registry(DEFAULT_PASSWORD.0, DEFAULT_PASSWORD.1) {
+        Err(SourceError::NotInstalled { .. }) => None,
+        Ok(_) => Some(format!(
+            "not saved: HKLM\\{}\\{} holds a plaintext password; remove it (or replace \
+             this hive by .reg text of the keys the checks read) and capture again",
+            DEFAULT_PASSWORD.0, DEFAULT_PASSWORD.1
+        )),
+        Err(e) => Some(format!(
+            "not saved: whether it holds Winlogon\\DefaultPassword could not be read ({e})"
+        )),
+    }
+}
 
 /// Host paths whose content is a secret, on any OS: never copied, whatever a file
 /// list says. Matched case-insensitively, as a path or a directory above it.
@@ -157,6 +188,24 @@ pub fn capture(
                 summary.files.push((*path).to_owned());
             }
             Err(e) => summary.skipped.push(((*path).to_owned(), e.to_string())),
+        }
+    }
+
+    if platform == Platform::Windows {
+        for hive in WINDOWS_HIVES {
+            let path = format!("/Windows/System32/config/{hive}");
+            if let Some(why) = hive_withheld(host, hive) {
+                summary.skipped.push((path, why));
+                continue;
+            }
+            let dest = out.join(path.trim_start_matches('/'));
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent).map_err(io_err(parent))?;
+            }
+            match save_hive(hive, &dest) {
+                Ok(()) => summary.files.push(path),
+                Err(e) => summary.skipped.push((path, e)),
+            }
         }
     }
 
@@ -276,6 +325,114 @@ pub fn capture(
     Ok(summary)
 }
 
+/// Saves `HKLM\\<hive>` to `dest` with `RegSaveKeyExW` (latest format), with the
+/// backup privilege enabled for the process (held by LocalSystem and
+/// administrators).
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn save_hive(hive: &str, dest: &Path) -> Result<(), String> {
+    use std::os::windows::ffi::OsStrExt as _;
+    type Handle = *mut core::ffi::c_void;
+    #[repr(C)]
+    struct Luid {
+        low: u32,
+        high: i32,
+    }
+    #[repr(C)]
+    struct TokenPrivileges {
+        count: u32,
+        luid: Luid,
+        attributes: u32,
+    }
+    #[link(name = "advapi32")]
+    unsafe extern "system" {
+        fn RegOpenKeyExW(
+            key: isize,
+            sub: *const u16,
+            options: u32,
+            sam: u32,
+            out: *mut isize,
+        ) -> i32;
+        fn RegSaveKeyExW(
+            key: isize,
+            file: *const u16,
+            security: *const core::ffi::c_void,
+            flags: u32,
+        ) -> i32;
+        fn RegCloseKey(key: isize) -> i32;
+        fn OpenProcessToken(process: Handle, access: u32, token: *mut Handle) -> i32;
+        fn LookupPrivilegeValueW(system: *const u16, name: *const u16, luid: *mut Luid) -> i32;
+        fn AdjustTokenPrivileges(
+            token: Handle,
+            disable_all: i32,
+            new: *const TokenPrivileges,
+            length: u32,
+            previous: *mut core::ffi::c_void,
+            returned: *mut u32,
+        ) -> i32;
+    }
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetCurrentProcess() -> Handle;
+        fn CloseHandle(handle: Handle) -> i32;
+    }
+    const HKEY_LOCAL_MACHINE: isize = 0x8000_0002_u32 as i32 as isize;
+    const KEY_READ: u32 = 0x20019;
+    const TOKEN_ADJUST_PRIVILEGES: u32 = 0x0020;
+    const SE_PRIVILEGE_ENABLED: u32 = 0x0002;
+    const REG_LATEST_FORMAT: u32 = 2;
+    let wide = |s: &std::ffi::OsStr| -> Vec<u16> { s.encode_wide().chain(Some(0)).collect() };
+    let privilege = wide(std::ffi::OsStr::new("SeBackupPrivilege"));
+    // SAFETY: every pointer passed is to a live local (NUL-terminated buffers,
+    // initialised structs); the token handle is closed once, after use.
+    unsafe {
+        let mut token: Handle = std::ptr::null_mut();
+        if OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES, &mut token) != 0 {
+            let mut luid = Luid { low: 0, high: 0 };
+            if LookupPrivilegeValueW(std::ptr::null(), privilege.as_ptr(), &mut luid) != 0 {
+                let tp = TokenPrivileges {
+                    count: 1,
+                    luid,
+                    attributes: SE_PRIVILEGE_ENABLED,
+                };
+                AdjustTokenPrivileges(token, 0, &tp, 0, std::ptr::null_mut(), std::ptr::null_mut());
+            }
+            CloseHandle(token);
+        }
+    }
+    let sub = wide(std::ffi::OsStr::new(hive));
+    let file = wide(dest.as_os_str());
+    let mut key: isize = 0;
+    // SAFETY: `sub` and `file` are NUL-terminated wide strings that outlive the
+    // calls; `key` is written by RegOpenKeyExW and closed once.
+    let status = unsafe {
+        let opened = RegOpenKeyExW(HKEY_LOCAL_MACHINE, sub.as_ptr(), 0, KEY_READ, &mut key);
+        if opened != 0 {
+            opened
+        } else {
+            let saved = RegSaveKeyExW(key, file.as_ptr(), std::ptr::null(), REG_LATEST_FORMAT);
+            RegCloseKey(key);
+            saved
+        }
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "RegSaveKeyExW(HKLM\\{hive}): {}",
+            std::io::Error::from_raw_os_error(status)
+        ))
+    }
+}
+
+/// Hives are saved on Windows only; another build captures no hive.
+#[cfg(not(windows))]
+fn save_hive(hive: &str, _dest: &Path) -> Result<(), String> {
+    Err(format!(
+        "HKLM\\{hive}: hives are saved by a Windows build of the agent only"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +479,61 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A Windows capture copies sshd_config, never SAM or SECURITY, and keeps
+    /// SOFTWARE out while it holds auto-logon's plaintext password.
+    #[test]
+    fn a_windows_capture_withholds_a_software_hive_with_a_default_password() {
+        use crate::host::RegistryValue;
+        let winlogon = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon";
+        let fake = FakeHost::windows()
+            .live()
+            .file(
+                "/ProgramData/ssh/sshd_config",
+                "PasswordAuthentication no\n",
+            )
+            .file("/Windows/System32/config/SAM", "SECRET-SAM")
+            .reg_value(
+                winlogon,
+                "AutoAdminLogon",
+                RegistryValue::String("1".into()),
+            )
+            .reg_value(
+                winlogon,
+                "DefaultPassword",
+                RegistryValue::String("SECRET-DEFAULT-PASSWORD".into()),
+            );
+        let host = fake.host();
+        let why = hive_withheld(&host, "SOFTWARE").unwrap();
+        assert!(why.contains("plaintext password"), "{why}");
+        assert!(!why.contains("SECRET"), "{why}");
+        assert_eq!(hive_withheld(&host, "SYSTEM"), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("win");
+        let summary = capture(&host, &out, now(), serde_json::Map::new()).unwrap();
+        assert_eq!(
+            summary.files,
+            vec!["/ProgramData/ssh/sshd_config".to_owned()]
+        );
+        let skipped: BTreeMap<_, _> = summary.skipped.iter().cloned().collect();
+        assert!(skipped["/Windows/System32/config/SOFTWARE"].contains("plaintext password"));
+        // This Linux build saves no hive, and says so.
+        assert!(skipped["/Windows/System32/config/SYSTEM"].contains("Windows build"));
+        let bytes = String::from_utf8_lossy(&all_bytes(&out)).into_owned();
+        assert!(!bytes.contains("SECRET"), "{bytes}");
+
+        // Without the password, SOFTWARE may be saved.
+        let clean = FakeHost::windows()
+            .live()
+            .reg_value(
+                winlogon,
+                "AutoAdminLogon",
+                RegistryValue::String("0".into()),
+            )
+            .host();
+        assert_eq!(hive_withheld(&clean, "SOFTWARE"), None);
     }
 
     #[test]

@@ -107,12 +107,54 @@ const MACOS_VERDICTS: [(&str, &[&str]); 33] = [
     ("inventory.software", &[INFO, UNKNOWN]),
 ];
 
+/// The verdicts the macOS/Windows catalogue (parts 1 and 3) defines for each check
+/// on Windows: the Windows hosts as a whole must reach every one of them.
+/// `patch.reboot_pending` decides only from volatile keys, which exist on the live
+/// host alone (never in a hive file or a capture): every fixture answers it
+/// `unknown`, and its pass and fail are the unit tests' (`checks::windows::wua`).
+const WINDOWS_VERDICTS: [(&str, &[&str]); 33] = [
+    ("disk.root_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.fixed_volumes_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.swap_encrypted", &[PASS, FAIL, UNKNOWN]),
+    ("disk.recovery_key_escrow", &[PASS, FAIL, UNKNOWN]),
+    ("patch.os_supported", &[PASS, FAIL]),
+    ("patch.security_updates_pending", &[PASS, FAIL, UNKNOWN]),
+    ("patch.index_fresh", &[PASS, UNKNOWN]),
+    ("patch.auto_updates", &[PASS, FAIL, UNKNOWN]),
+    ("patch.reboot_pending", &[UNKNOWN]),
+    ("accounts.no_empty_passwords", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.uid0_only_root", &[NA]),
+    ("accounts.password_max_age", &[PASS, FAIL, UNKNOWN, NA]),
+    ("accounts.password_min_length", &[PASS, FAIL, UNKNOWN, NA]),
+    ("accounts.lockout", &[PASS, FAIL, UNKNOWN, NA]),
+    ("accounts.ssh_root_login", &[NA]),
+    ("accounts.ssh_password_auth", &[PASS, FAIL, NA]),
+    ("accounts.sudo_nopasswd", &[NA]),
+    ("accounts.privileged_users", &[INFO]),
+    ("accounts.guest_disabled", &[PASS, FAIL, UNKNOWN]),
+    ("accounts.auto_login_disabled", &[PASS, FAIL]),
+    ("accounts.laps", &[PASS, FAIL, NA]),
+    ("system.time_sync", &[PASS, FAIL]),
+    ("system.audit_logging", &[PASS, FAIL, UNKNOWN]),
+    ("system.firewall", &[PASS, FAIL]),
+    ("system.screen_lock", &[PASS, FAIL, NA]),
+    ("system.secure_boot", &[PASS, FAIL]),
+    ("system.sip", &[NA]),
+    ("system.gatekeeper", &[NA]),
+    ("system.uac", &[PASS, FAIL]),
+    ("system.smb1_disabled", &[PASS, FAIL]),
+    ("malware.protection", &[PASS, FAIL]),
+    ("inventory.host", &[INFO]),
+    ("inventory.software", &[INFO]),
+];
+
 /// The operating system of a host root, decided as the agent decides it: a
-/// `SystemVersion.plist` makes it macOS (no Windows host fixture exists yet).
+/// `SystemVersion.plist` makes it macOS, a `SOFTWARE` hive Windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Os {
     Linux,
     Macos,
+    Windows,
 }
 
 impl Os {
@@ -122,6 +164,8 @@ impl Os {
             .exists()
         {
             Os::Macos
+        } else if root.join("Windows/System32/config/SOFTWARE").exists() {
+            Os::Windows
         } else {
             Os::Linux
         }
@@ -131,6 +175,7 @@ impl Os {
         match self {
             Os::Linux => &LINUX_VERDICTS,
             Os::Macos => &MACOS_VERDICTS,
+            Os::Windows => &WINDOWS_VERDICTS,
         }
     }
 
@@ -139,8 +184,33 @@ impl Os {
         match self {
             Os::Linux => "checks.md",
             Os::Macos => "the macOS catalogue",
+            Os::Windows => "the Windows catalogue",
         }
     }
+}
+
+/// The root of a Windows fixture: its files, with the hive files made from its
+/// `hives/*.reg` text by the agent's test-only writer (a `.LOG1.reg` makes the
+/// hive dirty, its changes only in the `.LOG1`), in
+/// `CARGO_TARGET_TMPDIR/fixture-windows/NAME` (rebuilt from scratch). The `.reg`
+/// text stays out of the root.
+fn build_windows(name: &str, source: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixture-windows")
+        .join(name);
+    if root.exists() {
+        fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    }
+    copy_tree(source, &root);
+    fs::remove_dir_all(root.join("hives")).unwrap();
+    let _ = fs::remove_file(root.join("expected.json"));
+    let written = attest_agent::host::regf::writer::materialise(&source.join("hives"), &root)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        written.contains(&"/Windows/System32/config/SOFTWARE".to_owned()),
+        "{name}: a Windows fixture needs hives/SOFTWARE.reg, wrote {written:?}"
+    );
+    root
 }
 
 /// A host's `expected.json`.
@@ -290,6 +360,11 @@ fn load_hosts() -> Vec<Host> {
                 .mtimes
                 .entry(path.clone())
                 .or_insert_with(|| time.clone());
+        }
+    }
+    for host in &mut hosts {
+        if host.root.join("hives").is_dir() {
+            host.root = build_windows(&host.name, &host.root);
         }
     }
     assert!(
@@ -490,7 +565,7 @@ fn the_hosts_of_each_os_together_reach_every_verdict_its_catalogue_defines() {
     let hosts = hosts();
     let known: BTreeSet<&str> = [PASS, FAIL, UNKNOWN, NA, INFO].into_iter().collect();
     let mut problems = Vec::new();
-    for os in [Os::Linux, Os::Macos] {
+    for os in [Os::Linux, Os::Macos, Os::Windows] {
         let table = os.verdicts();
         let of_os: Vec<&Host> = hosts.iter().filter(|h| Os::of(&h.root) == os).collect();
         if of_os.is_empty() {
@@ -543,6 +618,58 @@ fn fixture_hosts_are_told_apart_as_the_agent_does() {
     assert_eq!(os("macos15-encrypting+offline"), Os::Macos);
     assert_eq!(os("debian12-laptop"), Os::Linux);
     assert_eq!(os("scratch-container"), Os::Linux);
+    // A Windows root's hives are made from its .reg text first.
+    assert_eq!(os("win11-24h2-enterprise"), Os::Windows);
+    // A dirty variant: the base's hives, SOFTWARE written with a .LOG1.
+    assert_eq!(os("win11-dirty-hive"), Os::Windows);
+    assert!(
+        root_of("win11-dirty-hive")
+            .join("Windows/System32/config/SOFTWARE.LOG1")
+            .is_file()
+    );
+}
+
+/// What no output may carry from a Windows fixture: every value named
+/// `DefaultPassword` in its `.reg` text (auto-logon's plaintext password).
+fn windows_secrets(name: &str) -> Vec<String> {
+    let dir = hosts_dir().join(name).join("hives");
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return found;
+    };
+    for entry in entries {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("\"DefaultPassword\"=\"") {
+                found.push(value.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_windows_default_password_appears_in_any_output() {
+    let mut checked = 0;
+    for c in collected() {
+        let secrets = windows_secrets(&c.host.name);
+        for secret in &secrets {
+            checked += 1;
+            for (what, out) in [("json", &c.json), ("table", &c.table)] {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "{}: DefaultPassword in the {what} output",
+                    c.host.name
+                );
+            }
+        }
+    }
+    assert!(checked > 0, "no Windows fixture plants a DefaultPassword");
 }
 
 /// The secrets in one host's files: password hashes from `/etc/shadow` and the body
@@ -868,4 +995,107 @@ fn result_shapes_are_judged() {
     let bad_evidence: Value = serde_json::json!({"check": "a.b", "status": "fail", "summary": "s",
         "facts": {}, "evidence": [{"kind": "file", "path": "/x", "excerpt": ""}]});
     assert!(!shape_problems(&bad_evidence).is_empty());
+}
+
+/// Each Windows fixture's hives, as its `.reg` text says (a `.LOG1.reg` applied
+/// over its base), read back by the agent's reader (logs applied) and, for the
+/// clean ones, exported by Debian's `hivexregedit`: the writer, the reader and an
+/// independent implementation agree on the whole corpus.
+#[test]
+#[allow(clippy::disallowed_methods)] // hivexregedit is a test tool, not a host source
+fn fixtures_hives_read_the_same_in_hivex_and_the_reader() {
+    use attest_agent::host::regf::Hive;
+    use attest_agent::host::regf::writer::Tree;
+    let hivex = std::process::Command::new("hivexregedit")
+        .arg("--help")
+        .output()
+        .is_ok();
+    if !hivex {
+        println!(
+            "SKIP (hivex part): hivexregedit is not installed (apt-get install libwin-hivex-perl)"
+        );
+    }
+    let mut compared = 0;
+    for host in hosts() {
+        let source = if host.expected.base.is_some() {
+            let base = host.expected.base.as_deref().unwrap();
+            vec![
+                hosts_dir().join(base).join("hives"),
+                hosts_dir().join(&host.name).join("hives"),
+            ]
+        } else {
+            vec![hosts_dir().join(&host.name).join("hives")]
+        };
+        if !source[0].is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&source[0]).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let Some(stem) = name.strip_suffix(".reg") else {
+                continue;
+            };
+            let (prefix, file) = match stem.strip_prefix("NTUSER.") {
+                Some(profile) => (
+                    "HKEY_CURRENT_USER".to_owned(),
+                    format!("Users/{profile}/NTUSER.DAT"),
+                ),
+                None => (
+                    format!("HKEY_LOCAL_MACHINE\\{stem}"),
+                    format!("Windows/System32/config/{stem}"),
+                ),
+            };
+            let mut want =
+                Tree::from_reg(&fs::read_to_string(source[0].join(&name)).unwrap(), &prefix)
+                    .unwrap_or_else(|e| panic!("{}: {name}: {e}", host.name));
+            let mut dirty = false;
+            for dir in &source {
+                let log = dir.join(format!("{stem}.LOG1.reg"));
+                if log.is_file() {
+                    want.apply(&fs::read_to_string(&log).unwrap(), &prefix)
+                        .unwrap();
+                    dirty = true;
+                }
+            }
+            let path = host.root.join(&file);
+            let primary = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let log = fs::read(host.root.join(format!("{file}.LOG1"))).ok();
+            assert_eq!(log.is_some(), dirty, "{}: {file}", host.name);
+            let logs: Vec<&[u8]> = log.iter().map(Vec::as_slice).collect();
+            let hive = Hive::parse(&primary, &logs)
+                .unwrap_or_else(|e| panic!("{}: {file}: {e}", host.name));
+            let mut read = Tree::read(&hive).unwrap();
+            read.name = want.name.clone();
+            assert!(
+                read == want,
+                "{}: {file}: the reader disagrees with the text",
+                host.name
+            );
+            compared += 1;
+            if hivex && !dirty {
+                let out = std::process::Command::new("hivexregedit")
+                    .args(["--export", "--prefix", &prefix])
+                    .arg(&path)
+                    .arg("\\")
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let mut exported = Tree::from_reg(&String::from_utf8(out.stdout).unwrap(), &prefix)
+                    .unwrap_or_else(|e| panic!("{}: {file}: hivex export: {e}", host.name));
+                exported.name = want.name.clone();
+                assert!(
+                    exported == want,
+                    "{}: {file}: hivex disagrees with the text",
+                    host.name
+                );
+            }
+        }
+    }
+    assert!(
+        compared >= 25,
+        "only {compared} Windows fixture hives compared"
+    );
 }

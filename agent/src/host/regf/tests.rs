@@ -312,18 +312,7 @@ fn software() -> Tree {
 
 /// Every key and value of a hive, as a tree (upcased names as keys).
 fn read_tree(hive: &Hive) -> Tree {
-    fn walk(k: Key<'_>) -> Tree {
-        let mut t = Tree::new(&k.name().unwrap());
-        for v in k.values().unwrap() {
-            t.values.insert(upcase(&v.name), v);
-        }
-        for c in k.subkeys().unwrap() {
-            let sub = walk(c);
-            t.subkeys.insert(upcase(&sub.name), sub);
-        }
-        t
-    }
-    walk(hive.root())
+    Tree::read(hive).unwrap()
 }
 
 #[test]

@@ -34,6 +34,23 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Every key and value of a hive read by the reader (`super::Hive`), with the
+    /// logs it was given applied: what the writer would need to write it again.
+    pub fn read(hive: &super::Hive) -> Result<Tree, super::HiveError> {
+        fn walk(k: super::Key<'_>) -> Result<Tree, super::HiveError> {
+            let mut t = Tree::new(&k.name()?);
+            for v in k.values()? {
+                t.values.insert(super::upcase(&v.name), v);
+            }
+            for c in k.subkeys()? {
+                let sub = walk(c)?;
+                t.subkeys.insert(super::upcase(&sub.name), sub);
+            }
+            Ok(t)
+        }
+        walk(hive.root())
+    }
+
     /// An empty root key called `name`.
     pub fn new(name: &str) -> Tree {
         Tree {
