@@ -240,6 +240,9 @@ pub struct FakeHost {
 struct FakeKey {
     /// By upcased name: the name as set, and the value.
     values: BTreeMap<String, (String, RegistryValue)>,
+    /// By upcased name: the type code of a value set with `reg_typed` (other
+    /// values have the type of their [`RegistryValue`]).
+    kinds: BTreeMap<String, u32>,
     /// Set with `reg_error`: every read of the key fails with this.
     error: Option<String>,
 }
@@ -327,6 +330,27 @@ impl RegistryRead for FakeRegistry {
             .values()
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect())
+    }
+
+    fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError> {
+        use super::regf::types;
+        let upper = super::regf::upcase(value);
+        let what = format!("{}\\{value}", hkey.name(key));
+        let found = self.key(hkey, key, &what)?;
+        if let Some(kind) = found.kinds.get(&upper) {
+            return Ok(*kind);
+        }
+        let (_, v) = found
+            .values
+            .get(&upper)
+            .ok_or(SourceError::NotInstalled { what })?;
+        Ok(match v {
+            RegistryValue::Dword(_) => types::REG_DWORD,
+            RegistryValue::Qword(_) => types::REG_QWORD,
+            RegistryValue::String(_) => types::REG_SZ,
+            RegistryValue::MultiString(_) => types::REG_MULTI_SZ,
+            RegistryValue::Binary(_) => types::REG_BINARY,
+        })
     }
 }
 
@@ -517,6 +541,21 @@ impl FakeHost {
         self
     }
 
+    /// A registry value below `HKEY_LOCAL_MACHINE` of any type code `kind` (as a
+    /// `.reg` file's `hex(kind):…`), read as the hive reader decodes it. The SAM
+    /// keeps a user's RID as the type of `Users\Names\<name>`'s default value.
+    pub fn reg_typed(mut self, key: &str, value: &str, kind: u32, data: &[u8]) -> Self {
+        let decoded = super::regf::decode(value, kind, data)
+            .unwrap_or_else(|_| RegistryValue::Binary(data.to_vec()));
+        self.set_reg_value(&Hkey::Machine, key, value, decoded);
+        self.registry
+            .get_or_insert_with(FakeRegistry::default)
+            .key_mut(&Hkey::Machine, key)
+            .kinds
+            .insert(super::regf::upcase(value), kind);
+        self
+    }
+
     /// A registry value of the user hive of profile `profile`.
     pub fn reg_user_value(
         mut self,
@@ -549,11 +588,12 @@ impl FakeHost {
 
     fn set_reg_value(&mut self, hkey: &Hkey, key: &str, value: &str, v: RegistryValue) {
         let upper = super::regf::upcase(value);
-        self.registry
+        let fake = self
+            .registry
             .get_or_insert_with(FakeRegistry::default)
-            .key_mut(hkey, key)
-            .values
-            .insert(upper, (value.to_owned(), v));
+            .key_mut(hkey, key);
+        fake.kinds.remove(&upper);
+        fake.values.insert(upper, (value.to_owned(), v));
     }
 
     /// Records what a source answers (and answers sources from recordings).

@@ -195,6 +195,17 @@ pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceEr
     decoded(&what, value, &v)
 }
 
+/// The type code of `HKLM\key\value`, 64-bit view.
+#[cfg(windows)]
+pub(super) fn registry_kind(key: &str, value: &str) -> Result<u32, SourceError> {
+    let what = format!("HKLM\\{key}\\{value}");
+    let opened = open_key(key, &what)?;
+    let v = opened
+        .get_value(value)
+        .map_err(|e| registry_failed(&what, &e))?;
+    Ok(type_code(v.ty()))
+}
+
 /// The subkey names of `HKLM\key`, 64-bit view.
 #[cfg(windows)]
 pub(super) fn registry_subkeys(key: &str) -> Result<Vec<String>, SourceError> {
@@ -221,6 +232,14 @@ pub(super) fn registry_values(key: &str) -> Result<Vec<(String, RegistryValue)>,
 /// Reads `HKLM\key\value` from the live registry: Windows only.
 #[cfg(not(windows))]
 pub(super) fn registry(key: &str, value: &str) -> Result<RegistryValue, SourceError> {
+    Err(SourceError::Unsupported {
+        what: format!("HKLM\\{key}\\{value}"),
+    })
+}
+
+/// The type code of `HKLM\key\value`: Windows only.
+#[cfg(not(windows))]
+pub(super) fn registry_kind(key: &str, value: &str) -> Result<u32, SourceError> {
     Err(SourceError::Unsupported {
         what: format!("HKLM\\{key}\\{value}"),
     })

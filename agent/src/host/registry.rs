@@ -83,6 +83,9 @@ pub(crate) trait RegistryRead: std::fmt::Debug + Send + Sync {
     fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError>;
     fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError>;
     fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError>;
+    /// The type code of a value (`REG_DWORD` = 4, …, or any other number: the
+    /// SAM stores a user's RID as the type of `Names\<name>`'s default value).
+    fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError>;
 }
 
 /// The live registry of this machine: `HKEY_LOCAL_MACHINE` only for now.
@@ -108,6 +111,13 @@ impl RegistryRead for LiveRegistry {
         match hkey {
             Hkey::Machine => super::live::registry_values(key),
             Hkey::User(_) => Err(unsupported_live(hkey.name(key))),
+        }
+    }
+
+    fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError> {
+        match hkey {
+            Hkey::Machine => super::live::registry_kind(key, value),
+            Hkey::User(_) => Err(unsupported_live(format!("{}\\{value}", hkey.name(key)))),
         }
     }
 }
@@ -145,6 +155,16 @@ impl RegistryRead for HiveFiles<'_> {
                 .into_iter()
                 .map(|v| Ok((v.name.clone(), v.decode().map_err(failed)?)))
                 .collect()
+        })
+    }
+
+    fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError> {
+        let what = format!("{}\\{value}", hkey.name(key));
+        self.0.with_key(hkey, key, &what, |k| {
+            k.value(value)
+                .map_err(|e| hive_failed(what.clone(), &e))?
+                .map(|raw| raw.kind)
+                .ok_or_else(|| SourceError::NotInstalled { what: what.clone() })
         })
     }
 }
@@ -197,6 +217,20 @@ impl Host {
     ) -> Result<RegistryValue, SourceError> {
         let what = format!("{}\\{value}", hkey.name(key));
         self.registry_read(&what, |r| r.value(hkey, key, value))
+    }
+
+    /// The type code of a value of any hive, whatever its data: `REG_SZ` = 1,
+    /// `REG_DWORD` = 4, … or any other number a writer chose. Windows itself
+    /// stores data in types: the SAM's `Users\Names\<name>` key has a default
+    /// value whose *type* is the user's RID.
+    pub fn registry_value_kind(
+        &self,
+        hkey: &Hkey,
+        key: &str,
+        value: &str,
+    ) -> Result<u32, SourceError> {
+        let what = format!("{}\\{value}", hkey.name(key));
+        self.registry_read(&what, |r| r.kind(hkey, key, value))
     }
 
     /// The subkey names of a key of any hive.
@@ -742,6 +776,43 @@ mod tests {
             excerpt.chars().count() < 300 && excerpt.ends_with('…'),
             "{excerpt}"
         );
+    }
+
+    /// The SAM keeps a user's RID as the type of `Names\<name>`'s default value:
+    /// the type code is read whatever it is, from hive files and the fake alike.
+    #[test]
+    fn the_type_of_a_value_is_read_whatever_its_data() {
+        let text = "[HKEY_LOCAL_MACHINE\\SAM\\SAM\\Domains\\Account\\Users\\Names\\alice]\n@=hex(3e9):\n\"F\"=hex:01,02\n";
+        let sam = hive(text, "HKEY_LOCAL_MACHINE\\SAM");
+        let names = "SAM\\SAM\\Domains\\Account\\Users\\Names\\alice";
+        let file = FakeHost::windows().file("/Windows/System32/config/SAM", sam);
+        let fake = FakeHost::windows()
+            .reg_typed(names, "", 0x3e9, &[])
+            .reg_value(names, "F", RegistryValue::Binary(vec![1, 2]));
+        for host in [file.host(), fake.host()] {
+            assert_eq!(
+                host.registry_value_kind(&Hkey::Machine, names, "").unwrap(),
+                0x3e9
+            );
+            assert_eq!(
+                host.registry_value_kind(&Hkey::Machine, names, "f")
+                    .unwrap(),
+                3
+            );
+            // Its data: empty bytes, as the reader decodes an unknown type.
+            assert_eq!(
+                host.registry(names, "").unwrap(),
+                RegistryValue::Binary(vec![])
+            );
+            assert!(matches!(
+                host.registry_value_kind(&Hkey::Machine, names, "V"),
+                Err(SourceError::NotInstalled { .. })
+            ));
+            assert!(matches!(
+                host.registry_value_kind(&Hkey::Machine, "SAM\\SAM\\Nope", ""),
+                Err(SourceError::NotInstalled { .. })
+            ));
+        }
     }
 
     #[test]

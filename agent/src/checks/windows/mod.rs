@@ -16,9 +16,13 @@
 //!   wua.rs        the Windows Update Agent snapshot: security_updates_pending,
 //!                 index_fresh, reboot_pending
 //!   support.rs    patch.os_supported and agent/data/windows-support.toml
+//!   accounts/     the accounts checks (mod.rs) and the SAM's binary values (sam.rs)
+//!   directory.rs  the directory join state (none, ad, entra, hybrid)
 //! ```
 
+pub mod accounts;
 pub mod bitlocker;
+pub mod directory;
 pub mod disk;
 pub mod support;
 pub mod wua;
@@ -42,6 +46,15 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(wua::SecurityUpdatesPending),
         Box::new(wua::IndexFresh),
         Box::new(wua::RebootPending),
+        Box::new(accounts::NoEmptyPasswords),
+        Box::new(accounts::PasswordMaxAge),
+        Box::new(accounts::PasswordMinLength),
+        Box::new(accounts::Lockout),
+        Box::new(accounts::SshPasswordAuth),
+        Box::new(accounts::PrivilegedUsers),
+        Box::new(accounts::GuestDisabled),
+        Box::new(accounts::AutoLoginDisabled),
+        Box::new(accounts::Laps),
     ]
 }
 
@@ -258,7 +271,7 @@ mod tests {
         let thresholds = Thresholds::default();
         let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
         let ids: Vec<String> = checks().iter().map(|c| c.id().to_owned()).collect();
-        assert_eq!(ids.len(), 8);
+        assert_eq!(ids.len(), 17);
         let results = run(&ctx, &ids);
         let got: Vec<(&str, Status)> = results
             .iter()
@@ -276,6 +289,16 @@ mod tests {
                 ("patch.security_updates_pending", Status::Pass),
                 ("patch.index_fresh", Status::Pass),
                 ("patch.reboot_pending", Status::Unknown),
+                // No SAM, SYSTEM or SOFTWARE hive on this root.
+                ("accounts.no_empty_passwords", Status::Unknown),
+                ("accounts.password_max_age", Status::Unknown),
+                ("accounts.password_min_length", Status::Unknown),
+                ("accounts.lockout", Status::Unknown),
+                ("accounts.ssh_password_auth", Status::Unknown),
+                ("accounts.privileged_users", Status::Unknown),
+                ("accounts.guest_disabled", Status::Unknown),
+                ("accounts.auto_login_disabled", Status::Unknown),
+                ("accounts.laps", Status::Unknown),
             ]
         );
         let text = serde_json::to_string(&results).unwrap();

@@ -243,6 +243,8 @@ impl Config {
 
 struct Loader<'a> {
     src: &'a Host,
+    /// Where relative `Include` patterns start ([`SSH_DIR`] on Linux and macOS).
+    ssh_dir: &'a str,
     config: Config,
 }
 
@@ -298,10 +300,21 @@ impl Loader<'_> {
                 )));
                 return;
             }
+            // Windows (`ssh_dir` is not /etc/ssh): drive-letter and
+            // `__PROGRAMDATA__` paths are not followed, so they block rather than
+            // silently match nothing.
+            if self.ssh_dir != SSH_DIR
+                && (pattern.get(1..2) == Some(":") || pattern.contains("__PROGRAMDATA__"))
+            {
+                self.config.events.push(Event::Blocked(format!(
+                    "{at}: Include {pattern}: drive-letter and __PROGRAMDATA__ paths are not supported"
+                )));
+                return;
+            }
             let full = if pattern.starts_with('/') {
                 pattern.clone()
             } else {
-                join_path(SSH_DIR, pattern)
+                join_path(self.ssh_dir, pattern)
             };
             let paths = match super::glob::expand(self.src, &full) {
                 Ok(p) => p,
@@ -339,9 +352,16 @@ impl Loader<'_> {
 /// Reads the configuration starting at `path`; `Err` when `path` itself cannot
 /// be read.
 pub fn load(src: &Host, path: &str) -> Result<Config, ReadError> {
+    load_in(src, path, SSH_DIR)
+}
+
+/// [`load`] with relative `Include` patterns starting at `ssh_dir` (Windows:
+/// `/ProgramData/ssh`, OpenSSH's `__PROGRAMDATA__\ssh`).
+pub fn load_in(src: &Host, path: &str, ssh_dir: &str) -> Result<Config, ReadError> {
     let bytes = src.read(path)?;
     let mut loader = Loader {
         src,
+        ssh_dir,
         config: Config::default(),
     };
     loader.file(path, &bytes, 0, false);
@@ -486,68 +506,73 @@ impl Check for SshPasswordAuth {
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
         let memo = get(ctx);
-        let config = match config_or(self.id(), &memo) {
-            Ok(c) => c,
-            Err(r) => return *r,
-        };
-        // Err holds why the value cannot be known.
-        let get = |keyword: &str, default: &str| match effective(config, keyword, default) {
-            Ok((v, s)) if v == "yes" || v == "no" => Ok((v, s)),
-            Ok((v, s)) => Err(format!(
-                "{keyword} {v} ({}) is not a value sshd accepts",
-                source_of(&s)
-            )),
-            Err(why) => Err(why),
-        };
-        let values = get("PasswordAuthentication", "yes")
-            .and_then(|pa| get("PermitEmptyPasswords", "no").map(|pe| (pa, pe)));
-        let ((pa, pa_s), (pe, pe_s)) = match values {
-            Ok(v) => v,
-            Err(why) => return unknown(self.id(), why).fact("files_read", files_read(config)),
-        };
-        let mut problems = Vec::new();
-        if pa != "no" {
-            problems.push(format!(
-                "PasswordAuthentication is {pa} ({})",
-                source_of(&pa_s)
-            ));
+        match config_or(self.id(), &memo) {
+            Ok(config) => judge_password_auth(self.id(), config),
+            Err(r) => *r,
         }
-        if pe == "yes" {
-            problems.push(format!(
-                "PermitEmptyPasswords is yes ({})",
-                source_of(&pe_s)
-            ));
-        }
-        let (status, summary) = if problems.is_empty() {
-            (
-                Status::Pass,
-                format!(
-                    "PasswordAuthentication is no ({}) and PermitEmptyPasswords is {pe} ({})",
-                    source_of(&pa_s),
-                    source_of(&pe_s)
-                ),
-            )
-        } else {
-            (
-                Status::Fail,
-                format!("{}: SSH accepts passwords", problems.join("; ")),
-            )
-        };
-        CheckResult::new(self.id(), status, summary)
-            .fact("password_authentication", &pa)
-            .fact("password_authentication_source", source_of(&pa_s))
-            .fact("permit_empty_passwords", &pe)
-            .fact("permit_empty_passwords_source", source_of(&pe_s))
-            .fact("files_read", files_read(config))
-            .fact("notes", &config.notes)
-            .evidences(evidence(
-                config,
-                &[
-                    ("PasswordAuthentication", &pa_s),
-                    ("PermitEmptyPasswords", &pe_s),
-                ],
-            ))
     }
+}
+
+/// The verdict of `accounts.ssh_password_auth` on a configuration as read
+/// (shared with Windows, whose file is `%ProgramData%\ssh\sshd_config`).
+pub fn judge_password_auth(id: &str, config: &Config) -> CheckResult {
+    // Err holds why the value cannot be known.
+    let get = |keyword: &str, default: &str| match effective(config, keyword, default) {
+        Ok((v, s)) if v == "yes" || v == "no" => Ok((v, s)),
+        Ok((v, s)) => Err(format!(
+            "{keyword} {v} ({}) is not a value sshd accepts",
+            source_of(&s)
+        )),
+        Err(why) => Err(why),
+    };
+    let values = get("PasswordAuthentication", "yes")
+        .and_then(|pa| get("PermitEmptyPasswords", "no").map(|pe| (pa, pe)));
+    let ((pa, pa_s), (pe, pe_s)) = match values {
+        Ok(v) => v,
+        Err(why) => return unknown(id, why).fact("files_read", files_read(config)),
+    };
+    let mut problems = Vec::new();
+    if pa != "no" {
+        problems.push(format!(
+            "PasswordAuthentication is {pa} ({})",
+            source_of(&pa_s)
+        ));
+    }
+    if pe == "yes" {
+        problems.push(format!(
+            "PermitEmptyPasswords is yes ({})",
+            source_of(&pe_s)
+        ));
+    }
+    let (status, summary) = if problems.is_empty() {
+        (
+            Status::Pass,
+            format!(
+                "PasswordAuthentication is no ({}) and PermitEmptyPasswords is {pe} ({})",
+                source_of(&pa_s),
+                source_of(&pe_s)
+            ),
+        )
+    } else {
+        (
+            Status::Fail,
+            format!("{}: SSH accepts passwords", problems.join("; ")),
+        )
+    };
+    CheckResult::new(id, status, summary)
+        .fact("password_authentication", &pa)
+        .fact("password_authentication_source", source_of(&pa_s))
+        .fact("permit_empty_passwords", &pe)
+        .fact("permit_empty_passwords_source", source_of(&pe_s))
+        .fact("files_read", files_read(config))
+        .fact("notes", &config.notes)
+        .evidences(evidence(
+            config,
+            &[
+                ("PasswordAuthentication", &pa_s),
+                ("PermitEmptyPasswords", &pe_s),
+            ],
+        ))
 }
 
 #[cfg(test)]
