@@ -585,6 +585,7 @@ def software_identity_hive(build, ubr, edition, display, installation, users, ex
 def security_hive(domain, default_password_secret=False):
     keys = [("Policy", {}),
             ("Policy\\PolPrDmS", {"": ("binary", sid_bytes(DOMAIN_SID) if domain else b"")}),
+            ("Policy\\PolAcDmS", {"": ("binary", sid_bytes(MACHINE_SID))}),
             ("Policy\\Secrets", {})]
     if default_password_secret:
         # Presence only: the secret's value keys hold nothing readable here.
