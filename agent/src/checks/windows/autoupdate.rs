@@ -187,8 +187,10 @@ impl Check for AutoUpdates {
             &wuauserv_read,
             &usosvc_read,
         ]);
-        let (identity, _) = read_identity(ctx);
+        let (identity, identity_reads) = read_identity(ctx);
         let kind = identity.and_then(|i| i.kind());
+        // Client or server decides when there is no policy: its read is evidence.
+        v.read(&product_type_read(&identity_reads));
         let level = notification_level(ctx, &mut v);
 
         let policy = decide_policy(&dword(&no_auto), &dword(&au_options), &dword(&mdm));
@@ -307,6 +309,11 @@ impl Check for AutoUpdates {
                  no pause value: not paused",
             )
     }
+}
+
+/// The `ProductType` read among the identity's reads (client or server).
+pub(crate) fn product_type_read(reads: &[RegRead]) -> Vec<&RegRead> {
+    reads.iter().filter(|r| r.value == "ProductType").collect()
 }
 
 /// No policy: the client default installs automatically; a server's default

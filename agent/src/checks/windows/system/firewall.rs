@@ -232,7 +232,10 @@ impl Check for Firewall {
         let mut products: Option<Vec<Product>> = None;
         let mut kind_fact = None;
         if v.status() != Status::Pass {
-            let (identity, _) = read_identity(ctx);
+            let (identity, identity_reads) = read_identity(ctx);
+            v.read(&crate::checks::windows::autoupdate::product_type_read(
+                &identity_reads,
+            ));
             match identity.and_then(|i| i.kind()) {
                 Ok(Kind::Server) => kind_fact = Some("server"),
                 Ok(Kind::Client) => {

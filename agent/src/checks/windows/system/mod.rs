@@ -272,6 +272,7 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use crate::host::fake::FakeHost;
+    use attest_proto::Evidence;
 
     fn reg(got: Reg) -> RegRead {
         RegRead {
@@ -378,6 +379,131 @@ mod tests {
             assert!(!text.contains(SECRET), "{text}");
             assert!(!text.contains(&hex::encode(SECRET)), "{text}");
         }
+    }
+
+    /// The checks on a root made of real hive files (the test writer's):
+    /// `CurrentControlSet` resolved through `Select\Current`, a user's
+    /// `NTUSER.DAT` found from `ProfileImagePath`, the private profile read as
+    /// `StandardProfile`, and evidence naming each hive file with its SHA-256.
+    #[test]
+    fn offline_hive_files_decide_the_system_checks() {
+        use crate::host::regf::writer::{Tree, hive};
+        const SYSTEM: &str = r#"Windows Registry Editor Version 5.00
+
+[HKEY_LOCAL_MACHINE\SYSTEM\Select]
+"Current"=dword:00000002
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\W32Time\Parameters]
+"Type"="NoSync"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Control\ProductOptions]
+"ProductType"="WinNT"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Control\SecureBoot\State]
+"UEFISecureBootEnabled"=dword:00000001
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\W32Time]
+"Start"=dword:00000003
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\W32Time\Parameters]
+"Type"="NT5DS"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\EventLog]
+"Start"=dword:00000002
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\MpsSvc]
+"Start"=dword:00000002
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile]
+"EnableFirewall"=dword:00000000
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\wuauserv]
+"Start"=dword:00000003
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\UsoSvc]
+"Start"=dword:00000002
+"#;
+        const SOFTWARE: &str = r#"Windows Registry Editor Version 5.00
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion]
+"CurrentBuild"="26100"
+"EditionID"="Enterprise"
+"InstallationType"="Client"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\S-1-5-18]
+"ProfileImagePath"="%systemroot%\\system32\\config\\systemprofile"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\S-1-5-21-1-2-3-1001]
+"ProfileImagePath"="C:\\Users\\alice"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System]
+"ConsentPromptBehaviorAdmin"=dword:00000002
+"#;
+        const ALICE: &str = r#"Windows Registry Editor Version 5.00
+
+[HKEY_CURRENT_USER\Control Panel\Desktop]
+"ScreenSaveActive"="1"
+"ScreenSaverIsSecure"="1"
+"ScreenSaveTimeOut"="600"
+"#;
+        let make = |text: &str, prefix: &str| hive(&Tree::from_reg(text, prefix).unwrap());
+        let software = make(SOFTWARE, "HKEY_LOCAL_MACHINE\\SOFTWARE");
+        let h = FakeHost::windows()
+            .file(
+                "/Windows/System32/config/SYSTEM",
+                make(SYSTEM, "HKEY_LOCAL_MACHINE\\SYSTEM"),
+            )
+            .file("/Windows/System32/config/SOFTWARE", &software)
+            .file("/Users/alice/NTUSER.DAT", make(ALICE, "HKEY_CURRENT_USER"));
+        let status = |c: &dyn crate::checks::Check| {
+            let r = h.run(c);
+            testing::well_formed(&r);
+            r
+        };
+        // ControlSet002 (NT5DS), not ControlSet001 (NoSync).
+        let r = status(&time::TimeSync);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.evidence.iter().any(|e| matches!(e,
+                Evidence::File { path, excerpt, sha256 }
+                    if path == "/Windows/System32/config/SYSTEM"
+                        && excerpt.contains("NT5DS")
+                        && sha256 != &crate::checks::sha256(b""))),
+            "{:?}",
+            r.evidence
+        );
+        // StandardProfile off: the private profile is off; a client whose
+        // Security Center is not known offline.
+        let r = status(&firewall::Firewall);
+        assert_eq!(r.status, Status::Unknown, "{r:?}");
+        assert!(
+            r.reason
+                .as_deref()
+                .unwrap()
+                .contains("off for the Private profile")
+        );
+        // Alice's screen saver, read from her NTUSER.DAT.
+        let r = status(&screen_lock::ScreenLock);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(
+            r.evidence.iter().any(|e| matches!(e,
+                Evidence::File { path, .. } if path == "/Users/alice/NTUSER.DAT")),
+            "{:?}",
+            r.evidence
+        );
+        assert_eq!(status(&boot::SecureBoot).status, Status::Pass);
+        let r = status(&hardening::Uac);
+        assert_eq!(r.status, Status::Pass);
+        assert_eq!(
+            r.facts["enable_lua"],
+            serde_json::json!({"value": 1, "default": true})
+        );
+        // Neither SMB 1.0 driver is installed.
+        assert_eq!(status(&hardening::Smb1Disabled).status, Status::Pass);
+        assert_eq!(status(&audit::AuditLogging).status, Status::Unknown);
+        let r = status(&super::super::autoupdate::AutoUpdates);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert_eq!(r.facts["product_kind"], "client");
     }
 
     #[test]
