@@ -506,6 +506,34 @@ mod tests {
         assert_eq!(r.facts["product_kind"], "client");
     }
 
+    proptest::proptest! {
+        /// Whatever text or JSON the host holds, the parsers answer without
+        /// panicking; what they accept is what the rules say.
+        #[test]
+        fn host_text_never_panics(text in "\\PC{0,120}", n in proptest::prelude::any::<u64>()) {
+            let _ = super::super::autoupdate::parse_pause(&text);
+            if let Some(dir) = screen_lock::profile_dir(&text) {
+                proptest::prop_assert!(!dir.contains(['\\', '/']) && !dir.is_empty());
+            }
+            let _ = screen_lock::is_human_sid(&text);
+            if let time::SyncType::Syncs(w) = time::parse_type(&text) {
+                proptest::prop_assert!(["NTP", "NT5DS", "ALLSYNC"].contains(&w.to_ascii_uppercase().as_str()));
+            }
+            let json = serde_json::json!({
+                "subcategories": [{"guid": &text, "auditing_information": n}],
+                "profiles": [{"profile": &text, "type": n, "enabled": n % 2 == 0}],
+                "firewall": [{"name": &text, "product_state": n}],
+                "instances": [{"Name": &text, "InstallState": n}],
+                "FirmwareType": n,
+            });
+            let _ = audit::logon_bits(&json);
+            let _ = firewall::parse_profiles(&json);
+            let _ = firewall::parse_wsc_firewalls(&json);
+            let _ = hardening::smb1_install_state(&json);
+            let _ = boot::parse_firmware(&json);
+        }
+    }
+
     #[test]
     fn a_failure_decides_over_an_unknown_which_is_then_unanswered() {
         let mut v = Verdict::default();
