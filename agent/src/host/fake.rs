@@ -586,6 +586,16 @@ impl FakeHost {
         self
     }
 
+    /// Every read of the key `key` of profile `profile`'s hive fails with `error`
+    /// (a locked or damaged `NTUSER.DAT`, a hive the live agent cannot read).
+    pub fn reg_user_error(mut self, profile: &str, key: &str, error: &str) -> Self {
+        self.registry
+            .get_or_insert_with(FakeRegistry::default)
+            .key_mut(&Hkey::User(profile.to_owned()), key)
+            .error = Some(error.to_owned());
+        self
+    }
+
     fn set_reg_value(&mut self, hkey: &Hkey, key: &str, value: &str, v: RegistryValue) {
         let upper = super::regf::upcase(value);
         let fake = self

@@ -18,13 +18,18 @@
 //!   support.rs    patch.os_supported and agent/data/windows-support.toml
 //!   accounts/     the accounts checks (mod.rs) and the SAM's binary values (sam.rs)
 //!   directory.rs  the directory join state (none, ad, entra, hybrid)
+//!   autoupdate.rs patch.auto_updates
+//!   system/       system.time_sync, audit_logging, firewall, screen_lock,
+//!                 secure_boot, uac, smb1_disabled
 //! ```
 
 pub mod accounts;
+pub mod autoupdate;
 pub mod bitlocker;
 pub mod directory;
 pub mod disk;
 pub mod support;
+pub mod system;
 pub mod wua;
 
 use attest_proto::Evidence;
@@ -45,6 +50,7 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(support::OsSupported),
         Box::new(wua::SecurityUpdatesPending),
         Box::new(wua::IndexFresh),
+        Box::new(autoupdate::AutoUpdates),
         Box::new(wua::RebootPending),
         Box::new(accounts::NoEmptyPasswords),
         Box::new(accounts::PasswordMaxAge),
@@ -55,6 +61,13 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(accounts::GuestDisabled),
         Box::new(accounts::AutoLoginDisabled),
         Box::new(accounts::Laps),
+        Box::new(system::time::TimeSync),
+        Box::new(system::audit::AuditLogging),
+        Box::new(system::firewall::Firewall),
+        Box::new(system::screen_lock::ScreenLock),
+        Box::new(system::boot::SecureBoot),
+        Box::new(system::hardening::Uac),
+        Box::new(system::hardening::Smb1Disabled),
     ]
 }
 
@@ -271,7 +284,7 @@ mod tests {
         let thresholds = Thresholds::default();
         let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
         let ids: Vec<String> = checks().iter().map(|c| c.id().to_owned()).collect();
-        assert_eq!(ids.len(), 17);
+        assert_eq!(ids.len(), 24);
         let results = run(&ctx, &ids);
         let got: Vec<(&str, Status)> = results
             .iter()
@@ -288,6 +301,7 @@ mod tests {
                 ("patch.os_supported", Status::Unknown),
                 ("patch.security_updates_pending", Status::Pass),
                 ("patch.index_fresh", Status::Pass),
+                ("patch.auto_updates", Status::Unknown),
                 ("patch.reboot_pending", Status::Unknown),
                 // No SAM, SYSTEM or SOFTWARE hive on this root.
                 ("accounts.no_empty_passwords", Status::Unknown),
@@ -299,6 +313,13 @@ mod tests {
                 ("accounts.guest_disabled", Status::Unknown),
                 ("accounts.auto_login_disabled", Status::Unknown),
                 ("accounts.laps", Status::Unknown),
+                ("system.time_sync", Status::Unknown),
+                ("system.audit_logging", Status::Unknown),
+                ("system.firewall", Status::Unknown),
+                ("system.screen_lock", Status::Unknown),
+                ("system.secure_boot", Status::Unknown),
+                ("system.uac", Status::Unknown),
+                ("system.smb1_disabled", Status::Unknown),
             ]
         );
         let text = serde_json::to_string(&results).unwrap();

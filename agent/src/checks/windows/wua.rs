@@ -17,9 +17,9 @@ use crate::host::sources::WIN_WUA_SNAPSHOT;
 use crate::host::{ApiOutput, RegistryValue, SourceError};
 
 /// `win.wua.snapshot`, called once per run and shared.
-struct Snapshot(Result<ApiOutput, String>);
+pub(crate) struct Snapshot(pub(crate) Result<ApiOutput, String>);
 
-fn snapshot(ctx: &Context<'_>) -> Arc<Snapshot> {
+pub(crate) fn snapshot(ctx: &Context<'_>) -> Arc<Snapshot> {
     ctx.memo(|ctx| Snapshot(ctx.host.api(&WIN_WUA_SNAPSHOT).map_err(|e| e.to_string())))
 }
 
