@@ -101,7 +101,7 @@ pub enum RootError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceError {
     /// Offline roots run nothing.
-    #[error("{what}: commands are not run on an offline root")]
+    #[error("{what}: live sources are not run on an offline root")]
     Offline { what: String },
     /// Replaying, and the source is not in the captures.
     #[error("{what}: not captured")]
@@ -911,7 +911,7 @@ mod tests {
                 .command(&LINUX_DNF_SECURITY)
                 .unwrap_err()
                 .to_string(),
-            "/usr/bin/dnf: commands are not run on an offline root"
+            "/usr/bin/dnf: live sources are not run on an offline root"
         );
         // Captured: the recorded output, with the table's argv.
         let replay = FakeHost::linux()

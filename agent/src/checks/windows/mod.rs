@@ -284,7 +284,7 @@ mod tests {
         let thresholds = Thresholds::default();
         let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
         let ids: Vec<String> = checks().iter().map(|c| c.id().to_owned()).collect();
-        assert_eq!(ids.len(), 24);
+        assert_eq!(ids.len(), 25);
         let results = run(&ctx, &ids);
         let got: Vec<(&str, Status)> = results
             .iter()

@@ -352,7 +352,7 @@ mod tests {
         assert_eq!(r.status, Status::Unknown);
         assert_eq!(
             r.reason.as_deref(),
-            Some("/usr/bin/fdesetup: commands are not run on an offline root")
+            Some("/usr/bin/fdesetup: live sources are not run on an offline root")
         );
         let r = escrowed()
             .command(&MACOS_PROFILES, 1, "profiles: this command requires root\n")

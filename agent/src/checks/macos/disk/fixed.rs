@@ -393,7 +393,7 @@ mod tests {
         let r = FakeHost::macos().run(&FixedVolumesEncrypted);
         assert_eq!(
             r.reason.as_deref(),
-            Some("/usr/sbin/diskutil: commands are not run on an offline root")
+            Some("/usr/sbin/diskutil: live sources are not run on an offline root")
         );
 
         // A judged volume without its FileVault key, and none failing.

@@ -175,7 +175,7 @@ mod tests {
         let r = FakeHost::macos().run(&SwapEncrypted);
         assert_eq!(
             r.reason.as_deref(),
-            Some("sysctl vm.swapusage: commands are not run on an offline root")
+            Some("sysctl vm.swapusage: live sources are not run on an offline root")
         );
     }
 }

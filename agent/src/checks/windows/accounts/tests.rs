@@ -130,7 +130,7 @@ fn min_length_passes_fails_and_is_not_applicable_from_the_sam() {
     assert_eq!(s, Status::Unknown);
     let reason = r.reason.unwrap();
     assert!(
-        reason.contains("commands are not run on an offline root"),
+        reason.contains("live sources are not run on an offline root"),
         "{reason}"
     );
     assert!(reason.contains("access denied"), "{reason}");
