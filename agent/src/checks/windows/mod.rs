@@ -16,10 +16,16 @@
 //!   wua.rs        the Windows Update Agent snapshot: security_updates_pending,
 //!                 index_fresh, reboot_pending
 //!   support.rs    patch.os_supported and agent/data/windows-support.toml
+//!   malware.rs    malware.protection: Security Center, Defender, EDR services
+//!   inventory.rs  inventory.host, inventory.software and the report's host block
+//!   smbios.rs     the raw SMBIOS table (GetSystemFirmwareTable 'RSMB'): parser
 //! ```
 
 pub mod bitlocker;
 pub mod disk;
+pub mod inventory;
+pub mod malware;
+pub mod smbios;
 pub mod support;
 pub mod wua;
 
@@ -42,6 +48,9 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(wua::SecurityUpdatesPending),
         Box::new(wua::IndexFresh),
         Box::new(wua::RebootPending),
+        Box::new(malware::MalwareProtection),
+        Box::new(inventory::WinInventoryHost),
+        Box::new(inventory::WinInventorySoftware),
     ]
 }
 
@@ -258,7 +267,7 @@ mod tests {
         let thresholds = Thresholds::default();
         let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
         let ids: Vec<String> = checks().iter().map(|c| c.id().to_owned()).collect();
-        assert_eq!(ids.len(), 8);
+        assert_eq!(ids.len(), 11);
         let results = run(&ctx, &ids);
         let got: Vec<(&str, Status)> = results
             .iter()
@@ -276,6 +285,11 @@ mod tests {
                 ("patch.security_updates_pending", Status::Pass),
                 ("patch.index_fresh", Status::Pass),
                 ("patch.reboot_pending", Status::Unknown),
+                // Defender's registry unread, the service table unread.
+                ("malware.protection", Status::Unknown),
+                ("inventory.host", Status::Info),
+                // Neither uninstall key readable.
+                ("inventory.software", Status::Unknown),
             ]
         );
         let text = serde_json::to_string(&results).unwrap();

@@ -374,7 +374,7 @@ fn required(read: &RegRead) -> Result<String, String> {
 }
 
 /// Reads the identity values; every read is returned for evidence.
-fn read_identity(ctx: &Context<'_>) -> (Result<Identity, String>, Vec<RegRead>) {
+pub(crate) fn read_identity(ctx: &Context<'_>) -> (Result<Identity, String>, Vec<RegRead>) {
     let reads = vec![
         read_reg(ctx, CURRENT_VERSION, "CurrentBuild"),
         read_reg(ctx, CURRENT_VERSION, "UBR"),
