@@ -1,6 +1,6 @@
 //! Assembles one report: every check run once against one host root.
 
-use attest_proto::{AgentInfo, HostInfo, OsInfo, Platform, Report};
+use attest_proto::{AgentInfo, HostInfo, Platform, Report};
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::checks::{self, Context, Thresholds};
@@ -40,16 +40,7 @@ pub fn collect(
     let host_info = match host.platform() {
         Some(Platform::Linux) => checks::linux::inventory::host_info(&ctx),
         Some(Platform::Macos) => checks::macos::inventory::host_info(&ctx),
-        // The Windows inventory names its OS (the host block's hostname, machine
-        // id and version come with its checks).
-        Some(platform) => HostInfo {
-            os: OsInfo {
-                id: platform.as_str().to_owned(),
-                version_id: String::new(),
-                pretty_name: platform.label().to_owned(),
-            },
-            ..HostInfo::default()
-        },
+        Some(Platform::Windows) => checks::windows::inventory::host_info(&ctx),
         None => HostInfo::default(),
     };
     let mut report = Report {

@@ -504,6 +504,7 @@ log_json = true
 [thresholds]
 password_max_days = 90
 xprotect_max_age_days = 14
+av_signature_max_age_days = 3
 "#
         ));
         assert_eq!(
@@ -516,6 +517,7 @@ xprotect_max_age_days = 14
         assert_eq!(config.thresholds.password_max_days, 90);
         assert_eq!(config.thresholds.password_min_length, 12);
         assert_eq!(config.thresholds.xprotect_max_age_days, 14);
+        assert_eq!(config.thresholds.av_signature_max_age_days, 3);
         assert_eq!(config.spool_max_bytes, 1 << 30);
         assert_eq!(config.log_level, LogLevel::Debug);
         assert!(config.log_json);

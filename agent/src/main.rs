@@ -501,13 +501,14 @@ fn collect_thresholds(
     let env = |k: &str| std::env::var(k).ok();
     let describe = |t: &Thresholds| {
         format!(
-            "password_max_days {}, password_min_length {}, lockout_max_deny {}, index_max_age_days {}, screen_lock_max_idle_secs {}, xprotect_max_age_days {}",
+            "password_max_days {}, password_min_length {}, lockout_max_deny {}, index_max_age_days {}, screen_lock_max_idle_secs {}, xprotect_max_age_days {}, av_signature_max_age_days {}",
             t.password_max_days,
             t.password_min_length,
             t.lockout_max_deny,
             t.index_max_age_days,
             t.screen_lock_max_idle_secs,
-            t.xprotect_max_age_days
+            t.xprotect_max_age_days,
+            t.av_signature_max_age_days
         )
     };
     if let Some(path) = explicit {

@@ -186,7 +186,7 @@ fn regression_collect_applies_the_config_files_thresholds() {
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
         [format!(
-            "attest-agent: thresholds from {config}: password_max_days 90, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900, xprotect_max_age_days 30"
+            "attest-agent: thresholds from {config}: password_max_days 90, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900, xprotect_max_age_days 30, av_signature_max_age_days 7"
         )]
     );
 
@@ -202,7 +202,7 @@ fn regression_collect_applies_the_config_files_thresholds() {
         assert_eq!(report.results[0].facts["threshold"], 365);
         assert_eq!(
             stderr.trim_end(),
-            "attest-agent: default thresholds (no /etc/attest/agent.toml): password_max_days 365, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900, xprotect_max_age_days 30"
+            "attest-agent: default thresholds (no /etc/attest/agent.toml): password_max_days 365, password_min_length 12, lockout_max_deny 10, index_max_age_days 7, screen_lock_max_idle_secs 900, xprotect_max_age_days 30, av_signature_max_age_days 7"
         );
     }
 

@@ -53,6 +53,10 @@ pub struct Thresholds {
     /// `malware.protection` (macOS, XProtect basis): the oldest allowed XProtect
     /// data, days since its newest install in `InstallHistory.plist`.
     pub xprotect_max_age_days: u32,
+    /// `malware.protection` (Windows, Defender basis): the oldest allowed
+    /// antivirus signatures, days (`AntivirusSignatureAge`, or the age of
+    /// `SignaturesLastUpdated` offline).
+    pub av_signature_max_age_days: u32,
 }
 
 impl Default for Thresholds {
@@ -64,6 +68,7 @@ impl Default for Thresholds {
             index_max_age_days: 7,
             screen_lock_max_idle_secs: 900,
             xprotect_max_age_days: 30,
+            av_signature_max_age_days: 7,
         }
     }
 }

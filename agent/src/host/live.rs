@@ -34,9 +34,56 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
     if source.id == super::sources::MACOS_SYSCTL_HARDWARE.id {
         return Ok(macos_hardware());
     }
+    #[cfg(windows)]
+    if source.id == super::sources::WIN_SMBIOS_RSMB.id {
+        return windows_rsmb(source);
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
+}
+
+/// The largest raw SMBIOS table fetched (a real one is a few KiB).
+#[cfg(windows)]
+const MAX_RSMB_BYTES: u32 = 16 * 1024 * 1024;
+
+/// `GetSystemFirmwareTable('RSMB', 0)`: the `RawSMBIOSData` bytes as returned,
+/// `{"base64": "…"}` (the layout of `win.api.smbios_rsmb`).
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn windows_rsmb(source: &Source) -> Result<Value, SourceError> {
+    use base64::Engine as _;
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetSystemFirmwareTable(provider: u32, table_id: u32, buffer: *mut u8, size: u32) -> u32;
+    }
+    // The provider signature 'RSMB' as the DWORD the API compares.
+    const RSMB: u32 = u32::from_be_bytes(*b"RSMB");
+    let failed = |error: String| SourceError::Failed {
+        what: source.describe(),
+        error,
+    };
+    // SAFETY: a null buffer with size 0 only asks for the size needed.
+    let needed = unsafe { GetSystemFirmwareTable(RSMB, 0, std::ptr::null_mut(), 0) };
+    if needed == 0 {
+        return Err(failed(std::io::Error::last_os_error().to_string()));
+    }
+    if needed > MAX_RSMB_BYTES {
+        return Err(failed(format!(
+            "{needed} bytes, more than {MAX_RSMB_BYTES}"
+        )));
+    }
+    let mut buf = vec![0u8; needed as usize];
+    // SAFETY: the buffer is valid for writes of `needed` bytes, the size given;
+    // the call writes at most that many and returns how many it wrote.
+    let got = unsafe { GetSystemFirmwareTable(RSMB, 0, buf.as_mut_ptr(), needed) };
+    if got == 0 || got > needed {
+        return Err(failed(std::io::Error::last_os_error().to_string()));
+    }
+    buf.truncate(got as usize);
+    Ok(serde_json::json!({
+        "base64": base64::engine::general_purpose::STANDARD.encode(&buf)
+    }))
 }
 
 /// `sysctl vm.swapusage`, the `xsw_usage` struct by field name.

@@ -21,6 +21,9 @@
 //!   autoupdate.rs patch.auto_updates
 //!   system/       system.time_sync, audit_logging, firewall, screen_lock,
 //!                 secure_boot, uac, smb1_disabled
+//!   malware.rs    malware.protection: Security Center, Defender, EDR services
+//!   inventory.rs  inventory.host, inventory.software and the report's host block
+//!   smbios.rs     the raw SMBIOS table (GetSystemFirmwareTable 'RSMB'): parser
 //! ```
 
 pub mod accounts;
@@ -28,6 +31,9 @@ pub mod autoupdate;
 pub mod bitlocker;
 pub mod directory;
 pub mod disk;
+pub mod inventory;
+pub mod malware;
+pub mod smbios;
 pub mod support;
 pub mod system;
 pub mod wua;
@@ -68,6 +74,9 @@ pub fn checks() -> Vec<Box<dyn Check>> {
         Box::new(system::boot::SecureBoot),
         Box::new(system::hardening::Uac),
         Box::new(system::hardening::Smb1Disabled),
+        Box::new(malware::MalwareProtection),
+        Box::new(inventory::WinInventoryHost),
+        Box::new(inventory::WinInventorySoftware),
     ]
 }
 
@@ -284,7 +293,7 @@ mod tests {
         let thresholds = Thresholds::default();
         let ctx = Context::new(&host, "2026-11-25T12:00:00Z".parse().unwrap(), &thresholds);
         let ids: Vec<String> = checks().iter().map(|c| c.id().to_owned()).collect();
-        assert_eq!(ids.len(), 25);
+        assert_eq!(ids.len(), 28);
         let results = run(&ctx, &ids);
         let got: Vec<(&str, Status)> = results
             .iter()
@@ -320,6 +329,11 @@ mod tests {
                 ("system.secure_boot", Status::Unknown),
                 ("system.uac", Status::Unknown),
                 ("system.smb1_disabled", Status::Unknown),
+                // Defender's registry unread, the service table unread.
+                ("malware.protection", Status::Unknown),
+                ("inventory.host", Status::Info),
+                // Neither uninstall key readable.
+                ("inventory.software", Status::Unknown),
             ]
         );
         let text = serde_json::to_string(&results).unwrap();

@@ -5,7 +5,7 @@
 //! `inventory.host` records, read once per run.
 
 pub(crate) mod host;
-mod live;
+pub(crate) mod live;
 mod parse;
 pub mod software;
 
