@@ -668,20 +668,21 @@ def win10(name, esu):
                         "note": "recorded by hand in the layout of catalogue part 4.1 for this fixture"},
         "hives": {
             "SYSTEM": system_hive("DESK-RECEPTION" if esu else "DESK-WAREHOUSE", "WinNT", services(), manufacturer="HP",
+                                  domain="corp.contoso.example" if esu else "",
                                   model="HP EliteDesk 800 G6 Desktop Mini PC", bios="S21 Ver. 02.18.00"),
             "SOFTWARE": software_identity_hive(19045, 6456, "Professional", "22H2", "Client", users, extra=[
                 (POLICIES_SYSTEM, {"EnableLUA": 1, "ConsentPromptBehaviorAdmin": 5, "PromptOnSecureDesktop": 1}),
                 (AU_POLICY, {"NoAutoUpdate": 0, "AUOptions": 3}) if not esu else (AU_POLICY, {"NoAutoUpdate": 0, "AUOptions": 4}),
             ], apps=COMMON_APPS),
             "SAM": sam_keys(users, POLICY_GOOD, [f"{MACHINE_SID}-500", f"{MACHINE_SID}-1001"], [f"{MACHINE_SID}-1002"]),
-            "SECURITY": security_hive(domain=False),
+            "SECURITY": security_hive(domain=esu),
             "NTUSER.alice": desktop("1", "1", "600"),
             "NTUSER.bob": desktop("1", "1", "600") if esu else desktop("0", "0", "600"),
         },
         "captures": {
             "win.api.system_drive": {"SystemDrive": "C:"},
             "win.wmi.encryptable_volumes": {"instances": [
-                bitlocker_volume("C:", "77aa0e31-0000-4000-8000-00000000000c", 1, 1, 100, [1, 3])]},
+                bitlocker_volume("C:", "77aa0e31-0000-4000-8000-00000000000c", 1, 1, 100, [1] if esu else [1, 3])]},
             "win.wmi.volumes": volumes(("C:", "77aa0e31-0000-4000-8000-00000000000c", "NTFS", "", 255_000_000_000)),
             "win.wua.snapshot": wua(level=4 if esu else 3),
             "win.wmi.licensing_esu": {"instances": licences},
@@ -701,7 +702,7 @@ def win10(name, esu):
             "win.wmi.optionalfeature_smb1": {"instances": [{"Name": "SMB1Protocol", "InstallState": 2}]},
             "win.api.smbios_rsmb": {"base64": smbios("HP", "S21 Ver. 02.18.00", "HP", "HP EliteDesk 800 G6 Desktop Mini PC", "", "8CC0451XYZ")},
             "win.api.firmware_type": {"FirmwareType": 2},
-            "win.api.join_information": {"name": "WORKGROUP", "status": 2},
+            "win.api.join_information": {"name": "CORP", "status": 3} if esu else {"name": "WORKGROUP", "status": 2},
             "win.wmi.deviceguard": Err("0x8004100E invalid namespace"),
             "win.wmi.tpm": {"instances": [{"IsEnabled_InitialValue": True, "IsActivated_InitialValue": True,
                                            "SpecVersion": "2.0, 0, 1.38", "ManufacturerIdTxt": "INTC"}]},

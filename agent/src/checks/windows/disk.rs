@@ -10,6 +10,7 @@ use attest_proto::{CheckResult, Evidence, Status};
 use serde_json::{Value, json};
 
 use super::bitlocker::{State, Volume, parse_volumes};
+use super::directory::Directory;
 use super::{Reg, RegRead, clip, drive_of, instances, read_reg, system_drive};
 use crate::checks::{Check, Context, api_evidence, not_applicable, unknown};
 use crate::host::sources::{WIN_ENCRYPTABLE_VOLUMES, WIN_VOLUMES};
@@ -611,11 +612,14 @@ pub enum Escrow {
 /// a numerical-password protector, and the policy values
 /// `OSRequireActiveDirectoryBackup` and `OSActiveDirectoryBackup` (`Err`:
 /// unread).
+/// `directory` is the machine's directory membership (`None` when it could not
+/// be read: the rest then decides).
 pub fn decide_escrow(
     state: &State,
     has_numerical_password: bool,
     require: Result<Option<u32>, String>,
     backup: Result<Option<u32>, String>,
+    directory: Option<Directory>,
 ) -> Escrow {
     match state {
         State::Protected => {}
@@ -625,6 +629,12 @@ pub fn decide_escrow(
                 "the OS volume is not protected: see disk.root_encrypted".to_owned(),
             );
         }
+    }
+    if directory == Some(Directory::None) {
+        return Escrow::NotApplicable(
+            "no directory to escrow to: the machine is joined to no AD domain and no Entra ID"
+                .to_owned(),
+        );
     }
     if !has_numerical_password {
         return Escrow::Fail(
@@ -662,10 +672,9 @@ const ESCROW: &str = "disk.recovery_key_escrow";
 ///   backup events are not read yet: which event IDs prove a backup is an open
 ///   question), sources unanswered, offline.
 ///
-/// Where the catalogue is silent: whether the host is joined to a directory is
-/// not read yet (the host's registry offers no subkey listing), so the
-/// not-applicable case "no directory to escrow to" is not decided; such a host
-/// with a recovery password and no policy is unknown.
+/// - not_applicable also: the machine is joined to no directory ("no directory to
+///   escrow to", [`super::directory`]); when the join state cannot be read, the
+///   rest decides and the fact `directory` is null.
 pub struct RecoveryKeyEscrow;
 
 impl Check for RecoveryKeyEscrow {
@@ -685,11 +694,13 @@ impl Check for RecoveryKeyEscrow {
             Some(why) => Err(why),
             None => Ok(r.dword()),
         };
+        let membership = super::directory::directory(ctx);
         let verdict = decide_escrow(
             &os.volume.state(),
             os.volume.has_numerical_password(),
             value(&require),
             value(&backup),
+            membership.as_ref().ok().map(|m| m.directory),
         );
         let r = match verdict {
             Escrow::Pass(s) => CheckResult::new(ESCROW, Status::Pass, s),
@@ -701,6 +712,10 @@ impl Check for RecoveryKeyEscrow {
             .fact("volume", os.volume.facts())
             .fact("os_require_active_directory_backup", require.dword())
             .fact("os_active_directory_backup", backup.dword())
+            .fact(
+                "directory",
+                membership.as_ref().ok().map(|m| m.directory.as_str()),
+            )
             .evidences(os.evidence)
             .evidences(require.evidence())
             .evidences(backup.evidence())
@@ -966,28 +981,48 @@ mod tests {
     fn escrow_needs_a_protected_os_volume_a_recovery_password_and_policy() {
         let on = || Ok(Some(1));
         assert!(matches!(
-            decide_escrow(&State::Protected, true, on(), on()),
+            decide_escrow(&State::Protected, true, on(), on(), Some(Directory::Ad)),
             Escrow::Pass(_)
         ));
         assert!(matches!(
-            decide_escrow(&State::Protected, false, on(), on()),
+            decide_escrow(&State::Protected, false, on(), on(), Some(Directory::Ad)),
             Escrow::Fail(_)
         ));
         assert!(matches!(
-            decide_escrow(&State::Suspended { protectors: 2 }, true, on(), on()),
+            decide_escrow(&State::Suspended { protectors: 2 }, true, on(), on(), Some(Directory::Ad)),
             Escrow::NotApplicable(s) if s.contains("see disk.root_encrypted")
         ));
         assert!(matches!(
-            decide_escrow(&State::Protected, true, Ok(None), on()),
+            decide_escrow(&State::Protected, true, Ok(None), on(), Some(Directory::Ad)),
             Escrow::Unknown(s) if s.contains("event log")
         ));
         assert!(matches!(
-            decide_escrow(&State::Protected, true, on(), Ok(Some(2))),
+            decide_escrow(
+                &State::Protected,
+                true,
+                on(),
+                Ok(Some(2)),
+                Some(Directory::Ad)
+            ),
             Escrow::Unknown(_)
         ));
         assert!(matches!(
-            decide_escrow(&State::Protected, true, Err("denied".into()), on()),
+            decide_escrow(&State::Protected, true, Err("denied".into()), on(), Some(Directory::Ad)),
             Escrow::Unknown(s) if s == "denied"
+        ));
+        // No directory: nowhere to escrow to; a directory that cannot be read
+        // leaves the rest to decide.
+        assert!(matches!(
+            decide_escrow(&State::Protected, false, on(), on(), Some(Directory::None)),
+            Escrow::NotApplicable(s) if s.contains("no directory")
+        ));
+        assert!(matches!(
+            decide_escrow(&State::Protected, true, on(), on(), None),
+            Escrow::Pass(_)
+        ));
+        assert!(matches!(
+            decide_escrow(&State::Suspended { protectors: 2 }, true, on(), on(), Some(Directory::None)),
+            Escrow::NotApplicable(s) if s.contains("see disk.root_encrypted")
         ));
         // Through the host: a decrypted OS volume is not applicable, one without a
         // recovery password fails, before any registry read.
