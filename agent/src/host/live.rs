@@ -34,6 +34,10 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
     if source.id == super::sources::MACOS_SYSCTL_HARDWARE.id {
         return Ok(macos_hardware());
     }
+    #[cfg(windows)]
+    if let Some(answer) = super::win_com::api(source) {
+        return answer;
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
