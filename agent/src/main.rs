@@ -130,6 +130,11 @@ enum Command {
         #[command(flatten)]
         paths: Paths,
     },
+    /// The Windows Update Agent's offline search, printed as JSON: the helper child
+    /// the agent runs for `win.wua.snapshot` (not for people).
+    #[cfg(windows)]
+    #[command(name = "wua-snapshot", hide = true)]
+    WuaSnapshot,
     /// Install or remove the Windows service.
     #[cfg(windows)]
     Service {
@@ -412,6 +417,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(err) => Ok(usage_error(&err)),
             }
+        }
+        #[cfg(windows)]
+        Command::WuaSnapshot => {
+            let snapshot =
+                attest_agent::host::win_com::wua_snapshot_child().map_err(anyhow::Error::msg)?;
+            println!("{snapshot}");
+            Ok(ExitCode::SUCCESS)
         }
         #[cfg(windows)]
         Command::Service { action } => {

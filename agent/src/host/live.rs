@@ -38,6 +38,10 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
     if source.id == super::sources::WIN_SMBIOS_RSMB.id {
         return windows_rsmb(source);
     }
+    #[cfg(windows)]
+    if let Some(answer) = super::win_com::api(source) {
+        return answer;
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
