@@ -34,6 +34,10 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
     if source.id == super::sources::MACOS_SYSCTL_HARDWARE.id {
         return Ok(macos_hardware());
     }
+    #[cfg(windows)]
+    if let Some(answer) = super::win_api::api(source) {
+        return answer;
+    }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
@@ -158,7 +162,7 @@ fn open_key(key: &str, what: &str) -> Result<windows_registry::Key, SourceError>
 /// ERROR_FILE_NOT_FOUND (the key or the value does not exist) is
 /// [`SourceError::NotInstalled`], as offline.
 #[cfg(windows)]
-fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
+pub(super) fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
     if e.code().0 as u32 == 0x8007_0002 {
         SourceError::NotInstalled {
             what: what.to_owned(),
@@ -173,7 +177,7 @@ fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
 
 /// Decodes a live value exactly as a hive file's ([`super::regf::decode`]).
 #[cfg(windows)]
-fn decoded(
+pub(super) fn decoded(
     what: &str,
     name: &str,
     value: &windows_registry::Value,

@@ -26,6 +26,7 @@ pub mod regf;
 mod registry;
 pub mod replay;
 pub mod sources;
+mod win_api;
 
 pub use attest_proto::Platform;
 pub use command::CommandOutput;
