@@ -233,29 +233,36 @@ pub(crate) fn net_status_name(code: u32) -> Option<&'static str> {
     })
 }
 
-/// The error text of a failed call: the call, the number and what the system
-/// says of it (`message`, `None` for a code it has no text for).
+/// The error text of a failed call: the call (empty when the source makes only
+/// that one call, which the source's name already says), the number and what the
+/// system says of it (`message`, `None` for a code it has no text for).
 pub(crate) fn call_failed(call: &str, code: u32, message: Option<&str>) -> String {
     let named = net_status_name(code).map(str::to_owned);
-    match message
+    let number = format!("error {code} (0x{code:08X})");
+    let text = match message
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .or(named.as_deref())
     {
-        Some(text) => format!("{call} failed: error {code} (0x{code:08X}): {text}"),
-        None => format!("{call} failed: error {code} (0x{code:08X})"),
+        Some(text) => format!("{number}: {text}"),
+        None => number,
+    };
+    if call.is_empty() {
+        text
+    } else {
+        format!("{call} failed: {text}")
     }
 }
 
 /// The error of a call that Wine exports only as a stub that aborts the process
 /// when called, so it is not called under Wine.
-pub(crate) fn wine_stub(call: &str, wine_version: &str) -> String {
+pub(crate) fn wine_stub(wine_version: &str) -> String {
     let version = if wine_version.is_empty() {
         String::new()
     } else {
         format!(" {wine_version}")
     };
-    format!("{call} not called: Wine{version} implements it as a stub that aborts the process")
+    format!("not called: Wine{version} has it only as a stub that aborts the process")
 }
 
 /// `s` as a NUL-terminated UTF-16 string for a `PCWSTR` argument.
@@ -445,7 +452,8 @@ mod calls {
     const MAX_ROUNDS: usize = 10_000;
 
     fn net_user_enum() -> Result<Value, String> {
-        let call = "NetUserEnum(NULL, 3, FILTER_NORMAL_ACCOUNT)";
+        // The source's name is the call.
+        let call = "";
         let mut users = Vec::new();
         let mut resume: u32 = 0;
         for _ in 0..MAX_ROUNDS {
@@ -493,7 +501,7 @@ mod calls {
                 return Ok(users_json(&users));
             }
         }
-        Err(format!("{call}: still more data after {MAX_ROUNDS} rounds"))
+        Err(format!("still more data after {MAX_ROUNDS} rounds"))
     }
 
     /// The account name of a SID on this machine (`LookupAccountSidW`), without
@@ -620,7 +628,7 @@ mod calls {
     }
 
     fn audit_policy() -> Result<Value, String> {
-        let call = "AuditQuerySystemPolicy(Logon)";
+        let call = "";
         let guid = GUID::from_u128(LOGON_SUBCATEGORY);
         let mut raw: *mut AUDIT_POLICY_INFORMATION = ptr::null_mut();
         // SAFETY: one GUID is passed with a count of 1; `raw` receives an array
@@ -633,7 +641,7 @@ mod calls {
             return Err(failed(call, code));
         }
         if buffer.0.is_null() {
-            return Err(format!("{call}: no policy returned"));
+            return Err("no policy returned".to_owned());
         }
         // SAFETY: on success the array holds one entry per GUID asked: one.
         let entry = unsafe { &*buffer.0 };
@@ -645,7 +653,7 @@ mod calls {
     }
 
     fn smbios_rsmb() -> Result<Value, String> {
-        let call = "GetSystemFirmwareTable('RSMB', 0)";
+        let call = "";
         // SAFETY: a null buffer of size 0 asks for the size only.
         let size = unsafe { GetSystemFirmwareTable(RSMB, 0, ptr::null_mut(), 0) };
         if size == 0 {
@@ -658,7 +666,7 @@ mod calls {
             return Err(last_error(call));
         }
         if got > size {
-            return Err(format!("{call}: the table grew from {size} to {got} bytes"));
+            return Err(format!("the table grew from {size} to {got} bytes"));
         }
         buf.truncate(got as usize);
         Ok(rsmb_json(&buf))
@@ -695,12 +703,12 @@ mod calls {
         // Wine (8.0 at least) exports GetFirmwareType as a stub whose call aborts
         // the whole process: under Wine the source answers an error instead.
         if let Some(version) = wine_version() {
-            return Err(wine_stub("GetFirmwareType", &version));
+            return Err(wine_stub(&version));
         }
         let mut kind = 0i32;
         // SAFETY: `kind` is a live out-parameter.
         if unsafe { GetFirmwareType(&mut kind) } == 0 {
-            return Err(last_error("GetFirmwareType"));
+            return Err(last_error(""));
         }
         Ok(firmware_json(kind))
     }
@@ -713,7 +721,7 @@ mod calls {
         let code = unsafe { NetGetJoinInformation(ptr::null(), &mut name, &mut status) };
         let buffer = NetBuffer(name.cast());
         if code != NERR_Success {
-            return Err(failed("NetGetJoinInformation(NULL)", code));
+            return Err(failed("", code));
         }
         // SAFETY: on success the buffer is a NUL-terminated name.
         let text = unsafe { text_of(buffer.0.cast::<u16>()) }.unwrap_or_default();
@@ -921,24 +929,26 @@ mod tests {
     fn call_errors_carry_the_number_and_a_name_where_windows_has_no_text() {
         assert_eq!(
             call_failed(
-                "NetUserEnum(NULL, 3, FILTER_NORMAL_ACCOUNT)",
+                "LookupAccountSidW(S-1-5-32-544)",
                 5,
                 Some("Access is denied.")
             ),
-            "NetUserEnum(NULL, 3, FILTER_NORMAL_ACCOUNT) failed: error 5 (0x00000005): Access is denied."
+            "LookupAccountSidW(S-1-5-32-544) failed: error 5 (0x00000005): Access is denied."
         );
         assert_eq!(
             call_failed("NetLocalGroupGetMembers", 2220, None),
             "NetLocalGroupGetMembers failed: error 2220 (0x000008AC): NERR_GroupNotFound"
         );
+        // A source of one call: its name already says which.
         assert_eq!(
-            call_failed("AuditQuerySystemPolicy(Logon)", 120, Some("  ")),
-            "AuditQuerySystemPolicy(Logon) failed: error 120 (0x00000078)"
+            call_failed("", 124, Some("The system call level is not correct.")),
+            "error 124 (0x0000007C): The system call level is not correct."
         );
+        assert_eq!(call_failed("", 120, Some("  ")), "error 120 (0x00000078)");
         assert_eq!(wide("ab"), [0x61, 0x62, 0]);
         assert_eq!(
-            wine_stub("GetFirmwareType", "8.0"),
-            "GetFirmwareType not called: Wine 8.0 implements it as a stub that aborts the process"
+            wine_stub("8.0"),
+            "not called: Wine 8.0 has it only as a stub that aborts the process"
         );
     }
 }
