@@ -386,12 +386,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         #[cfg(any(target_os = "macos", windows))]
         Command::Capture { out } => {
-            let host = Host::open(std::path::Path::new(if cfg!(windows) {
-                "C:\\"
-            } else {
-                "/"
-            }))
-            .context("opening the host root")?;
+            // `/` is the system drive's root on Windows (Host::open).
+            let host = Host::open(std::path::Path::new("/")).context("opening the host root")?;
             let now = SystemClock.now();
             let mut captured_on = serde_json::Map::new();
             captured_on.insert("agent".into(), collect::AGENT_VERSION.into());

@@ -35,59 +35,16 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
         return Ok(macos_hardware());
     }
     #[cfg(windows)]
-    if source.id == super::sources::WIN_SMBIOS_RSMB.id {
-        return windows_rsmb(source);
+    if let Some(answer) = super::win_com::api(source) {
+        return answer;
     }
     #[cfg(windows)]
-    if let Some(answer) = super::win_com::api(source) {
+    if let Some(answer) = super::win_api::api(source) {
         return answer;
     }
     Err(SourceError::Unsupported {
         what: source.describe(),
     })
-}
-
-/// The largest raw SMBIOS table fetched (a real one is a few KiB).
-#[cfg(windows)]
-const MAX_RSMB_BYTES: u32 = 16 * 1024 * 1024;
-
-/// `GetSystemFirmwareTable('RSMB', 0)`: the `RawSMBIOSData` bytes as returned,
-/// `{"base64": "…"}` (the layout of `win.api.smbios_rsmb`).
-#[cfg(windows)]
-#[allow(unsafe_code)]
-fn windows_rsmb(source: &Source) -> Result<Value, SourceError> {
-    use base64::Engine as _;
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn GetSystemFirmwareTable(provider: u32, table_id: u32, buffer: *mut u8, size: u32) -> u32;
-    }
-    // The provider signature 'RSMB' as the DWORD the API compares.
-    const RSMB: u32 = u32::from_be_bytes(*b"RSMB");
-    let failed = |error: String| SourceError::Failed {
-        what: source.describe(),
-        error,
-    };
-    // SAFETY: a null buffer with size 0 only asks for the size needed.
-    let needed = unsafe { GetSystemFirmwareTable(RSMB, 0, std::ptr::null_mut(), 0) };
-    if needed == 0 {
-        return Err(failed(std::io::Error::last_os_error().to_string()));
-    }
-    if needed > MAX_RSMB_BYTES {
-        return Err(failed(format!(
-            "{needed} bytes, more than {MAX_RSMB_BYTES}"
-        )));
-    }
-    let mut buf = vec![0u8; needed as usize];
-    // SAFETY: the buffer is valid for writes of `needed` bytes, the size given;
-    // the call writes at most that many and returns how many it wrote.
-    let got = unsafe { GetSystemFirmwareTable(RSMB, 0, buf.as_mut_ptr(), needed) };
-    if got == 0 || got > needed {
-        return Err(failed(std::io::Error::last_os_error().to_string()));
-    }
-    buf.truncate(got as usize);
-    Ok(serde_json::json!({
-        "base64": base64::engine::general_purpose::STANDARD.encode(&buf)
-    }))
 }
 
 /// `sysctl vm.swapusage`, the `xsw_usage` struct by field name.
@@ -180,7 +137,7 @@ pub(crate) fn xsw_usage(bytes: &[u8]) -> Option<Value> {
 
 /// The type code of a live registry value (`winnt.h`).
 #[cfg(windows)]
-fn type_code(ty: windows_registry::Type) -> u32 {
+pub(super) fn type_code(ty: windows_registry::Type) -> u32 {
     use windows_registry::Type;
     match ty {
         Type::U32 => super::regf::types::REG_DWORD,
@@ -209,7 +166,7 @@ fn open_key(key: &str, what: &str) -> Result<windows_registry::Key, SourceError>
 /// ERROR_FILE_NOT_FOUND (the key or the value does not exist) is
 /// [`SourceError::NotInstalled`], as offline.
 #[cfg(windows)]
-fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
+pub(super) fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
     if e.code().0 as u32 == 0x8007_0002 {
         SourceError::NotInstalled {
             what: what.to_owned(),
@@ -224,7 +181,7 @@ fn registry_failed(what: &str, e: &windows_result::Error) -> SourceError {
 
 /// Decodes a live value exactly as a hive file's ([`super::regf::decode`]).
 #[cfg(windows)]
-fn decoded(
+pub(super) fn decoded(
     what: &str,
     name: &str,
     value: &windows_registry::Value,

@@ -26,6 +26,7 @@ pub mod regf;
 mod registry;
 pub mod replay;
 pub mod sources;
+mod win_api;
 pub mod win_com;
 
 pub use attest_proto::Platform;
@@ -190,6 +191,14 @@ impl Host {
     /// sources are then run. The OS is detected from the root's files, except on a
     /// live macOS or Windows host, where the build target decides.
     pub fn open(root: &Path) -> Result<Self, RootError> {
+        // On Windows `/` names the current drive's root; the machine's own root is
+        // the system drive's, wherever the agent was started from.
+        let system = system_root();
+        let root = if root == Path::new("/") {
+            system.as_path()
+        } else {
+            root
+        };
         let display = root.display().to_string();
         let canonical = std::fs::canonicalize(root).map_err(|source| RootError::Io {
             path: display.clone(),
@@ -625,13 +634,41 @@ impl fmt::Display for RegistryValue {
     }
 }
 
-/// True when `root` is this machine's own root: `/`, or on Windows a drive's root.
+/// True when `root` (canonical) is this machine's own root: `/`, or on Windows
+/// the root of the system drive ([`system_root`]); another drive's root is a
+/// mounted disk like any directory.
 fn is_system_root(root: &Path) -> bool {
     if cfg!(windows) {
-        root.parent().is_none()
+        std::fs::canonicalize(system_root()).is_ok_and(|system| system == root)
     } else {
         root == Path::new("/")
     }
+}
+
+/// The machine's own root: `/`; on Windows the root of the drive that holds the
+/// system directory (`%SystemDrive%\`, from `GetSystemDirectoryW`, never assumed
+/// `C:`).
+pub fn system_root() -> PathBuf {
+    #[cfg(windows)]
+    if let Some(drive) = windows_system_drive() {
+        return PathBuf::from(format!("{drive}\\"));
+    }
+    PathBuf::from("/")
+}
+
+/// `X:`, the drive of `GetSystemDirectoryW`.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn windows_system_drive() -> Option<String> {
+    use windows_sys::Win32::System::SystemInformation::GetSystemDirectoryW;
+    let mut buf = [0u16; 512];
+    // SAFETY: the buffer is valid for writes of `buf.len()` UTF-16 units, the size
+    // given; the call writes at most that many and returns the length.
+    let n = unsafe { GetSystemDirectoryW(buf.as_mut_ptr(), buf.len() as u32) } as usize;
+    let dir = String::from_utf16_lossy(buf.get(..n)?);
+    let mut chars = dir.chars();
+    let letter = chars.next().filter(char::is_ascii_alphabetic)?;
+    (chars.next() == Some(':')).then(|| format!("{}:", letter.to_ascii_uppercase()))
 }
 
 /// Which OS the files under a root belong to: macOS's `SystemVersion.plist`, else

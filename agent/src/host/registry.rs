@@ -88,7 +88,8 @@ pub(crate) trait RegistryRead: std::fmt::Debug + Send + Sync {
     fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError>;
 }
 
-/// The live registry of this machine: `HKEY_LOCAL_MACHINE` only for now.
+/// The live registry of this machine: `HKEY_LOCAL_MACHINE`, and a user's hive
+/// (`HKEY_USERS\<SID>`) while that user's session has it loaded ([`live_user`]).
 #[derive(Debug)]
 struct LiveRegistry;
 
@@ -96,29 +97,215 @@ impl RegistryRead for LiveRegistry {
     fn value(&self, hkey: &Hkey, key: &str, value: &str) -> Result<RegistryValue, SourceError> {
         match hkey {
             Hkey::Machine => super::live::registry(key, value),
-            Hkey::User(_) => Err(unsupported_live(format!("{}\\{value}", hkey.name(key)))),
+            Hkey::User(profile) => live_user::value(profile, key, value),
         }
     }
 
     fn subkeys(&self, hkey: &Hkey, key: &str) -> Result<Vec<String>, SourceError> {
         match hkey {
             Hkey::Machine => super::live::registry_subkeys(key),
-            Hkey::User(_) => Err(unsupported_live(hkey.name(key))),
+            Hkey::User(profile) => live_user::subkeys(profile, key),
         }
     }
 
     fn values(&self, hkey: &Hkey, key: &str) -> Result<Vec<(String, RegistryValue)>, SourceError> {
         match hkey {
             Hkey::Machine => super::live::registry_values(key),
-            Hkey::User(_) => Err(unsupported_live(hkey.name(key))),
+            Hkey::User(profile) => live_user::values(profile, key),
         }
     }
 
     fn kind(&self, hkey: &Hkey, key: &str, value: &str) -> Result<u32, SourceError> {
         match hkey {
             Hkey::Machine => super::live::registry_kind(key, value),
-            Hkey::User(_) => Err(unsupported_live(format!("{}\\{value}", hkey.name(key)))),
+            Hkey::User(profile) => live_user::kind(profile, key, value),
         }
+    }
+}
+
+/// Where Windows lists the profiles: one subkey per SID, its `ProfileImagePath`
+/// the profile directory (`%SystemDrive%\Users\alice`, `C:\Users\alice`).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub const PROFILE_LIST: &str = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList";
+
+/// The last component of a profile path, whatever the separator.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn profile_dir_name(path: &str) -> &str {
+    path.trim_end_matches(['\\', '/'])
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or_default()
+}
+
+/// The SIDs of `ProfileList` (`(SID, ProfileImagePath)` in the key's order) whose
+/// profile directory is named `profile`, compared as Windows compares file names
+/// (case-insensitively). A `<SID>.bak` subkey is the profile service's backup of a
+/// damaged entry, never a loaded hive: skipped. Several SIDs may share a name
+/// (`D:\Users\alice` and `C:\Users\alice`, or an old account's leftover): all
+/// are returned and the first whose hive is loaded answers.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn profile_sids<'a>(profiles: &'a [(String, String)], profile: &str) -> Vec<&'a str> {
+    profiles
+        .iter()
+        .filter(|(sid, _)| !sid.to_ascii_lowercase().ends_with(".bak"))
+        .filter(|(_, path)| regf::same_name(profile_dir_name(path), profile))
+        .map(|(sid, _)| sid.as_str())
+        .collect()
+}
+
+/// A user's hive on a live host: `HKEY_USERS\<SID>`, the SID found in
+/// [`PROFILE_LIST`] by the profile directory's name ([`profile_sids`]).
+///
+/// Windows loads a user's hive while the user has a session (or a service runs as
+/// that user). When it is not loaded the read is [`SourceError::Failed`] "hive of
+/// <profile> not loaded (no session)". The profile's `NTUSER.DAT` is not read
+/// instead: on a running system the file is held open with exclusive access by the
+/// profile service whenever the hive is loaded, and reading it while unloaded
+/// races a logon — a known gap (`docs/agent.md`, "Windows registry").
+#[cfg(windows)]
+mod live_user {
+    use super::super::live::{decoded, registry_failed};
+    use super::*;
+
+    /// `ERROR_FILE_NOT_FOUND` as an HRESULT: the key does not exist.
+    const NOT_FOUND: u32 = 0x8007_0002;
+
+    fn failed(what: &str, error: String) -> SourceError {
+        SourceError::Failed {
+            what: what.to_owned(),
+            error,
+        }
+    }
+
+    /// Every `(SID, ProfileImagePath)` of `ProfileList`; a subkey without a
+    /// readable path is left out.
+    fn profiles(what: &str) -> Result<Vec<(String, String)>, SourceError> {
+        let sids = super::super::live::registry_subkeys(PROFILE_LIST)
+            .map_err(|e| failed(what, format!("the profile list: {e}")))?;
+        Ok(sids
+            .into_iter()
+            .filter_map(|sid| {
+                let key = format!("{PROFILE_LIST}\\{sid}");
+                match super::super::live::registry(&key, "ProfileImagePath") {
+                    Ok(RegistryValue::String(path)) => Some((sid, path)),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// Opens `key` of the hive of `profile`.
+    fn open(profile: &str, key: &str, what: &str) -> Result<windows_registry::Key, SourceError> {
+        let profiles = profiles(what)?;
+        let sids = profile_sids(&profiles, profile);
+        if sids.is_empty() {
+            return Err(failed(
+                what,
+                format!("no profile directory {profile:?} in HKLM\\{PROFILE_LIST}"),
+            ));
+        }
+        for sid in sids {
+            let root = match windows_registry::USERS.options().read().open(sid) {
+                Ok(root) => root,
+                Err(e) if e.code().0 as u32 == NOT_FOUND => continue,
+                Err(e) => {
+                    return Err(failed(
+                        what,
+                        format!("HKU\\{sid}: {} (0x{:08X})", e.message(), e.code().0),
+                    ));
+                }
+            };
+            let key = key.trim_matches('\\');
+            if key.is_empty() {
+                return Ok(root);
+            }
+            return root
+                .options()
+                .read()
+                .open(key)
+                .map_err(|e| registry_failed(what, &e));
+        }
+        Err(failed(
+            what,
+            format!("hive of {profile} not loaded (no session)"),
+        ))
+    }
+
+    pub(super) fn value(
+        profile: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<RegistryValue, SourceError> {
+        let hkey = Hkey::User(profile.to_owned());
+        let what = format!("{}\\{value}", hkey.name(key));
+        let opened = open(profile, key, &what)?;
+        let v = opened
+            .get_value(value)
+            .map_err(|e| registry_failed(&what, &e))?;
+        decoded(&what, value, &v)
+    }
+
+    pub(super) fn kind(profile: &str, key: &str, value: &str) -> Result<u32, SourceError> {
+        let hkey = Hkey::User(profile.to_owned());
+        let what = format!("{}\\{value}", hkey.name(key));
+        let opened = open(profile, key, &what)?;
+        let v = opened
+            .get_value(value)
+            .map_err(|e| registry_failed(&what, &e))?;
+        Ok(super::super::live::type_code(v.ty()))
+    }
+
+    pub(super) fn subkeys(profile: &str, key: &str) -> Result<Vec<String>, SourceError> {
+        let what = Hkey::User(profile.to_owned()).name(key);
+        let opened = open(profile, key, &what)?;
+        Ok(opened
+            .keys()
+            .map_err(|e| registry_failed(&what, &e))?
+            .collect())
+    }
+
+    pub(super) fn values(
+        profile: &str,
+        key: &str,
+    ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        let what = Hkey::User(profile.to_owned()).name(key);
+        let opened = open(profile, key, &what)?;
+        opened
+            .values()
+            .map_err(|e| registry_failed(&what, &e))?
+            .map(|(name, v)| Ok((name.clone(), decoded(&what, &name, &v)?)))
+            .collect()
+    }
+}
+
+/// A user's hive on a live host: Windows builds only.
+#[cfg(not(windows))]
+mod live_user {
+    use super::*;
+
+    pub(super) fn value(
+        profile: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<RegistryValue, SourceError> {
+        let hkey = Hkey::User(profile.to_owned());
+        Err(unsupported_live(format!("{}\\{value}", hkey.name(key))))
+    }
+
+    pub(super) fn kind(profile: &str, key: &str, value: &str) -> Result<u32, SourceError> {
+        let hkey = Hkey::User(profile.to_owned());
+        Err(unsupported_live(format!("{}\\{value}", hkey.name(key))))
+    }
+
+    pub(super) fn subkeys(profile: &str, key: &str) -> Result<Vec<String>, SourceError> {
+        Err(unsupported_live(Hkey::User(profile.to_owned()).name(key)))
+    }
+
+    pub(super) fn values(
+        profile: &str,
+        key: &str,
+    ) -> Result<Vec<(String, RegistryValue)>, SourceError> {
+        Err(unsupported_live(Hkey::User(profile.to_owned()).name(key)))
     }
 }
 
@@ -197,8 +384,9 @@ impl Host {
     }
 
     /// A value of the registry of the user whose profile directory is
-    /// `Users/<profile>` (offline: its `NTUSER.DAT`). Live, the user's hive
-    /// (`HKU\<SID>`) is not read yet: [`SourceError::Unsupported`].
+    /// `Users/<profile>`: offline its `NTUSER.DAT`; live `HKU\<SID>` while the
+    /// user's session has it loaded, else [`SourceError::Failed`] "hive of
+    /// <profile> not loaded (no session)".
     pub fn registry_user(
         &self,
         profile: &str,
@@ -373,6 +561,7 @@ impl Host {
     }
 }
 
+#[cfg(not(windows))]
 fn unsupported_live(what: String) -> SourceError {
     SourceError::Unsupported {
         what: format!("{what} (a user's hive on a live host)"),
@@ -637,6 +826,49 @@ mod tests {
             host.registry_user("..", "Control Panel", "x"),
             Err(SourceError::Failed { .. })
         ));
+    }
+
+    /// Live, a profile directory name finds its SID in ProfileList: the last
+    /// component of `ProfileImagePath`, case-insensitively, whatever the drive or
+    /// `%SystemDrive%`; `.bak` entries and other directories are not it.
+    #[test]
+    fn a_profile_directory_names_its_sids_in_the_profile_list() {
+        let list: Vec<(String, String)> = [
+            ("S-1-5-18", "%systemroot%\\system32\\config\\systemprofile"),
+            ("S-1-5-21-1-2-3-1001", "C:\\Users\\Alice"),
+            ("S-1-5-21-1-2-3-1001.bak", "C:\\Users\\Alice"),
+            ("S-1-5-21-1-2-3-1002", "%SystemDrive%\\Users\\bob\\"),
+            ("S-1-12-1-4-5-6-7", "D:\\Users\\alice"),
+            ("S-1-5-21-1-2-3-1003", "C:\\Users\\alice.CORP"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(
+            profile_sids(&list, "alice"),
+            ["S-1-5-21-1-2-3-1001", "S-1-12-1-4-5-6-7"]
+        );
+        assert_eq!(profile_sids(&list, "BOB"), ["S-1-5-21-1-2-3-1002"]);
+        assert_eq!(profile_sids(&list, "alice.corp"), ["S-1-5-21-1-2-3-1003"]);
+        assert_eq!(profile_sids(&list, "systemprofile"), ["S-1-5-18"]);
+        assert!(profile_sids(&list, "Users").is_empty());
+        assert!(profile_sids(&list, "carol").is_empty());
+        assert_eq!(profile_dir_name("C:/Users/x/"), "x");
+        assert_eq!(profile_dir_name(""), "");
+    }
+
+    /// A build for another OS has no live user hive: it says so, it does not
+    /// read a file instead.
+    #[cfg(not(windows))]
+    #[test]
+    fn a_live_user_hive_is_unsupported_off_windows() {
+        let err = LiveRegistry
+            .value(&Hkey::User("alice".into()), "Control Panel\\Desktop", "x")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HKU\\alice\\Control Panel\\Desktop\\x (a user's hive on a live host): not available in this build of the agent"
+        );
     }
 
     #[test]
