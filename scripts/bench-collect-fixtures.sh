@@ -5,6 +5,9 @@
 # the slowest wall time and the median peak RSS (GNU time's %M: the agent's own; a
 # child forked from Python would count Python's pages until it execs).
 #
+# A Windows host (a `hives/` directory of .reg text) is collected from the root the
+# e2e test builds in target/tmp/fixture-windows/NAME, made first when missing.
+#
 #   scripts/bench-collect-fixtures.sh [RUNS] [HOST...]   (default 20 runs, every macos* host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,16 +22,24 @@ if [ ${#hosts[@]} -eq 0 ]; then
   done
 fi
 [ -x /usr/bin/time ] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 1; }
+for name in "${hosts[@]}"; do
+  if [ -d "tests/fixtures/hosts/$name/hives" ] && [ ! -d "target/tmp/fixture-windows/$name" ]; then
+    echo "building the Windows fixture roots (the e2e test's fixture_hosts_are_told_apart_as_the_agent_does)"
+    cargo test -q -p attest-tests --test e2e fixtures::fixture_hosts_are_told_apart_as_the_agent_does >/dev/null
+    break
+  fi
+done
 cargo build --release -q -p attest-agent
 agent=target/release/attest-agent
 echo "agent: $(stat -c %s "$agent") bytes; host: $(uname -sr), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); runs: $runs"
 python3 - "$agent" "$runs" "${hosts[@]}" <<'PY'
-import json, statistics, subprocess, sys, time
+import json, os, statistics, subprocess, sys, time
 agent, runs, hosts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 print("host\tmedian_wall_ms\tmax_wall_ms\tmedian_peak_rss_mb")
 for name in hosts:
-    root = f"tests/fixtures/hosts/{name}"
-    expected = json.load(open(f"{root}/expected.json"))
+    source = f"tests/fixtures/hosts/{name}"
+    expected = json.load(open(f"{source}/expected.json"))
+    root = f"target/tmp/fixture-windows/{name}" if os.path.isdir(f"{source}/hives") else source
     argv = [agent, "collect", "--root", root, "--format", "json", "--at", expected["at"]]
     if expected.get("replay"):
         argv += ["--replay", f"{root}/_captures"]

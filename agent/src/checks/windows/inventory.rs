@@ -284,6 +284,16 @@ fn security_features(ctx: &Context<'_>, problems: &mut Vec<String>) -> (Value, V
             .map_or(Value::Null, |s| json!(clip(s)));
         evidence.push(api_evidence(&out, format!("TPM present {tpm}")));
     }
+    let directory = match super::directory::directory(ctx) {
+        Ok(m) => {
+            evidence.extend(m.evidence);
+            json!(m.directory.as_str())
+        }
+        Err(why) => {
+            problems.push(why);
+            Value::Null
+        }
+    };
     (
         json!({
             "vbs": vbs,
@@ -292,6 +302,7 @@ fn security_features(ctx: &Context<'_>, problems: &mut Vec<String>) -> (Value, V
             "run_as_ppl": run_as_ppl,
             "tpm": tpm,
             "tpm_spec_version": tpm_version,
+            "directory": directory,
         }),
         evidence,
     )
@@ -320,8 +331,8 @@ fn security_features(ctx: &Context<'_>, problems: &mut Vec<String>) -> (Value, V
 ///   `credential_guard` (`SecurityServicesRunning` contains 1) from
 ///   `Win32_DeviceGuard`; `lsa_protection` (`RunAsPPL` 1 or 2; absent is false)
 ///   and `run_as_ppl`; `tpm` (a `Win32_Tpm` instance exists) and
-///   `tpm_spec_version`. The `directory` feature is added with the directory
-///   membership reader.
+///   `tpm_spec_version`; `directory` (`none`, `ad`, `entra`, `hybrid`:
+///   [`super::directory`]).
 ///
 /// A source that exists but could not be read is listed in `unreadable`.
 pub struct WinInventoryHost;
@@ -777,9 +788,8 @@ mod tests {
         assert_eq!(
             f["security_features"],
             json!({"vbs": null, "credential_guard": null, "lsa_protection": true,
-                "run_as_ppl": 2, "tpm": null, "tpm_spec_version": null})
+                "run_as_ppl": 2, "tpm": null, "tpm_spec_version": null, "directory": "none"})
         );
-        assert!(f.get("directory").is_none());
         // Offline, the live-only sources are not "unreadable".
         assert_eq!(f["unreadable"], json!([]));
         assert!(
@@ -835,6 +845,8 @@ mod tests {
         assert_eq!(f["security_features"]["vbs"], json!("running"));
         assert_eq!(f["security_features"]["credential_guard"], json!(true));
         assert_eq!(f["security_features"]["tpm"], json!(true));
+        // No join state on this host: not read, and said so.
+        assert!(f["security_features"].get("directory").is_some());
         assert_eq!(
             f["security_features"]["tpm_spec_version"],
             json!("2.0, 0, 1.59")
