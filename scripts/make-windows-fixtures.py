@@ -684,7 +684,8 @@ def win10(name, esu):
             "win.wmi.encryptable_volumes": {"instances": [
                 bitlocker_volume("C:", "77aa0e31-0000-4000-8000-00000000000c", 1, 1, 100, [1] if esu else [1, 3])]},
             "win.wmi.volumes": volumes(("C:", "77aa0e31-0000-4000-8000-00000000000c", "NTFS", "", 255_000_000_000)),
-            "win.wua.snapshot": wua(level=4 if esu else 3),
+            "win.wua.snapshot": wua(level=4 if esu else 3,
+                                    last_search="2026-11-24T09:00:00Z" if esu else "2026-10-02T17:41:09Z"),
             "win.wmi.licensing_esu": {"instances": licences},
             "win.api.netusermodals": modals(14, 90, 5) if esu else Err("0x00000005 access denied"),
             "win.api.netuserenum": netuserenum(users) if esu else Err("0x00000005 access denied"),

@@ -119,7 +119,7 @@ const WINDOWS_VERDICTS: [(&str, &[&str]); 33] = [
     ("disk.recovery_key_escrow", &[PASS, FAIL, UNKNOWN, NA]),
     ("patch.os_supported", &[PASS, FAIL]),
     ("patch.security_updates_pending", &[PASS, FAIL, UNKNOWN]),
-    ("patch.index_fresh", &[PASS, UNKNOWN]),
+    ("patch.index_fresh", &[PASS, FAIL, UNKNOWN]),
     ("patch.auto_updates", &[PASS, FAIL, UNKNOWN]),
     ("patch.reboot_pending", &[UNKNOWN]),
     ("accounts.no_empty_passwords", &[PASS, FAIL, UNKNOWN]),
