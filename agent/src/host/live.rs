@@ -35,6 +35,15 @@ pub(super) fn api(source: &Source) -> Result<Value, SourceError> {
         return Ok(macos_hardware());
     }
     #[cfg(windows)]
+    if source.id == super::sources::WIN_SYSTEM_DRIVE.id {
+        return super::windows_system_drive()
+            .map(|drive| serde_json::json!({ "SystemDrive": drive }))
+            .ok_or_else(|| SourceError::Failed {
+                what: source.describe(),
+                error: std::io::Error::last_os_error().to_string(),
+            });
+    }
+    #[cfg(windows)]
     if let Some(answer) = super::win_com::api(source) {
         return answer;
     }

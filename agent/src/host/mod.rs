@@ -659,7 +659,7 @@ pub fn system_root() -> PathBuf {
 /// `X:`, the drive of `GetSystemDirectoryW`.
 #[cfg(windows)]
 #[allow(unsafe_code)]
-fn windows_system_drive() -> Option<String> {
+pub(crate) fn windows_system_drive() -> Option<String> {
     use windows_sys::Win32::System::SystemInformation::GetSystemDirectoryW;
     let mut buf = [0u16; 512];
     // SAFETY: the buffer is valid for writes of `buf.len()` UTF-16 units, the size

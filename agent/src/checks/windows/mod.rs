@@ -199,13 +199,9 @@ pub fn drive_of(path: &str) -> Option<String> {
     (chars.next() == Some(':')).then(|| format!("{}:", letter.to_ascii_uppercase()))
 }
 
-/// `%SystemDrive%`: live, the drive of `GetSystemDirectoryW` (Windows builds);
-/// otherwise the recorded `win.api.system_drive`. Never assumed `C:`.
+/// `%SystemDrive%`: `win.api.system_drive`, live (the drive of
+/// `GetSystemDirectoryW`) or recorded. Never assumed `C:`.
 pub fn system_drive(ctx: &Context<'_>) -> Result<(String, Evidence), String> {
-    #[cfg(windows)]
-    if ctx.host.is_live() && !ctx.host.is_replay() {
-        return live_system_drive();
-    }
     let out = ctx.host.api(&WIN_SYSTEM_DRIVE).map_err(|e| e.to_string())?;
     let drive = parse_system_drive(&out.value)?;
     let evidence = api_evidence(&out, format!("SystemDrive = {drive}"));
@@ -227,35 +223,6 @@ pub fn parse_system_drive(value: &Value) -> Result<String, String> {
             clip(text)
         )),
     }
-}
-
-/// `GetSystemDirectoryW`'s drive.
-#[cfg(windows)]
-#[allow(unsafe_code)]
-fn live_system_drive() -> Result<(String, Evidence), String> {
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn GetSystemDirectoryW(buffer: *mut u16, size: u32) -> u32;
-    }
-    let mut buf = [0u16; 512];
-    // SAFETY: the buffer is valid for writes of `buf.len()` UTF-16 units, the size
-    // the call is given; it writes at most that many and returns the length.
-    let n = unsafe { GetSystemDirectoryW(buf.as_mut_ptr(), buf.len() as u32) } as usize;
-    if n == 0 || n >= buf.len() {
-        return Err(format!(
-            "GetSystemDirectoryW: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let dir = String::from_utf16_lossy(&buf[..n]);
-    let drive = drive_of(&dir)
-        .ok_or_else(|| format!("GetSystemDirectoryW: {:?} has no drive letter", clip(&dir)))?;
-    let output = crate::host::ApiOutput {
-        name: WIN_SYSTEM_DRIVE.describe(),
-        value: serde_json::json!({ "SystemDrive": drive }),
-    };
-    let evidence = api_evidence(&output, format!("SystemDrive = {drive} ({dir})"));
-    Ok((drive, evidence))
 }
 
 #[cfg(test)]
