@@ -508,8 +508,12 @@ fn collect_thresholds(
 ) -> Result<(Thresholds, String), config::ConfigError> {
     let env = |k: &str| std::env::var(k).ok();
     let describe = |t: &Thresholds| {
+        let esu = match t.windows_esu_licence.len() {
+            0 => String::new(),
+            n => format!(", windows_esu_licence {n}"),
+        };
         format!(
-            "password_max_days {}, password_min_length {}, lockout_max_deny {}, index_max_age_days {}, screen_lock_max_idle_secs {}, xprotect_max_age_days {}, av_signature_max_age_days {}",
+            "password_max_days {}, password_min_length {}, lockout_max_deny {}, index_max_age_days {}, screen_lock_max_idle_secs {}, xprotect_max_age_days {}, av_signature_max_age_days {}{esu}",
             t.password_max_days,
             t.password_min_length,
             t.lockout_max_deny,

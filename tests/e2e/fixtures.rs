@@ -233,6 +233,10 @@ struct Expected {
     /// then be marked `agent.replay`.
     #[serde(default)]
     replay: bool,
+    /// Collect with `--config ROOT/<this>` (the agent's configuration: its
+    /// thresholds apply), made 0600 first as the agent requires.
+    #[serde(default)]
+    config: Option<String>,
 }
 
 struct Host {
@@ -433,6 +437,13 @@ fn collect(host: &Host, format: &str) -> Output {
     ];
     if host.expected.replay {
         args.extend(["--replay", captures.to_str().unwrap()]);
+    }
+    let config = host.expected.config.as_ref().map(|c| host.root.join(c));
+    if let Some(path) = &config {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        args.extend(["--config", path.to_str().unwrap()]);
     }
     agent(&args)
 }

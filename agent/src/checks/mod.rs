@@ -57,6 +57,23 @@ pub struct Thresholds {
     /// antivirus signatures, days (`AntivirusSignatureAge`, or the age of
     /// `SignaturesLastUpdated` offline).
     pub av_signature_max_age_days: u32,
+    /// `patch.os_supported` (Windows 10 22H2 past its last day): Extended
+    /// Security Updates licences accepted besides those of the shipped support
+    /// table, which lists none (their activation IDs are not published):
+    /// `[[thresholds.windows_esu_licence]]` with `activation_id`, `name` and
+    /// `through` (the licence's last day, a TOML date).
+    pub windows_esu_licence: Vec<EsuLicenceSetting>,
+}
+
+/// One ESU licence of the agent's configuration (`Thresholds::windows_esu_licence`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsuLicenceSetting {
+    /// The activation ID (a GUID) of the ESU add-on's `SoftwareLicensingProduct`.
+    pub activation_id: String,
+    pub name: String,
+    /// The last day the licence covers.
+    pub through: toml::value::Datetime,
 }
 
 impl Default for Thresholds {
@@ -69,6 +86,7 @@ impl Default for Thresholds {
             screen_lock_max_idle_secs: 900,
             xprotect_max_age_days: 30,
             av_signature_max_age_days: 7,
+            windows_esu_licence: Vec::new(),
         }
     }
 }

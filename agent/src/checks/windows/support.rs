@@ -219,6 +219,24 @@ pub fn parse_table(text: &str) -> Result<Table, TableError> {
     })
 }
 
+/// The shipped table with the agent configuration's ESU licences added
+/// (`[[thresholds.windows_esu_licence]]`); a configured `through` that is not a
+/// plain date is an error naming the licence.
+pub fn with_configured_licences(
+    shipped: &Table,
+    configured: &[crate::checks::EsuLicenceSetting],
+) -> Result<Table, TableError> {
+    let mut table = shipped.clone();
+    for l in configured {
+        table.esu_licences.push(EsuLicence {
+            through: date(&l.through, &format!("configured ESU licence {:?}", l.name))?,
+            activation_id: l.activation_id.clone(),
+            name: l.name.clone(),
+        });
+    }
+    Ok(table)
+}
+
 /// The shipped table, parsed once per process.
 pub fn table() -> &'static Result<Table, TableError> {
     static TABLE: OnceLock<Result<Table, TableError>> = OnceLock::new();
@@ -453,9 +471,21 @@ impl Check for OsSupported {
     }
 
     fn run(&self, ctx: &Context<'_>) -> CheckResult {
-        let table = match table() {
+        let shipped = match table() {
             Ok(t) => t,
             Err(e) => return unknown(ID, e.to_string()),
+        };
+        let extended;
+        let table = if ctx.thresholds.windows_esu_licence.is_empty() {
+            shipped
+        } else {
+            match with_configured_licences(shipped, &ctx.thresholds.windows_esu_licence) {
+                Ok(t) => {
+                    extended = t;
+                    &extended
+                }
+                Err(e) => return unknown(ID, e.to_string()),
+            }
         };
         let (identity, reads) = read_identity(ctx);
         let evidence: Vec<Evidence> = reads.iter().filter_map(RegRead::evidence).collect();
@@ -593,6 +623,7 @@ pub fn report(id: &Identity, date: NaiveDate, verdict: &Support<'_>) -> CheckRes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Thresholds;
     use crate::host::fake::FakeHost;
     use chrono::{Datelike, Weekday};
 
@@ -821,6 +852,63 @@ mod tests {
              product = \"x\"\nlast_day = 2031-10-14T00:00:00Z\napproximate = false\nsource = \"\"\n"
         );
         assert!(matches!(parse_table(&timed), Err(TableError::Date(_))));
+    }
+
+    /// The shipped table lists no ESU activation ID; one configured in the
+    /// agent's `[thresholds]` makes a Windows 10 22H2 host with that licence
+    /// active supported through the licence's last day, and no further.
+    #[test]
+    fn a_configured_esu_licence_extends_windows_10_22h2() {
+        use crate::host::RegistryValue as V;
+        let cv = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
+        let host = FakeHost::windows()
+            .reg_value(cv, "CurrentBuild", V::String("19045".into()))
+            .reg_value(cv, "UBR", V::Dword(6456))
+            .reg_value(cv, "EditionID", V::String("Professional".into()))
+            .reg_value(cv, "DisplayVersion", V::String("22H2".into()))
+            .reg_value(cv, "InstallationType", V::String("Client".into()))
+            .reg_value(
+                "SYSTEM\\CurrentControlSet\\Control\\ProductOptions",
+                "ProductType",
+                V::String("WinNT".into()),
+            )
+            .api(
+                &WIN_LICENSING_ESU,
+                serde_json::json!({"instances": [{"Name": "Client-ESU-Year2", "Description": "",
+                    "LicenseStatus": 1, "ID": "4B1571D3-BAFB-4B40-8087-A961BE2CAF65"}]}),
+            );
+        let now = "2026-11-25T12:00:00Z".parse().unwrap();
+        let r = host.run_at(&OsSupported, now, &Thresholds::default());
+        assert_eq!(r.status, Status::Fail, "{}", r.summary);
+        assert!(r.summary.contains("ESU not verified"), "{}", r.summary);
+
+        let config = crate::config::parse(
+            "version = 1\n[thresholds]\n[[thresholds.windows_esu_licence]]\n\
+             activation_id = \"4b1571d3-bafb-4b40-8087-a961be2caf65\"\n\
+             name = \"Windows 10 ESU commercial year 2\"\nthrough = 2027-10-12\n",
+            std::path::Path::new("agent.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        let t = &config.thresholds;
+        assert_eq!(t.windows_esu_licence.len(), 1);
+        let r = host.run_at(&OsSupported, now, t);
+        assert_eq!(r.status, Status::Pass, "{}", r.summary);
+        assert!(r.summary.contains("2027-10-12"), "{}", r.summary);
+        let after = "2027-10-13T12:00:00Z".parse().unwrap();
+        assert_eq!(host.run_at(&OsSupported, after, t).status, Status::Fail);
+
+        // A `through` that is not a plain date names the licence.
+        let bad = crate::config::parse(
+            "version = 1\n[[thresholds.windows_esu_licence]]\nactivation_id = \"x\"\n\
+             name = \"odd\"\nthrough = 2027-10-12T00:00:00Z\n",
+            std::path::Path::new("agent.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        let r = host.run_at(&OsSupported, now, &bad.thresholds);
+        assert_eq!(r.status, Status::Unknown);
+        assert!(r.summary.contains("odd"), "{}", r.summary);
     }
 
     #[test]
