@@ -466,3 +466,214 @@ async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
         }
     }
 }
+
+/// Stored bytes per report on a realistic stream (`scripts/bench-history.sh`, figures
+/// in `docs/benchmarks.md`): one host's consecutive hourly reports, the report of
+/// `ATTEST_BENCH_REPORT` (`attest-agent collect --format json` of a fixture host;
+/// default: a simulated host) with its time moving every hour, a package upgraded
+/// every 168 reports (a week) and a verdict changed every 720 (a month);
+/// `ATTEST_BENCH_REPORTS` reports (default 1,000), SQLite and, when
+/// `ATTEST_TEST_POSTGRES_URL` is set, PostgreSQL.
+#[tokio::test]
+#[ignore = "benchmark: scripts/bench-history.sh"]
+async fn bench_history_bytes_per_report() {
+    use std::time::Instant;
+    let n: usize = std::env::var("ATTEST_BENCH_REPORTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let catalog = Catalog::builtin().unwrap();
+    let base: serde_json::Value = match std::env::var("ATTEST_BENCH_REPORT") {
+        Ok(path) => serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap(),
+        Err(_) => {
+            let agent = SimAgent {
+                index: 0,
+                key: sim_key(1, 0),
+                agent_id: String::new(),
+                host: sim_host(0),
+                chain: ChainState::genesis(&sim_key(1, 0).verifying_key()),
+            };
+            let at = DateTime::from_timestamp_millis(T0).unwrap();
+            serde_json::to_value(sim_report(&catalog, &agent, 1, 0, at)).unwrap()
+        }
+    };
+    let host: attest_proto::HostInfo = serde_json::from_value(base["host"].clone()).unwrap();
+    // The stream, signed once, stored on each backend.
+    let mut urls = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_path = dir.path().join("collector.db");
+    urls.push(("sqlite", format!("sqlite://{}", sqlite_path.display())));
+    if let Ok(pg) = std::env::var("ATTEST_TEST_POSTGRES_URL") {
+        let url = postgres::create_test_database(&pg, "history")
+            .await
+            .unwrap();
+        urls.push(("postgres", url));
+    }
+    for (backend, url) in urls {
+        let stores = open_stores(&url).await;
+        let mut agents =
+            crate::fleetsim::enroll_hosts(stores.store.as_ref(), 1, 1, T0, |_| host.clone())
+                .await
+                .unwrap();
+        let agent = &mut agents[0];
+        let mut report = base.clone();
+        report["agent_id"] = agent.agent_id.clone().into();
+        let (mut raw, mut sign_s, mut ingest_s) = (0usize, 0f64, 0f64);
+        let mut envelopes = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = DateTime::from_timestamp_millis(T0 + i as i64 * HOUR).unwrap();
+            report["collected_at"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
+            let results = report["results"].as_array_mut().unwrap();
+            if i > 0 && i % 168 == 0 {
+                // A package upgraded: its version, the list's digest in the summary.
+                if let Some(sw) = results
+                    .iter_mut()
+                    .find(|r| r["check"] == "inventory.software")
+                    && let Some(pkgs) = sw["facts"]["packages"].as_array_mut()
+                    && !pkgs.is_empty()
+                {
+                    let k = (i / 168) % pkgs.len();
+                    let v = format!("{}+u{}", pkgs[k]["version"].as_str().unwrap_or(""), i);
+                    pkgs[k]["version"] = v.into();
+                    sw["summary"] = format!(
+                        "{} packages; the sorted list hashes to sha256:{}",
+                        pkgs.len(),
+                        attest_proto::sha256_hex(&i.to_le_bytes())
+                    )
+                    .into();
+                }
+            }
+            if i > 0 && i % 720 == 0 {
+                // A verdict changed.
+                let k = (i / 720) % results.len();
+                let was = results[k]["status"].as_str().unwrap_or("").to_owned();
+                if was == "pass" || was == "fail" {
+                    let now = if was == "pass" { "fail" } else { "pass" };
+                    results[k]["status"] = now.into();
+                    results[k]["summary"] = format!("changed to {now} at report {i}").into();
+                }
+            }
+            let mut r: attest_proto::Report = serde_json::from_value(report.clone()).unwrap();
+            let t = Instant::now();
+            let json = agent.sign_next(&mut r).unwrap();
+            let p = agent.pending(json.clone()).unwrap();
+            sign_s += t.elapsed().as_secs_f64();
+            raw += json.len();
+            let t = Instant::now();
+            let out = stores
+                .store
+                .ingest_batch(&[p], T0 + i as i64 * HOUR)
+                .await
+                .unwrap();
+            ingest_s += t.elapsed().as_secs_f64();
+            assert!(matches!(out[0], IngestOutcome::Stored(_)), "{out:?}");
+            envelopes.push(json);
+        }
+        stores.store.close().await;
+        // What the rows hold.
+        let (stored, keyframes, key_bytes, deltas, delta_bytes, total): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = if backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let q = "SELECT sum(length(envelope)), \
+                     sum(codec = 'zstd'), sum(CASE WHEN codec = 'zstd' THEN length(envelope) END), \
+                     sum(codec = 'zstd-delta'), \
+                     sum(CASE WHEN codec = 'zstd-delta' THEN length(envelope) END), 0 FROM reports";
+            let row: (i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(q).fetch_one(&pool).await.unwrap();
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            let file = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            // The same rows as the previous version stored them (envelopes raw).
+            for (i, e) in envelopes.iter().enumerate() {
+                sqlx::query("UPDATE reports SET envelope = ?, codec = 'raw', base_index = NULL WHERE seq = ?")
+                    .bind(&e[..])
+                    .bind(i as i64 + 1)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            pool.close().await;
+            let before = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            println!(
+                "history sqlite: database {:.0} B/report with the envelopes raw (before)",
+                before as f64 / n as f64
+            );
+            (row.0, row.1, row.2, row.3, row.4, file)
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let q = "SELECT sum(octet_length(envelope))::bigint, \
+                     count(*) FILTER (WHERE codec = 'zstd'), \
+                     COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd'), 0)::bigint, \
+                     count(*) FILTER (WHERE codec = 'zstd-delta'), \
+                     COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd-delta'), 0)::bigint, \
+                     pg_total_relation_size('reports') + pg_total_relation_size('results') \
+                     FROM reports";
+            let row: (i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(q).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            row
+        };
+        let per = |b: i64| b as f64 / n as f64;
+        println!(
+            "history {backend}: {n} reports, envelope {:.0} B/report raw -> {:.0} B/report \
+             stored ({:.1}x); keyframes {keyframes} x {:.0} B, deltas {deltas} x {:.0} B; \
+             database {:.0} B/report ({}); sign {:.2} ms/report, ingest {:.2} ms/report \
+             (debug build)",
+            per(raw as i64),
+            per(stored),
+            raw as f64 / stored.max(1) as f64,
+            key_bytes as f64 / keyframes.max(1) as f64,
+            delta_bytes as f64 / deltas.max(1) as f64,
+            per(total),
+            if backend == "sqlite" {
+                "file after VACUUM"
+            } else {
+                "reports + results relations"
+            },
+            sign_s * 1e3 / n as f64,
+            ingest_s * 1e3 / n as f64,
+        );
+        // The codec's own cost, and every envelope read back.
+        let forms: Vec<Vec<u8>> = envelopes.iter().map(|e| codec::to_form(e)).collect();
+        let t = Instant::now();
+        let mut encoded = Vec::with_capacity(n);
+        for (i, f) in forms.iter().enumerate() {
+            let key = i - i % codec::KEYFRAME_INTERVAL as usize;
+            encoded.push(if key == i {
+                codec::keyframe(f).unwrap()
+            } else {
+                codec::delta(key as i64, &forms[key], f).unwrap()
+            });
+        }
+        let enc_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut reader = codec::Reader::default();
+        for (i, e) in encoded.iter().enumerate() {
+            let key = i - i % codec::KEYFRAME_INTERVAL as usize;
+            let out = reader
+                .envelope(codec::StoredRow {
+                    log_index: i as i64,
+                    codec: e.codec.as_str().into(),
+                    bytes: e.bytes.clone(),
+                    leaf_hash: crate::log::leaf_hash(&envelopes[i]).to_vec(),
+                    base_index: e.base_index,
+                    base: Some(("zstd".into(), encoded[key].bytes.clone())),
+                })
+                .unwrap();
+            assert!(out == envelopes[i]);
+        }
+        let dec_s = t.elapsed().as_secs_f64();
+        println!(
+            "history {backend}: codec alone: encode {:.3} ms/report, decode and check {:.3} \
+             ms/report (zstd at -O3, the rest debug)",
+            enc_s * 1e3 / n as f64,
+            dec_s * 1e3 / n as f64
+        );
+    }
+}
