@@ -467,6 +467,94 @@ async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
     }
 }
 
+/// PostgreSQL: a version-4 database with reports in it (made here by taking a
+/// database back to schema 4: envelopes raw, the codec columns and migration 5
+/// removed) is migrated in place; old envelopes read back, chains go on with deltas.
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_upgrades_a_version_4_database_with_raw_envelopes() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "upgrade4")
+        .await
+        .unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let stores = open_stores(&url).await;
+    let mut agents = enroll(stores.store.as_ref(), 1, 2, T0).await.unwrap();
+    let mut stored = BTreeMap::new();
+    let mut round = 0i64;
+    let mut send = |stored: &mut BTreeMap<(String, i64), (i64, Vec<u8>)>,
+                    agents: &mut Vec<SimAgent>| {
+        round += 1;
+        let at = DateTime::from_timestamp_millis(T0 + round * HOUR).unwrap();
+        agents
+            .iter_mut()
+            .map(|a| {
+                let mut report = sim_report(&catalog, a, 1, 0, at);
+                let json = a.sign_next(&mut report).unwrap();
+                stored.insert((a.agent_id.clone(), round), (-1, json.clone()));
+                a.pending(json).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..3 {
+        let batch = send(&mut stored, &mut agents);
+        stores.store.ingest_batch(&batch, T0).await.unwrap();
+    }
+    stores.store.close().await;
+    // Back to schema 4, as the previous version left it.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for ((agent, seq), (index, json)) in stored.iter_mut() {
+        *index = sqlx::query_scalar(
+            "UPDATE reports SET envelope = $1 WHERE agent_id = $2 AND seq = $3 \
+             RETURNING log_index",
+        )
+        .bind(&json[..])
+        .bind(agent)
+        .bind(*seq)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    }
+    for sql in [
+        "ALTER TABLE reports DROP COLUMN codec, DROP COLUMN base_index",
+        "ALTER TABLE reports ALTER COLUMN envelope SET STORAGE EXTENDED",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let stores = open_stores(&url).await;
+    check_all(&stores, &stored).await;
+    let first_new = stored.len() as i64;
+    for _ in 0..3 {
+        let batch = send(&mut stored, &mut agents);
+        let out = stores.store.ingest_batch(&batch, T0).await.unwrap();
+        for (p, o) in batch.iter().zip(out) {
+            let IngestOutcome::Stored(r) = o else {
+                panic!("{o:?}")
+            };
+            stored.get_mut(&(p.agent_id.clone(), p.seq)).unwrap().0 = r.log_index as i64;
+        }
+    }
+    check_all(&stores, &stored).await;
+    stores.store.close().await;
+    let rows: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT log_index, codec, base_index FROM reports ORDER BY log_index")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (index, codec, base) in &rows {
+        if *index < first_new {
+            assert_eq!((codec.as_str(), *base), ("raw", None), "{index}");
+        } else {
+            assert_eq!(codec, "zstd-delta", "{index}");
+            assert!(matches!(base, Some(4 | 5)), "{index}: {base:?}");
+        }
+    }
+    pool.close().await;
+}
+
 /// Stored bytes per report on a realistic stream (`scripts/bench-history.sh`, figures
 /// in `docs/benchmarks.md`): one host's consecutive hourly reports, the report of
 /// `ATTEST_BENCH_REPORT` (`attest-agent collect --format json` of a fixture host;
