@@ -374,6 +374,68 @@ async fn sqlite_missing_or_corrupt_base_is_detected() {
     pool.close().await;
 }
 
+/// PostgreSQL: a missing or damaged keyframe is detected by every read path.
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_missing_or_corrupt_base_is_detected() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "delta_bad")
+        .await
+        .unwrap();
+    run_stream(
+        &url,
+        &[(
+            0,
+            Op::Run {
+                n: 4,
+                change: false,
+            },
+        )],
+    )
+    .await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for (what, sql) in [
+        (
+            "missing base",
+            "UPDATE reports SET base_index = 99 WHERE log_index = 2",
+        ),
+        (
+            "corrupt keyframe",
+            // The base back, the keyframe cut short.
+            "UPDATE reports SET \
+             base_index = CASE WHEN log_index = 2 THEN 0 ELSE base_index END, \
+             envelope = CASE WHEN log_index = 0 \
+               THEN substring(envelope from 1 for octet_length(envelope) - 7) \
+               ELSE envelope END \
+             WHERE log_index IN (0, 2)",
+        ),
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        let stores = open_stores(&url).await;
+        let Err(e) = stores.store.report_envelope("agt_sim_1_00000", 3).await else {
+            panic!("{what}: read back")
+        };
+        assert!(
+            matches!(e, StoreError::Envelope { index: 2, .. }),
+            "{what}: {e}"
+        );
+        let Err(e) = stores.reports.envelopes(&[2]).await else {
+            panic!("{what}: read back")
+        };
+        assert!(matches!(e, StoreError::Envelope { .. }), "{what}: {e}");
+        let fsck = stores.store.integrity_check().await.unwrap();
+        assert!(
+            fsck.problems.iter().any(|p| p.starts_with("report 2:")),
+            "{what}: {:?}",
+            fsck.problems
+        );
+        stores.store.close().await;
+    }
+    pool.close().await;
+}
+
 /// A database written by the previous release (schema 4, envelopes raw) is migrated
 /// in place: its envelopes read back as they were, and the chains go on with deltas
 /// made against the old raw rows.
