@@ -5,8 +5,9 @@
 # /usr/bin/time; prints the 1-minute load average before each run, every run, and
 # per format the median wall time, CPU (user + sys) and peak RSS.
 #
-# Peer, in the same run: a Python script (stdlib sqlite3) that only reads what a
-# report reads — the latest envelope of every host, base64- and JSON-decoded, its
+# Peer, in the same run: a Python script (stdlib sqlite3 and python3-zstandard) that
+# only reads what a report reads — the latest envelope of every host, decompressed
+# (keyframe, then delta: docs/collector.md, "Storage format") and JSON-decoded, its
 # payload SHA-256 checked, and the results of those reports — with no signature
 # check, no evaluation and no output.
 #
@@ -28,15 +29,36 @@ trap 'rm -rf "$tmp"' EXIT
 echo "host: $(nproc) cores, kernel $(uname -r); runs: $runs; data: $dir"
 printf 'format\trun\tload1\twall_s\tcpu_s\tmaxrss_mb\toutput_mb\n'
 cat >"$tmp/peer.py" <<'PY'
-import base64, hashlib, json, sqlite3, sys
+import base64, hashlib, json, sqlite3, struct, sys
+try:
+    import zstandard  # envelopes are stored by difference (docs/collector.md)
+except ImportError:
+    sys.exit("the peer needs zstandard: apt-get install -y python3-zstandard, or pip install zstandard")
 db = sqlite3.connect(sys.argv[1])
 latest = db.execute(
-    "SELECT r.log_index, r.payload_sha256, r.envelope FROM reports r JOIN "
+    "SELECT r.log_index, r.payload_sha256, r.envelope, r.codec, b.codec, b.envelope "
+    "FROM reports r JOIN "
     "(SELECT agent_id, max(seq) AS seq FROM reports GROUP BY agent_id) m "
-    "ON r.agent_id = m.agent_id AND r.seq = m.seq").fetchall()
+    "ON r.agent_id = m.agent_id AND r.seq = m.seq "
+    "LEFT JOIN reports b ON b.log_index = r.base_index").fetchall()
+def form(codec, data, base=None):
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().decompress(data)
+    if codec == "zstd-delta" and base is not None:
+        d = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        return zstandard.ZstdDecompressor(dict_data=d).decompress(data)
+    raise SystemExit(f"codec {codec} (or a raw base) not read by the peer")
+def statement(codec, env, bcodec, benv):
+    if codec == "raw":
+        return base64.b64decode(json.loads(env)["payload"])
+    f = form(codec, env, form(bcodec, benv) if codec == "zstd-delta" else None)
+    if f[0] == 0:
+        return base64.b64decode(json.loads(f[1:])["payload"])
+    start, n = struct.unpack_from("<II", f, 1)
+    return f[9 + start:9 + start + n]
 results = 0
-for _, sha, env in latest:
-    payload = base64.b64decode(json.loads(env)["payload"])
+for _, sha, env, codec, bcodec, benv in latest:
+    payload = statement(codec, env, bcodec, benv)
     assert hashlib.sha256(payload).hexdigest() == sha
     results += len(json.loads(payload)["predicate"]["results"])
 rows = db.execute(

@@ -604,7 +604,8 @@ async fn a_tampered_envelope_shows_a_failed_signature_and_the_stored_rows() {
     v["payload"] = serde_json::Value::String(chars.into_iter().collect());
     let changed = tamper(
         dir.path(),
-        &format!("UPDATE reports SET envelope = ? WHERE log_index = {index}"),
+        // Stored whole (`raw`), as one who rewrites the row would store it.
+        &format!("UPDATE reports SET envelope = ?, codec = 'raw' WHERE log_index = {index}"),
         Some(serde_json::to_vec(&v).unwrap()),
     )
     .await;

@@ -33,6 +33,7 @@ use attest_proto::{
 };
 use bytes::Bytes;
 
+use super::codec::{self, Encoded, KEYFRAME_INTERVAL};
 use super::{
     AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, StoreError,
 };
@@ -159,6 +160,8 @@ pub struct LogUpdate {
 pub struct BatchWrite<'a> {
     /// New reports with their log indexes, in index order.
     pub reports: Vec<(i64, &'a PendingReport)>,
+    /// How each of `reports` stores its envelope (same order): see [`codec`].
+    pub encoded: Vec<Encoded>,
     pub events: Vec<EventRow<'a>>,
     pub heads: Vec<HeadUpdate>,
     pub renames: Vec<Rename>,
@@ -203,10 +206,33 @@ pub trait BatchTx: Send {
     /// Whether a fork or broken link at `seq` of the agent is stored with its whole
     /// envelope.
     async fn conflict_envelope_at(&mut self, agent_id: &str, seq: i64) -> Result<bool, StoreError>;
+    /// The keyframe of the agent's report at `seq`: that row itself when it is a
+    /// keyframe (`raw` or `zstd`), else its base (of the same agent).
+    async fn keyframe_of(&mut self, agent_id: &str, seq: i64)
+    -> Result<Option<KeyRow>, StoreError>;
     /// The log head (tree size and frontier), locked until commit.
     async fn lock_log(&mut self) -> Result<Frontier, StoreError>;
     /// Writes the batch.
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError>;
+}
+
+/// A keyframe row as [`BatchTx::keyframe_of`] reads it.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub log_index: i64,
+    pub seq: i64,
+    pub codec: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What the batch knows of an agent's current keyframe (the base of its next delta).
+enum KeyState {
+    /// Not looked up yet (read from the database when the first delta needs it).
+    Unknown,
+    /// No usable keyframe: the next report stored is one.
+    None,
+    /// Deltas are made against the keyframe at `seq`.
+    Known { seq: i64, index: i64, form: Vec<u8> },
 }
 
 struct AgentState {
@@ -230,6 +256,64 @@ struct AgentState {
     head_changed: bool,
     /// Reports accepted earlier in this batch: seq → (prev, link, log index).
     in_batch: BTreeMap<i64, StoredLink>,
+    key: KeyState,
+}
+
+/// How report `r`, stored at `index`, keeps its envelope: a delta against the agent's
+/// keyframe when it extends the chain (`next`) within [`KEYFRAME_INTERVAL`] of that
+/// keyframe, else a new keyframe (first report, gap, late report, interval reached,
+/// keyframe unreadable). A keyframe that becomes the head is the base of what follows.
+async fn encode<T: BatchTx>(
+    tx: &mut T,
+    st: &mut AgentState,
+    r: &PendingReport,
+    index: i64,
+    next: bool,
+    becomes_head: bool,
+) -> Result<Encoded, StoreError> {
+    let form = codec::to_form(&r.envelope);
+    if next {
+        if matches!(st.key, KeyState::Unknown) {
+            st.key = KeyState::None;
+            if let Some(head) = st.db_head
+                && let Some(k) = tx.keyframe_of(&r.agent_id, head).await?
+            {
+                match codec::base_form(&k.codec, &k.bytes) {
+                    Ok(base) => {
+                        st.key = KeyState::Known {
+                            seq: k.seq,
+                            index: k.log_index,
+                            form: base,
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        agent_id = %r.agent_id,
+                        log_index = k.log_index,
+                        error = %e,
+                        "keyframe unreadable; storing a new one"
+                    ),
+                }
+            }
+        }
+        if let KeyState::Known {
+            seq,
+            index,
+            form: base,
+        } = &st.key
+            && r.seq.saturating_sub(*seq) < KEYFRAME_INTERVAL
+        {
+            return codec::delta(*index, base, &form);
+        }
+    }
+    let key = codec::keyframe(&form)?;
+    if becomes_head {
+        st.key = KeyState::Known {
+            seq: r.seq,
+            index,
+            form,
+        };
+    }
+    Ok(key)
 }
 
 async fn lookup<T: BatchTx>(
@@ -377,6 +461,7 @@ pub async fn run_batch<T: BatchTx>(
                 head,
                 head_changed: false,
                 in_batch: BTreeMap::new(),
+                key: KeyState::Unknown,
             },
         );
     }
@@ -559,6 +644,11 @@ pub async fn run_batch<T: BatchTx>(
                         st.renamed = true;
                     }
                 }
+                let next = matches!(verdict, ChainVerdict::Next);
+                let becomes_head = st.head.as_ref().is_some_and(|(h, _)| *h == r.seq);
+                write
+                    .encoded
+                    .push(encode(tx, st, r, index, next, becomes_head).await?);
                 write.reports.push((index, r));
                 outcomes.push(IngestOutcome::Stored(receipt(r, index, false)));
             }

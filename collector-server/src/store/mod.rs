@@ -15,6 +15,9 @@
 //! the write transaction (`BEGIN IMMEDIATE`) serializes the same way.
 
 pub mod batch;
+pub mod codec;
+#[cfg(test)]
+mod delta_tests;
 pub mod postgres;
 pub mod reporting;
 pub mod sqlite;
@@ -43,6 +46,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A stored envelope could not be rebuilt byte-exact (its delta base missing or
+    /// corrupt, or the row itself damaged): never returned as wrong bytes.
+    #[error("report {index}: stored envelope cannot be read back: {reason}")]
+    Envelope { index: i64, reason: String },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     Url(String),
     #[error(transparent)]

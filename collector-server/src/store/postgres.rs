@@ -16,7 +16,10 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Executor as _, Row as _};
 
-use super::batch::{AgentChainRow, BatchTx, BatchWrite, ConflictCounts, StoredLink, run_batch};
+use super::batch::{
+    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
+};
+use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
@@ -59,6 +62,15 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!("../../migrations/postgres/0004_replay.sql")),
                 false,
             ),
+            Migration::new(
+                5,
+                Cow::Borrowed("envelope codec"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/postgres/0005_envelope_codec.sql"
+                )),
+                false,
+            ),
         ]),
         ignore_missing: false,
         locking: true,
@@ -99,6 +111,7 @@ const RESULTS_PER_STATEMENT: usize = 2048;
 async fn insert_reports(
     conn: &mut PgConnection,
     reports: &[(i64, &PendingReport)],
+    encoded: &[Encoded],
     now: Millis,
 ) -> Result<(), StoreError> {
     let n = reports.len();
@@ -112,7 +125,11 @@ async fn insert_reports(
     let mut count = Vec::with_capacity(n);
     let mut envelope = Vec::with_capacity(n);
     let mut replay = Vec::with_capacity(n);
-    for (i, r) in reports {
+    let mut codec = Vec::with_capacity(n);
+    let mut base = Vec::with_capacity(n);
+    for ((i, r), e) in reports.iter().zip(encoded) {
+        codec.push(e.codec.as_str());
+        base.push(e.base_index);
         index.push(*i);
         agent.push(r.agent_id.as_str());
         seq.push(r.seq);
@@ -121,15 +138,16 @@ async fn insert_reports(
         leaf.push(&r.leaf_hash[..]);
         collected.push(r.collected_at);
         count.push(r.results.len() as i64);
-        envelope.push(&r.envelope[..]);
+        envelope.push(&e.bytes[..]);
         replay.push(r.replay);
     }
     sqlx::query(
         "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
-         collected_at, received_at, result_count, envelope, replay) \
-         SELECT i, a, s, p, h, l, c, $8, n, e, rp FROM UNNEST($1::bigint[], $2::text[], \
-         $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
-         $10::bytea[], $11::bool[]) AS t(i, a, s, p, h, l, c, n, e, rp)",
+         collected_at, received_at, result_count, envelope, replay, codec, base_index) \
+         SELECT i, a, s, p, h, l, c, $8, n, e, rp, co, b FROM UNNEST($1::bigint[], \
+         $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], \
+         $9::bigint[], $10::bytea[], $11::bool[], $12::text[], $13::bigint[]) \
+         AS t(i, a, s, p, h, l, c, n, e, rp, co, b)",
     )
     .bind(index)
     .bind(agent)
@@ -142,6 +160,8 @@ async fn insert_reports(
     .bind(count)
     .bind(envelope)
     .bind(replay)
+    .bind(codec)
+    .bind(base)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -207,7 +227,11 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     let mut r_status = Vec::new();
     let mut r_summary = Vec::new();
     let mut r_reason = Vec::new();
-    for (i, r) in &w.reports {
+    let mut codec = Vec::with_capacity(n);
+    let mut base = Vec::with_capacity(n);
+    for ((i, r), e) in w.reports.iter().zip(&w.encoded) {
+        codec.push(e.codec.as_str());
+        base.push(e.base_index);
         index.push(*i);
         agent.push(r.agent_id.as_str());
         seq.push(r.seq);
@@ -216,7 +240,7 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
         leaf.push(&r.leaf_hash[..]);
         collected.push(r.collected_at);
         count.push(r.results.len() as i64);
-        envelope.push(&r.envelope[..]);
+        envelope.push(&e.bytes[..]);
         replay.push(r.replay);
         for (p, res) in r.results.iter().enumerate() {
             r_index.push(*i);
@@ -252,10 +276,12 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     };
     sqlx::query(
         "WITH rep AS (INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, \
-           leaf_hash, collected_at, received_at, result_count, envelope, replay) \
-           SELECT i, a, s, p, h, l, c, $8, n, e, rp FROM UNNEST($1::bigint[], $2::text[], \
-           $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $9::bigint[], \
-           $10::bytea[], $27::bool[]) AS t(i, a, s, p, h, l, c, n, e, rp)), \
+           leaf_hash, collected_at, received_at, result_count, envelope, replay, codec, \
+           base_index) \
+           SELECT i, a, s, p, h, l, c, $8, n, e, rp, co, b FROM UNNEST($1::bigint[], \
+           $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], \
+           $9::bigint[], $10::bytea[], $27::bool[], $28::text[], $29::bigint[]) \
+           AS t(i, a, s, p, h, l, c, n, e, rp, co, b)), \
          res AS (INSERT INTO results (log_index, position, agent_id, check_id, status, \
            summary, reason) SELECT * FROM UNNEST($11::bigint[], $12::bigint[], $13::text[], \
            $14::text[], $15::text[], $16::text[], $17::text[])), \
@@ -294,6 +320,8 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     .bind(root)
     .bind(frontier)
     .bind(replay)
+    .bind(codec)
+    .bind(base)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -387,6 +415,31 @@ impl BatchTx for PgBatch<'_> {
         Ok(found.is_some())
     }
 
+    async fn keyframe_of(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<Option<KeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.log_index, k.seq, k.codec, k.envelope FROM reports h \
+             JOIN reports k ON k.log_index = COALESCE(h.base_index, h.log_index) \
+             AND k.agent_id = h.agent_id WHERE h.agent_id = $1 AND h.seq = $2",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.map(|r| {
+            Ok(KeyRow {
+                log_index: r.try_get(0)?,
+                seq: r.try_get(1)?,
+                codec: r.try_get(2)?,
+                bytes: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *self.conn)
@@ -398,6 +451,9 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
+        if w.encoded.len() != w.reports.len() {
+            return Err(StoreError::Corrupt("a report without its encoding".into()));
+        }
         let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
         if !w.reports.is_empty()
             && w.only_reports()
@@ -409,8 +465,12 @@ impl BatchTx for PgBatch<'_> {
         }
         // Bulk inserts in bounded chunks: one array parameter per column, a few
         // megabytes per statement at most.
-        for chunk in w.reports.chunks(REPORTS_PER_STATEMENT) {
-            insert_reports(self.conn, chunk, w.now).await?;
+        for (chunk, encoded) in w
+            .reports
+            .chunks(REPORTS_PER_STATEMENT)
+            .zip(w.encoded.chunks(REPORTS_PER_STATEMENT))
+        {
+            insert_reports(self.conn, chunk, encoded, w.now).await?;
         }
         let rows: Vec<(i64, i64, &PendingReport, &super::FlatResult)> = w
             .reports
@@ -813,10 +873,10 @@ impl Store for PgStore {
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredEnvelope>, StoreError> {
-        let row = sqlx::query(
-            "SELECT log_index, payload_sha256, envelope, replay FROM reports \
-             WHERE agent_id = $1 AND seq = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT r.log_index, r.payload_sha256, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} WHERE r.agent_id = $1 AND r.seq = $2"
+        ))
         .bind(agent_id)
         .bind(seq)
         .fetch_optional(&self.pool)
@@ -825,7 +885,7 @@ impl Store for PgStore {
             Ok(StoredEnvelope {
                 log_index: r.try_get(0)?,
                 payload_sha256: r.try_get(1)?,
-                envelope: r.try_get(2)?,
+                envelope: codec::Reader::default().envelope(stored_row(&r)?)?,
                 replay: r.try_get(3)?,
             })
         })
@@ -1063,15 +1123,25 @@ async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreErro
     let mut problems = Vec::new();
     let mut leaves = Vec::new();
     {
-        let mut rows = sqlx::query(
-            "SELECT log_index, leaf_hash, envelope, replay FROM reports ORDER BY log_index",
-        )
-        .fetch(&mut *conn);
+        let sql = format!(
+            "SELECT r.log_index, r.leaf_hash, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} ORDER BY r.log_index"
+        );
+        let mut rows = sqlx::query(&sql).fetch(&mut *conn);
+        let mut reader = codec::Reader::default();
         while let Some(r) = rows.try_next().await? {
             let index: i64 = r.try_get(0)?;
             let stored: Vec<u8> = r.try_get(1)?;
-            let envelope: Vec<u8> = r.try_get(2)?;
             let leaf = hash_from(&stored, "leaf hash")?;
+            let envelope = match reader.envelope(stored_row(&r)?) {
+                Ok(e) => e,
+                Err(e @ StoreError::Envelope { .. }) => {
+                    problems.push(e.to_string());
+                    leaves.push((index, leaf));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if leaf_hash(&envelope) != leaf {
                 problems.push(format!(
                     "report {index}: leaf hash does not match its envelope"
@@ -1148,4 +1218,18 @@ pub async fn create_test_database(base_url: &str, label: &str) -> Result<String,
     conn.close().await?;
     url.set_path(&name);
     Ok(url.to_string())
+}
+
+/// The [`StoredRow`] of a read that selected [`ROW_COLUMNS`] after its first four.
+pub(crate) fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, StoreError> {
+    let base_codec: Option<String> = r.try_get(7)?;
+    let base_bytes: Option<Vec<u8>> = r.try_get(8)?;
+    Ok(StoredRow {
+        log_index: r.try_get(0)?,
+        codec: r.try_get(4)?,
+        bytes: r.try_get(2)?,
+        leaf_hash: r.try_get(5)?,
+        base_index: r.try_get(6)?,
+        base: base_codec.zip(base_bytes),
+    })
 }

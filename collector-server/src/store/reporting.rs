@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::codec::{self, BASE_JOIN, ROW_COLUMNS};
 use super::{ChainEvent, DynStore, Millis, StoreError, StoredEnvelope};
 
 /// An enrolled agent with what reports show about it.
@@ -666,13 +667,15 @@ mod sqlite_impl {
 
         async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
             let mut out = Vec::with_capacity(log_indexes.len());
+            let mut reader = codec::Reader::default();
             for chunk in log_indexes.chunks(INDEX_CHUNK) {
                 let json = serde_json::to_string(chunk)
                     .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
-                let rows = sqlx::query(
-                    "SELECT log_index, payload_sha256, envelope, replay FROM reports \
-                     WHERE log_index IN (SELECT value FROM json_each(?)) ORDER BY log_index",
-                )
+                let rows = sqlx::query(&format!(
+                    "SELECT r.log_index, r.payload_sha256, r.envelope, r.replay, {ROW_COLUMNS} \
+                     FROM reports r {BASE_JOIN} \
+                     WHERE r.log_index IN (SELECT value FROM json_each(?)) ORDER BY r.log_index"
+                ))
                 .bind(json)
                 .fetch_all(self.pool())
                 .await?;
@@ -680,7 +683,7 @@ mod sqlite_impl {
                     out.push(StoredEnvelope {
                         log_index: r.try_get(0)?,
                         payload_sha256: r.try_get(1)?,
-                        envelope: r.try_get(2)?,
+                        envelope: reader.envelope(crate::store::sqlite::stored_row(r)?)?,
                         replay: r.try_get(3)?,
                     });
                 }
@@ -909,11 +912,13 @@ mod postgres_impl {
 
         async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
             let mut out = Vec::with_capacity(log_indexes.len());
+            let mut reader = codec::Reader::default();
             for chunk in log_indexes.chunks(INDEX_CHUNK) {
-                let rows = sqlx::query(
-                    "SELECT log_index, payload_sha256, envelope, replay FROM reports \
-                     WHERE log_index = ANY($1) ORDER BY log_index",
-                )
+                let rows = sqlx::query(&format!(
+                    "SELECT r.log_index, r.payload_sha256, r.envelope, r.replay, {ROW_COLUMNS} \
+                     FROM reports r {BASE_JOIN} \
+                     WHERE r.log_index = ANY($1) ORDER BY r.log_index"
+                ))
                 .bind(chunk.to_vec())
                 .fetch_all(self.pool())
                 .await?;
@@ -921,7 +926,7 @@ mod postgres_impl {
                     out.push(StoredEnvelope {
                         log_index: r.try_get(0)?,
                         payload_sha256: r.try_get(1)?,
-                        envelope: r.try_get(2)?,
+                        envelope: reader.envelope(crate::store::postgres::stored_row(r)?)?,
                         replay: r.try_get(3)?,
                     });
                 }

@@ -18,7 +18,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor as _, Row as _};
 
-use super::batch::{AgentChainRow, BatchTx, BatchWrite, ConflictCounts, StoredLink, run_batch};
+use super::batch::{
+    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
+};
+use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
@@ -60,6 +63,15 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed("replay"),
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!("../../migrations/sqlite/0004_replay.sql")),
+                false,
+            ),
+            Migration::new(
+                5,
+                Cow::Borrowed("envelope codec"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/sqlite/0005_envelope_codec.sql"
+                )),
                 false,
             ),
         ]),
@@ -266,6 +278,31 @@ impl BatchTx for SqliteBatch<'_> {
         Ok(found.is_some())
     }
 
+    async fn keyframe_of(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<Option<KeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.log_index, k.seq, k.codec, k.envelope FROM reports h \
+             JOIN reports k ON k.log_index = COALESCE(h.base_index, h.log_index) \
+             AND k.agent_id = h.agent_id WHERE h.agent_id = ? AND h.seq = ?",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.map(|r| {
+            Ok(KeyRow {
+                log_index: r.try_get(0)?,
+                seq: r.try_get(1)?,
+                codec: r.try_get(2)?,
+                bytes: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1")
             .fetch_one(&mut *self.conn)
@@ -278,15 +315,22 @@ impl BatchTx for SqliteBatch<'_> {
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
         // Reports.
+        if w.encoded.len() != w.reports.len() {
+            return Err(StoreError::Corrupt("a report without its encoding".into()));
+        }
         let mut at = 0;
         for size in chunk_sizes(w.reports.len()) {
             let sql = format!(
                 "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
-                 collected_at, received_at, result_count, envelope, replay) VALUES {}",
-                values(size, 11)
+                 collected_at, received_at, result_count, envelope, replay, codec, base_index) \
+                 VALUES {}",
+                values(size, 13)
             );
             let mut q = sqlx::query(&sql);
-            for (index, r) in &w.reports[at..at + size] {
+            for ((index, r), e) in w.reports[at..at + size]
+                .iter()
+                .zip(&w.encoded[at..at + size])
+            {
                 q = q
                     .bind(*index)
                     .bind(&r.agent_id)
@@ -297,8 +341,10 @@ impl BatchTx for SqliteBatch<'_> {
                     .bind(r.collected_at)
                     .bind(w.now)
                     .bind(r.results.len() as i64)
-                    .bind(&r.envelope[..])
-                    .bind(r.replay);
+                    .bind(&e.bytes[..])
+                    .bind(r.replay)
+                    .bind(e.codec.as_str())
+                    .bind(e.base_index);
             }
             q.execute(&mut *self.conn).await?;
             at += size;
@@ -715,10 +761,10 @@ impl Store for SqliteStore {
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredEnvelope>, StoreError> {
-        let row = sqlx::query(
-            "SELECT log_index, payload_sha256, envelope, replay FROM reports \
-             WHERE agent_id = ? AND seq = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT r.log_index, r.payload_sha256, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} WHERE r.agent_id = ? AND r.seq = ?"
+        ))
         .bind(agent_id)
         .bind(seq)
         .fetch_optional(&self.pool)
@@ -727,7 +773,7 @@ impl Store for SqliteStore {
             Ok(StoredEnvelope {
                 log_index: r.try_get(0)?,
                 payload_sha256: r.try_get(1)?,
-                envelope: r.try_get(2)?,
+                envelope: codec::Reader::default().envelope(stored_row(&r)?)?,
                 replay: r.try_get(3)?,
             })
         })
@@ -961,15 +1007,25 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
     let mut problems = Vec::new();
     let mut leaves = Vec::new();
     {
-        let mut rows = sqlx::query(
-            "SELECT log_index, leaf_hash, envelope, replay FROM reports ORDER BY log_index",
-        )
-        .fetch(&mut *conn);
+        let sql = format!(
+            "SELECT r.log_index, r.leaf_hash, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} ORDER BY r.log_index"
+        );
+        let mut rows = sqlx::query(&sql).fetch(&mut *conn);
+        let mut reader = codec::Reader::default();
         while let Some(r) = rows.try_next().await? {
             let index: i64 = r.try_get(0)?;
             let stored: Vec<u8> = r.try_get(1)?;
-            let envelope: Vec<u8> = r.try_get(2)?;
             let leaf = hash_from(&stored, "leaf hash")?;
+            let envelope = match reader.envelope(stored_row(&r)?) {
+                Ok(e) => e,
+                Err(e @ StoreError::Envelope { .. }) => {
+                    problems.push(e.to_string());
+                    leaves.push((index, leaf));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if leaf_hash(&envelope) != leaf {
                 problems.push(format!(
                     "report {index}: leaf hash does not match its envelope"
@@ -1030,6 +1086,20 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
         reports: leaves.len() as u64,
         tree_size: head.tree_size,
         problems,
+    })
+}
+
+/// The [`StoredRow`] of a read that selected [`ROW_COLUMNS`] after its first four.
+pub(crate) fn stored_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow, StoreError> {
+    let base_codec: Option<String> = r.try_get(7)?;
+    let base_bytes: Option<Vec<u8>> = r.try_get(8)?;
+    Ok(StoredRow {
+        log_index: r.try_get(0)?,
+        codec: r.try_get(4)?,
+        bytes: r.try_get(2)?,
+        leaf_hash: r.try_get(5)?,
+        base_index: r.try_get(6)?,
+        base: base_codec.zip(base_bytes),
     })
 }
 

@@ -1,0 +1,378 @@
+//! How a report envelope is kept in `reports.envelope`: by difference, losslessly.
+//!
+//! The envelope an agent sent is kept byte-exact (its signature must verify years
+//! later and the Merkle leaf is its hash), but consecutive reports of one agent differ
+//! in a few fields, so most rows store only the difference from a *keyframe*:
+//!
+//! - `raw`: the envelope verbatim (every row written before migration 5).
+//! - `zstd`: a keyframe, the envelope's [form](to_form) compressed by zstd alone.
+//! - `zstd-delta`: the form compressed by zstd with the form of the row `base_index`
+//!   (a `raw` or `zstd` row of the same agent) as a raw-content dictionary.
+//!
+//! The *form* of an envelope takes out the base64 of its DSSE payload and puts in the
+//! decoded statement, so that zstd matches JSON against JSON (a change of length early
+//! in a statement moves the 4-character base64 groups of everything after it, which
+//! would defeat the dictionary). The base64 is canonical (the ingest refused anything
+//! else), so encoding the statement again gives back the same bytes; an envelope that
+//! does not split that way is kept whole in its form.
+//!
+//! A delta's base is the agent's latest keyframe, never another delta: reading any
+//! envelope costs at most two decompressions, and a keyframe is written every
+//! [`KEYFRAME_INTERVAL`] reports and on the first report, after a gap and for a late
+//! report (see [`super::batch`]). Every envelope read back from a compressed row is
+//! checked against the row's stored leaf hash: a missing or corrupt base is an
+//! [`StoreError::Envelope`], never wrong bytes.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+
+use super::StoreError;
+use crate::log::{Hash, leaf_hash};
+
+/// A keyframe every 64 reports of an agent. The deltas of one keyframe are all made
+/// against it, so the longer the run, the more the statements drift from it (a
+/// package upgraded, a verdict changed) and the larger each delta; the shorter, the
+/// more often a whole compressed report (≈ 15–25 KB for a real host) is written. At
+/// 64, hourly reports write a keyframe every 2.7 days: the keyframe adds well under
+/// 1 KB per report on average while hour-to-hour drift stays small, and a lost or
+/// damaged keyframe takes at most 64 envelopes with it.
+pub const KEYFRAME_INTERVAL: i64 = 64;
+
+/// The zstd level of keyframes and deltas: the library's default, fast enough for
+/// the ingest writer (see `docs/benchmarks.md`).
+pub const LEVEL: i32 = 3;
+
+/// The largest form a stored row may decompress to: an envelope is at most the
+/// ingest body limit (64 MiB at most, `config.rs`), its form at most 9 bytes longer.
+const MAX_FORM: u64 = (64 << 20) + 64;
+
+/// The codec of a stored envelope (`reports.codec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Raw,
+    Zstd,
+    ZstdDelta,
+}
+
+impl Codec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Raw => "raw",
+            Codec::Zstd => "zstd",
+            Codec::ZstdDelta => "zstd-delta",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Codec> {
+        match s {
+            "raw" => Some(Codec::Raw),
+            "zstd" => Some(Codec::Zstd),
+            "zstd-delta" => Some(Codec::ZstdDelta),
+            _ => None,
+        }
+    }
+}
+
+/// An envelope as a row stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub codec: Codec,
+    /// The log index of the keyframe a delta is made against.
+    pub base_index: Option<i64>,
+    pub bytes: Vec<u8>,
+}
+
+/// Form tag: the envelope follows, verbatim.
+const FORM_WHOLE: u8 = 0;
+/// Form tag: `start` (u32 LE), statement length (u32 LE), the envelope up to the
+/// payload's base64, the decoded statement, the envelope after the base64.
+const FORM_SPLIT: u8 = 1;
+
+/// The form of an envelope: see the module docs. Lossless: [`from_form`] gives the
+/// envelope back.
+pub fn to_form(envelope: &[u8]) -> Vec<u8> {
+    split(envelope).unwrap_or_else(|| {
+        let mut out = Vec::with_capacity(envelope.len() + 1);
+        out.push(FORM_WHOLE);
+        out.extend_from_slice(envelope);
+        out
+    })
+}
+
+fn split(envelope: &[u8]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Env<'a> {
+        #[serde(borrow)]
+        payload: &'a str,
+    }
+    let env: Env<'_> = serde_json::from_slice(envelope).ok()?;
+    let start = (env.payload.as_ptr() as usize).checked_sub(envelope.as_ptr() as usize)?;
+    let end = start.checked_add(env.payload.len())?;
+    if envelope.get(start..end)? != env.payload.as_bytes() {
+        return None;
+    }
+    let statement = attest_proto::BASE64.decode(env.payload).ok()?;
+    if attest_proto::BASE64.encode(&statement).as_bytes() != env.payload.as_bytes() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(envelope.len() + 9);
+    out.push(FORM_SPLIT);
+    out.extend_from_slice(&u32::try_from(start).ok()?.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(statement.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(envelope.get(..start)?);
+    out.extend_from_slice(&statement);
+    out.extend_from_slice(envelope.get(end..)?);
+    Some(out)
+}
+
+/// The envelope a form holds.
+pub fn from_form(form: &[u8]) -> Result<Vec<u8>, String> {
+    match form.split_first() {
+        Some((&FORM_WHOLE, rest)) => Ok(rest.to_vec()),
+        Some((&FORM_SPLIT, rest)) => {
+            let word = |at: usize| -> Result<usize, String> {
+                let b: [u8; 4] = rest
+                    .get(at..at + 4)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or("form header cut short")?;
+                usize::try_from(u32::from_le_bytes(b)).map_err(|e| e.to_string())
+            };
+            let (start, len) = (word(0)?, word(4)?);
+            let body = rest.get(8..).ok_or("form header cut short")?;
+            let prefix = body.get(..start).ok_or("form prefix cut short")?;
+            let statement = body
+                .get(start..start.saturating_add(len))
+                .ok_or("form statement cut short")?;
+            let suffix = body.get(start + len..).ok_or("form suffix cut short")?;
+            let mut out = Vec::with_capacity(body.len() + len / 3 + 4);
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(attest_proto::BASE64.encode(statement).as_bytes());
+            out.extend_from_slice(suffix);
+            Ok(out)
+        }
+        Some((tag, _)) => Err(format!("unknown form tag {tag}")),
+        None => Err("empty form".into()),
+    }
+}
+
+/// A keyframe of `form` (zstd alone).
+pub fn keyframe(form: &[u8]) -> Result<Encoded, StoreError> {
+    let bytes = zstd::bulk::compress(form, LEVEL)
+        .map_err(|e| StoreError::Corrupt(format!("zstd keyframe: {e}")))?;
+    Ok(Encoded {
+        codec: Codec::Zstd,
+        base_index: None,
+        bytes,
+    })
+}
+
+/// A delta of `form` against the form of the keyframe at `base_index`. A compressor
+/// is made per report (hourly reports rarely bring two of one agent into a batch, and
+/// a loaded compressor holds ≈ 1 MB per agent).
+pub fn delta(base_index: i64, base_form: &[u8], form: &[u8]) -> Result<Encoded, StoreError> {
+    let bytes = zstd::bulk::Compressor::with_dictionary(LEVEL, base_form)
+        .and_then(|mut c| c.compress(form))
+        .map_err(|e| StoreError::Corrupt(format!("zstd delta: {e}")))?;
+    Ok(Encoded {
+        codec: Codec::ZstdDelta,
+        base_index: Some(base_index),
+        bytes,
+    })
+}
+
+fn decompress(bytes: &[u8], dictionary: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
+        Ok(Some(n)) if n <= MAX_FORM => n,
+        Ok(Some(n)) => return Err(format!("frame claims {n} bytes")),
+        Ok(None) => return Err("frame without a content size".into()),
+        Err(_) => return Err("not a zstd frame".into()),
+    };
+    let capacity = usize::try_from(size).map_err(|e| e.to_string())?;
+    let mut d = match dictionary {
+        Some(dict) => zstd::bulk::Decompressor::with_dictionary(dict),
+        None => zstd::bulk::Decompressor::new(),
+    }
+    .map_err(|e| e.to_string())?;
+    let out = d.decompress(bytes, capacity).map_err(|e| e.to_string())?;
+    if out.len() as u64 != size {
+        return Err(format!("{} bytes where the frame says {size}", out.len()));
+    }
+    Ok(out)
+}
+
+/// The form of a keyframe row (`raw` or `zstd`), to make or read deltas against.
+pub fn base_form(codec: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    match Codec::parse(codec) {
+        Some(Codec::Raw) => Ok(to_form(bytes)),
+        Some(Codec::Zstd) => decompress(bytes, None),
+        Some(Codec::ZstdDelta) => Err("a delta cannot be a base".into()),
+        None => Err(format!("unknown codec {codec:?}")),
+    }
+}
+
+/// A stored row, as the read paths select it (the base joined by `base_index`).
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    pub log_index: i64,
+    pub codec: String,
+    pub bytes: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub base_index: Option<i64>,
+    /// The base row's codec and bytes; `None` when it is not stored (for this agent).
+    pub base: Option<(String, Vec<u8>)>,
+}
+
+/// How many keyframe forms a [`Reader`] keeps (a walk over the whole table, `fsck`,
+/// starts over past it).
+const READER_BASES: usize = 256;
+
+/// Decodes stored rows into envelopes, decompressing each keyframe once.
+#[derive(Default)]
+pub struct Reader {
+    bases: HashMap<i64, Vec<u8>>,
+}
+
+impl Reader {
+    /// The envelope of a row. A `raw` row is returned as stored (as before migration
+    /// 5; `fsck` compares it with its leaf hash); a compressed one only when it hashes
+    /// to the row's leaf hash.
+    pub fn envelope(&mut self, row: StoredRow) -> Result<Vec<u8>, StoreError> {
+        let index = row.log_index;
+        let fail = |reason: String| StoreError::Envelope { index, reason };
+        let form = match Codec::parse(&row.codec) {
+            Some(Codec::Raw) => return Ok(row.bytes),
+            Some(Codec::Zstd) => decompress(&row.bytes, None).map_err(fail)?,
+            Some(Codec::ZstdDelta) => {
+                let base = row
+                    .base_index
+                    .ok_or_else(|| fail("a delta without a base_index".into()))?;
+                if !self.bases.contains_key(&base) {
+                    if self.bases.len() >= READER_BASES {
+                        self.bases.clear();
+                    }
+                    let (codec, bytes) = row
+                        .base
+                        .as_ref()
+                        .ok_or_else(|| fail(format!("its base, report {base}, is missing")))?;
+                    let form = base_form(codec, bytes)
+                        .map_err(|e| fail(format!("its base, report {base}: {e}")))?;
+                    self.bases.insert(base, form);
+                }
+                let dict = self.bases.get(&base).map(Vec::as_slice);
+                decompress(&row.bytes, dict)
+                    .map_err(|e| fail(format!("delta against report {base}: {e}")))?
+            }
+            None => return Err(fail(format!("unknown codec {:?}", row.codec))),
+        };
+        let envelope = from_form(&form).map_err(fail)?;
+        let stored: Hash = row
+            .leaf_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| fail("leaf hash is not 32 bytes".into()))?;
+        if leaf_hash(&envelope) != stored {
+            return Err(fail(match row.base_index {
+                Some(base) => format!(
+                    "decoded against report {base}, it does not match its leaf hash \
+                     (base or delta corrupt)"
+                ),
+                None => "decoded, it does not match its leaf hash".into(),
+            }));
+        }
+        Ok(envelope)
+    }
+}
+
+/// The columns every read of `reports r` selects after its own, in this order, for a
+/// [`StoredRow`]: codec, leaf hash, base index, the base's codec and bytes.
+pub const ROW_COLUMNS: &str = "r.codec, r.leaf_hash, r.base_index, b.codec, b.envelope";
+
+/// The join that brings a delta's base (of the same agent) into a read of `reports r`.
+pub const BASE_JOIN: &str =
+    "LEFT JOIN reports b ON b.log_index = r.base_index AND b.agent_id = r.agent_id";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(statement: &str, sig: &str) -> Vec<u8> {
+        format!(
+            r#"{{"payloadType":"application/vnd.in-toto+json","payload":"{}","signatures":[{{"keyid":"k","sig":"{sig}"}}]}}"#,
+            attest_proto::BASE64.encode(statement)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn forms_round_trip_split_and_whole() {
+        let e = envelope(r#"{"a":1}"#, "c2ln");
+        let f = to_form(&e);
+        assert_eq!(f[0], FORM_SPLIT);
+        assert_eq!(from_form(&f).unwrap(), e);
+        for odd in [&b"not json"[..], b"", br#"{"payload":"not base64!"}"#] {
+            let f = to_form(odd);
+            assert_eq!(f[0], FORM_WHOLE);
+            assert_eq!(from_form(&f).unwrap(), odd);
+        }
+        // Non-canonical base64 (trailing bits set) is kept whole, not normalised.
+        let f = to_form(br#"{"payload":"YR=="}"#);
+        assert_eq!(f[0], FORM_WHOLE);
+        assert!(from_form(&[FORM_SPLIT, 9, 0, 0, 0, 1, 0, 0, 0]).is_err());
+        assert!(from_form(&[7]).is_err());
+    }
+
+    fn row(index: i64, e: &Encoded, leaf: Hash, base: Option<(String, Vec<u8>)>) -> StoredRow {
+        StoredRow {
+            log_index: index,
+            codec: e.codec.as_str().into(),
+            bytes: e.bytes.clone(),
+            leaf_hash: leaf.to_vec(),
+            base_index: e.base_index,
+            base,
+        }
+    }
+
+    #[test]
+    fn delta_reads_back_and_a_bad_base_is_an_error() {
+        let k = envelope(r#"{"seq":1,"t":"2026-01-01T00:00:00Z"}"#, "AAAA");
+        let d = envelope(r#"{"seq":2,"t":"2026-01-01T01:00:00Z"}"#, "BBBB");
+        let key = keyframe(&to_form(&k)).unwrap();
+        let delta = delta(7, &to_form(&k), &to_form(&d)).unwrap();
+        let base = Some(("zstd".to_owned(), key.bytes.clone()));
+        let mut r = Reader::default();
+        assert_eq!(r.envelope(row(7, &key, leaf_hash(&k), None)).unwrap(), k);
+        assert_eq!(
+            r.envelope(row(8, &delta, leaf_hash(&d), base.clone()))
+                .unwrap(),
+            d
+        );
+        // A raw base (a row from before migration 5) works the same.
+        let raw = Some(("raw".to_owned(), k.clone()));
+        assert_eq!(
+            Reader::default()
+                .envelope(row(8, &delta, leaf_hash(&d), raw))
+                .unwrap(),
+            d
+        );
+        // Missing base.
+        let e = Reader::default()
+            .envelope(row(8, &delta, leaf_hash(&d), None))
+            .unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        // Another base (a raw row with other bytes): decodes to wrong bytes, refused.
+        let other = Some(("raw".to_owned(), envelope(r#"{"seq":9}"#, "CCCC")));
+        let e = Reader::default()
+            .envelope(row(8, &delta, leaf_hash(&d), other))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Envelope { index: 8, .. }), "{e}");
+        // A corrupt keyframe.
+        let mut bad = key.bytes.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        let e = Reader::default()
+            .envelope(row(8, &delta, leaf_hash(&d), Some(("zstd".into(), bad))))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Envelope { index: 8, .. }), "{e}");
+    }
+}

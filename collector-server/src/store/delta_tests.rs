@@ -1,0 +1,829 @@
+//! Envelopes stored by difference ([`super::codec`]): every stored envelope reads back
+//! byte-identical through every read path, on both backends, over random report
+//! streams (keyframes, gaps, late reports, forks, restarts); a missing or corrupt base
+//! is an error; a version-4 database is upgraded in place.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+
+use attest_proto::ChainState;
+use chrono::DateTime;
+use proptest::prelude::*;
+
+use super::reporting::{self, Stores};
+use super::*;
+use crate::catalog::Catalog;
+use crate::fleetsim::{SimAgent, enroll, sim_host, sim_key, sim_report};
+
+const T0: Millis = 1_790_000_000_000;
+const HOUR: Millis = 3_600_000;
+
+/// What a stream does next, for one agent.
+#[derive(Debug, Clone)]
+enum Op {
+    /// The next `n` reports, in order; `change` moves the simulated verdicts on.
+    Run { n: usize, change: bool },
+    /// Signs `n` reports and holds them back: the next one delivered is after a gap.
+    Gap { n: usize },
+    /// Delivers the oldest report held back (a late report, below the head).
+    Late,
+    /// Another report at a `seq` already used (refused, recorded as a conflict).
+    Fork,
+    /// Commits the batch so far.
+    Flush,
+    /// Commits, closes the store and opens it again.
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = (usize, Op)> {
+    let kind = prop_oneof![
+        6 => (1usize..10, proptest::bool::weighted(0.1))
+            .prop_map(|(n, change)| Op::Run { n, change }),
+        1 => (1usize..3).prop_map(|n| Op::Gap { n }),
+        1 => Just(Op::Late),
+        1 => Just(Op::Fork),
+        2 => Just(Op::Flush),
+        1 => Just(Op::Restart),
+    ];
+    (0usize..3, kind)
+}
+
+struct Sim {
+    agents: Vec<SimAgent>,
+    /// Per agent: reports signed but held back.
+    held: Vec<Vec<Vec<u8>>>,
+    /// Per agent: a chain state of the past, to sign a fork from.
+    past: Vec<Option<ChainState>>,
+    round: Vec<u64>,
+    clock: Millis,
+    catalog: Catalog,
+}
+
+impl Sim {
+    fn sign(&mut self, a: usize) -> Vec<u8> {
+        self.clock += HOUR;
+        let at = DateTime::from_timestamp_millis(self.clock).unwrap();
+        let mut report = sim_report(&self.catalog, &self.agents[a], 1, self.round[a], at);
+        if self.agents[a].chain.next_seq.is_multiple_of(5) {
+            self.past[a] = Some(self.agents[a].chain.clone());
+        }
+        self.agents[a].sign_next(&mut report).unwrap()
+    }
+}
+
+async fn open_stores(url: &str) -> Stores {
+    reporting::open(url, 4).await.unwrap()
+}
+
+/// Runs one stream against the database at `url`; checks every stored envelope.
+async fn run_stream(url: &str, ops: &[(usize, Op)]) {
+    let mut stores = open_stores(url).await;
+    let agents = enroll(stores.store.as_ref(), 1, 3, T0).await.unwrap();
+    let mut sim = Sim {
+        held: vec![Vec::new(); agents.len()],
+        past: vec![None; agents.len()],
+        round: vec![0; agents.len()],
+        agents,
+        clock: T0,
+        catalog: Catalog::builtin().unwrap(),
+    };
+    // (agent, seq) → the envelope stored.
+    let mut stored: BTreeMap<(String, i64), (i64, Vec<u8>)> = BTreeMap::new();
+    let mut batch: Vec<(PendingReport, Vec<u8>)> = Vec::new();
+    async fn flush(
+        stores: &Stores,
+        batch: &mut Vec<(PendingReport, Vec<u8>)>,
+        stored: &mut BTreeMap<(String, i64), (i64, Vec<u8>)>,
+        now: Millis,
+    ) {
+        let pending: Vec<PendingReport> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let outcomes = stores.store.ingest_batch(&pending, now).await.unwrap();
+        for ((p, json), o) in batch.drain(..).zip(outcomes) {
+            if let IngestOutcome::Stored(r) = o {
+                let prior = stored.insert((p.agent_id.clone(), p.seq), (r.log_index as i64, json));
+                assert!(prior.is_none(), "seq {} stored twice", p.seq);
+            }
+        }
+    }
+    for (a, op) in ops {
+        let a = *a;
+        match op {
+            Op::Run { n, change } => {
+                if *change {
+                    sim.round[a] += 1;
+                }
+                for _ in 0..*n {
+                    let json = sim.sign(a);
+                    batch.push((sim.agents[a].pending(json.clone()).unwrap(), json));
+                }
+            }
+            Op::Gap { n } => {
+                for _ in 0..*n {
+                    let json = sim.sign(a);
+                    sim.held[a].push(json);
+                }
+            }
+            Op::Late => {
+                if !sim.held[a].is_empty() {
+                    let json = sim.held[a].remove(0);
+                    batch.push((sim.agents[a].pending(json.clone()).unwrap(), json));
+                }
+            }
+            Op::Fork => {
+                if let Some(past) = sim.past[a].clone() {
+                    let mut forked = sim.agents[a].clone();
+                    forked.chain = past;
+                    sim.clock += HOUR;
+                    let at = DateTime::from_timestamp_millis(sim.clock).unwrap();
+                    let mut report = sim_report(&sim.catalog, &forked, 1, 999, at);
+                    let json = forked.sign_next(&mut report).unwrap();
+                    batch.push((forked.pending(json.clone()).unwrap(), json));
+                }
+            }
+            Op::Flush => flush(&stores, &mut batch, &mut stored, sim.clock).await,
+            Op::Restart => {
+                flush(&stores, &mut batch, &mut stored, sim.clock).await;
+                stores.store.close().await;
+                stores = open_stores(url).await;
+            }
+        }
+    }
+    flush(&stores, &mut batch, &mut stored, sim.clock).await;
+    check_all(&stores, &stored).await;
+    stores.store.close().await;
+}
+
+/// Every stored envelope, byte-identical, by `report_envelope` and by the reporting
+/// reads; `fsck` finds nothing.
+async fn check_all(stores: &Stores, stored: &BTreeMap<(String, i64), (i64, Vec<u8>)>) {
+    for ((agent, seq), (index, json)) in stored {
+        let got = stores
+            .store
+            .report_envelope(agent, *seq)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.log_index, *index);
+        assert!(got.envelope == *json, "{agent} seq {seq}: envelope differs");
+    }
+    let indexes: Vec<i64> = stored.values().map(|(i, _)| *i).collect();
+    let envs = stores.reports.envelopes(&indexes).await.unwrap();
+    assert_eq!(envs.len(), stored.len());
+    let by_index: BTreeMap<i64, &Vec<u8>> = stored.values().map(|(i, j)| (*i, j)).collect();
+    for e in &envs {
+        assert!(
+            by_index[&e.log_index] == &e.envelope,
+            "report {}",
+            e.log_index
+        );
+    }
+    let fsck = stores.store.integrity_check().await.unwrap();
+    assert!(fsck.problems.is_empty(), "{:?}", fsck.problems);
+    assert_eq!(fsck.reports as usize, stored.len());
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sqlite_every_envelope_reads_back(ops in proptest::collection::vec(op(), 1..80)) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+        block_on(run_stream(&url, &ops));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+fn postgres_every_envelope_reads_back() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 6,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op(), 1..80), |ops| {
+            block_on(async {
+                let url = postgres::create_test_database(&super::suite::postgres_url(), "delta")
+                    .await
+                    .unwrap();
+                run_stream(&url, &ops).await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A long straight stream crosses keyframes: the codecs are as designed.
+#[tokio::test]
+async fn sqlite_keyframe_every_interval_and_after_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let mut ops = vec![
+        (
+            0,
+            Op::Run {
+                n: 9,
+                change: false
+            }
+        );
+        15
+    ];
+    ops.push((0, Op::Gap { n: 1 }));
+    ops.push((
+        0,
+        Op::Run {
+            n: 2,
+            change: false,
+        },
+    ));
+    ops.push((0, Op::Late));
+    run_stream(&url, &ops).await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(i64, i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT seq, log_index, codec, base_index FROM reports ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let index_of: BTreeMap<i64, i64> = rows.iter().map(|(s, i, _, _)| (*s, *i)).collect();
+    let keyframes: Vec<i64> = rows
+        .iter()
+        .filter(|(_, _, c, _)| c == "zstd")
+        .map(|(s, _, _, _)| *s)
+        .collect();
+    // 135 straight, 136 held back, 137 after the gap, 138 next, 136 late.
+    assert_eq!(keyframes, [1, 65, 129, 136, 137]);
+    for (seq, _, codec, base) in &rows {
+        if codec == "zstd-delta" {
+            let key = keyframes.iter().rev().find(|k| *k < seq).unwrap();
+            assert_eq!(*base, Some(index_of[key]), "seq {seq}");
+        }
+    }
+    assert_eq!(rows.len(), 138);
+    assert!(rows.iter().all(|(_, _, c, _)| c != "raw"));
+}
+
+/// A delta whose base is missing, or whose base or own bytes are corrupt, is refused
+/// with [`StoreError::Envelope`] by every read path, and `fsck` names it.
+#[tokio::test]
+async fn sqlite_missing_or_corrupt_base_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    run_stream(
+        &url,
+        &[(
+            0,
+            Op::Run {
+                n: 4,
+                change: false,
+            },
+        )],
+    )
+    .await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let agent = "agt_sim_1_00000";
+    let check = |what: &'static str| {
+        let url = url.clone();
+        async move {
+            let stores = open_stores(&url).await;
+            let e = match stores.store.report_envelope(agent, 3).await {
+                Ok(_) => panic!("{what}: read back"),
+                Err(e) => e,
+            };
+            assert!(
+                matches!(e, StoreError::Envelope { index: 2, .. }),
+                "{what}: {e}"
+            );
+            let Err(e) = stores.reports.envelopes(&[2]).await else {
+                panic!("{what}: read back")
+            };
+            assert!(matches!(e, StoreError::Envelope { .. }), "{what}: {e}");
+            let fsck = stores.store.integrity_check().await.unwrap();
+            assert!(
+                fsck.problems.iter().any(|p| p.starts_with("report 2:")),
+                "{what}: {:?}",
+                fsck.problems
+            );
+            stores.store.close().await;
+        }
+    };
+    let exec = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+    };
+    // The keyframe's bytes flipped in the middle.
+    let good: Vec<u8> = sqlx::query_scalar("SELECT envelope FROM reports WHERE log_index = 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // A bit flipped in the keyframe: the keyframe itself no longer reads back (its
+    // deltas may, when they do not use the bytes changed: they are checked too).
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x20;
+    sqlx::query("UPDATE reports SET envelope = ? WHERE log_index = 0")
+        .bind(&bad)
+        .execute(&pool)
+        .await
+        .unwrap();
+    {
+        let stores = open_stores(&url).await;
+        let e = stores.store.report_envelope(agent, 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Envelope { index: 0, .. }), "{e}");
+        stores.store.close().await;
+    }
+    // The keyframe cut short.
+    sqlx::query("UPDATE reports SET envelope = ? WHERE log_index = 0")
+        .bind(&good[..good.len() - 7])
+        .execute(&pool)
+        .await
+        .unwrap();
+    check("corrupt keyframe").await;
+    // Another agent's keyframe, or none at all: missing.
+    sqlx::query("UPDATE reports SET envelope = ? WHERE log_index = 0")
+        .bind(&good)
+        .execute(&pool)
+        .await
+        .unwrap();
+    exec("UPDATE reports SET base_index = 99 WHERE log_index = 2").await;
+    check("missing base").await;
+    // The keyframe replaced by a raw envelope of other bytes (decodes, wrong bytes).
+    exec("UPDATE reports SET base_index = 0 WHERE log_index = 2").await;
+    exec("UPDATE reports SET codec = 'raw', envelope = CAST('{}' AS BLOB) WHERE log_index = 0")
+        .await;
+    check("wrong base").await;
+    sqlx::query("UPDATE reports SET codec = 'zstd', envelope = ? WHERE log_index = 0")
+        .bind(&good)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The delta itself cut short.
+    exec("UPDATE reports SET envelope = substr(envelope, 1, length(envelope) - 3) WHERE log_index = 2")
+        .await;
+    check("truncated delta").await;
+    pool.close().await;
+}
+
+/// PostgreSQL: a missing or damaged keyframe is detected by every read path.
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_missing_or_corrupt_base_is_detected() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "delta_bad")
+        .await
+        .unwrap();
+    run_stream(
+        &url,
+        &[(
+            0,
+            Op::Run {
+                n: 4,
+                change: false,
+            },
+        )],
+    )
+    .await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for (what, sql) in [
+        (
+            "missing base",
+            "UPDATE reports SET base_index = 99 WHERE log_index = 2",
+        ),
+        (
+            "corrupt keyframe",
+            // The base back, the keyframe cut short.
+            "UPDATE reports SET \
+             base_index = CASE WHEN log_index = 2 THEN 0 ELSE base_index END, \
+             envelope = CASE WHEN log_index = 0 \
+               THEN substring(envelope from 1 for octet_length(envelope) - 7) \
+               ELSE envelope END \
+             WHERE log_index IN (0, 2)",
+        ),
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        let stores = open_stores(&url).await;
+        let Err(e) = stores.store.report_envelope("agt_sim_1_00000", 3).await else {
+            panic!("{what}: read back")
+        };
+        assert!(
+            matches!(e, StoreError::Envelope { index: 2, .. }),
+            "{what}: {e}"
+        );
+        let Err(e) = stores.reports.envelopes(&[2]).await else {
+            panic!("{what}: read back")
+        };
+        assert!(matches!(e, StoreError::Envelope { .. }), "{what}: {e}");
+        let fsck = stores.store.integrity_check().await.unwrap();
+        assert!(
+            fsck.problems.iter().any(|p| p.starts_with("report 2:")),
+            "{what}: {:?}",
+            fsck.problems
+        );
+        stores.store.close().await;
+    }
+    pool.close().await;
+}
+
+/// A database written by the previous release (schema 4, envelopes raw) is migrated
+/// in place: its envelopes read back as they were, and the chains go on with deltas
+/// made against the old raw rows.
+#[tokio::test]
+async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.db");
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/collector-v4.db.gz"
+    ))
+    .unwrap();
+    let mut db = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut db)
+        .unwrap();
+    std::fs::write(&path, db).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    // The old rows, as the old version stored them.
+    let old: Vec<(String, i64, i64, Vec<u8>)> = {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let version: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(version, 4);
+        let rows = sqlx::query_as(
+            "SELECT agent_id, seq, log_index, envelope FROM reports ORDER BY log_index",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows
+    };
+    assert_eq!(old.len(), 6);
+    let stores = open_stores(&url).await;
+    let mut stored = BTreeMap::new();
+    for (agent, seq, index, env) in &old {
+        stored.insert((agent.clone(), *seq), (*index, env.clone()));
+    }
+    check_all(&stores, &stored).await;
+    // Both chains go on.
+    let catalog = Catalog::builtin().unwrap();
+    for i in 0..2u64 {
+        let agent_id = format!("agt_sim_1_{i:05}");
+        let head = stores
+            .store
+            .report_envelope(&agent_id, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut sim = SimAgent {
+            index: i,
+            key: sim_key(1, i),
+            agent_id: agent_id.clone(),
+            host: sim_host(i),
+            chain: ChainState {
+                next_seq: 4,
+                prev: format!("sha256:{}", head.payload_sha256),
+            },
+        };
+        for round in 4..7 {
+            let at = DateTime::from_timestamp_millis(T0 + round * HOUR).unwrap();
+            let mut report = sim_report(&catalog, &sim, 1, 3, at);
+            let json = sim.sign_next(&mut report).unwrap();
+            let p = sim.pending(json.clone()).unwrap();
+            let out = stores.store.ingest_batch(&[p], T0).await.unwrap();
+            let IngestOutcome::Stored(r) = &out[0] else {
+                panic!("{out:?}")
+            };
+            stored.insert((agent_id.clone(), round), (r.log_index as i64, json));
+        }
+    }
+    check_all(&stores, &stored).await;
+    stores.store.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT log_index, codec, base_index FROM reports ORDER BY log_index")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (index, codec, base) in &rows {
+        if *index < 6 {
+            assert_eq!((codec.as_str(), *base), ("raw", None), "{index}");
+        } else {
+            // Deltas against each agent's last raw report (log index 4 or 5).
+            assert_eq!(codec, "zstd-delta", "{index}");
+            assert!(matches!(base, Some(4 | 5)), "{index}: {base:?}");
+        }
+    }
+}
+
+/// PostgreSQL: a version-4 database with reports in it (made here by taking a
+/// database back to schema 4: envelopes raw, the codec columns and migration 5
+/// removed) is migrated in place; old envelopes read back, chains go on with deltas.
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_upgrades_a_version_4_database_with_raw_envelopes() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "upgrade4")
+        .await
+        .unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let stores = open_stores(&url).await;
+    let mut agents = enroll(stores.store.as_ref(), 1, 2, T0).await.unwrap();
+    let mut stored = BTreeMap::new();
+    let mut round = 0i64;
+    let mut send = |stored: &mut BTreeMap<(String, i64), (i64, Vec<u8>)>,
+                    agents: &mut Vec<SimAgent>| {
+        round += 1;
+        let at = DateTime::from_timestamp_millis(T0 + round * HOUR).unwrap();
+        agents
+            .iter_mut()
+            .map(|a| {
+                let mut report = sim_report(&catalog, a, 1, 0, at);
+                let json = a.sign_next(&mut report).unwrap();
+                stored.insert((a.agent_id.clone(), round), (-1, json.clone()));
+                a.pending(json).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..3 {
+        let batch = send(&mut stored, &mut agents);
+        stores.store.ingest_batch(&batch, T0).await.unwrap();
+    }
+    stores.store.close().await;
+    // Back to schema 4, as the previous version left it.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for ((agent, seq), (index, json)) in stored.iter_mut() {
+        *index = sqlx::query_scalar(
+            "UPDATE reports SET envelope = $1 WHERE agent_id = $2 AND seq = $3 \
+             RETURNING log_index",
+        )
+        .bind(&json[..])
+        .bind(agent)
+        .bind(*seq)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    }
+    for sql in [
+        "ALTER TABLE reports DROP COLUMN codec, DROP COLUMN base_index",
+        "ALTER TABLE reports ALTER COLUMN envelope SET STORAGE EXTENDED",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let stores = open_stores(&url).await;
+    check_all(&stores, &stored).await;
+    let first_new = stored.len() as i64;
+    for _ in 0..3 {
+        let batch = send(&mut stored, &mut agents);
+        let out = stores.store.ingest_batch(&batch, T0).await.unwrap();
+        for (p, o) in batch.iter().zip(out) {
+            let IngestOutcome::Stored(r) = o else {
+                panic!("{o:?}")
+            };
+            stored.get_mut(&(p.agent_id.clone(), p.seq)).unwrap().0 = r.log_index as i64;
+        }
+    }
+    check_all(&stores, &stored).await;
+    stores.store.close().await;
+    let rows: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT log_index, codec, base_index FROM reports ORDER BY log_index")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (index, codec, base) in &rows {
+        if *index < first_new {
+            assert_eq!((codec.as_str(), *base), ("raw", None), "{index}");
+        } else {
+            assert_eq!(codec, "zstd-delta", "{index}");
+            assert!(matches!(base, Some(4 | 5)), "{index}: {base:?}");
+        }
+    }
+    pool.close().await;
+}
+
+/// Stored bytes per report on a realistic stream (`scripts/bench-history.sh`, figures
+/// in `docs/benchmarks.md`): one host's consecutive hourly reports, the report of
+/// `ATTEST_BENCH_REPORT` (`attest-agent collect --format json` of a fixture host;
+/// default: a simulated host) with its time moving every hour, a package upgraded
+/// every 168 reports (a week) and a verdict changed every 720 (a month);
+/// `ATTEST_BENCH_REPORTS` reports (default 1,000), SQLite and, when
+/// `ATTEST_TEST_POSTGRES_URL` is set, PostgreSQL.
+#[tokio::test]
+#[ignore = "benchmark: scripts/bench-history.sh"]
+async fn bench_history_bytes_per_report() {
+    use std::time::Instant;
+    let n: usize = std::env::var("ATTEST_BENCH_REPORTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let catalog = Catalog::builtin().unwrap();
+    let base: serde_json::Value = match std::env::var("ATTEST_BENCH_REPORT") {
+        Ok(path) => serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap(),
+        Err(_) => {
+            let agent = SimAgent {
+                index: 0,
+                key: sim_key(1, 0),
+                agent_id: String::new(),
+                host: sim_host(0),
+                chain: ChainState::genesis(&sim_key(1, 0).verifying_key()),
+            };
+            let at = DateTime::from_timestamp_millis(T0).unwrap();
+            serde_json::to_value(sim_report(&catalog, &agent, 1, 0, at)).unwrap()
+        }
+    };
+    let host: attest_proto::HostInfo = serde_json::from_value(base["host"].clone()).unwrap();
+    // The stream, signed once, stored on each backend.
+    let mut urls = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_path = dir.path().join("collector.db");
+    urls.push(("sqlite", format!("sqlite://{}", sqlite_path.display())));
+    if let Ok(pg) = std::env::var("ATTEST_TEST_POSTGRES_URL") {
+        let url = postgres::create_test_database(&pg, "history")
+            .await
+            .unwrap();
+        urls.push(("postgres", url));
+    }
+    for (backend, url) in urls {
+        let stores = open_stores(&url).await;
+        let mut agents =
+            crate::fleetsim::enroll_hosts(stores.store.as_ref(), 1, 1, T0, |_| host.clone())
+                .await
+                .unwrap();
+        let agent = &mut agents[0];
+        let mut report = base.clone();
+        report["agent_id"] = agent.agent_id.clone().into();
+        let (mut raw, mut sign_s, mut ingest_s) = (0usize, 0f64, 0f64);
+        let mut envelopes = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = DateTime::from_timestamp_millis(T0 + i as i64 * HOUR).unwrap();
+            report["collected_at"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
+            let results = report["results"].as_array_mut().unwrap();
+            if i > 0 && i % 168 == 0 {
+                // A package upgraded: its version, the list's digest in the summary.
+                if let Some(sw) = results
+                    .iter_mut()
+                    .find(|r| r["check"] == "inventory.software")
+                    && let Some(pkgs) = sw["facts"]["packages"].as_array_mut()
+                    && !pkgs.is_empty()
+                {
+                    let k = (i / 168) % pkgs.len();
+                    let v = format!("{}+u{}", pkgs[k]["version"].as_str().unwrap_or(""), i);
+                    pkgs[k]["version"] = v.into();
+                    sw["summary"] = format!(
+                        "{} packages; the sorted list hashes to sha256:{}",
+                        pkgs.len(),
+                        attest_proto::sha256_hex(&i.to_le_bytes())
+                    )
+                    .into();
+                }
+            }
+            if i > 0 && i % 720 == 0 {
+                // A verdict changed.
+                let k = (i / 720) % results.len();
+                let was = results[k]["status"].as_str().unwrap_or("").to_owned();
+                if was == "pass" || was == "fail" {
+                    let now = if was == "pass" { "fail" } else { "pass" };
+                    results[k]["status"] = now.into();
+                    results[k]["summary"] = format!("changed to {now} at report {i}").into();
+                }
+            }
+            let mut r: attest_proto::Report = serde_json::from_value(report.clone()).unwrap();
+            let t = Instant::now();
+            let json = agent.sign_next(&mut r).unwrap();
+            let p = agent.pending(json.clone()).unwrap();
+            sign_s += t.elapsed().as_secs_f64();
+            raw += json.len();
+            let t = Instant::now();
+            let out = stores
+                .store
+                .ingest_batch(&[p], T0 + i as i64 * HOUR)
+                .await
+                .unwrap();
+            ingest_s += t.elapsed().as_secs_f64();
+            assert!(matches!(out[0], IngestOutcome::Stored(_)), "{out:?}");
+            envelopes.push(json);
+        }
+        stores.store.close().await;
+        // What the rows hold.
+        let (stored, keyframes, key_bytes, deltas, delta_bytes, total): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = if backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let q = "SELECT sum(length(envelope)), \
+                     sum(codec = 'zstd'), sum(CASE WHEN codec = 'zstd' THEN length(envelope) END), \
+                     sum(codec = 'zstd-delta'), \
+                     sum(CASE WHEN codec = 'zstd-delta' THEN length(envelope) END), 0 FROM reports";
+            let row: (i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(q).fetch_one(&pool).await.unwrap();
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            let file = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            // The same rows as the previous version stored them (envelopes raw).
+            for (i, e) in envelopes.iter().enumerate() {
+                sqlx::query("UPDATE reports SET envelope = ?, codec = 'raw', base_index = NULL WHERE seq = ?")
+                    .bind(&e[..])
+                    .bind(i as i64 + 1)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            pool.close().await;
+            let before = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            println!(
+                "history sqlite: database {:.0} B/report with the envelopes raw (before)",
+                before as f64 / n as f64
+            );
+            (row.0, row.1, row.2, row.3, row.4, file)
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let q = "SELECT sum(octet_length(envelope))::bigint, \
+                     count(*) FILTER (WHERE codec = 'zstd'), \
+                     COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd'), 0)::bigint, \
+                     count(*) FILTER (WHERE codec = 'zstd-delta'), \
+                     COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd-delta'), 0)::bigint, \
+                     pg_total_relation_size('reports') + pg_total_relation_size('results') \
+                     FROM reports";
+            let row: (i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(q).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            row
+        };
+        let per = |b: i64| b as f64 / n as f64;
+        println!(
+            "history {backend}: {n} reports, envelope {:.0} B/report raw -> {:.0} B/report \
+             stored ({:.1}x); keyframes {keyframes} x {:.0} B, deltas {deltas} x {:.0} B; \
+             database {:.0} B/report ({}); sign {:.2} ms/report, ingest {:.2} ms/report \
+             (debug build)",
+            per(raw as i64),
+            per(stored),
+            raw as f64 / stored.max(1) as f64,
+            key_bytes as f64 / keyframes.max(1) as f64,
+            delta_bytes as f64 / deltas.max(1) as f64,
+            per(total),
+            if backend == "sqlite" {
+                "file after VACUUM"
+            } else {
+                "reports + results relations"
+            },
+            sign_s * 1e3 / n as f64,
+            ingest_s * 1e3 / n as f64,
+        );
+        // The codec's own cost, and every envelope read back.
+        let forms: Vec<Vec<u8>> = envelopes.iter().map(|e| codec::to_form(e)).collect();
+        let t = Instant::now();
+        let mut encoded = Vec::with_capacity(n);
+        for (i, f) in forms.iter().enumerate() {
+            let key = i - i % codec::KEYFRAME_INTERVAL as usize;
+            encoded.push(if key == i {
+                codec::keyframe(f).unwrap()
+            } else {
+                codec::delta(key as i64, &forms[key], f).unwrap()
+            });
+        }
+        let enc_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut reader = codec::Reader::default();
+        for (i, e) in encoded.iter().enumerate() {
+            let key = i - i % codec::KEYFRAME_INTERVAL as usize;
+            let out = reader
+                .envelope(codec::StoredRow {
+                    log_index: i as i64,
+                    codec: e.codec.as_str().into(),
+                    bytes: e.bytes.clone(),
+                    leaf_hash: crate::log::leaf_hash(&envelopes[i]).to_vec(),
+                    base_index: e.base_index,
+                    base: Some(("zstd".into(), encoded[key].bytes.clone())),
+                })
+                .unwrap();
+            assert!(out == envelopes[i]);
+        }
+        let dec_s = t.elapsed().as_secs_f64();
+        println!(
+            "history {backend}: codec alone: encode {:.3} ms/report, decode and check {:.3} \
+             ms/report (zstd at -O3, the rest debug)",
+            enc_s * 1e3 / n as f64,
+            dec_s * 1e3 / n as f64
+        );
+    }
+}
