@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: stored bytes per report of one host's hourly history (issue 14, first
-# increment: envelopes stored by difference).
+# increment: envelopes stored by difference), and bytes on the wire per upload of the
+# same stream (second increment: reports sent by difference).
 #
 #   scripts/bench-history.sh [HOST] [REPORTS]
 #
@@ -11,8 +12,11 @@
 # when ATTEST_TEST_POSTGRES_URL is set (at build and run time), PostgreSQL. Prints the
 # envelope bytes per report as sent (what the envelope column held before) and as
 # stored, the keyframe/delta split, the database size per report (envelopes and the
-# flattened results), and the codec's own time per report. Runs the ignored test
-# `store::delta_tests::bench_history_bytes_per_report` (debug build, zstd at -O3).
+# flattened results), and the codec's own time per report. Then the same stream as
+# uploads: body bytes per upload in full, with zstd alone, and as a delta against the
+# report before it (mean, p50, p99). Runs the ignored tests
+# `store::delta_tests::bench_history_bytes_per_report` and
+# `store::delta_tests::bench_upload_bytes_per_report` (debug build, zstd at -O3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=${1:-debian12-laptop}
@@ -25,4 +29,7 @@ target/debug/attest-agent collect --root "tests/fixtures/hosts/$host" --format j
 echo "host: $host ($(wc -c <"$tmp/report.json") B of report JSON), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 ATTEST_BENCH_REPORT="$tmp/report.json" ATTEST_BENCH_REPORTS="$reports" \
   cargo test -q -p attest-collector --lib store::delta_tests::bench_history_bytes_per_report \
+  -- --ignored --nocapture 2>&1 | grep '^history'
+ATTEST_BENCH_REPORT="$tmp/report.json" ATTEST_BENCH_REPORTS="$reports" \
+  cargo test -q -p attest-collector --lib store::delta_tests::bench_upload_bytes_per_report \
   -- --ignored --nocapture 2>&1 | grep '^history'

@@ -45,6 +45,8 @@ struct Stored {
     prev: String,
     link: String,
     receipt: Receipt,
+    /// The envelope as stored (rebuilt from a delta when it came as one).
+    envelope: Vec<u8>,
 }
 
 struct Inner {
@@ -55,6 +57,13 @@ struct Inner {
     arrivals: Vec<u64>,
     next_log_index: u64,
     tokens: HashMap<String, Option<ErrorCode>>,
+    /// Whether it takes reports sent by difference (and says so); `false` is an
+    /// older collector: no header, a delta body is not JSON (`malformed`).
+    takes_deltas: bool,
+    /// Refuse every delta with `delta_base_unknown` (a collector that lost its bases).
+    forget_bases: bool,
+    /// How each `POST /v1/reports` came: `full`, `delta`, or `delta refused`.
+    uploads: Vec<&'static str>,
 }
 
 pub(crate) struct FakeCollector {
@@ -105,6 +114,9 @@ impl FakeCollector {
             arrivals: Vec::new(),
             next_log_index: 0,
             tokens,
+            takes_deltas: true,
+            forget_bases: false,
+            uploads: Vec::new(),
         }));
         let shared = inner.clone();
         let task = tokio::spawn(async move {
@@ -191,6 +203,31 @@ impl FakeCollector {
         (key, AGENT_ID.to_owned())
     }
 
+    /// Whether the fake takes deltas (an older collector when `false`).
+    pub(crate) fn set_takes_deltas(&self, on: bool) {
+        self.inner.lock().unwrap().takes_deltas = on;
+    }
+
+    /// Refuse every delta as if the base were unknown.
+    pub(crate) fn set_forget_bases(&self, on: bool) {
+        self.inner.lock().unwrap().forget_bases = on;
+    }
+
+    /// How each report upload came, in order: `full`, `delta`, `delta refused`.
+    pub(crate) fn uploads(&self) -> Vec<&'static str> {
+        self.inner.lock().unwrap().uploads.clone()
+    }
+
+    /// The envelope stored for `seq`.
+    pub(crate) fn stored_envelope(&self, seq: u64) -> Option<Vec<u8>> {
+        self.inner
+            .lock()
+            .unwrap()
+            .stored
+            .get(&seq)
+            .map(|s| s.envelope.clone())
+    }
+
     /// The seqs stored, in seq order.
     pub(crate) fn stored_seqs(&self) -> Vec<u64> {
         self.inner.lock().unwrap().stored.keys().copied().collect()
@@ -234,17 +271,80 @@ async fn handle(
     shared: &Arc<Mutex<Inner>>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
+    use attest_proto::form::{
+        DELTA_ACCEPT_HEADER, DELTA_ACCEPT_VALUE, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE,
+    };
     let path = req.uri().path().to_owned();
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let is_delta =
+        header(hyper::header::CONTENT_TYPE.as_str()).as_deref() == Some(DELTA_CONTENT_TYPE);
+    let base = header(DELTA_BASE_HEADER);
     let Ok(body) = req.into_body().collect().await else {
         return error(ErrorCode::Malformed, "unreadable body");
     };
     let body = body.to_bytes();
     let mut inner = shared.lock().unwrap();
-    match path.as_str() {
+    let mut response = match path.as_str() {
         "/v1/enroll" => enroll(&mut inner, &body),
-        "/v1/reports" => report(&mut inner, &body),
+        "/v1/reports" if is_delta && inner.takes_deltas => {
+            match expand(&inner, base.as_deref(), &body) {
+                Ok(envelope) => {
+                    inner.uploads.push("delta");
+                    report(&mut inner, &envelope)
+                }
+                Err(refused) => {
+                    inner.uploads.push("delta refused");
+                    refused
+                }
+            }
+        }
+        "/v1/reports" => {
+            inner
+                .uploads
+                .push(if is_delta { "delta refused" } else { "full" });
+            report(&mut inner, &body)
+        }
         _ => error(ErrorCode::NotFound, "no such endpoint"),
+    };
+    if inner.takes_deltas {
+        response.headers_mut().insert(
+            DELTA_ACCEPT_HEADER,
+            hyper::header::HeaderValue::from_static(DELTA_ACCEPT_VALUE),
+        );
     }
+    response
+}
+
+/// The envelope a delta rebuilds to against the stored report its header names.
+#[allow(clippy::result_large_err)]
+fn expand(
+    inner: &Inner,
+    base: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, Response<Full<Bytes>>> {
+    let unknown = || error(ErrorCode::DeltaBaseUnknown, "base unknown");
+    let Some(base) = base.and_then(attest_proto::form::DeltaBase::parse) else {
+        return Err(error(ErrorCode::Malformed, "no base named"));
+    };
+    if inner.forget_bases || base.agent_id != AGENT_ID {
+        return Err(unknown());
+    }
+    let Some(stored) = inner.stored.get(&base.seq) else {
+        return Err(unknown());
+    };
+    if stored.receipt.payload_sha256 != base.payload_sha256 {
+        return Err(unknown());
+    }
+    let dict = attest_proto::form::to_form(&stored.envelope);
+    let form = zstd::bulk::Decompressor::with_dictionary(&dict)
+        .and_then(|mut d| d.decompress(body, attest_proto::MAX_ENVELOPE_BYTES + 16))
+        .map_err(|_| unknown())?;
+    attest_proto::form::from_form(&form).map_err(|_| unknown())
 }
 
 fn enroll(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
@@ -351,6 +451,7 @@ fn report(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
                     prev: report.prev.clone(),
                     link,
                     receipt: receipt.clone(),
+                    envelope: body.to_vec(),
                 },
             );
             inner.arrivals.push(seq);

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod checks;
 pub mod collect;
 pub mod config;
+pub mod delta;
 pub mod durable;
 pub mod enroll;
 #[cfg(test)]

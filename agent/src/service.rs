@@ -28,6 +28,7 @@ use crate::backoff::{self, Backoff, Rng};
 use crate::checks::Thresholds;
 use crate::collect;
 use crate::config::Config;
+use crate::delta::DeltaSender;
 use crate::host::Host;
 use crate::spool::{Spool, SpoolError};
 use crate::state::{Enrollment, ErrorEvent, Event, StateDir, StateError, StateLock};
@@ -181,8 +182,17 @@ impl Agent {
 
     /// Drains the spool once; records the outcome in the status.
     pub async fn deliver(&self, now: DateTime<Utc>) -> Result<Drained, ServiceError> {
-        let drained =
-            upload::drain(&self.spool, &self.client, &self.enrollment.agent_id, now).await;
+        // The base of reports sent by difference: read at each drain, so it is
+        // what the last receipt left on disk.
+        let mut delta = DeltaSender::open(self.state.delta_base_path(), &self.enrollment.agent_id);
+        let drained = upload::drain_with(
+            &self.spool,
+            &self.client,
+            &self.enrollment.agent_id,
+            now,
+            &mut delta,
+        )
+        .await;
         let drained = match drained {
             Ok(d) => d,
             Err(err) => {

@@ -6,6 +6,7 @@
 //! | `enrollment.json` | agent id, server, trust, public key, time of enrollment | at enrollment |
 //! | `chain.json` | the hash chain position ([`ChainState`]): `next_seq` and `prev` of the next report | before each signed report enters the spool |
 //! | `status.json` | last collection, last upload, last error, reports dropped by the spool bound | after each collection and delivery |
+//! | `delta-base.json` | the envelope of the last report a collector that takes deltas acknowledged: the base of the next upload ([`crate::delta`]); absent otherwise | after each receipt |
 //! | `lock` | the pid of the process holding the state directory's lock ([`StateDir::lock`]) | when a command that writes the state starts |
 //! | `spool/` | signed reports awaiting delivery ([`crate::spool`]) | |
 //!
@@ -198,6 +199,10 @@ impl StateDir {
 
     pub fn status_path(&self) -> PathBuf {
         self.root.join("status.json")
+    }
+
+    pub fn delta_base_path(&self) -> PathBuf {
+        self.root.join("delta-base.json")
     }
 
     pub fn spool_dir(&self) -> PathBuf {

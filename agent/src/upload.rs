@@ -16,6 +16,11 @@
 //! | 401 / 403 / 404 (`unknown_agent`, `unknown_key`, `wrong_key`, `revoked`, …) | kept | stops; retried with backoff: the problem is the agent's enrollment, not the report, and deleting evidence would not fix it |
 //! | 409 `chain_conflict`, other 4xx (`malformed`, `not_a_statement`, `too_large`, …) | **quarantined** with the collector's code and message | goes on |
 //!
+//! A report sent by difference ([`crate::delta`]) that the collector refuses with a
+//! 4xx that would quarantine it (412 `delta_base_unknown`: the collector does not
+//! have the base; 400 `malformed` from a collector that does not take deltas) is sent
+//! again in full at once, and the table applies to the answer to that.
+//!
 //! A permanently rejected record is quarantined rather than kept, so that one bad
 //! record can never block the queue; it stays on disk (`spool/quarantine/`) for an
 //! administrator to look at. A record whose body is not a DSSE envelope is quarantined
@@ -31,6 +36,7 @@ use attest_proto::{EnrollRequest, EnrollResponse, Envelope, ErrorBody, ErrorCode
 use chrono::{DateTime, Utc};
 
 use crate::backoff;
+use crate::delta::DeltaSender;
 use crate::spool::{Record, Spool, SpoolError};
 use crate::tls::{self, PinMismatch, Trust};
 
@@ -109,22 +115,46 @@ impl CollectorClient {
 
     /// POSTs a JSON body to `path` (relative to the base URL).
     pub async fn post(&self, path: &str, body: Vec<u8>) -> Answer {
+        self.send(path, body, None).await.0
+    }
+
+    /// POSTs `body` to `path`: JSON, or a delta naming its base (`Some(header value)`).
+    /// Also says whether the answer carried the header by which the collector says it
+    /// takes deltas.
+    async fn send(&self, path: &str, body: Vec<u8>, delta_base: Option<&str>) -> (Answer, bool) {
+        use attest_proto::form::{
+            DELTA_ACCEPT_HEADER, DELTA_ACCEPT_VALUE, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE,
+        };
         let url = match self.base.join(path) {
             Ok(url) => url,
-            Err(e) => return Answer::Unreachable(format!("bad URL {}{path}: {e}", self.base)),
+            Err(e) => {
+                let why = format!("bad URL {}{path}: {e}", self.base);
+                return (Answer::Unreachable(why), false);
+            }
         };
-        let sent = self
+        let mut request = self
             .client
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let mut response = match sent {
-            Ok(r) => r,
-            Err(e) => return Answer::Unreachable(describe(&e, &self.base)),
+            .header(reqwest::header::ACCEPT, "application/json");
+        request = match delta_base {
+            Some(base) => request
+                .header(reqwest::header::CONTENT_TYPE, DELTA_CONTENT_TYPE)
+                .header(DELTA_BASE_HEADER, base),
+            None => request.header(reqwest::header::CONTENT_TYPE, "application/json"),
         };
+        let mut response = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => return (Answer::Unreachable(describe(&e, &self.base)), false),
+        };
+        let takes_deltas = response
+            .headers()
+            .get(DELTA_ACCEPT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim() == DELTA_ACCEPT_VALUE));
+        (self.answer(&mut response).await, takes_deltas)
+    }
+
+    async fn answer(&self, response: &mut reqwest::Response) -> Answer {
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -178,40 +208,100 @@ impl CollectorClient {
         }
     }
 
-    /// `POST /v1/reports` with one spool record, and what to do with it.
+    /// `POST /v1/reports` with one spool record in full, and what to do with it.
     pub async fn send_report(&self, agent_id: &str, record: &Record) -> Delivery {
+        self.send_report_with(agent_id, record, &DeltaSender::off())
+            .await
+            .delivery
+    }
+
+    /// `POST /v1/reports` with one spool record: as a delta against `delta`'s base
+    /// when there is one, in full when not or when the delta is refused (see the
+    /// module docs).
+    pub async fn send_report_with(
+        &self,
+        agent_id: &str,
+        record: &Record,
+        delta: &DeltaSender,
+    ) -> Sent {
         let envelope = match Envelope::from_json(&record.body) {
             Ok(envelope) => envelope,
             Err(e) => {
-                return Delivery::Reject(format!("not a DSSE envelope, never sent ({e})"));
+                return Sent {
+                    delivery: Delivery::Reject(format!("not a DSSE envelope, never sent ({e})")),
+                    takes_deltas: false,
+                    as_delta: false,
+                    wire_bytes: 0,
+                };
             }
         };
         let payload_sha256 = attest_proto::sha256_hex(&envelope.payload);
-        match self.post("v1/reports", record.body.clone()).await {
-            Answer::Ok(bytes) => match Receipt::from_json(&bytes) {
-                Ok(receipt)
-                    if receipt.seq == record.seq
-                        && receipt.payload_sha256 == payload_sha256
-                        && receipt.agent_id == agent_id =>
-                {
-                    Delivery::Delivered(receipt)
+        if let Some((base, body)) = delta.encode(&record.body) {
+            let wire_bytes = body.len();
+            let (answer, takes_deltas) = self.send("v1/reports", body, Some(&base)).await;
+            match judge(answer, agent_id, record.seq, &payload_sha256) {
+                Delivery::Reject(reason) => {
+                    tracing::info!(seq = record.seq, reason = %reason, "report sent by difference refused; sending it in full");
                 }
-                Ok(receipt) => Delivery::Retry(format!(
-                    "the collector's receipt does not match report seq {} (it names seq {}, payload {})",
-                    record.seq, receipt.seq, receipt.payload_sha256
-                )),
-                Err(e) => Delivery::Retry(format!(
-                    "the collector answered report seq {} without a valid receipt ({e})",
-                    record.seq
-                )),
-            },
-            Answer::Error {
-                status,
-                body,
-                retry_after,
-            } => classify_error(status, body.as_ref(), retry_after),
-            Answer::Unreachable(why) => Delivery::Retry(why),
+                delivery => {
+                    return Sent {
+                        delivery,
+                        takes_deltas,
+                        as_delta: true,
+                        wire_bytes,
+                    };
+                }
+            }
         }
+        let wire_bytes = record.body.len();
+        let (answer, takes_deltas) = self.send("v1/reports", record.body.clone(), None).await;
+        Sent {
+            delivery: judge(answer, agent_id, record.seq, &payload_sha256),
+            takes_deltas,
+            as_delta: false,
+            wire_bytes,
+        }
+    }
+}
+
+/// One upload of a report and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub delivery: Delivery,
+    /// The answer said the collector takes reports sent by difference.
+    pub takes_deltas: bool,
+    /// The request that got `delivery` carried a delta.
+    pub as_delta: bool,
+    /// Bytes of that request's body.
+    pub wire_bytes: usize,
+}
+
+/// What an answer to `POST /v1/reports` means for the record `seq` whose payload
+/// has `payload_sha256`.
+fn judge(answer: Answer, agent_id: &str, record_seq: u64, payload_sha256: &str) -> Delivery {
+    match answer {
+        Answer::Ok(bytes) => match Receipt::from_json(&bytes) {
+            Ok(receipt)
+                if receipt.seq == record_seq
+                    && receipt.payload_sha256 == payload_sha256
+                    && receipt.agent_id == agent_id =>
+            {
+                Delivery::Delivered(receipt)
+            }
+            Ok(receipt) => Delivery::Retry(format!(
+                "the collector's receipt does not match report seq {record_seq} (it names seq {}, payload {})",
+                receipt.seq, receipt.payload_sha256
+            )),
+            Err(e) => Delivery::Retry(format!(
+                "the collector answered report seq {record_seq} without a valid receipt ({e})"
+            )),
+        },
+        Answer::Error {
+            status,
+            body,
+            retry_after,
+        } => classify_error(status, body.as_ref(), retry_after),
+        Answer::Unreachable(why) => Delivery::Retry(why),
     }
 }
 
@@ -391,15 +481,31 @@ pub async fn drain(
     agent_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Drained, SpoolError> {
+    drain_with(spool, client, agent_id, now, &mut DeltaSender::off()).await
+}
+
+/// [`drain`], sending each record as a delta against the last one acknowledged when
+/// the collector takes deltas (`delta` keeps that base).
+pub async fn drain_with(
+    spool: &Spool,
+    client: &CollectorClient,
+    agent_id: &str,
+    now: DateTime<Utc>,
+    delta: &mut DeltaSender,
+) -> Result<Drained, SpoolError> {
     let mut drained = Drained::default();
     while let Some(record) = spool.oldest()? {
-        match client.send_report(agent_id, &record).await {
+        let sent = client.send_report_with(agent_id, &record, delta).await;
+        match sent.delivery {
             Delivery::Delivered(receipt) => {
                 spool.remove(record.seq)?;
+                delta.acknowledged(&record.body, sent.takes_deltas);
                 tracing::info!(
                     seq = record.seq,
                     log_index = receipt.log_index,
                     duplicate = receipt.duplicate,
+                    encoding = if sent.as_delta { "delta" } else { "full" },
+                    wire_bytes = sent.wire_bytes,
                     "report delivered"
                 );
                 drained.receipts.push(receipt);
@@ -703,6 +809,146 @@ mod tests {
         );
         assert_eq!(spool.depth().unwrap().0, 1);
         assert_eq!(spool.quarantined().unwrap(), 0);
+    }
+
+    /// A spool of `n` chained reports of the fake's agent, with a state directory for
+    /// the delta base.
+    fn spool_of(fake: &FakeCollector, n: usize) -> (tempfile::TempDir, Spool, Vec<Vec<u8>>) {
+        let (key, _) = fake.enroll_direct();
+        let reports = signed_reports(&key, &fake.agent_id(), n);
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path().join("spool"), 1 << 20).unwrap();
+        for (i, r) in reports.iter().enumerate() {
+            spool.append(i as u64 + 1, r).unwrap();
+        }
+        (dir, spool, reports)
+    }
+
+    /// After the first receipt from a collector that takes deltas, each report goes
+    /// as a delta against the last one acknowledged, smaller than the envelope, and
+    /// the collector rebuilds exactly the envelope signed. The base is kept on disk:
+    /// after a restart (a new sender from the same file) the next report goes as a
+    /// delta too.
+    #[tokio::test]
+    async fn reports_go_as_deltas_against_the_last_acknowledged_and_the_base_survives_a_restart() {
+        let fake = FakeCollector::start().await;
+        let (dir, spool, reports) = spool_of(&fake, 4);
+        let path = dir.path().join("delta-base.json");
+        let client = client_for(&fake, fake.pin()).await;
+        // Three now, the fourth after a "restart".
+        let record4 = Record {
+            seq: 4,
+            body: reports[3].clone(),
+        };
+        spool.remove(4).unwrap();
+        let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
+        assert!(delta.base().is_none());
+        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
+            .await
+            .unwrap();
+        assert_eq!(drained.stopped, None);
+        assert_eq!(drained.receipts.len(), 3);
+        assert_eq!(fake.uploads(), ["full", "delta", "delta"]);
+        for seq in 1..=3 {
+            assert_eq!(
+                fake.stored_envelope(seq).as_deref(),
+                Some(reports[seq as usize - 1].as_slice()),
+                "seq {seq} arrives as signed"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            reports[2],
+            "the base on disk"
+        );
+        drop(delta);
+
+        let delta = DeltaSender::open(path.clone(), &fake.agent_id());
+        assert_eq!(delta.base().map(|b| b.seq), Some(3));
+        let sent = client
+            .send_report_with(&fake.agent_id(), &record4, &delta)
+            .await;
+        assert!(
+            matches!(sent.delivery, Delivery::Delivered(ref r) if r.seq == 4),
+            "{sent:?}"
+        );
+        assert!(sent.as_delta && sent.takes_deltas);
+        assert!(
+            sent.wire_bytes < reports[3].len(),
+            "{} bytes for a {}-byte envelope",
+            sent.wire_bytes,
+            reports[3].len()
+        );
+        assert_eq!(
+            fake.stored_envelope(4).as_deref(),
+            Some(reports[3].as_slice())
+        );
+        // A base file of another agent (a new enrollment) is no base.
+        assert!(DeltaSender::open(path, "agt_someone_else").base().is_none());
+    }
+
+    /// A collector that does not have the base answers 412 `delta_base_unknown`: the
+    /// report goes again in full at once (no backoff, nothing quarantined), and every
+    /// report is delivered in order.
+    #[tokio::test]
+    async fn a_delta_refused_for_its_base_is_sent_again_in_full_at_once() {
+        let fake = FakeCollector::start().await;
+        let (dir, spool, _) = spool_of(&fake, 3);
+        let client = client_for(&fake, fake.pin()).await;
+        let mut delta = DeltaSender::open(dir.path().join("delta-base.json"), &fake.agent_id());
+        fake.set_forget_bases(true);
+        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
+            .await
+            .unwrap();
+        assert_eq!(drained.stopped, None);
+        assert!(drained.quarantined.is_empty());
+        assert_eq!(drained.receipts.len(), 3);
+        assert_eq!(
+            fake.uploads(),
+            ["full", "delta refused", "full", "delta refused", "full"]
+        );
+        assert_eq!(fake.stored_seqs(), vec![1, 2, 3]);
+        assert_eq!(spool.depth().unwrap().0, 0);
+    }
+
+    /// An older collector (no header saying it takes deltas) gets full envelopes and
+    /// no base is kept; a base left from before (the collector was downgraded) is
+    /// tried once, refused as `malformed`, the report resent in full, and the base
+    /// dropped.
+    #[tokio::test]
+    async fn an_older_collector_gets_full_envelopes() {
+        let fake = FakeCollector::start().await;
+        let (dir, spool, reports) = spool_of(&fake, 3);
+        let path = dir.path().join("delta-base.json");
+        let client = client_for(&fake, fake.pin()).await;
+        fake.set_takes_deltas(false);
+        let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
+        spool.remove(3).unwrap();
+        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
+            .await
+            .unwrap();
+        assert_eq!(drained.receipts.len(), 2);
+        assert_eq!(fake.uploads(), ["full", "full"]);
+        assert!(!path.exists());
+        assert!(delta.base().is_none());
+
+        // A base from when the collector took deltas.
+        std::fs::write(&path, &reports[1]).unwrap();
+        let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
+        assert_eq!(delta.base().map(|b| b.seq), Some(2));
+        spool.append(3, &reports[2]).unwrap();
+        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
+            .await
+            .unwrap();
+        assert_eq!(drained.stopped, None);
+        assert!(drained.quarantined.is_empty());
+        assert_eq!(drained.receipts.len(), 1);
+        assert_eq!(fake.uploads(), ["full", "full", "delta refused", "full"]);
+        assert_eq!(
+            fake.stored_envelope(3).as_deref(),
+            Some(reports[2].as_slice())
+        );
+        assert!(!path.exists(), "the base is dropped");
     }
 
     use attest_proto::{SigningKey, link_of};

@@ -20,6 +20,8 @@
 //! | `attest_connections_closed_total` | counter | `reason` = `deadline`, `slow`, `idle`, `evicted` |
 //! | `attest_requests_refused_total` | counter | `reason` = `ip_failures`, `body_memory` |
 //! | `attest_accept_errors_total` | counter | (e.g. out of file descriptors) |
+//! | `attest_report_uploads_total` | counter | `encoding` = `full`, `delta` (every `POST /v1/reports` body read) |
+//! | `attest_report_upload_bytes_total` | counter | `encoding` (body bytes as they came over the wire) |
 //!
 //! Counters are per process: with several collectors, sum them in the query. The
 //! database gauges are read at scrape time and left out when the database does not
@@ -50,6 +52,12 @@ struct Reason {
     reason: &'static str,
 }
 
+/// How a report body came: `full` or `delta`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ByEncoding {
+    encoding: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolState {
     state: &'static str,
@@ -77,6 +85,8 @@ pub struct Metrics {
     conn_closed: ByReason,
     req_refused: ByReason,
     accept_errors: Counter,
+    uploads: Family<ByEncoding, Counter>,
+    upload_bytes: Family<ByEncoding, Counter>,
     agents: Gauge,
     tree_size: Gauge,
     pool: Family<PoolState, Gauge>,
@@ -101,6 +111,8 @@ impl Default for Metrics {
             conn_closed: ByReason::default(),
             req_refused: ByReason::default(),
             accept_errors: Counter::default(),
+            uploads: Family::default(),
+            upload_bytes: Family::default(),
             agents: Gauge::default(),
             tree_size: Gauge::default(),
             pool: Family::default(),
@@ -193,6 +205,16 @@ impl Metrics {
             "Failures to accept a connection (e.g. out of file descriptors).",
             self.accept_errors.clone(),
         );
+        r.register(
+            "attest_report_uploads",
+            "Report bodies received, by encoding (full envelope or delta).",
+            self.uploads.clone(),
+        );
+        r.register(
+            "attest_report_upload_bytes",
+            "Bytes of report bodies received over the wire, by encoding.",
+            self.upload_bytes.clone(),
+        );
         let d = &mut self.db_registry;
         d.register(
             "attest_agents_enrolled",
@@ -238,6 +260,15 @@ impl Metrics {
                 reason: code.as_str(),
             })
             .inc();
+    }
+
+    /// A report body of `bytes` bytes arrived as `encoding`.
+    pub fn upload(&self, encoding: crate::api::Encoding, bytes: usize) {
+        let label = ByEncoding {
+            encoding: encoding.as_str(),
+        };
+        self.uploads.get_or_create(&label).inc();
+        self.upload_bytes.get_or_create(&label).inc_by(bytes as u64);
     }
 
     pub fn enrolled(&self) {

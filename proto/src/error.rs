@@ -65,11 +65,15 @@ pub enum ErrorCode {
     /// enrolled for: the SHA-256 of the machine id differs, or the name is that of
     /// another enrolled machine.
     HostMismatch,
+    /// A report sent by difference names a base the collector cannot use: not a
+    /// stored report of the signing agent, another payload than the one named, or a
+    /// delta that does not rebuild an envelope from it. Send the report in full.
+    DeltaBaseUnknown,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Malformed,
         ErrorCode::NotAStatement,
         ErrorCode::UnsupportedPayloadType,
@@ -91,6 +95,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
         ErrorCode::HostMismatch,
+        ErrorCode::DeltaBaseUnknown,
     ];
 
     /// The wire string, identical to the serde form.
@@ -117,6 +122,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::HostMismatch => "host_mismatch",
+            ErrorCode::DeltaBaseUnknown => "delta_base_unknown",
         }
     }
 
@@ -138,6 +144,7 @@ impl ErrorCode {
             ErrorCode::Revoked | ErrorCode::Forbidden | ErrorCode::HostMismatch => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::ChainConflict => 409,
+            ErrorCode::DeltaBaseUnknown => 412,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
@@ -291,6 +298,7 @@ mod tests {
             ("unavailable", 503),
             ("internal", 500),
             ("host_mismatch", 403),
+            ("delta_base_unknown", 412),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, (name, status)) in ErrorCode::ALL.into_iter().zip(expected) {

@@ -5,7 +5,8 @@
 //! key encoding ([`keys`]), the per-agent hash chain ([`chain`]), the enrollment and
 //! receipt messages ([`enroll`]), the size limits ([`limits`]), the stable error
 //! codes ([`error`]), the check catalogue every report's ids come from
-//! ([`catalogue`]) and the facts the collector reads ([`facts`]). No I/O, no async runtime: both the agent and the collector depend
+//! ([`catalogue`]), the facts the collector reads ([`facts`]) and the envelope form that
+//! reports are compressed by difference in ([`form`]). No I/O, no async runtime: both the agent and the collector depend
 //! on this crate, and it is the one place the format is defined. `docs/proto.md`
 //! describes the format for people.
 //!
@@ -21,6 +22,7 @@ pub mod enroll;
 pub mod envelope;
 pub mod error;
 pub mod facts;
+pub mod form;
 mod json;
 pub mod keys;
 pub mod limits;

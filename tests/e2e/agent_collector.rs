@@ -994,3 +994,66 @@ fn a_replayed_report_is_stored_but_never_counted() {
         );
     });
 }
+
+/// One series of the collector's `/metrics` (`name{labels}`), 0 when absent.
+async fn metric(client: &Client, series: &str) -> u64 {
+    let body = client.get("/metrics", None).await.unwrap().body;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 14: the first report goes in full and its receipt tells the agent that the
+/// collector takes deltas; the second `run --once` sends its report as a delta
+/// against the first (the collector's metrics count one of each, the delta much the
+/// smaller), and the collector stores exactly the envelope the agent signed, which
+/// the agent keeps as the base of the next one.
+#[test]
+fn the_second_upload_goes_as_a_delta_and_is_stored_as_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, agent) = enrolled(dir.path());
+    let base = agent.state.join("delta-base.json");
+    for seq in 1..=2 {
+        let out = agent.run(&["run", "--once"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(base.exists(), "the base is kept after seq {seq}");
+    }
+    let id = agent.enrollment()["agent_id"].as_str().unwrap().to_owned();
+    let auditor = c.apitoken("auditor");
+    let signed = std::fs::read(&base).unwrap();
+    block_on(async {
+        let client: Client = c.client();
+        let full = r#"attest_report_uploads_total{encoding="full"}"#;
+        let delta = r#"attest_report_uploads_total{encoding="delta"}"#;
+        assert_eq!(metric(&client, full).await, 1);
+        assert_eq!(metric(&client, delta).await, 1);
+        let full_bytes = metric(
+            &client,
+            r#"attest_report_upload_bytes_total{encoding="full"}"#,
+        )
+        .await;
+        let delta_bytes = metric(
+            &client,
+            r#"attest_report_upload_bytes_total{encoding="delta"}"#,
+        )
+        .await;
+        assert!(
+            delta_bytes > 0 && delta_bytes * 4 < full_bytes,
+            "delta {delta_bytes} B, full {full_bytes} B"
+        );
+        let resp = client
+            .get(&format!("/v1/agents/{id}/reports/2"), Some(&auditor))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(resp.body[..] == signed[..], "stored as signed");
+    });
+    assert_chain(&c, &agent, 2, &[]);
+}

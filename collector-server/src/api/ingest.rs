@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 
+use super::delta::{self, Encoding};
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::auth::{hash_token, random_hex};
 use crate::guard::ConnState;
@@ -30,7 +31,7 @@ pub async fn enroll(State(state): State<Arc<AppState>>, request: Request) -> Res
         headers: &parts.headers,
         conn: conn(&parts),
     };
-    match do_enroll(&state, body).await {
+    let response = match do_enroll(&state, body).await {
         Ok(resp) => {
             state.metrics.enrolled();
             Json(resp).into_response()
@@ -40,7 +41,18 @@ pub async fn enroll(State(state): State<Arc<AppState>>, request: Request) -> Res
             tracing::info!(code = %e.code, message = %esc(&e.message), "enrollment refused");
             e.into_response()
         }
-    }
+    };
+    accepts_delta(response)
+}
+
+/// Says on the answer that this collector takes reports sent by difference
+/// (`attest_proto::form`): the agent learns it from its enrollment and each receipt.
+fn accepts_delta(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        attest_proto::form::DELTA_ACCEPT_HEADER,
+        axum::http::HeaderValue::from_static(attest_proto::form::DELTA_ACCEPT_VALUE),
+    );
+    response
 }
 
 async fn do_enroll(state: &AppState, body: Incoming<'_>) -> Result<EnrollResponse, ApiError> {
@@ -88,7 +100,7 @@ pub async fn report(State(state): State<Arc<AppState>>, request: Request) -> Res
         headers: &parts.headers,
         conn: conn(&parts),
     };
-    match do_report(&state, body).await {
+    let response = match do_report(&state, body).await {
         Ok(receipt) => {
             if receipt.duplicate {
                 state.metrics.duplicate(start.elapsed());
@@ -107,11 +119,25 @@ pub async fn report(State(state): State<Arc<AppState>>, request: Request) -> Res
             }
             e.into_response()
         }
-    }
+    };
+    accepts_delta(response)
 }
 
 async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiError> {
+    let headers = body.headers;
     let bytes = read_body(state, body, state.body_limit).await?;
+    // A report sent by difference becomes the exact envelope first; from there on
+    // ingest is the same.
+    let (bytes, base) = if delta::is_delta(headers) {
+        state.metrics.upload(Encoding::Delta, bytes.len());
+        let base = delta::named_base(headers)?;
+        let envelope = delta::expand(state, &base, &bytes, state.body_limit).await?;
+        (bytes::Bytes::from(envelope), Some(base))
+    } else {
+        state.metrics.upload(Encoding::Full, bytes.len());
+        (bytes, None)
+    };
+    let wire = bytes.clone();
     let envelope = decode(&bytes)?;
 
     // The signer's enrolled key, by key id (before anything looks inside the payload).
@@ -143,6 +169,14 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
             "no enrolled agent has the key id of this envelope's signature",
         ));
     };
+    if let Some(base) = &base
+        && base.agent_id != agent_id
+    {
+        return Err(ApiError::new(
+            ErrorCode::DeltaBaseUnknown,
+            "the base of this delta is a report of another agent than the signer",
+        ));
+    }
     if let Err(wait) = state.limiter.check(&agent_id) {
         let mut e = ApiError::new(
             ErrorCode::RateLimited,
@@ -169,12 +203,20 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         }
     };
     let seq = pending.seq;
-    match state.writer.submit(pending).await? {
+    let receipt = match state.writer.submit(pending).await? {
         IngestOutcome::Stored(r) => {
             tracing::debug!(agent_id = %r.agent_id, seq, log_index = r.log_index, "report stored");
-            Ok(r)
+            r
         }
-        IngestOutcome::Duplicate(r) => Ok(r),
-        IngestOutcome::Rejected { code, message } => Err(ApiError::new(code, message)),
-    }
+        IngestOutcome::Duplicate(r) => r,
+        IngestOutcome::Rejected { code, message } => return Err(ApiError::new(code, message)),
+    };
+    // The agent keeps the report it holds a receipt for as the base of its next one.
+    state.bases.remember(
+        &receipt.agent_id,
+        receipt.seq,
+        &receipt.payload_sha256,
+        &wire,
+    );
+    Ok(receipt)
 }

@@ -25,8 +25,6 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-
 use super::StoreError;
 use crate::log::{Hash, leaf_hash};
 
@@ -83,77 +81,13 @@ pub struct Encoded {
     pub bytes: Vec<u8>,
 }
 
-/// Form tag: the envelope follows, verbatim.
-const FORM_WHOLE: u8 = 0;
-/// Form tag: `start` (u32 LE), statement length (u32 LE), the envelope up to the
-/// payload's base64, the decoded statement, the envelope after the base64.
-const FORM_SPLIT: u8 = 1;
-
-/// The form of an envelope: see the module docs. Lossless: [`from_form`] gives the
-/// envelope back.
-pub fn to_form(envelope: &[u8]) -> Vec<u8> {
-    split(envelope).unwrap_or_else(|| {
-        let mut out = Vec::with_capacity(envelope.len() + 1);
-        out.push(FORM_WHOLE);
-        out.extend_from_slice(envelope);
-        out
-    })
-}
-
-fn split(envelope: &[u8]) -> Option<Vec<u8>> {
-    #[derive(serde::Deserialize)]
-    struct Env<'a> {
-        #[serde(borrow)]
-        payload: &'a str,
-    }
-    let env: Env<'_> = serde_json::from_slice(envelope).ok()?;
-    let start = (env.payload.as_ptr() as usize).checked_sub(envelope.as_ptr() as usize)?;
-    let end = start.checked_add(env.payload.len())?;
-    if envelope.get(start..end)? != env.payload.as_bytes() {
-        return None;
-    }
-    let statement = attest_proto::BASE64.decode(env.payload).ok()?;
-    if attest_proto::BASE64.encode(&statement).as_bytes() != env.payload.as_bytes() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(envelope.len() + 9);
-    out.push(FORM_SPLIT);
-    out.extend_from_slice(&u32::try_from(start).ok()?.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(statement.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(envelope.get(..start)?);
-    out.extend_from_slice(&statement);
-    out.extend_from_slice(envelope.get(end..)?);
-    Some(out)
-}
+/// The form of an envelope (`attest_proto::form`, shared with the agent's delta
+/// uploads). Lossless: [`from_form`] gives the envelope back.
+pub use attest_proto::form::to_form;
 
 /// The envelope a form holds.
 pub fn from_form(form: &[u8]) -> Result<Vec<u8>, String> {
-    match form.split_first() {
-        Some((&FORM_WHOLE, rest)) => Ok(rest.to_vec()),
-        Some((&FORM_SPLIT, rest)) => {
-            let word = |at: usize| -> Result<usize, String> {
-                let b: [u8; 4] = rest
-                    .get(at..at + 4)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or("form header cut short")?;
-                usize::try_from(u32::from_le_bytes(b)).map_err(|e| e.to_string())
-            };
-            let (start, len) = (word(0)?, word(4)?);
-            let body = rest.get(8..).ok_or("form header cut short")?;
-            let prefix = body.get(..start).ok_or("form prefix cut short")?;
-            let statement = body
-                .get(start..start.saturating_add(len))
-                .ok_or("form statement cut short")?;
-            let suffix = body.get(start + len..).ok_or("form suffix cut short")?;
-            let mut out = Vec::with_capacity(body.len() + len / 3 + 4);
-            out.extend_from_slice(prefix);
-            out.extend_from_slice(attest_proto::BASE64.encode(statement).as_bytes());
-            out.extend_from_slice(suffix);
-            Ok(out)
-        }
-        Some((tag, _)) => Err(format!("unknown form tag {tag}")),
-        None => Err("empty form".into()),
-    }
+    attest_proto::form::from_form(form).map_err(|e| e.to_string())
 }
 
 /// A keyframe of `form` (zstd alone).
@@ -182,21 +116,52 @@ pub fn delta(base_index: i64, base_form: &[u8], form: &[u8]) -> Result<Encoded, 
 }
 
 fn decompress(bytes: &[u8], dictionary: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    decompress_bounded(bytes, dictionary, MAX_FORM).map_err(|e| e.to_string())
+}
+
+/// Why [`decompress_bounded`] gave nothing back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecompressError {
+    /// The frame says it holds more than the cap: refused before anything is
+    /// allocated for it.
+    #[error("frame claims {size} bytes, over the limit of {max}")]
+    TooLarge { size: u64, max: u64 },
+    #[error("{0}")]
+    Bad(String),
+}
+
+/// Decompresses one zstd frame (optionally against a raw-content dictionary) that
+/// declares its content size, refusing a frame that declares more than `max` bytes
+/// before allocating anything, and one that holds more or less than it declares.
+/// Used for stored rows and for reports sent by difference (`crate::api`): a small
+/// body claiming or holding more than the limit is refused with at most `max`
+/// bytes allocated.
+pub fn decompress_bounded(
+    bytes: &[u8],
+    dictionary: Option<&[u8]>,
+    max: u64,
+) -> Result<Vec<u8>, DecompressError> {
+    use DecompressError::Bad;
     let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(n)) if n <= MAX_FORM => n,
-        Ok(Some(n)) => return Err(format!("frame claims {n} bytes")),
-        Ok(None) => return Err("frame without a content size".into()),
-        Err(_) => return Err("not a zstd frame".into()),
+        Ok(Some(n)) if n <= max => n,
+        Ok(Some(n)) => return Err(DecompressError::TooLarge { size: n, max }),
+        Ok(None) => return Err(Bad("frame without a content size".into())),
+        Err(_) => return Err(Bad("not a zstd frame".into())),
     };
-    let capacity = usize::try_from(size).map_err(|e| e.to_string())?;
+    let capacity = usize::try_from(size).map_err(|e| Bad(e.to_string()))?;
     let mut d = match dictionary {
         Some(dict) => zstd::bulk::Decompressor::with_dictionary(dict),
         None => zstd::bulk::Decompressor::new(),
     }
-    .map_err(|e| e.to_string())?;
-    let out = d.decompress(bytes, capacity).map_err(|e| e.to_string())?;
+    .map_err(|e| Bad(e.to_string()))?;
+    let out = d
+        .decompress(bytes, capacity)
+        .map_err(|e| Bad(e.to_string()))?;
     if out.len() as u64 != size {
-        return Err(format!("{} bytes where the frame says {size}", out.len()));
+        return Err(Bad(format!(
+            "{} bytes where the frame says {size}",
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -295,6 +260,7 @@ pub const BASE_JOIN: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     fn envelope(statement: &str, sig: &str) -> Vec<u8> {
         format!(
@@ -308,17 +274,17 @@ mod tests {
     fn forms_round_trip_split_and_whole() {
         let e = envelope(r#"{"a":1}"#, "c2ln");
         let f = to_form(&e);
-        assert_eq!(f[0], FORM_SPLIT);
+        assert_eq!(f[0], attest_proto::form::FORM_SPLIT);
         assert_eq!(from_form(&f).unwrap(), e);
         for odd in [&b"not json"[..], b"", br#"{"payload":"not base64!"}"#] {
             let f = to_form(odd);
-            assert_eq!(f[0], FORM_WHOLE);
+            assert_eq!(f[0], attest_proto::form::FORM_WHOLE);
             assert_eq!(from_form(&f).unwrap(), odd);
         }
         // Non-canonical base64 (trailing bits set) is kept whole, not normalised.
         let f = to_form(br#"{"payload":"YR=="}"#);
-        assert_eq!(f[0], FORM_WHOLE);
-        assert!(from_form(&[FORM_SPLIT, 9, 0, 0, 0, 1, 0, 0, 0]).is_err());
+        assert_eq!(f[0], attest_proto::form::FORM_WHOLE);
+        assert!(from_form(&[attest_proto::form::FORM_SPLIT, 9, 0, 0, 0, 1, 0, 0, 0]).is_err());
         assert!(from_form(&[7]).is_err());
     }
 

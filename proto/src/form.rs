@@ -1,0 +1,223 @@
+//! The *form* of a DSSE envelope, and the wire names of delta uploads.
+//!
+//! Consecutive reports of one agent differ in a few fields, so both the collector's
+//! store (`collector-server/src/store/codec.rs`) and the agent's upload
+//! (`POST /v1/reports` sent by difference, `docs/proto.md`) compress an envelope
+//! with zstd against an earlier one as a raw-content dictionary. They compress the
+//! envelope's form, not the envelope: the form takes out the base64 of the DSSE
+//! payload and puts in the decoded statement, so that zstd matches JSON against JSON
+//! (a change of length early in a statement moves the 4-character base64 groups of
+//! everything after it, which would defeat the dictionary). The base64 of an
+//! accepted envelope is canonical, so encoding the statement again gives back the
+//! same bytes; an envelope that does not split that way is kept whole in its form.
+//! [`from_form`] gives back the envelope byte for byte either way.
+//!
+//! Pure functions; compression itself is left to the agent and the collector.
+
+use base64::Engine as _;
+
+use crate::BASE64;
+
+/// Form tag: the envelope follows, verbatim.
+pub const FORM_WHOLE: u8 = 0;
+/// Form tag: `start` (u32 LE), statement length (u32 LE), the envelope up to the
+/// payload's base64, the decoded statement, the envelope after the base64.
+pub const FORM_SPLIT: u8 = 1;
+/// How many bytes a form is longer than its envelope at most (tag and header).
+pub const FORM_OVERHEAD: usize = 9;
+
+/// `Content-Type` of a report sent by difference: a zstd frame (with its content
+/// size) of the envelope's form, compressed with the form of the base report as a
+/// raw-content dictionary.
+pub const DELTA_CONTENT_TYPE: &str = "application/vnd.attest.envelope-delta+zstd";
+/// Request header naming the base of a delta upload ([`DeltaBase`]).
+pub const DELTA_BASE_HEADER: &str = "x-attest-delta-base";
+/// Response header by which a collector says it takes reports sent by difference;
+/// its value is [`DELTA_ACCEPT_VALUE`].
+pub const DELTA_ACCEPT_HEADER: &str = "x-attest-accept-delta";
+/// The value of [`DELTA_ACCEPT_HEADER`]: the one delta encoding there is.
+pub const DELTA_ACCEPT_VALUE: &str = "zstd-form";
+
+/// The base a delta upload is made against: a report of the same agent the collector
+/// acknowledged, by `seq` and the SHA-256 of its payload (lowercase hex, as in the
+/// receipt). On the wire: `<agent_id> <seq> <payload_sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaBase {
+    pub agent_id: String,
+    pub seq: u64,
+    pub payload_sha256: String,
+}
+
+impl DeltaBase {
+    /// The header value.
+    pub fn to_header(&self) -> String {
+        format!("{} {} {}", self.agent_id, self.seq, self.payload_sha256)
+    }
+
+    /// Parses a header value; `None` when it is not three well-formed parts.
+    pub fn parse(value: &str) -> Option<DeltaBase> {
+        let mut parts = value.split(' ');
+        let agent_id = parts.next()?;
+        let seq = parts.next()?;
+        let sha = parts.next()?;
+        if parts.next().is_some()
+            || agent_id.is_empty()
+            || agent_id.len() > 128
+            || !agent_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || seq.is_empty()
+            || !seq.bytes().all(|b| b.is_ascii_digit())
+            || sha.len() != 64
+            || !sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        Some(DeltaBase {
+            agent_id: agent_id.to_owned(),
+            seq: seq.parse().ok()?,
+            payload_sha256: sha.to_owned(),
+        })
+    }
+}
+
+/// A form that does not give back an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an envelope form: {0}")]
+pub struct FormError(&'static str);
+
+/// The form of an envelope: see the module docs. Lossless: [`from_form`] gives the
+/// envelope back.
+pub fn to_form(envelope: &[u8]) -> Vec<u8> {
+    split(envelope).unwrap_or_else(|| {
+        let mut out = Vec::with_capacity(envelope.len() + 1);
+        out.push(FORM_WHOLE);
+        out.extend_from_slice(envelope);
+        out
+    })
+}
+
+fn split(envelope: &[u8]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Env<'a> {
+        #[serde(borrow)]
+        payload: &'a str,
+    }
+    let env: Env<'_> = serde_json::from_slice(envelope).ok()?;
+    let start = (env.payload.as_ptr() as usize).checked_sub(envelope.as_ptr() as usize)?;
+    let end = start.checked_add(env.payload.len())?;
+    if envelope.get(start..end)? != env.payload.as_bytes() {
+        return None;
+    }
+    let statement = BASE64.decode(env.payload).ok()?;
+    if BASE64.encode(&statement).as_bytes() != env.payload.as_bytes() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(envelope.len() + FORM_OVERHEAD);
+    out.push(FORM_SPLIT);
+    out.extend_from_slice(&u32::try_from(start).ok()?.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(statement.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(envelope.get(..start)?);
+    out.extend_from_slice(&statement);
+    out.extend_from_slice(envelope.get(end..)?);
+    Some(out)
+}
+
+/// The envelope a form holds.
+pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
+    match form.split_first() {
+        Some((&FORM_WHOLE, rest)) => Ok(rest.to_vec()),
+        Some((&FORM_SPLIT, rest)) => {
+            let word = |at: usize| -> Result<usize, FormError> {
+                let b: [u8; 4] = rest
+                    .get(at..at + 4)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or(FormError("header cut short"))?;
+                usize::try_from(u32::from_le_bytes(b)).map_err(|_| FormError("length too large"))
+            };
+            let (start, len) = (word(0)?, word(4)?);
+            let body = rest.get(8..).ok_or(FormError("header cut short"))?;
+            let prefix = body.get(..start).ok_or(FormError("prefix cut short"))?;
+            let statement = body
+                .get(start..start.saturating_add(len))
+                .ok_or(FormError("statement cut short"))?;
+            let suffix = body
+                .get(start.saturating_add(len)..)
+                .ok_or(FormError("suffix cut short"))?;
+            let mut out = Vec::with_capacity(body.len() + len / 3 + 4);
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(BASE64.encode(statement).as_bytes());
+            out.extend_from_slice(suffix);
+            Ok(out)
+        }
+        Some(_) => Err(FormError("unknown tag")),
+        None => Err(FormError("empty")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(statement: &str, sig: &str) -> Vec<u8> {
+        format!(
+            r#"{{"payloadType":"application/vnd.in-toto+json","payload":"{}","signatures":[{{"keyid":"k","sig":"{sig}"}}]}}"#,
+            BASE64.encode(statement)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn forms_round_trip_split_and_whole() {
+        let e = envelope(r#"{"a":1}"#, "c2ln");
+        let f = to_form(&e);
+        assert_eq!(f[0], FORM_SPLIT);
+        assert!(f.len() <= e.len() + FORM_OVERHEAD);
+        assert!(
+            f.windows(7).any(|w| w == br#"{"a":1}"#),
+            "the statement is in the form as JSON"
+        );
+        assert_eq!(from_form(&f).unwrap(), e);
+        for odd in [&b"not json"[..], b"", br#"{"payload":"not base64!"}"#] {
+            let f = to_form(odd);
+            assert_eq!(f[0], FORM_WHOLE);
+            assert_eq!(from_form(&f).unwrap(), odd);
+        }
+        // Non-canonical base64 (trailing bits set) is kept whole, not normalised.
+        let f = to_form(br#"{"payload":"YR=="}"#);
+        assert_eq!(f[0], FORM_WHOLE);
+        assert!(from_form(&[FORM_SPLIT, 9, 0, 0, 0, 1, 0, 0, 0]).is_err());
+        assert!(from_form(&[FORM_SPLIT, 0, 0, 0, 0, 255, 255, 255, 255]).is_err());
+        assert!(from_form(&[7]).is_err());
+        assert!(from_form(&[]).is_err());
+    }
+
+    #[test]
+    fn delta_base_header_round_trips_and_refuses_junk() {
+        let base = DeltaBase {
+            agent_id: "agt_0123abcd".into(),
+            seq: 42,
+            payload_sha256: "ab".repeat(32),
+        };
+        assert_eq!(DeltaBase::parse(&base.to_header()), Some(base.clone()));
+        for bad in [
+            "",
+            "agt_x 1",
+            &format!("agt_x 1 {} extra", "ab".repeat(32)),
+            &format!("agt_x -1 {}", "ab".repeat(32)),
+            &format!("agt_x 1 {}", "AB".repeat(32)),
+            &format!("agt_x 1 {}", "ab".repeat(31)),
+            &format!("agt/x 1 {}", "ab".repeat(32)),
+            &format!("agt_x 99999999999999999999999 {}", "ab".repeat(32)),
+        ] {
+            assert_eq!(DeltaBase::parse(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn from_form_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..64)) {
+            let _ = from_form(&bytes);
+        }
+    }
+}
