@@ -20,6 +20,7 @@ use attest_proto::form::{
     DELTA_BASE_HEADER, DELTA_CONTENT_TYPE, DeltaBase, FORM_OVERHEAD, from_form, to_form,
 };
 use axum::http::HeaderMap;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::{ApiError, AppState};
 use crate::logsafe::esc;
@@ -189,15 +190,29 @@ async fn base_form(state: &AppState, base: &DeltaBase) -> Result<Arc<Vec<u8>>, A
     Ok(form)
 }
 
-/// The envelope a delta body rebuilds to, at most `limit` bytes.
+/// The envelope a delta body rebuilds to, at most `limit` bytes, and the room it
+/// takes in the collector's body-memory budget (held as long as the envelope is).
 pub async fn expand(
     state: &AppState,
     base: &DeltaBase,
     body: &[u8],
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), ApiError> {
     let dictionary = base_form(state, base).await?;
     let max = limit.saturating_add(FORM_OVERHEAD) as u64;
+    // What the frame declares counts against the budget like a body of that size.
+    let permit = match (&state.guard, zstd::zstd_safe::get_frame_content_size(body)) {
+        (Some(guard), Ok(Some(size))) if size <= max => {
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            Some(guard.reserve_body(size).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the collector is reading too many request bodies; retry later",
+                )
+            })?)
+        }
+        _ => None,
+    };
     let form = match decompress_bounded(body, Some(&dictionary), max) {
         Ok(form) => form,
         Err(DecompressError::TooLarge { size, .. }) => {
@@ -224,7 +239,7 @@ pub async fn expand(
             ),
         ));
     }
-    Ok(envelope)
+    Ok((envelope, permit))
 }
 
 /// Whether the cache holds `base` (for tests).

@@ -128,14 +128,14 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
     let bytes = read_body(state, body, state.body_limit).await?;
     // A report sent by difference becomes the exact envelope first; from there on
     // ingest is the same.
-    let (bytes, base) = if delta::is_delta(headers) {
+    let (bytes, base, _room) = if delta::is_delta(headers) {
         state.metrics.upload(Encoding::Delta, bytes.len());
         let base = delta::named_base(headers)?;
-        let envelope = delta::expand(state, &base, &bytes, state.body_limit).await?;
-        (bytes::Bytes::from(envelope), Some(base))
+        let (envelope, room) = delta::expand(state, &base, &bytes, state.body_limit).await?;
+        (bytes::Bytes::from(envelope), Some(base), room)
     } else {
         state.metrics.upload(Encoding::Full, bytes.len());
-        (bytes, None)
+        (bytes, None, None)
     };
     let wire = bytes.clone();
     let envelope = decode(&bytes)?;
