@@ -575,8 +575,9 @@ mod tests {
 
     /// A report sent by difference against an acknowledged one is stored as the
     /// exact envelope the agent signed (the read API gives it back byte for byte);
-    /// the base comes from the cache or, when not cached, from the store. Every
-    /// answer says the collector takes deltas, and the metrics count both kinds.
+    /// the base comes from the cache or, when not cached, from the store, and a
+    /// stored base damaged on disk is `delta_base_unknown`. Every answer says the
+    /// collector takes deltas, and the metrics count both kinds.
     #[tokio::test]
     async fn a_report_sent_by_difference_is_stored_byte_identically() {
         let dir = tempfile::tempdir().unwrap();
@@ -667,6 +668,25 @@ mod tests {
             first.len()
         );
         assert!(metrics.contains(&full_bytes), "{metrics}");
+        // A stored base damaged on disk (not in the cache: seq 3 is): refused as
+        // unknown, never decoded into other bytes.
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
+                .await
+                .unwrap();
+        let changed = sqlx::query("UPDATE reports SET envelope = x'28b52ffd0000' WHERE seq = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1);
+        pool.close().await;
+        let fourth = agent.next_envelope(now).unwrap();
+        let (status, _, answer) =
+            post_delta(&st, &named(&id, 1, &first), delta_of(&first, &fourth)).await;
+        assert_eq!(
+            (status, code(&answer).as_str()),
+            (StatusCode::PRECONDITION_FAILED, "delta_base_unknown")
+        );
     }
 
     /// A delta whose base is unknown, another payload, another agent's report or that
