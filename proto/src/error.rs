@@ -65,11 +65,14 @@ pub enum ErrorCode {
     /// enrolled for: the SHA-256 of the machine id differs, or the name is that of
     /// another enrolled machine.
     HostMismatch,
+    /// The v3 report names an inventory list (by address) that the collector does
+    /// not hold: send the list (`POST /v1/inventory-lists`), then the report again.
+    InventoryListUnknown,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Malformed,
         ErrorCode::NotAStatement,
         ErrorCode::UnsupportedPayloadType,
@@ -91,6 +94,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
         ErrorCode::HostMismatch,
+        ErrorCode::InventoryListUnknown,
     ];
 
     /// The wire string, identical to the serde form.
@@ -117,6 +121,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::HostMismatch => "host_mismatch",
+            ErrorCode::InventoryListUnknown => "inventory_list_unknown",
         }
     }
 
@@ -137,7 +142,7 @@ impl ErrorCode {
             | ErrorCode::Unauthorized => 401,
             ErrorCode::Revoked | ErrorCode::Forbidden | ErrorCode::HostMismatch => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::ChainConflict => 409,
+            ErrorCode::ChainConflict | ErrorCode::InventoryListUnknown => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
@@ -291,6 +296,7 @@ mod tests {
             ("unavailable", 503),
             ("internal", 500),
             ("host_mismatch", 403),
+            ("inventory_list_unknown", 409),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, (name, status)) in ErrorCode::ALL.into_iter().zip(expected) {
