@@ -14,6 +14,7 @@
 //! | 429 `rate_limited` | kept | stops; retried after `Retry-After` (backoff when absent) |
 //! | 5xx, no answer, connection or TLS failure | kept | stops; retried with backoff |
 //! | 401 / 403 / 404 (`unknown_agent`, `unknown_key`, `wrong_key`, `revoked`, …) | kept | stops; retried with backoff: the problem is the agent's enrollment, not the report, and deleting evidence would not fix it |
+//! | 409 `inventory_list_unknown` (a v3 report) | kept | the inventory list is sent and the report sent again at once ([`crate::lists`]); quarantined only when the agent has no intact copy of the list |
 //! | 409 `chain_conflict`, other 4xx (`malformed`, `not_a_statement`, `too_large`, …) | **quarantined** with the collector's code and message | goes on |
 //!
 //! A permanently rejected record is quarantined rather than kept, so that one bad
@@ -27,10 +28,13 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use attest_proto::enroll::MAX_RESPONSE_BYTES;
-use attest_proto::{EnrollRequest, EnrollResponse, Envelope, ErrorBody, ErrorCode, Receipt};
+use attest_proto::{
+    EnrollRequest, EnrollResponse, Envelope, ErrorBody, ErrorCode, Receipt, SigningKey,
+};
 use chrono::{DateTime, Utc};
 
 use crate::backoff;
+use crate::lists::{Lists, Sent};
 use crate::spool::{Record, Spool, SpoolError};
 use crate::tls::{self, PinMismatch, Trust};
 
@@ -226,6 +230,9 @@ pub enum Delivery {
     RateLimited { retry_after: Option<String> },
     /// Keep it and retry later with backoff; the reason, one line.
     Retry(String),
+    /// `inventory_list_unknown`: the collector needs the report's inventory list
+    /// first ([`crate::lists`]); the collector's answer, one line.
+    ListUnknown(String),
 }
 
 fn error_text(status: u16, body: Option<&ErrorBody>) -> String {
@@ -246,6 +253,9 @@ pub fn classify_error(
         return Delivery::RateLimited { retry_after };
     }
     let text = error_text(status, body);
+    if code == Some(ErrorCode::InventoryListUnknown) {
+        return Delivery::ListUnknown(text);
+    }
     match status {
         409 => Delivery::Reject(format!("rejected by the collector: {text}")),
         401 | 403 | 404 | 407 | 408 => Delivery::Retry(format!(
@@ -391,9 +401,37 @@ pub async fn drain(
     agent_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Drained, SpoolError> {
+    drain_with(spool, None, client, agent_id, now).await
+}
+
+/// The inventory lists of a drain and the key that signs them.
+#[derive(Debug, Clone, Copy)]
+pub struct ListSender<'a> {
+    pub lists: &'a Lists,
+    pub key: &'a SigningKey,
+}
+
+/// [`drain`], sending each v3 record's inventory list first when the collector has
+/// not acknowledged it (see [`crate::lists`]); first asks the collector whether it
+/// takes lists when that is not known. Once the spool is empty, the lists no record
+/// needs any more are deleted (the latest is kept).
+pub async fn drain_with(
+    spool: &Spool,
+    lists: Option<ListSender<'_>>,
+    client: &CollectorClient,
+    agent_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Drained, SpoolError> {
+    if let Some(l) = lists {
+        crate::lists::probe(l.lists, client, l.key, now).await?;
+    }
     let mut drained = Drained::default();
     while let Some(record) = spool.oldest()? {
-        match client.send_report(agent_id, &record).await {
+        let delivery = match lists {
+            Some(l) => send_with_list(l, client, agent_id, &record, now).await?,
+            None => client.send_report(agent_id, &record).await,
+        };
+        match delivery {
             Delivery::Delivered(receipt) => {
                 spool.remove(record.seq)?;
                 tracing::info!(
@@ -420,14 +458,108 @@ pub async fn drain(
                 });
                 return Ok(drained);
             }
-            Delivery::Retry(reason) => {
+            Delivery::Retry(reason) | Delivery::ListUnknown(reason) => {
                 tracing::warn!(seq = record.seq, reason = %reason, "report not delivered; will retry");
                 drained.stopped = Some(Stopped::Backoff(reason));
                 return Ok(drained);
             }
         }
     }
+    if let Some(l) = lists {
+        let latest = l.lists.state().latest;
+        let keep: Vec<&str> = latest.as_deref().into_iter().collect();
+        let deleted = l.lists.retain(&keep)?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "inventory lists no report needs any more deleted");
+        }
+    }
     Ok(drained)
+}
+
+/// Sends a record, its inventory list first when the collector has not acknowledged
+/// it, and once more after sending the list when the collector answers
+/// `inventory_list_unknown`. Never returns [`Delivery::ListUnknown`].
+async fn send_with_list(
+    l: ListSender<'_>,
+    client: &CollectorClient,
+    agent_id: &str,
+    record: &Record,
+    now: DateTime<Utc>,
+) -> Result<Delivery, SpoolError> {
+    let named = crate::lists::named_by(&record.body);
+    if let Some(address) = &named
+        && l.lists.state().acknowledged.as_deref() != Some(address.as_str())
+        && let Some(stop) = send_list(l, client, address, now).await?
+    {
+        return Ok(stop);
+    }
+    let delivery = client.send_report(agent_id, record).await;
+    let Delivery::ListUnknown(text) = delivery else {
+        return Ok(delivery);
+    };
+    let Some(address) = named else {
+        return Ok(Delivery::Retry(text));
+    };
+    if l.lists.get(&address)?.is_none() {
+        return Ok(Delivery::Reject(format!(
+            "the collector does not hold inventory list {address} and this agent has no intact \
+             copy of it ({text})"
+        )));
+    }
+    if let Some(stop) = send_list(l, client, &address, now).await? {
+        return Ok(stop);
+    }
+    Ok(match client.send_report(agent_id, record).await {
+        Delivery::ListUnknown(text) => Delivery::Retry(format!(
+            "the collector took inventory list {address} but still does not hold it: {text}"
+        )),
+        other => other,
+    })
+}
+
+/// Sends the inventory list `address`; `None` when the report should go now (the
+/// collector took the list, or the agent has no copy, or the collector does not take
+/// lists at all: the report then gets the collector's own answer), else what to do
+/// with the record.
+async fn send_list(
+    l: ListSender<'_>,
+    client: &CollectorClient,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Delivery>, SpoolError> {
+    let Some(document) = l.lists.get(address)? else {
+        tracing::warn!(
+            address,
+            "inventory list of a spooled report is missing; sending the report alone"
+        );
+        return Ok(None);
+    };
+    match crate::lists::send(client, l.key, &document).await {
+        Sent::Taken => {
+            tracing::info!(address, "inventory list delivered");
+            l.lists.update_state(|s| {
+                s.accepted = true;
+                s.refused_at = None;
+                s.acknowledged = Some(address.to_owned());
+            })?;
+            Ok(None)
+        }
+        Sent::NotTaken => {
+            tracing::warn!(
+                "the collector no longer takes inventory lists; reports keep their package list from now on"
+            );
+            l.lists.update_state(|s| {
+                s.accepted = false;
+                s.refused_at = Some(now);
+            })?;
+            Ok(None)
+        }
+        Sent::Failed {
+            rate_limited: Some(retry_after),
+            ..
+        } => Ok(Some(Delivery::RateLimited { retry_after })),
+        Sent::Failed { why, .. } => Ok(Some(Delivery::Retry(why))),
+    }
 }
 
 #[cfg(test)]
@@ -705,5 +837,5 @@ mod tests {
         assert_eq!(spool.quarantined().unwrap(), 0);
     }
 
-    use attest_proto::{SigningKey, link_of};
+    use attest_proto::link_of;
 }

@@ -161,6 +161,25 @@ impl InventoryList {
     }
 }
 
+/// The collector's answer to `POST /v1/inventory-lists`: the address it computed from
+/// the list it stored, and whether it held that list already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListReceipt {
+    pub address: String,
+    /// True when the collector held this list before (from this or another agent).
+    pub duplicate: bool,
+}
+
+impl ListReceipt {
+    /// Parses a receipt strictly (bounded like the other answers the agent reads).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtoError> {
+        parse_strict(bytes, "inventory list receipt", 4096, |d| {
+            ProtoError::malformed("inventory list receipt", d)
+        })
+    }
+}
+
 /// The address a report's `inventory.software` result names (v3), if any.
 pub fn address_of(report: &Report) -> Option<&str> {
     report

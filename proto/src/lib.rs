@@ -36,7 +36,7 @@ pub use ed25519_dalek::VerifyingKey;
 pub use enroll::{EnrollRequest, EnrollResponse, ErrorBody, Receipt};
 pub use envelope::{Envelope, EnvelopeSignature, PAYLOAD_TYPE, pae};
 pub use error::{ErrorCode, ProtoError};
-pub use inventory::{INVENTORY_LIST_PAYLOAD_TYPE, InventoryList};
+pub use inventory::{INVENTORY_LIST_PAYLOAD_TYPE, InventoryList, ListReceipt};
 pub use keys::{
     BASE64, SigningKey, decode_public_key, encode_public_key, keyid, public_key_from_bytes,
     sha256_hex,
