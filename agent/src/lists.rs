@@ -155,16 +155,7 @@ impl Lists {
         if self.get(&address)?.is_some() {
             return Ok(address);
         }
-        durable::write_atomic(&path, document, FILE_MODE).map_err(|e| {
-            if crate::spool::is_disk_full(&e) {
-                SpoolError::DiskFull {
-                    dir: self.dir.display().to_string(),
-                    seq: 0,
-                }
-            } else {
-                io_err(&path)(e)
-            }
-        })?;
+        durable::write_atomic(&path, document, FILE_MODE).map_err(io_err(&path))?;
         Ok(address)
     }
 

@@ -200,12 +200,13 @@ impl Agent {
         else {
             return Ok(report);
         };
-        let address = self.lists.put(&document)?;
+        let address = self.lists.put(&document).map_err(lists_error)?;
         let mut state = self.lists.state();
-        state.latest = Some(address);
-        let accepted = state.accepted;
-        self.lists.save_state(&state)?;
-        Ok(if accepted { split } else { report })
+        if state.latest.as_deref() != Some(address.as_str()) {
+            state.latest = Some(address);
+            self.lists.save_state(&state).map_err(lists_error)?;
+        }
+        Ok(if state.accepted { split } else { report })
     }
 
     /// Drains the spool once; records the outcome in the status.
@@ -276,6 +277,16 @@ impl Agent {
     /// The key's public half (for tests and `status`).
     pub fn verifying_key(&self) -> attest_proto::VerifyingKey {
         self.key.verifying_key()
+    }
+}
+
+/// A failure to keep an inventory list: a full disk says so as the state's files do.
+fn lists_error(err: SpoolError) -> ServiceError {
+    match err {
+        SpoolError::Io { path, source } if crate::spool::is_disk_full(&source) => {
+            StateError::DiskFull { path, source }.into()
+        }
+        other => other.into(),
     }
 }
 
