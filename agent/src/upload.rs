@@ -837,5 +837,81 @@ mod tests {
         assert_eq!(spool.quarantined().unwrap(), 0);
     }
 
+    /// A spooled v3 report and its list: the list goes first (one report request);
+    /// a v3 report whose list neither the collector nor the agent holds is
+    /// quarantined, and the next report is delivered.
+    #[tokio::test]
+    async fn v3_records_send_their_list_first_or_are_quarantined_without_one() {
+        use attest_proto::inventory::{self, Package};
+        use attest_proto::{ChainState, CheckResult, Statement, Status};
+        let fake = FakeCollector::start().await;
+        let (key, agent_id) = fake.enroll_direct();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let lists = Lists::open(
+            dir.path(),
+            dir.path().join("lists.json"),
+            fake.url().as_str(),
+        )
+        .unwrap();
+        let mut chain = ChainState::genesis(&key.verifying_key());
+        let mut documents = Vec::new();
+        for seq in 1..=3u64 {
+            let mut report = crate::fake_collector::report_at(&agent_id, 0, "");
+            let packages = vec![Package {
+                name: format!("p{seq}"),
+                version: "1".into(),
+                architecture: "all".into(),
+            }];
+            report.results.push(
+                CheckResult::new(inventory::SOFTWARE_CHECK, Status::Info, "1 package")
+                    .fact(inventory::PACKAGES_FACT, &packages),
+            );
+            let (_, document) = inventory::split(&mut report).unwrap().unwrap();
+            chain.stamp(&mut report);
+            let statement = Statement::for_report(report).to_bytes().unwrap();
+            chain.advance(&statement);
+            spool
+                .append(seq, &Envelope::sign(&statement, &key).to_json().unwrap())
+                .unwrap();
+            documents.push(document);
+        }
+        // The agent keeps the lists of seq 1 and 3; the one of seq 2 is lost.
+        lists.put(&documents[0]).unwrap();
+        lists.put(&documents[2]).unwrap();
+        let client = client_for(&fake, fake.pin()).await;
+        let sender = ListSender {
+            lists: &lists,
+            key: &key,
+        };
+        let drained = drain_with(&spool, Some(sender), &client, &agent_id, fake.now())
+            .await
+            .unwrap();
+        assert_eq!(drained.stopped, None);
+        assert_eq!(
+            drained.receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(drained.quarantined.len(), 1);
+        assert_eq!(drained.quarantined[0].0, 2);
+        assert!(
+            drained.quarantined[0].1.contains("no intact copy"),
+            "{:?}",
+            drained.quarantined
+        );
+        let sent = |d: &[u8]| inventory::address(d);
+        assert_eq!(
+            fake.list_posts(),
+            [sent(&documents[0]), sent(&documents[2])]
+        );
+        assert_eq!(
+            fake.report_answers(),
+            [None, Some(ErrorCode::InventoryListUnknown), None]
+        );
+        assert_eq!(lists.state().acknowledged, Some(sent(&documents[2])));
+        // The spool is empty: only the latest list (none recorded here) is kept.
+        assert!(lists.addresses().unwrap().is_empty());
+    }
+
     use attest_proto::link_of;
 }
