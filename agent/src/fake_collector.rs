@@ -42,6 +42,7 @@ pub(crate) enum Mode {
 }
 
 struct Stored {
+    schema: String,
     prev: String,
     link: String,
     receipt: Receipt,
@@ -64,6 +65,14 @@ struct Inner {
     forget_bases: bool,
     /// How each `POST /v1/reports` came: `full`, `delta`, or `delta refused`.
     uploads: Vec<&'static str>,
+    /// False: a collector that predates inventory lists (404 to them, v3 refused).
+    takes_lists: bool,
+    /// Inventory lists held, by address.
+    lists: HashMap<String, Vec<u8>>,
+    /// The address of every inventory list sent, in order (repeats too).
+    list_posts: Vec<String>,
+    /// Every report answer's error code, in order (`None` for a receipt).
+    report_answers: Vec<Option<ErrorCode>>,
 }
 
 pub(crate) struct FakeCollector {
@@ -117,6 +126,10 @@ impl FakeCollector {
             takes_deltas: true,
             forget_bases: false,
             uploads: Vec::new(),
+            takes_lists: true,
+            lists: HashMap::new(),
+            list_posts: Vec::new(),
+            report_answers: Vec::new(),
         }));
         let shared = inner.clone();
         let task = tokio::spawn(async move {
@@ -228,6 +241,42 @@ impl FakeCollector {
             .map(|s| s.envelope.clone())
     }
 
+    /// Makes the fake a collector that predates inventory lists (or not).
+    pub(crate) fn set_takes_lists(&self, takes: bool) {
+        self.inner.lock().unwrap().takes_lists = takes;
+    }
+
+    /// Forgets the inventory lists held (a collector that lost them).
+    pub(crate) fn forget_lists(&self) {
+        self.inner.lock().unwrap().lists.clear();
+    }
+
+    /// The addresses of the inventory lists sent, in order (repeats too).
+    pub(crate) fn list_posts(&self) -> Vec<String> {
+        self.inner.lock().unwrap().list_posts.clone()
+    }
+
+    /// The inventory list held under `address`.
+    pub(crate) fn list(&self, address: &str) -> Option<Vec<u8>> {
+        self.inner.lock().unwrap().lists.get(address).cloned()
+    }
+
+    /// The error code of every answer to a report, in order (`None`: a receipt).
+    pub(crate) fn report_answers(&self) -> Vec<Option<ErrorCode>> {
+        self.inner.lock().unwrap().report_answers.clone()
+    }
+
+    /// The schema of each stored report, by seq.
+    pub(crate) fn stored_schemas(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .stored
+            .values()
+            .map(|s| s.schema.clone())
+            .collect()
+    }
+
     /// The seqs stored, in seq order.
     pub(crate) fn stored_seqs(&self) -> Vec<u64> {
         self.inner.lock().unwrap().stored.keys().copied().collect()
@@ -262,9 +311,17 @@ fn json(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
     response
 }
 
+/// The fake's own header naming an error answer's code (for [`Inner::report_answers`]).
+const ERROR_CODE_HEADER: &str = "x-fake-error-code";
+
 fn error(code: ErrorCode, message: &str) -> Response<Full<Bytes>> {
     let body = ErrorBody::new(code, message);
-    json(body.http_status(), serde_json::to_vec(&body).unwrap())
+    let mut response = json(body.http_status(), serde_json::to_vec(&body).unwrap());
+    response.headers_mut().insert(
+        ERROR_CODE_HEADER,
+        hyper::header::HeaderValue::from_static(code.as_str()),
+    );
+    response
 }
 
 async fn handle(
@@ -291,24 +348,32 @@ async fn handle(
     let mut inner = shared.lock().unwrap();
     let mut response = match path.as_str() {
         "/v1/enroll" => enroll(&mut inner, &body),
-        "/v1/reports" if is_delta && inner.takes_deltas => {
-            match expand(&inner, base.as_deref(), &body) {
-                Ok(envelope) => {
-                    inner.uploads.push("delta");
-                    report(&mut inner, &envelope)
-                }
-                Err(refused) => {
-                    inner.uploads.push("delta refused");
-                    refused
-                }
-            }
-        }
         "/v1/reports" => {
-            inner
-                .uploads
-                .push(if is_delta { "delta refused" } else { "full" });
-            report(&mut inner, &body)
+            let answer = if is_delta && inner.takes_deltas {
+                match expand(&inner, base.as_deref(), &body) {
+                    Ok(envelope) => {
+                        inner.uploads.push("delta");
+                        report(&mut inner, &envelope)
+                    }
+                    Err(refused) => {
+                        inner.uploads.push("delta refused");
+                        refused
+                    }
+                }
+            } else {
+                inner
+                    .uploads
+                    .push(if is_delta { "delta refused" } else { "full" });
+                report(&mut inner, &body)
+            };
+            let code = answer
+                .headers()
+                .get(ERROR_CODE_HEADER)
+                .and_then(|v| v.to_str().ok()?.parse::<ErrorCode>().ok());
+            inner.report_answers.push(code);
+            answer
         }
+        "/v1/inventory-lists" if inner.takes_lists => inventory_list(&mut inner, &body),
         _ => error(ErrorCode::NotFound, "no such endpoint"),
     };
     if inner.takes_deltas {
@@ -397,6 +462,14 @@ fn report(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
     if report.agent_id != agent_id {
         return error(ErrorCode::WrongKey, "signed by another agent's key");
     }
+    if let Some(address) = attest_proto::inventory::address_of(report) {
+        if !inner.takes_lists {
+            return error(ErrorCode::NotAStatement, "predicate schema is not known");
+        }
+        if !inner.lists.contains_key(address) {
+            return error(ErrorCode::InventoryListUnknown, "send the list first");
+        }
+    }
     let link = link_of(&payload);
     let genesis = genesis_prev(&key);
     let seq = report.seq;
@@ -448,6 +521,7 @@ fn report(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
             inner.stored.insert(
                 seq,
                 Stored {
+                    schema: report.schema.clone(),
                     prev: report.prev.clone(),
                     link,
                     receipt: receipt.clone(),
@@ -473,6 +547,36 @@ fn report(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
         Mode::GarbageReceipt => json(200, b"{}".to_vec()),
         _ => json(200, serde_json::to_vec(&receipt).unwrap()),
     }
+}
+
+fn inventory_list(inner: &mut Inner, body: &[u8]) -> Response<Full<Bytes>> {
+    use attest_proto::inventory::{
+        INVENTORY_LIST_PAYLOAD_TYPE, InventoryList, ListReceipt, address,
+    };
+    let envelope = match Envelope::from_json(body) {
+        Ok(e) => e,
+        Err(e) => return error(e.code(), &e.to_string()),
+    };
+    let Some((_, key)) = envelope
+        .keyids()
+        .find_map(|id| inner.agents.get(id).cloned())
+    else {
+        return error(ErrorCode::UnknownKey, "no agent has this key");
+    };
+    let document = match envelope.verified_payload_of_type(INVENTORY_LIST_PAYLOAD_TYPE, &key) {
+        Ok(p) => p.to_vec(),
+        Err(e) => return error(e.code(), &e.to_string()),
+    };
+    if let Err(e) = InventoryList::from_slice(&document) {
+        return error(e.code(), &e.to_string());
+    }
+    let address = address(&document);
+    inner.list_posts.push(address.clone());
+    let duplicate = inner.lists.insert(address.clone(), document).is_some();
+    json(
+        200,
+        serde_json::to_vec(&ListReceipt { address, duplicate }).unwrap(),
+    )
 }
 
 /// A small report for `agent_id` at `seq` with `prev`.

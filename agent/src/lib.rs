@@ -17,6 +17,7 @@ pub mod enroll;
 #[cfg(test)]
 mod fake_collector;
 pub mod host;
+pub mod lists;
 pub mod output;
 pub mod service;
 pub mod spool;

@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use attest_proto::{ChainState, Envelope, SigningKey, Statement};
+use attest_proto::{ChainState, Envelope, Report, SigningKey, Statement, inventory};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
@@ -30,9 +30,10 @@ use crate::collect;
 use crate::config::Config;
 use crate::delta::DeltaSender;
 use crate::host::Host;
+use crate::lists::Lists;
 use crate::spool::{Spool, SpoolError};
 use crate::state::{Enrollment, ErrorEvent, Event, StateDir, StateError, StateLock};
-use crate::upload::{self, ClientError, CollectorClient, Drained, Stopped};
+use crate::upload::{self, ClientError, CollectorClient, Drained, ListSender, Stopped};
 
 /// Where the collection time comes from: the system clock in production, a fixed or
 /// stepping clock in tests.
@@ -75,6 +76,8 @@ pub struct Agent {
     pub enrollment: Enrollment,
     key: SigningKey,
     pub spool: Spool,
+    /// The inventory lists next to the spool ([`crate::lists`]).
+    pub lists: Lists,
     pub client: CollectorClient,
     /// The state directory's lock, held as long as the agent lives.
     _lock: StateLock,
@@ -109,6 +112,11 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| enrollment.trust.clone());
         let client = CollectorClient::new(&server, &trust, config.proxy.as_deref())?;
+        let lists = Lists::open(
+            &state.spool_dir(),
+            state.root().join(crate::lists::STATE_FILE),
+            client.base().as_str(),
+        )?;
         Ok(Agent {
             state,
             config,
@@ -116,6 +124,7 @@ impl Agent {
             enrollment,
             key,
             spool,
+            lists,
             client,
             _lock: lock,
         })
@@ -138,6 +147,7 @@ impl Agent {
             collect::collect(&self.host, now, thresholds, &self.config.enabled_checks())
                 .map_err(|e| ServiceError::Collect(e.to_string()))?;
         report.agent_id = self.enrollment.agent_id.clone();
+        let mut report = self.with_inventory_list(report)?;
         let chain = match self.state.load_chain()? {
             Some(chain) => chain,
             None => ChainState::genesis(&self.key.verifying_key()),
@@ -180,13 +190,38 @@ impl Agent {
         Ok(seq)
     }
 
+    /// Keeps the report's inventory list next to the spool (before the report that
+    /// names it enters the spool) and returns the report to sign: v3, naming the
+    /// list, once the collector is known to take lists; else as collected, the list
+    /// inline (see [`crate::lists`]).
+    fn with_inventory_list(&self, report: Report) -> Result<Report, ServiceError> {
+        let mut split = report.clone();
+        let Some((_, document)) =
+            inventory::split(&mut split).map_err(|e| ServiceError::Sign(e.to_string()))?
+        else {
+            return Ok(report);
+        };
+        let address = self.lists.put(&document).map_err(lists_error)?;
+        let mut state = self.lists.state();
+        if state.latest.as_deref() != Some(address.as_str()) {
+            state.latest = Some(address);
+            self.lists.save_state(&state).map_err(lists_error)?;
+        }
+        Ok(if state.accepted { split } else { report })
+    }
+
     /// Drains the spool once; records the outcome in the status.
     pub async fn deliver(&self, now: DateTime<Utc>) -> Result<Drained, ServiceError> {
         // The base of reports sent by difference: read at each drain, so it is
         // what the last receipt left on disk.
         let mut delta = DeltaSender::open(self.state.delta_base_path(), &self.enrollment.agent_id);
+        let lists = ListSender {
+            lists: &self.lists,
+            key: &self.key,
+        };
         let drained = upload::drain_with(
             &self.spool,
+            Some(lists),
             &self.client,
             &self.enrollment.agent_id,
             now,
@@ -247,6 +282,16 @@ impl Agent {
     /// The key's public half (for tests and `status`).
     pub fn verifying_key(&self) -> attest_proto::VerifyingKey {
         self.key.verifying_key()
+    }
+}
+
+/// A failure to keep an inventory list: a full disk says so as the state's files do.
+fn lists_error(err: SpoolError) -> ServiceError {
+    match err {
+        SpoolError::Io { path, source } if crate::spool::is_disk_full(&source) => {
+            StateError::DiskFull { path, source }.into()
+        }
+        other => other.into(),
     }
 }
 
@@ -484,6 +529,195 @@ mod tests {
             Host::open(&s.host).unwrap(),
         )
         .unwrap()
+    }
+
+    /// Writes a Debian host root with `n` installed packages (version `version`).
+    fn debian_with_packages(root: &std::path::Path, n: usize, version: &str) {
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(
+            root.join("etc/os-release"),
+            "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+        let status: String = (0..n)
+            .map(|i| {
+                format!(
+                    "Package: pkg-{i:03}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\n\n"
+                )
+            })
+            .collect();
+        std::fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+    }
+
+    /// Only `inventory.software` runs.
+    fn software_only(s: &mut Setup) {
+        s.config.disabled_checks = crate::checks::ids()
+            .into_iter()
+            .filter(|id| *id != "inventory.software")
+            .map(str::to_owned)
+            .collect();
+    }
+
+    fn spooled_statement(agent: &Agent, seq: u64) -> (Vec<u8>, serde_json::Value) {
+        let entry = agent
+            .spool
+            .entries()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .unwrap();
+        let record = agent.spool.read(&entry).unwrap().unwrap();
+        let payload = Envelope::from_json(&record.body).unwrap().payload;
+        let value = serde_json::from_slice(&payload).unwrap();
+        (record.body, value)
+    }
+
+    /// The first report keeps its list inline while the agent learns that the
+    /// collector takes lists; from then on reports are v3 without packages, naming the
+    /// list, which is sent once per change, kept next to the spool across a restart
+    /// until the reports naming it are delivered, and deleted afterwards (the latest
+    /// stays).
+    #[tokio::test]
+    async fn v3_reports_name_their_list_which_is_sent_once_and_kept_until_delivered() {
+        use attest_proto::inventory::{INVENTORY_LIST_FACT, address};
+        let fake = FakeCollector::start().await;
+        let mut s = setup(&fake);
+        software_only(&mut s);
+        debian_with_packages(&s.host, 40, "1.0");
+        let clock = clock();
+        let first = agent(&s);
+        let once = run_once(&first, &clock).await.unwrap();
+        assert_eq!((once.delivered, once.left), (1, 0), "{once:?}");
+        assert_eq!(fake.stored_schemas(), ["attest.report/v1"]);
+        let posts = fake.list_posts();
+        assert_eq!(
+            posts.len(),
+            1,
+            "the agent asked once whether lists are taken"
+        );
+        let addr1 = posts[0].clone();
+        assert!(first.lists.state().accepted);
+
+        let once = run_once(&first, &clock).await.unwrap();
+        assert_eq!(once.delivered, 1);
+        assert_eq!(
+            fake.stored_schemas(),
+            ["attest.report/v1", "attest.report/v3"]
+        );
+        assert_eq!(
+            fake.list_posts().len(),
+            1,
+            "an acknowledged list is not sent again"
+        );
+
+        // Collector down: reports wait in the spool with their lists.
+        fake.set_mode(Mode::Down);
+        run_once(&first, &clock).await.unwrap();
+        let (_, st3) = spooled_statement(&first, 3);
+        let sw = st3["predicate"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == "inventory.software")
+            .unwrap()
+            .clone();
+        assert_eq!(st3["predicate"]["schema"], "attest.report/v3");
+        assert!(sw["facts"].get("packages").is_none(), "{sw}");
+        assert_eq!(sw["facts"][INVENTORY_LIST_FACT], addr1.as_str());
+        assert_eq!(sw["facts"]["count"], 40);
+        let kept = first.lists.get(&addr1).unwrap().unwrap();
+        assert_eq!(address(&kept), addr1);
+        // The package list changes: a second list, both kept.
+        debian_with_packages(&s.host, 41, "1.1");
+        run_once(&first, &clock).await.unwrap();
+        let (body4, _) = spooled_statement(&first, 4);
+        let addr2 = crate::lists::named_by(&body4).unwrap();
+        assert_ne!(addr2, addr1);
+        let mut both = vec![addr1.clone(), addr2.clone()];
+        both.sort();
+        assert_eq!(first.lists.addresses().unwrap(), both);
+        drop(first);
+
+        // Restart, collector back: everything delivered, the new list sent first.
+        fake.set_mode(Mode::Up);
+        let again = agent(&s);
+        assert_eq!(again.lists.addresses().unwrap(), both);
+        let once = run_once(&again, &clock).await.unwrap();
+        assert_eq!(
+            (once.delivered, once.left, once.quarantined),
+            (3, 0, 0),
+            "{once:?}"
+        );
+        assert_eq!(fake.list_posts(), [addr1.clone(), addr2.clone()]);
+        assert!(
+            fake.report_answers().iter().all(Option::is_none),
+            "no report was refused: {:?}",
+            fake.report_answers()
+        );
+        assert_eq!(fake.stored_seqs(), [1, 2, 3, 4, 5]);
+        assert!(fake.chain_unbroken(&again.verifying_key()));
+        assert_eq!(
+            fake.list(&addr2).unwrap(),
+            again.lists.get(&addr2).unwrap().unwrap()
+        );
+        // No pending record needs the first list any more: deleted.
+        assert_eq!(again.lists.addresses().unwrap(), [addr2]);
+    }
+
+    /// A collector that answers `inventory_list_unknown` (it lost the list) gets the
+    /// list and the same report again at once.
+    #[tokio::test]
+    async fn an_unknown_list_is_sent_and_the_report_sent_again() {
+        let fake = FakeCollector::start().await;
+        let mut s = setup(&fake);
+        software_only(&mut s);
+        debian_with_packages(&s.host, 5, "1.0");
+        let clock = clock();
+        let agent = agent(&s);
+        run_once(&agent, &clock).await.unwrap();
+        run_once(&agent, &clock).await.unwrap();
+        assert_eq!(fake.list_posts().len(), 1);
+        fake.forget_lists();
+        let once = run_once(&agent, &clock).await.unwrap();
+        assert_eq!((once.delivered, once.left, once.quarantined), (1, 0, 0));
+        assert_eq!(
+            fake.report_answers(),
+            [
+                None,
+                None,
+                Some(attest_proto::ErrorCode::InventoryListUnknown),
+                None
+            ]
+        );
+        assert_eq!(fake.list_posts().len(), 2);
+        assert_eq!(fake.stored_seqs(), [1, 2, 3]);
+    }
+
+    /// A collector that predates inventory lists (404) keeps getting the package list
+    /// inline; the agent remembers the answer and does not ask again at once.
+    #[tokio::test]
+    async fn an_old_collector_gets_the_list_inline() {
+        let fake = FakeCollector::start().await;
+        fake.set_takes_lists(false);
+        let mut s = setup(&fake);
+        software_only(&mut s);
+        debian_with_packages(&s.host, 5, "1.0");
+        let clock = clock();
+        let agent = agent(&s);
+        for _ in 0..3 {
+            let once = run_once(&agent, &clock).await.unwrap();
+            assert_eq!((once.delivered, once.left), (1, 0));
+        }
+        assert_eq!(fake.stored_schemas(), ["attest.report/v1"; 3]);
+        let state = agent.lists.state();
+        assert!(!state.accepted);
+        let refused = state.refused_at.unwrap();
+        assert!(
+            refused < clock.now() - chrono::Duration::hours(2),
+            "not asked again since the first refusal"
+        );
+        assert!(fake.list_posts().is_empty());
     }
 
     #[test]

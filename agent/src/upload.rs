@@ -14,6 +14,7 @@
 //! | 429 `rate_limited` | kept | stops; retried after `Retry-After` (backoff when absent) |
 //! | 5xx, no answer, connection or TLS failure | kept | stops; retried with backoff |
 //! | 401 / 403 / 404 (`unknown_agent`, `unknown_key`, `wrong_key`, `revoked`, …) | kept | stops; retried with backoff: the problem is the agent's enrollment, not the report, and deleting evidence would not fix it |
+//! | 409 `inventory_list_unknown` (a v3 report) | kept | the inventory list is sent and the report sent again at once ([`crate::lists`]); quarantined only when the agent has no intact copy of the list |
 //! | 409 `chain_conflict`, other 4xx (`malformed`, `not_a_statement`, `too_large`, …) | **quarantined** with the collector's code and message | goes on |
 //!
 //! A report sent by difference ([`crate::delta`]) that the collector refuses with a
@@ -32,11 +33,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use attest_proto::enroll::MAX_RESPONSE_BYTES;
-use attest_proto::{EnrollRequest, EnrollResponse, Envelope, ErrorBody, ErrorCode, Receipt};
+use attest_proto::{
+    EnrollRequest, EnrollResponse, Envelope, ErrorBody, ErrorCode, Receipt, SigningKey,
+};
 use chrono::{DateTime, Utc};
 
 use crate::backoff;
 use crate::delta::DeltaSender;
+use crate::lists::{self, Lists};
 use crate::spool::{Record, Spool, SpoolError};
 use crate::tls::{self, PinMismatch, Trust};
 
@@ -316,6 +320,9 @@ pub enum Delivery {
     RateLimited { retry_after: Option<String> },
     /// Keep it and retry later with backoff; the reason, one line.
     Retry(String),
+    /// `inventory_list_unknown`: the collector needs the report's inventory list
+    /// first ([`crate::lists`]); the collector's answer, one line.
+    ListUnknown(String),
 }
 
 fn error_text(status: u16, body: Option<&ErrorBody>) -> String {
@@ -336,6 +343,9 @@ pub fn classify_error(
         return Delivery::RateLimited { retry_after };
     }
     let text = error_text(status, body);
+    if code == Some(ErrorCode::InventoryListUnknown) {
+        return Delivery::ListUnknown(text);
+    }
     match status {
         409 => Delivery::Reject(format!("rejected by the collector: {text}")),
         401 | 403 | 404 | 407 | 408 => Delivery::Retry(format!(
@@ -481,21 +491,39 @@ pub async fn drain(
     agent_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Drained, SpoolError> {
-    drain_with(spool, client, agent_id, now, &mut DeltaSender::off()).await
+    drain_with(spool, None, client, agent_id, now, &mut DeltaSender::off()).await
 }
 
-/// [`drain`], sending each record as a delta against the last one acknowledged when
-/// the collector takes deltas (`delta` keeps that base).
+/// The inventory lists of a drain and the key that signs them.
+#[derive(Debug, Clone, Copy)]
+pub struct ListSender<'a> {
+    pub lists: &'a Lists,
+    pub key: &'a SigningKey,
+}
+
+/// [`drain`], sending each v3 record's inventory list first when the collector has
+/// not acknowledged it (see [`crate::lists`]; first asks the collector whether it
+/// takes lists when that is not known), and each record as a delta against the last
+/// one acknowledged when the collector takes deltas (`delta` keeps that base, see
+/// [`crate::delta`]). Once the spool is empty, the lists no record needs any more are
+/// deleted (the latest is kept).
 pub async fn drain_with(
     spool: &Spool,
+    lists: Option<ListSender<'_>>,
     client: &CollectorClient,
     agent_id: &str,
     now: DateTime<Utc>,
     delta: &mut DeltaSender,
 ) -> Result<Drained, SpoolError> {
+    if let Some(l) = lists {
+        crate::lists::probe(l.lists, client, l.key, now).await?;
+    }
     let mut drained = Drained::default();
     while let Some(record) = spool.oldest()? {
-        let sent = client.send_report_with(agent_id, &record, delta).await;
+        let sent = match lists {
+            Some(l) => send_with_list(l, client, agent_id, &record, now, delta).await?,
+            None => client.send_report_with(agent_id, &record, delta).await,
+        };
         match sent.delivery {
             Delivery::Delivered(receipt) => {
                 spool.remove(record.seq)?;
@@ -526,14 +554,126 @@ pub async fn drain_with(
                 });
                 return Ok(drained);
             }
-            Delivery::Retry(reason) => {
+            Delivery::Retry(reason) | Delivery::ListUnknown(reason) => {
                 tracing::warn!(seq = record.seq, reason = %reason, "report not delivered; will retry");
                 drained.stopped = Some(Stopped::Backoff(reason));
                 return Ok(drained);
             }
         }
     }
+    if let Some(l) = lists {
+        let latest = l.lists.state().latest;
+        let keep: Vec<&str> = latest.as_deref().into_iter().collect();
+        let deleted = l.lists.retain(&keep)?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "inventory lists no report needs any more deleted");
+        }
+    }
     Ok(drained)
+}
+
+/// Sends a record, its inventory list first when the collector has not acknowledged
+/// it, and once more after sending the list when the collector answers
+/// `inventory_list_unknown`. Never returns [`Delivery::ListUnknown`].
+async fn send_with_list(
+    l: ListSender<'_>,
+    client: &CollectorClient,
+    agent_id: &str,
+    record: &Record,
+    now: DateTime<Utc>,
+    delta: &DeltaSender,
+) -> Result<Sent, SpoolError> {
+    // An answer that stops the record before the report itself went.
+    let stopped = |delivery| Sent {
+        delivery,
+        takes_deltas: false,
+        as_delta: false,
+        wire_bytes: 0,
+    };
+    let named = crate::lists::named_by(&record.body);
+    if let Some(address) = &named
+        && l.lists.state().acknowledged.as_deref() != Some(address.as_str())
+        && let Some(stop) = send_list(l, client, address, now).await?
+    {
+        return Ok(stopped(stop));
+    }
+    let sent = client.send_report_with(agent_id, record, delta).await;
+    let Delivery::ListUnknown(text) = &sent.delivery else {
+        return Ok(sent);
+    };
+    let Some(address) = named else {
+        return Ok(Sent {
+            delivery: Delivery::Retry(text.clone()),
+            ..sent
+        });
+    };
+    if l.lists.get(&address)?.is_none() {
+        return Ok(Sent {
+            delivery: Delivery::Reject(format!(
+                "the collector does not hold inventory list {address} and this agent has no intact \
+                 copy of it ({text})"
+            )),
+            ..sent
+        });
+    }
+    if let Some(stop) = send_list(l, client, &address, now).await? {
+        return Ok(stopped(stop));
+    }
+    let sent = client.send_report_with(agent_id, record, delta).await;
+    Ok(match sent.delivery {
+        Delivery::ListUnknown(text) => Sent {
+            delivery: Delivery::Retry(format!(
+                "the collector took inventory list {address} but still does not hold it: {text}"
+            )),
+            ..sent
+        },
+        delivery => Sent { delivery, ..sent },
+    })
+}
+
+/// Sends the inventory list `address`; `None` when the report should go now (the
+/// collector took the list, or the agent has no copy, or the collector does not take
+/// lists at all: the report then gets the collector's own answer), else what to do
+/// with the record.
+async fn send_list(
+    l: ListSender<'_>,
+    client: &CollectorClient,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Delivery>, SpoolError> {
+    let Some(document) = l.lists.get(address)? else {
+        tracing::warn!(
+            address,
+            "inventory list of a spooled report is missing; sending the report alone"
+        );
+        return Ok(None);
+    };
+    match crate::lists::send(client, l.key, &document).await {
+        lists::Sent::Taken => {
+            tracing::info!(address, "inventory list delivered");
+            l.lists.update_state(|s| {
+                s.accepted = true;
+                s.refused_at = None;
+                s.acknowledged = Some(address.to_owned());
+            })?;
+            Ok(None)
+        }
+        lists::Sent::NotTaken => {
+            tracing::warn!(
+                "the collector no longer takes inventory lists; reports keep their package list from now on"
+            );
+            l.lists.update_state(|s| {
+                s.accepted = false;
+                s.refused_at = Some(now);
+            })?;
+            Ok(None)
+        }
+        lists::Sent::Failed {
+            rate_limited: Some(retry_after),
+            ..
+        } => Ok(Some(Delivery::RateLimited { retry_after })),
+        lists::Sent::Failed { why, .. } => Ok(Some(Delivery::Retry(why))),
+    }
 }
 
 #[cfg(test)]
@@ -843,9 +983,16 @@ mod tests {
         spool.remove(4).unwrap();
         let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
         assert!(delta.base().is_none());
-        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
-            .await
-            .unwrap();
+        let drained = drain_with(
+            &spool,
+            None,
+            &client,
+            &fake.agent_id(),
+            fake.now(),
+            &mut delta,
+        )
+        .await
+        .unwrap();
         assert_eq!(drained.stopped, None);
         assert_eq!(drained.receipts.len(), 3);
         assert_eq!(fake.uploads(), ["full", "delta", "delta"]);
@@ -897,9 +1044,16 @@ mod tests {
         let client = client_for(&fake, fake.pin()).await;
         let mut delta = DeltaSender::open(dir.path().join("delta-base.json"), &fake.agent_id());
         fake.set_forget_bases(true);
-        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
-            .await
-            .unwrap();
+        let drained = drain_with(
+            &spool,
+            None,
+            &client,
+            &fake.agent_id(),
+            fake.now(),
+            &mut delta,
+        )
+        .await
+        .unwrap();
         assert_eq!(drained.stopped, None);
         assert!(drained.quarantined.is_empty());
         assert_eq!(drained.receipts.len(), 3);
@@ -924,9 +1078,16 @@ mod tests {
         fake.set_takes_deltas(false);
         let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
         spool.remove(3).unwrap();
-        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
-            .await
-            .unwrap();
+        let drained = drain_with(
+            &spool,
+            None,
+            &client,
+            &fake.agent_id(),
+            fake.now(),
+            &mut delta,
+        )
+        .await
+        .unwrap();
         assert_eq!(drained.receipts.len(), 2);
         assert_eq!(fake.uploads(), ["full", "full"]);
         assert!(!path.exists());
@@ -937,9 +1098,16 @@ mod tests {
         let mut delta = DeltaSender::open(path.clone(), &fake.agent_id());
         assert_eq!(delta.base().map(|b| b.seq), Some(2));
         spool.append(3, &reports[2]).unwrap();
-        let drained = drain_with(&spool, &client, &fake.agent_id(), fake.now(), &mut delta)
-            .await
-            .unwrap();
+        let drained = drain_with(
+            &spool,
+            None,
+            &client,
+            &fake.agent_id(),
+            fake.now(),
+            &mut delta,
+        )
+        .await
+        .unwrap();
         assert_eq!(drained.stopped, None);
         assert!(drained.quarantined.is_empty());
         assert_eq!(drained.receipts.len(), 1);
@@ -952,4 +1120,86 @@ mod tests {
     }
 
     use attest_proto::{SigningKey, link_of};
+    /// A spooled v3 report and its list: the list goes first (one report request);
+    /// a v3 report whose list neither the collector nor the agent holds is
+    /// quarantined, and the next report is delivered.
+    #[tokio::test]
+    async fn v3_records_send_their_list_first_or_are_quarantined_without_one() {
+        use attest_proto::inventory::{self, Package};
+        use attest_proto::{ChainState, CheckResult, Statement, Status};
+        let fake = FakeCollector::start().await;
+        let (key, agent_id) = fake.enroll_direct();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let lists = Lists::open(
+            dir.path(),
+            dir.path().join("lists.json"),
+            fake.url().as_str(),
+        )
+        .unwrap();
+        let mut chain = ChainState::genesis(&key.verifying_key());
+        let mut documents = Vec::new();
+        for seq in 1..=3u64 {
+            let mut report = crate::fake_collector::report_at(&agent_id, 0, "");
+            let packages = vec![Package {
+                name: format!("p{seq}"),
+                version: "1".into(),
+                architecture: "all".into(),
+            }];
+            report.results.push(
+                CheckResult::new(inventory::SOFTWARE_CHECK, Status::Info, "1 package")
+                    .fact(inventory::PACKAGES_FACT, &packages),
+            );
+            let (_, document) = inventory::split(&mut report).unwrap().unwrap();
+            chain.stamp(&mut report);
+            let statement = Statement::for_report(report).to_bytes().unwrap();
+            chain.advance(&statement);
+            spool
+                .append(seq, &Envelope::sign(&statement, &key).to_json().unwrap())
+                .unwrap();
+            documents.push(document);
+        }
+        // The agent keeps the lists of seq 1 and 3; the one of seq 2 is lost.
+        lists.put(&documents[0]).unwrap();
+        lists.put(&documents[2]).unwrap();
+        let client = client_for(&fake, fake.pin()).await;
+        let sender = ListSender {
+            lists: &lists,
+            key: &key,
+        };
+        let drained = drain_with(
+            &spool,
+            Some(sender),
+            &client,
+            &agent_id,
+            fake.now(),
+            &mut DeltaSender::off(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(drained.stopped, None);
+        assert_eq!(
+            drained.receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(drained.quarantined.len(), 1);
+        assert_eq!(drained.quarantined[0].0, 2);
+        assert!(
+            drained.quarantined[0].1.contains("no intact copy"),
+            "{:?}",
+            drained.quarantined
+        );
+        let sent = |d: &[u8]| inventory::address(d);
+        assert_eq!(
+            fake.list_posts(),
+            [sent(&documents[0]), sent(&documents[2])]
+        );
+        assert_eq!(
+            fake.report_answers(),
+            [None, Some(ErrorCode::InventoryListUnknown), None]
+        );
+        assert_eq!(lists.state().acknowledged, Some(sent(&documents[2])));
+        // The spool is empty: only the latest list (none recorded here) is kept.
+        assert!(lists.addresses().unwrap().is_empty());
+    }
 }

@@ -74,17 +74,33 @@ pub fn prepare(
     agent_id: &str,
     key: &VerifyingKey,
 ) -> Result<Prepared, Rejection> {
+    Ok(prepare_naming_list(body, envelope, agent_id, key)?.0)
+}
+
+/// [`prepare`], and the address of the inventory list the report names (v3), which
+/// the collector must hold before it stores the report.
+pub fn prepare_naming_list(
+    body: Bytes,
+    envelope: &Envelope,
+    agent_id: &str,
+    key: &VerifyingKey,
+) -> Result<(Prepared, Option<String>), Rejection> {
     let payload = envelope.verified_payload(key)?;
     let statement = Statement::from_slice(payload)?;
     let report = statement.predicate;
     if report.agent_id != agent_id {
-        return Ok(Prepared::OtherAgent {
-            claimed: report.agent_id,
-        });
+        return Ok((
+            Prepared::OtherAgent {
+                claimed: report.agent_id,
+            },
+            None,
+        ));
     }
-    Ok(Prepared::Ready(Box::new(pending_report(
-        body, payload, report,
-    )?)))
+    let list = attest_proto::inventory::address_of(&report).map(str::to_owned);
+    Ok((
+        Prepared::Ready(Box::new(pending_report(body, payload, report)?)),
+        list,
+    ))
 }
 
 /// A report ready for the store: `body` is the envelope (stored verbatim), `payload`

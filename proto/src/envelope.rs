@@ -109,6 +109,20 @@ impl Envelope {
         }
     }
 
+    /// Signs `payload` of another DSSE payload type than a statement (e.g.
+    /// [`crate::INVENTORY_LIST_PAYLOAD_TYPE`]) with the agent key.
+    pub fn sign_payload(payload_type: &str, payload: &[u8], key: &SigningKey) -> Envelope {
+        let sig = sign_message(key, &pae(payload_type, payload));
+        Envelope {
+            payload_type: payload_type.to_owned(),
+            payload: payload.to_vec(),
+            signatures: vec![EnvelopeSignature {
+                keyid: keyid(&key.verifying_key()),
+                sig,
+            }],
+        }
+    }
+
     /// Compact JSON, fields in the order shown in the module docs.
     pub fn to_json(&self) -> Result<Vec<u8>, ProtoError> {
         let wire = WireOut {
@@ -191,7 +205,17 @@ impl Envelope {
 
     /// [`Envelope::verify`] without copying the payload.
     pub fn verified_payload(&self, key: &VerifyingKey) -> Result<&[u8], ProtoError> {
-        if self.payload_type != PAYLOAD_TYPE {
+        self.verified_payload_of_type(PAYLOAD_TYPE, key)
+    }
+
+    /// [`Envelope::verified_payload`] for an envelope whose `payloadType` must be
+    /// exactly `payload_type`.
+    pub fn verified_payload_of_type(
+        &self,
+        payload_type: &str,
+        key: &VerifyingKey,
+    ) -> Result<&[u8], ProtoError> {
+        if self.payload_type != payload_type {
             return Err(ProtoError::UnsupportedPayloadType(echo(&self.payload_type)));
         }
         let id = keyid(key);

@@ -69,11 +69,14 @@ pub enum ErrorCode {
     /// stored report of the signing agent, another payload than the one named, or a
     /// delta that does not rebuild an envelope from it. Send the report in full.
     DeltaBaseUnknown,
+    /// The v3 report names an inventory list (by address) that the collector does
+    /// not hold: send the list (`POST /v1/inventory-lists`), then the report again.
+    InventoryListUnknown,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::Malformed,
         ErrorCode::NotAStatement,
         ErrorCode::UnsupportedPayloadType,
@@ -96,6 +99,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::HostMismatch,
         ErrorCode::DeltaBaseUnknown,
+        ErrorCode::InventoryListUnknown,
     ];
 
     /// The wire string, identical to the serde form.
@@ -123,6 +127,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::HostMismatch => "host_mismatch",
             ErrorCode::DeltaBaseUnknown => "delta_base_unknown",
+            ErrorCode::InventoryListUnknown => "inventory_list_unknown",
         }
     }
 
@@ -143,7 +148,7 @@ impl ErrorCode {
             | ErrorCode::Unauthorized => 401,
             ErrorCode::Revoked | ErrorCode::Forbidden | ErrorCode::HostMismatch => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::ChainConflict => 409,
+            ErrorCode::ChainConflict | ErrorCode::InventoryListUnknown => 409,
             ErrorCode::DeltaBaseUnknown => 412,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
@@ -299,6 +304,7 @@ mod tests {
             ("internal", 500),
             ("host_mismatch", 403),
             ("delta_base_unknown", 412),
+            ("inventory_list_unknown", 409),
         ];
         assert_eq!(expected.len(), ErrorCode::ALL.len());
         for (code, (name, status)) in ErrorCode::ALL.into_iter().zip(expected) {

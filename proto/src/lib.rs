@@ -5,8 +5,10 @@
 //! key encoding ([`keys`]), the per-agent hash chain ([`chain`]), the enrollment and
 //! receipt messages ([`enroll`]), the size limits ([`limits`]), the stable error
 //! codes ([`error`]), the check catalogue every report's ids come from
-//! ([`catalogue`]), the facts the collector reads ([`facts`]) and the envelope form that
-//! reports are compressed by difference in ([`form`]). No I/O, no async runtime: both the agent and the collector depend
+//! ([`catalogue`]), the facts the collector reads ([`facts`]), the inventory list a v3
+//! report names by address ([`inventory`]) and the envelope form that reports are
+//! compressed by difference in ([`form`]). No I/O, no async runtime: both the agent and
+//! the collector depend
 //! on this crate, and it is the one place the format is defined. `docs/proto.md`
 //! describes the format for people.
 //!
@@ -23,6 +25,7 @@ pub mod envelope;
 pub mod error;
 pub mod facts;
 pub mod form;
+pub mod inventory;
 mod json;
 pub mod keys;
 pub mod limits;
@@ -37,6 +40,7 @@ pub use ed25519_dalek::VerifyingKey;
 pub use enroll::{EnrollRequest, EnrollResponse, ErrorBody, Receipt};
 pub use envelope::{Envelope, EnvelopeSignature, PAYLOAD_TYPE, pae};
 pub use error::{ErrorCode, ProtoError};
+pub use inventory::{INVENTORY_LIST_PAYLOAD_TYPE, InventoryList, ListReceipt};
 pub use keys::{
     BASE64, SigningKey, decode_public_key, encode_public_key, keyid, public_key_from_bytes,
     sha256_hex,
@@ -46,6 +50,6 @@ pub use limits::{
 };
 pub use report::{
     AgentInfo, CheckResult, Evidence, HostInfo, OsInfo, REPORT_SCHEMA_V1, REPORT_SCHEMA_V2,
-    REPORT_SCHEMAS, Report, Status,
+    REPORT_SCHEMA_V3, REPORT_SCHEMAS, Report, Status,
 };
 pub use statement::{PREDICATE_TYPE, STATEMENT_TYPE, Statement, Subject, SubjectDigest};

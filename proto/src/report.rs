@@ -10,7 +10,10 @@
 //! writes the lowest version that can carry its report ([`Report::required_schema`]),
 //! so a Linux agent keeps talking to a collector that knows only v1, and a collector
 //! that knows only v1 refuses a v2 report as a whole (`not_a_statement`, "predicate
-//! schema is …") rather than misreading it.
+//! schema is …") rather than misreading it. `attest.report/v3` names the
+//! `inventory.software` package list by address instead of carrying it
+//! ([`crate::inventory`]); an agent writes it only to a collector that takes
+//! inventory lists.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,8 +22,11 @@ use serde_json::{Map, Value};
 pub const REPORT_SCHEMA_V1: &str = "attest.report/v1";
 /// The second: adds `api` evidence and `agent.replay`.
 pub const REPORT_SCHEMA_V2: &str = "attest.report/v2";
+/// The third: `inventory.software` names its package list by address (an inventory
+/// list, [`crate::inventory`]) instead of carrying it.
+pub const REPORT_SCHEMA_V3: &str = "attest.report/v3";
 /// Every schema this crate reads, oldest first.
-pub const REPORT_SCHEMAS: [&str; 2] = [REPORT_SCHEMA_V1, REPORT_SCHEMA_V2];
+pub const REPORT_SCHEMAS: [&str; 3] = [REPORT_SCHEMA_V1, REPORT_SCHEMA_V2, REPORT_SCHEMA_V3];
 
 /// One run of all checks on one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,9 +64,13 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Report {
-    /// The lowest schema that can carry this report: v2 when it is a replay or
-    /// carries `api` evidence, else v1.
+    /// The lowest schema that can carry this report: v3 when it names an inventory
+    /// list (an agent does that only once it knows the collector takes lists), v2
+    /// when it is a replay or carries `api` evidence, else v1.
     pub fn required_schema(&self) -> &'static str {
+        if crate::inventory::uses_list(self) {
+            return REPORT_SCHEMA_V3;
+        }
         let api = self
             .results
             .iter()

@@ -21,7 +21,7 @@ use crate::error::{ProtoError, echo};
 use crate::json::parse_strict;
 use crate::keys::sha256_hex;
 use crate::limits::{MAX_JSON_DEPTH, MAX_STATEMENT_BYTES, check_json_depth};
-use crate::report::{REPORT_SCHEMA_V1, REPORT_SCHEMAS, Report};
+use crate::report::{REPORT_SCHEMA_V1, REPORT_SCHEMA_V3, REPORT_SCHEMAS, Report};
 
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -158,7 +158,8 @@ impl Statement {
 
     /// The rules beyond the JSON shape: the report's schema is one of
     /// [`REPORT_SCHEMAS`] and can carry what the report holds (a v1 report has no
-    /// `api` evidence and is no replay), it is
+    /// `api` evidence and is no replay; only a v3 report names an inventory list, and
+    /// a v3 one never carries the package list inline, see [`crate::inventory`]), it is
     /// part of a chain (`agent_id` set, `seq` ≥ 1, `prev` a `sha256:<hex>` link), and
     /// the subject names the report's host and carries the digest of its machine id.
     pub fn validate(&self) -> Result<(), ProtoError> {
@@ -170,12 +171,21 @@ impl Statement {
                 REPORT_SCHEMAS.join(", ")
             )));
         }
+        if report.schema != REPORT_SCHEMA_V3 && crate::inventory::uses_list(report) {
+            return Err(ProtoError::NotAStatement(format!(
+                "an {} report names an inventory list, which needs {REPORT_SCHEMA_V3}",
+                echo(&report.schema)
+            )));
+        }
         if report.schema == REPORT_SCHEMA_V1 && report.required_schema() != REPORT_SCHEMA_V1 {
             return Err(ProtoError::NotAStatement(format!(
                 "an {REPORT_SCHEMA_V1} report carries api evidence or agent.replay, \
                  which need {}",
                 report.required_schema()
             )));
+        }
+        if report.schema == REPORT_SCHEMA_V3 {
+            crate::inventory::validate_v3(report)?;
         }
         if report.agent_id.is_empty() {
             return Err(ProtoError::NotAStatement(
@@ -310,7 +320,7 @@ pub(crate) mod tests {
         v["predicateType"] = "https://slsa.dev/provenance/v1".into();
         assert_eq!(code_of(&v), ErrorCode::NotAStatement);
         let mut v = value();
-        v["predicate"]["schema"] = "attest.report/v3".into();
+        v["predicate"]["schema"] = "attest.report/v4".into();
         assert_eq!(code_of(&v), ErrorCode::NotAStatement);
     }
 

@@ -1057,3 +1057,79 @@ fn the_second_upload_goes_as_a_delta_and_is_stored_as_signed() {
     });
     assert_chain(&c, &agent, 2, &[]);
 }
+
+/// The live host's package list travels once, against the real collector: the first
+/// report carries it inline while the agent learns that the collector takes
+/// inventory lists; the next ones are `attest.report/v3`, name the list by address
+/// and carry no packages; a reader gets the list back with exactly that address, and
+/// the agent keeps only the latest list once its spool is empty.
+#[test]
+fn an_unchanged_package_list_travels_once() {
+    use attest_proto::inventory::{self, InventoryList};
+    let dir = tempfile::tempdir().unwrap();
+    let (c, agent) = enrolled(dir.path());
+    for _ in 0..3 {
+        let out = agent.run(&["run", "--once"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_chain(&c, &agent, 3, &[]);
+    let id = agent.enrollment()["agent_id"].as_str().unwrap().to_owned();
+    let auditor = c.apitoken("auditor");
+    block_on(async {
+        let client: Client = c.client();
+        let mut reports = Vec::new();
+        for seq in 1..=3 {
+            let resp = client
+                .get(&format!("/v1/agents/{id}/reports/{seq}"), Some(&auditor))
+                .await
+                .unwrap();
+            assert_eq!(resp.status, 200);
+            let env = Envelope::from_json(&resp.body).unwrap();
+            reports.push(Statement::from_slice(&env.payload).unwrap().predicate);
+        }
+        let software = |r: &attest_proto::Report| {
+            r.results
+                .iter()
+                .find(|x| x.check == inventory::SOFTWARE_CHECK)
+                .unwrap()
+                .clone()
+        };
+        if software(&reports[0]).status != attest_proto::Status::Info {
+            // No package database on this machine: nothing to move.
+            return;
+        }
+        assert_ne!(reports[0].schema, attest_proto::REPORT_SCHEMA_V3);
+        assert!(software(&reports[0]).facts.contains_key("packages"));
+        let address = inventory::address_of(&reports[1]).unwrap().to_owned();
+        for r in &reports[1..] {
+            assert_eq!(r.schema, attest_proto::REPORT_SCHEMA_V3);
+            assert!(!software(r).facts.contains_key("packages"));
+            assert_eq!(inventory::address_of(r), Some(address.as_str()));
+        }
+        let resp = client
+            .get(&format!("/v1/inventory-lists/{address}"), Some(&auditor))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(inventory::address(&resp.body), address);
+        let list = InventoryList::from_slice(&resp.body).unwrap();
+        assert_eq!(
+            software(&reports[1]).facts["count"],
+            serde_json::json!(list.packages.len())
+        );
+        assert_eq!(
+            software(&reports[1]).facts["sha256"],
+            list.digest().as_str()
+        );
+        // The inline list of the first report is the same packages.
+        assert_eq!(
+            software(&reports[0]).facts["packages"],
+            serde_json::to_value(&list.packages).unwrap()
+        );
+    });
+    let kept: Vec<_> = std::fs::read_dir(agent.spool().join("lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+}

@@ -15,7 +15,7 @@ use super::delta::{self, Encoding};
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::auth::{hash_token, random_hex};
 use crate::guard::ConnState;
-use crate::ingest::{Prepared, decode, prepare};
+use crate::ingest::{Prepared, decode, prepare_naming_list};
 use crate::logsafe::esc;
 use crate::store::{EnrollOutcome, IngestOutcome, NewAgent};
 
@@ -186,9 +186,12 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         return Err(e);
     }
 
-    let pending = match prepare(bytes, &envelope, &agent_id, &key)? {
-        Prepared::Ready(p) => *p,
-        Prepared::OtherAgent { claimed } => {
+    let pending = match prepare_naming_list(bytes, &envelope, &agent_id, &key)? {
+        (Prepared::Ready(p), list) => {
+            super::inventory::require_list(state, list.as_deref()).await?;
+            *p
+        }
+        (Prepared::OtherAgent { claimed }, _) => {
             return Err(if state.store.agent(&claimed).await?.is_some() {
                 ApiError::new(
                     ErrorCode::WrongKey,

@@ -5,6 +5,8 @@
 //! | --- | --- | --- |
 //! | `POST /v1/enroll` | an agent with a token | enroll a public key, get the agent id |
 //! | `POST /v1/reports` | an enrolled agent (its signature) | store a signed report, get a receipt; the body is the envelope or a delta against an acknowledged report ([`delta`]) |
+//! | `POST /v1/inventory-lists` | an enrolled agent (its signature) | store a signed inventory list once by address |
+//! | `GET /v1/inventory-lists/{address}` | auditor | an inventory list document, verbatim |
 //! | `GET /v1/log/checkpoint` | anyone | the signed log head |
 //! | `GET /v1/log/proof/{index}` | anyone | an inclusion proof (`?tree_size=N`) |
 //! | `GET /healthz`, `GET /metrics` | anyone | liveness (with the database), Prometheus |
@@ -20,6 +22,7 @@
 mod delta;
 mod error;
 mod ingest;
+mod inventory;
 mod log;
 mod ops;
 mod read;
@@ -114,6 +117,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/enroll", post(ingest::enroll))
         .route("/v1/reports", post(ingest::report))
+        .route("/v1/inventory-lists", post(inventory::post))
+        .route("/v1/inventory-lists/{address}", get(inventory::get))
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/proof/{index}", get(log::proof))
         .route("/healthz", get(ops::healthz))
@@ -251,6 +256,9 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
 }
 
 #[cfg(test)]
+mod inventory_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
@@ -260,7 +268,7 @@ mod tests {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt as _;
 
-    async fn state(dir: &std::path::Path) -> Arc<AppState> {
+    pub(super) async fn state(dir: &std::path::Path) -> Arc<AppState> {
         let url = format!("sqlite://{}", dir.join("c.db").display());
         let store = crate::store::open(&url, 4).await.unwrap();
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::at(1_790_000_000_000));
@@ -285,7 +293,7 @@ mod tests {
         ))
     }
 
-    async fn call(
+    pub(super) async fn call(
         state: &Arc<AppState>,
         method: &str,
         uri: &str,
@@ -304,7 +312,7 @@ mod tests {
         (status, body.to_vec())
     }
 
-    fn code(body: &[u8]) -> String {
+    pub(super) fn code(body: &[u8]) -> String {
         serde_json::from_slice::<serde_json::Value>(body).unwrap()["error"]
             .as_str()
             .unwrap()
@@ -312,7 +320,7 @@ mod tests {
     }
 
     /// A GET with an API token: status, headers, body.
-    async fn get_as(
+    pub(super) async fn get_as(
         state: &Arc<AppState>,
         uri: &str,
         token: &str,
@@ -407,8 +415,8 @@ mod tests {
         for (schema, says) in [
             (REPORT_SCHEMA_V1, "carries api evidence or agent.replay"),
             (
-                "attest.report/v3",
-                "predicate schema is \"attest.report/v3\"",
+                "attest.report/v4",
+                "predicate schema is \"attest.report/v4\"",
             ),
         ] {
             let mut wrong = v2.clone();

@@ -25,7 +25,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn require(&self, needed: Role) -> Result<(), ApiError> {
+    pub(super) fn require(&self, needed: Role) -> Result<(), ApiError> {
         if allows(self.role, needed) {
             Ok(())
         } else {

@@ -10,6 +10,7 @@
 //! | `checkpoint.json` | a checkpoint of the collector's Merkle log, signed with that key |
 //! | `keys/<agent_id>.json` | each cited agent's enrolled Ed25519 public key and host |
 //! | `envelopes/<agent_id>/<seq>.json` | every envelope the report cites, byte for byte as stored (for a period, with its replays: links of the chain, never evidence) |
+//! | `inventory-lists/<hex>.json` | every inventory list a cited v3 report names, byte for byte (its SHA-256 is `<hex>`, the address the signed report gives) |
 //! | `proofs.json` | per envelope, its log index and inclusion proof in the checkpoint's tree |
 //! | `report.json`, `report.html` | the report of the same time or period |
 //! | `manifest.json` | the SHA-256 and size of every file above, the scope, the collector key |
@@ -141,7 +142,8 @@ UNPINNED (or FAILED when you gave the key). It checks the SHA-256 of every file\
 against manifest.json and the collector's signature over it (manifest.sig); every\n\
 envelope's Ed25519 signature (DSSE) with its agent's key (keys/); that each envelope\n\
 is the report its path names; the chain links between an agent's reports; each\n\
-envelope's inclusion proof (proofs.json) in the Merkle tree of checkpoint.json; the\n\
+envelope's inclusion proof (proofs.json) in the Merkle tree of checkpoint.json; that\n\
+each inventory list a report names is in inventory-lists/ with that SHA-256; the\n\
 checkpoint's signature; and that report.json cites exactly these envelopes.\n\
 \n\
 The envelopes are DSSE envelopes of in-toto statements: standard in-toto tooling\n\
@@ -200,6 +202,14 @@ fn cited<'a>(g: &'a Gathered, replays: &'a [ReportRecord], when: &When) -> Vec<&
     out.sort_by_key(|r| r.log_index);
     out.dedup_by_key(|r| r.log_index);
     out
+}
+
+/// The inventory list a stored envelope's report names (v3), read without verifying
+/// the signature (the collector did at ingest; `verify` does again).
+fn inventory_list_of(envelope: &[u8]) -> Option<String> {
+    let env = attest_proto::Envelope::from_json(envelope).ok()?;
+    let statement = attest_proto::Statement::from_slice(&env.payload).ok()?;
+    attest_proto::inventory::address_of(&statement.predicate).map(str::to_owned)
 }
 
 /// Writes the evidence bundle of a time or a period to `path`.
@@ -284,6 +294,7 @@ pub async fn export(
         let indexes: Vec<i64> = cited.iter().map(|r| r.log_index).collect();
         let by_index: BTreeMap<i64, &ReportRecord> =
             cited.iter().map(|r| (r.log_index, *r)).collect();
+        let mut lists: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for chunk in indexes.chunks(1000) {
             for env in stores.reports.envelopes(chunk).await? {
                 let Some(r) = by_index.get(&env.log_index) else {
@@ -291,6 +302,9 @@ pub async fn export(
                 };
                 let path = format!("envelopes/{}/{}.json", r.agent_id, r.seq);
                 w.add(&path, &env.envelope)?;
+                if let Some(address) = inventory_list_of(&env.envelope) {
+                    lists.insert(address);
+                }
                 let index = u64::try_from(env.log_index).unwrap_or_default();
                 let audit = crate::log::inclusion_proof(&nodes, index, head.tree_size)
                     .await
@@ -303,6 +317,15 @@ pub async fn export(
                 });
                 progress.tick();
             }
+        }
+        for address in &lists {
+            let document = stores.store.inventory_list(address).await?.ok_or_else(|| {
+                ReportError::Invalid(format!(
+                    "inventory list {address}, named by a cited report, is not stored"
+                ))
+            })?;
+            let hex = address.trim_start_matches("sha256:");
+            w.add(&format!("inventory-lists/{hex}.json"), &document)?;
         }
         let n = proofs.len();
         w.add(

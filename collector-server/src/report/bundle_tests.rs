@@ -179,3 +179,99 @@ async fn files_out_of_export_order_are_held_and_checked() {
             .unwrap_err();
     assert!(e.to_string().contains("more than 1000 bytes held"), "{e}");
 }
+
+/// A cited v3 report's inventory list travels in the bundle under its address; the
+/// bundle verifies, and an altered or missing list fails verification and is named.
+#[tokio::test]
+async fn a_bundle_carries_the_inventory_lists_its_reports_name() {
+    use attest_proto::inventory::{self, Package};
+    use attest_proto::{CheckResult, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, catalog) = super::tests::fleet(dir.path()).await;
+    let s = stores.store.as_ref();
+    let mut agents = crate::fleetsim::enroll(s, 77, 1, T0 - 30 * 24 * HOUR)
+        .await
+        .unwrap();
+    let a = &mut agents[0];
+    let at = chrono::DateTime::from_timestamp_millis(T0 - HOUR).unwrap();
+    let mut report = crate::fleetsim::sim_report(&catalog, a, 77, 0, at);
+    report
+        .results
+        .retain(|r| r.check != inventory::SOFTWARE_CHECK);
+    let packages: Vec<Package> = (0..200)
+        .map(|i| Package {
+            name: format!("pkg-{i}"),
+            version: "1.0".into(),
+            architecture: "amd64".into(),
+        })
+        .collect();
+    report.results.push(
+        CheckResult::new(inventory::SOFTWARE_CHECK, Status::Info, "200 packages")
+            .fact("count", 200)
+            .fact(inventory::PACKAGES_FACT, &packages),
+    );
+    let (_, document) = inventory::split(&mut report).unwrap().unwrap();
+    let address = inventory::address(&document);
+    let json = a.sign_next(&mut report).unwrap();
+    assert_eq!(report.schema, attest_proto::REPORT_SCHEMA_V3);
+    s.put_inventory_list(&crate::store::NewInventoryList {
+        address: address.clone(),
+        agent_id: a.agent_id.clone(),
+        document: document.clone(),
+        received_at: T0 - HOUR,
+    })
+    .await
+    .unwrap();
+    let out = s
+        .ingest_batch(&[a.pending(json).unwrap()], T0 - HOUR + 1000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], crate::store::IngestOutcome::Stored(_)),
+        "{out:?}"
+    );
+
+    let key = attest_proto::SigningKey::from_bytes(&[42; 32]);
+    let opts = Options {
+        when: When::AsOf(T0),
+        window: DEFAULT_WINDOW_MS,
+        generated_at: T0 + 60_000,
+        html_host_limit: 100,
+        organization: None,
+    };
+    let path = dir.path().join("evidence.tar.gz");
+    export(&stores, &catalog, &opts, &key, &path, &Progress::quiet())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let v = verify_bytes(&bytes, &Trust::key(&key.verifying_key())).unwrap();
+    assert!(v.ok(), "{}", v.text());
+    let entries = read_entries(&bytes).unwrap();
+    let list_path = format!(
+        "inventory-lists/{}.json",
+        address.trim_start_matches("sha256:")
+    );
+    let i = entries.iter().position(|(p, _)| *p == list_path).unwrap();
+    assert_eq!(entries[i].1, document);
+    let envelope_path = format!("envelopes/{}/1.json", a.agent_id);
+    assert!(entries.iter().any(|(p, _)| *p == envelope_path));
+
+    // One package changed: the list no longer has the address the report signed.
+    let mut altered = entries.clone();
+    let text = String::from_utf8(altered[i].1.clone()).unwrap();
+    altered[i].1 = text.replacen("\"1.0\"", "\"1.1\"", 1).into_bytes();
+    let files = named(&write_entries(&altered).unwrap());
+    assert!(files.contains(&list_path), "{files:?}");
+    let v = verify_bytes(&write_entries(&altered).unwrap(), &Trust::default()).unwrap();
+    assert!(
+        v.text().contains("not the address its name gives"),
+        "{}",
+        v.text()
+    );
+    // Missing: the report that names it is blamed.
+    let mut removed = entries.clone();
+    removed.remove(i);
+    let files = named(&write_entries(&removed).unwrap());
+    assert!(files.contains(&envelope_path), "{files:?}");
+    stores.store.close().await;
+}

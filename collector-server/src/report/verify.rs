@@ -403,6 +403,8 @@ struct Record {
     prev: String,
     /// The signed report says `agent.replay`: never evidence.
     replay: bool,
+    /// The inventory list the signed report names (v3), by address.
+    inventory_list: Option<String>,
     /// Its log index and whether the proof leads to the checkpoint's root.
     proof: Option<(u64, bool)>,
 }
@@ -645,6 +647,7 @@ fn check_envelope(e: &EnvelopeFile, key: &VerifyingKey) -> Result<Record, Envelo
         EnvelopeFail::Message(format!("signed, but not an Attest statement: {err}"))
     })?;
     let report = statement.predicate;
+    let inventory_list = attest_proto::inventory::address_of(&report).map(str::to_owned);
     if report.agent_id != e.agent || report.seq != e.seq {
         return Err(EnvelopeFail::Message(format!(
             "holds report seq {} of agent {}, not seq {} of {} (swapped or misplaced)",
@@ -658,6 +661,7 @@ fn check_envelope(e: &EnvelopeFile, key: &VerifyingKey) -> Result<Record, Envelo
         payload_sha: sha256_hex(payload),
         prev: report.prev,
         replay: report.agent.replay,
+        inventory_list,
         proof: None,
     })
 }
@@ -704,6 +708,9 @@ struct Check<'l> {
     proof_paths: HashSet<String>,
     waiting_proofs: Vec<ProofIn>,
     citations: Option<Vec<Citation>>,
+    /// The inventory lists of `inventory-lists/<hex>.json` whose bytes match the
+    /// address their name gives.
+    lists: HashSet<String>,
 }
 
 impl<'l> Check<'l> {
@@ -729,6 +736,7 @@ impl<'l> Check<'l> {
             proof_paths: HashSet::new(),
             waiting_proofs: Vec::new(),
             citations: None,
+            lists: HashSet::new(),
         }
     }
 
@@ -807,6 +815,22 @@ impl<'l> Check<'l> {
                 {
                     let bytes = data.hold(path, size, held)?;
                     self.key(path, name, &bytes);
+                } else if let Some(hex) = path
+                    .strip_prefix("inventory-lists/")
+                    .and_then(|n| n.strip_suffix(".json"))
+                {
+                    let address = format!("sha256:{hex}");
+                    let bytes = data.hold(path, size, held)?;
+                    if !attest_proto::inventory::is_address(&address) {
+                        self.v.fail(path, "not inventory-lists/<hex SHA-256>.json");
+                    } else if attest_proto::inventory::address(&bytes) != address {
+                        self.v.fail(
+                            path,
+                            "altered: its SHA-256 is not the address its name gives",
+                        );
+                    } else {
+                        self.lists.insert(address);
+                    }
                 }
             }
         }
@@ -1238,6 +1262,22 @@ impl<'l> Check<'l> {
                         v.fail(path, format!("shares log index {index} with {other}"));
                     }
                 }
+            }
+        }
+
+        // The inventory lists the signed reports name (v3): in the bundle, intact.
+        for (path, rec) in &records {
+            if let Some(address) = &rec.inventory_list
+                && !self.lists.contains(address)
+            {
+                v.fail(
+                    path,
+                    format!(
+                        "names inventory list {address}, which the bundle does not hold \
+                         intact (inventory-lists/{}.json)",
+                        address.trim_start_matches("sha256:")
+                    ),
+                );
             }
         }
 

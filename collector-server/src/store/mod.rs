@@ -386,6 +386,73 @@ pub enum IngestOutcome {
     Rejected { code: ErrorCode, message: String },
 }
 
+/// An inventory list to store: its verified document and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInventoryList {
+    /// `sha256:<hex>` of `document`.
+    pub address: String,
+    /// The agent whose signature carried it.
+    pub agent_id: String,
+    /// The list document's exact bytes (stored zstd-compressed).
+    pub document: Vec<u8>,
+    pub received_at: Millis,
+}
+
+/// The zstd level of stored inventory lists.
+const INVENTORY_LIST_ZSTD_LEVEL: i32 = 3;
+
+/// A list document as stored: zstd-compressed.
+pub(crate) fn compress_inventory_list(document: &[u8]) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::compress(document, INVENTORY_LIST_ZSTD_LEVEL)
+        .map_err(|e| StoreError::Corrupt(format!("compressing an inventory list: {e}")))
+}
+
+/// A stored list back to its document, checked against its address and size.
+pub(crate) fn decompress_inventory_list(
+    address: &str,
+    size: i64,
+    body: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt(format!("inventory list {address}: {why}"));
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|s| *s <= attest_proto::inventory::MAX_INVENTORY_LIST_BYTES)
+        .ok_or_else(|| corrupt(format!("stored size {size} is out of range")))?;
+    let document = zstd::bulk::decompress(body, size).map_err(|e| corrupt(e.to_string()))?;
+    if document.len() != size || attest_proto::inventory::address(&document) != address {
+        return Err(corrupt("does not match its address".into()));
+    }
+    Ok(document)
+}
+
+#[cfg(test)]
+mod inventory_list_tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_list_reads_back_only_when_it_matches_its_address() {
+        let doc = br#"{"schema":"attest.inventory-list/v1","packages":[]}"#;
+        let address = attest_proto::inventory::address(doc);
+        let body = compress_inventory_list(doc).unwrap();
+        assert_eq!(
+            decompress_inventory_list(&address, doc.len() as i64, &body).unwrap(),
+            doc
+        );
+        let other = attest_proto::inventory::address(b"x");
+        for (addr, size, body) in [
+            (other.as_str(), doc.len() as i64, body.clone()),
+            (address.as_str(), doc.len() as i64 - 1, body.clone()),
+            (address.as_str(), -1, body.clone()),
+            (address.as_str(), doc.len() as i64, b"not zstd".to_vec()),
+        ] {
+            assert!(matches!(
+                decompress_inventory_list(addr, size, &body),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+    }
+}
+
 /// What the integrity check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntegrityReport {
@@ -496,6 +563,16 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets `key` if it has no value yet; returns the value now stored.
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    // Inventory lists (by address; see `attest_proto::inventory`).
+    /// Stores a list once by its address; `false` when that address was already held
+    /// (nothing changes then).
+    async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError>;
+    /// Whether the list with this address is held.
+    async fn has_inventory_list(&self, address: &str) -> Result<bool, StoreError>;
+    /// The list document with this address, its exact bytes (the address is checked
+    /// again: damaged data is an error, never other bytes).
+    async fn inventory_list(&self, address: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Pool figures for the metrics.
     fn pool_stats(&self) -> PoolStats;

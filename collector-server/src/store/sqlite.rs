@@ -25,9 +25,9 @@ use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
-    LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, PendingReport,
-    PoolStats, ReportInfo, Role, Store, StoreError, StoredEnvelope, StoredResult, check_log,
-    hash_from,
+    LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, NewInventoryList,
+    PendingReport, PoolStats, ReportInfo, Role, Store, StoreError, StoredEnvelope, StoredResult,
+    check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -71,6 +71,15 @@ pub(crate) fn migrator() -> Migrator {
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!(
                     "../../migrations/sqlite/0005_envelope_codec.sql"
+                )),
+                false,
+            ),
+            Migration::new(
+                8,
+                Cow::Borrowed("inventory lists"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/sqlite/0008_inventory_lists.sql"
                 )),
                 false,
             ),
@@ -979,6 +988,43 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {
+        let body = super::compress_inventory_list(&list.document)?;
+        let size = i64::try_from(list.document.len())
+            .map_err(|_| StoreError::Corrupt("inventory list size out of range".into()))?;
+        let done = sqlx::query(
+            "INSERT INTO inventory_lists (address, agent_id, size, body, received_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(&list.address)
+        .bind(&list.agent_id)
+        .bind(size)
+        .bind(body)
+        .bind(list.received_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn has_inventory_list(&self, address: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM inventory_lists WHERE address = ?")
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn inventory_list(&self, address: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT size, body FROM inventory_lists WHERE address = ?")
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(size, body)| super::decompress_inventory_list(address, size, &body))
+            .transpose()
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -827,10 +827,54 @@ async fn host_binding(store: &dyn Store) {
     assert_eq!(stored(&out[0]).seq, 1);
 }
 
+/// Inventory lists: stored once by address whoever sends them, read back exactly,
+/// unknown addresses absent. Needs the agents `ingest` enrolled.
+async fn inventory_lists(store: &dyn Store) {
+    use attest_proto::inventory::{InventoryList, Package, address};
+    let list = |n: usize| {
+        InventoryList::new(
+            (0..n)
+                .map(|i| Package {
+                    name: format!("pkg{i}"),
+                    version: "1.0".into(),
+                    architecture: "amd64".into(),
+                })
+                .collect(),
+        )
+        .to_bytes()
+        .unwrap()
+    };
+    let (one, two) = (list(300), list(301));
+    let new = |doc: &[u8], agent: &str| NewInventoryList {
+        address: address(doc),
+        agent_id: agent.into(),
+        document: doc.to_vec(),
+        received_at: T0,
+    };
+    assert!(!store.has_inventory_list(&address(&one)).await.unwrap());
+    assert_eq!(store.inventory_list(&address(&one)).await.unwrap(), None);
+    assert!(store.put_inventory_list(&new(&one, "agt_1")).await.unwrap());
+    // Again, from the same or another agent: held once, unchanged.
+    assert!(!store.put_inventory_list(&new(&one, "agt_1")).await.unwrap());
+    assert!(!store.put_inventory_list(&new(&one, "agt_2")).await.unwrap());
+    assert!(store.put_inventory_list(&new(&two, "agt_2")).await.unwrap());
+    assert!(store.has_inventory_list(&address(&one)).await.unwrap());
+    assert_eq!(
+        store.inventory_list(&address(&one)).await.unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(
+        store.inventory_list(&address(&two)).await.unwrap(),
+        Some(two.clone())
+    );
+    assert!(!store.has_inventory_list(&address(b"other")).await.unwrap());
+}
+
 async fn suite(store: DynStore) {
     let s: &dyn Store = store.as_ref();
     enrollment(s).await;
     ingest(s).await;
+    inventory_lists(s).await;
     log_over_many_batches(s).await;
     large_batch(s).await;
     tokens_audit_meta(s).await;
