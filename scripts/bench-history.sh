@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: stored bytes per report of one host's hourly history (issue 14, first
-# increment: envelopes stored by difference).
+# Benchmark: stored bytes per report of one host's hourly history (issue 14:
+# envelopes stored by difference, results stored as changes).
 #
 #   scripts/bench-history.sh [HOST] [REPORTS]
 #
@@ -11,7 +11,8 @@
 # when ATTEST_TEST_POSTGRES_URL is set (at build and run time), PostgreSQL. Prints the
 # envelope bytes per report as sent (what the envelope column held before) and as
 # stored, the keyframe/delta split, the database size per report (envelopes and the
-# flattened results), and the codec's own time per report. Runs the ignored test
+# result change rows), the results' own bytes per report as change rows and as one
+# row per check per report (schema 5, before), and the codec's own time per report. Runs the ignored test
 # `store::delta_tests::bench_history_bytes_per_report` (debug build, zstd at -O3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
