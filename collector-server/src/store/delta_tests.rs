@@ -909,13 +909,17 @@ async fn bench_history_bytes_per_report() {
                 .await
                 .unwrap();
             // Results: the change rows, then one row per check per report as schema 5
-            // stored them (the file without either, then with the flattened table).
+            // stored them (the database without either, then with the flattened table;
+            // sizes from the page count, which the WAL cannot leave stale).
+            let size = "SELECT p.page_count * s.page_size FROM pragma_page_count() p, \
+                        pragma_page_size() s";
+            let with_changes: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
             sqlx::query("DROP TABLE result_changes")
                 .execute(&pool)
                 .await
                 .unwrap();
             sqlx::query("VACUUM").execute(&pool).await.unwrap();
-            let bare = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            let bare: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
             sqlx::query(
                 "CREATE TABLE results (log_index INTEGER NOT NULL, position INTEGER NOT NULL, \
                  agent_id TEXT NOT NULL, check_id TEXT NOT NULL, status TEXT NOT NULL, \
@@ -927,12 +931,12 @@ async fn bench_history_bytes_per_report() {
             .unwrap();
             insert_flat!(&pool, &flat, "?");
             sqlx::query("VACUUM").execute(&pool).await.unwrap();
-            let flat_file = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            let flat_file: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
             println!(
-                "history sqlite: results {:.0} B/report as {change_rows} change rows (file \
-                 difference after VACUUM); one row per check per report (schema 5, before): \
+                "history sqlite: results {:.0} B/report as {change_rows} change rows (pages \
+                 after VACUUM); one row per check per report (schema 5, before): \
                  {:.0} B/report ({} rows)",
-                (file - bare) as f64 / n as f64,
+                (with_changes - bare) as f64 / n as f64,
                 (flat_file - bare) as f64 / n as f64,
                 flat.len()
             );

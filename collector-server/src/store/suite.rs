@@ -1452,6 +1452,65 @@ mod result_changes {
             .block_on(f)
     }
 
+    /// The cases the property test finds by chance, spelled out: a late report that
+    /// differs from both neighbours, arriving in a later batch and in the same batch;
+    /// a check gone and back; a report above the late one that equals the one below.
+    fn late_cases() -> Vec<Vec<(usize, Op)>> {
+        let run = |shape| Op::Run {
+            n: 1,
+            change: false,
+            shape,
+        };
+        let gap = |shape| Op::Gap { n: 1, shape };
+        vec![
+            vec![
+                (0, run(Shape::Same)),
+                (0, gap(Shape::Flip(3))),
+                (0, run(Shape::Same)),
+                (0, Op::Flush),
+                (0, Op::Late),
+            ],
+            vec![
+                (0, run(Shape::Same)),
+                (0, gap(Shape::Drop(2))),
+                (0, gap(Shape::Twice(5))),
+                (0, run(Shape::Rotate(1))),
+                (0, Op::Late),
+                (0, Op::Late),
+            ],
+            vec![
+                (1, gap(Shape::Flip(0))),
+                (1, run(Shape::Same)),
+                (1, Op::Restart),
+                (1, Op::Late),
+                (1, run(Shape::Flip(0))),
+            ],
+        ]
+    }
+
+    #[tokio::test]
+    async fn sqlite_late_reports_keep_every_report_its_results() {
+        for ops in late_cases() {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+            run(&url, &ops).await;
+        }
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(attest_postgres),
+        ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+    )]
+    async fn postgres_late_reports_keep_every_report_its_results() {
+        for ops in late_cases() {
+            let url = postgres::create_test_database(&postgres_url(), "late")
+                .await
+                .unwrap();
+            run(&url, &ops).await;
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
