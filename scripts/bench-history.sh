@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: stored bytes per report of one host's hourly history (issue 14, first
-# increment: envelopes stored by difference), and bytes on the wire per upload of the
-# same stream (second increment: reports sent by difference).
+# Benchmark: stored bytes per report of one host's hourly history (issue 14:
+# envelopes stored by difference, results stored as changes), and bytes on the wire
+# per upload of the same stream (reports sent by difference).
 #
 #   scripts/bench-history.sh [HOST] [REPORTS]
 #
@@ -12,10 +12,11 @@
 # when ATTEST_TEST_POSTGRES_URL is set (at build and run time), PostgreSQL. Prints the
 # envelope bytes per report as sent (what the envelope column held before) and as
 # stored, the keyframe/delta split, the database size per report (envelopes and the
-# flattened results), and the codec's own time per report. Then the same stream as
-# uploads: body bytes per upload in full, with zstd alone, and as a delta against the
-# report before it (mean, p50, p99). Runs the ignored tests
-# `store::delta_tests::bench_history_bytes_per_report` and
+# result change rows), the results' own bytes per report as change rows and as one
+# row per check per report (schema 5, before), and the codec's own time per report.
+# Then the same stream as uploads: body bytes per upload in full, with zstd alone,
+# and as a delta against the report before it (mean, p50, p99). Runs the ignored
+# tests `store::delta_tests::bench_history_bytes_per_report` and
 # `store::delta_tests::bench_upload_bytes_per_report` (debug build, zstd at -O3).
 set -euo pipefail
 cd "$(dirname "$0")/.."

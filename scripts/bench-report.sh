@@ -61,9 +61,12 @@ for _, sha, env, codec, bcodec, benv in latest:
     payload = statement(codec, env, bcodec, benv)
     assert hashlib.sha256(payload).hexdigest() == sha
     results += len(json.loads(payload)["predicate"]["results"])
+# Results are stored as changes (docs/collector.md): a report's are the rows open at its seq.
 rows = db.execute(
-    "SELECT log_index, check_id, status, summary, reason FROM results "
-    "WHERE log_index IN (SELECT value FROM json_each(?))",
+    "SELECT r.log_index, c.check_id, c.status, c.summary, c.reason FROM reports r "
+    "JOIN result_changes c ON c.agent_id = r.agent_id AND c.seq_to > r.seq "
+    "AND c.seq_from <= r.seq "
+    "WHERE r.log_index IN (SELECT value FROM json_each(?)) AND c.position IS NOT NULL",
     (json.dumps([l[0] for l in latest]),)).fetchall()
 assert len(rows) == results
 open(sys.argv[2], "w").write(f"{len(latest)} reports, {len(rows)} results\n")

@@ -126,6 +126,7 @@ pub fn pending_report(
             check: r.check,
             status: r.status.as_str(),
             summary: r.summary,
+            facts_sha256: crate::store::changes::facts_sha256(&r.facts),
             reason: r.reason,
         })
         .collect();

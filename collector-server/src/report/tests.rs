@@ -543,7 +543,7 @@ fn results_of(h: &model::HostEntry) -> Vec<(String, Option<&'static str>, Option
 }
 
 /// The results of a report whose envelope verifies are those of the signed payload:
-/// rewriting the stored result rows changes nothing in the report.
+/// rewriting the stored result (change) rows changes nothing in the report.
 #[tokio::test]
 async fn a_tampered_results_table_does_not_change_a_verified_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -560,7 +560,10 @@ async fn a_tampered_results_table_does_not_change_a_verified_report() {
     let changed = tamper(
         dir.path(),
         &format!(
-            "UPDATE results SET status = 'pass', summary = 'forged' WHERE log_index = {index}"
+            // The change rows that give that report its results (store::changes).
+            "UPDATE result_changes AS c SET status = 'pass', summary = 'forged' \
+             FROM reports r WHERE r.log_index = {index} AND c.agent_id = r.agent_id \
+             AND c.seq_from <= r.seq AND c.seq_to > r.seq AND c.position IS NOT NULL"
         ),
         None,
     )

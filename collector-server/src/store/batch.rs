@@ -33,6 +33,7 @@ use attest_proto::{
 };
 use bytes::Bytes;
 
+use super::changes::{self, ChangeSet, ResultState};
 use super::codec::{self, Encoded, KEYFRAME_INTERVAL};
 use super::{
     AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, StoreError,
@@ -46,6 +47,9 @@ pub struct FlatResult {
     pub status: &'static str,
     pub summary: String,
     pub reason: Option<String>,
+    /// SHA-256 of the check's facts ([`super::changes::facts_sha256`]): a change of
+    /// facts alone is a change of the check's state.
+    pub facts_sha256: [u8; 32],
 }
 
 /// A report whose signature verified and whose statement parsed, waiting to be stored.
@@ -171,6 +175,12 @@ pub struct BatchWrite<'a> {
     pub nodes: Vec<NewNode>,
     pub log: Option<LogUpdate>,
     pub now: Millis,
+    /// The result change rows to write, by agent then `seq` (see [`changes`]): a set
+    /// that `replaces` deletes the stored rows at its `seq` first.
+    pub changes: Vec<ChangeSet>,
+    /// Per agent with change rows, the lowest `seq` written: its rows with
+    /// `seq_to >= from` get `seq_to` recomputed after the inserts.
+    pub relinks: Vec<(String, i64)>,
 }
 
 impl BatchWrite<'_> {
@@ -210,6 +220,16 @@ pub trait BatchTx: Send {
     /// keyframe (`raw` or `zstd`), else its base (of the same agent).
     async fn keyframe_of(&mut self, agent_id: &str, seq: i64)
     -> Result<Option<KeyRow>, StoreError>;
+    /// The results of the agent's stored report at `seq`, from its change rows: the
+    /// latest row of each check at or before `seq` that is not a tombstone.
+    async fn results_at(&mut self, agent_id: &str, seq: i64) -> Result<ResultState, StoreError>;
+    /// The agent's stored reports just below and just above `seq`, as `(seq, log
+    /// index)`.
+    async fn neighbours(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), StoreError>;
     /// The log head (tree size and frontier), locked until commit.
     async fn lock_log(&mut self) -> Result<Frontier, StoreError>;
     /// Writes the batch.
@@ -257,6 +277,84 @@ struct AgentState {
     /// Reports accepted earlier in this batch: seq → (prev, link, log index).
     in_batch: BTreeMap<i64, StoredLink>,
     key: KeyState,
+    /// The results of the head (`seq`, state) once known.
+    last: Option<(i64, ResultState)>,
+    /// The results of the reports this batch stores, by `seq`.
+    batch_results: BTreeMap<i64, ResultState>,
+    /// The change rows this batch writes, by `seq`.
+    changes: BTreeMap<i64, ChangeSet>,
+}
+
+/// Computes the change rows of report `r` (stored at `index`) and, for a late report,
+/// recomputes those of the stored report just above it; see [`changes`].
+async fn track_results<T: BatchTx>(
+    tx: &mut T,
+    st: &mut AgentState,
+    r: &PendingReport,
+    index: i64,
+    prior_head: Option<i64>,
+) -> Result<(), StoreError> {
+    let state = changes::state_of(&r.results);
+    let set = |seq: i64, log_index: i64, replaces: bool, rows| ChangeSet {
+        agent_id: r.agent_id.clone(),
+        seq,
+        log_index,
+        replaces,
+        rows,
+    };
+    if prior_head.is_none_or(|h| r.seq > h) {
+        // Extends the chain: compared with the head.
+        let rows = match prior_head {
+            None => changes::diff(&ResultState::new(), &state),
+            Some(h) => match &st.last {
+                Some((seq, before)) if *seq == h => changes::diff(before, &state),
+                _ => changes::diff(&tx.results_at(&r.agent_id, h).await?, &state),
+            },
+        };
+        st.changes.insert(r.seq, set(r.seq, index, false, rows));
+        st.last = Some((r.seq, state.clone()));
+        st.batch_results.insert(r.seq, state);
+        return Ok(());
+    }
+    // A late report: in place, between the stored reports below and above it.
+    let (db_below, db_above) = tx.neighbours(&r.agent_id, r.seq).await?;
+    let batch_below = st.batch_results.range(..r.seq).next_back();
+    let before = match (batch_below, db_below) {
+        (Some((b, s)), d) if d.is_none_or(|(d, _)| *b > d) => s.clone(),
+        (_, Some((d, _))) => tx.results_at(&r.agent_id, d).await?,
+        _ => ResultState::new(),
+    };
+    st.changes.insert(
+        r.seq,
+        set(r.seq, index, false, changes::diff(&before, &state)),
+    );
+    let batch_above = st
+        .batch_results
+        .range(r.seq.saturating_add(1)..)
+        .next()
+        .map(|(s, _)| *s);
+    let above = match (batch_above, db_above) {
+        (Some(b), d) if d.is_none_or(|(d, _)| b < d) => {
+            let after = st.batch_results.get(&b).cloned().unwrap_or_default();
+            let (log_index, replaces) = st
+                .changes
+                .get(&b)
+                .map_or((0, false), |c| (c.log_index, c.replaces));
+            Some((b, log_index, replaces, after))
+        }
+        (_, Some((d, log_index))) => {
+            Some((d, log_index, true, tx.results_at(&r.agent_id, d).await?))
+        }
+        _ => None,
+    };
+    if let Some((seq, log_index, replaces, after)) = above {
+        st.changes.insert(
+            seq,
+            set(seq, log_index, replaces, changes::diff(&state, &after)),
+        );
+    }
+    st.batch_results.insert(r.seq, state);
+    Ok(())
 }
 
 /// How report `r`, stored at `index`, keeps its envelope: a delta against the agent's
@@ -462,6 +560,9 @@ pub async fn run_batch<T: BatchTx>(
                 head_changed: false,
                 in_batch: BTreeMap::new(),
                 key: KeyState::Unknown,
+                last: None,
+                batch_results: BTreeMap::new(),
+                changes: BTreeMap::new(),
             },
         );
     }
@@ -615,6 +716,8 @@ pub async fn run_batch<T: BatchTx>(
                     }),
                     _ => {}
                 }
+                let prior_head = st.head.as_ref().map(|(s, _)| *s);
+                track_results(tx, st, r, index, prior_head).await?;
                 st.in_batch.insert(
                     r.seq,
                     StoredLink {
@@ -663,6 +766,14 @@ pub async fn run_batch<T: BatchTx>(
         });
     }
     for (agent_id, st) in agents {
+        if let Some(from) = st.changes.keys().next() {
+            write.relinks.push((agent_id.clone(), *from));
+        }
+        write.changes.extend(
+            st.changes
+                .into_values()
+                .filter(|c| c.replaces || !c.rows.is_empty()),
+        );
         if st.renamed {
             write.renames.push(Rename {
                 agent_id: agent_id.clone(),
@@ -688,6 +799,10 @@ pub async fn run_batch<T: BatchTx>(
     write
         .heads
         .sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    write
+        .changes
+        .sort_by(|a, b| a.agent_id.cmp(&b.agent_id).then(a.seq.cmp(&b.seq)));
+    write.relinks.sort_unstable();
     write
         .renames
         .sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));

@@ -182,6 +182,36 @@ async fn check_all(stores: &Stores, stored: &BTreeMap<(String, i64), (i64, Vec<u
     assert_eq!(fsck.reports as usize, stored.len());
 }
 
+/// A report's results as `(log_index, position, check, status, summary, reason)`.
+type ResultRow = (i64, i64, String, String, String, Option<String>);
+
+/// The results of these reports as the reporting read gives them, numbered by
+/// position within each report.
+async fn read_results(stores: &Stores, indexes: &[i64]) -> Vec<ResultRow> {
+    let mut out: Vec<ResultRow> = Vec::new();
+    for (index, r) in stores.reports.results(indexes).await.unwrap() {
+        let pos = out.iter().filter(|x| x.0 == index).count() as i64;
+        out.push((index, pos, r.check, r.status, r.summary, r.reason));
+    }
+    out
+}
+
+/// The latest results of each agent (the read API's read) as `(agent, seq, rows)`.
+async fn read_latest(stores: &Stores, agents: &[String]) -> Vec<(String, i64, Vec<String>)> {
+    let mut out = Vec::new();
+    for a in agents {
+        if let Some(l) = stores.store.latest_results(a).await.unwrap() {
+            let rows = l
+                .results
+                .iter()
+                .map(|r| format!("{}|{}|{}|{:?}", r.check, r.status, r.summary, r.reason))
+                .collect();
+            out.push((a.clone(), l.seq, rows));
+        }
+    }
+    out
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -454,8 +484,10 @@ async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
         .unwrap();
     std::fs::write(&path, db).unwrap();
     let url = format!("sqlite://{}", path.display());
-    // The old rows, as the old version stored them.
-    let old: Vec<(String, i64, i64, Vec<u8>)> = {
+    // The old rows, as the old version stored them: envelopes, and results one row
+    // per check per report.
+    type OldRow = (String, i64, i64, Vec<u8>);
+    let (old, old_results): (Vec<OldRow>, Vec<ResultRow>) = {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         let version: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
             .fetch_one(&pool)
@@ -468,16 +500,41 @@ async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
         .fetch_all(&pool)
         .await
         .unwrap();
+        let results = sqlx::query_as(
+            "SELECT log_index, position, check_id, status, summary, reason FROM results \
+             ORDER BY log_index, position",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         pool.close().await;
-        rows
+        (rows, results)
     };
     assert_eq!(old.len(), 6);
+    assert!(!old_results.is_empty());
     let stores = open_stores(&url).await;
     let mut stored = BTreeMap::new();
     for (agent, seq, index, env) in &old {
         stored.insert((agent.clone(), *seq), (*index, env.clone()));
     }
     check_all(&stores, &stored).await;
+    // The results read as they were stored, and as the latest of each agent.
+    let indexes: Vec<i64> = old.iter().map(|o| o.2).collect();
+    assert_eq!(read_results(&stores, &indexes).await, old_results);
+    let agents: Vec<String> = {
+        let mut a: Vec<String> = old.iter().map(|o| o.0.clone()).collect();
+        a.dedup();
+        a
+    };
+    for (agent, seq, rows) in read_latest(&stores, &agents).await {
+        let index = old.iter().find(|o| o.0 == agent && o.1 == seq).unwrap().2;
+        let want: Vec<String> = old_results
+            .iter()
+            .filter(|r| r.0 == index)
+            .map(|r| format!("{}|{}|{}|{:?}", r.2, r.3, r.4, r.5))
+            .collect();
+        assert_eq!(rows, want, "{agent}");
+    }
     // Both chains go on.
     let catalog = Catalog::builtin().unwrap();
     for i in 0..2u64 {
@@ -513,6 +570,24 @@ async fn sqlite_upgrades_a_version_4_database_with_raw_envelopes() {
     check_all(&stores, &stored).await;
     stores.store.close().await;
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    // The flattened table is gone; its rows are fewer change rows.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'result%' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, ["result_changes"]);
+    let converted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM result_changes WHERE log_index < 6")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        converted > 0 && (converted as usize) < old_results.len(),
+        "{converted} change rows for {} results",
+        old_results.len()
+    );
     let rows: Vec<(i64, String, Option<i64>)> =
         sqlx::query_as("SELECT log_index, codec, base_index FROM reports ORDER BY log_index")
             .fetch_all(&pool)
@@ -564,9 +639,47 @@ async fn postgres_upgrades_a_version_4_database_with_raw_envelopes() {
         let batch = send(&mut stored, &mut agents);
         stores.store.ingest_batch(&batch, T0).await.unwrap();
     }
+    // The results as read now, to compare after the conversion.
+    let indexes: Vec<i64> = {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let v = sqlx::query_scalar("SELECT log_index FROM reports ORDER BY log_index")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        v
+    };
+    let agent_ids: Vec<String> = agents.iter().map(|a| a.agent_id.clone()).collect();
+    let before = read_results(&stores, &indexes).await;
+    let latest_before = read_latest(&stores, &agent_ids).await;
+    assert_eq!(latest_before.len(), agent_ids.len());
     stores.store.close().await;
     // Back to schema 4, as the previous version left it.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    // Results one row per check per report, as schema 5 and before stored them.
+    sqlx::query(
+        "CREATE TABLE results (log_index BIGINT NOT NULL, position BIGINT NOT NULL, \
+         agent_id TEXT NOT NULL, check_id TEXT NOT NULL, status TEXT NOT NULL, \
+         summary TEXT NOT NULL, reason TEXT, PRIMARY KEY (log_index, position))",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (index, pos, check, status, summary, reason) in &before {
+        sqlx::query(
+            "INSERT INTO results SELECT $1, $2, agent_id, $3, $4, $5, $6 FROM reports \
+             WHERE log_index = $1",
+        )
+        .bind(index)
+        .bind(pos)
+        .bind(check)
+        .bind(status)
+        .bind(summary)
+        .bind(reason)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
     for ((agent, seq), (index, json)) in stored.iter_mut() {
         *index = sqlx::query_scalar(
             "UPDATE reports SET envelope = $1 WHERE agent_id = $2 AND seq = $3 \
@@ -582,12 +695,21 @@ async fn postgres_upgrades_a_version_4_database_with_raw_envelopes() {
     for sql in [
         "ALTER TABLE reports DROP COLUMN codec, DROP COLUMN base_index",
         "ALTER TABLE reports ALTER COLUMN envelope SET STORAGE EXTENDED",
-        "DELETE FROM _sqlx_migrations WHERE version = 5",
+        "DROP TABLE result_changes",
+        "DELETE FROM _sqlx_migrations WHERE version IN (5, 6)",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     let stores = open_stores(&url).await;
     check_all(&stores, &stored).await;
+    assert!(!before.is_empty());
+    assert_eq!(read_results(&stores, &indexes).await, before);
+    assert_eq!(read_latest(&stores, &agent_ids).await, latest_before);
+    let gone: bool = sqlx::query_scalar("SELECT to_regclass('results') IS NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(gone, "the flattened table is dropped after the conversion");
     let first_new = stored.len() as i64;
     for _ in 0..3 {
         let batch = send(&mut stored, &mut agents);
@@ -673,6 +795,40 @@ fn history_step(report: &mut serde_json::Value, i: usize) {
     }
 }
 
+/// Fills a schema-5 `results` table with `rows` (agent id from the report).
+macro_rules! insert_flat {
+    ($pool:expr, $rows:expr, $p:literal) => {
+        for (index, pos, check, status, summary, reason) in $rows {
+            sqlx::query(concat!(
+                "INSERT INTO results SELECT ",
+                $p,
+                "1, ",
+                $p,
+                "2, agent_id, ",
+                $p,
+                "3, ",
+                $p,
+                "4, ",
+                $p,
+                "5, ",
+                $p,
+                "6 FROM reports WHERE log_index = ",
+                $p,
+                "1"
+            ))
+            .bind(*index)
+            .bind(*pos)
+            .bind(check)
+            .bind(status)
+            .bind(summary)
+            .bind(reason)
+            .execute($pool)
+            .await
+            .unwrap();
+        }
+    };
+}
+
 /// Stored bytes per report on a realistic stream (`scripts/bench-history.sh`, figures
 /// in `docs/benchmarks.md`): one host's consecutive hourly reports, the report of
 /// `ATTEST_BENCH_REPORT` (`attest-agent collect --format json` of a fixture host;
@@ -730,9 +886,19 @@ async fn bench_history_bytes_per_report() {
                 .unwrap();
             ingest_s += t.elapsed().as_secs_f64();
             assert!(matches!(out[0], IngestOutcome::Stored(_)), "{out:?}");
-            envelopes.push(json);
+            envelopes.push((out[0].clone(), json));
         }
+        let indexes: Vec<i64> = envelopes
+            .iter()
+            .filter_map(|(o, _)| match o {
+                IngestOutcome::Stored(r) => Some(r.log_index as i64),
+                _ => None,
+            })
+            .collect();
+        let flat = read_results(&stores, &indexes).await;
+        assert_eq!(flat.len() % n, 0, "every report has its results");
         stores.store.close().await;
+        let envelopes: Vec<Vec<u8>> = envelopes.into_iter().map(|(_, j)| j).collect();
         // What the rows hold.
         let (stored, keyframes, key_bytes, deltas, delta_bytes, total): (
             i64,
@@ -751,6 +917,42 @@ async fn bench_history_bytes_per_report() {
                 sqlx::query_as(q).fetch_one(&pool).await.unwrap();
             sqlx::query("VACUUM").execute(&pool).await.unwrap();
             let file = std::fs::metadata(&sqlite_path).unwrap().len() as i64;
+            let change_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM result_changes")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            // Results: the change rows, then one row per check per report as schema 5
+            // stored them (the database without either, then with the flattened table;
+            // sizes from the page count, which the WAL cannot leave stale).
+            let size = "SELECT p.page_count * s.page_size FROM pragma_page_count() p, \
+                        pragma_page_size() s";
+            let with_changes: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
+            sqlx::query("DROP TABLE result_changes")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            let bare: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
+            sqlx::query(
+                "CREATE TABLE results (log_index INTEGER NOT NULL, position INTEGER NOT NULL, \
+                 agent_id TEXT NOT NULL, check_id TEXT NOT NULL, status TEXT NOT NULL, \
+                 summary TEXT NOT NULL, reason TEXT, PRIMARY KEY (log_index, position)) \
+                 WITHOUT ROWID",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            insert_flat!(&pool, &flat, "?");
+            sqlx::query("VACUUM").execute(&pool).await.unwrap();
+            let flat_file: i64 = sqlx::query_scalar(size).fetch_one(&pool).await.unwrap();
+            println!(
+                "history sqlite: results {:.0} B/report as {change_rows} change rows (pages \
+                 after VACUUM); one row per check per report (schema 5, before): \
+                 {:.0} B/report ({} rows)",
+                (with_changes - bare) as f64 / n as f64,
+                (flat_file - bare) as f64 / n as f64,
+                flat.len()
+            );
             // The same rows as the previous version stored them (envelopes raw).
             for (i, e) in envelopes.iter().enumerate() {
                 sqlx::query("UPDATE reports SET envelope = ?, codec = 'raw', base_index = NULL WHERE seq = ?")
@@ -775,10 +977,38 @@ async fn bench_history_bytes_per_report() {
                      COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd'), 0)::bigint, \
                      count(*) FILTER (WHERE codec = 'zstd-delta'), \
                      COALESCE(sum(octet_length(envelope)) FILTER (WHERE codec = 'zstd-delta'), 0)::bigint, \
-                     pg_total_relation_size('reports') + pg_total_relation_size('results') \
-                     FROM reports";
+                     pg_total_relation_size('reports') \
+                     + pg_total_relation_size('result_changes') FROM reports";
             let row: (i64, i64, i64, i64, i64, i64) =
                 sqlx::query_as(q).fetch_one(&pool).await.unwrap();
+            let (changes, change_rows): (i64, i64) = sqlx::query_as(
+                "SELECT pg_total_relation_size('result_changes'), \
+                 (SELECT count(*) FROM result_changes)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TABLE results (log_index BIGINT NOT NULL, position BIGINT NOT NULL, \
+                 agent_id TEXT NOT NULL, check_id TEXT NOT NULL, status TEXT NOT NULL, \
+                 summary TEXT NOT NULL, reason TEXT, PRIMARY KEY (log_index, position))",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            insert_flat!(&pool, &flat, "$");
+            let flat_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('results')")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            println!(
+                "history postgres: results {:.0} B/report as {change_rows} change rows \
+                 (relation with indexes); one row per check per report (schema 5, before): \
+                 {:.0} B/report ({} rows)",
+                changes as f64 / n as f64,
+                flat_bytes as f64 / n as f64,
+                flat.len()
+            );
             pool.close().await;
             row
         };
@@ -797,7 +1027,7 @@ async fn bench_history_bytes_per_report() {
             if backend == "sqlite" {
                 "file after VACUUM"
             } else {
-                "reports + results relations"
+                "reports + result_changes relations"
             },
             sign_s * 1e3 / n as f64,
             ingest_s * 1e3 / n as f64,

@@ -15,6 +15,7 @@
 //! the write transaction (`BEGIN IMMEDIATE`) serializes the same way.
 
 pub mod batch;
+pub mod changes;
 pub mod codec;
 #[cfg(test)]
 mod delta_tests;

@@ -19,6 +19,7 @@ use sqlx::{Executor as _, Row as _};
 use super::batch::{
     AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
 };
+use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
@@ -72,6 +73,15 @@ pub(crate) fn migrator() -> Migrator {
                 false,
             ),
             Migration::new(
+                6,
+                Cow::Borrowed("result changes"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/postgres/0006_result_changes.sql"
+                )),
+                false,
+            ),
+            Migration::new(
                 8,
                 Cow::Borrowed("inventory lists"),
                 MigrationType::Simple,
@@ -109,6 +119,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await?;
+        convert_results(&pool).await?;
         Ok(PgStore { pool, max })
     }
 }
@@ -176,41 +187,184 @@ async fn insert_reports(
     Ok(())
 }
 
-async fn insert_results(
+/// Writes change sets: the stored rows of a set that `replaces` are deleted first;
+/// then `seq_to` is recomputed for `relinks` (agent, from).
+async fn write_changes(
     conn: &mut PgConnection,
-    rows: &[(i64, i64, &PendingReport, &super::FlatResult)],
+    sets: &[ChangeSet],
+    relinks: &[(String, i64)],
 ) -> Result<(), StoreError> {
-    let n = rows.len();
-    let mut index = Vec::with_capacity(n);
-    let mut pos = Vec::with_capacity(n);
-    let mut agent = Vec::with_capacity(n);
-    let mut check = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut summary = Vec::with_capacity(n);
-    let mut reason = Vec::with_capacity(n);
-    for (i, p, r, res) in rows {
-        index.push(*i);
-        pos.push(*p);
-        agent.push(r.agent_id.as_str());
-        check.push(res.check.as_str());
-        status.push(res.status);
-        summary.push(res.summary.as_str());
-        reason.push(res.reason.as_deref());
+    let (d_agent, d_seq): (Vec<&str>, Vec<i64>) = sets
+        .iter()
+        .filter(|c| c.replaces)
+        .map(|c| (c.agent_id.as_str(), c.seq))
+        .unzip();
+    if !d_agent.is_empty() {
+        sqlx::query(
+            "DELETE FROM result_changes c USING UNNEST($1::text[], $2::bigint[]) AS v(a, s) \
+             WHERE c.agent_id = v.a AND c.seq_from = v.s",
+        )
+        .bind(d_agent)
+        .bind(d_seq)
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query(
-        "INSERT INTO results (log_index, position, agent_id, check_id, status, summary, \
-         reason) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
-         $4::text[], $5::text[], $6::text[], $7::text[])",
+    let rows: Vec<(&ChangeSet, &changes::ChangeRow)> = sets
+        .iter()
+        .flat_map(|c| c.rows.iter().map(move |r| (c, r)))
+        .collect();
+    for chunk in rows.chunks(RESULTS_PER_STATEMENT) {
+        let n = chunk.len();
+        let mut agent = Vec::with_capacity(n);
+        let mut check = Vec::with_capacity(n);
+        let mut nth = Vec::with_capacity(n);
+        let mut seq = Vec::with_capacity(n);
+        let mut index = Vec::with_capacity(n);
+        let mut pos = Vec::with_capacity(n);
+        let mut status = Vec::with_capacity(n);
+        let mut summary = Vec::with_capacity(n);
+        let mut reason = Vec::with_capacity(n);
+        let mut facts = Vec::with_capacity(n);
+        for (c, r) in chunk {
+            let st = r.state.as_ref();
+            agent.push(c.agent_id.as_str());
+            check.push(r.check.as_str());
+            nth.push(r.nth);
+            seq.push(c.seq);
+            index.push(c.log_index);
+            pos.push(st.map(|s| s.position));
+            status.push(st.map(|s| s.status.as_str()));
+            summary.push(st.map(|s| s.summary.as_str()));
+            reason.push(st.and_then(|s| s.reason.as_deref()));
+            facts.push(st.and_then(|s| s.facts_sha256.as_deref()));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO result_changes (agent_id, check_id, nth, seq_from, seq_to, log_index, \
+             position, status, summary, reason, facts_sha256) \
+             SELECT a, c, n, s, {}, i, p, st, su, re, f FROM UNNEST($1::text[], $2::text[], \
+             $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], \
+             $9::text[], $10::bytea[]) AS t(a, c, n, s, i, p, st, su, re, f)",
+            changes::OPEN
+        ))
+        .bind(agent)
+        .bind(check)
+        .bind(nth)
+        .bind(seq)
+        .bind(index)
+        .bind(pos)
+        .bind(status)
+        .bind(summary)
+        .bind(reason)
+        .bind(facts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !relinks.is_empty() {
+        let (agent, from): (Vec<&str>, Vec<i64>) =
+            relinks.iter().map(|(a, f)| (a.as_str(), *f)).unzip();
+        // Within the rows with seq_to >= from, each row's next row of the same check
+        // is there too (store::changes), so the window sees it.
+        sqlx::query(&format!(
+            "UPDATE result_changes c SET seq_to = n.next_to FROM (SELECT x.agent_id, \
+             x.check_id, x.nth, x.seq_from, x.seq_to, COALESCE(lead(x.seq_from) OVER \
+             (PARTITION BY x.agent_id, x.check_id, x.nth ORDER BY x.seq_from), {}) AS next_to \
+             FROM result_changes x JOIN UNNEST($1::text[], $2::bigint[]) AS v(a, f) \
+             ON x.agent_id = v.a AND x.seq_to >= v.f) n \
+             WHERE c.agent_id = n.agent_id AND c.check_id = n.check_id AND c.nth = n.nth \
+             AND c.seq_from = n.seq_from AND n.seq_to <> n.next_to",
+            changes::OPEN
+        ))
+        .bind(agent)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The results of an agent's report at `seq`, from its change rows.
+async fn results_at(
+    conn: &mut PgConnection,
+    agent_id: &str,
+    seq: i64,
+) -> Result<ResultState, StoreError> {
+    let rows = sqlx::query(
+        "SELECT check_id, nth, position, status, summary, reason, facts_sha256 \
+         FROM result_changes WHERE agent_id = $1 AND seq_to > $2 AND seq_from <= $2 \
+         AND position IS NOT NULL",
     )
-    .bind(index)
-    .bind(pos)
-    .bind(agent)
-    .bind(check)
-    .bind(status)
-    .bind(summary)
-    .bind(reason)
-    .execute(&mut *conn)
+    .bind(agent_id)
+    .bind(seq)
+    .fetch_all(&mut *conn)
     .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                (r.try_get(0)?, r.try_get(1)?),
+                CheckState {
+                    position: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    summary: r.try_get(4)?,
+                    reason: r.try_get(5)?,
+                    facts_sha256: r.try_get(6)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Converts a schema-5 `results` table to change rows and drops it, in one
+/// transaction under an advisory lock (after migration 6; nothing to do once it is
+/// gone).
+async fn convert_results(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    // Any constant of our own: collectors starting together convert once.
+    sqlx::query("SELECT pg_advisory_xact_lock(7426556710011)")
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('results') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM result_changes")
+        .execute(&mut *tx)
+        .await?;
+    let agents: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT agent_id FROM reports ORDER BY agent_id")
+            .fetch_all(&mut *tx)
+            .await?;
+    for agent in &agents {
+        let rows = sqlx::query(
+            "SELECT r.seq, r.log_index, x.check_id, x.status, x.summary, x.reason \
+             FROM reports r LEFT JOIN results x ON x.log_index = r.log_index \
+             WHERE r.agent_id = $1 ORDER BY r.seq, x.position",
+        )
+        .bind(agent)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut reports: Vec<changes::OldReport> = Vec::new();
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            if reports.last().is_none_or(|o| o.seq != seq) {
+                reports.push(changes::OldReport {
+                    seq,
+                    log_index: r.try_get(1)?,
+                    results: Vec::new(),
+                });
+            }
+            let check: Option<String> = r.try_get(2)?;
+            if let (Some(check), Some(last)) = (check, reports.last_mut()) {
+                last.results
+                    .push((check, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?));
+            }
+        }
+        let sets = changes::convert_agent(agent, reports);
+        write_changes(&mut tx, &sets, &[(agent.clone(), i64::MIN)]).await?;
+    }
+    sqlx::query("DROP TABLE results").execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -229,13 +383,6 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     let mut count = Vec::with_capacity(n);
     let mut envelope = Vec::with_capacity(n);
     let mut replay = Vec::with_capacity(n);
-    let mut r_index = Vec::new();
-    let mut r_pos = Vec::new();
-    let mut r_agent = Vec::new();
-    let mut r_check = Vec::new();
-    let mut r_status = Vec::new();
-    let mut r_summary = Vec::new();
-    let mut r_reason = Vec::new();
     let mut codec = Vec::with_capacity(n);
     let mut base = Vec::with_capacity(n);
     for ((i, r), e) in w.reports.iter().zip(&w.encoded) {
@@ -251,15 +398,6 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
         count.push(r.results.len() as i64);
         envelope.push(&e.bytes[..]);
         replay.push(r.replay);
-        for (p, res) in r.results.iter().enumerate() {
-            r_index.push(*i);
-            r_pos.push(p as i64);
-            r_agent.push(r.agent_id.as_str());
-            r_check.push(res.check.as_str());
-            r_status.push(res.status);
-            r_summary.push(res.summary.as_str());
-            r_reason.push(res.reason.as_deref());
-        }
     }
     let n_level: Vec<i64> = w.nodes.iter().map(|n| i64::from(n.level)).collect();
     let n_idx: Vec<i64> = w
@@ -289,17 +427,14 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
            base_index) \
            SELECT i, a, s, p, h, l, c, $8, n, e, rp, co, b FROM UNNEST($1::bigint[], \
            $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], \
-           $9::bigint[], $10::bytea[], $27::bool[], $28::text[], $29::bigint[]) \
+           $9::bigint[], $10::bytea[], $20::bool[], $21::text[], $22::bigint[]) \
            AS t(i, a, s, p, h, l, c, n, e, rp, co, b)), \
-         res AS (INSERT INTO results (log_index, position, agent_id, check_id, status, \
-           summary, reason) SELECT * FROM UNNEST($11::bigint[], $12::bigint[], $13::text[], \
-           $14::text[], $15::text[], $16::text[], $17::text[])), \
          nod AS (INSERT INTO log_nodes (level, idx, hash) \
-           SELECT * FROM UNNEST($18::bigint[], $19::bigint[], $20::bytea[])), \
+           SELECT * FROM UNNEST($11::bigint[], $12::bigint[], $13::bytea[])), \
          hed AS (UPDATE agents AS a SET head_seq = v.s, head_link = v.l, last_report_at = $8 \
-           FROM UNNEST($21::text[], $22::bigint[], $23::text[]) AS v(id, s, l) \
+           FROM UNNEST($14::text[], $15::bigint[], $16::text[]) AS v(id, s, l) \
            WHERE a.id = v.id) \
-         UPDATE log_state SET tree_size = $24, root = $25, frontier = $26, updated_at = $8 \
+         UPDATE log_state SET tree_size = $17, root = $18, frontier = $19, updated_at = $8 \
          WHERE id = 1",
     )
     .bind(index)
@@ -312,13 +447,6 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     .bind(w.now)
     .bind(count)
     .bind(envelope)
-    .bind(r_index)
-    .bind(r_pos)
-    .bind(r_agent)
-    .bind(r_check)
-    .bind(r_status)
-    .bind(r_summary)
-    .bind(r_reason)
     .bind(n_level)
     .bind(n_idx)
     .bind(n_hash)
@@ -449,6 +577,34 @@ impl BatchTx for PgBatch<'_> {
         .transpose()
     }
 
+    async fn results_at(&mut self, agent_id: &str, seq: i64) -> Result<ResultState, StoreError> {
+        results_at(&mut *self.conn, agent_id, seq).await
+    }
+
+    async fn neighbours(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), StoreError> {
+        let below: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, log_index FROM reports WHERE agent_id = $1 AND seq < $2 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        let above: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, log_index FROM reports WHERE agent_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok((below, above))
+    }
+
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *self.conn)
@@ -469,8 +625,9 @@ impl BatchTx for PgBatch<'_> {
             && w.reports.len() <= REPORTS_PER_STATEMENT
             && rows <= RESULTS_PER_STATEMENT
         {
-            // The common case in one round trip.
-            return write_combined(self.conn, w).await;
+            // The common case in one round trip, then the result changes.
+            write_combined(self.conn, w).await?;
+            return write_changes(self.conn, &w.changes, &w.relinks).await;
         }
         // Bulk inserts in bounded chunks: one array parameter per column, a few
         // megabytes per statement at most.
@@ -481,19 +638,7 @@ impl BatchTx for PgBatch<'_> {
         {
             insert_reports(self.conn, chunk, encoded, w.now).await?;
         }
-        let rows: Vec<(i64, i64, &PendingReport, &super::FlatResult)> = w
-            .reports
-            .iter()
-            .flat_map(|(index, r)| {
-                r.results
-                    .iter()
-                    .enumerate()
-                    .map(move |(pos, res)| (*index, pos as i64, *r, res))
-            })
-            .collect();
-        for chunk in rows.chunks(RESULTS_PER_STATEMENT) {
-            insert_results(self.conn, chunk).await?;
-        }
+        write_changes(self.conn, &w.changes, &w.relinks).await?;
         if !w.nodes.is_empty() {
             let level: Vec<i64> = w.nodes.iter().map(|n| i64::from(n.level)).collect();
             let idx: Vec<i64> = w
@@ -820,24 +965,18 @@ impl Store for PgStore {
         .await?;
         let Some(head) = head else { return Ok(None) };
         let log_index: i64 = head.try_get(0)?;
-        let rows = sqlx::query(
-            "SELECT check_id, status, summary, reason FROM results WHERE log_index = $1 \
-             ORDER BY position",
-        )
-        .bind(log_index)
-        .fetch_all(&self.pool)
-        .await?;
-        let results = rows
-            .iter()
-            .map(|r| {
-                Ok(StoredResult {
-                    check: r.try_get(0)?,
-                    status: r.try_get(1)?,
-                    summary: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                })
+        let seq: i64 = head.try_get(1)?;
+        let mut conn = self.pool.acquire().await?;
+        let state = results_at(&mut conn, agent_id, seq).await?;
+        let results = changes::in_order(&state)
+            .into_iter()
+            .map(|(check, s)| StoredResult {
+                check: check.to_owned(),
+                status: s.status.clone(),
+                summary: s.summary.clone(),
+                reason: s.reason.clone(),
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect();
         Ok(Some(LatestResults {
             agent_id: agent_id.to_owned(),
             seq: head.try_get(1)?,
@@ -1197,23 +1336,44 @@ async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreErro
             leaves.push((index, leaf));
         }
     }
-    let incomplete: Vec<i64> = sqlx::query_scalar(
-        "SELECT r.log_index FROM reports r LEFT JOIN \
-         (SELECT log_index, count(*) AS n FROM results GROUP BY log_index) x \
-         ON x.log_index = r.log_index WHERE COALESCE(x.n, 0) != r.result_count",
+    let agents: Vec<String> = sqlx::query_scalar(
+        "SELECT agent_id FROM reports UNION SELECT agent_id FROM result_changes ORDER BY 1",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for index in incomplete {
-        problems.push(format!("report {index}: results incomplete"));
+    for agent in &agents {
+        let rows: Vec<(String, i64, i64, i64, bool)> = sqlx::query_as(
+            "SELECT check_id, nth, seq_from, seq_to, position IS NOT NULL FROM result_changes \
+             WHERE agent_id = $1",
+        )
+        .bind(agent)
+        .fetch_all(&mut *conn)
+        .await?;
+        let rows: Vec<changes::LinkRow> = rows
+            .into_iter()
+            .map(|(check, nth, seq_from, seq_to, live)| changes::LinkRow {
+                check,
+                nth,
+                seq_from,
+                seq_to,
+                live,
+            })
+            .collect();
+        let reports: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT seq, log_index, result_count FROM reports WHERE agent_id = $1")
+                .bind(agent)
+                .fetch_all(&mut *conn)
+                .await?;
+        problems.extend(changes::check_agent(agent, &rows, &reports));
     }
     let orphans: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM results WHERE log_index NOT IN (SELECT log_index FROM reports)",
+        "SELECT count(*) FROM result_changes c WHERE NOT EXISTS (SELECT 1 FROM reports r \
+         WHERE r.log_index = c.log_index AND r.agent_id = c.agent_id AND r.seq = c.seq_from)",
     )
     .fetch_one(&mut *conn)
     .await?;
     if orphans > 0 {
-        problems.push(format!("{orphans} results without a report"));
+        problems.push(format!("{orphans} result changes without their report"));
     }
     let nodes = sqlx::query("SELECT level, idx, hash FROM log_nodes")
         .fetch_all(&mut *conn)

@@ -48,7 +48,8 @@ pub struct ResultRecord {
     pub reason: Option<String>,
     /// The values of the result's facts that mapping rules read
     /// ([`crate::catalog::Catalog::rule_facts`]), taken from the verified envelope
-    /// (both backends keep it byte for byte; the `results` rows hold no facts). `None`:
+    /// (both backends keep it byte for byte; the result change rows hold only a hash of
+    /// the facts). `None`:
     /// not read (a stored row, or no rule reads this check's facts).
     #[serde(skip)]
     pub facts: Option<Vec<(String, serde_json::Value)>>,
@@ -413,10 +414,14 @@ mod sqlite_impl {
             for chunk in indexes.chunks(INDEX_CHUNK) {
                 let json = serde_json::to_string(chunk)
                     .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
+                // Per report, the change rows open at its seq (store::changes).
                 let text: Option<String> = sqlx::query_scalar(
-                    "SELECT json_group_array(json_array(log_index, position, check_id, status, \
-                     summary, reason)) FROM results \
-                     WHERE log_index IN (SELECT value FROM json_each(?))",
+                    "SELECT json_group_array(json_array(r.log_index, c.position, c.check_id, \
+                     c.status, c.summary, c.reason)) FROM reports r \
+                     JOIN result_changes c ON c.agent_id = r.agent_id AND c.seq_to > r.seq \
+                     AND c.seq_from <= r.seq \
+                     WHERE r.log_index IN (SELECT value FROM json_each(?)) \
+                     AND c.position IS NOT NULL",
                 )
                 .bind(json)
                 .fetch_one(self.pool())
@@ -719,10 +724,14 @@ mod postgres_impl {
         ) -> Result<Vec<(i64, ResultRecord)>, StoreError> {
             let mut out = Vec::with_capacity(indexes.len() * 25);
             for chunk in indexes.chunks(INDEX_CHUNK) {
+                // Per report, the change rows open at its seq (store::changes).
                 let rows = sqlx::query(
-                    "SELECT log_index, json_agg(json_build_array(position, check_id, status, \
-                     summary, reason))::text FROM results WHERE log_index = ANY($1) \
-                     GROUP BY log_index",
+                    "SELECT r.log_index, json_agg(json_build_array(c.position, c.check_id, \
+                     c.status, c.summary, c.reason))::text FROM reports r \
+                     JOIN result_changes c ON c.agent_id = r.agent_id AND c.seq_to > r.seq \
+                     AND c.seq_from <= r.seq \
+                     WHERE r.log_index = ANY($1) AND c.position IS NOT NULL \
+                     GROUP BY r.log_index",
                 )
                 .bind(chunk.to_vec())
                 .fetch_all(self.pool())

@@ -21,6 +21,7 @@ use sqlx::{Executor as _, Row as _};
 use super::batch::{
     AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
 };
+use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
@@ -71,6 +72,15 @@ pub(crate) fn migrator() -> Migrator {
                 MigrationType::Simple,
                 Cow::Borrowed(include_str!(
                     "../../migrations/sqlite/0005_envelope_codec.sql"
+                )),
+                false,
+            ),
+            Migration::new(
+                6,
+                Cow::Borrowed("result changes"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!(
+                    "../../migrations/sqlite/0006_result_changes.sql"
                 )),
                 false,
             ),
@@ -193,8 +203,138 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await?;
+        convert_results(&pool).await?;
         Ok(SqliteStore { pool, max })
     }
+}
+
+/// The results of an agent's report at `seq`, from its change rows.
+async fn results_at(
+    conn: &mut SqliteConnection,
+    agent_id: &str,
+    seq: i64,
+) -> Result<ResultState, StoreError> {
+    let rows = sqlx::query(
+        "SELECT check_id, nth, position, status, summary, reason, facts_sha256 \
+         FROM result_changes WHERE agent_id = ?1 AND seq_to > ?2 AND seq_from <= ?2 \
+         AND position IS NOT NULL",
+    )
+    .bind(agent_id)
+    .bind(seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                (r.try_get(0)?, r.try_get(1)?),
+                CheckState {
+                    position: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    summary: r.try_get(4)?,
+                    reason: r.try_get(5)?,
+                    facts_sha256: r.try_get(6)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Writes change sets: the stored rows of a set that `replaces` are deleted first.
+async fn write_changes(conn: &mut SqliteConnection, sets: &[ChangeSet]) -> Result<(), StoreError> {
+    for c in sets.iter().filter(|c| c.replaces) {
+        sqlx::query("DELETE FROM result_changes WHERE agent_id = ? AND seq_from = ?")
+            .bind(&c.agent_id)
+            .bind(c.seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let rows: Vec<(&ChangeSet, &changes::ChangeRow)> = sets
+        .iter()
+        .flat_map(|c| c.rows.iter().map(move |r| (c, r)))
+        .collect();
+    let mut at = 0;
+    for size in chunk_sizes(rows.len()) {
+        let sql = format!(
+            "INSERT INTO result_changes (agent_id, check_id, nth, seq_from, seq_to, log_index, \
+             position, status, summary, reason, facts_sha256) VALUES {}",
+            values(size, 11)
+        );
+        let mut q = sqlx::query(&sql);
+        for (c, r) in &rows[at..at + size] {
+            let st = r.state.as_ref();
+            q = q
+                .bind(&c.agent_id)
+                .bind(&r.check)
+                .bind(r.nth)
+                .bind(c.seq)
+                .bind(changes::OPEN)
+                .bind(c.log_index)
+                .bind(st.map(|s| s.position))
+                .bind(st.map(|s| s.status.as_str()))
+                .bind(st.map(|s| s.summary.as_str()))
+                .bind(st.and_then(|s| s.reason.as_deref()))
+                .bind(st.and_then(|s| s.facts_sha256.as_deref()));
+        }
+        q.execute(&mut *conn).await?;
+        at += size;
+    }
+    Ok(())
+}
+
+/// Converts a schema-5 `results` table to change rows and drops it, in one
+/// transaction (after migration 6; nothing to do once it is gone).
+async fn convert_results(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM result_changes")
+        .execute(&mut *tx)
+        .await?;
+    let agents: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT agent_id FROM reports ORDER BY agent_id")
+            .fetch_all(&mut *tx)
+            .await?;
+    for agent in &agents {
+        let rows = sqlx::query(
+            "SELECT r.seq, r.log_index, x.check_id, x.status, x.summary, x.reason \
+             FROM reports r LEFT JOIN results x ON x.log_index = r.log_index \
+             WHERE r.agent_id = ? ORDER BY r.seq, x.position",
+        )
+        .bind(agent)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut reports: Vec<changes::OldReport> = Vec::new();
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            if reports.last().is_none_or(|o| o.seq != seq) {
+                reports.push(changes::OldReport {
+                    seq,
+                    log_index: r.try_get(1)?,
+                    results: Vec::new(),
+                });
+            }
+            let check: Option<String> = r.try_get(2)?;
+            if let (Some(check), Some(last)) = (check, reports.last_mut()) {
+                last.results
+                    .push((check, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?));
+            }
+        }
+        let sets = changes::convert_agent(agent, reports);
+        write_changes(&mut tx, &sets).await?;
+        sqlx::query(&changes::relink_sql("?1", "?2"))
+            .bind(agent)
+            .bind(i64::MIN)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DROP TABLE results").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 struct SqliteBatch<'c> {
@@ -312,6 +452,34 @@ impl BatchTx for SqliteBatch<'_> {
         .transpose()
     }
 
+    async fn results_at(&mut self, agent_id: &str, seq: i64) -> Result<ResultState, StoreError> {
+        results_at(&mut *self.conn, agent_id, seq).await
+    }
+
+    async fn neighbours(
+        &mut self,
+        agent_id: &str,
+        seq: i64,
+    ) -> Result<(Option<(i64, i64)>, Option<(i64, i64)>), StoreError> {
+        let below: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, log_index FROM reports WHERE agent_id = ? AND seq < ? \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        let above: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, log_index FROM reports WHERE agent_id = ? AND seq > ? \
+             ORDER BY seq LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok((below, above))
+    }
+
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1")
             .fetch_one(&mut *self.conn)
@@ -358,37 +526,14 @@ impl BatchTx for SqliteBatch<'_> {
             q.execute(&mut *self.conn).await?;
             at += size;
         }
-        // Results.
-        let rows: Vec<(i64, i64, &PendingReport, &super::FlatResult)> = w
-            .reports
-            .iter()
-            .flat_map(|(index, r)| {
-                r.results
-                    .iter()
-                    .enumerate()
-                    .map(move |(pos, res)| (*index, pos as i64, *r, res))
-            })
-            .collect();
-        let mut at = 0;
-        for size in chunk_sizes(rows.len()) {
-            let sql = format!(
-                "INSERT INTO results (log_index, position, agent_id, check_id, status, summary, \
-                 reason) VALUES {}",
-                values(size, 7)
-            );
-            let mut q = sqlx::query(&sql);
-            for (index, pos, r, res) in &rows[at..at + size] {
-                q = q
-                    .bind(*index)
-                    .bind(*pos)
-                    .bind(&r.agent_id)
-                    .bind(&res.check)
-                    .bind(res.status)
-                    .bind(&res.summary)
-                    .bind(res.reason.as_deref());
-            }
-            q.execute(&mut *self.conn).await?;
-            at += size;
+        // Result changes.
+        write_changes(self.conn, &w.changes).await?;
+        for (agent_id, from) in &w.relinks {
+            sqlx::query(&changes::relink_sql("?1", "?2"))
+                .bind(agent_id)
+                .bind(from)
+                .execute(&mut *self.conn)
+                .await?;
         }
         // Stored subtrees.
         for n in &w.nodes {
@@ -708,24 +853,18 @@ impl Store for SqliteStore {
         .await?;
         let Some(head) = head else { return Ok(None) };
         let log_index: i64 = head.try_get(0)?;
-        let rows = sqlx::query(
-            "SELECT check_id, status, summary, reason FROM results WHERE log_index = ? \
-             ORDER BY position",
-        )
-        .bind(log_index)
-        .fetch_all(&self.pool)
-        .await?;
-        let results = rows
-            .iter()
-            .map(|r| {
-                Ok(StoredResult {
-                    check: r.try_get(0)?,
-                    status: r.try_get(1)?,
-                    summary: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                })
+        let seq: i64 = head.try_get(1)?;
+        let mut conn = self.pool.acquire().await?;
+        let state = results_at(&mut conn, agent_id, seq).await?;
+        let results = changes::in_order(&state)
+            .into_iter()
+            .map(|(check, s)| StoredResult {
+                check: check.to_owned(),
+                status: s.status.clone(),
+                summary: s.summary.clone(),
+                reason: s.reason.clone(),
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect();
         Ok(Some(LatestResults {
             agent_id: agent_id.to_owned(),
             seq: head.try_get(1)?,
@@ -1081,23 +1220,44 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
             leaves.push((index, leaf));
         }
     }
-    let incomplete: Vec<i64> = sqlx::query_scalar(
-        "SELECT r.log_index FROM reports r LEFT JOIN \
-         (SELECT log_index, count(*) AS n FROM results GROUP BY log_index) x \
-         ON x.log_index = r.log_index WHERE COALESCE(x.n, 0) != r.result_count",
+    let agents: Vec<String> = sqlx::query_scalar(
+        "SELECT agent_id FROM reports UNION SELECT agent_id FROM result_changes ORDER BY 1",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for index in incomplete {
-        problems.push(format!("report {index}: results incomplete"));
+    for agent in &agents {
+        let rows: Vec<(String, i64, i64, i64, bool)> = sqlx::query_as(
+            "SELECT check_id, nth, seq_from, seq_to, position IS NOT NULL FROM result_changes \
+             WHERE agent_id = ?",
+        )
+        .bind(agent)
+        .fetch_all(&mut *conn)
+        .await?;
+        let rows: Vec<changes::LinkRow> = rows
+            .into_iter()
+            .map(|(check, nth, seq_from, seq_to, live)| changes::LinkRow {
+                check,
+                nth,
+                seq_from,
+                seq_to,
+                live,
+            })
+            .collect();
+        let reports: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT seq, log_index, result_count FROM reports WHERE agent_id = ?")
+                .bind(agent)
+                .fetch_all(&mut *conn)
+                .await?;
+        problems.extend(changes::check_agent(agent, &rows, &reports));
     }
     let orphans: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM results WHERE log_index NOT IN (SELECT log_index FROM reports)",
+        "SELECT count(*) FROM result_changes c WHERE NOT EXISTS (SELECT 1 FROM reports r \
+         WHERE r.log_index = c.log_index AND r.agent_id = c.agent_id AND r.seq = c.seq_from)",
     )
     .fetch_one(&mut *conn)
     .await?;
     if orphans > 0 {
-        problems.push(format!("{orphans} results without a report"));
+        problems.push(format!("{orphans} result changes without their report"));
     }
     let nodes = sqlx::query("SELECT level, idx, hash FROM log_nodes")
         .fetch_all(&mut *conn)

@@ -1188,3 +1188,404 @@ async fn postgres_upgrades_a_version_2_database_in_place() {
     pool.close().await;
     upgraded(open(&url, 4).await.unwrap(), agent).await;
 }
+
+// Results stored as changes (store::changes): over random report streams, the results
+// read for every stored report, and the latest results, are those of a naive model
+// that keeps every report's results whole.
+
+mod result_changes {
+    use std::collections::BTreeMap;
+
+    use attest_proto::{ChainState, Status};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::fleetsim::{SimAgent, enroll, sim_report};
+    use crate::store::reporting::{self, Stores};
+
+    const HOUR: Millis = 3_600_000;
+
+    /// How a report's results differ from the simulated host's catalogue results.
+    #[derive(Debug, Clone, Copy)]
+    enum Shape {
+        /// As simulated (unchanged hour after hour unless the round moves on).
+        Same,
+        /// Check `k` left out (it stops appearing; it may come back later).
+        Drop(usize),
+        /// Check `k` with another verdict, summary and reason.
+        Flip(usize),
+        /// Check `k`'s facts changed, nothing else.
+        Facts(usize),
+        /// Check `k` named twice (the copy at the end).
+        Twice(usize),
+        /// The first `k` checks moved to the end (positions change).
+        Rotate(usize),
+        /// A replay (stored and chained, never the latest results).
+        Replay,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Run {
+            n: usize,
+            change: bool,
+            shape: Shape,
+        },
+        Gap {
+            n: usize,
+            shape: Shape,
+        },
+        Late,
+        Fork,
+        Flush,
+        Restart,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            4 => Just(Shape::Same),
+            2 => (0usize..40).prop_map(Shape::Drop),
+            2 => (0usize..40).prop_map(Shape::Flip),
+            1 => (0usize..40).prop_map(Shape::Facts),
+            1 => (0usize..40).prop_map(Shape::Twice),
+            1 => (1usize..5).prop_map(Shape::Rotate),
+            1 => Just(Shape::Replay),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = (usize, Op)> {
+        let kind = prop_oneof![
+            6 => (1usize..6, proptest::bool::weighted(0.2), shape())
+                .prop_map(|(n, change, shape)| Op::Run { n, change, shape }),
+            2 => (1usize..4, shape()).prop_map(|(n, shape)| Op::Gap { n, shape }),
+            2 => Just(Op::Late),
+            1 => Just(Op::Fork),
+            2 => Just(Op::Flush),
+            1 => Just(Op::Restart),
+        ];
+        (0usize..3, kind)
+    }
+
+    type Row = (String, String, String, Option<String>);
+
+    /// What the model keeps of a stored report.
+    #[derive(Debug, Clone)]
+    struct Kept {
+        log_index: i64,
+        replay: bool,
+        results: Vec<Row>,
+    }
+
+    struct Sim {
+        agents: Vec<SimAgent>,
+        held: Vec<Vec<PendingReport>>,
+        past: Vec<Option<ChainState>>,
+        round: Vec<u64>,
+        clock: Millis,
+        catalog: Catalog,
+    }
+
+    impl Sim {
+        fn sign(&mut self, a: usize, shape: Shape) -> PendingReport {
+            self.clock += HOUR;
+            let at = DateTime::from_timestamp_millis(self.clock).unwrap();
+            let mut report = sim_report(&self.catalog, &self.agents[a], 1, self.round[a], at);
+            let n = report.results.len();
+            match shape {
+                Shape::Same => {}
+                Shape::Drop(k) => {
+                    report.results.remove(k % n);
+                }
+                Shape::Flip(k) => {
+                    let r = &mut report.results[k % n];
+                    r.status = if r.status == Status::Pass {
+                        Status::Unknown
+                    } else {
+                        Status::Pass
+                    };
+                    r.summary = format!("flipped at {}", self.clock);
+                    r.reason = (r.status == Status::Unknown).then(|| "flipped".to_owned());
+                }
+                Shape::Facts(k) => {
+                    report.results[k % n]
+                        .facts
+                        .insert("changed_at".into(), self.clock.into());
+                }
+                Shape::Twice(k) => {
+                    let mut copy = report.results[k % n].clone();
+                    copy.summary = "the same check again".into();
+                    report.results.push(copy);
+                }
+                Shape::Rotate(k) => report.results.rotate_left(k % n),
+                Shape::Replay => report.agent.replay = true,
+            }
+            if self.agents[a].chain.next_seq.is_multiple_of(4) {
+                self.past[a] = Some(self.agents[a].chain.clone());
+            }
+            let json = self.agents[a].sign_next(&mut report).unwrap();
+            self.agents[a].pending(json).unwrap()
+        }
+    }
+
+    fn rows_of(p: &PendingReport) -> Vec<Row> {
+        p.results
+            .iter()
+            .map(|r| {
+                (
+                    r.check.clone(),
+                    r.status.to_owned(),
+                    r.summary.clone(),
+                    r.reason.clone(),
+                )
+            })
+            .collect()
+    }
+
+    async fn open_stores(url: &str) -> Stores {
+        reporting::open(url, 4).await.unwrap()
+    }
+
+    async fn flush(
+        stores: &Stores,
+        batch: &mut Vec<PendingReport>,
+        model: &mut BTreeMap<(String, i64), Kept>,
+        now: Millis,
+    ) {
+        let outcomes = stores.store.ingest_batch(batch, now).await.unwrap();
+        for (p, o) in batch.drain(..).zip(outcomes) {
+            if let IngestOutcome::Stored(r) = o {
+                let kept = Kept {
+                    log_index: r.log_index as i64,
+                    replay: p.replay,
+                    results: rows_of(&p),
+                };
+                assert!(model.insert((p.agent_id.clone(), p.seq), kept).is_none());
+            }
+        }
+    }
+
+    /// Every read of results against the model.
+    async fn check(stores: &Stores, model: &BTreeMap<(String, i64), Kept>) {
+        let indexes: Vec<i64> = model.values().map(|k| k.log_index).collect();
+        let got = stores.reports.results(&indexes).await.unwrap();
+        let mut by_index: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
+        for (index, r) in got {
+            by_index
+                .entry(index)
+                .or_default()
+                .push((r.check, r.status, r.summary, r.reason));
+        }
+        for ((agent, seq), kept) in model {
+            let read = by_index.remove(&kept.log_index).unwrap_or_default();
+            assert_eq!(read, kept.results, "{agent} seq {seq}");
+        }
+        assert!(by_index.is_empty(), "results of reports never stored");
+        // The latest results of each agent (never a replay), two ways.
+        let latest = stores.reports.latest_reports(Millis::MAX).await.unwrap();
+        let mut agents: Vec<&String> = model.keys().map(|(a, _)| a).collect();
+        agents.dedup();
+        for agent in agents {
+            let want = model
+                .iter()
+                .rev()
+                .find(|((a, _), k)| a == agent && !k.replay);
+            let api = stores.store.latest_results(agent).await.unwrap();
+            let report = latest.iter().find(|r| &r.agent_id == agent);
+            match want {
+                None => {
+                    assert!(api.is_none(), "{agent}");
+                    assert!(report.is_none(), "{agent}");
+                }
+                Some(((_, seq), kept)) => {
+                    let api = api.unwrap();
+                    assert_eq!((api.seq, api.log_index), (*seq, kept.log_index));
+                    let rows: Vec<Row> = api
+                        .results
+                        .into_iter()
+                        .map(|r| (r.check, r.status, r.summary, r.reason))
+                        .collect();
+                    assert_eq!(rows, kept.results, "{agent} latest");
+                    let report = report.unwrap();
+                    let rows: Vec<Row> = report
+                        .results
+                        .iter()
+                        .cloned()
+                        .map(|r| (r.check, r.status, r.summary, r.reason))
+                        .collect();
+                    assert_eq!(rows, kept.results, "{agent} latest report");
+                }
+            }
+        }
+        let fsck = stores.store.integrity_check().await.unwrap();
+        assert!(fsck.problems.is_empty(), "{:?}", fsck.problems);
+    }
+
+    async fn run(url: &str, ops: &[(usize, Op)]) {
+        let mut stores = open_stores(url).await;
+        let agents = enroll(stores.store.as_ref(), 9, 3, T0).await.unwrap();
+        let mut sim = Sim {
+            held: vec![Vec::new(); agents.len()],
+            past: vec![None; agents.len()],
+            round: vec![0; agents.len()],
+            agents,
+            clock: T0,
+            catalog: Catalog::builtin().unwrap(),
+        };
+        let mut model: BTreeMap<(String, i64), Kept> = BTreeMap::new();
+        let mut batch: Vec<PendingReport> = Vec::new();
+        for (a, op) in ops {
+            let a = *a;
+            match op {
+                Op::Run { n, change, shape } => {
+                    if *change {
+                        sim.round[a] += 1;
+                    }
+                    for i in 0..*n {
+                        let s = if i == 0 { *shape } else { Shape::Same };
+                        batch.push(sim.sign(a, s));
+                    }
+                }
+                Op::Gap { n, shape } => {
+                    for _ in 0..*n {
+                        let p = sim.sign(a, *shape);
+                        sim.held[a].push(p);
+                    }
+                }
+                Op::Late => {
+                    // The newest held back first: the late ones arrive out of order.
+                    if let Some(p) = sim.held[a].pop() {
+                        batch.push(p);
+                    }
+                }
+                Op::Fork => {
+                    if let Some(past) = sim.past[a].clone() {
+                        let mut forked = sim.agents[a].clone();
+                        forked.chain = past;
+                        sim.clock += HOUR;
+                        let at = DateTime::from_timestamp_millis(sim.clock).unwrap();
+                        let mut report = sim_report(&sim.catalog, &forked, 1, 999, at);
+                        let json = forked.sign_next(&mut report).unwrap();
+                        batch.push(forked.pending(json).unwrap());
+                    }
+                }
+                Op::Flush => flush(&stores, &mut batch, &mut model, sim.clock).await,
+                Op::Restart => {
+                    flush(&stores, &mut batch, &mut model, sim.clock).await;
+                    check(&stores, &model).await;
+                    stores.store.close().await;
+                    stores = open_stores(url).await;
+                }
+            }
+        }
+        flush(&stores, &mut batch, &mut model, sim.clock).await;
+        // What is still held back arrives last, oldest first, in one batch.
+        for held in &mut sim.held {
+            batch.append(held);
+        }
+        flush(&stores, &mut batch, &mut model, sim.clock).await;
+        check(&stores, &model).await;
+        stores.store.close().await;
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// The cases the property test finds by chance, spelled out: a late report that
+    /// differs from both neighbours, arriving in a later batch and in the same batch;
+    /// a check gone and back; a report above the late one that equals the one below.
+    fn late_cases() -> Vec<Vec<(usize, Op)>> {
+        let run = |shape| Op::Run {
+            n: 1,
+            change: false,
+            shape,
+        };
+        let gap = |shape| Op::Gap { n: 1, shape };
+        vec![
+            vec![
+                (0, run(Shape::Same)),
+                (0, gap(Shape::Flip(3))),
+                (0, run(Shape::Same)),
+                (0, Op::Flush),
+                (0, Op::Late),
+            ],
+            vec![
+                (0, run(Shape::Same)),
+                (0, gap(Shape::Drop(2))),
+                (0, gap(Shape::Twice(5))),
+                (0, run(Shape::Rotate(1))),
+                (0, Op::Late),
+                (0, Op::Late),
+            ],
+            vec![
+                (1, gap(Shape::Flip(0))),
+                (1, run(Shape::Same)),
+                (1, Op::Restart),
+                (1, Op::Late),
+                (1, run(Shape::Flip(0))),
+            ],
+        ]
+    }
+
+    #[tokio::test]
+    async fn sqlite_late_reports_keep_every_report_its_results() {
+        for ops in late_cases() {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+            run(&url, &ops).await;
+        }
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(attest_postgres),
+        ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+    )]
+    async fn postgres_late_reports_keep_every_report_its_results() {
+        for ops in late_cases() {
+            let url = postgres::create_test_database(&postgres_url(), "late")
+                .await
+                .unwrap();
+            run(&url, &ops).await;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sqlite_results_read_as_stored(ops in proptest::collection::vec(op(), 1..60)) {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+            block_on(run(&url, &ops));
+        }
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(attest_postgres),
+        ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+    )]
+    fn postgres_results_read_as_stored() {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 6,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&proptest::collection::vec(op(), 1..60), |ops| {
+                block_on(async {
+                    let url = postgres::create_test_database(&postgres_url(), "changes")
+                        .await
+                        .unwrap();
+                    run(&url, &ops).await;
+                });
+                Ok(())
+            })
+            .unwrap();
+    }
+}
