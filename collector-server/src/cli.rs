@@ -505,13 +505,20 @@ async fn prune_run(
             let from = earlier.map_or(first, |e| e.max(first));
             let (inside, earlier_kept): (Vec<_>, Vec<_>) =
                 prunable.iter().partition(|p| p.received_at >= from);
-            if from < before {
-                export_pruned(config, stores, now, from, before, path, &inside).await?;
+            // A period holds the reports *collected* from its start (received by its
+            // end): it starts at the first collected of those to prune.
+            let period_from = inside
+                .iter()
+                .map(|p| p.collected_at.min(p.received_at))
+                .min();
+            if let Some(period_from) = period_from {
+                export_pruned(config, stores, now, period_from, before, path, &inside).await?;
             }
             if !earlier_kept.is_empty() {
                 eprintln!(
-                    "attest-collector: {} of them were received before {} and kept by that \
-                     prune as their agents' newest reports: its bundle holds them",
+                    "attest-collector: {} of them were received before {}, the cut-off of an \
+                     earlier prune (kept then as their agents' newest reports) or of this one \
+                     interrupted: the bundle written then holds them",
                     earlier_kept.len(),
                     rfc3339(from)
                 );

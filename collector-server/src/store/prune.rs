@@ -40,6 +40,7 @@ pub struct Prunable {
     pub agent_id: String,
     pub seq: i64,
     pub received_at: Millis,
+    pub collected_at: Millis,
     /// `raw` or `zstd`: a keyframe, which deltas may be made against.
     pub keyframe: bool,
 }

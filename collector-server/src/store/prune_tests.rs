@@ -298,3 +298,72 @@ async fn postgres_prune() {
     unmarked_empty_row_is_a_problem(&url, &stores).await;
     stores.store.close().await;
 }
+
+/// A prune on one store while another (a second collector on the same database)
+/// ingests the same agents: every envelope still reads back byte-identical or as
+/// pruned (only those received before the cut-off), and `fsck` is clean.
+async fn concurrent(a: Stores, b: Stores) {
+    let agents = enroll(a.store.as_ref(), 6, 2, T0).await.unwrap();
+    let mut f = Fleet {
+        agents,
+        catalog: Catalog::builtin().unwrap(),
+        clock: T0,
+        stored: BTreeMap::new(),
+    };
+    for _ in 0..70 {
+        f.report(a.store.as_ref(), 0, false, true).await;
+        f.report(a.store.as_ref(), 1, false, true).await;
+    }
+    let cut = f.clock - 20 * HOUR;
+    let writer = b.store.clone();
+    let ingest = tokio::spawn(async move {
+        for _ in 0..60 {
+            f.report(writer.as_ref(), 0, false, true).await;
+            f.report(writer.as_ref(), 1, false, true).await;
+            tokio::task::yield_now().await;
+        }
+        f
+    });
+    let now = T0 + 1000 * HOUR;
+    let totals = crate::retention::prune(a.store.as_ref(), cut, now, 3, |_| {})
+        .await
+        .unwrap();
+    let f = ingest.await.unwrap();
+    assert!(totals.pruned > 0);
+    for ((agent, seq), (_, json, received)) in &f.stored {
+        match a.store.report_envelope(agent, *seq).await {
+            Ok(Some(e)) => assert_eq!(&e.envelope, json, "{agent} {seq}"),
+            Err(StoreError::Pruned { .. }) => assert!(*received < cut, "{agent} {seq}"),
+            other => panic!("{agent} {seq}: {other:?}"),
+        }
+    }
+    let integrity = a.store.integrity_check().await.unwrap();
+    assert!(integrity.problems.is_empty(), "{:?}", integrity.problems);
+    let head = a.store.log_head().await.unwrap();
+    proofs_verify(a.store.as_ref(), head.tree_size, &head.root).await;
+    a.store.close().await;
+    b.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_prune_while_another_collector_ingests() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let a = reporting::open(&url, 4).await.unwrap();
+    let b = reporting::open(&url, 4).await.unwrap();
+    concurrent(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_prune_while_another_collector_ingests() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "prune")
+        .await
+        .unwrap();
+    let a = reporting::open(&url, 4).await.unwrap();
+    let b = reporting::open(&url, 4).await.unwrap();
+    concurrent(a, b).await;
+}

@@ -1142,7 +1142,7 @@ struct SqlitePrune<'c> {
 /// (`?2`, `?3`) in (agent, seq) order, and neither the agent's newest report nor its
 /// newest counted one. Every clause runs on the (agent_id, seq) indexes.
 const PRUNABLE_SQLITE: &str = "SELECT r.log_index, r.agent_id, r.seq, r.received_at, \
-     r.codec IN ('raw', 'zstd') FROM reports r \
+     r.codec IN ('raw', 'zstd'), r.collected_at FROM reports r \
      WHERE (r.agent_id, r.seq) > (?2, ?3) AND r.received_at < ?1 AND r.pruned_at IS NULL \
      AND r.seq < (SELECT max(h.seq) FROM reports h WHERE h.agent_id = r.agent_id) \
      AND r.seq <> COALESCE((SELECT c.seq FROM reports c WHERE c.agent_id = r.agent_id \
@@ -1172,6 +1172,7 @@ impl PruneTx for SqlitePrune<'_> {
                     seq: r.try_get(2)?,
                     received_at: r.try_get(3)?,
                     keyframe: r.try_get(4)?,
+                    collected_at: r.try_get(5)?,
                 })
             })
             .collect()
