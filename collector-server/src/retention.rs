@@ -168,6 +168,9 @@ pub struct PruneTotals {
     pub steps: u64,
 }
 
+/// Passes over the reports at most (see [`prune`]).
+const PASSES: usize = 3;
+
 /// Reports per step (one transaction each) unless told otherwise.
 pub const DEFAULT_STEP: i64 = 1000;
 
@@ -181,16 +184,26 @@ pub async fn prune(
     mut on_step: impl FnMut(&PruneTotals),
 ) -> Result<PruneTotals, StoreError> {
     let mut totals = PruneTotals::default();
-    let mut after = prune::start();
-    loop {
-        let s = store.prune_step(before, &after, step.max(1), now).await?;
-        let Some(next) = s.next else { break };
-        totals.pruned += s.pruned;
-        totals.rebased += s.rebased;
-        totals.results_deleted += s.results_deleted;
-        totals.steps += 1;
-        on_step(&totals);
-        after = next;
+    // A pass walks (agent, seq) once. A report a step could not take (another prune
+    // took it, or it became prunable while the pass ran: its agent's newer report
+    // arrived) is taken by the next pass; a pass that prunes nothing ends it.
+    for _ in 0..PASSES {
+        let mut after = prune::start();
+        let mut pruned = 0;
+        loop {
+            let s = store.prune_step(before, &after, step.max(1), now).await?;
+            let Some(next) = s.next else { break };
+            pruned += s.pruned;
+            totals.pruned += s.pruned;
+            totals.rebased += s.rebased;
+            totals.results_deleted += s.results_deleted;
+            totals.steps += 1;
+            on_step(&totals);
+            after = next;
+        }
+        if pruned == 0 || store.prunable(before).await?.is_empty() {
+            break;
+        }
     }
     Ok(totals)
 }

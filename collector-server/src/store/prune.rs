@@ -136,6 +136,8 @@ pub(crate) async fn run_step(
     agents.sort_unstable();
     agents.dedup();
     tx.lock_agents(&agents).await?;
+    // (By membership, not by comparing ids: the database orders them by its collation.)
+    let chosen: std::collections::HashSet<i64> = first.iter().map(|p| p.log_index).collect();
     // Again under the locks: another prune may have taken some of them meanwhile.
     let rows: Vec<Prunable> = tx
         .prunable(
@@ -145,8 +147,7 @@ pub(crate) async fn run_step(
         )
         .await?
         .into_iter()
-        .filter(|p| (p.agent_id.as_str(), p.seq) <= (next.0.as_str(), next.1))
-        .filter(|p| agents.binary_search(&p.agent_id.as_str()).is_ok())
+        .filter(|p| chosen.contains(&p.log_index))
         .collect();
     let indexes: Vec<i64> = rows.iter().map(|p| p.log_index).collect();
     let mut rebased = 0;
