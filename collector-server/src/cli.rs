@@ -46,6 +46,19 @@ pub enum ReportsCommand {
     /// and trust files take (--pem: the public key as PEM instead); its file and base64
     /// public key on stderr. Never creates a key.
     LogKey(LogKeyArgs),
+    /// Retention: drop the envelopes of the reports received before a time, keeping
+    /// the Merkle log verifiable; the evidence bundle of the pruned period is written
+    /// and checked first.
+    ///
+    /// A pruned report keeps its row (log index, agent, seq, payload SHA-256, leaf hash,
+    /// times): checkpoints and inclusion proofs, of pruned leaves too, still verify, and
+    /// every read of its envelope answers that it was pruned. An agent's newest report
+    /// and newest counted report are never pruned; waivers, the audit log, chain events
+    /// and agents are kept. Refused for a time in the future, or inside the current audit
+    /// period ([retention] audit_period_start) without --force. Runs in bounded
+    /// transactions while the collector serves; run it again to finish one that was
+    /// interrupted.
+    Prune(PruneArgs),
     /// First run: a collector on loopback (data in ./attest-demo), this machine
     /// enrolled and reporting over TLS, the HTML report written; serves until Ctrl-C.
     Demo(DemoArgs),
@@ -82,6 +95,35 @@ pub struct VerifyArgs {
     /// ~/.config/attest/trusted-collectors, if it exists]
     #[arg(long, value_name = "FILE", env = "ATTEST_TRUST_FILE")]
     pub trust: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("bundle").args(["export", "no_export"]))]
+pub struct PruneArgs {
+    /// Prune the reports received before TIME (RFC 3339, or YYYY-MM-DD for the start of
+    /// that day, UTC) [default: [retention] keep_days days ago]
+    #[arg(long, value_name = "TIME", value_parser = parse_start)]
+    pub before: Option<Millis>,
+    /// Write the evidence bundle of the pruned period to FILE (.tar.gz) first and check
+    /// it; nothing is pruned unless it verifies and holds every report to prune
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Prune without writing the bundle first
+    #[arg(long)]
+    pub no_export: bool,
+    /// Prune inside the current audit period ([retention] audit_period_start)
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would be pruned and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// SQLite: VACUUM the database afterwards to give the freed space back to the file
+    /// system (blocks ingest while it runs; PostgreSQL: autovacuum reuses the space)
+    #[arg(long)]
+    pub vacuum: bool,
+    /// Reports per transaction
+    #[arg(long, value_name = "N", default_value_t = crate::retention::DEFAULT_STEP)]
+    pub step: i64,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +233,11 @@ fn parse_instant(s: &str, date_as_end: bool) -> Result<Millis, String> {
     Err(format!(
         "{s:?} is not a time: use RFC 3339 (2026-11-25T14:00:00Z) or a date (2026-11-25)"
     ))
+}
+
+/// A time: RFC 3339, or a date meaning the start of that day (UTC).
+pub fn parse_start(s: &str) -> Result<Millis, String> {
+    parse_instant(s, false)
 }
 
 /// A time: RFC 3339, or a date meaning the end of that day (UTC).
@@ -305,6 +352,10 @@ pub fn run(command: ReportsCommand, overrides: &Overrides) -> anyhow::Result<Exi
             let config = Config::load(overrides).context("configuration")?;
             runtime.block_on(export_command(&config, clock.as_ref(), args))
         }
+        ReportsCommand::Prune(args) => {
+            let config = Config::load(overrides).context("configuration")?;
+            runtime.block_on(prune_command(&config, clock.as_ref(), args))
+        }
         ReportsCommand::Verify(args) => Ok(verify_command(&args)),
         ReportsCommand::LogKey(args) => log_key_command(overrides, &args),
         ReportsCommand::Demo(args) => {
@@ -355,6 +406,7 @@ async fn export_command(
     };
     let stores = open_stores(config).await?;
     let result = async {
+        crate::retention::check_not_pruned(stores.store.as_ref(), &opts.when).await?;
         let key = log_key(config, &stores).await?;
         let progress = Progress::on_terminal();
         Ok::<_, anyhow::Error>(
@@ -380,6 +432,228 @@ async fn export_command(
         s.collector_key_id
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `prune`: see [`ReportsCommand::Prune`] and [`crate::retention`].
+async fn prune_command(
+    config: &Config,
+    clock: &dyn Clock,
+    args: PruneArgs,
+) -> anyhow::Result<ExitCode> {
+    let now = clock.now_millis();
+    let retention = config.retention;
+    let before = retention.before(args.before, now)?;
+    retention.check(before, now, args.force)?;
+    if args.step < 1 {
+        bail!("--step must be at least 1");
+    }
+    if args.export.is_none() && !args.no_export && !args.dry_run {
+        bail!(
+            "--export FILE: the evidence bundle of the pruned period, written and checked before \
+             anything is pruned (or --no-export to prune without one)"
+        );
+    }
+    let stores = open_stores(config).await?;
+    let result = prune_run(config, &stores, now, before, &args).await;
+    stores.store.close().await;
+    result
+}
+
+async fn prune_run(
+    config: &Config,
+    stores: &Stores,
+    now: Millis,
+    before: Millis,
+    args: &PruneArgs,
+) -> anyhow::Result<ExitCode> {
+    use crate::retention;
+    let store = stores.store.as_ref();
+    let prunable = store.prunable(before).await?;
+    let Some(first) = prunable.iter().map(|p| p.received_at).min() else {
+        eprintln!(
+            "attest-collector: nothing to prune: every report received before {} is pruned \
+             already or is its agent's newest (or newest counted) report",
+            rfc3339(before)
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut agents: Vec<&str> = prunable.iter().map(|p| p.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    eprintln!(
+        "attest-collector: {} reports of {} agents, received from {} to before {}, {}",
+        prunable.len(),
+        agents.len(),
+        rfc3339(first),
+        rfc3339(before),
+        if args.dry_run {
+            "would be pruned (--dry-run: nothing changed)"
+        } else {
+            "to prune"
+        }
+    );
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bundle = match &args.export {
+        Some(path) => {
+            // The reports of a period already pruned are not in this database: the
+            // bundle covers what was received since the last prune's cut-off. A report
+            // received before it was kept then as its agent's newest, the latest as of
+            // that cut-off, which that prune's bundle holds.
+            let earlier = retention::pruned_before(store).await?;
+            let from = earlier.map_or(first, |e| e.max(first));
+            let (inside, earlier_kept): (Vec<_>, Vec<_>) =
+                prunable.iter().partition(|p| p.received_at >= from);
+            // A period holds the reports *collected* from its start (received by its
+            // end): it starts at the first collected of those to prune.
+            let period_from = inside
+                .iter()
+                .map(|p| p.collected_at.min(p.received_at))
+                .min();
+            if let Some(period_from) = period_from {
+                export_pruned(config, stores, now, period_from, before, path, &inside).await?;
+            }
+            if !earlier_kept.is_empty() {
+                eprintln!(
+                    "attest-collector: {} of them were received before {}, the cut-off of an \
+                     earlier prune (kept then as their agents' newest reports) or of this one \
+                     interrupted: the bundle written then holds them",
+                    earlier_kept.len(),
+                    rfc3339(from)
+                );
+            }
+            format!("bundle {}", path.display())
+        }
+        None => "no bundle (--no-export)".to_owned(),
+    };
+    let actor = cli_actor();
+    let target = format!("before {}", rfc3339(before));
+    let entry = |action: &str, detail: String| crate::store::AuditEntry {
+        at: now,
+        actor: actor.clone(),
+        action: action.to_owned(),
+        target: target.clone(),
+        detail,
+    };
+    store
+        .audit(&entry(
+            "reports.prune_started",
+            format!(
+                "{} reports of {} agents; {bundle}",
+                prunable.len(),
+                agents.len()
+            ),
+        ))
+        .await?;
+    let total = prunable.len();
+    let progress = Progress::on_terminal();
+    progress.step("pruning", total);
+    let totals = retention::prune(store, before, now, args.step, |t| {
+        progress.set(usize::try_from(t.pruned).unwrap_or(usize::MAX));
+    })
+    .await?;
+    progress.finish();
+    store
+        .audit(&entry(
+            "reports.prune",
+            format!(
+                "{} reports pruned, {} kept reports stored again against a new keyframe, {} \
+                 transactions; {bundle}",
+                totals.pruned, totals.rebased, totals.steps
+            ),
+        ))
+        .await?;
+    eprintln!(
+        "attest-collector: pruned {} reports received before {} ({} kept reports stored again \
+         against a new keyframe); the Merkle log is unchanged",
+        totals.pruned,
+        rfc3339(before),
+        totals.rebased
+    );
+    if store.backend() == "sqlite" {
+        if args.vacuum {
+            eprintln!("attest-collector: VACUUM (ingest waits until it is done)");
+            store.reclaim_space().await?;
+        } else {
+            eprintln!(
+                "attest-collector: SQLite reuses the freed pages for new reports; to give the \
+                 space back to the file system run prune again with --vacuum (or VACUUM) at a \
+                 quiet time"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the evidence bundle of the period `from..to` to `path` and checks it: it
+/// must verify against this collector's key and hold every report of `inside`.
+async fn export_pruned(
+    config: &Config,
+    stores: &Stores,
+    now: Millis,
+    from: Millis,
+    to: Millis,
+    path: &std::path::Path,
+    inside: &[&crate::store::prune::Prunable],
+) -> anyhow::Result<()> {
+    use report::verify::{Limits, Outcome, read_entries, trust};
+    let key = log_key(config, stores).await?;
+    let catalog = Catalog::load(None)?;
+    let opts = Options {
+        when: When::Period { from, to },
+        window: DEFAULT_WINDOW_MS,
+        generated_at: now,
+        html_host_limit: 500,
+        organization: None,
+    };
+    let progress = Progress::on_terminal();
+    let s = report::bundle::export(stores, &catalog, &opts, &key, path, &progress)
+        .await
+        .context("writing the evidence bundle of the pruned period; nothing was pruned")?;
+    let refuse = |why: String| {
+        anyhow::anyhow!(
+            "the evidence bundle {} {why}: nothing was pruned",
+            path.display()
+        )
+    };
+    let trust = trust::given_key(&s.collector_key_id).map_err(|e| refuse(e.to_string()))?;
+    let verdict = report::verify::verify_file(path, &trust, &Limits::default())
+        .map_err(|e| refuse(format!("cannot be checked: {e}")))?;
+    if verdict.outcome() != Outcome::Verified {
+        return Err(refuse(format!("does not verify:\n{}", verdict.text())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot be read back: {e}")))?;
+    let entries = read_entries(&bytes).map_err(|e| refuse(format!("cannot be read back: {e}")))?;
+    let proofs: report::bundle::Proofs = entries
+        .iter()
+        .find(|(p, _)| p == "proofs.json")
+        .map(|(_, b)| serde_json::from_slice(b))
+        .transpose()
+        .map_err(|e| refuse(format!("has an unreadable proofs.json: {e}")))?
+        .ok_or_else(|| refuse("has no proofs.json".into()))?;
+    let held: std::collections::HashSet<u64> = proofs.proofs.iter().map(|p| p.log_index).collect();
+    let missing: Vec<i64> = inside
+        .iter()
+        .map(|p| p.log_index)
+        .filter(|i| u64::try_from(*i).map_or(true, |i| !held.contains(&i)))
+        .collect();
+    if let Some(first) = missing.first() {
+        return Err(refuse(format!(
+            "does not hold {} of the reports to prune (the first: report {first}; a revoked \
+             agent's reports are left out of a period's bundle): prune with --no-export after \
+             exporting them another way",
+            missing.len()
+        )));
+    }
+    eprintln!(
+        "attest-collector: wrote and verified {}: {} envelopes of {} agents, collector key {}",
+        path.display(),
+        s.envelopes,
+        s.agents,
+        s.collector_key_id
+    );
+    Ok(())
 }
 
 /// `verify`: exit 0 verified, 1 problems found, 2 not checked, 3 unpinned
@@ -454,7 +728,13 @@ async fn report_command(
     };
     let stores = open_stores(config).await?;
     let progress = Progress::on_terminal();
-    let result = report::to_file(&stores, &catalog, format, &opts, &args.out, &progress).await;
+    let result = async {
+        crate::retention::check_not_pruned(stores.store.as_ref(), &opts.when).await?;
+        Ok::<_, anyhow::Error>(
+            report::to_file(&stores, &catalog, format, &opts, &args.out, &progress).await?,
+        )
+    }
+    .await;
     stores.store.close().await;
     let r = result?;
     eprintln!(

@@ -38,6 +38,10 @@
 //! [chain_conflicts]            # what a stolen agent key can make the collector store
 //! recorded_per_agent = 1000    # forks and broken links recorded; beyond, refused unrecorded
 //! envelopes_per_agent = 8      # of those kept whole (the first per seq); the rest as hashes
+//!
+//! [retention]                  # unset: keep everything (`prune` needs --before)
+//! keep_days = 400              # the default of `prune --before`: this many days ago
+//! audit_period_start = "04-01" # MM-DD every year, or YYYY-MM-DD: never pruned without --force
 //! ```
 
 use std::net::SocketAddr;
@@ -47,6 +51,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::guard::NetLimits;
+use crate::retention::{AuditPeriodStart, Retention};
 use crate::store::ConflictQuota;
 
 /// The config file version this collector reads.
@@ -90,6 +95,14 @@ struct FileConfig {
     database_pool: Option<FilePool>,
     sqlite: Option<FileSqlite>,
     chain_conflicts: Option<FileConflicts>,
+    retention: Option<FileRetention>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    keep_days: Option<u32>,
+    audit_period_start: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +187,8 @@ pub struct Config {
     pub sqlite_full_sync: bool,
     /// How many forks and broken links are recorded per agent, and kept whole.
     pub conflict_quota: ConflictQuota,
+    /// `[retention]`: what `prune` keeps by default and never prunes without `--force`.
+    pub retention: Retention,
     /// Where the file came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -307,6 +322,16 @@ fn resolve(
     let limits = file.limits.unwrap_or_default();
     let ingest = file.ingest.unwrap_or_default();
     let conflicts = file.chain_conflicts.unwrap_or_default();
+    let retention = file.retention.unwrap_or_default();
+    let retention = Retention {
+        keep_days: retention.keep_days,
+        audit_period_start: retention
+            .audit_period_start
+            .as_deref()
+            .map(AuditPeriodStart::parse)
+            .transpose()
+            .map_err(ConfigError::Invalid)?,
+    };
     let net_default = NetLimits::default();
     let net = NetLimits {
         max_connections: limits
@@ -357,6 +382,7 @@ fn resolve(
                 .envelopes_per_agent
                 .unwrap_or(ConflictQuota::DEFAULT.envelopes_per_agent),
         },
+        retention,
         source,
     };
     validate(&config)?;
@@ -398,6 +424,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.db_max_connections < 2 || c.db_max_connections > 1000 {
         return bad("database_pool.max_connections must be between 2 and 1000");
+    }
+    if c.retention
+        .keep_days
+        .is_some_and(|d| !(1..=36_500).contains(&d))
+    {
+        return bad("retention.keep_days must be between 1 and 36500");
     }
     let q = c.conflict_quota;
     if !(1..=1_000_000).contains(&q.recorded_per_agent) {
@@ -492,6 +524,9 @@ synchronous = "normal"
 [chain_conflicts]
 recorded_per_agent = 50
 envelopes_per_agent = 0
+[retention]
+keep_days = 400
+audit_period_start = "04-01"
 "#,
             &o(),
         )
@@ -510,6 +545,13 @@ envelopes_per_agent = 0
             ConflictQuota {
                 recorded_per_agent: 50,
                 envelopes_per_agent: 0
+            }
+        );
+        assert_eq!(
+            c.retention,
+            Retention {
+                keep_days: Some(400),
+                audit_period_start: Some(AuditPeriodStart::Yearly { month: 4, day: 1 })
             }
         );
         assert_eq!(
@@ -565,6 +607,11 @@ envelopes_per_agent = 0
         assert!(err("version = 1\n[sqlite]\nsynchronous = \"off\"").contains("synchronous"));
         assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
         assert!(err("version = 1\n[chain_conflicts]\nrecorded = 5").contains("unknown field"));
+        assert!(err("version = 1\n[retention]\nkeep_days = 0").contains("keep_days"));
+        assert!(
+            err("version = 1\n[retention]\naudit_period_start = \"02-29\"")
+                .contains("audit_period_start")
+        );
         assert!(
             err("version = 1\n[chain_conflicts]\nrecorded_per_agent = 0")
                 .contains("recorded_per_agent")

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod par;
 pub mod ratelimit;
 pub mod report;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod synth;

@@ -15,5 +15,6 @@ mod collect_cli;
 mod collector;
 mod first_hour;
 mod fixtures;
+mod prune;
 mod reports;
 mod verify_hostile;

@@ -46,6 +46,11 @@ impl From<Rejection> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Pruned { .. } = e {
+            // Not a fault: the report's envelope was dropped by retention (the message
+            // names the report and the day, nothing of the server).
+            return ApiError::new(ErrorCode::NotFound, e.to_string());
+        }
         tracing::error!(error = %e, "database error");
         if e.is_unavailable() {
             ApiError::new(

@@ -186,6 +186,9 @@ pub struct StoredRow {
     pub base_index: Option<i64>,
     /// The base row's codec and bytes; `None` when it is not stored (for this agent).
     pub base: Option<(String, Vec<u8>)>,
+    /// When the report was pruned (`attest-collector prune`): its envelope is no
+    /// longer stored.
+    pub pruned_at: Option<super::Millis>,
 }
 
 /// How many keyframe forms a [`Reader`] keeps (a walk over the whole table, `fsck`,
@@ -204,6 +207,9 @@ impl Reader {
     /// to the row's leaf hash.
     pub fn envelope(&mut self, row: StoredRow) -> Result<Vec<u8>, StoreError> {
         let index = row.log_index;
+        if let Some(at) = row.pruned_at {
+            return Err(StoreError::Pruned { index, at });
+        }
         let fail = |reason: String| StoreError::Envelope { index, reason };
         let form = match Codec::parse(&row.codec) {
             Some(Codec::Raw) => return Ok(row.bytes),
@@ -250,8 +256,49 @@ impl Reader {
 }
 
 /// The columns every read of `reports r` selects after its own, in this order, for a
-/// [`StoredRow`]: codec, leaf hash, base index, the base's codec and bytes.
-pub const ROW_COLUMNS: &str = "r.codec, r.leaf_hash, r.base_index, b.codec, b.envelope";
+/// [`StoredRow`]: codec, leaf hash, base index, the base's codec and bytes, when the
+/// report was pruned.
+pub const ROW_COLUMNS: &str =
+    "r.codec, r.leaf_hash, r.base_index, b.codec, b.envelope, r.pruned_at";
+
+/// A run of envelopes of one agent stored again after their keyframe was pruned
+/// (`attest-collector prune`): the first (in log order) becomes a keyframe and the
+/// others deltas against it, as the ingest writer would have stored them. Each
+/// encoding is read back and compared with its envelope before it is returned, so a
+/// row is never rewritten with bytes that do not give its envelope back.
+pub fn rebase(run: &[(i64, Vec<u8>)]) -> Result<Vec<Encoded>, StoreError> {
+    let Some((first_index, first)) = run.first() else {
+        return Ok(Vec::new());
+    };
+    let key_form = to_form(first);
+    let mut out = Vec::with_capacity(run.len());
+    let key = keyframe(&key_form)?;
+    let mut reader = Reader::default();
+    for (i, (index, envelope)) in run.iter().enumerate() {
+        let encoded = if i == 0 {
+            key.clone()
+        } else {
+            delta(*first_index, &key_form, &to_form(envelope))?
+        };
+        let back = reader.envelope(StoredRow {
+            log_index: *index,
+            codec: encoded.codec.as_str().into(),
+            bytes: encoded.bytes.clone(),
+            leaf_hash: leaf_hash(envelope).to_vec(),
+            base_index: encoded.base_index,
+            base: Some((key.codec.as_str().into(), key.bytes.clone())),
+            pruned_at: None,
+        })?;
+        if back != *envelope {
+            return Err(StoreError::Envelope {
+                index: *index,
+                reason: "re-encoded, it does not read back".into(),
+            });
+        }
+        out.push(encoded);
+    }
+    Ok(out)
+}
 
 /// The join that brings a delta's base (of the same agent) into a read of `reports r`.
 pub const BASE_JOIN: &str =
@@ -296,6 +343,7 @@ mod tests {
             leaf_hash: leaf.to_vec(),
             base_index: e.base_index,
             base,
+            pruned_at: None,
         }
     }
 

@@ -1057,6 +1057,7 @@ async fn bench_history_bytes_per_report() {
                     leaf_hash: crate::log::leaf_hash(&envelopes[i]).to_vec(),
                     base_index: e.base_index,
                     base: Some(("zstd".into(), encoded[key].bytes.clone())),
+                    pruned_at: None,
                 })
                 .unwrap();
             assert!(out == envelopes[i]);

@@ -20,6 +20,9 @@ pub mod codec;
 #[cfg(test)]
 mod delta_tests;
 pub mod postgres;
+pub mod prune;
+#[cfg(test)]
+mod prune_tests;
 pub mod reporting;
 pub mod sqlite;
 #[cfg(test)]
@@ -51,6 +54,14 @@ pub enum StoreError {
     /// corrupt, or the row itself damaged): never returned as wrong bytes.
     #[error("report {index}: stored envelope cannot be read back: {reason}")]
     Envelope { index: i64, reason: String },
+    /// The report was pruned (`attest-collector prune`): its row, leaf hash and place
+    /// in the Merkle log are kept, its envelope is not.
+    #[error(
+        "report {index} was pruned on {} (retention): its envelope is no longer stored; \
+         the evidence bundle written before the prune holds it",
+        rfc3339::text(*at)
+    )]
+    Pruned { index: i64, at: Millis },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     Url(String),
     #[error(transparent)]
@@ -238,6 +249,12 @@ pub struct ReportInfo {
     /// The signed report says `agent.replay`: decided from recorded captures, stored
     /// and chained, never evidence for a control.
     pub replay: bool,
+    /// When its envelope was pruned (`attest-collector prune`); absent while stored.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::store::rfc3339::option::serialize"
+    )]
+    pub pruned_at: Option<Millis>,
 }
 
 /// The latest counted report of an agent (never a replay) with its results.
@@ -581,6 +598,24 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that every report is whole (all its results stored), log indexes are
     /// dense, and the stored subtrees and head match the leaves. Reads everything.
     async fn integrity_check(&self) -> Result<IntegrityReport, StoreError>;
+
+    // Retention ([`prune`]).
+    /// Every report a prune before `before` would drop now, in (agent, `seq`) order.
+    async fn prunable(&self, before: Millis) -> Result<Vec<prune::Prunable>, StoreError>;
+    /// One step of a prune before `before`: at most `limit` reports after `after`
+    /// (start with [`prune::start`], go on with the step's `next`), in one
+    /// transaction.
+    async fn prune_step(
+        &self,
+        before: Millis,
+        after: &(String, i64),
+        limit: i64,
+        now: Millis,
+    ) -> Result<prune::PruneStep, StoreError>;
+    /// Gives the space of deleted rows back to the file system: SQLite `VACUUM`
+    /// (holds the write lock while it runs); PostgreSQL: nothing (autovacuum makes the
+    /// space reusable; `VACUUM FULL` is the operator's call).
+    async fn reclaim_space(&self) -> Result<(), StoreError>;
 
     async fn close(&self);
 }

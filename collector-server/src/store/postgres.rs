@@ -21,6 +21,7 @@ use super::batch::{
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
+use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
@@ -79,6 +80,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/postgres/0006_result_changes.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                7,
+                Cow::Borrowed("retention"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/postgres/0007_retention.sql")),
                 false,
             ),
             Migration::new(
@@ -994,8 +1002,8 @@ impl Store for PgStore {
         limit: i64,
     ) -> Result<Vec<ReportInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay \
-             FROM reports WHERE agent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay, \
+             pruned_at FROM reports WHERE agent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(agent_id)
         .bind(after.unwrap_or(0))
@@ -1011,6 +1019,7 @@ impl Store for PgStore {
                     collected_at: r.try_get(3)?,
                     received_at: r.try_get(4)?,
                     replay: r.try_get(5)?,
+                    pruned_at: r.try_get(6)?,
                 })
             })
             .collect()
@@ -1299,6 +1308,33 @@ impl Store for PgStore {
         result
     }
 
+    async fn prunable(&self, before: Millis) -> Result<Vec<Prunable>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        PgPrune { conn: &mut conn }
+            .prunable(before, &prune::start(), i64::MAX)
+            .await
+    }
+
+    async fn prune_step(
+        &self,
+        before: Millis,
+        after: &(String, i64),
+        limit: i64,
+        now: Millis,
+    ) -> Result<PruneStep, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let step = {
+            let mut p = PgPrune { conn: &mut tx };
+            prune::run_step(&mut p, before, after, limit, now).await?
+        };
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1320,6 +1356,11 @@ async fn integrity(conn: &mut PgConnection) -> Result<IntegrityReport, StoreErro
             let leaf = hash_from(&stored, "leaf hash")?;
             let envelope = match reader.envelope(stored_row(&r)?) {
                 Ok(e) => e,
+                // Pruned: its leaf hash is all the log needs.
+                Err(StoreError::Pruned { .. }) => {
+                    leaves.push((index, leaf));
+                    continue;
+                }
                 Err(e @ StoreError::Envelope { .. }) => {
                     problems.push(e.to_string());
                     leaves.push((index, leaf));
@@ -1426,6 +1467,119 @@ pub async fn create_test_database(base_url: &str, label: &str) -> Result<String,
     Ok(url.to_string())
 }
 
+/// The statements of a prune step ([`prune::run_step`]), in one transaction that
+/// locks the agents' rows as an ingest batch does.
+struct PgPrune<'c> {
+    conn: &'c mut PgConnection,
+}
+
+/// Which reports a prune takes: received before `$1`, not pruned, after the cursor
+/// (`$2`, `$3`) in (agent, seq) order, and neither the agent's newest report nor its
+/// newest counted one. Every clause runs on the (agent_id, seq) indexes.
+const PRUNABLE_PG: &str = "SELECT r.log_index, r.agent_id, r.seq, r.received_at, \
+     r.codec IN ('raw', 'zstd'), r.collected_at FROM reports r \
+     WHERE (r.agent_id, r.seq) > ($2, $3) AND r.received_at < $1 AND r.pruned_at IS NULL \
+     AND r.seq < (SELECT max(h.seq) FROM reports h WHERE h.agent_id = r.agent_id) \
+     AND r.seq <> COALESCE((SELECT c.seq FROM reports c WHERE c.agent_id = r.agent_id \
+         AND NOT c.replay ORDER BY c.seq DESC LIMIT 1), -1) \
+     ORDER BY r.agent_id, r.seq LIMIT $4";
+
+#[async_trait]
+impl PruneTx for PgPrune<'_> {
+    async fn prunable(
+        &mut self,
+        before: Millis,
+        after: &(String, i64),
+        limit: i64,
+    ) -> Result<Vec<Prunable>, StoreError> {
+        let rows = sqlx::query(PRUNABLE_PG)
+            .bind(before)
+            .bind(&after.0)
+            .bind(after.1)
+            .bind(limit)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Prunable {
+                    log_index: r.try_get(0)?,
+                    agent_id: r.try_get(1)?,
+                    seq: r.try_get(2)?,
+                    received_at: r.try_get(3)?,
+                    keyframe: r.try_get(4)?,
+                    collected_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lock_agents(&mut self, ids: &[&str]) -> Result<(), StoreError> {
+        sqlx::query("SELECT id FROM agents WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn deltas_of(
+        &mut self,
+        agent: &str,
+        seqs: (i64, i64),
+        base: i64,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT r.log_index, r.agent_id, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} WHERE r.agent_id = $1 AND r.seq > $2 AND r.seq < $3 \
+             AND r.base_index = $4 AND r.pruned_at IS NULL ORDER BY r.log_index"
+        ))
+        .bind(agent)
+        .bind(seqs.0)
+        .bind(seqs.1)
+        .bind(base)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(stored_row).collect()
+    }
+
+    async fn rewrite(&mut self, log_index: i64, e: &Encoded) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE reports SET codec = $1, base_index = $2, envelope = $3 \
+             WHERE log_index = $4 AND pruned_at IS NULL",
+        )
+        .bind(e.codec.as_str())
+        .bind(e.base_index)
+        .bind(&e.bytes[..])
+        .bind(log_index)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_pruned(&mut self, log_indexes: &[i64], now: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE reports SET pruned_at = $1, envelope = ''::bytea, codec = 'raw', \
+             base_index = NULL WHERE log_index = ANY($2) AND pruned_at IS NULL",
+        )
+        .bind(now)
+        .bind(log_indexes)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_before(&mut self, before: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO collector_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE \
+             SET value = GREATEST(collector_meta.value::bigint, EXCLUDED.value::bigint)::text",
+        )
+        .bind(prune::PRUNED_BEFORE_META)
+        .bind(before.to_string())
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+}
+
 /// The [`StoredRow`] of a read that selected [`ROW_COLUMNS`] after its first four.
 pub(crate) fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, StoreError> {
     let base_codec: Option<String> = r.try_get(7)?;
@@ -1437,5 +1591,6 @@ pub(crate) fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, StoreEr
         leaf_hash: r.try_get(5)?,
         base_index: r.try_get(6)?,
         base: base_codec.zip(base_bytes),
+        pruned_at: r.try_get(9)?,
     })
 }

@@ -178,7 +178,9 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn results(&self, log_indexes: &[i64]) -> Result<Vec<(i64, ResultRecord)>, StoreError>;
     /// Every report received by `to` whose `collected_at` is at or after `from`, plus
     /// per agent the latest received by `to` collected before `from`; by agent, then
-    /// `received_at`, then `seq`. Replays are left out (never evidence).
+    /// `received_at`, then `seq`. Replays are left out (never evidence), and so are
+    /// pruned reports (`attest-collector prune`: `report` and `export` refuse a period
+    /// starting before the cut-off, and the prune's own bundle covers what is left).
     async fn reports_between(
         &self,
         from: Millis,
@@ -587,7 +589,7 @@ mod sqlite_impl {
                 "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
                  collected_at, received_at, replay)) FROM (SELECT r.agent_id, r.seq, \
                  r.log_index, r.payload_sha256, r.collected_at, r.received_at, r.replay \
-                 FROM reports r WHERE r.received_at <= ?1 AND r.replay = 0 \
+                 FROM reports r WHERE r.received_at <= ?1 AND r.pruned_at IS NULL AND r.replay = 0 \
                  AND (r.collected_at >= ?2 \
                  OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
                  AND x.received_at <= ?1 AND x.collected_at < ?2 AND x.replay = 0)) \
@@ -612,7 +614,7 @@ mod sqlite_impl {
                 "SELECT json_group_array(json_array(agent_id, seq, log_index, payload_sha256, \
                  collected_at, received_at, replay)) FROM (SELECT r.agent_id, r.seq, \
                  r.log_index, r.payload_sha256, r.collected_at, r.received_at, r.replay \
-                 FROM reports r WHERE r.received_at <= ?1 AND r.replay = 1 \
+                 FROM reports r WHERE r.received_at <= ?1 AND r.pruned_at IS NULL AND r.replay = 1 \
                  AND r.collected_at >= ?2 ORDER BY r.agent_id, r.seq)",
             )
             .bind(to)
@@ -836,7 +838,7 @@ mod postgres_impl {
             let rows = sqlx::query(
                 "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
                  r.received_at, r.replay FROM reports r WHERE r.received_at <= $1 \
-                 AND NOT r.replay AND (r.collected_at >= $2 \
+                 AND r.pruned_at IS NULL AND NOT r.replay AND (r.collected_at >= $2 \
                  OR r.seq = (SELECT max(x.seq) FROM reports x WHERE x.agent_id = r.agent_id \
                  AND x.received_at <= $1 AND x.collected_at < $2 AND NOT x.replay)) \
                  ORDER BY r.agent_id, r.received_at, r.seq",
@@ -862,7 +864,7 @@ mod postgres_impl {
             let rows = sqlx::query(
                 "SELECT r.agent_id, r.seq, r.log_index, r.payload_sha256, r.collected_at, \
                  r.received_at, r.replay FROM reports r WHERE r.received_at <= $1 \
-                 AND r.replay AND r.collected_at >= $2 ORDER BY r.agent_id, r.seq",
+                 AND r.pruned_at IS NULL AND r.replay AND r.collected_at >= $2 ORDER BY r.agent_id, r.seq",
             )
             .bind(to)
             .bind(from)

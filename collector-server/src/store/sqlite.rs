@@ -23,6 +23,7 @@ use super::batch::{
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
+use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
     ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
@@ -82,6 +83,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/sqlite/0006_result_changes.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                7,
+                Cow::Borrowed("retention"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/sqlite/0007_retention.sql")),
                 false,
             ),
             Migration::new(
@@ -882,8 +890,8 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ReportInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay \
-             FROM reports WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay, \
+             pruned_at FROM reports WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(agent_id)
         .bind(after.unwrap_or(0))
@@ -899,6 +907,7 @@ impl Store for SqliteStore {
                     collected_at: r.try_get(3)?,
                     received_at: r.try_get(4)?,
                     replay: r.try_get(5)?,
+                    pruned_at: r.try_get(6)?,
                 })
             })
             .collect()
@@ -1183,6 +1192,34 @@ impl Store for SqliteStore {
         result
     }
 
+    async fn prunable(&self, before: Millis) -> Result<Vec<Prunable>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        SqlitePrune { conn: &mut conn }
+            .prunable(before, &prune::start(), i64::MAX)
+            .await
+    }
+
+    async fn prune_step(
+        &self,
+        before: Millis,
+        after: &(String, i64),
+        limit: i64,
+        now: Millis,
+    ) -> Result<PruneStep, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let step = {
+            let mut p = SqlitePrune { conn: &mut tx };
+            prune::run_step(&mut p, before, after, limit, now).await?
+        };
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1204,6 +1241,11 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
             let leaf = hash_from(&stored, "leaf hash")?;
             let envelope = match reader.envelope(stored_row(&r)?) {
                 Ok(e) => e,
+                // Pruned: its leaf hash is all the log needs.
+                Err(StoreError::Pruned { .. }) => {
+                    leaves.push((index, leaf));
+                    continue;
+                }
                 Err(e @ StoreError::Envelope { .. }) => {
                     problems.push(e.to_string());
                     leaves.push((index, leaf));
@@ -1295,6 +1337,119 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
     })
 }
 
+/// The statements of a prune step ([`prune::run_step`]), in a `BEGIN IMMEDIATE`
+/// transaction: the write lock is the agents' lock.
+struct SqlitePrune<'c> {
+    conn: &'c mut SqliteConnection,
+}
+
+/// Which reports a prune takes: received before `?1`, not pruned, after the cursor
+/// (`?2`, `?3`) in (agent, seq) order, and neither the agent's newest report nor its
+/// newest counted one. Every clause runs on the (agent_id, seq) indexes.
+const PRUNABLE_SQLITE: &str = "SELECT r.log_index, r.agent_id, r.seq, r.received_at, \
+     r.codec IN ('raw', 'zstd'), r.collected_at FROM reports r \
+     WHERE (r.agent_id, r.seq) > (?2, ?3) AND r.received_at < ?1 AND r.pruned_at IS NULL \
+     AND r.seq < (SELECT max(h.seq) FROM reports h WHERE h.agent_id = r.agent_id) \
+     AND r.seq <> COALESCE((SELECT c.seq FROM reports c WHERE c.agent_id = r.agent_id \
+         AND c.replay = 0 ORDER BY c.seq DESC LIMIT 1), -1) \
+     ORDER BY r.agent_id, r.seq LIMIT ?4";
+
+#[async_trait]
+impl PruneTx for SqlitePrune<'_> {
+    async fn prunable(
+        &mut self,
+        before: Millis,
+        after: &(String, i64),
+        limit: i64,
+    ) -> Result<Vec<Prunable>, StoreError> {
+        let rows = sqlx::query(PRUNABLE_SQLITE)
+            .bind(before)
+            .bind(&after.0)
+            .bind(after.1)
+            .bind(limit)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Prunable {
+                    log_index: r.try_get(0)?,
+                    agent_id: r.try_get(1)?,
+                    seq: r.try_get(2)?,
+                    received_at: r.try_get(3)?,
+                    keyframe: r.try_get(4)?,
+                    collected_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lock_agents(&mut self, _ids: &[&str]) -> Result<(), StoreError> {
+        // The write transaction already holds the lock.
+        Ok(())
+    }
+
+    async fn deltas_of(
+        &mut self,
+        agent: &str,
+        seqs: (i64, i64),
+        base: i64,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT r.log_index, r.agent_id, r.envelope, r.replay, {ROW_COLUMNS} \
+             FROM reports r {BASE_JOIN} WHERE r.agent_id = ? AND r.seq > ? AND r.seq < ? \
+             AND r.base_index = ? AND r.pruned_at IS NULL ORDER BY r.log_index"
+        ))
+        .bind(agent)
+        .bind(seqs.0)
+        .bind(seqs.1)
+        .bind(base)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(stored_row).collect()
+    }
+
+    async fn rewrite(&mut self, log_index: i64, e: &codec::Encoded) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE reports SET codec = ?, base_index = ?, envelope = ? \
+             WHERE log_index = ? AND pruned_at IS NULL",
+        )
+        .bind(e.codec.as_str())
+        .bind(e.base_index)
+        .bind(&e.bytes[..])
+        .bind(log_index)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_pruned(&mut self, log_indexes: &[i64], now: Millis) -> Result<u64, StoreError> {
+        let json = serde_json::to_string(log_indexes)
+            .map_err(|e| StoreError::Corrupt(format!("log indexes: {e}")))?;
+        let done = sqlx::query(
+            "UPDATE reports SET pruned_at = ?, envelope = X'', codec = 'raw', base_index = NULL \
+             WHERE log_index IN (SELECT value FROM json_each(?)) AND pruned_at IS NULL",
+        )
+        .bind(now)
+        .bind(json)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_before(&mut self, before: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO collector_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE \
+             SET value = CASE WHEN CAST(excluded.value AS INTEGER) > CAST(value AS INTEGER) \
+             THEN excluded.value ELSE value END",
+        )
+        .bind(prune::PRUNED_BEFORE_META)
+        .bind(before.to_string())
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+}
+
 /// The [`StoredRow`] of a read that selected [`ROW_COLUMNS`] after its first four.
 pub(crate) fn stored_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow, StoreError> {
     let base_codec: Option<String> = r.try_get(7)?;
@@ -1306,6 +1461,7 @@ pub(crate) fn stored_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow, Store
         leaf_hash: r.try_get(5)?,
         base_index: r.try_get(6)?,
         base: base_codec.zip(base_bytes),
+        pruned_at: r.try_get(9)?,
     })
 }
 
