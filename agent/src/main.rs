@@ -99,6 +99,11 @@ enum Command {
         /// / (for a lab agent that reports a captured root with `run --once --root`).
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// With `--root`: answer commands and api calls from these captures, as `run
+        /// --once --root DIR --replay CAPTURES` will (the identity then matches the
+        /// replayed reports).
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
         #[command(flatten)]
         paths: Paths,
     },
@@ -122,6 +127,10 @@ enum Command {
     },
     /// Show enrollment, last collection, last upload, spool depth and the last error.
     Status {
+        /// `text` for people, `json` for programs (one object; the fields are
+        /// documented in docs/agent.md)
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
         #[command(flatten)]
         paths: Paths,
     },
@@ -238,6 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pin,
             force,
             root,
+            replay,
             paths,
         } => {
             let token = match read_token(token.as_deref(), token_file.as_deref()) {
@@ -276,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 proxy: config.proxy.clone(),
                 force,
             };
-            let host = match Host::open(&root) {
+            let host = match open_host(&root, replay.as_deref()) {
                 Ok(host) => host,
                 Err(err) => return Ok(usage_error(&err)),
             };
@@ -357,7 +367,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        Command::Status { paths } => status(&paths),
+        Command::Status { format, paths } => status(&paths, format),
         Command::Validate { paths } => {
             let path = paths.config_path();
             let config = match paths.config() {
@@ -429,13 +439,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn status(paths: &Paths) -> anyhow::Result<ExitCode> {
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
+}
+
+fn status(paths: &Paths, format: StatusFormat) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(&paths.state_dir);
     let enrollment = state.load_enrollment()?;
     let status = state.load_status()?;
     let spool = Spool::inspect(state.spool_dir());
     let (depth, bytes) = spool.depth()?;
     let quarantined = spool.quarantined()?;
+    if format == StatusFormat::Json {
+        let event = |e: &Option<state::Event>| {
+            e.as_ref()
+                .map(|e| serde_json::json!({"at": e.at.to_rfc3339(), "seq": e.seq}))
+        };
+        let doc = serde_json::json!({
+            "enrollment": enrollment.as_ref().map(|e| serde_json::json!({
+                "agent_id": e.agent_id,
+                "server": e.server,
+                "trust": &e.trust,
+                "enrolled_at": e.enrolled_at.to_rfc3339(),
+            })),
+            "last_collection": event(&status.last_collection),
+            "last_upload": event(&status.last_upload),
+            "spool": {
+                "waiting": depth,
+                "bytes": bytes,
+                "quarantined": quarantined,
+                "dropped": status.dropped_reports,
+            },
+            "last_error": status.last_error.as_ref().map(|e| serde_json::json!({
+                "at": e.at.to_rfc3339(),
+                "message": e.message,
+            })),
+        });
+        println!("{doc}");
+        return Ok(ExitCode::SUCCESS);
+    }
     match &enrollment {
         Some(e) => println!(
             "enrolled:        yes, agent {} with {} (trusting {}), since {}",

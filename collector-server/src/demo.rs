@@ -1,7 +1,8 @@
 //! `attest-collector demo`: the first run. A collector on loopback with SQLite in a
 //! data directory, this machine enrolled as an agent through the real enrollment and
-//! TLS path (the agent's own enrollment, state directory, spool and uploader, from
-//! `attest-agent`'s library), one report collected, signed and delivered over HTTPS,
+//! TLS path (the `attest-agent` program itself, run as a child process: its own
+//! enrollment, state directory, spool and uploader), one report collected, signed and
+//! delivered over HTTPS,
 //! the HTML report written — then it prints where everything is and the next steps,
 //! each a command that works when pasted, and keeps serving until Ctrl-C.
 //!
@@ -21,6 +22,15 @@
 //!   collector stores it and the report shows the host as a replay, never as evidence.
 //!   When the source tree is not there (an installed binary), the demo says so and
 //!   shows this machine only.
+//!
+//! The collector does not link the agent: the demo runs the `attest-agent` program
+//! ([`agent_program`]). In a source checkout (the demo started by `cargo run`) it is
+//! built first with the same profile, so it is never stale; installed, it is the
+//! program next to this one or on the PATH.
+//!
+//! When `--listen` moves the demo to another address, its agents enroll again (their
+//! enrollment names the old address) and the agents they were are revoked, so a
+//! machine never counts twice.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -28,15 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use attest_agent::config::Config as AgentConfig;
-use attest_agent::enroll::{EnrollOptions, enroll};
-use attest_agent::host::Host;
-use attest_agent::host::replay::Captures;
-use attest_agent::service::{Agent, Clock as _, SystemClock as AgentClock, run_once};
-use attest_agent::state::StateDir;
-use attest_agent::tls::{Pin, Trust};
-use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
@@ -114,88 +117,243 @@ async fn wait_for(addr: SocketAddr, cert: &Path) -> anyhow::Result<()> {
     bail!("the collector did not start listening on {addr}")
 }
 
-/// Enrolls the demo agent (first run), or points its enrollment at this run's
-/// address (when `--listen` moved it).
-async fn enroll_demo_agent(
-    state: &StateDir,
-    stores: &reporting::Stores,
-    clock: &dyn Clock,
-    server: &url::Url,
-    pin: &Pin,
-    host: &Host,
-) -> anyhow::Result<()> {
-    let trust = Trust::Pin(*pin);
-    if let Some(mut enrollment) = state.load_enrollment()? {
-        if enrollment.server != server.as_str() || enrollment.trust != trust {
-            enrollment.server = server.to_string();
-            enrollment.trust = trust;
-            state.save_enrollment(&enrollment)?;
+/// The `attest-agent` program the demo runs. In a source checkout (this program is
+/// `target/{debug,release}/attest-collector` of a workspace) it is built first with the
+/// same profile (`cargo build -p attest-agent`, a no-op when up to date); else the
+/// program next to this one; else `attest-agent` on the PATH.
+// The rule against `std::process::Command` is the agent's (host commands go through
+// its source table); the collector's demo runs cargo, a fixed program with fixed
+// arguments and no shell, to build the agent it then runs.
+#[allow(clippy::disallowed_methods)]
+fn agent_program() -> anyhow::Result<PathBuf> {
+    let name = format!("attest-agent{}", std::env::consts::EXE_SUFFIX);
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .context("finding this program")?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let sibling = dir.join(&name);
+    if let Some((root, profile)) = checkout_of(dir) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(&cargo);
+        build
+            .arg("build")
+            .arg("-q")
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml"))
+            .args(["-p", "attest-agent", "--bin", "attest-agent"]);
+        if profile == "release" {
+            build.arg("--release");
         }
-        return Ok(());
+        println!("Building the agent: cargo build -p attest-agent ({profile})");
+        let status = build
+            .status()
+            .with_context(|| format!("running {}", Path::new(&cargo).display()))?;
+        if !status.success() {
+            bail!("building attest-agent failed ({status}); see cargo's output above");
+        }
+        return Ok(sibling);
     }
-    let token = crate::admin::create_enroll_token(
-        stores.store.as_ref(),
-        clock.now_millis(),
-        "demo",
-        1,
-        Some(Duration::from_secs(600)),
-    )
-    .await?;
-    let now = AgentClock.now();
-    let thresholds = attest_agent::checks::Thresholds::default();
-    let host_info = attest_agent::collect::collect(host, now, &thresholds, &[])?.host;
-    let mut seed = [0u8; 32];
-    OsRng.fill_bytes(&mut seed);
-    let options = EnrollOptions {
-        server: server.clone(),
-        token: token.token,
-        trust,
-        proxy: None,
-        force: false,
-    };
-    enroll(state, &options, host_info, now, seed)
-        .await
-        .context("enrolling this machine")?;
-    Ok(())
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(&name))
+                .find(|c| c.is_file())
+        })
+        .with_context(|| {
+            format!(
+                "the demo runs the agent, and no {name} is next to {} or on the PATH: \
+                 install the attest-agent package, or build it (cargo build -p attest-agent)",
+                exe.display()
+            )
+        })
 }
 
-/// The fixture Mac of the source tree, its commands answered from its captures;
-/// `None` when the source tree is not where this binary was built from.
-fn demo_mac() -> anyhow::Result<Option<Host>> {
-    let root = Path::new(DEMO_MAC);
-    if !root.is_dir() {
-        return Ok(None);
+/// The workspace root and profile when `dir` is `ROOT/target/PROFILE` of a checkout
+/// holding the agent's sources.
+fn checkout_of(dir: &Path) -> Option<(PathBuf, &str)> {
+    let profile = dir.file_name()?.to_str()?;
+    if !matches!(profile, "release" | "debug") {
+        return None;
     }
-    let captures_dir = root.join("_captures");
-    let host = Host::open(root)?;
-    let captures = Captures::open(&captures_dir)?;
-    Ok(Some(host.with_captures(captures, &captures_dir)?))
+    let target = dir.parent()?;
+    if target.file_name()? != "target" {
+        return None;
+    }
+    let root = target.parent()?;
+    (root.join("Cargo.toml").is_file() && root.join("agent/Cargo.toml").is_file())
+        .then(|| (root.to_path_buf(), profile))
 }
 
-/// Enrolls the agent whose state directory is `state_dir` (first run) and delivers
-/// one report of `host` as `attest-agent run --once` does. Returns the agent id and
-/// the report's sequence number.
-async fn deliver(
-    state_dir: &Path,
-    host: Host,
-    stores: &reporting::Stores,
-    clock: &dyn Clock,
-    server: &url::Url,
-    pin: &Pin,
-) -> anyhow::Result<(String, u64)> {
-    let state = StateDir::new(state_dir);
-    enroll_demo_agent(&state, stores, clock, server, pin, &host).await?;
-    let agent = Agent::open(state, AgentConfig::defaults(&|_| None), host)?;
-    let outcome = run_once(&agent, &AgentClock).await?;
-    let Some(seq) = outcome.collected.filter(|_| outcome.left == 0) else {
-        let why = [outcome.collect_error, outcome.stopped]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
-        bail!("the report was not delivered: {why}");
-    };
-    Ok((agent.enrollment.agent_id.clone(), seq))
+/// What the demo reads of `attest-agent status --format json`.
+#[derive(Debug, Deserialize)]
+struct AgentStatus {
+    enrollment: Option<AgentEnrollment>,
+    last_upload: Option<AgentEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AgentEnrollment {
+    agent_id: String,
+    server: String,
+    trust: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct AgentEvent {
+    seq: u64,
+}
+
+/// One of the demo's agents: the `attest-agent` program on its own state directory,
+/// judging `/` or a fixture root replayed from its captures.
+struct DemoAgent<'a> {
+    program: &'a Path,
+    state_dir: PathBuf,
+    /// A fixture root and its captures (`--root`, `--replay`).
+    replay: Option<(PathBuf, PathBuf)>,
+}
+
+impl DemoAgent<'_> {
+    /// Runs `attest-agent ARGS --state-dir DIR`, `stdin` written to its standard input;
+    /// its standard output, or an error with what it printed.
+    async fn run(&self, args: &[&std::ffi::OsStr], stdin: Option<&str>) -> anyhow::Result<String> {
+        let mut cmd = tokio::process::Command::new(self.program);
+        cmd.args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+            input.write_all(text.as_bytes()).await?;
+            input.write_all(b"\n").await?;
+        }
+        let out = child.wait_with_output().await?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let what = args
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            bail!(
+                "attest-agent {what} failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+        Ok(stdout)
+    }
+
+    async fn status(&self) -> anyhow::Result<AgentStatus> {
+        let out = self
+            .run(
+                &["status".as_ref(), "--format".as_ref(), "json".as_ref()],
+                None,
+            )
+            .await?;
+        serde_json::from_str(&out).context("reading `attest-agent status --format json`")
+    }
+
+    /// Enrolls the agent (first run, or again when its enrollment names another
+    /// address or certificate than this run's: the agent it was is then revoked).
+    async fn enroll(
+        &self,
+        stores: &reporting::Stores,
+        clock: &dyn Clock,
+        server: &str,
+        fingerprint: &str,
+    ) -> anyhow::Result<()> {
+        let current = self.status().await?.enrollment;
+        let pin = fingerprint.replace(':', "").to_ascii_lowercase();
+        let stale = match &current {
+            None => None,
+            Some(e)
+                if e.server.trim_end_matches('/') == server.trim_end_matches('/')
+                    && e.trust
+                        .get("pin")
+                        .and_then(|p| p.as_str())
+                        .map(|p| p.replace(':', "").to_ascii_lowercase())
+                        == Some(pin.clone()) =>
+            {
+                return Ok(());
+            }
+            Some(e) => Some(e.agent_id.clone()),
+        };
+        let token = crate::admin::create_enroll_token(
+            stores.store.as_ref(),
+            clock.now_millis(),
+            "demo",
+            1,
+            Some(Duration::from_secs(600)),
+        )
+        .await?;
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "enroll".as_ref(),
+            "--server".as_ref(),
+            server.as_ref(),
+            "--pin".as_ref(),
+            pin.as_ref(),
+            "--token".as_ref(),
+            "-".as_ref(),
+        ];
+        if stale.is_some() {
+            args.push("--force".as_ref());
+        }
+        if let Some((root, captures)) = &self.replay {
+            args.extend([
+                "--root".as_ref(),
+                root.as_os_str(),
+                "--replay".as_ref(),
+                captures.as_os_str(),
+            ]);
+        }
+        self.run(&args, Some(&token.token)).await?;
+        if let Some(old) = stale {
+            crate::admin::revoke_agent(stores.store.as_ref(), clock.now_millis(), "demo", &old)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Enrolls the agent when needed and delivers one report as `attest-agent run
+    /// --once` does. Returns the agent id and the report's sequence number.
+    async fn deliver(
+        &self,
+        stores: &reporting::Stores,
+        clock: &dyn Clock,
+        server: &str,
+        fingerprint: &str,
+    ) -> anyhow::Result<(String, u64)> {
+        self.enroll(stores, clock, server, fingerprint).await?;
+        let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--once".as_ref()];
+        if let Some((root, captures)) = &self.replay {
+            args.extend([
+                "--root".as_ref(),
+                root.as_os_str(),
+                "--replay".as_ref(),
+                captures.as_os_str(),
+            ]);
+        }
+        self.run(&args, None)
+            .await
+            .context("the report was not delivered")?;
+        let status = self.status().await?;
+        match (status.enrollment, status.last_upload) {
+            (Some(e), Some(u)) => Ok((e.agent_id, u.seq)),
+            _ => bail!("the agent says it is not enrolled or delivered nothing"),
+        }
+    }
 }
 
 /// How a person runs one of the workspace's programs from a shell: through cargo in
@@ -299,45 +457,42 @@ pub async fn run(
         }
     }
     let fingerprint = crate::tls::fingerprint_of(&cert)?;
-    let pin: Pin = fingerprint
-        .parse()
-        .map_err(|e| anyhow::anyhow!("the certificate's fingerprint: {e}"))?;
     let stores = reporting::open(&config.database, 2).await?;
 
     // This machine as an agent, exactly as `attest-agent` runs: enroll (first run),
     // collect, sign, spool, deliver over pinned TLS.
-    let server_url = url::Url::parse(&format!("https://{listen}"))?;
+    let agent_exe = agent_program()?;
+    let server_url = format!("https://{listen}");
     let state_dir = data_dir.join(AGENT_DIR);
-    let host = Host::open(Path::new("/"))?;
-    let (agent_id, seq) = deliver(
-        &data_dir.join(AGENT_DIR),
-        host,
-        &stores,
-        clock.as_ref(),
-        &server_url,
-        &pin,
-    )
-    .await
-    .context("this machine")?;
-    // The fixture Mac, replayed from its captures (never evidence).
-    let mac = match demo_mac() {
-        Ok(Some(host)) => Some(
-            deliver(
-                &data_dir.join(MAC_AGENT_DIR),
-                host,
-                &stores,
-                clock.as_ref(),
-                &server_url,
-                &pin,
-            )
-            .await
-            .context("the fixture Mac")?,
-        ),
-        Ok(None) => None,
-        Err(why) => {
-            println!("The fixture Mac is not shown: {why}");
-            None
-        }
+    let this = DemoAgent {
+        program: &agent_exe,
+        state_dir: state_dir.clone(),
+        replay: None,
+    };
+    let (agent_id, seq) = this
+        .deliver(&stores, clock.as_ref(), &server_url, &fingerprint)
+        .await
+        .context("this machine")?;
+    // The fixture Mac, replayed from its captures (never evidence), when the source
+    // tree is where this program was built from.
+    let mac_root = Path::new(DEMO_MAC);
+    let mac = if mac_root.is_dir() {
+        let mac = DemoAgent {
+            program: &agent_exe,
+            state_dir: data_dir.join(MAC_AGENT_DIR),
+            replay: Some((mac_root.to_path_buf(), mac_root.join("_captures"))),
+        };
+        Some(
+            mac.deliver(&stores, clock.as_ref(), &server_url, &fingerprint)
+                .await
+                .context("the fixture Mac")?,
+        )
+    } else {
+        println!(
+            "The fixture Mac is not shown: {} is not here (an installed collector)",
+            mac_root.display()
+        );
+        None
     };
 
     // The report.

@@ -187,6 +187,23 @@ fn once_while_down(agent: &Agent, expect_waiting: usize) {
             .any(|l| l.starts_with("last error:") && l.contains("cannot reach the collector")),
         "{status}"
     );
+    // The same, for programs.
+    let out = agent.run(&["status", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["spool"]["waiting"], expect_waiting, "{json}");
+    assert_eq!(json["last_collection"]["seq"], expect_waiting, "{json}");
+    assert_eq!(
+        json["enrollment"]["agent_id"],
+        agent.enrollment()["agent_id"],
+        "{json}"
+    );
+    assert!(
+        json["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot reach the collector")),
+        "{json}"
+    );
 }
 
 /// The collector's view of the agent: reports `1..=n` except `missing` (quarantined

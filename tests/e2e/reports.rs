@@ -216,11 +216,20 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
     let mut addresses = Vec::new();
-    for seq in [1, 2] {
-        let mut child = Command::new(bin("attest-collector"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("demo")
+    let mut agent_ids = Vec::new();
+    // A free port for the third run, which moves the demo (`--listen`).
+    let moved = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    for (run, seq) in [(1, 1), (2, 2), (3, 1)] {
+        let mut cmd = Command::new(bin("attest-collector"));
+        cmd.arg("--data-dir").arg(&data).arg("demo");
+        if run == 3 {
+            cmd.args(["--listen", &moved]);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -249,6 +258,13 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
             text.contains(&format!(": report seq {seq} delivered")),
             "{text}"
         );
+        agent_ids.push(
+            text.lines()
+                .find_map(|l| l.strip_prefix("  this machine is agent "))
+                .and_then(|rest| rest.split(':').next())
+                .unwrap_or_else(|| panic!("no agent line: {text}"))
+                .to_owned(),
+        );
         // The next step sends a report as the same agent, from its state directory
         // inside the demo's data directory (never /var/lib/attest).
         assert!(
@@ -276,12 +292,13 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
         assert!(
             html.contains(&format!(
                 "{} (agent.replay), which {} never evidence",
-                if seq == 1 {
-                    "1 replayed report"
-                } else {
+                if run == 2 {
                     "2 replayed reports"
+                } else {
+                    // The third run's Mac is a new agent; the one it was is revoked.
+                    "1 replayed report"
                 },
-                if seq == 1 { "is" } else { "are" }
+                if run == 2 { "are" } else { "is" }
             )),
             "the report does not say the Mac's reports are replays"
         );
@@ -293,4 +310,9 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
     }
     // The second run listens where the first did: the agent it enrolled still reaches it.
     assert_eq!(addresses[0], addresses[1]);
+    assert_eq!(agent_ids[0], agent_ids[1]);
+    // The third moved: this machine enrolled again (a new agent, seq 1) and the agent it
+    // was is revoked, so the report still counts 2 hosts (asserted above), not 3.
+    assert_eq!(addresses[2], format!("https://{moved}"));
+    assert_ne!(agent_ids[2], agent_ids[0]);
 }
