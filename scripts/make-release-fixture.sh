@@ -12,7 +12,8 @@
 # OUT_DIR: where the fixtures go (default tests/fixtures/databases).
 # PostgreSQL: ATTEST_FIXTURE_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test),
 # a server on which this user may CREATE DATABASE; `psql` and `pg_dump` on PATH. The dump
-# is plain SQL with INSERT statements (`--inserts`), so the tests load it without `psql`.
+# is plain SQL with INSERT statements (`--inserts`), without the `\restrict` lines of
+# psql that newer pg_dump versions write, so the tests load it without `psql`.
 # Needs `sqlite3`, `gzip`, `curl`. Keys, ids and times differ on every run.
 set -euo pipefail
 
@@ -137,7 +138,8 @@ PG_NAME=attest_release_fixture_$$
 psql -q "$PG_BASE" -c "CREATE DATABASE $PG_NAME"
 PG_URL=${PG_BASE%/*}/$PG_NAME
 make_one postgres "$PG_URL"
-pg_dump --no-owner --no-privileges --inserts "$PG_URL" | gzip -9 -n >"$OUT/collector-v4.pg.sql.gz"
+pg_dump --no-owner --no-privileges --inserts "$PG_URL" |
+    sed -E '/^\\(un)?restrict /d' | gzip -9 -n >"$OUT/collector-v4.pg.sql.gz"
 psql -q "$PG_BASE" -c "DROP DATABASE $PG_NAME"
 rm -rf "$OUT/postgres-data"
 mkdir -p "$OUT/postgres-data"
