@@ -14,7 +14,6 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use attest_proto::{ChainState, Envelope, Statement, public_key_from_bytes, sha256_hex};
-use chrono::Utc;
 
 use super::reporting::{self, Stores};
 use super::*;
@@ -337,7 +336,8 @@ async fn upgrade_and_check(url: &str, old: &Old, checkpoint: &Path, agent_dir: &
         .verify(&key.verifying_key())
         .unwrap();
     let mut report = Statement::from_slice(&payload).unwrap().predicate;
-    report.collected_at = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    // An hour after its last report, as the fixture's clock goes on.
+    report.collected_at += chrono::TimeDelta::hours(1);
     let mut agent = SimAgent {
         index: 0,
         key,
@@ -347,7 +347,7 @@ async fn upgrade_and_check(url: &str, old: &Old, checkpoint: &Path, agent_dir: &
     };
     let json = agent.sign_next(&mut report).unwrap();
     let pending = agent.pending(json.clone()).unwrap();
-    let now = Utc::now().timestamp_millis();
+    let now = report.collected_at.timestamp_millis();
     let out = store.ingest_batch(&[pending], now).await.unwrap();
     let IngestOutcome::Stored(receipt) = &out[0] else {
         panic!("the next report is refused: {out:?}")
