@@ -17,4 +17,5 @@ mod first_hour;
 mod fixtures;
 mod prune;
 mod reports;
+mod upgrade;
 mod verify_hostile;

@@ -23,6 +23,8 @@ pub mod postgres;
 pub mod prune;
 #[cfg(test)]
 mod prune_tests;
+#[cfg(test)]
+mod release_fixture_tests;
 pub mod reporting;
 pub mod sqlite;
 #[cfg(test)]
