@@ -22,7 +22,7 @@ use super::{
     EnrollOutcome, EnrollRefusal, EnrollTokenInfo, LogHead, Millis, NewAgent, NewApiToken,
     NewEnrollToken, NewInventoryList, ReportInfo, Role, StoreError, StoredEnvelope, hash_from,
 };
-use crate::fleet::Waiver;
+use crate::fleet::{ChainCount, Waiver};
 use crate::log::Hash;
 
 /// What differs between the two engines for the shared statements.
@@ -397,6 +397,32 @@ where
         );
         let rows = sqlx::query(&sql).bind(as_of).fetch_all(self.0).await?;
         rows.iter().map(Self::chain_event).collect()
+    }
+
+    pub(crate) async fn chain_counts(
+        &self,
+        as_of: Millis,
+    ) -> Result<Vec<(String, ChainCount)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent_id, count(*), max(seq), \
+             sum(CASE WHEN replay THEN 1 ELSE 0 END) \
+             FROM reports WHERE received_at <= $1 GROUP BY agent_id ORDER BY agent_id",
+        )
+        .bind(as_of)
+        .fetch_all(self.0)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    ChainCount {
+                        stored: r.try_get(1)?,
+                        max_seq: r.try_get(2)?,
+                        replayed: r.try_get(3)?,
+                    },
+                ))
+            })
+            .collect()
     }
 
     pub(crate) async fn log_head(&self) -> Result<LogHead, StoreError> {

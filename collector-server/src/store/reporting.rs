@@ -465,25 +465,7 @@ mod sqlite_impl {
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq), sum(replay) FROM reports \
-                 WHERE received_at <= ? GROUP BY agent_id ORDER BY agent_id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        ChainCount {
-                            stored: r.try_get(1)?,
-                            max_seq: r.try_get(2)?,
-                            replayed: r.try_get(3)?,
-                        },
-                    ))
-                })
-                .collect()
+            Crud(self.pool()).chain_counts(as_of).await
         }
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
@@ -667,25 +649,7 @@ mod postgres_impl {
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq), count(*) FILTER (WHERE replay) \
-                 FROM reports WHERE received_at <= $1 GROUP BY agent_id ORDER BY agent_id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        ChainCount {
-                            stored: r.try_get(1)?,
-                            max_seq: r.try_get(2)?,
-                            replayed: r.try_get(3)?,
-                        },
-                    ))
-                })
-                .collect()
+            Crud(self.pool()).chain_counts(as_of).await
         }
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
