@@ -14,9 +14,10 @@ use crate::catalog::Catalog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Overrides, parse_duration};
 use crate::evaluate::DEFAULT_WINDOW_MS;
+use crate::fleet::WaiverScope;
 use crate::report::{self, Format, Options, Progress, When, rfc3339};
 use crate::store::Millis;
-use crate::store::reporting::{self, Stores, WaiverScope};
+use crate::store::reporting::{self, Stores};
 use crate::waivers::{self, WaiverRequest};
 
 /// Reports, waivers, bundles and the demo.

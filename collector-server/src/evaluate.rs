@@ -1,6 +1,6 @@
 //! Evaluation: from stored evidence to the state of every control on every host.
 //!
-//! Pure functions over data the store has already read ([`crate::store::reporting`]);
+//! Pure functions over data the store has already read ([`crate::fleet`] values);
 //! time is a parameter. For a host at time `T`:
 //!
 //! 1. The host is in scope when it was enrolled by `T` and not revoked by `T`.
@@ -54,8 +54,7 @@ use chrono::{DateTime, Days, NaiveTime, Utc};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CountsAs, Rule};
-use crate::store::reporting::{ChainCount, HostRecord, ReportRecord, Waiver, WaiverScope};
-use crate::store::{ChainEvent, Millis};
+use crate::fleet::{ChainCount, ChainEvent, HostRecord, Millis, ReportRecord, Waiver, WaiverScope};
 
 /// The default freshness window: 7 days.
 pub const DEFAULT_WINDOW_MS: Millis = 7 * 24 * 3600 * 1000;
@@ -1124,7 +1123,7 @@ pub fn evaluate_period(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::reporting::ResultRecord;
+    use crate::fleet::ResultRecord;
 
     const DAY: Millis = 24 * 3600 * 1000;
     /// 2026-11-25T00:00:00Z.

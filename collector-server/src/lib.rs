@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod evaluate;
 pub mod files;
+pub mod fleet;
 pub mod fleetsim;
 pub mod guard;
 pub mod ingest;

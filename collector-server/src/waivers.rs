@@ -8,8 +8,9 @@
 //! it expires or is revoked, and "as of" reports apply the waivers as they were then.
 
 use crate::catalog::Catalog;
-use crate::store::reporting::{ReportStore, Waiver, WaiverScope};
-use crate::store::{AuditEntry, Millis, Store, StoreError};
+use crate::fleet::{Millis, Waiver, WaiverScope};
+use crate::store::reporting::ReportStore;
+use crate::store::{AuditEntry, Store, StoreError};
 
 /// The longest justification or approver text kept.
 pub const MAX_TEXT: usize = 2000;

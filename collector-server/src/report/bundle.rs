@@ -31,9 +31,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Format, Gathered, Options, Progress, ReportError, When, build, gather, render};
 use crate::catalog::Catalog;
+use crate::fleet::{Millis, ReportRecord};
 use crate::log::{CachedNodes, Checkpoint, leaf_hash};
-use crate::store::reporting::{ReportRecord, Stores};
-use crate::store::{Millis, StoreNodes};
+use crate::store::StoreNodes;
+use crate::store::reporting::Stores;
 
 /// The bundle format.
 pub const BUNDLE_FORMAT: &str = "attest.bundle/v1";
@@ -242,9 +243,9 @@ pub async fn export(
         When::AsOf(_) => Vec::new(),
     };
     let cited = cited(&g, &replays, &opts.when);
-    let hosts: std::collections::HashMap<&str, &crate::store::reporting::HostRecord> =
+    let hosts: std::collections::HashMap<&str, &crate::fleet::HostRecord> =
         g.hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
-    let agents: BTreeMap<&str, &crate::store::reporting::HostRecord> = cited
+    let agents: BTreeMap<&str, &crate::fleet::HostRecord> = cited
         .iter()
         .filter_map(|r| {
             hosts

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::catalog::FactWants;
-use crate::store::reporting::{HostRecord, ResultRecord};
+use crate::fleet::{HostRecord, ResultRecord};
 
 /// The longest excerpt a report shows (characters); the bundle has them whole.
 pub const MAX_EXCERPT: usize = 1200;

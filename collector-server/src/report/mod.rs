@@ -27,8 +27,9 @@ use std::path::Path;
 use attest_proto::{decode_public_key, keyid};
 
 use crate::catalog::Catalog;
-use crate::store::reporting::{ChainCount, HostRecord, ReportRecord, Stores, Waiver};
-use crate::store::{ChainEvent, Millis, StoreError};
+use crate::fleet::{ChainCount, ChainEvent, HostRecord, Millis, ReportRecord, Waiver};
+use crate::store::StoreError;
+use crate::store::reporting::Stores;
 
 pub use evidence::EnvelopeFacts;
 pub use model::{FleetReport, LogEntry, build, rfc3339};
@@ -305,7 +306,7 @@ async fn rule_facts_of(
         hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
     // Only reports with a result some rule applies to (its check, its status, its
     // host's OS): a rule about Macs never reads a Linux host's envelopes.
-    let ruled = |os_id: &str, res: &crate::store::reporting::ResultRecord| {
+    let ruled = |os_id: &str, res: &crate::fleet::ResultRecord| {
         crate::evaluate::parse_status(&res.status).is_some_and(|st| {
             catalog
                 .rules()

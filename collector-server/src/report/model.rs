@@ -12,8 +12,7 @@ use crate::evaluate::{
     ChainStatus, Counts, FleetData, Freshness, PeriodEval, Plan, State, evaluate_fleet_map,
     evaluate_period,
 };
-use crate::store::Millis;
-use crate::store::reporting::{Waiver, WaiverScope};
+use crate::fleet::{Millis, Waiver, WaiverScope};
 
 /// The JSON report's schema id.
 pub const REPORT_FORMAT: &str = "attest.fleet-report/v1";

@@ -6,8 +6,9 @@ use std::sync::LazyLock;
 use super::*;
 use crate::catalog::Catalog;
 use crate::evaluate::{DEFAULT_WINDOW_MS, State};
+use crate::fleet::{Waiver, WaiverScope};
 use crate::fleetsim::{enroll, report_round, sim_report};
-use crate::store::reporting::{Waiver, WaiverScope, open};
+use crate::store::reporting::open;
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;

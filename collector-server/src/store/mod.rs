@@ -17,6 +17,7 @@
 pub mod batch;
 pub mod changes;
 pub mod codec;
+mod common;
 #[cfg(test)]
 mod delta_tests;
 pub mod postgres;
@@ -39,8 +40,7 @@ use crate::log::{Frontier, Hash};
 
 pub use batch::{FlatResult, PendingReport};
 
-/// Unix time in milliseconds: the one time type of the store.
-pub type Millis = i64;
+pub use crate::fleet::{ChainEvent, Millis};
 
 /// A storage failure. Never shown to clients (the API answers `unavailable` or
 /// `internal`); logged with its details.
@@ -272,6 +272,34 @@ pub struct LatestResults {
     pub results: Vec<StoredResult>,
 }
 
+impl LatestResults {
+    /// From a report head (log index, seq, collected_at, received_at) and the result
+    /// state open at its seq.
+    pub(crate) fn from_state(
+        agent_id: &str,
+        (log_index, seq, collected_at, received_at): (i64, i64, Millis, Millis),
+        state: &changes::ResultState,
+    ) -> LatestResults {
+        let results = changes::in_order(state)
+            .into_iter()
+            .map(|(check, s)| StoredResult {
+                check: check.to_owned(),
+                status: s.status.clone(),
+                summary: s.summary.clone(),
+                reason: s.reason.clone(),
+            })
+            .collect();
+        LatestResults {
+            agent_id: agent_id.to_owned(),
+            seq,
+            log_index,
+            collected_at,
+            received_at,
+            results,
+        }
+    }
+}
+
 /// A stored report's envelope, verbatim, with where it sits in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEnvelope {
@@ -280,22 +308,6 @@ pub struct StoredEnvelope {
     pub envelope: Vec<u8>,
     /// Stored as a replay (`agent.replay`): never evidence.
     pub replay: bool,
-}
-
-/// A recorded chain event: `gap`, `late`, `fork`, `broken_link`, `host_renamed`, or
-/// `conflict_quota_reached`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ChainEvent {
-    pub agent_id: String,
-    pub kind: String,
-    pub seq: i64,
-    pub detail: String,
-    pub payload_sha256: Option<String>,
-    /// Whether the refused envelope is kept whole (forks and broken links: the first
-    /// per `seq`, within the agent's quota); otherwise only its hash is.
-    pub envelope_stored: bool,
-    #[serde(serialize_with = "crate::store::rfc3339::serialize")]
-    pub at: Millis,
 }
 
 /// How much of an agent's chain conflicts (forks and broken links) the store keeps,

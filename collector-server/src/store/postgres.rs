@@ -21,13 +21,13 @@ use super::batch::{
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
+use super::common::Crud;
 use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
-    API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult,
-    ChainEvent, ConflictQuota, EnrollOutcome, EnrollRefusal, EnrollTokenInfo, IntegrityReport,
-    LatestResults, LogHead, Millis, NewAgent, NewApiToken, NewEnrollToken, NewInventoryList,
-    PendingReport, PoolStats, ReportInfo, Role, Store, StoreError, StoredEnvelope, StoredResult,
-    check_log, hash_from,
+    AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
+    EnrollOutcome, EnrollTokenInfo, IntegrityReport, LatestResults, LogHead, Millis, NewAgent,
+    NewApiToken, NewEnrollToken, NewInventoryList, PendingReport, PoolStats, ReportInfo, Role,
+    Store, StoreError, StoredEnvelope, check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -745,26 +745,6 @@ impl BatchTx for PgBatch<'_> {
     }
 }
 
-fn agent_info(r: &sqlx::postgres::PgRow) -> Result<AgentInfo, StoreError> {
-    Ok(AgentInfo {
-        agent_id: r.try_get(0)?,
-        keyid: r.try_get(1)?,
-        hostname: r.try_get(2)?,
-        machine_id: r.try_get(3)?,
-        os_id: r.try_get(4)?,
-        os_version_id: r.try_get(5)?,
-        os_pretty_name: r.try_get(6)?,
-        kernel: r.try_get(7)?,
-        enrolled_at: r.try_get(8)?,
-        revoked_at: r.try_get(9)?,
-        head_seq: r.try_get(10)?,
-        last_report_at: r.try_get(11)?,
-    })
-}
-
-const AGENT_COLUMNS: &str = "id, keyid, hostname, machine_id, os_id, os_version_id, \
-    os_pretty_name, kernel, enrolled_at, revoked_at, head_seq, last_report_at";
-
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -772,50 +752,15 @@ impl Store for PgStore {
     }
 
     async fn create_enroll_token(&self, t: &NewEnrollToken) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO enroll_tokens (id, token_hash, uses_total, uses_left, expires_at, \
-             created_at) VALUES ($1, $2, $3, $3, $4, $5)",
-        )
-        .bind(&t.id)
-        .bind(&t.token_hash)
-        .bind(t.uses)
-        .bind(t.expires_at)
-        .bind(t.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Crud(&self.pool).create_enroll_token(t).await
     }
 
     async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, uses_total, uses_left, expires_at, created_at, revoked_at \
-             FROM enroll_tokens ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EnrollTokenInfo {
-                    id: r.try_get(0)?,
-                    uses_total: r.try_get(1)?,
-                    uses_left: r.try_get(2)?,
-                    expires_at: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                    revoked_at: r.try_get(5)?,
-                })
-            })
-            .collect()
+        Crud(&self.pool).list_enroll_tokens().await
     }
 
     async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE enroll_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Crud(&self.pool).revoke_enroll_token(id, now).await
     }
 
     async fn enroll(
@@ -824,96 +769,15 @@ impl Store for PgStore {
         agent: &NewAgent,
         now: Millis,
     ) -> Result<EnrollOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let token = sqlx::query(
-            "SELECT id, uses_left, expires_at, revoked_at FROM enroll_tokens \
-             WHERE token_hash = $1 FOR UPDATE",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(token) = token else {
-            return Ok(EnrollOutcome::Refused(EnrollRefusal::UnknownToken));
-        };
-        let token_id: String = token.try_get(0)?;
-        let uses_left: i64 = token.try_get(1)?;
-        let expires_at: Option<i64> = token.try_get(2)?;
-        let revoked_at: Option<i64> = token.try_get(3)?;
-        if revoked_at.is_some() {
-            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenRevoked));
-        }
-        if expires_at.is_some_and(|e| e <= now) {
-            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenExpired));
-        }
-        let existing = sqlx::query("SELECT id, revoked_at FROM agents WHERE keyid = $1")
-            .bind(&agent.keyid)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(existing) = existing {
-            let revoked: Option<i64> = existing.try_get(1)?;
-            if revoked.is_some() {
-                return Ok(EnrollOutcome::Refused(EnrollRefusal::AgentRevoked));
-            }
-            return Ok(EnrollOutcome::AlreadyEnrolled {
-                agent_id: existing.try_get(0)?,
-            });
-        }
-        if uses_left <= 0 {
-            return Ok(EnrollOutcome::Refused(EnrollRefusal::TokenUsedUp));
-        }
-        sqlx::query("UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE id = $1")
-            .bind(&token_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO agents (id, keyid, public_key, hostname, machine_id, os_id, \
-             os_version_id, os_pretty_name, kernel, token_id, enrolled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&agent.id)
-        .bind(&agent.keyid)
-        .bind(&agent.public_key[..])
-        .bind(&agent.hostname)
-        .bind(&agent.machine_id)
-        .bind(&agent.os_id)
-        .bind(&agent.os_version_id)
-        .bind(&agent.os_pretty_name)
-        .bind(&agent.kernel)
-        .bind(&token_id)
-        .bind(agent.enrolled_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(EnrollOutcome::Enrolled {
-            agent_id: agent.id.clone(),
-        })
+        Crud(&self.pool).enroll(token_hash, agent, now).await
     }
 
     async fn agent_key(&self, keyid: &str) -> Result<Option<AgentKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, public_key, revoked_at IS NOT NULL FROM agents WHERE keyid = $1",
-        )
-        .bind(keyid)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            let key: Vec<u8> = r.try_get(1)?;
-            Ok(AgentKey {
-                agent_id: r.try_get(0)?,
-                public_key: hash_from(&key, "agent public key")?,
-                revoked: r.try_get(2)?,
-            })
-        })
-        .transpose()
+        Crud(&self.pool).agent_key(keyid).await
     }
 
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentInfo>, StoreError> {
-        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(agent_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(agent_info).transpose()
+        Crud(&self.pool).agent(agent_id).await
     }
 
     async fn list_agents(
@@ -921,31 +785,15 @@ impl Store for PgStore {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AgentInfo>, StoreError> {
-        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows = sqlx::query(&sql)
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(agent_info).collect()
+        Crud(&self.pool).list_agents(after, limit).await
     }
 
     async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(agent_id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        Crud(&self.pool).revoke_agent(agent_id, now).await
     }
 
     async fn count_agents(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM agents WHERE revoked_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Crud(&self.pool).count_agents().await
     }
 
     async fn ingest_batch_with(
@@ -964,35 +812,18 @@ impl Store for PgStore {
     }
 
     async fn latest_results(&self, agent_id: &str) -> Result<Option<LatestResults>, StoreError> {
-        let head = sqlx::query(
-            "SELECT log_index, seq, collected_at, received_at FROM reports \
-             WHERE agent_id = $1 AND NOT replay ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(agent_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(head) = head else { return Ok(None) };
-        let log_index: i64 = head.try_get(0)?;
-        let seq: i64 = head.try_get(1)?;
+        let Some((log_index, seq, collected_at, received_at)) =
+            Crud(&self.pool).latest_head(agent_id).await?
+        else {
+            return Ok(None);
+        };
         let mut conn = self.pool.acquire().await?;
         let state = results_at(&mut conn, agent_id, seq).await?;
-        let results = changes::in_order(&state)
-            .into_iter()
-            .map(|(check, s)| StoredResult {
-                check: check.to_owned(),
-                status: s.status.clone(),
-                summary: s.summary.clone(),
-                reason: s.reason.clone(),
-            })
-            .collect();
-        Ok(Some(LatestResults {
-            agent_id: agent_id.to_owned(),
-            seq: head.try_get(1)?,
-            log_index,
-            collected_at: head.try_get(2)?,
-            received_at: head.try_get(3)?,
-            results,
-        }))
+        Ok(Some(LatestResults::from_state(
+            agent_id,
+            (log_index, seq, collected_at, received_at),
+            &state,
+        )))
     }
 
     async fn list_reports(
@@ -1001,28 +832,7 @@ impl Store for PgStore {
         after: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ReportInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, log_index, payload_sha256, collected_at, received_at, replay, \
-             pruned_at FROM reports WHERE agent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(agent_id)
-        .bind(after.unwrap_or(0))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReportInfo {
-                    seq: r.try_get(0)?,
-                    log_index: r.try_get(1)?,
-                    payload_sha256: r.try_get(2)?,
-                    collected_at: r.try_get(3)?,
-                    received_at: r.try_get(4)?,
-                    replay: r.try_get(5)?,
-                    pruned_at: r.try_get(6)?,
-                })
-            })
-            .collect()
+        Crud(&self.pool).list_reports(agent_id, after, limit).await
     }
 
     async fn report_envelope(
@@ -1030,102 +840,23 @@ impl Store for PgStore {
         agent_id: &str,
         seq: i64,
     ) -> Result<Option<StoredEnvelope>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT r.log_index, r.payload_sha256, r.envelope, r.replay, {ROW_COLUMNS} \
-             FROM reports r {BASE_JOIN} WHERE r.agent_id = $1 AND r.seq = $2"
-        ))
-        .bind(agent_id)
-        .bind(seq)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(StoredEnvelope {
-                log_index: r.try_get(0)?,
-                payload_sha256: r.try_get(1)?,
-                envelope: codec::Reader::default().envelope(stored_row(&r)?)?,
-                replay: r.try_get(3)?,
-            })
-        })
-        .transpose()
+        Crud(&self.pool).report_envelope(agent_id, seq).await
     }
 
     async fn chain_events(&self, agent_id: &str) -> Result<Vec<ChainEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
-             FROM chain_events \
-             WHERE agent_id = $1 ORDER BY id",
-        )
-        .bind(agent_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ChainEvent {
-                    agent_id: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    seq: r.try_get(2)?,
-                    detail: r.try_get(3)?,
-                    payload_sha256: r.try_get(4)?,
-                    at: r.try_get(5)?,
-                    envelope_stored: r.try_get(6)?,
-                })
-            })
-            .collect()
+        Crud(&self.pool).chain_events(agent_id).await
     }
 
     async fn log_head(&self) -> Result<LogHead, StoreError> {
-        let r = sqlx::query("SELECT tree_size, root, updated_at FROM log_state WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        let size: i64 = r.try_get(0)?;
-        let root: Vec<u8> = r.try_get(1)?;
-        Ok(LogHead {
-            tree_size: u64::try_from(size).unwrap_or_default(),
-            root: hash_from(&root, "log root")?,
-            updated_at: r.try_get(2)?,
-        })
+        Crud(&self.pool).log_head().await
     }
 
     async fn log_nodes(&self, level: u32, from: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
-        let from = i64::try_from(from).unwrap_or(i64::MAX);
-        let to = from.saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
-        let rows: Vec<Vec<u8>> = if level == 0 {
-            sqlx::query_scalar(
-                "SELECT leaf_hash FROM reports WHERE log_index >= $1 AND log_index < $2 \
-                 ORDER BY log_index",
-            )
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?
-        } else {
-            sqlx::query_scalar(
-                "SELECT hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 \
-                 ORDER BY idx",
-            )
-            .bind(i64::from(level))
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?
-        };
-        rows.iter().map(|h| hash_from(h, "log node")).collect()
+        Crud(&self.pool).log_nodes(level, from, count).await
     }
 
     async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, role, note, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&t.id)
-        .bind(&t.token_hash)
-        .bind(t.role.as_str())
-        .bind(&t.note)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Crud(&self.pool).create_api_token(t).await
     }
 
     async fn api_token(
@@ -1133,162 +864,43 @@ impl Store for PgStore {
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, role, last_used_at FROM api_tokens WHERE token_hash = $1 \
-             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let id: String = r.try_get(0)?;
-        let role: String = r.try_get(1)?;
-        let role = Role::parse(&role)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
-        let last: Option<Millis> = r.try_get(2)?;
-        if last.is_none_or(|l| now.saturating_sub(l) >= API_TOKEN_USE_GRANULARITY) {
-            let done = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&id)
-                .execute(&self.pool)
-                .await;
-            if let Err(e) = done {
-                tracing::warn!(token_id = %id, error = %e, "could not record an API token's use");
-            }
-        }
-        Ok(Some((id, role)))
+        Crud(&self.pool).api_token(token_hash, now).await
     }
 
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, role, note, created_at, expires_at, last_used_at, revoked_at \
-             FROM api_tokens ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.try_get(1)?;
-                Ok(ApiTokenInfo {
-                    id: r.try_get(0)?,
-                    role: Role::parse(&role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
-                    note: r.try_get(2)?,
-                    created_at: r.try_get(3)?,
-                    expires_at: r.try_get(4)?,
-                    last_used_at: r.try_get(5)?,
-                    revoked_at: r.try_get(6)?,
-                })
-            })
-            .collect()
+        Crud(&self.pool).list_api_tokens().await
     }
 
     async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Crud(&self.pool).revoke_api_token(id, now).await
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(&e.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Crud(&self.pool).audit(e).await
     }
 
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    action: r.try_get(2)?,
-                    target: r.try_get(3)?,
-                    detail: r.try_get(4)?,
-                })
-            })
-            .collect()
+        Crud(&self.pool).audit_log(limit).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM collector_meta WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Crud(&self.pool).meta(key).await
     }
 
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO collector_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT value FROM collector_meta WHERE key = $1")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Crud(&self.pool).meta_init(key, value).await
     }
 
     async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {
-        let body = super::compress_inventory_list(&list.document)?;
-        let size = i64::try_from(list.document.len())
-            .map_err(|_| StoreError::Corrupt("inventory list size out of range".into()))?;
-        let done = sqlx::query(
-            "INSERT INTO inventory_lists (address, agent_id, size, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address) DO NOTHING",
-        )
-        .bind(&list.address)
-        .bind(&list.agent_id)
-        .bind(size)
-        .bind(body)
-        .bind(list.received_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Crud(&self.pool).put_inventory_list(list).await
     }
 
     async fn has_inventory_list(&self, address: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1::BIGINT FROM inventory_lists WHERE address = $1")
-                .bind(address)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
+        Crud(&self.pool).has_inventory_list(address).await
     }
 
     async fn inventory_list(&self, address: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT size, body FROM inventory_lists WHERE address = $1")
-                .bind(address)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|(size, body)| super::decompress_inventory_list(address, size, &body))
-            .transpose()
+        Crud(&self.pool).inventory_list(address).await
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -10,145 +10,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS};
 use super::{ChainEvent, DynStore, Millis, StoreError, StoredEnvelope};
 
-/// An enrolled agent with what reports show about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostRecord {
-    pub agent_id: String,
-    pub keyid: String,
-    #[serde(skip)]
-    pub public_key: [u8; 32],
-    pub hostname: String,
-    pub machine_id: String,
-    pub os_id: String,
-    pub os_version_id: String,
-    pub os_pretty_name: String,
-    pub kernel: String,
-    pub enrolled_at: Millis,
-    pub revoked_at: Option<Millis>,
-}
-
-impl HostRecord {
-    /// Whether the host is enrolled and not revoked at `t`.
-    pub fn in_scope_at(&self, t: Millis) -> bool {
-        self.enrolled_at <= t && self.revoked_at.is_none_or(|r| r > t)
-    }
-}
-
-/// One stored result, flattened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResultRecord {
-    pub check: String,
-    pub status: String,
-    pub summary: String,
-    pub reason: Option<String>,
-    /// The values of the result's facts that mapping rules read
-    /// ([`crate::catalog::Catalog::rule_facts`]), taken from the verified envelope
-    /// (both backends keep it byte for byte; the result change rows hold only a hash of
-    /// the facts). `None`:
-    /// not read (a stored row, or no rule reads this check's facts).
-    #[serde(skip)]
-    pub facts: Option<Vec<(String, serde_json::Value)>>,
-}
-
-/// One stored report with its results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportRecord {
-    pub agent_id: String,
-    pub seq: i64,
-    pub log_index: i64,
-    /// Lowercase hex SHA-256 of the signed statement bytes.
-    pub payload_sha256: String,
-    pub collected_at: Millis,
-    pub received_at: Millis,
-    /// A replayed report (`agent.replay`): stored, never evidence. The reads that pick
-    /// evidence never return one; evaluation skips one all the same.
-    pub replay: bool,
-    pub results: Vec<ResultRecord>,
-}
-
-/// How much of an agent's chain had arrived by a time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ChainCount {
-    /// Reports stored (received by the time), replays too: they are links of the chain.
-    pub stored: i64,
-    /// The highest `seq` among them.
-    pub max_seq: i64,
-    /// Of the stored, how many are replays (never evidence).
-    pub replayed: i64,
-}
-
-impl ChainCount {
-    /// Positions below the highest `seq` that never arrived.
-    pub fn missing(&self) -> i64 {
-        (self.max_seq - self.stored).max(0)
-    }
-}
-
-/// What a waiver covers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum WaiverScope {
-    /// One check, e.g. `system.screen_lock`.
-    Check(String),
-    /// One control, e.g. `7.7`.
-    Control(String),
-}
-
-impl WaiverScope {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            WaiverScope::Check(_) => "check",
-            WaiverScope::Control(_) => "control",
-        }
-    }
-
-    pub fn id(&self) -> &str {
-        match self {
-            WaiverScope::Check(id) | WaiverScope::Control(id) => id,
-        }
-    }
-}
-
-/// An exception: a check or control that is accepted as not satisfied on some hosts,
-/// for a time, with a reason and an approver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Waiver {
-    pub id: String,
-    pub scope: WaiverScope,
-    /// Agent ids or hostnames; empty means every host.
-    pub hosts: Vec<String>,
-    pub justification: String,
-    pub approver: String,
-    pub created_at: Millis,
-    /// Who created it (`cli:<user>` or `apitoken:<id>`).
-    pub created_by: String,
-    pub expires_at: Millis,
-    pub revoked_at: Option<Millis>,
-    pub revoked_by: Option<String>,
-}
-
-impl Waiver {
-    /// Whether it applies at `t`: created by then, not yet expired, not revoked by then.
-    pub fn active_at(&self, t: Millis) -> bool {
-        self.created_at <= t && t < self.expires_at && self.revoked_at.is_none_or(|r| r > t)
-    }
-
-    /// Whether it names this host (or every host).
-    pub fn covers_host(&self, agent_id: &str, hostname: &str) -> bool {
-        self.hosts.is_empty() || self.hosts.iter().any(|h| h == agent_id || h == hostname)
-    }
-
-    /// When it stops applying: the earlier of expiry and revocation.
-    pub fn ends_at(&self) -> Millis {
-        self.revoked_at
-            .map_or(self.expires_at, |r| r.min(self.expires_at))
-    }
-}
+pub use crate::fleet::{ChainCount, HostRecord, ReportRecord, ResultRecord, Waiver, WaiverScope};
 
 /// The reporting half of the storage.
 #[async_trait]
@@ -255,7 +121,7 @@ async fn open_tuned(
 
 /// Reads a waiver row: id, scope_kind, scope_id, hosts, justification, approver,
 /// created_at, created_by, expires_at, revoked_at, revoked_by.
-fn waiver_from<R>(r: &R) -> Result<Waiver, StoreError>
+pub(super) fn waiver_from<R>(r: &R) -> Result<Waiver, StoreError>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
@@ -288,7 +154,7 @@ where
     })
 }
 
-const WAIVER_COLUMNS: &str = "id, scope_kind, scope_id, hosts, justification, approver, \
+pub(super) const WAIVER_COLUMNS: &str = "id, scope_kind, scope_id, hosts, justification, approver, \
     created_at, created_by, expires_at, revoked_at, revoked_by";
 
 const HOST_COLUMNS: &str = "id, keyid, public_key, hostname, machine_id, os_id, \
@@ -319,7 +185,7 @@ where
     })
 }
 
-fn hosts_json(hosts: &[String]) -> Result<String, StoreError> {
+pub(super) fn hosts_json(hosts: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(hosts).map_err(|e| StoreError::Corrupt(format!("waiver hosts: {e}")))
 }
 
@@ -374,6 +240,7 @@ const INDEX_CHUNK: usize = 2000;
 
 mod sqlite_impl {
     use super::*;
+    use crate::store::common::Crud;
     use crate::store::sqlite::SqliteStore;
     use sqlx::Row as _;
 
@@ -456,31 +323,11 @@ mod sqlite_impl {
     #[async_trait]
     impl ReportStore for SqliteStore {
         async fn add_waiver(&self, w: &Waiver) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO waivers (id, scope_kind, scope_id, hosts, justification, approver, \
-                 created_at, created_by, expires_at, revoked_at, revoked_by) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&w.id)
-            .bind(w.scope.kind())
-            .bind(w.scope.id())
-            .bind(hosts_json(&w.hosts)?)
-            .bind(&w.justification)
-            .bind(&w.approver)
-            .bind(w.created_at)
-            .bind(&w.created_by)
-            .bind(w.expires_at)
-            .bind(w.revoked_at)
-            .bind(&w.revoked_by)
-            .execute(self.pool())
-            .await?;
-            Ok(())
+            Crud(self.pool()).add_waiver(w).await
         }
 
         async fn waivers(&self) -> Result<Vec<Waiver>, StoreError> {
-            let sql = format!("SELECT {WAIVER_COLUMNS} FROM waivers ORDER BY created_at, id");
-            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-            rows.iter().map(waiver_from).collect()
+            Crud(self.pool()).waivers().await
         }
 
         async fn revoke_waiver(
@@ -489,17 +336,7 @@ mod sqlite_impl {
             now: Millis,
             actor: &str,
         ) -> Result<bool, StoreError> {
-            let done = sqlx::query(
-                "UPDATE waivers SET revoked_at = ?, revoked_by = ? \
-                 WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
-            )
-            .bind(now)
-            .bind(actor)
-            .bind(id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-            Ok(done.rows_affected() == 1)
+            Crud(self.pool()).revoke_waiver(id, now, actor).await
         }
 
         async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
@@ -628,48 +465,11 @@ mod sqlite_impl {
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq), sum(replay) FROM reports \
-                 WHERE received_at <= ? GROUP BY agent_id ORDER BY agent_id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        ChainCount {
-                            stored: r.try_get(1)?,
-                            max_seq: r.try_get(2)?,
-                            replayed: r.try_get(3)?,
-                        },
-                    ))
-                })
-                .collect()
+            Crud(self.pool()).chain_counts(as_of).await
         }
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
-                 FROM chain_events WHERE at <= ? ORDER BY agent_id, at, id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ChainEvent {
-                        agent_id: r.try_get(0)?,
-                        kind: r.try_get(1)?,
-                        seq: r.try_get(2)?,
-                        detail: r.try_get(3)?,
-                        payload_sha256: r.try_get(4)?,
-                        at: r.try_get(5)?,
-                        envelope_stored: r.try_get(6)?,
-                    })
-                })
-                .collect()
+            Crud(self.pool()).chain_events_until(as_of).await
         }
 
         async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
@@ -703,6 +503,7 @@ mod sqlite_impl {
 
 mod postgres_impl {
     use super::*;
+    use crate::store::common::Crud;
     use crate::store::postgres::PgStore;
     use sqlx::Row as _;
 
@@ -750,31 +551,11 @@ mod postgres_impl {
     #[async_trait]
     impl ReportStore for PgStore {
         async fn add_waiver(&self, w: &Waiver) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO waivers (id, scope_kind, scope_id, hosts, justification, approver, \
-                 created_at, created_by, expires_at, revoked_at, revoked_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&w.id)
-            .bind(w.scope.kind())
-            .bind(w.scope.id())
-            .bind(hosts_json(&w.hosts)?)
-            .bind(&w.justification)
-            .bind(&w.approver)
-            .bind(w.created_at)
-            .bind(&w.created_by)
-            .bind(w.expires_at)
-            .bind(w.revoked_at)
-            .bind(&w.revoked_by)
-            .execute(self.pool())
-            .await?;
-            Ok(())
+            Crud(self.pool()).add_waiver(w).await
         }
 
         async fn waivers(&self) -> Result<Vec<Waiver>, StoreError> {
-            let sql = format!("SELECT {WAIVER_COLUMNS} FROM waivers ORDER BY created_at, id");
-            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-            rows.iter().map(waiver_from).collect()
+            Crud(self.pool()).waivers().await
         }
 
         async fn revoke_waiver(
@@ -783,16 +564,7 @@ mod postgres_impl {
             now: Millis,
             actor: &str,
         ) -> Result<bool, StoreError> {
-            let done = sqlx::query(
-                "UPDATE waivers SET revoked_at = $1, revoked_by = $2 \
-                 WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1",
-            )
-            .bind(now)
-            .bind(actor)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-            Ok(done.rows_affected() == 1)
+            Crud(self.pool()).revoke_waiver(id, now, actor).await
         }
 
         async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
@@ -877,48 +649,11 @@ mod postgres_impl {
             &self,
             as_of: Millis,
         ) -> Result<Vec<(String, ChainCount)>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, count(*), max(seq), count(*) FILTER (WHERE replay) \
-                 FROM reports WHERE received_at <= $1 GROUP BY agent_id ORDER BY agent_id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get(0)?,
-                        ChainCount {
-                            stored: r.try_get(1)?,
-                            max_seq: r.try_get(2)?,
-                            replayed: r.try_get(3)?,
-                        },
-                    ))
-                })
-                .collect()
+            Crud(self.pool()).chain_counts(as_of).await
         }
 
         async fn chain_events_until(&self, as_of: Millis) -> Result<Vec<ChainEvent>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT agent_id, kind, seq, detail, payload_sha256, at, envelope IS NOT NULL \
-                 FROM chain_events WHERE at <= $1 ORDER BY agent_id, at, id",
-            )
-            .bind(as_of)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ChainEvent {
-                        agent_id: r.try_get(0)?,
-                        kind: r.try_get(1)?,
-                        seq: r.try_get(2)?,
-                        detail: r.try_get(3)?,
-                        payload_sha256: r.try_get(4)?,
-                        at: r.try_get(5)?,
-                        envelope_stored: r.try_get(6)?,
-                    })
-                })
-                .collect()
+            Crud(self.pool()).chain_events_until(as_of).await
         }
 
         async fn envelopes(&self, log_indexes: &[i64]) -> Result<Vec<StoredEnvelope>, StoreError> {
