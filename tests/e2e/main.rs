@@ -11,6 +11,7 @@ mod support;
 
 mod agent_collector;
 mod agent_service;
+mod browser;
 mod collect_cli;
 mod collector;
 mod first_hour;
