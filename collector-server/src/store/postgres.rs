@@ -1656,12 +1656,14 @@ async fn list_spans(pool: &PgPool) -> Result<Vec<prune::ListSpan>, StoreError> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
-            agent_id,
-            seq_from,
-            seq_to,
-            first_unpruned,
-        })
+        .map(
+            |(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
+                agent_id,
+                seq_from,
+                seq_to,
+                first_unpruned,
+            },
+        )
         .collect())
 }
 
@@ -1680,8 +1682,10 @@ async fn first_unpruned(
 }
 
 async fn inventory_lists_before(pool: &PgPool, before: Millis) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT address FROM inventory_lists WHERE received_at < $1 ORDER BY address")
-        .bind(before)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT address FROM inventory_lists WHERE received_at < $1 ORDER BY address",
+    )
+    .bind(before)
+    .fetch_all(pool)
+    .await?)
 }

@@ -127,7 +127,9 @@ pub async fn unreferenced_lists(
             }
             seq = match s.checked_add(1) {
                 Some(next) if next < span.seq_to => {
-                    store.first_unpruned(&span.agent_id, next, span.seq_to).await?
+                    store
+                        .first_unpruned(&span.agent_id, next, span.seq_to)
+                        .await?
                 }
                 _ => None,
             };

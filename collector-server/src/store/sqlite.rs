@@ -1541,12 +1541,14 @@ async fn list_spans(pool: &SqlitePool) -> Result<Vec<prune::ListSpan>, StoreErro
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
-            agent_id,
-            seq_from,
-            seq_to,
-            first_unpruned,
-        })
+        .map(
+            |(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
+                agent_id,
+                seq_from,
+                seq_to,
+                first_unpruned,
+            },
+        )
         .collect())
 }
 
@@ -1564,9 +1566,14 @@ async fn first_unpruned(
         .await?)
 }
 
-async fn inventory_lists_before(pool: &SqlitePool, before: Millis) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT address FROM inventory_lists WHERE received_at < ? ORDER BY address")
-        .bind(before)
-        .fetch_all(pool)
-        .await?)
+async fn inventory_lists_before(
+    pool: &SqlitePool,
+    before: Millis,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT address FROM inventory_lists WHERE received_at < ? ORDER BY address",
+    )
+    .bind(before)
+    .fetch_all(pool)
+    .await?)
 }
