@@ -452,8 +452,9 @@ async fn lists_scenario(url: &str, stores: &Stores) {
     assert_eq!(
         prune::unreferenced_lists(store, cut, &pruning)
             .await
-            .unwrap(),
-        [old.clone()]
+            .unwrap()
+            .as_slice(),
+        std::slice::from_ref(&old)
     );
     let now = T0 + 100 * HOUR;
     let totals = crate::retention::prune(store, cut, now, 2, |_| {})
@@ -515,7 +516,10 @@ async fn lists_scenario(url: &str, stores: &Stores) {
     }
     let integrity = store.integrity_check().await.unwrap();
     assert_eq!(integrity.inventory_lists, 2);
-    assert_eq!(integrity.damaged_lists, [shared.clone()]);
+    assert_eq!(
+        integrity.damaged_lists.as_slice(),
+        std::slice::from_ref(&shared)
+    );
     assert!(
         integrity.problems.iter().any(|p| p.contains(&shared)),
         "{:?}",

@@ -1515,21 +1515,6 @@ pub(crate) fn stored_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow, Store
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_every_row_with_few_statement_shapes() {
-        for n in [0usize, 1, 3, 4, 31, 32, 257, 1000] {
-            let sizes = chunk_sizes(n);
-            assert_eq!(sizes.iter().sum::<usize>(), n);
-            assert!(sizes.iter().all(|s| CHUNKS.contains(s)));
-        }
-        assert_eq!(values(2, 3), "(?,?,?),(?,?,?)");
-    }
-}
-
 // The inventory lists of a prune ([`prune::unreferenced_lists`]).
 
 async fn list_spans(pool: &SqlitePool) -> Result<Vec<prune::ListSpan>, StoreError> {
@@ -1576,4 +1561,19 @@ async fn inventory_lists_before(
     .bind(before)
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_statement_shapes() {
+        for n in [0usize, 1, 3, 4, 31, 32, 257, 1000] {
+            let sizes = chunk_sizes(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| CHUNKS.contains(s)));
+        }
+        assert_eq!(values(2, 3), "(?,?,?),(?,?,?)");
+    }
 }
