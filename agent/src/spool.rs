@@ -308,6 +308,40 @@ impl Spool {
         Ok((entries.len(), entries.iter().map(|e| e.size).sum()))
     }
 
+    /// The envelopes of the quarantined records that still read back whole (a
+    /// corrupt one is skipped): what they name must stay available to inspect or send
+    /// them again (their inventory lists, `lists::named_by`).
+    pub fn quarantined_bodies(&self) -> Result<Vec<Vec<u8>>, SpoolError> {
+        let dir = self.quarantine_dir();
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut bodies = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(&format!(".{EXTENSION}")) else {
+                continue;
+            };
+            // `<seq:020>` or `<seq:020>-<n>` (quarantined twice).
+            let Some(seq) = stem.split('-').next().and_then(|s| s.parse::<u64>().ok()) else {
+                continue;
+            };
+            let path = entry.path();
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&path)(e)),
+            };
+            if let Ok(body) = decode(seq, &bytes) {
+                bodies.push(body);
+            }
+        }
+        Ok(bodies)
+    }
+
     /// How many records have been quarantined (ever, while `quarantine/` is kept).
     pub fn quarantined(&self) -> Result<usize, SpoolError> {
         let dir = self.quarantine_dir();

@@ -562,8 +562,20 @@ pub async fn drain_with(
         }
     }
     if let Some(l) = lists {
+        // The spool is empty here: what is kept is the latest list (the next report
+        // names it unless the packages change) and the lists the quarantined reports
+        // name, so that a quarantined v3 report can still be inspected and sent whole.
         let latest = l.lists.state().latest;
-        let keep: Vec<&str> = latest.as_deref().into_iter().collect();
+        let quarantined: Vec<String> = spool
+            .quarantined_bodies()?
+            .iter()
+            .filter_map(|body| crate::lists::named_by(body))
+            .collect();
+        let keep: Vec<&str> = latest
+            .as_deref()
+            .into_iter()
+            .chain(quarantined.iter().map(String::as_str))
+            .collect();
         let deleted = l.lists.retain(&keep)?;
         if deleted > 0 {
             tracing::debug!(deleted, "inventory lists no report needs any more deleted");
@@ -1201,5 +1213,83 @@ mod tests {
         assert_eq!(lists.state().acknowledged, Some(sent(&documents[2])));
         // The spool is empty: only the latest list (none recorded here) is kept.
         assert!(lists.addresses().unwrap().is_empty());
+    }
+
+    /// A quarantined v3 report keeps its inventory list once the spool is empty (it
+    /// can be inspected or sent again whole); a list no spooled or quarantined report
+    /// names is deleted, and so is the quarantined report's once it is cleared away.
+    #[tokio::test]
+    async fn a_quarantined_report_keeps_its_list_until_it_is_cleared() {
+        use attest_proto::inventory::{self, Package};
+        use attest_proto::{ChainState, CheckResult, Statement, Status};
+        let fake = FakeCollector::start().await;
+        let (key, agent_id) = fake.enroll_direct();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let lists = Lists::open(
+            dir.path(),
+            dir.path().join("lists.json"),
+            fake.url().as_str(),
+        )
+        .unwrap();
+        let mut chain = ChainState::genesis(&key.verifying_key());
+        let mut documents = Vec::new();
+        for seq in 1..=2u64 {
+            let mut report = crate::fake_collector::report_at(&agent_id, 0, "");
+            let packages = vec![Package {
+                name: format!("q{seq}"),
+                version: "1".into(),
+                architecture: "all".into(),
+            }];
+            report.results.push(
+                CheckResult::new(inventory::SOFTWARE_CHECK, Status::Info, "1 package")
+                    .fact(inventory::PACKAGES_FACT, &packages),
+            );
+            let (_, document) = inventory::split(&mut report).unwrap().unwrap();
+            chain.stamp(&mut report);
+            let statement = Statement::for_report(report).to_bytes().unwrap();
+            chain.advance(&statement);
+            spool
+                .append(seq, &Envelope::sign(&statement, &key).to_json().unwrap())
+                .unwrap();
+            lists.put(&document).unwrap();
+            documents.push(document);
+        }
+        let unrelated = lists.put(b"nobody\t1\tall\n").unwrap();
+        // Seq 1 is quarantined (as a rejected report would be); seq 2 is delivered.
+        spool.quarantine(1, "rejected: test").unwrap();
+        let client = client_for(&fake, fake.pin()).await;
+        let drain = || async {
+            drain_with(
+                &spool,
+                Some(ListSender {
+                    lists: &lists,
+                    key: &key,
+                }),
+                &client,
+                &agent_id,
+                fake.now(),
+                &mut DeltaSender::off(),
+            )
+            .await
+            .unwrap()
+        };
+        let drained = drain().await;
+        assert_eq!(drained.stopped, None);
+        assert!(spool.entries().unwrap().is_empty());
+        let quarantined = inventory::address(&documents[0]);
+        let mut expect = vec![quarantined.clone()];
+        expect.extend(lists.state().latest);
+        expect.sort();
+        expect.dedup();
+        let held = lists.addresses().unwrap();
+        assert!(held.contains(&quarantined), "{held:?}");
+        assert!(!held.contains(&unrelated), "{held:?}");
+        assert_eq!(held, expect);
+        assert_eq!(lists.get(&quarantined).unwrap(), Some(documents[0].clone()));
+        // The operator clears the quarantine: the list goes with the next drain.
+        std::fs::remove_dir_all(spool.quarantine_dir()).unwrap();
+        drain().await;
+        assert!(!lists.addresses().unwrap().contains(&quarantined));
     }
 }

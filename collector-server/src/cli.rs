@@ -494,6 +494,15 @@ async fn prune_run(
         }
     );
     if args.dry_run {
+        let pruning = prunable
+            .iter()
+            .map(|p| (p.agent_id.clone(), p.seq))
+            .collect();
+        let lists = crate::store::prune::unreferenced_lists(store, before, &pruning).await?;
+        eprintln!(
+            "attest-collector: {} inventory lists no kept report names would be deleted",
+            lists.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let bundle = match &args.export {
@@ -560,17 +569,19 @@ async fn prune_run(
             "reports.prune",
             format!(
                 "{} reports pruned, {} kept reports stored again against a new keyframe, {} \
-                 transactions; {bundle}",
-                totals.pruned, totals.rebased, totals.steps
+                 inventory lists deleted, {} transactions; {bundle}",
+                totals.pruned, totals.rebased, totals.lists, totals.steps
             ),
         ))
         .await?;
     eprintln!(
         "attest-collector: pruned {} reports received before {} ({} kept reports stored again \
-         against a new keyframe); the Merkle log is unchanged",
+         against a new keyframe) and {} inventory lists no kept report names; the Merkle log \
+         is unchanged",
         totals.pruned,
         rfc3339(before),
-        totals.rebased
+        totals.rebased,
+        totals.lists
     );
     if store.backend() == "sqlite" {
         if args.vacuum {

@@ -424,8 +424,11 @@ async fn admin_command(
         Command::Fsck => {
             let report = s.integrity_check().await?;
             eprintln!(
-                "attest-collector: {} reports, log of {} leaves",
-                report.reports, report.tree_size
+                "attest-collector: {} reports, log of {} leaves, {} inventory lists ({} damaged)",
+                report.reports,
+                report.tree_size,
+                report.inventory_lists,
+                report.damaged_lists.len()
             );
             for p in &report.problems {
                 println!("{p}");

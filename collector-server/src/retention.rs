@@ -165,6 +165,9 @@ pub struct PruneTotals {
     pub rebased: u64,
     /// Transactions.
     pub steps: u64,
+    /// Inventory lists deleted: no report still held names them
+    /// ([`prune::unreferenced_lists`]).
+    pub lists: u64,
 }
 
 /// Passes over the reports at most (see [`prune`]).
@@ -203,6 +206,9 @@ pub async fn prune(
             break;
         }
     }
+    // Last, once the reports are pruned: the lists only they named.
+    let lists = prune::unreferenced_lists(store, before, &Default::default()).await?;
+    totals.lists = store.delete_inventory_lists(&lists).await?;
     Ok(totals)
 }
 

@@ -20,6 +20,8 @@ pub mod codec;
 mod common;
 #[cfg(test)]
 mod delta_tests;
+#[cfg(test)]
+mod lists_tests;
 pub mod postgres;
 pub mod prune;
 #[cfg(test)]
@@ -490,7 +492,36 @@ mod inventory_list_tests {
 pub struct IntegrityReport {
     pub reports: u64,
     pub tree_size: u64,
+    /// Inventory lists read (each decompressed and checked against its address and
+    /// size).
+    pub inventory_lists: u64,
+    /// The addresses of the lists that did not read back (each also a problem).
+    pub damaged_lists: Vec<String>,
     pub problems: Vec<String>,
+}
+
+/// The `fsck` part of the inventory lists: each stored row (address, size, body)
+/// must decompress to a document of its size whose address is its key.
+#[derive(Debug, Default)]
+pub(crate) struct ListCheck {
+    pub read: u64,
+    pub damaged: Vec<String>,
+}
+
+impl ListCheck {
+    pub(crate) fn row(
+        &mut self,
+        address: &str,
+        size: i64,
+        body: &[u8],
+        problems: &mut Vec<String>,
+    ) {
+        self.read += 1;
+        if let Err(e) = decompress_inventory_list(address, size, body) {
+            problems.push(e.to_string());
+            self.damaged.push(address.to_owned());
+        }
+    }
 }
 
 /// The collector's storage.
@@ -626,6 +657,21 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         now: Millis,
     ) -> Result<prune::PruneStep, StoreError>;
+    /// The stored `inventory.software` result change rows that are not tombstones
+    /// (the reports of a row's `seq` range share that check's facts, so they name the
+    /// same inventory list), each with the first report in its range not pruned.
+    async fn list_spans(&self) -> Result<Vec<prune::ListSpan>, StoreError>;
+    /// The lowest `seq` of `agent_id` in `from..to` whose report is not pruned.
+    async fn first_unpruned(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The addresses of the inventory lists received before `before`.
+    async fn inventory_lists_before(&self, before: Millis) -> Result<Vec<String>, StoreError>;
+    /// Deletes these inventory lists (in one transaction); how many there were.
+    async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError>;
     /// Gives the space of deleted rows back to the file system: SQLite `VACUUM`
     /// (holds the write lock while it runs); PostgreSQL: nothing (autovacuum makes the
     /// space reusable; `VACUUM FULL` is the operator's call).

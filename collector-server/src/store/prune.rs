@@ -86,6 +86,79 @@ pub(crate) trait PruneTx: Send {
     async fn record_before(&mut self, before: Millis) -> Result<(), StoreError>;
 }
 
+/// A stored `inventory.software` result change row (not a tombstone): the reports of
+/// `agent_id` with `seq` in `seq_from..seq_to` share that check's facts, its
+/// `inventory_list` address among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListSpan {
+    pub agent_id: String,
+    pub seq_from: i64,
+    pub seq_to: i64,
+    /// The first report of the range not pruned, if any.
+    pub first_unpruned: Option<i64>,
+}
+
+/// The inventory lists received before `before` that no report still held names,
+/// once the reports in `pruning` (agent, `seq`) are pruned too (empty: as things
+/// stand). By address.
+///
+/// A list's references are not stored: they are found through the result change
+/// rows of the `inventory.software` check ([`super::changes`]). Its facts (the
+/// `inventory_list` address among them) are the same for every report of a row's
+/// `seq` range, so one held report per range is read: the first not pruned. That is
+/// one envelope per package change per agent, not one per report, and the rows
+/// stay after a prune. A list received at or after `before` is never taken: its
+/// report may be on its way (the agent sends the list first).
+pub async fn unreferenced_lists(
+    store: &dyn super::Store,
+    before: Millis,
+    pruning: &std::collections::HashSet<(String, i64)>,
+) -> Result<Vec<String>, StoreError> {
+    let candidates = store.inventory_lists_before(before).await?;
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut named = std::collections::HashSet::new();
+    for span in store.list_spans().await? {
+        let mut seq = span.first_unpruned;
+        while let Some(s) = seq {
+            if !pruning.contains(&(span.agent_id.clone(), s)) {
+                break;
+            }
+            seq = match s.checked_add(1) {
+                Some(next) if next < span.seq_to => {
+                    store
+                        .first_unpruned(&span.agent_id, next, span.seq_to)
+                        .await?
+                }
+                _ => None,
+            };
+        }
+        let Some(seq) = seq else { continue };
+        let envelope = match store.report_envelope(&span.agent_id, seq).await {
+            Ok(Some(e)) => e.envelope,
+            // Pruned or gone meanwhile (another prune): it names nothing held.
+            Ok(None) | Err(StoreError::Pruned { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(address) = list_of(&envelope) {
+            named.insert(address);
+        }
+    }
+    Ok(candidates
+        .into_iter()
+        .filter(|a| !named.contains(a))
+        .collect())
+}
+
+/// The inventory list a stored envelope's report names (v3); not verified (ingest
+/// did).
+fn list_of(envelope: &[u8]) -> Option<String> {
+    let env = attest_proto::Envelope::from_json(envelope).ok()?;
+    let statement = attest_proto::Statement::from_slice(&env.payload).ok()?;
+    attest_proto::inventory::address_of(&statement.predicate).map(str::to_owned)
+}
+
 /// The cursor of a prune's first step.
 pub fn start() -> (String, i64) {
     (String::new(), i64::MIN)

@@ -366,3 +366,186 @@ async fn postgres_prune_while_another_collector_ingests() {
     let b = reporting::open(&url, 4).await.unwrap();
     concurrent(a, b).await;
 }
+
+/// Signs the next v3 report of `a` naming the list of `packages`, stores the list
+/// (received at `at`) and the report; returns the list's address.
+async fn v3_report(
+    store: &dyn Store,
+    catalog: &Catalog,
+    a: &mut SimAgent,
+    names: &[&str],
+    at: Millis,
+) -> String {
+    use attest_proto::inventory::{self, Package};
+    use attest_proto::{CheckResult, Status};
+    let when = DateTime::from_timestamp_millis(at - 60_000).unwrap();
+    let mut report = sim_report(catalog, a, 3, 0, when);
+    report
+        .results
+        .retain(|r| r.check != inventory::SOFTWARE_CHECK);
+    let packages: Vec<Package> = names
+        .iter()
+        .map(|n| Package {
+            name: (*n).to_owned(),
+            version: "1.0".into(),
+            architecture: "amd64".into(),
+        })
+        .collect();
+    report.results.push(
+        CheckResult::new(inventory::SOFTWARE_CHECK, Status::Info, "packages")
+            .fact(inventory::PACKAGES_FACT, &packages),
+    );
+    let (_, document) = inventory::split(&mut report).unwrap().unwrap();
+    let address = inventory::address(&document);
+    let json = a.sign_next(&mut report).unwrap();
+    store
+        .put_inventory_list(&NewInventoryList {
+            address: address.clone(),
+            agent_id: a.agent_id.clone(),
+            document,
+            received_at: at,
+        })
+        .await
+        .unwrap();
+    let out = store
+        .ingest_batch(&[a.pending(json).unwrap()], at)
+        .await
+        .unwrap();
+    assert!(matches!(out[0], IngestOutcome::Stored(_)), "{out:?}");
+    address
+}
+
+/// A prune deletes the inventory lists only pruned reports name (the dry run names
+/// them first) and keeps those a kept report names (shared with pruned ones, or an
+/// agent's newest); `fsck` is clean and the evidence bundle of the kept reports
+/// verifies with its lists. Then a damaged list is named by `fsck`.
+async fn lists_scenario(url: &str, stores: &Stores) {
+    use crate::report::bundle::export;
+    use crate::report::verify::{Trust, verify_bytes};
+    use crate::report::{Options, Progress, When};
+    let store = stores.store.as_ref();
+    let catalog = Catalog::builtin().unwrap();
+    let mut agents = enroll(store, 8, 2, T0).await.unwrap();
+    let mut clock = T0;
+    let mut named = Vec::new();
+    // Agent 0: seq 1-3 name `old`, 4-10 `shared`; the cut-off is after seq 6.
+    for seq in 1..=10 {
+        clock += HOUR;
+        let names: &[&str] = if seq <= 3 { &["a", "b"] } else { &["a", "c"] };
+        named.push(v3_report(store, &catalog, &mut agents[0], names, clock).await);
+        if seq == 1 {
+            // Agent 1: one report only, its newest (never pruned).
+            named.push(v3_report(store, &catalog, &mut agents[1], &["z"], clock).await);
+        }
+    }
+    let old = named[0].clone();
+    let newest = named[1].clone();
+    let shared = named[5].clone();
+    assert_ne!(old, shared);
+    let cut = T0 + 6 * HOUR + 1;
+    let prunable = store.prunable(cut).await.unwrap();
+    assert_eq!(prunable.len(), 6, "{prunable:?}");
+    let pruning = prunable
+        .iter()
+        .map(|p| (p.agent_id.clone(), p.seq))
+        .collect();
+    assert_eq!(
+        prune::unreferenced_lists(store, cut, &pruning)
+            .await
+            .unwrap()
+            .as_slice(),
+        std::slice::from_ref(&old)
+    );
+    let now = T0 + 100 * HOUR;
+    let totals = crate::retention::prune(store, cut, now, 2, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((totals.pruned, totals.lists), (6, 1));
+    assert!(!store.has_inventory_list(&old).await.unwrap());
+    assert!(store.has_inventory_list(&shared).await.unwrap());
+    assert!(store.has_inventory_list(&newest).await.unwrap());
+    let integrity = store.integrity_check().await.unwrap();
+    assert!(integrity.problems.is_empty(), "{:?}", integrity.problems);
+    assert_eq!(integrity.inventory_lists, 2);
+    // A second prune deletes nothing more.
+    let again = crate::retention::prune(store, cut, now, 2, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.pruned, again.lists), (0, 0));
+
+    // The bundle of the kept reports verifies, with their lists.
+    let key = attest_proto::SigningKey::from_bytes(&[7; 32]);
+    let opts = Options {
+        when: When::AsOf(clock + HOUR),
+        window: crate::evaluate::DEFAULT_WINDOW_MS,
+        generated_at: now,
+        html_host_limit: 100,
+        organization: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.tar.gz");
+    export(stores, &catalog, &opts, &key, &path, &Progress::quiet())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let v = verify_bytes(&bytes, &Trust::key(&key.verifying_key())).unwrap();
+    assert!(v.ok(), "{}", v.text());
+    let entries = crate::report::verify::read_entries(&bytes).unwrap();
+    for address in [&shared, &newest] {
+        let p = format!(
+            "inventory-lists/{}.json",
+            address.trim_start_matches("sha256:")
+        );
+        assert!(entries.iter().any(|(e, _)| *e == p), "{p}");
+    }
+
+    // fsck reads every list: a damaged body is named, and is a problem.
+    let sql =
+        "UPDATE inventory_lists SET body = X'00' WHERE address = 'ADDR'".replace("ADDR", &shared);
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(&sql.replace("X'00'", "'\\x00'::bytea"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let integrity = store.integrity_check().await.unwrap();
+    assert_eq!(integrity.inventory_lists, 2);
+    assert_eq!(
+        integrity.damaged_lists.as_slice(),
+        std::slice::from_ref(&shared)
+    );
+    assert!(
+        integrity.problems.iter().any(|p| p.contains(&shared)),
+        "{:?}",
+        integrity.problems
+    );
+}
+
+#[tokio::test]
+async fn sqlite_prune_deletes_the_lists_only_pruned_reports_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let stores = reporting::open(&url, 4).await.unwrap();
+    lists_scenario(&url, &stores).await;
+    stores.store.close().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_prune_deletes_the_lists_only_pruned_reports_name() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "prune")
+        .await
+        .unwrap();
+    let stores = reporting::open(&url, 4).await.unwrap();
+    lists_scenario(&url, &stores).await;
+    stores.store.close().await;
+}

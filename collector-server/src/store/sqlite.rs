@@ -831,6 +831,37 @@ impl Store for SqliteStore {
         Ok(step)
     }
 
+    async fn list_spans(&self) -> Result<Vec<prune::ListSpan>, StoreError> {
+        list_spans(&self.pool).await
+    }
+
+    async fn first_unpruned(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        first_unpruned(&self.pool, agent_id, from, to).await
+    }
+
+    async fn inventory_lists_before(&self, before: Millis) -> Result<Vec<String>, StoreError> {
+        inventory_lists_before(&self.pool, before).await
+    }
+
+    async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut deleted = 0;
+        for address in addresses {
+            deleted += sqlx::query("DELETE FROM inventory_lists WHERE address = ?")
+                .bind(address)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn reclaim_space(&self) -> Result<(), StoreError> {
         sqlx::query("VACUUM").execute(&self.pool).await?;
         Ok(())
@@ -946,11 +977,30 @@ async fn integrity(conn: &mut SqliteConnection) -> Result<IntegrityReport, Store
     let frontier = Frontier::from_bytes(head.tree_size, &frontier)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     check_log(&leaves, &nodes, &head, &frontier, &mut problems);
+    let lists = integrity_lists(conn, &mut problems).await?;
     Ok(IntegrityReport {
         reports: leaves.len() as u64,
         tree_size: head.tree_size,
+        inventory_lists: lists.read,
+        damaged_lists: lists.damaged,
         problems,
     })
+}
+
+/// Reads every stored inventory list back ([`super::ListCheck`]).
+async fn integrity_lists(
+    conn: &mut SqliteConnection,
+    problems: &mut Vec<String>,
+) -> Result<super::ListCheck, StoreError> {
+    let mut check = super::ListCheck::default();
+    let mut rows = sqlx::query("SELECT address, size, body FROM inventory_lists ORDER BY address")
+        .fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        let address: String = r.try_get(0)?;
+        let body: Vec<u8> = r.try_get(2)?;
+        check.row(&address, r.try_get(1)?, &body, problems);
+    }
+    Ok(check)
 }
 
 /// The statements of a prune step ([`prune::run_step`]), in a `BEGIN IMMEDIATE`
@@ -1079,6 +1129,54 @@ pub(crate) fn stored_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow, Store
         base: base_codec.zip(base_bytes),
         pruned_at: r.try_get(9)?,
     })
+}
+
+// The inventory lists of a prune ([`prune::unreferenced_lists`]).
+
+async fn list_spans(pool: &SqlitePool) -> Result<Vec<prune::ListSpan>, StoreError> {
+    let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT c.agent_id, c.seq_from, c.seq_to, (SELECT min(r.seq) FROM reports r WHERE r.agent_id = c.agent_id AND r.seq >= c.seq_from AND r.seq < c.seq_to AND r.pruned_at IS NULL) FROM result_changes c WHERE c.check_id = ? AND c.status IS NOT NULL",
+    )
+    .bind(attest_proto::inventory::SOFTWARE_CHECK)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
+                agent_id,
+                seq_from,
+                seq_to,
+                first_unpruned,
+            },
+        )
+        .collect())
+}
+
+async fn first_unpruned(
+    pool: &SqlitePool,
+    agent_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT min(seq) FROM reports WHERE agent_id = ? AND seq >= ? AND seq < ? AND pruned_at IS NULL")
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await?)
+}
+
+async fn inventory_lists_before(
+    pool: &SqlitePool,
+    before: Millis,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT address FROM inventory_lists WHERE received_at < ? ORDER BY address",
+    )
+    .bind(before)
+    .fetch_all(pool)
+    .await?)
 }
 
 #[cfg(test)]
