@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark: collector ingest over HTTPS on loopback (release build).
 #
-#   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]
-#   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]
+#   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
+#   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
+#
+# STREAM (default synthetic) is passed to both `prefill` and `run`: `synthetic`, the
+# same full 25-check report again and again; `realistic`, each agent's hourly history
+# (a 25-check report with a software inventory of 400 packages, a package upgraded
+# every 168 reports, a verdict changed every 720; agents start at hours spread over a
+# year), uploaded after each agent's first report as deltas against the report before
+# it, as the agent sends them, and prefilled with the same shape.
 #
 # 1. `attest-loadgen prefill` stores PREFILL reports (default 1,000,000) of 10,000
 #    synthetic agents straight through the store (the server's batch write path, no
@@ -10,18 +17,19 @@
 # 2. starts `attest-collector serve` on that database;
 # 3. `attest-loadgen run` enrolls AGENTS agents (default 10,000) over HTTPS, signs
 #    REPORTS_PER_AGENT 25-check reports each in advance, posts them from CONCURRENCY
-#    keep-alive connections, and prints reports/s, p50/p99 latency, errors and the
-#    collector's peak RSS and CPU.
+#    keep-alive connections, and prints reports/s, p50/p99 latency, errors, wire
+#    bytes per upload and the collector's peak RSS and CPU.
 #
 # PostgreSQL: ATTEST_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # a fresh database is created next to it and dropped at the end. SQLite: a temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY]}
+backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]}
 prefill=${2:-1000000}
 agents=${3:-10000}
 per_agent=${4:-5}
 concurrency=${5:-64}
+stream=${6:-synthetic}
 
 # ATTEST_BENCH_BIN: a directory with release binaries already built (else: build them).
 if [ -n "${ATTEST_BENCH_BIN:-}" ]; then
@@ -56,7 +64,8 @@ mkdir -p "$tmp/data"
 
 if [ "$prefill" -gt 0 ]; then
   echo "== prefill: $prefill reports"
-  "$bin/attest-loadgen" prefill --database "$database" --reports "$prefill" --agents 10000
+  "$bin/attest-loadgen" prefill --database "$database" --reports "$prefill" --agents 10000 \
+    --stream "$stream"
 fi
 
 echo "== serve ($backend)"
@@ -82,10 +91,10 @@ pg_cpu() {
 pg_before=$(pg_cpu)
 load_start=$(date +%s.%N)
 
-echo "== load: $agents agents x $per_agent reports, $concurrency connections"
+echo "== load: $agents agents x $per_agent reports ($stream), $concurrency connections"
 "$bin/attest-loadgen" run --server "$addr" --pin "$pin" --token "$token" \
   --agents "$agents" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
-  --collector-pid "$pid"
+  --collector-pid "$pid" --stream "$stream"
 if [ "$backend" = postgres ]; then
   pg_after=$(pg_cpu)
   awk -v a="$pg_before" -v b="$pg_after" -v s="$load_start" -v e="$(date +%s.%N)" \

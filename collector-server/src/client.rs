@@ -294,12 +294,29 @@ impl Conn {
         bearer: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<Response, ClientError> {
+        self.send_with(method, path, bearer, "application/json", &[], body)
+            .await
+    }
+
+    /// As [`Conn::send`], with the body's `content_type` and more `headers`.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: &str,
+        headers: &[(&'static str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<Response, ClientError> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, "localhost");
         if body.is_some() {
-            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+            req = req.header(hyper::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(token) = bearer {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));

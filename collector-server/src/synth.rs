@@ -56,7 +56,20 @@ impl SynthAgent {
     /// The next report of the chain, signed: the envelope JSON and the statement bytes.
     /// Advances the chain.
     pub fn next_envelope(&mut self, at: DateTime<Utc>) -> Result<Vec<u8>, ProtoError> {
-        let mut report = report(&self.agent_id, &self.host, at);
+        let report = report(&self.agent_id, &self.host, at);
+        self.sign_next(report)
+    }
+
+    /// The next report of a realistic history ([`realistic_report`] of `hour`),
+    /// signed. Advances the chain.
+    pub fn next_realistic(&mut self, hour: u64, at: DateTime<Utc>) -> Result<Vec<u8>, ProtoError> {
+        let report = realistic_report(&self.agent_id, &self.host, hour, at);
+        self.sign_next(report)
+    }
+
+    /// `report` stamped with the chain's `seq`/`prev` and signed: the envelope JSON.
+    /// Advances the chain.
+    pub fn sign_next(&mut self, mut report: Report) -> Result<Vec<u8>, ProtoError> {
         self.chain.stamp(&mut report);
         let bytes = Statement::for_report(report).to_bytes()?;
         let json = Envelope::sign(&bytes, &self.key).to_json()?;
@@ -127,6 +140,168 @@ pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
     }
 }
 
+/// Which reports a synthetic agent sends one after another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stream {
+    /// The same 25-check [`report`] again and again (only `seq`/`prev` change).
+    #[default]
+    Synthetic,
+    /// An hourly history ([`realistic_report`]): the 25-check report with a software
+    /// inventory of [`HISTORY_PACKAGES`] packages, its time moving every hour, a
+    /// package upgraded every [`PACKAGE_EVERY`] reports, a verdict changed every
+    /// [`VERDICT_EVERY`] (the rates of `scripts/bench-history.sh`).
+    Realistic,
+}
+
+impl std::str::FromStr for Stream {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "synthetic" => Ok(Stream::Synthetic),
+            "realistic" => Ok(Stream::Realistic),
+            other => Err(format!("unknown stream {other:?}: synthetic or realistic")),
+        }
+    }
+}
+
+/// Packages in the software inventory of a realistic report.
+pub const HISTORY_PACKAGES: usize = 400;
+/// A package is upgraded every this many hours of a realistic history (a week).
+pub const PACKAGE_EVERY: u64 = 168;
+/// A verdict changes every this many hours of a realistic history (a month).
+pub const VERDICT_EVERY: u64 = 720;
+
+/// The hour at which the history of synthetic agent `i` starts, spread over a year,
+/// so that a short run of many agents meets the history's changes at their rates.
+pub fn history_start(seed: u64, i: u64) -> u64 {
+    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed.rotate_left(17)) % 8760
+}
+
+const PACKAGE_NAMES: [&str; 20] = [
+    "lib",
+    "python3",
+    "gir1.2",
+    "fonts",
+    "node",
+    "perl",
+    "gnome",
+    "x11",
+    "ruby",
+    "golang",
+    "texlive",
+    "firmware",
+    "linux",
+    "openssh",
+    "systemd",
+    "gstreamer1.0",
+    "qt5",
+    "mesa",
+    "libreoffice",
+    "php8.2",
+];
+
+/// The package list of hour `hour`: name, version, architecture, sorted by name; the
+/// package `(j / PACKAGE_EVERY) % n` upgraded at every hour `j` that is a positive
+/// multiple of [`PACKAGE_EVERY`] up to `hour`.
+fn packages(hour: u64) -> Vec<(String, String, &'static str)> {
+    let mut pkgs: Vec<(String, String, &'static str)> = (0..HISTORY_PACKAGES)
+        .map(|k| {
+            let family = PACKAGE_NAMES[k % PACKAGE_NAMES.len()];
+            let arch = if k % 9 == 0 { "all" } else { "amd64" };
+            (
+                format!("{family}-component{k:03}"),
+                format!(
+                    "{}.{}.{}-{}+deb12u{}",
+                    1 + k % 5,
+                    k % 17,
+                    k % 31,
+                    1 + k % 3,
+                    k % 4
+                ),
+                arch,
+            )
+        })
+        .collect();
+    pkgs.sort();
+    let n = pkgs.len() as u64;
+    let mut j = PACKAGE_EVERY;
+    while j <= hour {
+        let k = usize::try_from((j / PACKAGE_EVERY) % n).unwrap_or(0);
+        if let Some(p) = pkgs.get_mut(k) {
+            let base = p.1.split("+u").next().unwrap_or_default().to_owned();
+            p.1 = format!("{base}+u{j}");
+        }
+        j += PACKAGE_EVERY;
+    }
+    pkgs
+}
+
+/// The report of hour `hour` of a realistic history, collected `at` (without
+/// `seq`/`prev`): [`report`] with `inventory.software` carrying the package list of
+/// that hour ([`HISTORY_PACKAGES`] packages, its digest in the summary and facts, as
+/// the agent writes it), and the verdict of result `(j / VERDICT_EVERY) % n` flipped
+/// between pass and fail at every hour `j` that is a positive multiple of
+/// [`VERDICT_EVERY`] up to `hour`. Two consecutive hours differ in the time only,
+/// except at those multiples.
+pub fn realistic_report(agent_id: &str, host: &HostInfo, hour: u64, at: DateTime<Utc>) -> Report {
+    let mut report = report(agent_id, host, at);
+    let pkgs = packages(hour);
+    let mut listing = String::new();
+    for (name, version, arch) in &pkgs {
+        listing.push_str(&format!("{name}\t{version}\t{arch}\n"));
+    }
+    let digest = format!("sha256:{}", attest_proto::sha256_hex(listing.as_bytes()));
+    if let Some(sw) = report
+        .results
+        .iter_mut()
+        .find(|r| r.check == "inventory.software")
+    {
+        let mut r = CheckResult::new(
+            "inventory.software",
+            Status::Info,
+            format!(
+                "{} packages are installed (from dpkg); the sorted list hashes to {digest}.",
+                pkgs.len()
+            ),
+        );
+        r.facts.insert("source".into(), json!("dpkg"));
+        r.facts.insert("count".into(), json!(pkgs.len()));
+        r.facts.insert("sha256".into(), json!(digest));
+        r.facts.insert(
+            "packages".into(),
+            pkgs.iter()
+                .map(|(name, version, arch)| {
+                    json!({"name": name, "version": version, "architecture": arch})
+                })
+                .collect(),
+        );
+        r.evidence.push(Evidence::File {
+            path: "/var/lib/dpkg/status".into(),
+            excerpt: String::new(),
+            sha256: digest.clone(),
+        });
+        *sw = r;
+    }
+    let n = report.results.len() as u64;
+    let mut j = VERDICT_EVERY;
+    while j <= hour && n > 0 {
+        let k = usize::try_from((j / VERDICT_EVERY) % n).unwrap_or(0);
+        if let Some(r) = report.results.get_mut(k) {
+            let now = match r.status {
+                Status::Pass => Some(Status::Fail),
+                Status::Fail => Some(Status::Pass),
+                _ => None,
+            };
+            if let Some(now) = now {
+                r.status = now;
+                r.summary = format!("{}: changed to {} at hour {j}", r.check, now.as_str());
+            }
+        }
+        j += VERDICT_EVERY;
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +326,104 @@ mod tests {
         );
         assert_eq!(st.predicate.seq, 1);
         assert_eq!(agent.chain.next_seq, 2);
+    }
+
+    /// The facts of a report that change along a realistic history.
+    fn shape(r: &Report) -> (String, Vec<(String, Status)>) {
+        let sw = r
+            .results
+            .iter()
+            .find(|r| r.check == "inventory.software")
+            .unwrap();
+        (
+            sw.facts["sha256"].as_str().unwrap().to_owned(),
+            r.results
+                .iter()
+                .map(|r| (r.check.clone(), r.status))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn realistic_history_changes_at_its_rates() {
+        let host = host(3);
+        let at: DateTime<Utc> = "2026-11-25T14:00:00Z".parse().unwrap();
+        let first = realistic_report("agt_x", &host, 0, at);
+        let sw = first
+            .results
+            .iter()
+            .find(|r| r.check == "inventory.software")
+            .unwrap();
+        assert_eq!(
+            sw.facts["packages"].as_array().unwrap().len(),
+            HISTORY_PACKAGES
+        );
+        let (mut upgrades, mut verdicts) = (Vec::new(), Vec::new());
+        let mut prev = shape(&first);
+        let hours = 3 * VERDICT_EVERY;
+        for h in 1..=hours {
+            let now = shape(&realistic_report("agt_x", &host, h, at));
+            if now.0 != prev.0 {
+                upgrades.push(h);
+            }
+            if now.1 != prev.1 {
+                verdicts.push(h);
+            }
+            prev = now;
+        }
+        let every = |n: u64| (1..=hours / n).map(|k| k * n).collect::<Vec<_>>();
+        assert_eq!(upgrades, every(PACKAGE_EVERY));
+        // A verdict flips at a multiple of 720 when the chosen result is pass or fail.
+        assert!(!verdicts.is_empty());
+        assert!(
+            verdicts.iter().all(|h| h % VERDICT_EVERY == 0),
+            "{verdicts:?}"
+        );
+        // Starts are spread: 1,000 agents do not all start at one hour.
+        let starts: std::collections::BTreeSet<u64> =
+            (0..1000).map(|i| history_start(1, i)).collect();
+        assert!(starts.len() > 900 && starts.iter().all(|&s| s < 8760));
+    }
+
+    #[test]
+    fn realistic_deltas_rebuild_byte_for_byte() {
+        use attest_agent::delta::DeltaSender;
+        let key = agent_key(4, 5);
+        let mut agent = SynthAgent::new(key.clone(), "agt_delta".into(), host(5));
+        let mut sender = DeltaSender::in_memory("agt_delta");
+        let t0: DateTime<Utc> = "2026-11-25T14:00:00Z".parse().unwrap();
+        let start = PACKAGE_EVERY * 4 - 3;
+        let mut previous: Option<Vec<u8>> = None;
+        let mut delta_bytes = 0usize;
+        let mut full_bytes = 0usize;
+        for k in 0..8u32 {
+            let at = t0 + chrono::Duration::hours(i64::from(k));
+            let envelope = agent.next_realistic(start + u64::from(k), at).unwrap();
+            let payload = Envelope::from_json(&envelope)
+                .unwrap()
+                .verify(&key.verifying_key())
+                .unwrap();
+            assert!(payload.len() > 30_000, "{}", payload.len());
+            match (&previous, sender.encode(&envelope)) {
+                (None, None) => {}
+                (Some(prev), Some((named, body))) => {
+                    assert!(named.starts_with("agt_delta "));
+                    let dict = attest_proto::form::to_form(prev);
+                    let form = crate::store::codec::decompress_bounded(&body, Some(&dict), 8 << 20)
+                        .unwrap();
+                    assert!(attest_proto::form::from_form(&form).unwrap() == envelope);
+                    delta_bytes += body.len();
+                    full_bytes += envelope.len();
+                }
+                (p, e) => panic!("report {k}: base {} delta {}", p.is_some(), e.is_some()),
+            }
+            sender.acknowledged(&envelope, true);
+            previous = Some(envelope);
+        }
+        // The upgrade at hour 4 × 168 is among them; deltas stay far smaller.
+        assert!(
+            delta_bytes * 20 < full_bytes,
+            "{delta_bytes} vs {full_bytes}"
+        );
     }
 }

@@ -21,10 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use attest_agent::delta::DeltaSender;
 use attest_collector::client::Client;
 use attest_collector::ingest::pending_report;
 use attest_collector::store::{self, EnrollOutcome, NewAgent, NewEnrollToken, PendingReport};
-use attest_collector::synth::{SynthAgent, agent_key, host};
+use attest_collector::synth::{Stream, SynthAgent, agent_key, history_start, host};
+use attest_proto::form::{DELTA_ACCEPT_HEADER, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use attest_proto::{EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -68,6 +70,12 @@ enum Command {
         /// Distinguishes the agents' keys between runs
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// `synthetic`: the same full 25-check report again and again; `realistic`:
+        /// each agent's hourly history (software inventory, a package upgraded every
+        /// 168 reports, a verdict changed every 720), sent by difference after the
+        /// first report, as the agent does
+        #[arg(long, default_value = "synthetic")]
+        stream: Stream,
     },
     /// Honest agents upload while hostile clients stall, flood, replay and send
     /// garbage (loopback only); exits 1 unless every honest report was stored exactly
@@ -130,6 +138,9 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 1_000_000)]
         seed: u64,
+        /// `synthetic` or `realistic` (each agent's hourly history), as for `run`
+        #[arg(long, default_value = "synthetic")]
+        stream: Stream,
     },
 }
 
@@ -155,6 +166,7 @@ fn main() -> std::process::ExitCode {
             concurrency,
             collector_pid,
             seed,
+            stream,
         } => runtime.block_on(run(
             server,
             &pin,
@@ -164,6 +176,7 @@ fn main() -> std::process::ExitCode {
             concurrency.max(1),
             collector_pid,
             seed,
+            stream,
         )),
         Command::Soak {
             server,
@@ -204,12 +217,14 @@ fn main() -> std::process::ExitCode {
             agents,
             batch,
             seed,
+            stream,
         } => runtime.block_on(prefill(
             &database,
             reports,
             agents.max(1),
             batch.max(1),
             seed,
+            stream,
         )),
     };
     match result {
@@ -256,6 +271,24 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted.get(i).copied().unwrap_or_default()) / 1000.0
 }
 
+/// One upload of `run`, prepared before the clock starts: the envelope and, on the
+/// realistic stream, the delta against the agent's report before it (the header
+/// value naming the base, and the body), made by the agent's own encoder.
+struct Upload {
+    full: Bytes,
+    delta: Option<(String, Bytes)>,
+}
+
+/// What a lane of `run` measured.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<u32>,
+    errors: Vec<(u16, String)>,
+    wire: Vec<u32>,
+    deltas: u64,
+    fallbacks: u64,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     server: SocketAddr,
@@ -266,12 +299,13 @@ async fn run(
     concurrency: usize,
     collector_pid: Option<u32>,
     seed: u64,
+    stream: Stream,
 ) -> anyhow::Result<()> {
     let client = Client::pinned(server, pin)?;
 
     // 1. Enroll.
     let t = Instant::now();
-    let mut agents: Vec<SynthAgent> = Vec::with_capacity(n_agents as usize);
+    let mut agents: Vec<(u64, SynthAgent)> = Vec::with_capacity(n_agents as usize);
     let mut tasks = Vec::new();
     let per_task = (n_agents as usize).div_ceil(concurrency.min(32));
     let ids: Vec<u64> = (0..n_agents).collect();
@@ -300,7 +334,7 @@ async fn run(
                     );
                 }
                 let r = EnrollResponse::from_json(&resp.body)?;
-                out.push(SynthAgent::new(key, r.agent_id, host(i)));
+                out.push((i, SynthAgent::new(key, r.agent_id, host(i))));
             }
             Ok(out)
         }));
@@ -314,9 +348,14 @@ async fn run(
         t.elapsed().as_secs_f64()
     );
 
-    // 2. Sign every report in advance, on all cores.
+    // 2. Sign every report in advance, on all cores (and, on the realistic stream,
+    // make each report's delta against the one before it, as the agent would at send
+    // time).
     let t = Instant::now();
     let at = wall_clock();
+    // A realistic history ends now: report k of n was collected n - k hours ago.
+    let history_at =
+        move |k: usize| at - chrono::Duration::hours(i64::try_from(per_agent - k).unwrap_or(0));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = agents.len().div_ceil(threads).max(1);
     let mut handles = Vec::new();
@@ -325,12 +364,34 @@ async fn run(
         let tail = rest.split_off(chunk.min(rest.len()));
         let mut mine = std::mem::replace(&mut rest, tail);
         handles.push(std::thread::spawn(
-            move || -> anyhow::Result<Vec<Vec<Bytes>>> {
+            move || -> anyhow::Result<Vec<Vec<Upload>>> {
                 let mut out = Vec::with_capacity(mine.len());
-                for a in mine.iter_mut() {
+                for (i, a) in mine.iter_mut() {
                     let mut reports = Vec::with_capacity(per_agent);
-                    for _ in 0..per_agent {
-                        reports.push(Bytes::from(a.next_envelope(at)?));
+                    match stream {
+                        Stream::Synthetic => {
+                            for _ in 0..per_agent {
+                                reports.push(Upload {
+                                    full: Bytes::from(a.next_envelope(at)?),
+                                    delta: None,
+                                });
+                            }
+                        }
+                        Stream::Realistic => {
+                            let start = history_start(seed, *i);
+                            let mut sender = DeltaSender::in_memory(&a.agent_id);
+                            for k in 0..per_agent {
+                                let envelope = a.next_realistic(start + k as u64, history_at(k))?;
+                                let delta = sender
+                                    .encode(&envelope)
+                                    .map(|(base, body)| (base, Bytes::from(body)));
+                                sender.acknowledged(&envelope, true);
+                                reports.push(Upload {
+                                    full: Bytes::from(envelope),
+                                    delta,
+                                });
+                            }
+                        }
                     }
                     out.push(reports);
                 }
@@ -338,7 +399,7 @@ async fn run(
             },
         ));
     }
-    let mut signed: Vec<Vec<Bytes>> = Vec::new();
+    let mut signed: Vec<Vec<Upload>> = Vec::new();
     for h in handles {
         signed.extend(
             h.join()
@@ -346,16 +407,30 @@ async fn run(
         );
     }
     let total: usize = signed.iter().map(Vec::len).sum();
-    let bytes: usize = signed.iter().flatten().map(Bytes::len).sum();
+    let bytes: usize = signed.iter().flatten().map(|u| u.full.len()).sum();
+    let delta_bytes: Vec<usize> = signed
+        .iter()
+        .flatten()
+        .filter_map(|u| u.delta.as_ref().map(|d| d.1.len()))
+        .collect();
     eprintln!(
         "signed {total} reports ({} bytes each on average) in {:.1} s",
         bytes / total.max(1),
         t.elapsed().as_secs_f64()
     );
+    if !delta_bytes.is_empty() {
+        eprintln!(
+            "prepared {} deltas ({} bytes each on average)",
+            delta_bytes.len(),
+            delta_bytes.iter().sum::<usize>() / delta_bytes.len()
+        );
+    }
 
     // 3. Post them: worker w sends the reports of agents w, w+C, w+2C, … round by round,
-    // so each agent's chain arrives in order.
-    let mut lanes: Vec<Vec<Vec<Bytes>>> = (0..concurrency).map(|_| Vec::new()).collect();
+    // so each agent's chain arrives in order. A report goes as a delta when the
+    // collector said it takes them and the report before it was acknowledged; a
+    // delta refused with `delta_base_unknown` is sent again in full at once.
+    let mut lanes: Vec<Vec<Vec<Upload>>> = (0..concurrency).map(|_| Vec::new()).collect();
     for (i, reports) in signed.into_iter().enumerate() {
         if let Some(lane) = lanes.get_mut(i % concurrency) {
             lane.push(reports);
@@ -367,44 +442,97 @@ async fn run(
     for lane in lanes {
         let client = client.clone();
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(lane.len() * per_agent);
-            let mut errors: Vec<(u16, String)> = Vec::new();
+            let mut tally = Tally {
+                latencies: Vec::with_capacity(lane.len() * per_agent),
+                wire: Vec::with_capacity(lane.len() * per_agent),
+                ..Tally::default()
+            };
+            let mut acked = vec![false; lane.len()];
+            let mut takes_deltas = false;
             let mut conn = client.connect().await?;
             for round in 0..per_agent {
-                for reports in &lane {
-                    let Some(body) = reports.get(round) else {
+                for (a, reports) in lane.iter().enumerate() {
+                    let Some(upload) = reports.get(round) else {
                         continue;
                     };
+                    let previous_acked = acked.get(a).copied().unwrap_or(false);
+                    if let Some(flag) = acked.get_mut(a) {
+                        *flag = false;
+                    }
                     let t = Instant::now();
                     if conn.is_closed() {
                         conn = client.connect().await?;
                     }
-                    match conn
-                        .send(Method::POST, "/v1/reports", None, Some(body.clone()))
-                        .await
-                    {
-                        Ok(resp) if resp.status == 200 => {
-                            latencies
-                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    let delta = upload
+                        .delta
+                        .as_ref()
+                        .filter(|_| takes_deltas && previous_acked);
+                    let mut wire = 0usize;
+                    let mut answer = match delta {
+                        Some((base, body)) => {
+                            tally.deltas += 1;
+                            wire += body.len();
+                            conn.send_with(
+                                Method::POST,
+                                "/v1/reports",
+                                None,
+                                DELTA_CONTENT_TYPE,
+                                &[(DELTA_BASE_HEADER, base.as_str())],
+                                Some(body.clone()),
+                            )
+                            .await
                         }
-                        Ok(resp) => errors
+                        None => {
+                            wire += upload.full.len();
+                            conn.send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
+                                .await
+                        }
+                    };
+                    if delta.is_some()
+                        && matches!(&answer, Ok(r) if r.status == 412
+                            && r.error_code().as_deref() == Some(attest_proto::ErrorCode::DeltaBaseUnknown.as_str()))
+                    {
+                        tally.fallbacks += 1;
+                        wire += upload.full.len();
+                        answer = conn
+                            .send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
+                            .await;
+                    }
+                    match answer {
+                        Ok(resp) if resp.status == 200 => {
+                            tally
+                                .latencies
+                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            tally.wire.push(u32::try_from(wire).unwrap_or(u32::MAX));
+                            takes_deltas = resp.headers.contains_key(DELTA_ACCEPT_HEADER);
+                            if let Some(flag) = acked.get_mut(a) {
+                                *flag = true;
+                            }
+                        }
+                        Ok(resp) => tally
+                            .errors
                             .push((resp.status.as_u16(), resp.error_code().unwrap_or_default())),
                         Err(e) => {
-                            errors.push((0, e.to_string()));
+                            tally.errors.push((0, e.to_string()));
                             conn = client.connect().await?;
                         }
                     }
                 }
             }
-            anyhow::Ok((latencies, errors))
+            anyhow::Ok(tally)
         }));
     }
     let mut latencies = Vec::with_capacity(total);
+    let mut wire = Vec::with_capacity(total);
     let mut errors = Vec::new();
+    let (mut deltas, mut fallbacks) = (0u64, 0u64);
     for w in workers {
-        let (l, e) = w.await??;
-        latencies.extend(l);
-        errors.extend(e);
+        let t = w.await??;
+        latencies.extend(t.latencies);
+        wire.extend(t.wire);
+        errors.extend(t.errors);
+        deltas += t.deltas;
+        fallbacks += t.fallbacks;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let after = collector_pid.and_then(proc_stats);
@@ -432,6 +560,20 @@ async fn run(
     println!("latency p99         {:.1} ms", percentile(&latencies, 0.99));
     println!("latency max         {:.1} ms", percentile(&latencies, 1.0));
     println!("concurrency         {concurrency}");
+    wire.sort_unstable();
+    let wire_mean =
+        wire.iter().map(|&b| u64::from(b)).sum::<u64>() as f64 / wire.len().max(1) as f64;
+    let wire_pct = |p: f64| percentile(&wire, p) * 1000.0;
+    println!(
+        "wire bytes/upload   mean {wire_mean:.0} B, p50 {:.0} B, p99 {:.0} B (body of accepted uploads, a fallback counted in full)",
+        wire_pct(0.5),
+        wire_pct(0.99)
+    );
+    if stream == Stream::Realistic {
+        println!(
+            "deltas sent         {deltas} ({fallbacks} sent again in full after delta_base_unknown)"
+        );
+    }
     if let (Some((hwm, rss, cpu0)), Some((_, _, cpu1))) = (before, after) {
         println!(
             "collector peak RSS  {:.1} MB (now {:.1} MB)",
@@ -565,6 +707,7 @@ async fn prefill(
     n_agents: u64,
     batch: usize,
     seed: u64,
+    stream: Stream,
 ) -> anyhow::Result<()> {
     let store = store::open(database, 4)
         .await
@@ -601,7 +744,9 @@ async fn prefill(
             .enroll(&format!("prefill-{seed}"), &agent, now)
             .await?
         {
-            EnrollOutcome::Enrolled { agent_id } => agents.push(SynthAgent::new(key, agent_id, h)),
+            EnrollOutcome::Enrolled { agent_id } => {
+                agents.push((history_start(seed, i), SynthAgent::new(key, agent_id, h)));
+            }
             other => bail!("prefill enrollment: {other:?}"),
         }
     }
@@ -613,6 +758,8 @@ async fn prefill(
     // A generator thread signs batches while the store writes the previous one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PendingReport>>(4);
     let at = wall_clock();
+    let per_agent = n_reports.div_ceil(n_agents);
+    let history_at = at - chrono::Duration::hours(i64::try_from(per_agent).unwrap_or(0) + 1);
     let agents = Arc::new(std::sync::Mutex::new(agents));
     let gen_agents = Arc::clone(&agents);
     let generator = std::thread::spawn(move || -> anyhow::Result<()> {
@@ -625,11 +772,28 @@ async fn prefill(
                 let mut agents = gen_agents.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                 let n = agents.len();
                 for _ in 0..want {
-                    let Some(a) = agents.get_mut(next % n) else {
+                    let Some((start, a)) = agents.get_mut(next % n) else {
                         break;
                     };
                     next += 1;
-                    let mut report = attest_collector::synth::report(&a.agent_id, &a.host, at);
+                    let mut report = match stream {
+                        Stream::Synthetic => {
+                            attest_collector::synth::report(&a.agent_id, &a.host, at)
+                        }
+                        Stream::Realistic => {
+                            // Report k of the agent's history, collected k hours after
+                            // the history's first (which is `per_agent` hours ago).
+                            let k = a.chain.next_seq.saturating_sub(1);
+                            let when =
+                                history_at + chrono::Duration::hours(i64::try_from(k).unwrap_or(0));
+                            attest_collector::synth::realistic_report(
+                                &a.agent_id,
+                                &a.host,
+                                *start + k,
+                                when,
+                            )
+                        }
+                    };
                     a.chain.stamp(&mut report);
                     let signed = Statement::for_report(report);
                     let statement = signed.to_bytes()?;
