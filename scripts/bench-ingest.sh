@@ -4,7 +4,9 @@
 #   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
 #   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
 #
-# STREAM (default synthetic) is passed to both `prefill` and `run`: `synthetic`, the
+# STREAM (default synthetic) is passed to both `prefill` and `run`; a comma-separated
+# list (`realistic,synthetic`) prefills with the first and runs one load of each in
+# turn against the same collector and database (new agents each time): `synthetic`, the
 # same full 25-check report again and again; `realistic`, each agent's hourly history
 # (a 25-check report with a software inventory of 400 packages, a package upgraded
 # every 168 reports, a verdict changed every 720; agents start at hours spread over a
@@ -62,10 +64,11 @@ case "$backend" in
 esac
 mkdir -p "$tmp/data"
 
+IFS=, read -r -a streams <<<"$stream"
 if [ "$prefill" -gt 0 ]; then
-  echo "== prefill: $prefill reports"
+  echo "== prefill: $prefill reports (${streams[0]})"
   "$bin/attest-loadgen" prefill --database "$database" --reports "$prefill" --agents 10000 \
-    --stream "$stream"
+    --stream "${streams[0]}"
 fi
 
 echo "== serve ($backend)"
@@ -75,7 +78,7 @@ pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.log" && break; sleep 0.2; done
 addr=$(sed -n 's/.*listening on https:\/\///p' "$tmp/serve.log")
 pin=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" fingerprint)
-token=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" token create --uses "$agents" 2>/dev/null)
+token=$("$bin/attest-collector" --data-dir "$tmp/data" --database "$database" token create --uses "$((agents * ${#streams[@]}))" 2>/dev/null)
 
 # CPU seconds of every PostgreSQL server process (the database's share of the work).
 pg_cpu() {
@@ -88,13 +91,16 @@ pg_cpu() {
   done
   echo "$ticks"
 }
+seed=0
+for one in "${streams[@]}"; do
+seed=$((seed + 1))
 pg_before=$(pg_cpu)
 load_start=$(date +%s.%N)
 
-echo "== load: $agents agents x $per_agent reports ($stream), $concurrency connections"
+echo "== load: $agents agents x $per_agent reports ($one), $concurrency connections"
 "$bin/attest-loadgen" run --server "$addr" --pin "$pin" --token "$token" \
   --agents "$agents" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
-  --collector-pid "$pid" --stream "$stream"
+  --collector-pid "$pid" --stream "$one" --seed "$seed"
 if [ "$backend" = postgres ]; then
   pg_after=$(pg_cpu)
   awk -v a="$pg_before" -v b="$pg_after" -v s="$load_start" -v e="$(date +%s.%N)" \
@@ -102,3 +108,4 @@ if [ "$backend" = postgres ]; then
 else
   echo "== database size: $(du -sh "$tmp/data" | cut -f1) (data dir)"
 fi
+done
