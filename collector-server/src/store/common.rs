@@ -1,5 +1,6 @@
 //! The CRUD half of the storage, written once for both backends: enrollment and API
-//! tokens, agents, the audit log, meta, inventory lists, reports by agent, chain
+//! tokens, agents, the audit log, meta, inventory lists (and the reads and deletes a
+//! prune makes of them), reports by agent, chain
 //! events, the log head and nodes, waivers.
 //!
 //! The statements are plain SQL both engines run the same way: numbered placeholders
@@ -87,7 +88,7 @@ where
     for<'q> bool: Decode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
@@ -657,6 +658,78 @@ where
             super::decompress_inventory_list(address, size, &body)
         })
         .transpose()
+    }
+
+    /// The spans of stored inventory-list changes, each with its first unpruned report
+    /// ([`super::prune::unreferenced_lists`]).
+    pub(crate) async fn list_spans(&self) -> Result<Vec<super::prune::ListSpan>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.agent_id, c.seq_from, c.seq_to, (SELECT min(r.seq) FROM reports r \
+             WHERE r.agent_id = c.agent_id AND r.seq >= c.seq_from AND r.seq < c.seq_to \
+             AND r.pruned_at IS NULL) FROM result_changes c \
+             WHERE c.check_id = $1 AND c.status IS NOT NULL",
+        )
+        .bind(attest_proto::inventory::SOFTWARE_CHECK)
+        .fetch_all(self.0)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::prune::ListSpan {
+                    agent_id: r.try_get(0)?,
+                    seq_from: r.try_get(1)?,
+                    seq_to: r.try_get(2)?,
+                    first_unpruned: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn first_unpruned(
+        &self,
+        agent_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT min(seq) FROM reports WHERE agent_id = $1 AND seq >= $2 AND seq < $3 \
+             AND pruned_at IS NULL",
+        )
+        .bind(agent_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(self.0)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub(crate) async fn inventory_lists_before(
+        &self,
+        before: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT address FROM inventory_lists WHERE received_at < $1 ORDER BY address",
+        )
+        .bind(before)
+        .fetch_all(self.0)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    pub(crate) async fn delete_inventory_lists(
+        &self,
+        addresses: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut tx = DB::begin_write(self.0).await?;
+        let mut deleted = 0;
+        for address in addresses {
+            let done = sqlx::query("DELETE FROM inventory_lists WHERE address = $1")
+                .bind(address.as_str())
+                .execute(&mut *tx)
+                .await?;
+            deleted += DB::rows_affected(&done);
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     pub(crate) async fn add_waiver(&self, w: &Waiver) -> Result<(), StoreError> {

@@ -944,7 +944,7 @@ impl Store for PgStore {
     }
 
     async fn list_spans(&self) -> Result<Vec<prune::ListSpan>, StoreError> {
-        list_spans(&self.pool).await
+        Crud(&self.pool).list_spans().await
     }
 
     async fn first_unpruned(
@@ -953,25 +953,15 @@ impl Store for PgStore {
         from: i64,
         to: i64,
     ) -> Result<Option<i64>, StoreError> {
-        first_unpruned(&self.pool, agent_id, from, to).await
+        Crud(&self.pool).first_unpruned(agent_id, from, to).await
     }
 
     async fn inventory_lists_before(&self, before: Millis) -> Result<Vec<String>, StoreError> {
-        inventory_lists_before(&self.pool, before).await
+        Crud(&self.pool).inventory_lists_before(before).await
     }
 
     async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut deleted = 0;
-        for address in addresses {
-            deleted += sqlx::query("DELETE FROM inventory_lists WHERE address = $1")
-                .bind(address)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(deleted)
+        Crud(&self.pool).delete_inventory_lists(addresses).await
     }
 
     async fn reclaim_space(&self) -> Result<(), StoreError> {
@@ -1255,49 +1245,4 @@ pub(crate) fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, StoreEr
         base: base_codec.zip(base_bytes),
         pruned_at: r.try_get(9)?,
     })
-}
-
-// The inventory lists of a prune ([`prune::unreferenced_lists`]).
-
-async fn list_spans(pool: &PgPool) -> Result<Vec<prune::ListSpan>, StoreError> {
-    let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT c.agent_id, c.seq_from, c.seq_to, (SELECT min(r.seq) FROM reports r WHERE r.agent_id = c.agent_id AND r.seq >= c.seq_from AND r.seq < c.seq_to AND r.pruned_at IS NULL) FROM result_changes c WHERE c.check_id = $1 AND c.status IS NOT NULL",
-    )
-    .bind(attest_proto::inventory::SOFTWARE_CHECK)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(agent_id, seq_from, seq_to, first_unpruned)| prune::ListSpan {
-                agent_id,
-                seq_from,
-                seq_to,
-                first_unpruned,
-            },
-        )
-        .collect())
-}
-
-async fn first_unpruned(
-    pool: &PgPool,
-    agent_id: &str,
-    from: i64,
-    to: i64,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT min(seq) FROM reports WHERE agent_id = $1 AND seq >= $2 AND seq < $3 AND pruned_at IS NULL")
-        .bind(agent_id)
-        .bind(from)
-        .bind(to)
-        .fetch_one(pool)
-        .await?)
-}
-
-async fn inventory_lists_before(pool: &PgPool, before: Millis) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT address FROM inventory_lists WHERE received_at < $1 ORDER BY address",
-    )
-    .bind(before)
-    .fetch_all(pool)
-    .await?)
 }
