@@ -2,6 +2,7 @@
 //! PostgreSQL), the Merkle log, the read API and metrics. `main.rs` is the CLI only;
 //! everything else is here so that tests and the load generator can use it.
 
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod auth;

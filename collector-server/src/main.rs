@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use attest_collector::clock::{Clock, SystemClock};
 use attest_collector::config::{Config, Overrides, parse_duration};
 use attest_collector::store::Role;
-use attest_collector::{admin, server, tls};
+use attest_collector::{accounts, admin, server, tls};
 use clap::{Args, Parser, Subcommand};
 
 /// mimalloc: the parse of every report allocates many small values; glibc's malloc
@@ -71,6 +71,9 @@ enum Command {
     /// API tokens for the authenticated API.
     #[command(subcommand)]
     Apitoken(ApiTokenCommand),
+    /// Dashboard users (sign-in at /ui/).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Print the SHA-256 fingerprint of the TLS certificate (for agents to pin).
     Fingerprint,
     /// Check the configuration without starting.
@@ -140,6 +143,49 @@ enum ApiTokenCommand {
     List,
     /// Revoke an API token by id: refused from the next request on, by every collector.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a dashboard user. Without --password-stdin a one-time password is made and
+    /// printed on stdout (only there).
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "auditor"])]
+        role: String,
+        /// Read the password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password; their sessions end. Without --password-stdin a one-time
+    /// password is made and printed on stdout.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: sign-in refused, sessions ended at once.
+    Disable { name: String },
+    /// List users: name, role, created, password changed, disabled.
+    List,
+}
+
+/// The password of `user add` / `user passwd`: stdin's first line, or a new one-time
+/// password (`true`: made here, so printed).
+fn password_of(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((attest_collector::users::one_time_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on stdin");
+    }
+    Ok((password, false))
 }
 
 fn main() -> ExitCode {
@@ -419,6 +465,57 @@ async fn admin_command(
                 bail!("no live API token {id:?}");
             }
             eprintln!("attest-collector: API token {id} revoked");
+            ExitCode::SUCCESS
+        }
+        Command::User(UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        }) => {
+            let role = Role::parse(&role).context("role must be admin or auditor")?;
+            let (password, made) = password_of(password_stdin)?;
+            accounts::add_user(s, now, &actor, &name, role, &password).await?;
+            eprintln!(
+                "attest-collector: user {name} added with role {}",
+                role.as_str()
+            );
+            if made {
+                println!("{password}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::User(UserCommand::Passwd {
+            name,
+            password_stdin,
+        }) => {
+            let (password, made) = password_of(password_stdin)?;
+            accounts::set_password(s, now, &actor, &name, &password).await?;
+            eprintln!("attest-collector: password of {name} set; their sessions ended");
+            if made {
+                println!("{password}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::User(UserCommand::Disable { name }) => {
+            accounts::disable_user(s, now, &actor, &name).await?;
+            eprintln!("attest-collector: user {name} disabled; their sessions ended");
+            ExitCode::SUCCESS
+        }
+        Command::User(UserCommand::List) => {
+            println!(
+                "{:<24}  {:<7}  {:<20}  {:<20}  DISABLED",
+                "NAME", "ROLE", "CREATED", "PASSWORD SET"
+            );
+            for u in accounts::list_users(s).await? {
+                println!(
+                    "{:<24}  {:<7}  {:<20}  {:<20}  {}",
+                    u.name,
+                    u.role.as_str(),
+                    millis_to_text(Some(u.created_at)),
+                    millis_to_text(Some(u.password_changed_at)),
+                    millis_to_text(u.disabled_at)
+                );
+            }
             ExitCode::SUCCESS
         }
         Command::Fsck => {

@@ -21,7 +21,8 @@ use super::reporting::{WAIVER_COLUMNS, hosts_json, waiver_from};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, ChainEvent,
     EnrollOutcome, EnrollRefusal, EnrollTokenInfo, LogHead, Millis, NewAgent, NewApiToken,
-    NewEnrollToken, NewInventoryList, ReportInfo, Role, StoreError, StoredEnvelope, hash_from,
+    NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, ReportInfo, Role, SESSION_KEEP,
+    SESSION_SEEN_GRANULARITY, SessionRecord, StoreError, StoredEnvelope, UserInfo, hash_from,
 };
 use crate::fleet::{ChainCount, Waiver};
 use crate::log::Hash;
@@ -773,6 +774,202 @@ where
         .bind(now)
         .bind(actor)
         .bind(id)
+        .execute(self.0)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    fn user_info(r: &DB::Row) -> Result<UserInfo, StoreError> {
+        let role: String = r.try_get(1)?;
+        Ok(UserInfo {
+            name: r.try_get(0)?,
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+            created_at: r.try_get(2)?,
+            password_changed_at: r.try_get(3)?,
+            disabled_at: r.try_get(4)?,
+        })
+    }
+
+    pub(crate) async fn create_user(&self, u: &NewUser) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (name, role, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(u.name.as_str())
+        .bind(u.role.as_str())
+        .bind(u.password_hash.as_str())
+        .bind(u.created_at)
+        .execute(self.0)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role, created_at, password_changed_at, disabled_at, password_hash \
+             FROM users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.0)
+        .await?;
+        row.map(|r| Ok((Self::user_info(&r)?, r.try_get(5)?)))
+            .transpose()
+    }
+
+    pub(crate) async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, role, created_at, password_changed_at, disabled_at FROM users \
+             ORDER BY name",
+        )
+        .fetch_all(self.0)
+        .await?;
+        rows.iter().map(Self::user_info).collect()
+    }
+
+    /// Ends every live session of `name` in `tx`.
+    async fn end_sessions_of(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        name: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_name = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_password(
+        &self,
+        name: &str,
+        hash: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = DB::begin_write(self.0).await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE name = $3",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        Self::end_sessions_of(&mut tx, name, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn rehash_password(
+        &self,
+        name: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE name = $2 AND password_hash = $3",
+        )
+        .bind(new)
+        .bind(name)
+        .bind(old)
+        .execute(self.0)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
+        let mut tx = DB::begin_write(self.0).await?;
+        let done = sqlx::query(
+            "UPDATE users SET disabled_at = $1 WHERE name = $2 AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        Self::end_sessions_of(&mut tx, name, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn create_session(&self, s: &NewSessionRecord) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE created_at < $1")
+            .bind(s.created_at.saturating_sub(SESSION_KEEP))
+            .execute(self.0)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_name, csrf, created_at, last_seen_at, client) \
+             VALUES ($1, $2, $3, $4, $4, $5)",
+        )
+        .bind(s.token_hash.as_str())
+        .bind(s.user_name.as_str())
+        .bind(s.csrf.as_str())
+        .bind(s.created_at)
+        .bind(s.client.as_str())
+        .execute(self.0)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.user_name, u.role, s.csrf, s.created_at, s.last_seen_at, s.ended_at, \
+             u.disabled_at FROM sessions s JOIN users u ON u.name = s.user_name \
+             WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.0)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let role: String = r.try_get(1)?;
+        Ok(Some(SessionRecord {
+            user_name: r.try_get(0)?,
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+            csrf: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+            last_seen_at: r.try_get(4)?,
+            ended_at: r.try_get(5)?,
+            user_disabled_at: r.try_get(6)?,
+        }))
+    }
+
+    pub(crate) async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND ended_at IS NULL \
+             AND last_seen_at <= $3",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(now.saturating_sub(SESSION_SEEN_GRANULARITY))
+        .execute(self.0)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn end_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
         .execute(self.0)
         .await?;
         Ok(DB::rows_affected(&done) == 1)

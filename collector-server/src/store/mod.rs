@@ -357,6 +357,56 @@ pub struct LogHead {
     pub updated_at: Millis,
 }
 
+/// A dashboard user to create (only the password's argon2id hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: Millis,
+}
+
+/// A dashboard user as `user list` shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_at: Millis,
+    pub password_changed_at: Millis,
+    pub disabled_at: Option<Millis>,
+}
+
+/// A new dashboard session (only its token's hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewSessionRecord {
+    pub token_hash: String,
+    pub user_name: String,
+    pub csrf: String,
+    pub created_at: Millis,
+    /// The client address it was signed in from.
+    pub client: String,
+}
+
+/// A stored session with its user's role and state, as a request checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_name: String,
+    pub role: Role,
+    pub csrf: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub ended_at: Option<Millis>,
+    /// When the user was disabled, if they were.
+    pub user_disabled_at: Option<Millis>,
+}
+
+/// A session's last request is written when the one stored is older than this, so a
+/// page's requests do not each write (the idle limit is counted from it).
+pub const SESSION_SEEN_GRANULARITY: Millis = 60_000;
+
+/// Ended or expired sessions are deleted this long after sign-in.
+pub const SESSION_KEEP: Millis = 30 * 24 * 3600 * 1000;
+
 /// An API token (only its hash is stored).
 #[derive(Debug, Clone)]
 pub struct NewApiToken {
@@ -621,6 +671,32 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // Dashboard users and sessions.
+    /// `false` when a user of that name exists (nothing changes then).
+    async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError>;
+    /// A user and their password hash.
+    async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError>;
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError>;
+    /// Sets a user's password hash and ends their sessions; `false` when there is no
+    /// such user.
+    async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError>;
+    /// Replaces a hash made with older parameters (at sign-in), sessions kept; `false`
+    /// when the stored hash is no longer `old` (changed meanwhile).
+    async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError>;
+    /// Disables a user and ends their sessions; `false` when there is no such enabled
+    /// user.
+    async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError>;
+    /// Stores a session (and deletes the sessions older than [`SESSION_KEEP`]).
+    async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError>;
+    /// The session with this token hash, whatever its state (the caller decides by
+    /// `crate::session::state_at`).
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Records a request on a session (to [`SESSION_SEEN_GRANULARITY`]).
+    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<(), StoreError>;
+    /// Ends a session (sign-out); `false` when it had already ended or does not exist.
+    async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError>;
 
     // Collector metadata (e.g. the log key that signs this database's checkpoints).
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

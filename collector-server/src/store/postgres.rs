@@ -26,8 +26,9 @@ use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
     EnrollOutcome, EnrollTokenInfo, IntegrityReport, LatestResults, LogHead, Millis, NewAgent,
-    NewApiToken, NewEnrollToken, NewInventoryList, PendingReport, PoolStats, ReportInfo, Role,
-    Store, StoreError, StoredEnvelope, check_log, hash_from,
+    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingReport,
+    PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope, UserInfo,
+    check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -96,6 +97,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/postgres/0008_inventory_lists.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                9,
+                Cow::Borrowed("users"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/postgres/0009_users.sql")),
                 false,
             ),
         ]),
@@ -268,25 +276,72 @@ async fn write_changes(
         .await?;
     }
     if !relinks.is_empty() {
-        let (agent, from): (Vec<&str>, Vec<i64>) =
-            relinks.iter().map(|(a, f)| (a.as_str(), *f)).unzip();
-        // Within the rows with seq_to >= from, each row's next row of the same check
-        // is there too (store::changes), so the window sees it.
-        sqlx::query(&format!(
-            "UPDATE result_changes c SET seq_to = n.next_to FROM (SELECT x.agent_id, \
-             x.check_id, x.nth, x.seq_from, x.seq_to, COALESCE(lead(x.seq_from) OVER \
-             (PARTITION BY x.agent_id, x.check_id, x.nth ORDER BY x.seq_from), {}) AS next_to \
-             FROM result_changes x JOIN UNNEST($1::text[], $2::bigint[]) AS v(a, f) \
-             ON x.agent_id = v.a AND x.seq_to >= v.f) n \
-             WHERE c.agent_id = n.agent_id AND c.check_id = n.check_id AND c.nth = n.nth \
-             AND c.seq_from = n.seq_from AND n.seq_to <> n.next_to",
-            changes::OPEN
-        ))
+        relink(conn, relinks).await?;
+    }
+    Ok(())
+}
+
+/// The statement that finds, for each (agent, from) of a batch, the agent's change
+/// rows from `from` on whose `seq_to` is no longer the `seq_from` of the next row of
+/// the same check. Within the rows with `seq_to >= from`, each row's next row is there
+/// too (store::changes), so the window sees it. The LATERAL join keeps the scan on
+/// `result_changes_agent_to` per agent even under a generic plan (a join of the
+/// whole table against the UNNEST hashes every row: docs/benchmarks.md).
+pub(crate) fn relink_find_sql() -> String {
+    format!(
+        "SELECT w.agent_id, w.check_id, w.nth, w.seq_from, w.next_to \
+         FROM UNNEST($1::text[], $2::bigint[]) AS v(a, f) CROSS JOIN LATERAL \
+         (SELECT x.agent_id, x.check_id, x.nth, x.seq_from, x.seq_to, \
+         COALESCE(lead(x.seq_from) OVER (PARTITION BY x.check_id, x.nth \
+         ORDER BY x.seq_from), {}) AS next_to \
+         FROM result_changes x WHERE x.agent_id = v.a AND x.seq_to >= v.f) w \
+         WHERE w.seq_to <> w.next_to",
+        changes::OPEN
+    )
+}
+
+/// Sets the found rows' `seq_to`, each by its primary key.
+pub(crate) const RELINK_SET_SQL: &str = "UPDATE result_changes c SET seq_to = u.t \
+     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+     AS u(a, k, n, f, t) \
+     WHERE c.agent_id = u.a AND c.check_id = u.k AND c.nth = u.n AND c.seq_from = u.f";
+
+/// Recomputes `seq_to` of each agent's rows from `from` on, in two statements that
+/// both stay on indexes (see `relink_find_sql`).
+async fn relink(conn: &mut PgConnection, relinks: &[(String, i64)]) -> Result<(), StoreError> {
+    let (agent, from): (Vec<&str>, Vec<i64>) =
+        relinks.iter().map(|(a, f)| (a.as_str(), *f)).unzip();
+    let rows = sqlx::query(&relink_find_sql())
         .bind(agent)
         .bind(from)
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let (mut a, mut k, mut nth, mut f, mut t) = (
+        Vec::<String>::with_capacity(n),
+        Vec::<String>::with_capacity(n),
+        Vec::<i64>::with_capacity(n),
+        Vec::<i64>::with_capacity(n),
+        Vec::<i64>::with_capacity(n),
+    );
+    for r in &rows {
+        a.push(r.try_get(0)?);
+        k.push(r.try_get(1)?);
+        nth.push(r.try_get(2)?);
+        f.push(r.try_get(3)?);
+        t.push(r.try_get(4)?);
+    }
+    sqlx::query(RELINK_SET_SQL)
+        .bind(a)
+        .bind(k)
+        .bind(nth)
+        .bind(f)
+        .bind(t)
         .execute(&mut *conn)
         .await?;
-    }
     Ok(())
 }
 
@@ -881,6 +936,46 @@ impl Store for PgStore {
 
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         Crud(&self.pool).audit_log(limit).await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError> {
+        Crud(&self.pool).create_user(user).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
+        Crud(&self.pool).user(name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        Crud(&self.pool).list_users().await
+    }
+
+    async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).set_password(name, hash, now).await
+    }
+
+    async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        Crud(&self.pool).rehash_password(name, old, new).await
+    }
+
+    async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).disable_user(name, now).await
+    }
+
+    async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError> {
+        Crud(&self.pool).create_session(session).await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Crud(&self.pool).session(token_hash).await
+    }
+
+    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
+        Crud(&self.pool).touch_session(token_hash, now).await
+    }
+
+    async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).end_session(token_hash, now).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

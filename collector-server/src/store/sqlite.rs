@@ -28,8 +28,9 @@ use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
     EnrollOutcome, EnrollTokenInfo, IntegrityReport, LatestResults, LogHead, Millis, NewAgent,
-    NewApiToken, NewEnrollToken, NewInventoryList, PendingReport, PoolStats, ReportInfo, Role,
-    Store, StoreError, StoredEnvelope, check_log, hash_from,
+    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingReport,
+    PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope, UserInfo,
+    check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -99,6 +100,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!(
                     "../../migrations/sqlite/0008_inventory_lists.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                9,
+                Cow::Borrowed("users"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/sqlite/0009_users.sql")),
                 false,
             ),
         ]),
@@ -769,6 +777,46 @@ impl Store for SqliteStore {
 
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         Crud(&self.pool).audit_log(limit).await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError> {
+        Crud(&self.pool).create_user(user).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
+        Crud(&self.pool).user(name).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        Crud(&self.pool).list_users().await
+    }
+
+    async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).set_password(name, hash, now).await
+    }
+
+    async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        Crud(&self.pool).rehash_password(name, old, new).await
+    }
+
+    async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).disable_user(name, now).await
+    }
+
+    async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError> {
+        Crud(&self.pool).create_session(session).await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Crud(&self.pool).session(token_hash).await
+    }
+
+    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
+        Crud(&self.pool).touch_session(token_hash, now).await
+    }
+
+    async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
+        Crud(&self.pool).end_session(token_hash, now).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -870,6 +870,113 @@ async fn inventory_lists(store: &dyn Store) {
     assert!(!store.has_inventory_list(&address(b"other")).await.unwrap());
 }
 
+/// Dashboard users and sessions: a name is taken once; a password change and a
+/// disable end the user's sessions; sign-out ends one session; last use is written to
+/// the minute; the role travels with the session.
+async fn users_and_sessions(s: &dyn Store) {
+    let user = |name: &str, role| NewUser {
+        name: name.to_owned(),
+        role,
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        created_at: T0,
+    };
+    assert!(s.create_user(&user("ada", Role::Admin)).await.unwrap());
+    assert!(s.create_user(&user("bob", Role::Auditor)).await.unwrap());
+    // A name is taken once: the second create changes nothing.
+    let mut again = user("ada", Role::Auditor);
+    again.password_hash = "other".into();
+    assert!(!s.create_user(&again).await.unwrap());
+    let (ada, hash) = s.user("ada").await.unwrap().unwrap();
+    assert_eq!(
+        (ada.role, hash.as_str()),
+        (Role::Admin, "$argon2id$hash-of-ada")
+    );
+    assert!(s.user("nobody").await.unwrap().is_none());
+    let names: Vec<String> = s
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["ada", "bob"]);
+
+    let session = |hash: &str, name: &str, at| NewSessionRecord {
+        token_hash: hash.to_owned(),
+        user_name: name.to_owned(),
+        csrf: format!("csrf-{hash}"),
+        created_at: at,
+        client: "127.0.0.1".into(),
+    };
+    s.create_session(&session("s1", "ada", T0)).await.unwrap();
+    s.create_session(&session("s2", "ada", T0)).await.unwrap();
+    s.create_session(&session("s3", "bob", T0)).await.unwrap();
+    let s1 = s.session("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            s1.user_name.as_str(),
+            s1.role,
+            s1.csrf.as_str(),
+            s1.last_seen_at,
+            s1.ended_at
+        ),
+        ("ada", Role::Admin, "csrf-s1", T0, None)
+    );
+    assert!(s.session("nope").await.unwrap().is_none());
+    // Last use: not rewritten within the granularity, then written.
+    s.touch_session("s1", T0 + 1_000).await.unwrap();
+    assert_eq!(s.session("s1").await.unwrap().unwrap().last_seen_at, T0);
+    s.touch_session("s1", T0 + SESSION_SEEN_GRANULARITY)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.session("s1").await.unwrap().unwrap().last_seen_at,
+        T0 + SESSION_SEEN_GRANULARITY
+    );
+    // Sign-out ends that session only, once.
+    assert!(s.end_session("s1", T0 + 2).await.unwrap());
+    assert!(!s.end_session("s1", T0 + 3).await.unwrap());
+    assert_eq!(
+        s.session("s1").await.unwrap().unwrap().ended_at,
+        Some(T0 + 2)
+    );
+    assert_eq!(s.session("s2").await.unwrap().unwrap().ended_at, None);
+    // A password change ends the user's other sessions.
+    assert!(s.set_password("ada", "new-hash", T0 + 10).await.unwrap());
+    assert!(!s.set_password("nobody", "x", T0 + 10).await.unwrap());
+    assert_eq!(
+        s.session("s2").await.unwrap().unwrap().ended_at,
+        Some(T0 + 10)
+    );
+    let (ada, hash) = s.user("ada").await.unwrap().unwrap();
+    assert_eq!(
+        (hash.as_str(), ada.password_changed_at),
+        ("new-hash", T0 + 10)
+    );
+    // A rehash applies only over the hash it replaces.
+    assert!(!s.rehash_password("ada", "stale", "rehashed").await.unwrap());
+    assert!(
+        s.rehash_password("ada", "new-hash", "rehashed")
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.user("ada").await.unwrap().unwrap().1, "rehashed");
+    // Disabling ends the sessions and shows on the session.
+    assert!(s.disable_user("bob", T0 + 20).await.unwrap());
+    assert!(!s.disable_user("bob", T0 + 21).await.unwrap());
+    let s3 = s.session("s3").await.unwrap().unwrap();
+    assert_eq!(
+        (s3.ended_at, s3.user_disabled_at),
+        (Some(T0 + 20), Some(T0 + 20))
+    );
+    // Sessions older than the keep time go when a new one is made.
+    s.create_session(&session("s4", "ada", T0 + SESSION_KEEP + 1))
+        .await
+        .unwrap();
+    assert!(s.session("s2").await.unwrap().is_none());
+    assert!(s.session("s4").await.unwrap().is_some());
+}
+
 async fn suite(store: DynStore) {
     let s: &dyn Store = store.as_ref();
     enrollment(s).await;
@@ -881,6 +988,7 @@ async fn suite(store: DynStore) {
     api_token_lifecycle(s).await;
     conflict_quota(s).await;
     host_binding(s).await;
+    users_and_sessions(s).await;
     store.close().await;
 }
 
@@ -1588,4 +1696,115 @@ mod result_changes {
             })
             .unwrap();
     }
+}
+
+/// The plan of a statement prepared on `conn`, as PostgreSQL prints it.
+async fn explain(conn: &mut sqlx::PgConnection, statement: &str) -> String {
+    use sqlx::Row as _;
+    let rows = sqlx::query(statement).fetch_all(&mut *conn).await.unwrap();
+    rows.iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The two statements that recompute `seq_to` after a batch stay on indexes under a
+/// generic plan, which a prepared statement gets after a few executions: a join of the
+/// whole `result_changes` table against the batch's UNNEST hashed every row of it on
+/// each batch, and ingest collapsed to < 130 reports/s at 200,000 stored reports. The
+/// statements also find and repair exactly the row whose `seq_to` is wrong.
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_relink_stays_on_indexes_under_a_generic_plan() {
+    use sqlx::{Connection as _, Executor as _, Row as _};
+    let url = postgres::create_test_database(&postgres_url(), "relink")
+        .await
+        .unwrap();
+    open(&url, 1).await.unwrap().close().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    // 2,000 agents × 25 checks × 4 consecutive changes: 200,000 rows, each row's
+    // seq_to the next row's seq_from, the last one open.
+    conn.execute(
+        "INSERT INTO result_changes (agent_id, check_id, nth, seq_from, seq_to, log_index, \
+         position, status, summary) SELECT 'agent-' || a, 'check-' || c, 0, s, \
+         CASE WHEN s = 3 THEN 9223372036854775807 ELSE s + 1 END, a * 100 + s, c, 'pass', \
+         'ok' FROM generate_series(1, 2000) a, generate_series(1, 25) c, \
+         generate_series(0, 3) s",
+    )
+    .await
+    .unwrap();
+    conn.execute("ANALYZE result_changes").await.unwrap();
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    conn.execute(
+        format!(
+            "PREPARE relink_find(text[], bigint[]) AS {}",
+            postgres::relink_find_sql()
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.execute(
+        format!(
+            "PREPARE relink_set(text[], text[], bigint[], bigint[], bigint[]) AS {}",
+            postgres::RELINK_SET_SQL
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+
+    let find = explain(
+        &mut conn,
+        "EXPLAIN EXECUTE relink_find(ARRAY['agent-7', 'agent-9'], ARRAY[1, 2]::bigint[])",
+    )
+    .await;
+    assert!(!find.contains("Seq Scan on result_changes"), "{find}");
+    assert!(find.contains("result_changes_agent_to"), "{find}");
+    let set = explain(
+        &mut conn,
+        "EXPLAIN EXECUTE relink_set(ARRAY['agent-7'], ARRAY['check-3'], ARRAY[0]::bigint[], \
+         ARRAY[1]::bigint[], ARRAY[2]::bigint[])",
+    )
+    .await;
+    assert!(!set.contains("Seq Scan on result_changes"), "{set}");
+    assert!(set.contains("result_changes_pkey"), "{set}");
+
+    // Break one link (agent-7, check-3, from 1): only that row is found, with its
+    // true next seq; agent-9's rows are consistent.
+    conn.execute(
+        "UPDATE result_changes SET seq_to = 3 WHERE agent_id = 'agent-7' \
+         AND check_id = 'check-3' AND seq_from = 1",
+    )
+    .await
+    .unwrap();
+    let found =
+        sqlx::query("EXECUTE relink_find(ARRAY['agent-7', 'agent-9'], ARRAY[1, 0]::bigint[])")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let found: Vec<(String, String, i64, i64)> = found
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        found,
+        vec![("agent-7".to_owned(), "check-3".to_owned(), 1, 2)]
+    );
+    conn.execute(
+        "EXECUTE relink_set(ARRAY['agent-7'], ARRAY['check-3'], ARRAY[0]::bigint[], \
+         ARRAY[1]::bigint[], ARRAY[2]::bigint[])",
+    )
+    .await
+    .unwrap();
+    let fixed = sqlx::query("EXECUTE relink_find(ARRAY['agent-7'], ARRAY[0]::bigint[])")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(fixed.is_empty());
 }
