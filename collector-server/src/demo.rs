@@ -46,12 +46,14 @@ use crate::clock::Clock;
 use crate::config::{Config, Overrides};
 use crate::evaluate::DEFAULT_WINDOW_MS;
 use crate::report::{self, Format, Options, Progress, When};
-use crate::store::reporting;
+use crate::store::{Role, reporting};
 
 /// The default data directory of the demo (relative to the working directory).
 pub const DEMO_DIR: &str = "attest-demo";
 /// The demo's settings file in its data directory.
 const SETTINGS_FILE: &str = "demo.json";
+/// The dashboard user the demo makes (admin), with a one-time password per run.
+pub const DEMO_ADMIN: &str = "admin";
 /// The demo agent's state directory in the data directory.
 const AGENT_DIR: &str = "agent";
 /// The state directory of the demo agent that reports the fixture Mac.
@@ -514,6 +516,15 @@ pub async fn run(
         &Progress::quiet(),
     )
     .await?;
+    // The dashboard's admin, with a password made for this run (a new one each run).
+    let password = crate::users::one_time_password();
+    let now = clock.now_millis();
+    let s = stores.store.as_ref();
+    if s.user(DEMO_ADMIN).await?.is_some() {
+        crate::accounts::set_password(s, now, "demo", DEMO_ADMIN, &password).await?;
+    } else {
+        crate::accounts::add_user(s, now, "demo", DEMO_ADMIN, Role::Admin, &password).await?;
+    }
     stores.store.close().await;
 
     let (log_key, _) = crate::server::load_or_create_log_key(&data_dir)?;
@@ -532,6 +543,13 @@ pub async fn run(
              of recorded outputs, shown in the report and never counted as evidence"
         );
     }
+    println!();
+    println!("The dashboard: https://localhost:{}/ui/", listen.port());
+    println!(
+        "  sign in as {DEMO_ADMIN} with the one-time password {password} (a new one each time \
+         the demo starts); the browser asks to accept the demo's self-signed certificate"
+    );
+    println!("  more users: {collector} user add NAME --role auditor");
     println!();
     println!("The report: {}", shown(&html));
     println!(

@@ -30,5 +30,6 @@ pub mod session;
 pub mod store;
 pub mod synth;
 pub mod tls;
+pub mod ui;
 pub mod users;
 pub mod waivers;

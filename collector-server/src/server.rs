@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::{AppState, app};
+use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::guard::{Guard, NetLimits, Watched, serve_request};
@@ -26,8 +27,10 @@ use crate::ingest::{Writer, WriterConfig};
 use crate::logsafe::esc;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::store::reporting::Stores;
 use crate::store::{self, DynStore, StoreError};
 use crate::tls::{self, TlsError};
+use crate::ui::UiState;
 
 /// How long open connections get to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -46,6 +49,8 @@ const LOG_KEY_META: &str = "log_public_key";
 pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the check → control mapping: {0}")]
+    Mapping(#[from] crate::catalog::MappingError),
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("{path}: {message}")]
@@ -144,6 +149,16 @@ pub async fn open_existing_store(config: &Config) -> Result<DynStore, ServeError
     Ok(store)
 }
 
+/// Opens the store with its reporting reads (the dashboard's).
+pub async fn open_stores(config: &Config) -> Result<Stores, ServeError> {
+    Ok(store::reporting::open_with(
+        &config.database,
+        config.db_max_connections,
+        config.sqlite_full_sync,
+    )
+    .await?)
+}
+
 /// Opens the store and checks that the log key is the one the database knows.
 pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
     Ok(store::open_with(
@@ -169,7 +184,8 @@ pub async fn serve(
             addr: config.listen,
             source,
         })?;
-    let store = open_store(&config).await?;
+    let stores = open_stores(&config).await?;
+    let store = Arc::clone(&stores.store);
     let (log_key, created) = load_or_create_log_key(&config.data_dir)?;
     let ours = encode_public_key(&log_key.verifying_key());
     let stored = store.meta_init(LOG_KEY_META, &ours).await?;
@@ -238,7 +254,15 @@ pub async fn serve(
         )
         .with_guard(Arc::clone(&guard)),
     );
-    let router = app(state);
+    let catalog = Arc::new(Catalog::builtin()?);
+    let ui_state = Arc::new(UiState::new(
+        stores,
+        catalog,
+        Arc::clone(&state.clock),
+        state.log_key.clone(),
+        config.data_dir.clone(),
+    ));
+    let router = app(state).merge(crate::ui::router(ui_state));
 
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.listen,

@@ -131,7 +131,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/agents/{id}/revoke", post(read::revoke_agent))
         .route("/v1/enroll-tokens", post(read::create_enroll_token))
         .route("/v1/audit", get(read::audit))
-        .fallback(|| async { ApiError::not_found("route") })
+        .fallback(|uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse as _;
+            if uri.path().starts_with("/ui/") {
+                crate::ui::not_found()
+            } else {
+                ApiError::not_found("route").into_response()
+            }
+        })
         .with_state(state)
 }
 

@@ -89,6 +89,21 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Stores, StoreError>
     open_tuned(url, max_connections, super::sqlite::Tuning::SERVICE).await
 }
 
+/// [`open`] for the service, with SQLite's durability setting (`sqlite_full_sync`).
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    full_sync: bool,
+) -> Result<Stores, StoreError> {
+    open_tuned_sync(
+        url,
+        max_connections,
+        super::sqlite::Tuning::SERVICE,
+        full_sync,
+    )
+    .await
+}
+
 /// [`open`] for a one-shot command (report, export, waiver): SQLite keeps a small
 /// page cache and maps nothing ([`super::sqlite::Tuning::ONE_SHOT`]).
 pub async fn open_one_shot(url: &str, max_connections: u32) -> Result<Stores, StoreError> {
@@ -100,6 +115,15 @@ async fn open_tuned(
     max_connections: u32,
     tuning: super::sqlite::Tuning,
 ) -> Result<Stores, StoreError> {
+    open_tuned_sync(url, max_connections, tuning, true).await
+}
+
+async fn open_tuned_sync(
+    url: &str,
+    max_connections: u32,
+    tuning: super::sqlite::Tuning,
+    full_sync: bool,
+) -> Result<Stores, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let s = Arc::new(super::postgres::PgStore::open(url, max_connections).await?);
         Ok(Stores {
@@ -108,7 +132,8 @@ async fn open_tuned(
         })
     } else if let Some(path) = super::sqlite_path(url) {
         let s = Arc::new(
-            super::sqlite::SqliteStore::open_tuned(path, max_connections, true, tuning).await?,
+            super::sqlite::SqliteStore::open_tuned(path, max_connections, full_sync, tuning)
+                .await?,
         );
         Ok(Stores {
             store: s.clone(),

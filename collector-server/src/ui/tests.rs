@@ -1,0 +1,380 @@
+//! The dashboard's sign-in, sessions, CSRF and roles, driven through the router
+//! in-process with a clock the test moves. (The pages in a real browser:
+//! `tests/e2e/dashboard.rs`.)
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::clock::FixedClock;
+use crate::store::Role;
+
+const T0: Millis = 1_790_000_000_000;
+const PASSWORD: &str = "a long passphrase";
+
+struct Ui {
+    state: Arc<UiState>,
+    clock: Arc<FixedClock>,
+    _dir: tempfile::TempDir,
+}
+
+async fn ui() -> Ui {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let stores = crate::store::reporting::open(&url, 2).await.unwrap();
+    let s = stores.store.as_ref();
+    accounts::add_user(s, T0, "cli:test", "ada", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    accounts::add_user(s, T0, "cli:test", "bob", Role::Auditor, PASSWORD)
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::at(T0));
+    let state = UiState::new(
+        stores,
+        Arc::new(Catalog::builtin().unwrap()),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        attest_proto::SigningKey::from_bytes(&[7; 32]),
+        dir.path().to_path_buf(),
+    );
+    Ui {
+        state: Arc::new(state),
+        clock,
+        _dir: dir,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    body: String,
+}
+
+impl Ui {
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let res = router(Arc::clone(&self.state)).oneshot(req).await.unwrap();
+        let header_text = |h| {
+            res.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let location = header_text(header::LOCATION);
+        let set_cookie = header_text(header::SET_COOKIE);
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            location,
+            set_cookie,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        let mut b = Request::get(path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, format!("attest_session={c}"));
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, form: &str) -> Answer {
+        let mut b =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, format!("attest_session={c}"));
+        }
+        self.send(b.body(Body::from(form.to_owned())).unwrap())
+            .await
+    }
+
+    /// Signs in; the session token from the cookie.
+    async fn sign_in(&self, name: &str) -> String {
+        let a = self
+            .post(
+                "/ui/login",
+                None,
+                &format!("name={name}&password=a+long+passphrase&next=%2Fui%2Fwaivers"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        assert_eq!(a.location, "/ui/waivers");
+        for part in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/ui/"] {
+            assert!(a.set_cookie.contains(part), "{}", a.set_cookie);
+        }
+        a.set_cookie
+            .strip_prefix("attest_session=")
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The CSRF token of a signed-in page.
+    async fn csrf(&self, cookie: &str) -> String {
+        let page = self.get("/ui/audit", Some(cookie)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page.body[at..at + 64].to_owned()
+    }
+
+    async fn waiver_count(&self) -> usize {
+        self.state.stores.reports.waivers().await.unwrap().len()
+    }
+}
+
+fn waiver_form(csrf: &str) -> String {
+    format!(
+        "csrf={csrf}&kind=control&target=8.24&hosts=&justification=legacy+NAS&approver=CISO&expires=2099-01-01"
+    )
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_sign_in_goes_back_where_asked() {
+    let ui = ui().await;
+    let a = ui.get("/ui/hosts?q=web", None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location, "/ui/login?next=/ui/hosts");
+    // A wrong password: no cookie, the form again with a message.
+    let a = ui
+        .post(
+            "/ui/login",
+            None,
+            "name=ada&password=wrong+passphrase&next=%2Fui%2F",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.set_cookie.is_empty());
+    assert!(
+        a.body.contains("name or the password is wrong"),
+        "{}",
+        a.body
+    );
+    // `next` never leads off the dashboard.
+    let a = ui
+        .post(
+            "/ui/login",
+            None,
+            "name=ada&password=a+long+passphrase&next=https%3A%2F%2Fevil.example%2F",
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.location.as_str()),
+        (StatusCode::SEE_OTHER, "/ui/")
+    );
+    let cookie = ui.sign_in("ada").await;
+    let page = ui.get("/ui/audit", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("session.sign_in"), "{}", page.body);
+    // Every page forbids framing and inline script, and is not cached.
+    let res = router(Arc::clone(&ui.state))
+        .oneshot(Request::get("/ui/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let h = res.headers();
+    assert!(
+        h[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let ui = ui().await;
+    let cookie = ui.sign_in("ada").await;
+    for form in [
+        waiver_form(""),
+        waiver_form(&"0".repeat(64)),
+        "kind=control&target=8.24&justification=x&approver=y&expires=2099-01-01".to_owned(),
+    ] {
+        let a = ui.post("/ui/waivers", Some(&cookie), &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{form}");
+    }
+    assert_eq!(ui.waiver_count().await, 0);
+    // Another session's token does not do either.
+    let other = ui.sign_in("ada").await;
+    let other_csrf = ui.csrf(&other).await;
+    let a = ui
+        .post("/ui/waivers", Some(&cookie), &waiver_form(&other_csrf))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(ui.waiver_count().await, 0);
+    // With its own: done.
+    let csrf = ui.csrf(&cookie).await;
+    let a = ui
+        .post("/ui/waivers", Some(&cookie), &waiver_form(&csrf))
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(ui.waiver_count().await, 1);
+}
+
+#[tokio::test]
+async fn an_auditor_reads_but_a_forged_admin_post_is_refused() {
+    let ui = ui().await;
+    let cookie = ui.sign_in("bob").await;
+    let csrf = ui.csrf(&cookie).await;
+    let page = ui.get("/ui/waivers", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("Add a waiver"),
+        "the form is shown to an auditor"
+    );
+    let page = ui.get("/ui/agents", Some(&cookie)).await;
+    assert!(!page.body.contains("/ui/enroll-tokens"));
+    // Forged POSTs with the auditor's own, valid CSRF token.
+    let a = ui
+        .post("/ui/waivers", Some(&cookie), &waiver_form(&csrf))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = ui
+        .post(
+            "/ui/enroll-tokens",
+            Some(&cookie),
+            &format!("csrf={csrf}&uses=5&days=7"),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(!a.body.contains("et_"));
+    assert_eq!(ui.waiver_count().await, 0);
+    assert!(
+        ui.state
+            .stores
+            .store
+            .list_enroll_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_cookie_stops_working_at_sign_out_idle_and_absolute_expiry() {
+    let ui = ui().await;
+    // Sign-out: the copied cookie is refused afterwards.
+    let stolen = ui.sign_in("ada").await;
+    let csrf = ui.csrf(&stolen).await;
+    let a = ui
+        .post("/ui/logout", Some(&stolen), &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(
+        (a.status, a.location.as_str()),
+        (StatusCode::SEE_OTHER, "/ui/login?done=out")
+    );
+    assert!(a.set_cookie.contains("Max-Age=0"));
+    let a = ui.get("/ui/audit", Some(&stolen)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(a.location.starts_with("/ui/login"));
+
+    // Idle: 29 minutes between requests keep it; 30 without one end it.
+    let cookie = ui.sign_in("ada").await;
+    ui.clock.set(T0 + 29 * 60_000);
+    assert_eq!(
+        ui.get("/ui/audit", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    ui.clock.set(T0 + 58 * 60_000);
+    assert_eq!(
+        ui.get("/ui/audit", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    ui.clock.set(T0 + 88 * 60_000 + 1);
+    assert_eq!(
+        ui.get("/ui/audit", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Absolute: 12 hours after sign-in, however busy.
+    ui.clock.set(T0 + 100 * 60_000);
+    let cookie = ui.sign_in("ada").await;
+    let mut t = T0 + 100 * 60_000;
+    while t < T0 + 100 * 60_000 + 12 * 3_600_000 - 20 * 60_000 {
+        t += 20 * 60_000;
+        ui.clock.set(t);
+        assert_eq!(
+            ui.get("/ui/audit", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
+    }
+    ui.clock.set(T0 + 100 * 60_000 + 12 * 3_600_000);
+    assert_eq!(
+        ui.get("/ui/audit", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // A disabled user's live session ends at once.
+    let cookie = ui.sign_in("bob").await;
+    accounts::disable_user(
+        ui.state.stores.store.as_ref(),
+        ui.state.now(),
+        "cli:test",
+        "bob",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ui.get("/ui/audit", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_and_per_client() {
+    let ui = ui().await;
+    // Five attempts for one name, then 429 even with the right password.
+    for _ in 0..5 {
+        let a = ui
+            .post(
+                "/ui/login",
+                None,
+                "name=ada&password=wrong+passphrase&next=",
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = ui
+        .post(
+            "/ui/login",
+            None,
+            "name=ada&password=a+long+passphrase&next=",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.set_cookie.is_empty());
+    assert!(a.body.contains("Too many sign-in attempts"));
+    // The other account is not locked by it, until the client's own budget (20) goes.
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let a = ui
+            .post(
+                "/ui/login",
+                None,
+                &format!("name=user{i}&password=wrong+passphrase&next="),
+            )
+            .await;
+        statuses.push(a.status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    let refused = ui
+        .state
+        .stores
+        .store
+        .audit_log(100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "session.sign_in_refused")
+        .count();
+    // Throttled attempts never reach the password check (nor the audit log).
+    assert!((5..25).contains(&refused), "{refused}");
+}
