@@ -60,7 +60,7 @@ fn missing() -> Option<String> {
 }
 
 /// Whether to skip: prints why; under CI a missing browser fails instead.
-fn skip(test: &str) -> bool {
+pub(crate) fn skip(test: &str) -> bool {
     let Some(why) = missing() else {
         return false;
     };
@@ -73,13 +73,13 @@ fn skip(test: &str) -> bool {
 }
 
 /// chromedriver on a free loopback port, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -103,7 +103,7 @@ impl Driver {
     }
 
     /// A headless Chromium session that keeps the console log.
-    async fn session(&self) -> Client {
+    pub(crate) async fn session(&self) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -111,7 +111,9 @@ impl Driver {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--window-size=1280,1600",
-                         "--force-color-profile=srgb"],
+                         "--force-color-profile=srgb",
+                         // The collector's self-signed certificate (tests only).
+                         "--ignore-certificate-errors"],
             }),
         );
         caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
@@ -166,7 +168,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 }
 
 /// The console entries at level SEVERE or WARNING since the last call.
-async fn console_problems(client: &Client) -> Vec<Value> {
+pub(crate) async fn console_problems(client: &Client) -> Vec<Value> {
     let log = client.issue_cmd(BrowserLog).await.unwrap();
     log.as_array()
         .map(|entries| {
@@ -206,7 +208,7 @@ async fn axe_violations(client: &Client, name: &str) -> Vec<Value> {
 
 /// What a page must be: no console error or warning, no axe-core violation; its
 /// screenshot saved as `target/browser-screenshots/NAME.png`.
-async fn check_page(client: &Client, name: &str) {
+pub(crate) async fn check_page(client: &Client, name: &str) {
     let problems = console_problems(client).await;
     assert!(problems.is_empty(), "{name}: console: {problems:#?}");
     let violations = axe_violations(client, name).await;

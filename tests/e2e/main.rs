@@ -14,6 +14,7 @@ mod agent_service;
 mod browser;
 mod collect_cli;
 mod collector;
+mod dashboard;
 mod first_hour;
 mod fixtures;
 mod prune;
