@@ -262,6 +262,7 @@ pub async fn serve(
         state.log_key.clone(),
         config.data_dir.clone(),
     ));
+    crate::ui::Views::warm(&ui_state);
     let router = app(state).merge(crate::ui::router(ui_state));
 
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {

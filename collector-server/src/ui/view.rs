@@ -2,10 +2,13 @@
 //! reports are made of, built once and kept for a short while, so that following
 //! links (control → hosts → host) does not evaluate the fleet again on every page.
 //!
-//! A view of "now" is kept 30 s, one of a past date 10 minutes (only late reports can
-//! change it). A waiver added or revoked through this collector drops every view at
-//! once; one changed through another collector on the same database shows within
-//! those times. One view is built at a time; requests for it meanwhile wait for it.
+//! A view of "now" is fresh for 30 s, one of a past date for 10 minutes (only late
+//! reports can change it); past that, the kept view is still answered at once while a
+//! new one is built in the background, so a page never waits for the fleet's
+//! evaluation except the first time a date is asked for. A waiver added or revoked
+//! through this collector drops every view at once (the next page waits for the new
+//! state); one changed through another collector on the same database shows within
+//! those times. One view is built at a time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +64,8 @@ pub struct Views {
     kept: std::sync::Mutex<Vec<Cached>>,
     generation: AtomicU64,
     building: tokio::sync::Mutex<()>,
+    /// A background rebuild is under way.
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Views {
@@ -69,31 +74,18 @@ impl Views {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn lookup(&self, key: Key, generation: u64) -> Option<Arc<View>> {
+    /// The kept view of `key` made at `generation`, and whether it is still fresh.
+    fn lookup(&self, key: Key, generation: u64) -> Option<(Arc<View>, bool)> {
         let kept = self.kept.lock().ok()?;
         kept.iter()
-            .find(|c| {
-                let ttl = if c.key.at.is_none() {
-                    NOW_TTL
-                } else {
-                    PAST_TTL
-                };
-                c.key == key && c.generation == generation && c.made.elapsed() < ttl
+            .find(|c| c.key == key && c.generation == generation)
+            .map(|c| {
+                let ttl = if c.key.at.is_none() { NOW_TTL } else { PAST_TTL };
+                (Arc::clone(&c.view), c.made.elapsed() < ttl)
             })
-            .map(|c| Arc::clone(&c.view))
     }
 
-    /// The view for `key`, built if none is kept.
-    pub async fn get(&self, state: &UiState, key: Key) -> Result<Arc<View>, ReportError> {
-        let generation = self.generation.load(Ordering::SeqCst);
-        if let Some(v) = self.lookup(key, generation) {
-            return Ok(v);
-        }
-        let _one = self.building.lock().await;
-        if let Some(v) = self.lookup(key, generation) {
-            return Ok(v);
-        }
-        let view = Arc::new(build_view(state, key).await?);
+    fn keep(&self, key: Key, generation: u64, view: &Arc<View>) {
         if let Ok(mut kept) = self.kept.lock() {
             kept.retain(|c| c.key != key && c.generation == generation);
             if kept.len() >= KEPT {
@@ -103,10 +95,58 @@ impl Views {
                 key,
                 generation,
                 made: Instant::now(),
-                view: Arc::clone(&view),
+                view: Arc::clone(view),
             });
         }
+    }
+
+    /// Builds the view of `key` unless another build holds the lock, and keeps it.
+    async fn rebuild(&self, state: &UiState, key: Key, generation: u64) -> Result<Arc<View>, ReportError> {
+        let _one = self.building.lock().await;
+        if let Some((v, true)) = self.lookup(key, generation) {
+            return Ok(v);
+        }
+        let view = Arc::new(build_view(state, key).await?);
+        self.keep(key, generation, &view);
         Ok(view)
+    }
+
+    /// The view for `key`. A kept one past its time is answered at once while a new
+    /// one is built behind it (stale while revalidating); only the first request for
+    /// a key, or the first after a waiver changed here, waits for the evaluation.
+    pub async fn get(&self, state: &Arc<UiState>, key: Key) -> Result<Arc<View>, ReportError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        match self.lookup(key, generation) {
+            Some((v, true)) => Ok(v),
+            Some((v, false)) => {
+                if !self.refreshing.swap(true, Ordering::SeqCst) {
+                    let state = Arc::clone(state);
+                    tokio::spawn(async move {
+                        if let Err(e) = state.views.rebuild(&state, key, generation).await {
+                            tracing::warn!(error = %e, "dashboard: refreshing a view");
+                        }
+                        state.views.refreshing.store(false, Ordering::SeqCst);
+                    });
+                }
+                Ok(v)
+            }
+            None => self.rebuild(state, key, generation).await,
+        }
+    }
+
+    /// Builds the view of now in the background (at start, so the first page is
+    /// fast).
+    pub fn warm(state: &Arc<UiState>) {
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            let key = Key {
+                at: None,
+                period_days: 0,
+            };
+            if let Err(e) = state.views.get(&state, key).await {
+                tracing::warn!(error = %e, "dashboard: building the first view");
+            }
+        });
     }
 }
 
