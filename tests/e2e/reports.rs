@@ -217,6 +217,7 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
     let data = tmp.path().join("demo");
     let mut addresses = Vec::new();
     let mut agent_ids = Vec::new();
+    let mut passwords: Vec<String> = Vec::new();
     // A free port for the third run, which moves the demo (`--listen`).
     let moved = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -274,6 +275,27 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
             )),
             "{text}"
         );
+        // The dashboard's address and a new one-time password for `admin` each run.
+        let port = addresses
+            .last()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.contains(&format!("The dashboard: https://localhost:{port}/ui/")),
+            "{text}"
+        );
+        let password = text
+            .lines()
+            .find_map(|l| l.strip_prefix("  sign in as admin with the one-time password "))
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("no password line: {text}"))
+            .to_owned();
+        assert_eq!(password.chars().count(), 24, "{password}");
+        assert!(!passwords.contains(&password), "the same password twice");
+        passwords.push(password);
         let html = std::fs::read_to_string(data.join("report.html")).unwrap();
         assert!(html.contains("Statement of applicability"));
         // The fixture Mac beside this machine: delivered as its own agent, a replay,

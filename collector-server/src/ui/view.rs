@@ -80,7 +80,11 @@ impl Views {
         kept.iter()
             .find(|c| c.key == key && c.generation == generation)
             .map(|c| {
-                let ttl = if c.key.at.is_none() { NOW_TTL } else { PAST_TTL };
+                let ttl = if c.key.at.is_none() {
+                    NOW_TTL
+                } else {
+                    PAST_TTL
+                };
                 (Arc::clone(&c.view), c.made.elapsed() < ttl)
             })
     }
@@ -101,7 +105,12 @@ impl Views {
     }
 
     /// Builds the view of `key` unless another build holds the lock, and keeps it.
-    async fn rebuild(&self, state: &UiState, key: Key, generation: u64) -> Result<Arc<View>, ReportError> {
+    async fn rebuild(
+        &self,
+        state: &UiState,
+        key: Key,
+        generation: u64,
+    ) -> Result<Arc<View>, ReportError> {
         let _one = self.building.lock().await;
         if let Some((v, true)) = self.lookup(key, generation) {
             return Ok(v);
