@@ -16,8 +16,8 @@
 # row per check per report (schema 5, before), and the codec's own time per report.
 # Then the same stream as uploads: body bytes per upload in full, with zstd alone,
 # and as a delta against the report before it (mean, p50, p99). Runs the ignored
-# tests `store::delta_tests::bench_history_bytes_per_report` and
-# `store::delta_tests::bench_upload_bytes_per_report` (debug build, zstd at -O3).
+# tests `store::delta_tests::bench_history_bytes_per_report` (attest-collector) and
+# `history::tests::bench_upload_bytes_per_report` (attest-sim) (debug build, zstd at -O3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=${1:-debian12-laptop}
@@ -32,5 +32,5 @@ ATTEST_BENCH_REPORT="$tmp/report.json" ATTEST_BENCH_REPORTS="$reports" \
   cargo test -q -p attest-collector --lib store::delta_tests::bench_history_bytes_per_report \
   -- --ignored --nocapture 2>&1 | grep '^history'
 ATTEST_BENCH_REPORT="$tmp/report.json" ATTEST_BENCH_REPORTS="$reports" \
-  cargo test -q -p attest-collector --lib store::delta_tests::bench_upload_bytes_per_report \
+  cargo test -q -p attest-sim --lib history::tests::bench_upload_bytes_per_report \
   -- --ignored --nocapture 2>&1 | grep '^history'

@@ -37,7 +37,7 @@ stream=${6:-synthetic}
 if [ -n "${ATTEST_BENCH_BIN:-}" ]; then
   bin=$ATTEST_BENCH_BIN
 else
-  cargo build --release -q -p attest-collector
+  cargo build --release -q -p attest-collector -p attest-sim
   bin=target/release
 fi
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/attest-bench.XXXXXX")

@@ -18,7 +18,7 @@ runs=${1:-3}
 dir=${2:-/tmp/fleet10k}
 [ -x /usr/bin/time ] || { echo "missing /usr/bin/time: apt-get install -y time" >&2; exit 1; }
 
-cargo build --release -q -p attest-collector --bins
+cargo build --release -q -p attest-collector -p attest-sim --bins
 bin=target/release
 if [ ! -f "$dir/collector.db" ]; then
   "$bin/attest-fleetgen" --data-dir "$dir" --hosts 10000 --rounds 2

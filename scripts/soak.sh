@@ -26,7 +26,7 @@ max_rss_mb=${3:-400}
 if [ -n "${ATTEST_SOAK_BIN:-}" ]; then
   bin=$ATTEST_SOAK_BIN
 else
-  cargo build --release -q -p attest-collector
+  cargo build --release -q -p attest-collector -p attest-sim
   bin=target/release
 fi
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/attest-soak.XXXXXX")

@@ -1,6 +1,7 @@
 //! `attest-collector`: enrollment, signed-evidence ingest over TLS, storage (SQLite or
 //! PostgreSQL), the Merkle log, the read API and metrics. `main.rs` is the CLI only;
-//! everything else is here so that tests and the load generator can use it.
+//! everything else is here so that tests and the load and fleet generators (`attest-sim`)
+//! can use it.
 
 pub mod accounts;
 pub mod admin;
@@ -8,14 +9,12 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
-pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod evaluate;
 pub mod files;
 pub mod fleet;
-pub mod fleetsim;
 pub mod guard;
 pub mod ingest;
 pub mod log;
@@ -28,7 +27,8 @@ pub mod retention;
 pub mod server;
 pub mod session;
 pub mod store;
-pub mod synth;
+#[cfg(test)]
+mod testkit;
 pub mod tls;
 pub mod ui;
 pub mod users;

@@ -288,7 +288,7 @@ mod tests {
              list` shows them"
         );
         assert!(s.reports.waivers().await.unwrap().is_empty());
-        let agents = crate::fleetsim::enroll(s.store.as_ref(), 3, 2, T0 - 1000)
+        let agents = crate::testkit::enroll(s.store.as_ref(), 3, 2, T0 - 1000)
             .await
             .unwrap();
         request.hosts = vec![agents[0].host.hostname.clone(), agents[1].agent_id.clone()];

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use attest_collector::client::Client;
 use attest_collector::log::Checkpoint;
 use attest_proto::{Envelope, Statement, decode_public_key, genesis_prev, link_of};
+use attest_sim::client::Client;
 
 use crate::collector::Collector;
 use crate::support::bin;

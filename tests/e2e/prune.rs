@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use attest_collector::catalog::Catalog;
-use attest_collector::fleetsim::{SimAgent, sim_report};
+use attest_sim::fleetsim::{SimAgent, sim_report};
 
 use crate::collector::{Collector, enroll, new_agent, post_report, write_config};
 use crate::support::bin;
@@ -69,7 +69,8 @@ async fn prune_while_serving() {
         let at = chrono::Utc::now() - chrono::Duration::minutes(10 - r as i64);
         let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap();
         for a in agents.iter_mut() {
-            let mut report = sim_report(&catalog, a, 78, r, at);
+            let mut report =
+                sim_report(catalog.checks().iter().map(|c| c.id.as_str()), a, 78, r, at);
             let env = a.sign_next(&mut report).unwrap();
             assert_eq!(post_report(&client, env.clone()).await.status, 200);
             sent.push((a.agent_id.clone(), r + 1, env));

@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use attest_collector::catalog::Catalog;
-use attest_collector::fleetsim::{SimAgent, sim_report};
 use attest_collector::report::verify::{read_entries, write_entries};
+use attest_sim::fleetsim::{SimAgent, sim_report};
 
 use crate::collector::{Collector, enroll, new_agent, post_report};
 use crate::support::bin;
@@ -60,7 +60,8 @@ async fn report_export_and_verify_over_real_ingest() {
         agents
             .iter_mut()
             .map(|a| {
-                let mut report = sim_report(&catalog, a, 77, r, at);
+                let mut report =
+                    sim_report(catalog.checks().iter().map(|c| c.id.as_str()), a, 77, r, at);
                 a.sign_next(&mut report).unwrap()
             })
             .collect::<Vec<_>>()
@@ -337,4 +338,88 @@ fn the_demo_enrolls_this_machine_and_writes_the_report() {
     // was is revoked, so the report still counts 2 hosts (asserted above), not 3.
     assert_eq!(addresses[2], format!("https://{moved}"));
     assert_ne!(agent_ids[2], agent_ids[0]);
+}
+
+/// The report side reads what the agent writes: `inventory.host` and
+/// `inventory.software` collected by the real agent from a host tree, signed, and read
+/// back by the collector's envelope reader (the collector's own crate does not depend
+/// on the agent's).
+#[test]
+fn hardware_is_read_from_what_the_agent_writes() {
+    use attest_collector::catalog::FactWants;
+    use attest_collector::fleet::HostRecord;
+    use attest_collector::report::evidence::{Hardware, Signature, envelope_facts};
+    use attest_proto::{Envelope, Report, SigningKey, Statement, sha256_hex};
+
+    let root = tempfile::tempdir().unwrap();
+    let put = |path: &str, text: &str| {
+        let p = root.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put("etc/hostname", "web-01\n");
+    put(
+        "etc/os-release",
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n",
+    );
+    put("sys/class/dmi/id/sys_vendor", "Dell Inc.\n");
+    put("sys/class/dmi/id/product_name", "PowerEdge R650\n");
+    put("sys/class/dmi/id/product_serial", "  7XK2Q93  \n");
+    put("sys/class/dmi/id/bios_version", "1.9.2\n");
+    put(
+        "var/lib/dpkg/status",
+        "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n\n\
+         Package: zsh\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.9\n\n",
+    );
+    let out = Command::new(bin("attest-agent"))
+        .arg("collect")
+        .arg("--root")
+        .arg(root.path())
+        .args(["--format", "json", "--at", "2026-11-25T14:00:00Z"])
+        .args(["--check", "inventory.host", "inventory.software"])
+        .output()
+        .unwrap();
+    let mut report: Report = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report.results.len(), 2, "{:?}", report.results);
+    report.agent_id = "agt_1".into();
+    report.seq = 1;
+    report.prev = format!("sha256:{}", "0".repeat(64));
+    let inventory = report
+        .results
+        .iter()
+        .find(|r| r.check == "inventory.host")
+        .unwrap();
+    // The agent's shape: facts.hardware with its six DMI values, null when absent.
+    assert_eq!(
+        inventory.facts["hardware"]["version"],
+        serde_json::Value::Null
+    );
+    let key = SigningKey::from_bytes(&[6; 32]);
+    let bytes = Statement::for_report(report).to_bytes().unwrap();
+    let sha = sha256_hex(&bytes);
+    let env = Envelope::sign(&bytes, &key).to_json().unwrap();
+    let host = HostRecord {
+        agent_id: "agt_1".into(),
+        keyid: attest_proto::keyid(&key.verifying_key()),
+        public_key: key.verifying_key().to_bytes(),
+        hostname: "h".into(),
+        machine_id: "m".into(),
+        os_id: "debian".into(),
+        os_version_id: "12".into(),
+        os_pretty_name: "Debian".into(),
+        kernel: "6.1".into(),
+        enrolled_at: 0,
+        revoked_at: None,
+    };
+    let f = envelope_facts(&host, &sha, &env, &FactWants::default());
+    assert_eq!(f.signature, Signature::Verified);
+    assert_eq!(
+        f.hardware,
+        Hardware {
+            vendor: Some("Dell Inc.".into()),
+            model: Some("PowerEdge R650".into()),
+            serial: Some("7XK2Q93".into()),
+        }
+    );
+    assert_eq!(f.packages, Some(2));
 }

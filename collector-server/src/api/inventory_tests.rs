@@ -7,11 +7,11 @@ use attest_proto::inventory::{self, INVENTORY_LIST_PAYLOAD_TYPE, ListReceipt, Pa
 use attest_proto::{
     CheckResult, EnrollRequest, Envelope, Receipt, SigningKey, Statement, Status, encode_public_key,
 };
+use attest_sim::synth::{SynthAgent, agent_key, host};
 use axum::http::StatusCode;
 
 use super::AppState;
 use super::tests::{call, code, get_as, state};
-use crate::synth::{SynthAgent, agent_key, host};
 
 async fn enrolled(st: &Arc<AppState>, i: u64) -> SynthAgent {
     let token = crate::admin::create_enroll_token(st.store.as_ref(), 0, "test", 1, None)
@@ -46,7 +46,7 @@ fn packages(n: usize, version: &str) -> Vec<Package> {
 /// chain is not advanced: call [`advance`] once it is stored), its statement bytes,
 /// the list document.
 fn v3(agent: &SynthAgent, st: &AppState, pkgs: &[Package]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let mut report = crate::synth::report(&agent.agent_id, &agent.host, st.clock.now());
+    let mut report = attest_sim::synth::report(&agent.agent_id, &agent.host, st.clock.now());
     let sw = report
         .results
         .iter_mut()

@@ -270,8 +270,8 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::ingest::WriterConfig;
-    use crate::synth::{SynthAgent, agent_key, host};
     use attest_proto::{EnrollRequest, Receipt, encode_public_key};
+    use attest_sim::synth::{SynthAgent, agent_key, host};
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt as _;
 
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
 
         // The next report carries api evidence: v2 as the agent writes it.
-        let mut report = crate::synth::report(&agent_id, &host(4), now);
+        let mut report = attest_sim::synth::report(&agent_id, &host(4), now);
         report.results[0]
             .evidence
             .push(attest_proto::Evidence::Api {
@@ -465,7 +465,7 @@ mod tests {
         agent.chain.advance(&bytes);
 
         // A replay (v2): stored and chained as seq 3, never the latest results.
-        let mut replay = crate::synth::report(&agent_id, &host(4), now);
+        let mut replay = attest_sim::synth::report(&agent_id, &host(4), now);
         replay.agent.replay = true;
         agent.chain.stamp(&mut replay);
         replay.schema = replay.required_schema().to_owned();

@@ -6,6 +6,7 @@ use super::tests::fleet;
 use super::verify::{Outcome, Trust, read_entries, verify_bytes, write_entries};
 use super::*;
 use crate::evaluate::DEFAULT_WINDOW_MS;
+use crate::testkit::Pending as _;
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;
@@ -189,12 +190,12 @@ async fn a_bundle_carries_the_inventory_lists_its_reports_name() {
     let dir = tempfile::tempdir().unwrap();
     let (stores, catalog) = super::tests::fleet(dir.path()).await;
     let s = stores.store.as_ref();
-    let mut agents = crate::fleetsim::enroll(s, 77, 1, T0 - 30 * 24 * HOUR)
+    let mut agents = crate::testkit::enroll(s, 77, 1, T0 - 30 * 24 * HOUR)
         .await
         .unwrap();
     let a = &mut agents[0];
     let at = chrono::DateTime::from_timestamp_millis(T0 - HOUR).unwrap();
-    let mut report = crate::fleetsim::sim_report(&catalog, a, 77, 0, at);
+    let mut report = crate::testkit::sim_report(&catalog, a, 77, 0, at);
     report
         .results
         .retain(|r| r.check != inventory::SOFTWARE_CHECK);

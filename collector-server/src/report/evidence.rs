@@ -459,66 +459,6 @@ mod tests {
         envelope_facts(&host(&key), &sha, &env, &FactWants::default())
     }
 
-    /// The report side reads what the agent writes: `inventory.host` run by the agent
-    /// on a host tree, signed, and read back.
-    #[test]
-    fn hardware_is_read_from_what_the_agent_writes() {
-        let root = tempfile::tempdir().unwrap();
-        let put = |path: &str, text: &str| {
-            let p = root.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
-        put("etc/hostname", "web-01\n");
-        put(
-            "etc/os-release",
-            "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n",
-        );
-        put("sys/class/dmi/id/sys_vendor", "Dell Inc.\n");
-        put("sys/class/dmi/id/product_name", "PowerEdge R650\n");
-        put("sys/class/dmi/id/product_serial", "  7XK2Q93  \n");
-        put("sys/class/dmi/id/bios_version", "1.9.2\n");
-        put(
-            "var/lib/dpkg/status",
-            "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n\n\
-             Package: zsh\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.9\n\n",
-        );
-        let host_root = attest_agent::host::Host::open(root.path()).unwrap();
-        let mut report = attest_agent::collect::collect(
-            &host_root,
-            "2026-11-25T14:00:00Z".parse().unwrap(),
-            &attest_agent::checks::Thresholds::default(),
-            &["inventory.host".to_owned(), "inventory.software".to_owned()],
-        )
-        .unwrap();
-        report.agent_id = "agt_1".into();
-        report.seq = 1;
-        report.prev = format!("sha256:{}", "0".repeat(64));
-        let inventory = report
-            .results
-            .iter()
-            .find(|r| r.check == "inventory.host")
-            .unwrap();
-        // The agent's shape: facts.hardware with its six DMI values, null when absent.
-        assert_eq!(
-            inventory.facts["hardware"]["version"],
-            serde_json::Value::Null
-        );
-        let key = SigningKey::from_bytes(&[6; 32]);
-        let (env, sha) = sign(report, &key);
-        let f = envelope_facts(&host(&key), &sha, &env, &FactWants::default());
-        assert_eq!(f.signature, Signature::Verified);
-        assert_eq!(
-            f.hardware,
-            Hardware {
-                vendor: Some("Dell Inc.".into()),
-                model: Some("PowerEdge R650".into()),
-                serial: Some("7XK2Q93".into()),
-            }
-        );
-        assert_eq!(f.packages, Some(2));
-    }
-
     #[test]
     fn hardware_is_only_facts_hardware_and_strings() {
         let hw = |facts: serde_json::Value| {

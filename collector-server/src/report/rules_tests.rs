@@ -9,8 +9,8 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::catalog::mapping::from_text;
 use crate::evaluate::State;
-use crate::fleetsim::{SimAgent, enroll_hosts, sim_mac, sim_report};
 use crate::store::reporting::open;
+use crate::testkit::{SimAgent, enroll_hosts, sim_mac, sim_report};
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;

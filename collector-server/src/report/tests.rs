@@ -7,8 +7,9 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::evaluate::{DEFAULT_WINDOW_MS, State};
 use crate::fleet::{Waiver, WaiverScope};
-use crate::fleetsim::{enroll, report_round, sim_report};
 use crate::store::reporting::open;
+use crate::testkit::Pending as _;
+use crate::testkit::{enroll, report_round, sim_report};
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;

@@ -11,9 +11,10 @@ use super::verify::{Outcome, Trust, read_entries, verify_bytes};
 use super::*;
 use crate::catalog::Catalog;
 use crate::evaluate::{DEFAULT_WINDOW_MS, State};
-use crate::fleetsim::{SimAgent, enroll, sim_report};
 use crate::store::IngestOutcome;
 use crate::store::reporting::open;
+use crate::testkit::Pending as _;
+use crate::testkit::{SimAgent, enroll, sim_report};
 
 const T0: Millis = 1_795_564_800_000;
 const HOUR: Millis = 3_600_000;
@@ -406,7 +407,7 @@ async fn checks_that_never_apply_do_not_fail_their_controls() {
     let mut agents = enroll(stores.store.as_ref(), 23, 40, T0 - 48 * HOUR)
         .await
         .unwrap();
-    crate::fleetsim::report_round(
+    crate::testkit::report_round(
         stores.store.as_ref(),
         &catalog,
         &mut agents,

@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use super::reporting::{self, Stores};
 use super::*;
 use crate::catalog::Catalog;
-use crate::fleetsim::{SimAgent, enroll, sim_host, sim_key, sim_report};
+use crate::testkit::Pending as _;
+use crate::testkit::{SimAgent, enroll, sim_host, sim_key, sim_report};
 
 const T0: Millis = 1_790_000_000_000;
 const HOUR: Millis = 3_600_000;
@@ -747,50 +748,8 @@ fn history_base_report() -> serde_json::Value {
         Ok(path) => serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap(),
         Err(_) => {
             let catalog = Catalog::builtin().unwrap();
-            let agent = SimAgent {
-                index: 0,
-                key: sim_key(1, 0),
-                agent_id: String::new(),
-                host: sim_host(0),
-                chain: ChainState::genesis(&sim_key(1, 0).verifying_key()),
-            };
             let at = DateTime::from_timestamp_millis(T0).unwrap();
-            serde_json::to_value(sim_report(&catalog, &agent, 1, 0, at)).unwrap()
-        }
-    }
-}
-
-/// Makes `report` the one of hour `i` of the history (besides its time): a package
-/// upgraded every 168 reports (a week), a verdict changed every 720 (a month).
-fn history_step(report: &mut serde_json::Value, i: usize) {
-    let results = report["results"].as_array_mut().unwrap();
-    if i > 0 && i.is_multiple_of(168) {
-        // A package upgraded: its version, the list's digest in the summary.
-        if let Some(sw) = results
-            .iter_mut()
-            .find(|r| r["check"] == "inventory.software")
-            && let Some(pkgs) = sw["facts"]["packages"].as_array_mut()
-            && !pkgs.is_empty()
-        {
-            let k = (i / 168) % pkgs.len();
-            let v = format!("{}+u{}", pkgs[k]["version"].as_str().unwrap_or(""), i);
-            pkgs[k]["version"] = v.into();
-            sw["summary"] = format!(
-                "{} packages; the sorted list hashes to sha256:{}",
-                pkgs.len(),
-                attest_proto::sha256_hex(&i.to_le_bytes())
-            )
-            .into();
-        }
-    }
-    if i > 0 && i.is_multiple_of(720) {
-        // A verdict changed.
-        let k = (i / 720) % results.len();
-        let was = results[k]["status"].as_str().unwrap_or("").to_owned();
-        if was == "pass" || was == "fail" {
-            let now = if was == "pass" { "fail" } else { "pass" };
-            results[k]["status"] = now.into();
-            results[k]["summary"] = format!("changed to {now} at report {i}").into();
+            attest_sim::history::sim_base_report(catalog.checks().iter().map(|c| c.id.as_str()), at)
         }
     }
 }
@@ -860,7 +819,7 @@ async fn bench_history_bytes_per_report() {
     for (backend, url) in urls {
         let stores = open_stores(&url).await;
         let mut agents =
-            crate::fleetsim::enroll_hosts(stores.store.as_ref(), 1, 1, T0, |_| host.clone())
+            crate::testkit::enroll_hosts(stores.store.as_ref(), 1, 1, T0, |_| host.clone())
                 .await
                 .unwrap();
         let agent = &mut agents[0];
@@ -871,7 +830,7 @@ async fn bench_history_bytes_per_report() {
         for i in 0..n {
             let at = DateTime::from_timestamp_millis(T0 + i as i64 * HOUR).unwrap();
             report["collected_at"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
-            history_step(&mut report, i);
+            attest_sim::history::step(&mut report, i);
             let mut r: attest_proto::Report = serde_json::from_value(report.clone()).unwrap();
             let t = Instant::now();
             let json = agent.sign_next(&mut r).unwrap();
@@ -1070,102 +1029,4 @@ async fn bench_history_bytes_per_report() {
             dec_s * 1e3 / n as f64
         );
     }
-}
-
-// ---------------------------------------------------------------------------------
-// Issue 14, second increment: reports sent by difference over the wire.
-
-/// Bytes on the wire per upload on the same hourly stream as
-/// [`bench_history_bytes_per_report`] (`scripts/bench-history.sh`, figures in
-/// `docs/benchmarks.md`): each report as the agent sends it — in full, and as a delta
-/// against the report before it (the last one acknowledged), made by the agent's own
-/// encoder (`attest_agent::delta`) — and rebuilt by the collector's decoder against
-/// the same base, byte for byte. Body bytes; mean, p50 and p99 over
-/// `ATTEST_BENCH_REPORTS` reports (default 1,000).
-#[test]
-#[ignore = "benchmark: scripts/bench-history.sh"]
-fn bench_upload_bytes_per_report() {
-    use attest_agent::delta::DeltaSender;
-    use std::time::Instant;
-    let n: usize = std::env::var("ATTEST_BENCH_REPORTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    assert!(n >= 2);
-    let base = history_base_report();
-    let host: attest_proto::HostInfo = serde_json::from_value(base["host"].clone()).unwrap();
-    let key = sim_key(14, 0);
-    let mut agent = SimAgent {
-        index: 0,
-        key: key.clone(),
-        agent_id: "agt_0123456789abcdef0123456789abcdef".into(),
-        host,
-        chain: ChainState::genesis(&key.verifying_key()),
-    };
-    let mut report = base.clone();
-    report["agent_id"] = agent.agent_id.clone().into();
-    let mut sender = DeltaSender::in_memory(&agent.agent_id);
-    let (mut full, mut delta, mut plain_zstd) = (Vec::new(), Vec::new(), Vec::new());
-    let mut header = 0usize;
-    let (mut enc_s, mut dec_s) = (0f64, 0f64);
-    let mut previous: Option<Vec<u8>> = None;
-    for i in 0..n {
-        let at = DateTime::from_timestamp_millis(T0 + i as i64 * HOUR).unwrap();
-        report["collected_at"] = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
-        history_step(&mut report, i);
-        let mut r: attest_proto::Report = serde_json::from_value(report.clone()).unwrap();
-        let envelope = agent.sign_next(&mut r).unwrap();
-        full.push(envelope.len());
-        plain_zstd.push(zstd::bulk::compress(&envelope, codec::LEVEL).unwrap().len());
-        let t = Instant::now();
-        let encoded = sender.encode(&envelope);
-        enc_s += t.elapsed().as_secs_f64();
-        match (&previous, encoded) {
-            (Some(prev), Some((named, body))) => {
-                header = header.max(named.len());
-                let t = Instant::now();
-                let dict = attest_proto::form::to_form(prev);
-                let form = codec::decompress_bounded(&body, Some(&dict), 8 << 20).unwrap();
-                let back = attest_proto::form::from_form(&form).unwrap();
-                dec_s += t.elapsed().as_secs_f64();
-                assert!(back == envelope, "report {i} rebuilds byte for byte");
-                delta.push(body.len());
-            }
-            (None, None) => delta.push(envelope.len()),
-            (p, e) => panic!("report {i}: base {} delta {}", p.is_some(), e.is_some()),
-        }
-        sender.acknowledged(&envelope, true);
-        previous = Some(envelope);
-    }
-    let stats = |v: &[usize]| {
-        let mut s = v.to_vec();
-        s.sort_unstable();
-        let mean = s.iter().sum::<usize>() as f64 / s.len() as f64;
-        let pct = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
-        format!("mean {mean:.0} B, p50 {} B, p99 {} B", pct(0.5), pct(0.99))
-    };
-    println!("history upload: {n} hourly reports, body bytes per upload:");
-    println!("history upload:   full envelope      {}", stats(&full));
-    println!(
-        "history upload:   zstd alone (-3)    {}",
-        stats(&plain_zstd)
-    );
-    println!(
-        "history upload:   delta              {} (the first report in full, counted)",
-        stats(&delta)
-    );
-    println!(
-        "history upload:   delta, 2nd onward  {}",
-        stats(&delta[1..])
-    );
-    let total_full: usize = full.iter().sum();
-    let total_delta: usize = delta.iter().sum();
-    println!(
-        "history upload:   {:.1}x fewer body bytes; plus {header} B of x-attest-delta-base \
-         value per delta; agent encode {:.3} ms/report, collector rebuild {:.3} ms/report \
-         (zstd at -O3, the rest debug)",
-        total_full as f64 / total_delta as f64,
-        enc_s * 1e3 / n as f64,
-        dec_s * 1e3 / (n - 1) as f64
-    );
 }

@@ -4,7 +4,7 @@
 
 use super::reporting::{self, Stores};
 use super::*;
-use crate::fleetsim::enroll;
+use crate::testkit::enroll;
 
 const T0: Millis = 1_790_000_000_000;
 

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use super::reporting::{self, Stores, Waiver, WaiverScope};
 use super::*;
 use crate::catalog::Catalog;
-use crate::fleetsim::{SimAgent, enroll, sim_report};
 use crate::log::verify_inclusion;
+use crate::testkit::Pending as _;
+use crate::testkit::{SimAgent, enroll, sim_report};
 
 const T0: Millis = 1_790_000_000_000;
 const HOUR: Millis = 3_600_000;

@@ -17,8 +17,9 @@ use attest_proto::{ChainState, Envelope, Statement, public_key_from_bytes, sha25
 
 use super::reporting::{self, Stores};
 use super::*;
-use crate::fleetsim::SimAgent;
 use crate::log::{Checkpoint, leaf_hash, verify_inclusion};
+use crate::testkit::Pending as _;
+use crate::testkit::SimAgent;
 
 /// The fixtures' directory.
 fn fixtures() -> PathBuf {

@@ -712,7 +712,7 @@ mod postgres_impl {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::fleetsim::{enroll, report_round};
+    use crate::testkit::{Pending as _, enroll, report_round};
 
     const T0: Millis = 1_795_564_800_000;
     const MIN: Millis = 60_000;
@@ -761,13 +761,13 @@ mod tests {
     async fn store_one(
         s: &dyn crate::store::Store,
         catalog: &Catalog,
-        a: &mut crate::fleetsim::SimAgent,
+        a: &mut crate::testkit::SimAgent,
         round: u64,
         replay: bool,
         received: Millis,
     ) -> crate::store::IngestOutcome {
         let at = chrono::DateTime::from_timestamp_millis(received - MIN).unwrap();
-        let mut report = crate::fleetsim::sim_report(catalog, a, 4, round, at);
+        let mut report = crate::testkit::sim_report(catalog, a, 4, round, at);
         report.agent.replay = replay;
         let json = a.sign_next(&mut report).unwrap();
         let out = s
@@ -1087,9 +1087,9 @@ mod tests {
         // A gap: seq 3 signed but never delivered, seq 4 stored.
         let a = &mut agents[0];
         let at = chrono::DateTime::from_timestamp_millis(T0 + 120 * MIN).unwrap();
-        let mut lost = crate::fleetsim::sim_report(&catalog, a, 3, 2, at);
+        let mut lost = crate::testkit::sim_report(&catalog, a, 3, 2, at);
         a.sign_next(&mut lost).unwrap();
-        let mut next = crate::fleetsim::sim_report(&catalog, a, 3, 3, at);
+        let mut next = crate::testkit::sim_report(&catalog, a, 3, 3, at);
         let json = a.sign_next(&mut next).unwrap();
         let p = a.pending(json).unwrap();
         s.ingest_batch(&[p], T0 + 121 * MIN).await.unwrap();

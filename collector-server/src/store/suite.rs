@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use attest_proto::{Envelope, ErrorCode, keyid};
+use attest_sim::synth::{SynthAgent, agent_key, host};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::ingest::{Prepared, decode, prepare};
 use crate::log::{root_of, verify_inclusion};
-use crate::synth::{SynthAgent, agent_key, host};
+use crate::testkit::Pending as _;
 
 const T0: Millis = 1_790_000_000_000;
 
@@ -1309,8 +1310,8 @@ mod result_changes {
 
     use super::*;
     use crate::catalog::Catalog;
-    use crate::fleetsim::{SimAgent, enroll, sim_report};
     use crate::store::reporting::{self, Stores};
+    use crate::testkit::{SimAgent, enroll, sim_report};
 
     const HOUR: Millis = 3_600_000;
 

@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use attest_collector::client::Client;
+use attest_sim::client::Client;
 
 use super::{Collector, fresh_postgres};
 

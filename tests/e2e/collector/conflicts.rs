@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use attest_collector::client::Client;
 use attest_collector::log::Checkpoint;
-use attest_collector::synth::{SynthAgent, host, report};
 use attest_proto::{EnrollRequest, Envelope, Statement, encode_public_key};
+use attest_sim::client::Client;
+use attest_sim::synth::{SynthAgent, host, report};
 
 use super::{Collector, enroll, new_agent, now, post_report, write_config};
 

@@ -5,10 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use attest_collector::client::Client;
 use attest_collector::log::{Checkpoint, leaf_hash, verify_inclusion};
-use attest_collector::synth::SynthAgent;
 use attest_proto::{Envelope, Receipt, sha256_hex};
+use attest_sim::client::Client;
+use attest_sim::synth::SynthAgent;
 use hyper::Method;
 
 use super::{Collector, enroll, fresh_postgres, new_agent, now};

@@ -1,10 +1,10 @@
 //! Ingest over TLS: the chain rules and every bad input of quality.md, each with its
 //! status and stable code, a metric, and nothing stored.
 
-use attest_collector::client::Client;
 use attest_collector::log::{Checkpoint, leaf_hash, verify_inclusion};
-use attest_collector::synth::SynthAgent;
 use attest_proto::{BASE64, Envelope, Receipt, Statement, decode_public_key, link_of, sha256_hex};
+use attest_sim::client::Client;
+use attest_sim::synth::SynthAgent;
 use base64::Engine as _;
 
 use super::{Collector, enroll, new_agent, now, post_report, write_config};

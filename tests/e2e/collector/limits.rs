@@ -12,9 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use attest_collector::client::{Client, Stream};
 use attest_collector::log::Checkpoint;
-use attest_collector::synth::SynthAgent;
+use attest_sim::client::{Client, Stream};
+use attest_sim::synth::SynthAgent;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 

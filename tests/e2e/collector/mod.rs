@@ -16,9 +16,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use attest_collector::client::{Client, Response};
-use attest_collector::synth::{SynthAgent, agent_key, host};
 use attest_proto::{EnrollRequest, EnrollResponse, SigningKey, encode_public_key};
+use attest_sim::client::{Client, Response};
+use attest_sim::synth::{SynthAgent, agent_key, host};
 use chrono::{DateTime, Utc};
 
 use crate::support::bin;

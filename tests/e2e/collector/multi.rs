@@ -1,10 +1,10 @@
 //! Two collector processes on one PostgreSQL, ingesting at once: every report stored
 //! once, one dense Merkle log, the same root from both, proofs from either.
 
-use attest_collector::client::Client;
 use attest_collector::log::{Checkpoint, leaf_hash, verify_inclusion};
-use attest_collector::synth::SynthAgent;
 use attest_proto::Receipt;
+use attest_sim::client::Client;
+use attest_sim::synth::SynthAgent;
 use hyper::Method;
 
 use super::{Collector, enroll, fresh_postgres, new_agent, now};

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::tls::{fingerprint, normalize_pin, provider};
+use attest_collector::tls::{fingerprint, normalize_pin, provider};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

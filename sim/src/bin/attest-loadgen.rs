@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use attest_agent::delta::DeltaSender;
-use attest_collector::client::Client;
 use attest_collector::ingest::pending_report;
 use attest_collector::store::{self, EnrollOutcome, NewAgent, NewEnrollToken, PendingReport};
-use attest_collector::synth::{Stream, SynthAgent, agent_key, history_start, host};
 use attest_proto::form::{DELTA_ACCEPT_HEADER, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use attest_proto::{EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid};
+use attest_sim::client::Client;
+use attest_sim::synth::{Stream, SynthAgent, agent_key, history_start, host};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -777,16 +777,14 @@ async fn prefill(
                     };
                     next += 1;
                     let mut report = match stream {
-                        Stream::Synthetic => {
-                            attest_collector::synth::report(&a.agent_id, &a.host, at)
-                        }
+                        Stream::Synthetic => attest_sim::synth::report(&a.agent_id, &a.host, at),
                         Stream::Realistic => {
                             // Report k of the agent's history, collected k hours after
                             // the history's first (which is `per_agent` hours ago).
                             let k = a.chain.next_seq.saturating_sub(1);
                             let when =
                                 history_at + chrono::Duration::hours(i64::try_from(k).unwrap_or(0));
-                            attest_collector::synth::realistic_report(
+                            attest_sim::synth::realistic_report(
                                 &a.agent_id,
                                 &a.host,
                                 *start + k,
@@ -857,9 +855,9 @@ mod soak {
     use std::time::{Duration, Instant};
 
     use anyhow::{Context as _, bail};
-    use attest_collector::client::{Client, Conn};
-    use attest_collector::synth::{SynthAgent, agent_key, host};
     use attest_proto::{EnrollRequest, EnrollResponse, Receipt, encode_public_key};
+    use attest_sim::client::{Client, Conn};
+    use attest_sim::synth::{SynthAgent, agent_key, host};
     use bytes::Bytes;
     use hyper::Method;
     use tokio::io::AsyncWriteExt as _;

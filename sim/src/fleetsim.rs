@@ -1,7 +1,7 @@
-//! A simulated fleet written straight into a store: enrolled agents with realistic,
-//! signed reports of every check of the mapping (the catalogue's, by default), stored
-//! through the same batch ingest the API uses. For the report tests, the bundle tests
-//! and the fleet-report benchmark (`attest-fleetgen`).
+//! A simulated fleet: agents with realistic, signed reports of every check of the
+//! mapping (the catalogue's, by default). [`crate::fill`] writes it straight into a
+//! store through the same batch ingest the API uses. For the report tests, the bundle
+//! tests and the fleet-report benchmark (`attest-fleetgen`).
 //!
 //! The hosts are Linux: a check the catalogue says never applies there (`system.sip`,
 //! …) is `not_applicable` with the catalogue's reason and no evidence, as the agent
@@ -12,29 +12,10 @@
 
 use attest_proto::{
     AgentInfo, ChainState, CheckResult, Envelope, Evidence, HostInfo, OsInfo, ProtoError,
-    REPORT_SCHEMA_V1, Report, SigningKey, Statement, Status, keyid,
+    REPORT_SCHEMA_V1, Report, SigningKey, Statement, Status,
 };
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-
-use crate::catalog::Catalog;
-use crate::ingest::{Prepared, prepare};
-use crate::store::{
-    EnrollOutcome, IngestOutcome, Millis, NewAgent, NewEnrollToken, PendingReport, Store,
-    StoreError,
-};
-
-/// Simulation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Proto(#[from] ProtoError),
-    #[error("{0}")]
-    Other(String),
-}
 
 /// One simulated agent.
 #[derive(Debug, Clone)]
@@ -270,9 +251,10 @@ fn pass_of(check: &str) -> (Status, String, String, &'static str) {
     )
 }
 
-/// The report of simulated host `i` in `round` (without `seq`/`prev`).
-pub fn sim_report(
-    catalog: &Catalog,
+/// The report of simulated host `i` in `round` (without `seq`/`prev`): one result per
+/// id of `checks`, in that order (the collector's catalogue, `Catalog::checks`).
+pub fn sim_report<S: AsRef<str>>(
+    checks: impl IntoIterator<Item = S>,
     agent: &SimAgent,
     seed: u64,
     round: u64,
@@ -289,15 +271,28 @@ pub fn sim_report(
             replay: false,
         },
         host: agent.host.clone(),
-        results: catalog
-            .checks()
-            .iter()
-            .map(|c| result(&c.id, seed, agent.index, round))
+        results: checks
+            .into_iter()
+            .map(|c| result(c.as_ref(), seed, agent.index, round))
             .collect(),
     }
 }
 
 impl SimAgent {
+    /// Simulated agent `index` of run `seed` (id `agt_sim_<seed>_<index>`, key
+    /// [`sim_key`]) on `host`, at the start of its chain.
+    pub fn new(seed: u64, index: u64, host: HostInfo) -> Self {
+        let key = sim_key(seed, index);
+        let chain = ChainState::genesis(&key.verifying_key());
+        SimAgent {
+            index,
+            key,
+            agent_id: format!("agt_sim_{seed}_{index:05}"),
+            host,
+            chain,
+        }
+    }
+
     /// Signs the next report of the chain under the lowest schema that carries it, as
     /// the agent does (v2 for a replay or `api` evidence); returns the envelope JSON.
     pub fn sign_next(&mut self, report: &mut Report) -> Result<Vec<u8>, ProtoError> {
@@ -307,23 +302,6 @@ impl SimAgent {
         let json = Envelope::sign(&bytes, &self.key).to_json()?;
         self.chain.advance(&bytes);
         Ok(json)
-    }
-
-    /// A verified, parsed envelope ready for [`Store::ingest_batch`].
-    pub fn pending(&self, json: Vec<u8>) -> Result<PendingReport, SimError> {
-        let env = Envelope::from_json(&json)?;
-        match prepare(
-            Bytes::from(json),
-            &env,
-            &self.agent_id,
-            &self.key.verifying_key(),
-        ) {
-            Ok(Prepared::Ready(p)) => Ok(*p),
-            Ok(Prepared::OtherAgent { claimed }) => {
-                Err(SimError::Other(format!("report claims agent {claimed}")))
-            }
-            Err(e) => Err(SimError::Other(e.message)),
-        }
     }
 }
 
@@ -338,104 +316,4 @@ pub fn sim_mac(i: u64) -> HostInfo {
         kernel: "25.1.0".into(),
         ..sim_host(i)
     }
-}
-
-/// Enrolls `count` simulated agents (ids `agt_sim_<seed>_<i>`) at `at`.
-pub async fn enroll(
-    store: &dyn Store,
-    seed: u64,
-    count: u64,
-    at: Millis,
-) -> Result<Vec<SimAgent>, SimError> {
-    enroll_hosts(store, seed, count, at, sim_host).await
-}
-
-/// [`enroll`], host `i` described by `host(i)`.
-pub async fn enroll_hosts(
-    store: &dyn Store,
-    seed: u64,
-    count: u64,
-    at: Millis,
-    host_of: impl Fn(u64) -> HostInfo,
-) -> Result<Vec<SimAgent>, SimError> {
-    let token_id = format!("tok_sim_{seed}");
-    let token_hash = format!("sim-{seed}-{}", crate::auth::random_hex(8));
-    store
-        .create_enroll_token(&NewEnrollToken {
-            id: token_id,
-            token_hash: token_hash.clone(),
-            uses: i64::try_from(count).unwrap_or(i64::MAX),
-            expires_at: None,
-            created_at: at,
-        })
-        .await?;
-    let mut out = Vec::new();
-    for i in 0..count {
-        let key = sim_key(seed, i);
-        let host = host_of(i);
-        let agent_id = format!("agt_sim_{seed}_{i:05}");
-        let outcome = store
-            .enroll(
-                &token_hash,
-                &NewAgent {
-                    id: agent_id.clone(),
-                    keyid: keyid(&key.verifying_key()),
-                    public_key: key.verifying_key().to_bytes(),
-                    hostname: host.hostname.clone(),
-                    machine_id: host.machine_id.clone(),
-                    os_id: host.os.id.clone(),
-                    os_version_id: host.os.version_id.clone(),
-                    os_pretty_name: host.os.pretty_name.clone(),
-                    kernel: host.kernel.clone(),
-                    enrolled_at: at,
-                },
-                at,
-            )
-            .await?;
-        if !matches!(outcome, EnrollOutcome::Enrolled { .. }) {
-            return Err(SimError::Other(format!(
-                "enrolling {agent_id}: {outcome:?}"
-            )));
-        }
-        let chain = ChainState::genesis(&key.verifying_key());
-        out.push(SimAgent {
-            index: i,
-            key,
-            agent_id,
-            host,
-            chain,
-        });
-    }
-    Ok(out)
-}
-
-/// Stores one round of reports of `agents`, collected at `collected`, received at
-/// `received`, in batches of 512. Returns how many were stored.
-pub async fn report_round(
-    store: &dyn Store,
-    catalog: &Catalog,
-    agents: &mut [SimAgent],
-    seed: u64,
-    round: u64,
-    collected: Millis,
-    received: Millis,
-) -> Result<usize, SimError> {
-    let at = DateTime::from_timestamp_millis(collected)
-        .ok_or_else(|| SimError::Other(format!("time {collected} out of range")))?;
-    let mut stored = 0;
-    for chunk in agents.chunks_mut(512) {
-        let mut batch = Vec::with_capacity(chunk.len());
-        for a in chunk.iter_mut() {
-            let mut report = sim_report(catalog, a, seed, round, at);
-            let json = a.sign_next(&mut report)?;
-            batch.push(a.pending(json)?);
-        }
-        for o in store.ingest_batch(&batch, received).await? {
-            match o {
-                IngestOutcome::Stored(_) => stored += 1,
-                other => return Err(SimError::Other(format!("not stored: {other:?}"))),
-            }
-        }
-    }
-    Ok(stored)
 }

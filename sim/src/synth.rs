@@ -82,10 +82,10 @@ impl SynthAgent {
 /// `seq`/`prev`): the ids that never apply on Linux are `not_applicable` with the
 /// catalogue's reason; the others get statuses, facts and evidence.
 pub fn report(agent_id: &str, host: &HostInfo, at: DateTime<Utc>) -> Report {
-    // The agent's own registry is the one list of check ids.
+    // The catalogue is the one list of check ids (the agent's registry is tested
+    // against it).
     let mut applicable = 0usize;
-    let results = attest_agent::checks::ids()
-        .into_iter()
+    let results = attest_proto::catalogue::ids()
         .map(|check| {
             if let Some(reason) = attest_proto::catalogue::check(check)
                 .and_then(|c| c.not_applicable_on(attest_proto::Platform::Linux))
@@ -409,8 +409,12 @@ mod tests {
                 (Some(prev), Some((named, body))) => {
                     assert!(named.starts_with("agt_delta "));
                     let dict = attest_proto::form::to_form(prev);
-                    let form = crate::store::codec::decompress_bounded(&body, Some(&dict), 8 << 20)
-                        .unwrap();
+                    let form = attest_collector::store::codec::decompress_bounded(
+                        &body,
+                        Some(&dict),
+                        8 << 20,
+                    )
+                    .unwrap();
                     assert!(attest_proto::form::from_form(&form).unwrap() == envelope);
                     delta_bytes += body.len();
                     full_bytes += envelope.len();

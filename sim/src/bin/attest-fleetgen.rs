@@ -14,11 +14,11 @@ use std::time::Instant;
 use anyhow::Context as _;
 use attest_collector::catalog::Catalog;
 use attest_collector::clock::{Clock, SystemClock};
-use attest_collector::fleetsim::{enroll, report_round};
 use attest_collector::report::LOG_KEY_META;
 use attest_collector::server::load_or_create_log_key;
 use attest_collector::store::reporting;
 use attest_proto::encode_public_key;
+use attest_sim::fill::{enroll, report_round};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
