@@ -257,7 +257,9 @@ pub async fn current(
     if state != SessionState::Live || s.user_disabled_at.is_some() {
         return Ok(None);
     }
-    store.touch_session(&token_hash, now).await?;
+    // Written at most once a minute, and often enough for a short idle time.
+    let granularity = crate::store::SESSION_SEEN_GRANULARITY.min(policy.idle / 4);
+    store.touch_session(&token_hash, now, granularity).await?;
     Ok(Some(Viewer {
         user: s.user_name,
         role: s.role,

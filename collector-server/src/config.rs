@@ -42,6 +42,10 @@
 //! [retention]                  # unset: keep everything (`prune` needs --before)
 //! keep_days = 400              # the default of `prune --before`: this many days ago
 //! audit_period_start = "04-01" # MM-DD every year, or YYYY-MM-DD: never pruned without --force
+//!
+//! [dashboard]
+//! session_idle = "30m"         # a session ends after this long without a request
+//! session_lifetime = "12h"     # and this long after sign-in, whatever its use
 //! ```
 
 use std::net::SocketAddr;
@@ -96,6 +100,14 @@ struct FileConfig {
     sqlite: Option<FileSqlite>,
     chain_conflicts: Option<FileConflicts>,
     retention: Option<FileRetention>,
+    dashboard: Option<FileDashboard>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDashboard {
+    session_idle: Option<String>,
+    session_lifetime: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -189,6 +201,8 @@ pub struct Config {
     pub conflict_quota: ConflictQuota,
     /// `[retention]`: what `prune` keeps by default and never prunes without `--force`.
     pub retention: Retention,
+    /// `[dashboard]`: when sessions end.
+    pub sessions: crate::session::SessionPolicy,
     /// Where the file came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -332,6 +346,28 @@ fn resolve(
             .transpose()
             .map_err(ConfigError::Invalid)?,
     };
+    let dashboard = file.dashboard.unwrap_or_default();
+    let session_default = crate::session::SessionPolicy::default();
+    let millis = |text: &Option<String>, key: &str, default: i64| -> Result<i64, ConfigError> {
+        match text {
+            None => Ok(default),
+            Some(t) => parse_duration(t)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .map_err(|e| ConfigError::Invalid(format!("dashboard.{key}: {e}"))),
+        }
+    };
+    let sessions = crate::session::SessionPolicy {
+        idle: millis(
+            &dashboard.session_idle,
+            "session_idle",
+            session_default.idle,
+        )?,
+        absolute: millis(
+            &dashboard.session_lifetime,
+            "session_lifetime",
+            session_default.absolute,
+        )?,
+    };
     let net_default = NetLimits::default();
     let net = NetLimits {
         max_connections: limits
@@ -383,6 +419,7 @@ fn resolve(
                 .unwrap_or(ConflictQuota::DEFAULT.envelopes_per_agent),
         },
         retention,
+        sessions,
         source,
     };
     validate(&config)?;
@@ -430,6 +467,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         .is_some_and(|d| !(1..=36_500).contains(&d))
     {
         return bad("retention.keep_days must be between 1 and 36500");
+    }
+    if c.sessions.idle > c.sessions.absolute || c.sessions.absolute > 7 * 24 * 3_600_000 {
+        return bad(
+            "dashboard.session_idle must not exceed dashboard.session_lifetime, which is at \
+             most 7d",
+        );
     }
     let q = c.conflict_quota;
     if !(1..=1_000_000).contains(&q.recorded_per_agent) {
@@ -608,6 +651,18 @@ audit_period_start = "04-01"
         assert!(err("version = 1\n[tls]\ncert = \"/c\"").contains("key"));
         assert!(err("version = 1\n[chain_conflicts]\nrecorded = 5").contains("unknown field"));
         assert!(err("version = 1\n[retention]\nkeep_days = 0").contains("keep_days"));
+        let c = Config::from_toml(
+            "version = 1\n[dashboard]\nsession_idle = \"10m\"\nsession_lifetime = \"8h\"",
+            &o(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.sessions.idle, c.sessions.absolute),
+            (600_000, 8 * 3_600_000)
+        );
+        assert!(err("version = 1\n[dashboard]\nsession_idle = \"13h\"").contains("session_idle"));
+        assert!(err("version = 1\n[dashboard]\nsession_lifetime = \"30d\"").contains("7d"));
+        assert!(err("version = 1\n[dashboard]\nsession_idle = \"soon\"").contains("session_idle"));
         assert!(
             err("version = 1\n[retention]\naudit_period_start = \"02-29\"")
                 .contains("audit_period_start")

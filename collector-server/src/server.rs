@@ -255,13 +255,16 @@ pub async fn serve(
         .with_guard(Arc::clone(&guard)),
     );
     let catalog = Arc::new(Catalog::builtin()?);
-    let ui_state = Arc::new(UiState::new(
-        stores,
-        catalog,
-        Arc::clone(&state.clock),
-        state.log_key.clone(),
-        config.data_dir.clone(),
-    ));
+    let ui_state = Arc::new(
+        UiState::new(
+            stores,
+            catalog,
+            Arc::clone(&state.clock),
+            state.log_key.clone(),
+            config.data_dir.clone(),
+        )
+        .with_policy(config.sessions),
+    );
     crate::ui::Views::warm(&ui_state);
     let router = app(state).merge(crate::ui::router(ui_state));
 

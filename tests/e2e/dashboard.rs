@@ -411,6 +411,35 @@ fn the_dashboard_works_for_an_admin_and_an_auditor_in_a_real_browser() {
         .await;
         assert_eq!(status, 403);
         let _ = console_problems(&c).await;
+
+        // Keyboard: every link and form control of a page is reachable with Tab.
+        for path in ["/ui/", "/ui/waivers", "/ui/downloads"] {
+            c.goto(&format!("{base}{path}")).await.unwrap();
+            let unreachable = c
+                .execute(
+                    "return Array.from(document.querySelectorAll('a[href], button, input, select, textarea, summary'))
+                       .filter(e => e.type !== 'hidden' && (e.tabIndex < 0 || e.disabled)).length;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(unreachable, 0, "{path}");
+        }
+
+        // An idle session ends: a collector on the same database whose sessions end
+        // after 3 s without a request.
+        let config = crate::collector::write_config(
+            tmp.path(),
+            "version = 1\n[dashboard]\nsession_idle = \"3s\"\nsession_lifetime = \"1h\"\n",
+        );
+        let short = Collector::start_with(&data, None, Some(&config));
+        let short_base = format!("https://127.0.0.1:{}", short.addr.port());
+        sign_in(&c, &short_base, "ada", &admin_pw).await;
+        c.goto(&format!("{short_base}/ui/audit")).await.unwrap();
+        assert!(c.current_url().await.unwrap().path().ends_with("/ui/audit"));
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        c.goto(&format!("{short_base}/ui/audit")).await.unwrap();
+        wait_url(&c, "idle session", |u| u.contains("/ui/login")).await;
         c.close().await.unwrap();
     });
     let log = collector.log_text();

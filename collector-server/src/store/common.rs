@@ -22,7 +22,7 @@ use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, ChainEvent,
     EnrollOutcome, EnrollRefusal, EnrollTokenInfo, LogHead, Millis, NewAgent, NewApiToken,
     NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, ReportInfo, Role, SESSION_KEEP,
-    SESSION_SEEN_GRANULARITY, SessionRecord, StoreError, StoredEnvelope, UserInfo, hash_from,
+    SessionRecord, StoreError, StoredEnvelope, UserInfo, hash_from,
 };
 use crate::fleet::{ChainCount, Waiver};
 use crate::log::Hash;
@@ -947,6 +947,7 @@ where
         &self,
         token_hash: &str,
         now: Millis,
+        granularity: Millis,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND ended_at IS NULL \
@@ -954,7 +955,7 @@ where
         )
         .bind(now)
         .bind(token_hash)
-        .bind(now.saturating_sub(SESSION_SEEN_GRANULARITY))
+        .bind(now.saturating_sub(granularity))
         .execute(self.0)
         .await?;
         Ok(())

@@ -693,8 +693,14 @@ pub trait Store: Send + Sync + 'static {
     /// The session with this token hash, whatever its state (the caller decides by
     /// `crate::session::state_at`).
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
-    /// Records a request on a session (to [`SESSION_SEEN_GRANULARITY`]).
-    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<(), StoreError>;
+    /// Records a request on a session when the one stored is `granularity` old or
+    /// older (at most [`SESSION_SEEN_GRANULARITY`]; less for a short idle time).
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        granularity: Millis,
+    ) -> Result<(), StoreError>;
     /// Ends a session (sign-out); `false` when it had already ended or does not exist.
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError>;
 

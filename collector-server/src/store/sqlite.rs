@@ -811,8 +811,15 @@ impl Store for SqliteStore {
         Crud(&self.pool).session(token_hash).await
     }
 
-    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
-        Crud(&self.pool).touch_session(token_hash, now).await
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        granularity: Millis,
+    ) -> Result<(), StoreError> {
+        Crud(&self.pool)
+            .touch_session(token_hash, now, granularity)
+            .await
     }
 
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {

@@ -925,11 +925,17 @@ async fn users_and_sessions(s: &dyn Store) {
     );
     assert!(s.session("nope").await.unwrap().is_none());
     // Last use: not rewritten within the granularity, then written.
-    s.touch_session("s1", T0 + 1_000).await.unwrap();
-    assert_eq!(s.session("s1").await.unwrap().unwrap().last_seen_at, T0);
-    s.touch_session("s1", T0 + SESSION_SEEN_GRANULARITY)
+    s.touch_session("s1", T0 + 1_000, SESSION_SEEN_GRANULARITY)
         .await
         .unwrap();
+    assert_eq!(s.session("s1").await.unwrap().unwrap().last_seen_at, T0);
+    s.touch_session(
+        "s1",
+        T0 + SESSION_SEEN_GRANULARITY,
+        SESSION_SEEN_GRANULARITY,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.session("s1").await.unwrap().unwrap().last_seen_at,
         T0 + SESSION_SEEN_GRANULARITY

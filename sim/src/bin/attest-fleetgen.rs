@@ -36,9 +36,12 @@ struct Cli {
     /// How many hosts
     #[arg(long, default_value_t = 1000)]
     hosts: u64,
-    /// Reports per host, one hour apart, the last one hour ago
+    /// Reports per host, `--interval-hours` apart, the last one that long ago
     #[arg(long, default_value_t = 1)]
     rounds: u64,
+    /// Hours between a host's reports (24 with 30 rounds: a month of daily reports)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=720))]
+    interval_hours: u64,
     /// Seed of the simulation (agent keys and verdicts)
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -72,7 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
         let catalog = Catalog::builtin()?;
         let now = SystemClock.now_millis();
-        let hour = 3_600_000;
+        let hour = 3_600_000 * cli.interval_hours as i64;
         let start = Instant::now();
         let mut agents =
             enroll(s, cli.seed, cli.hosts, now - (cli.rounds as i64 + 2) * hour).await?;
