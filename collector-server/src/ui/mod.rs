@@ -68,6 +68,8 @@ pub struct UiState {
     /// Where exports are written before they are sent (then deleted).
     pub scratch: std::path::PathBuf,
     pub views: Views,
+    /// Trends are drawn up to this many host-days (`pages::MAX_TREND_HOST_DAYS`).
+    pub max_trend_host_days: usize,
     per_client: KeyedLimiter<IpAddr>,
     per_account: KeyedLimiter<String>,
 }
@@ -89,6 +91,7 @@ impl UiState {
             window: crate::evaluate::DEFAULT_WINDOW_MS,
             scratch,
             views: Views::default(),
+            max_trend_host_days: pages::MAX_TREND_HOST_DAYS,
             per_client: KeyedLimiter::new(SIGN_IN_PER_CLIENT.0, SIGN_IN_PER_CLIENT.1),
             per_account: KeyedLimiter::new(SIGN_IN_PER_ACCOUNT.0, SIGN_IN_PER_ACCOUNT.1),
         }

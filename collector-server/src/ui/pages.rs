@@ -58,6 +58,8 @@ pub struct WhenForm {
     pub text: String,
     /// The query string that keeps the evaluation on links (`as_of=…&period=…`).
     pub qs: String,
+    /// Why the trend asked for is not drawn.
+    pub notice: Option<String>,
 }
 
 /// The query parameters the pages take (all optional).
@@ -120,7 +122,41 @@ fn key_of(q: &Q) -> Result<Key, Refusal> {
     })
 }
 
-fn when_form(q: &Q, key: Key, view: &View) -> WhenForm {
+/// The most host-days a trend is drawn for: a period's evaluation holds every report
+/// of the period in memory (about 22 KB each; 10,000 hosts × 30 days took 194 s and
+/// 6.8 GB, docs/benchmarks.md), which one click must not cost the collector.
+pub const MAX_TREND_HOST_DAYS: usize = 50_000;
+
+/// The view of `key`, or of its date without the trend when the trend is over
+/// [`MAX_TREND_HOST_DAYS`] (with why, for the page).
+async fn view_for(
+    state: &Arc<UiState>,
+    key: Key,
+) -> Result<(Arc<View>, Key, Option<String>), Refusal> {
+    if key.period_days == 0 {
+        return Ok((state.views.get(state, key).await?, key, None));
+    }
+    let plain = Key {
+        at: key.at,
+        period_days: 0,
+    };
+    let view = state.views.get(state, plain).await?;
+    let hosts = view.report.summary.hosts_in_scope;
+    if hosts.saturating_mul(key.period_days as usize) > state.max_trend_host_days {
+        let why = format!(
+            "The trend over {} days of {hosts} hosts is not drawn here: it would hold {} \
+             reports in memory (more than {}). Pick a shorter period, or \
+             make the period report with `attest-collector report --period` on the collector.",
+            key.period_days,
+            hosts.saturating_mul(key.period_days as usize),
+            state.max_trend_host_days
+        );
+        return Ok((view, plain, Some(why)));
+    }
+    Ok((state.views.get(state, key).await?, key, None))
+}
+
+fn when_form(q: &Q, key: Key, view: &View, notice: Option<String>) -> WhenForm {
     let as_of = if key.at.is_some() {
         q.as_of.trim().to_owned()
     } else {
@@ -142,6 +178,7 @@ fn when_form(q: &Q, key: Key, view: &View) -> WhenForm {
         as_of,
         period: key.period_days,
         qs: parts.join("&"),
+        notice,
     }
 }
 
@@ -420,7 +457,7 @@ pub async fn overview(
     let v = viewer(&state, &headers, "/ui/").await?;
     let q = query(q)?;
     let key = key_of(&q)?;
-    let view = state.views.get(&state, key).await?;
+    let (view, key, notice) = view_for(&state, key).await?;
     let r = &view.report;
     let (mut assessed, mut not_assessed) = (Vec::new(), Vec::new());
     for c in &r.controls {
@@ -448,7 +485,7 @@ pub async fn overview(
         .map_or_else(Vec::new, |p| p.days.iter().map(|d| d.day.clone()).collect());
     Ok(render(&OverviewPage {
         nav: Nav::of(&v, "overview"),
-        when: when_form(&q, key, &view),
+        when: when_form(&q, key, &view, notice.clone()),
         hosts: r.summary.hosts_in_scope,
         hosts_fresh: r.summary.hosts_fresh,
         hosts_stale: r.summary.hosts_stale,
@@ -618,8 +655,8 @@ pub async fn hosts(
             crate::logsafe::esc(&q.control)
         )));
     }
-    let view = state.views.get(&state, key).await?;
-    let when = when_form(&q, key, &view);
+    let (view, key, notice) = view_for(&state, key).await?;
+    let when = when_form(&q, key, &view, notice.clone());
     let (rows, pager) = filtered(&view, &q, &q.control, "/ui/hosts", &when.qs);
     Ok(render(&HostsPage {
         nav: Nav::of(&v, "hosts"),
@@ -661,7 +698,7 @@ pub async fn control(
     .await?;
     let q = query(q)?;
     let key = key_of(&q)?;
-    let view = state.views.get(&state, key).await?;
+    let (view, key, notice) = view_for(&state, key).await?;
     let Some(c) = view.report.controls.iter().find(|c| c.id == id) else {
         return Err(Refusal::NotFound(format!(
             "No control {:?}.",
@@ -669,7 +706,7 @@ pub async fn control(
         )));
     };
     let counts = c.counts.unwrap_or_default();
-    let when = when_form(&q, key, &view);
+    let when = when_form(&q, key, &view, notice.clone());
     let (rows, pager) = filtered(
         &view,
         &q,
@@ -777,7 +814,7 @@ pub async fn host(
             crate::logsafe::esc(&agent_id)
         )));
     };
-    let view = state.views.get(&state, key).await?;
+    let (view, key, notice) = view_for(&state, key).await?;
     let entry = view.host(&agent_id);
     // The timeline: the latest reports' results, each change of a check's status.
     let after = agent
@@ -838,7 +875,7 @@ pub async fn host(
     };
     let page = HostPage {
         nav: Nav::of(&v, "hosts"),
-        when: when_form(&q, key, &view),
+        when: when_form(&q, key, &view, notice.clone()),
         agent_id: agent.agent_id.clone(),
         hostname: agent.hostname.clone(),
         os: agent.os_pretty_name.clone(),
@@ -1550,7 +1587,10 @@ pub async fn download_report(
     let key = key_of(&q)?;
     let format = Format::parse(&q.format)
         .ok_or_else(|| Refusal::BadRequest("format: html, csv, json or oscal".into()))?;
-    let view = state.views.get(&state, key).await?;
+    let (view, key, notice) = view_for(&state, key).await?;
+    if let Some(why) = notice {
+        return Err(Refusal::BadRequest(why));
+    }
     let opts = super::view::options(&state, key);
     let mut out = Vec::new();
     crate::report::render(format, &view.report, &state.catalog, &opts, &mut out)?;
@@ -1576,6 +1616,11 @@ pub async fn download_bundle(
     let v = viewer(&state, &headers, "/ui/downloads").await?;
     let q = query(q)?;
     let key = key_of(&q)?;
+    if key.period_days > 0
+        && let (_, _, Some(why)) = view_for(&state, key).await?
+    {
+        return Err(Refusal::BadRequest(why));
+    }
     let opts = super::view::options(&state, key);
     let tmp = tempfile::Builder::new()
         .prefix(".ui-bundle-")

@@ -389,3 +389,39 @@ async fn sign_in_is_throttled_per_account_and_per_client() {
     // Throttled attempts never reach the password check (nor the audit log).
     assert_eq!(refused as u64, 5 + answered);
 }
+
+#[tokio::test]
+async fn a_trend_too_large_for_memory_is_not_drawn_and_its_download_refused() {
+    let mut ui = ui().await;
+    crate::testkit::enroll(ui.state.stores.store.as_ref(), 5, 3, T0 - 1000)
+        .await
+        .unwrap();
+    let cookie = ui.sign_in("ada").await;
+    // 3 hosts × 7 days = 21 host-days: drawn under the default cap, not under 20.
+    let page = ui.get("/ui/?period=7", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("is not drawn here"), "{}", page.body);
+    Arc::get_mut(&mut ui.state).unwrap().max_trend_host_days = 20;
+    let page = ui.get("/ui/?period=7", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("The trend over 7 days of 3 hosts is not drawn here"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("svg class=\"spark\""));
+    for path in [
+        "/ui/downloads/report?format=csv&period=7",
+        "/ui/downloads/bundle?period=7",
+    ] {
+        let a = ui.get(path, Some(&cookie)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(a.body.contains("not drawn here"), "{path}");
+    }
+    // Without a trend, the download is made.
+    let a = ui
+        .get("/ui/downloads/report?format=csv", Some(&cookie))
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+}
