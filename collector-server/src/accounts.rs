@@ -6,11 +6,10 @@
 //! Password hashing and checking (argon2id, tens of milliseconds of CPU) run on
 //! tokio's blocking threads, never on the threads that serve requests.
 
+use crate::admin::audit;
 use crate::auth::hash_token;
 use crate::session::{self, SessionPolicy, SessionState};
-use crate::store::{
-    AuditEntry, Millis, NewSessionRecord, NewUser, Role, Store, StoreError, UserInfo,
-};
+use crate::store::{Millis, NewSessionRecord, NewUser, Role, Store, StoreError, UserInfo};
 use crate::users::{self, UserError};
 
 /// Why an account action did not happen.
@@ -31,25 +30,6 @@ pub enum AccountError {
 /// The actor of the audit entries of a dashboard user.
 pub fn ui_actor(name: &str) -> String {
     format!("ui:{name}")
-}
-
-async fn audit(
-    store: &dyn Store,
-    now: Millis,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: String,
-) -> Result<(), StoreError> {
-    store
-        .audit(&AuditEntry {
-            at: now,
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            detail,
-        })
-        .await
 }
 
 /// Runs password work on a blocking thread.
@@ -288,7 +268,7 @@ pub async fn sign_out(store: &dyn Store, now: Millis, viewer: &Viewer) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DynStore, open};
+    use crate::store::{AuditEntry, DynStore, open};
 
     const T0: Millis = 1_790_000_000_000;
 

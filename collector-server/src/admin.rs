@@ -13,7 +13,8 @@ pub struct CreatedToken {
     pub expires_at: Option<Millis>,
 }
 
-async fn audit(
+/// Writes one entry of the audit log (every admin and account action).
+pub(crate) async fn audit(
     store: &dyn Store,
     now: Millis,
     actor: &str,
