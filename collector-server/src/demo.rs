@@ -549,7 +549,9 @@ pub async fn run(
         "  sign in as {DEMO_ADMIN} with the one-time password {password} (a new one each time \
          the demo starts); the browser asks to accept the demo's self-signed certificate"
     );
-    println!("  more users: {collector} user add NAME --role auditor");
+    println!(
+        "  an auditor's account (its one-time password printed): {collector} user add auditor --role auditor"
+    );
     println!();
     println!("The report: {}", shown(&html));
     println!(
