@@ -92,6 +92,19 @@ fn query(q: Result<Query<Q>, QueryRejection>) -> Result<Q, Refusal> {
         .map_err(|e| Refusal::BadRequest(format!("the address's parameters: {e}")))
 }
 
+fn form_of<T>(form: Result<Form<T>, FormRejection>) -> Result<T, Refusal> {
+    form.map(|Form(f)| f)
+        .map_err(|e| Refusal::BadRequest(format!("the form: {e}")))
+}
+
+/// What a redirect after a change says was done (an id or a word; nothing else shown).
+fn done_of(q: &Q) -> String {
+    q.done
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
 /// The view key of a query: `as_of` a date (the end of that day, UTC), `period` 0, 7,
 /// 30 or 90 days.
 fn key_of(q: &Q) -> Result<Key, Refusal> {
@@ -311,7 +324,7 @@ pub async fn login(
     let client = client_ip(request.extensions());
     let form: Result<Form<LoginForm>, FormRejection> =
         <Form<LoginForm> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
-    let Form(form) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let form = form_of(form)?;
     let next = safe_next(&form.next);
     let name = form.name.trim().to_owned();
     let again = |status: StatusCode, error: String| {
@@ -371,7 +384,7 @@ pub async fn logout(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let Form(form) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let form = form_of(form)?;
     let v = poster(&state, &headers, &form.csrf, false).await?;
     accounts::sign_out(state.stores.store.as_ref(), state.now(), &v).await?;
     let mut r = Redirect::to("/ui/login?done=out").into_response();
@@ -1229,11 +1242,7 @@ pub async fn waivers(
 ) -> Result<Response, Refusal> {
     let v = viewer(&state, &headers, "/ui/waivers").await?;
     let q = query(q)?;
-    let done = q
-        .done
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let done = done_of(&q);
     waivers_page(&state, &v, None, done).await
 }
 
@@ -1260,7 +1269,7 @@ pub async fn add_waiver(
     headers: HeaderMap,
     form: Result<Form<WaiverForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let Form(f) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let f = form_of(form)?;
     let v = poster(&state, &headers, &f.csrf, true).await?;
     let scope = match f.kind.as_str() {
         "check" => WaiverScope::Check(f.target.trim().to_owned()),
@@ -1325,7 +1334,7 @@ pub async fn revoke_waiver(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let Form(f) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let f = form_of(form)?;
     let v = poster(&state, &headers, &f.csrf, true).await?;
     let done = crate::waivers::revoke(
         state.stores.store.as_ref(),
@@ -1442,11 +1451,7 @@ pub async fn agents(
     let v = viewer(&state, &headers, "/ui/agents").await?;
     let q = query(q)?;
     let after = (!q.q.is_empty()).then_some(q.q.as_str());
-    let done = q
-        .done
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let done = done_of(&q);
     agents_page(&state, &v, after, None, done).await
 }
 
@@ -1456,7 +1461,7 @@ pub async fn revoke_agent(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let Form(f) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let f = form_of(form)?;
     let v = poster(&state, &headers, &f.csrf, true).await?;
     if !crate::admin::revoke_agent(state.stores.store.as_ref(), state.now(), &v.actor(), &id)
         .await?
@@ -1484,7 +1489,7 @@ pub async fn create_enroll_token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let Form(f) = form.map_err(|e| Refusal::BadRequest(format!("the form: {e}")))?;
+    let f = form_of(form)?;
     let v = poster(&state, &headers, &f.csrf, true).await?;
     let uses: u32 = f
         .uses
