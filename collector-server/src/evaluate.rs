@@ -405,7 +405,7 @@ impl HostEval<'_> {
 }
 
 /// Hosts per state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub satisfied: usize,
     pub waived: usize,
@@ -945,7 +945,7 @@ pub struct PeriodEval {
 }
 
 /// The end of each UTC day touching `[from, to]`, capped at `to`.
-fn day_ends(from: Millis, to: Millis) -> Vec<(String, Millis)> {
+pub fn day_ends(from: Millis, to: Millis) -> Vec<(String, Millis)> {
     let mut out = Vec::new();
     let Some(start) = DateTime::<Utc>::from_timestamp_millis(from) else {
         return out;

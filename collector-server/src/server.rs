@@ -266,6 +266,7 @@ pub async fn serve(
         .with_policy(config.sessions),
     );
     crate::ui::Views::warm(&ui_state);
+    crate::ui::trend::Filler::spawn(&ui_state);
     let router = app(state).merge(crate::ui::router(ui_state));
 
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {

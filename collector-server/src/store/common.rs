@@ -616,6 +616,59 @@ where
         Ok(r.try_get(0)?)
     }
 
+    pub(crate) async fn put_day_counts(
+        &self,
+        basis: &str,
+        day_end: Millis,
+        counts: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO day_counts (basis, day_end, counts, made_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (basis, day_end) DO NOTHING",
+        )
+        .bind(basis)
+        .bind(day_end)
+        .bind(counts)
+        .bind(now)
+        .execute(self.0)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn day_counts(
+        &self,
+        basis: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day_end, counts FROM day_counts \
+             WHERE basis = $1 AND day_end >= $2 AND day_end <= $3 ORDER BY day_end",
+        )
+        .bind(basis)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.0)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub(crate) async fn prune_day_counts(
+        &self,
+        keep_basis: &str,
+        before: Millis,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM day_counts WHERE basis <> $1 AND made_at < $2")
+            .bind(keep_basis)
+            .bind(before)
+            .execute(self.0)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
     pub(crate) async fn put_inventory_list(
         &self,
         list: &NewInventoryList,

@@ -31,7 +31,7 @@ mod release_fixture_tests;
 pub mod reporting;
 pub mod sqlite;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 
 use std::sync::Arc;
 
@@ -703,6 +703,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Ends a session (sign-out); `false` when it had already ended or does not exist.
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError>;
+
+    // The dashboard's trend: the fleet's counts at the end of each day (ui/trend.rs).
+    /// Keeps the counts of the day ending at `day_end` under `basis`, unless that day
+    /// has some already (another collector made them): `false` then, nothing changed.
+    async fn put_day_counts(
+        &self,
+        basis: &str,
+        day_end: Millis,
+        counts: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+    /// The kept counts under `basis` of the days ending in `[from, to]`, by day.
+    async fn day_counts(
+        &self,
+        basis: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, String)>, StoreError>;
+    /// Deletes the counts of other bases made before `before` (a collector of another
+    /// release or mapping may still use recent ones); how many went.
+    async fn prune_day_counts(&self, keep_basis: &str, before: Millis) -> Result<u64, StoreError>;
 
     // Collector metadata (e.g. the log key that signs this database's checkpoints).
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

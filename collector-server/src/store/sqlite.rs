@@ -109,6 +109,13 @@ pub(crate) fn migrator() -> Migrator {
                 Cow::Borrowed(include_str!("../../migrations/sqlite/0009_users.sql")),
                 false,
             ),
+            Migration::new(
+                10,
+                Cow::Borrowed("day counts"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/sqlite/0010_day_counts.sql")),
+                false,
+            ),
         ]),
         ignore_missing: false,
         locking: true,
@@ -832,6 +839,31 @@ impl Store for SqliteStore {
 
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
         Crud(&self.pool).meta_init(key, value).await
+    }
+
+    async fn put_day_counts(
+        &self,
+        basis: &str,
+        day_end: Millis,
+        counts: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Crud(&self.pool)
+            .put_day_counts(basis, day_end, counts, now)
+            .await
+    }
+
+    async fn day_counts(
+        &self,
+        basis: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<(Millis, String)>, StoreError> {
+        Crud(&self.pool).day_counts(basis, from, to).await
+    }
+
+    async fn prune_day_counts(&self, keep_basis: &str, before: Millis) -> Result<u64, StoreError> {
+        Crud(&self.pool).prune_day_counts(keep_basis, before).await
     }
 
     async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {

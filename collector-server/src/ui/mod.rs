@@ -24,6 +24,7 @@
 mod pages;
 #[cfg(test)]
 mod tests;
+pub mod trend;
 mod view;
 
 use std::net::IpAddr;
@@ -68,6 +69,8 @@ pub struct UiState {
     /// Where exports are written before they are sent (then deleted).
     pub scratch: std::path::PathBuf,
     pub views: Views,
+    /// The overview trend's day counts, and what counts them in the background.
+    pub trend: trend::Filler,
     /// Trends are drawn up to this many host-days (`pages::MAX_TREND_HOST_DAYS`).
     pub max_trend_host_days: usize,
     per_client: KeyedLimiter<IpAddr>,
@@ -83,6 +86,7 @@ impl UiState {
         scratch: std::path::PathBuf,
     ) -> Self {
         UiState {
+            trend: trend::Filler::new(&catalog, crate::evaluate::DEFAULT_WINDOW_MS),
             stores,
             catalog,
             clock,

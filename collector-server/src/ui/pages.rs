@@ -135,13 +135,25 @@ fn key_of(q: &Q) -> Result<Key, Refusal> {
     })
 }
 
-/// The most host-days a trend is drawn for: a period's evaluation holds every report
-/// of the period in memory (about 22 KB each; 10,000 hosts × 30 days took 194 s and
-/// 6.8 GB, docs/benchmarks.md), which one click must not cost the collector.
+/// The most host-days a period report or bundle is made for from the dashboard: a
+/// period's evaluation holds every report of the period in memory (about 22 KB each;
+/// 10,000 hosts × 30 days took 194 s and 6.8 GB, docs/benchmarks.md), which one click
+/// must not cost the collector. (The overview's trend is not bound by it: it reads
+/// the day counts of [`super::trend`].)
 pub const MAX_TREND_HOST_DAYS: usize = 50_000;
 
-/// The view of `key`, or of its date without the trend when the trend is over
-/// [`MAX_TREND_HOST_DAYS`] (with why, for the page).
+/// The view of `key`'s date: the pages show the state at a date (the period is the
+/// overview's trend, drawn from the day counts of [`super::trend`]).
+async fn date_view(state: &Arc<UiState>, key: Key) -> Result<Arc<View>, Refusal> {
+    let plain = Key {
+        at: key.at,
+        period_days: 0,
+    };
+    Ok(state.views.get(state, plain).await?)
+}
+
+/// The view of `key` for a download, or of its date with why the period is refused
+/// when it is over [`MAX_TREND_HOST_DAYS`].
 async fn view_for(
     state: &Arc<UiState>,
     key: Key,
@@ -157,9 +169,9 @@ async fn view_for(
     let hosts = view.report.summary.hosts_in_scope;
     if hosts.saturating_mul(key.period_days as usize) > state.max_trend_host_days {
         let why = format!(
-            "The trend over {} days of {hosts} hosts is not drawn here: it would hold {} \
-             reports in memory (more than {}). Pick a shorter period, or \
-             make the period report with `attest-collector report --period` on the collector.",
+            "The period report over {} days of {hosts} hosts is not made here: it would \
+             hold {} reports in memory (more than {}). Pick a shorter period, or make it \
+             with `attest-collector report --period` on the collector.",
             key.period_days,
             hosts.saturating_mul(key.period_days as usize),
             state.max_trend_host_days
@@ -405,29 +417,46 @@ pub struct ControlRow {
     pub not_satisfied: usize,
     pub stale: usize,
     pub not_assessed: usize,
-    /// Share of hosts satisfied per day of the period, in percent (oldest first).
-    pub trend: Vec<u32>,
+    /// Share of hosts satisfied per day of the period, in percent (oldest first;
+    /// `None`: not counted yet, or no host in scope that day).
+    pub trend: Vec<Option<u32>>,
 }
 
 impl ControlRow {
-    /// The trend as SVG polyline points in a 120 × 24 box.
-    pub fn points(&self) -> String {
+    /// Whether any day of the trend has a value.
+    pub fn has_trend(&self) -> bool {
+        self.trend.iter().any(Option::is_some)
+    }
+
+    /// The days with a value, as points in a 120 × 24 box.
+    fn xy(&self) -> impl DoubleEndedIterator<Item = (usize, usize)> + '_ {
         let n = self.trend.len();
-        self.trend
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let x = if n <= 1 { 60 } else { i * 116 / (n - 1) + 2 };
-                let y = 22 - (*p as usize * 20 / 100);
-                format!("{x},{y}")
-            })
+        self.trend.iter().enumerate().filter_map(move |(i, p)| {
+            let p = (*p)? as usize;
+            let x = if n <= 1 { 60 } else { i * 116 / (n - 1) + 2 };
+            Some((x, 22 - p.min(100) * 20 / 100))
+        })
+    }
+
+    /// The trend as SVG polyline points (days without a value left out, the others
+    /// where their day is).
+    pub fn points(&self) -> String {
+        self.xy()
+            .map(|(x, y)| format!("{x},{y}"))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
+    /// The last day with a value, marked with a dot (the only mark when it is the
+    /// only value).
+    pub fn last_point(&self) -> Option<(usize, usize)> {
+        self.xy().next_back()
+    }
+
     /// The trend in words, for screen readers.
     pub fn trend_text(&self) -> String {
-        match (self.trend.first(), self.trend.last()) {
+        let mut known = self.trend.iter().flatten();
+        match (known.next(), self.trend.iter().flatten().next_back()) {
             (Some(a), Some(b)) => {
                 format!("hosts satisfied: {a}% at the start of the period, {b}% at its end")
             }
@@ -452,16 +481,6 @@ struct OverviewPage {
     days: Vec<String>,
 }
 
-fn trend_of(view: &View, control: &str) -> Vec<u32> {
-    view.report.period.as_ref().map_or_else(Vec::new, |p| {
-        p.days
-            .iter()
-            .filter_map(|d| d.controls.iter().find(|c| c.control == control))
-            .map(|c| (c.share_satisfied * 100.0).round().clamp(0.0, 100.0) as u32)
-            .collect()
-    })
-}
-
 pub async fn overview(
     State(state): State<Arc<UiState>>,
     headers: HeaderMap,
@@ -470,7 +489,16 @@ pub async fn overview(
     let v = viewer(&state, &headers, "/ui/").await?;
     let q = query(q)?;
     let key = key_of(&q)?;
-    let (view, key, notice) = view_for(&state, key).await?;
+    let view = date_view(&state, key).await?;
+    let mut trend = super::trend::of(&state, &view, key.period_days).await?;
+    let notice = (trend.missing > 0).then(|| {
+        format!(
+            "{} of the {} days of the trend are still being counted (each day once, in \
+             the background, newest first); they show as gaps until then.",
+            trend.missing,
+            trend.days.len()
+        )
+    });
     let r = &view.report;
     let (mut assessed, mut not_assessed) = (Vec::new(), Vec::new());
     for c in &r.controls {
@@ -484,7 +512,7 @@ pub async fn overview(
             not_satisfied: counts.not_satisfied,
             stale: counts.stale,
             not_assessed: counts.not_assessed,
-            trend: trend_of(&view, &c.id),
+            trend: trend.shares.remove(&c.id).unwrap_or_default(),
         };
         if c.assessed {
             assessed.push(row);
@@ -492,13 +520,10 @@ pub async fn overview(
             not_assessed.push(row);
         }
     }
-    let days = r
-        .period
-        .as_ref()
-        .map_or_else(Vec::new, |p| p.days.iter().map(|d| d.day.clone()).collect());
+    let days = trend.days;
     Ok(render(&OverviewPage {
         nav: Nav::of(&v, "overview"),
-        when: when_form(&q, key, &view, notice.clone()),
+        when: when_form(&q, key, &view, notice),
         hosts: r.summary.hosts_in_scope,
         hosts_fresh: r.summary.hosts_fresh,
         hosts_stale: r.summary.hosts_stale,
@@ -668,8 +693,8 @@ pub async fn hosts(
             crate::logsafe::esc(&q.control)
         )));
     }
-    let (view, key, notice) = view_for(&state, key).await?;
-    let when = when_form(&q, key, &view, notice.clone());
+    let view = date_view(&state, key).await?;
+    let when = when_form(&q, key, &view, None);
     let (rows, pager) = filtered(&view, &q, &q.control, "/ui/hosts", &when.qs);
     Ok(render(&HostsPage {
         nav: Nav::of(&v, "hosts"),
@@ -711,7 +736,7 @@ pub async fn control(
     .await?;
     let q = query(q)?;
     let key = key_of(&q)?;
-    let (view, key, notice) = view_for(&state, key).await?;
+    let view = date_view(&state, key).await?;
     let Some(c) = view.report.controls.iter().find(|c| c.id == id) else {
         return Err(Refusal::NotFound(format!(
             "No control {:?}.",
@@ -719,7 +744,7 @@ pub async fn control(
         )));
     };
     let counts = c.counts.unwrap_or_default();
-    let when = when_form(&q, key, &view, notice.clone());
+    let when = when_form(&q, key, &view, None);
     let (rows, pager) = filtered(
         &view,
         &q,
@@ -827,7 +852,7 @@ pub async fn host(
             crate::logsafe::esc(&agent_id)
         )));
     };
-    let (view, key, notice) = view_for(&state, key).await?;
+    let view = date_view(&state, key).await?;
     let entry = view.host(&agent_id);
     // The timeline: the latest reports' results, each change of a check's status.
     let after = agent
@@ -888,7 +913,7 @@ pub async fn host(
     };
     let page = HostPage {
         nav: Nav::of(&v, "hosts"),
-        when: when_form(&q, key, &view, notice.clone()),
+        when: when_form(&q, key, &view, None),
         agent_id: agent.agent_id.clone(),
         hostname: agent.hostname.clone(),
         os: agent.os_pretty_name.clone(),

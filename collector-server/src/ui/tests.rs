@@ -391,37 +391,82 @@ async fn sign_in_is_throttled_per_account_and_per_client() {
 }
 
 #[tokio::test]
-async fn a_trend_too_large_for_memory_is_not_drawn_and_its_download_refused() {
+async fn the_trend_is_drawn_from_day_counts_and_a_period_too_large_is_not_downloaded() {
     let mut ui = ui().await;
-    crate::testkit::enroll(ui.state.stores.store.as_ref(), 5, 3, T0 - 1000)
+    crate::testkit::enroll(ui.state.stores.store.as_ref(), 5, 3, T0 - 3 * 86_400_000)
         .await
         .unwrap();
     let cookie = ui.sign_in("ada").await;
-    // 3 hosts × 7 days = 21 host-days: drawn under the default cap, not under 20.
-    let page = ui.get("/ui/?period=7", Some(&cookie)).await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("is not drawn here"), "{}", page.body);
-    Arc::get_mut(&mut ui.state).unwrap().max_trend_host_days = 20;
+    // Before the filler ran: the days show as gaps and the page says so.
     let page = ui.get("/ui/?period=7", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
         page.body
-            .contains("The trend over 7 days of 3 hosts is not drawn here"),
+            .contains("7 of the 8 days of the trend are still being counted"),
         "{}",
         page.body
     );
-    assert!(!page.body.contains("svg class=\"spark\""));
+    assert_eq!(super::trend::fill(&ui.state).await.unwrap(), 90);
+    let page = ui.get("/ui/?period=7", Some(&cookie)).await;
+    assert!(!page.body.contains("still being counted"), "{}", page.body);
+    assert!(page.body.contains("svg class=\"spark\""));
+    // No report, every host not assessed: 0 % satisfied from the day they enrolled.
+    assert!(
+        page.body
+            .contains("hosts satisfied: 0% at the start of the period, 0% at its end")
+    );
+    // 3 hosts × 7 days = 21 host-days: the period report is made under the default
+    // bound, not under 20; the trend is drawn either way.
+    Arc::get_mut(&mut ui.state).unwrap().max_trend_host_days = 20;
+    let page = ui.get("/ui/?period=7", Some(&cookie)).await;
+    assert!(page.body.contains("svg class=\"spark\""));
     for path in [
         "/ui/downloads/report?format=csv&period=7",
         "/ui/downloads/bundle?period=7",
     ] {
         let a = ui.get(path, Some(&cookie)).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
-        assert!(a.body.contains("not drawn here"), "{path}");
+        assert!(
+            a.body
+                .contains("The period report over 7 days of 3 hosts is not made here"),
+            "{path}"
+        );
     }
-    // Without a trend, the download is made.
+    // Without a period, the download is made.
     let a = ui
         .get("/ui/downloads/report?format=csv", Some(&cookie))
         .await;
     assert_eq!(a.status, StatusCode::OK);
+}
+
+#[test]
+fn a_trend_line_leaves_gaps_where_a_day_has_no_value() {
+    let row = |trend: Vec<Option<u32>>| pages::ControlRow {
+        id: "8.8".into(),
+        title: String::new(),
+        verdict: None,
+        satisfied: 0,
+        waived: 0,
+        not_satisfied: 0,
+        stale: 0,
+        not_assessed: 0,
+        trend,
+    };
+    let r = row(vec![None, Some(0), None, Some(100), Some(50)]);
+    assert!(r.has_trend());
+    assert_eq!(r.points(), "31,22 89,2 118,12");
+    assert_eq!(
+        r.trend_text(),
+        "hosts satisfied: 0% at the start of the period, 50% at its end"
+    );
+    assert_eq!(r.last_point(), Some((118, 12)));
+    // One value: a dot.
+    let r = row(vec![None, None, Some(100)]);
+    assert_eq!(r.points(), "118,2");
+    assert_eq!(r.last_point(), Some((118, 2)));
+    let r = row(vec![None, None]);
+    assert!(!r.has_trend());
+    assert_eq!(r.points(), "");
+    assert_eq!(r.last_point(), None);
+    assert_eq!(r.trend_text(), "");
 }

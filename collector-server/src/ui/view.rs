@@ -69,6 +69,12 @@ pub struct Views {
 }
 
 impl Views {
+    /// Holds off every other evaluation of this collector's dashboard (views and the
+    /// trend's days) while the guard lives: one at a time bounds their memory.
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.building.lock().await
+    }
+
     /// Drops every kept view (a waiver changed).
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -180,11 +186,17 @@ pub fn options(state: &UiState, key: Key) -> Options {
     }
 }
 
-async fn build_view(state: &UiState, key: Key) -> Result<View, ReportError> {
-    let started = Instant::now();
+/// Evaluates the fleet as `key` says (what the reports of that date or period say).
+pub async fn evaluate(state: &UiState, key: Key) -> Result<(FleetReport, Options), ReportError> {
     let opts = options(state, key);
     let gathered = gather(&state.stores, &state.catalog, &opts, &Progress::quiet()).await?;
     let report = build(&state.catalog, &gathered, &opts, &|_| {});
+    Ok((report, opts))
+}
+
+async fn build_view(state: &UiState, key: Key) -> Result<View, ReportError> {
+    let started = Instant::now();
+    let (report, opts) = evaluate(state, key).await?;
     let by_agent = report
         .hosts
         .iter()
