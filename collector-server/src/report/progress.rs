@@ -71,21 +71,18 @@ impl Progress {
             self.done.store(0, Ordering::Relaxed);
         }
         if let Some(bar) = &self.bar {
-            let template = if total > 0 {
-                "{msg} [{bar:30}] {pos}/{len}"
-            } else {
-                "{msg}…"
-            };
-            if let Ok(style) = ProgressStyle::with_template(template) {
-                bar.set_style(style.progress_chars("=> "));
-            }
+            // In this order, every line drawn meanwhile is true: the old step without
+            // its counts, the new one without, then with its counts.
+            bar.set_style(style("{msg}…"));
+            bar.set_message(label.to_owned());
             if total > 0 {
                 bar.set_length(total as u64);
+                bar.set_position(0);
+                bar.set_style(style("{msg} [{bar:30}] {pos}/{len}"));
             } else {
                 bar.unset_length();
+                bar.set_position(0);
             }
-            bar.set_position(0);
-            bar.set_message(label.to_owned());
         }
     }
 
@@ -131,6 +128,15 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// An `indicatif` style (the templates are constants: one that does not parse falls
+/// back to the default style rather than failing a report).
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).map_or_else(
+        |_| ProgressStyle::default_bar(),
+        |s| s.progress_chars("=> "),
+    )
 }
 
 #[cfg(test)]
