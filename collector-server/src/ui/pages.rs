@@ -1650,7 +1650,7 @@ pub async fn start_download(
                 Outcome::Done(made)
             }
             Ok(Err(why)) => {
-                tracing::warn!(user = %job.user, job = %job.id, "dashboard: export failed");
+                tracing::warn!(user = %job.user, job = %job.id, reason = %why, "dashboard: export failed");
                 Outcome::Failed(why)
             }
             Err(e) => {
