@@ -324,12 +324,53 @@ fn the_dashboard_works_for_an_admin_and_an_auditor_in_a_real_browser() {
         assert!(token.starts_with("et_"), "{token}");
         check_page(&c, "dashboard-agents").await;
 
-        // Downloads: the CSV report as an attachment.
+        // Downloads: the CSV report, made by an export job whose page shows its
+        // progress and then the link to the file.
         c.goto(&format!("{base}/ui/downloads")).await.unwrap();
         check_page(&c, "dashboard-downloads").await;
-        let (status, disposition) = fetch(&c, "GET", "/ui/downloads/report?format=csv", None).await;
+        c.find(Locator::Id("format"))
+            .await
+            .unwrap()
+            .select_by_value("csv")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/ui/downloads'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let job = wait_url(&c, "export job", |u| u.contains("/ui/downloads/jobs/")).await;
+        let id = job.rsplit('/').next().unwrap().to_owned();
+        assert!(
+            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{job}"
+        );
+        let link = c
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Css("#job a[href$='/file']"))
+            .await
+            .unwrap();
+        let href = link.attr("href").await.unwrap().unwrap();
+        assert_eq!(href, format!("/ui/downloads/jobs/{id}/file"));
+        let status_text = c
+            .find(Locator::Css("#job[role='status']"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(status_text.contains("Ready"), "{status_text}");
+        assert!(text(&c).await.contains("CSV report"));
+        check_page(&c, "dashboard-download-job").await;
+        let (status, disposition) = fetch(&c, "GET", &href, None).await;
         assert_eq!(status, 200, "{disposition}");
-        assert!(disposition.starts_with("attachment;"), "{disposition}");
+        assert!(
+            disposition.starts_with("attachment; filename=\"attest-report-")
+                && disposition.ends_with(".csv\""),
+            "{disposition}"
+        );
 
         // A POST without the CSRF token is refused, and changes nothing.
         let (status, _) = fetch(

@@ -11,16 +11,22 @@
 //! | `GET /ui/waivers`, `POST /ui/waivers`, `POST /ui/waivers/{id}/revoke` | read: signed in; change: admin | waivers |
 //! | `GET /ui/agents`, `POST /ui/agents/{id}/revoke`, `POST /ui/enroll-tokens` | admin | agents and enrollment tokens |
 //! | `GET /ui/audit` | signed in | the audit log |
-//! | `GET /ui/downloads`, `GET /ui/downloads/report`, `GET /ui/downloads/bundle` | signed in | reports and evidence bundles |
+//! | `GET /ui/downloads`, `POST /ui/downloads` | signed in | reports and evidence bundles: the form starts an export job ([`jobs`]) |
+//! | `GET /ui/downloads/jobs/{id}`, `GET /ui/downloads/jobs/{id}/file` | the user who started the job | its progress, then its file |
 //!
 //! Handlers are thin: what they show comes from the same code as the reports
 //! ([`crate::report`], through [`view::Views`]), what they change goes through the
 //! service functions the CLI uses ([`crate::admin`], [`crate::waivers`],
 //! [`crate::accounts`]), each writing the audit log.
 //!
+//! Export jobs run in this collector's memory ([`jobs`]): behind a load balancer
+//! with several collectors, `/ui/downloads` needs sticky routing (or the user starts
+//! the download again).
+//!
 //! Sessions: [`crate::session`] and [`crate::accounts`]. Every POST carries the
 //! session's CSRF token; every response forbids framing, caching and inline script.
 
+mod jobs;
 mod pages;
 #[cfg(test)]
 mod tests;
@@ -48,8 +54,8 @@ pub use view::Views;
 
 /// The dashboard's stylesheet.
 const CSS: &str = include_str!("../../templates/ui/ui.css");
-/// The dashboard's one script: confirmation of destructive actions and the
-/// export progress line; the pages work without it.
+/// The dashboard's one script: confirmation of destructive actions and an export
+/// job's progress updated in place; the pages work without it.
 const JS: &str = include_str!("../../templates/ui/ui.js");
 
 /// Sign-in attempts per client address: a burst of 20, then one every 3 s.
@@ -66,13 +72,15 @@ pub struct UiState {
     pub policy: SessionPolicy,
     /// Freshness window of the evaluation.
     pub window: Millis,
-    /// Where exports are written before they are sent (then deleted).
+    /// Where exports are written, kept until their job expires.
     pub scratch: std::path::PathBuf,
+    /// The export jobs of this collector.
+    pub jobs: jobs::Jobs,
     pub views: Views,
     /// The overview trend's day counts, and what counts them in the background.
     pub trend: trend::Filler,
-    /// Trends are drawn up to this many host-days (`pages::MAX_TREND_HOST_DAYS`).
-    pub max_trend_host_days: usize,
+    /// Period downloads are made up to this many host-days (`pages::MAX_PERIOD_HOST_DAYS`).
+    pub max_period_host_days: usize,
     per_client: KeyedLimiter<IpAddr>,
     per_account: KeyedLimiter<String>,
 }
@@ -94,8 +102,9 @@ impl UiState {
             policy: SessionPolicy::default(),
             window: crate::evaluate::DEFAULT_WINDOW_MS,
             scratch,
+            jobs: jobs::Jobs::default(),
             views: Views::default(),
-            max_trend_host_days: pages::MAX_TREND_HOST_DAYS,
+            max_period_host_days: pages::MAX_PERIOD_HOST_DAYS,
             per_client: KeyedLimiter::new(SIGN_IN_PER_CLIENT.0, SIGN_IN_PER_CLIENT.1),
             per_account: KeyedLimiter::new(SIGN_IN_PER_ACCOUNT.0, SIGN_IN_PER_ACCOUNT.1),
         }
@@ -135,9 +144,15 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/ui/agents/{id}/revoke", post(pages::revoke_agent))
         .route("/ui/enroll-tokens", post(pages::create_enroll_token))
         .route("/ui/audit", get(pages::audit))
-        .route("/ui/downloads", get(pages::downloads))
-        .route("/ui/downloads/report", get(pages::download_report))
-        .route("/ui/downloads/bundle", get(pages::download_bundle))
+        .route(
+            "/ui/downloads",
+            get(pages::downloads).post(pages::start_download),
+        )
+        .route("/ui/downloads/jobs/{id}", get(pages::download_job))
+        .route(
+            "/ui/downloads/jobs/{id}/file",
+            get(pages::download_job_file),
+        )
         .route(
             "/ui/static/ui.css",
             get(|| async { asset("text/css", CSS) }),
@@ -213,6 +228,8 @@ pub enum Refusal {
     Forbidden(&'static str),
     NotFound(String),
     BadRequest(String),
+    /// Too many at once (429), and what to do.
+    Busy(String),
     Internal,
 }
 
@@ -227,6 +244,9 @@ impl IntoResponse for Refusal {
             Refusal::NotFound(what) => pages::message(StatusCode::NOT_FOUND, "Not found", &what),
             Refusal::BadRequest(why) => {
                 pages::message(StatusCode::BAD_REQUEST, "Cannot do that", &why)
+            }
+            Refusal::Busy(why) => {
+                pages::message(StatusCode::TOO_MANY_REQUESTS, "Too many downloads", &why)
             }
             Refusal::Internal => pages::message(
                 StatusCode::INTERNAL_SERVER_ERROR,

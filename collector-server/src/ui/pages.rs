@@ -11,13 +11,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::jobs::{
+    Busy, Job, Jobs, KEEP_MS, Kind, MAX_RUNNING, MAX_RUNNING_PER_USER, Made, Outcome,
+};
 use super::view::{Key, View};
 use super::{Refusal, UiState, client_ip, poster, viewer};
 use crate::accounts::{self, Viewer};
 use crate::evaluate::State as Verdict;
 use crate::fleet::{HostRecord, WaiverScope};
+use crate::report::Format;
 use crate::report::model::HostEntry;
-use crate::report::{Format, Progress};
 use crate::session;
 use crate::store::Millis;
 use crate::waivers::WaiverRequest;
@@ -58,7 +61,7 @@ pub struct WhenForm {
     pub text: String,
     /// The query string that keeps the evaluation on links (`as_of=…&period=…`).
     pub qs: String,
-    /// Why the trend asked for is not drawn.
+    /// What the page says about its evaluation (e.g. trend days still being counted).
     pub notice: Option<String>,
 }
 
@@ -79,8 +82,6 @@ pub struct Q {
     control: String,
     #[serde(default)]
     page: Option<usize>,
-    #[serde(default)]
-    format: String,
     #[serde(default)]
     next: String,
     #[serde(default)]
@@ -140,7 +141,7 @@ fn key_of(q: &Q) -> Result<Key, Refusal> {
 /// 10,000 hosts × 30 days took 194 s and 6.8 GB, docs/benchmarks.md), which one click
 /// must not cost the collector. (The overview's trend is not bound by it: it reads
 /// the day counts of [`super::trend`].)
-pub const MAX_TREND_HOST_DAYS: usize = 50_000;
+pub const MAX_PERIOD_HOST_DAYS: usize = 50_000;
 
 /// The view of `key`'s date: the pages show the state at a date (the period is the
 /// overview's trend, drawn from the day counts of [`super::trend`]).
@@ -152,33 +153,23 @@ async fn date_view(state: &Arc<UiState>, key: Key) -> Result<Arc<View>, Refusal>
     Ok(state.views.get(state, plain).await?)
 }
 
-/// The view of `key` for a download, or of its date with why the period is refused
-/// when it is over [`MAX_TREND_HOST_DAYS`].
-async fn view_for(
-    state: &Arc<UiState>,
-    key: Key,
-) -> Result<(Arc<View>, Key, Option<String>), Refusal> {
+/// Why a download over `key`'s period is refused (more than [`MAX_PERIOD_HOST_DAYS`]
+/// host-days), if it is.
+async fn period_too_large(state: &Arc<UiState>, key: Key) -> Result<Option<String>, Refusal> {
     if key.period_days == 0 {
-        return Ok((state.views.get(state, key).await?, key, None));
+        return Ok(None);
     }
-    let plain = Key {
-        at: key.at,
-        period_days: 0,
-    };
-    let view = state.views.get(state, plain).await?;
+    let view = date_view(state, key).await?;
     let hosts = view.report.summary.hosts_in_scope;
-    if hosts.saturating_mul(key.period_days as usize) > state.max_trend_host_days {
-        let why = format!(
+    let host_days = hosts.saturating_mul(key.period_days as usize);
+    Ok((host_days > state.max_period_host_days).then(|| {
+        format!(
             "The period report over {} days of {hosts} hosts is not made here: it would \
-             hold {} reports in memory (more than {}). Pick a shorter period, or make it \
-             with `attest-collector report --period` on the collector.",
-            key.period_days,
-            hosts.saturating_mul(key.period_days as usize),
-            state.max_trend_host_days
-        );
-        return Ok((view, plain, Some(why)));
-    }
-    Ok((state.views.get(state, key).await?, key, None))
+             hold {host_days} reports in memory (more than {}). Pick a shorter period, or \
+             make it with `attest-collector report --period` on the collector.",
+            key.period_days, state.max_period_host_days
+        )
+    }))
 }
 
 fn when_form(q: &Q, key: Key, view: &View, notice: Option<String>) -> WhenForm {
@@ -1607,81 +1598,291 @@ fn stamp(key: Key, state: &UiState) -> String {
         .map_or_else(String::new, |t| t.format("%Y%m%d").to_string())
 }
 
-pub async fn download_report(
-    State(state): State<Arc<UiState>>,
-    headers: HeaderMap,
-    q: Result<Query<Q>, QueryRejection>,
-) -> Result<Response, Refusal> {
-    let v = viewer(&state, &headers, "/ui/downloads").await?;
-    let q = query(q)?;
-    let key = key_of(&q)?;
-    let format = Format::parse(&q.format)
-        .ok_or_else(|| Refusal::BadRequest("format: html, csv, json or oscal".into()))?;
-    let (view, key, notice) = view_for(&state, key).await?;
-    if let Some(why) = notice {
-        return Err(Refusal::BadRequest(why));
-    }
-    let opts = super::view::options(&state, key);
-    let mut out = Vec::new();
-    crate::report::render(format, &view.report, &state.catalog, &opts, &mut out)?;
-    let (ext, ct) = match format {
-        Format::Html => ("html", "text/html; charset=utf-8"),
-        Format::Csv => ("csv", "text/csv; charset=utf-8"),
-        Format::Json => ("json", "application/json"),
-        Format::Oscal => ("oscal.json", "application/json"),
-    };
-    tracing::info!(user = %v.user, format = ext, "dashboard: report downloaded");
-    Ok((
-        attachment(ct, &format!("attest-report-{}.{ext}", stamp(key, &state))),
-        out,
-    )
-        .into_response())
+/// The downloads form: a report (`kind=report`, its `format`) or the evidence bundle
+/// (`kind=bundle`), as of a date, over a period.
+#[derive(Debug, Deserialize)]
+pub struct DownloadForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    as_of: String,
+    #[serde(default)]
+    period: Option<u32>,
 }
 
-pub async fn download_bundle(
+/// Starts an export job; to its page.
+pub async fn start_download(
     State(state): State<Arc<UiState>>,
     headers: HeaderMap,
-    q: Result<Query<Q>, QueryRejection>,
+    form: Result<Form<DownloadForm>, FormRejection>,
 ) -> Result<Response, Refusal> {
-    let v = viewer(&state, &headers, "/ui/downloads").await?;
-    let q = query(q)?;
-    let key = key_of(&q)?;
-    if key.period_days > 0
-        && let (_, _, Some(why)) = view_for(&state, key).await?
-    {
-        return Err(Refusal::BadRequest(why));
-    }
-    let opts = super::view::options(&state, key);
-    let tmp = tempfile::Builder::new()
-        .prefix(".ui-bundle-")
-        .tempfile_in(&state.scratch)
-        .map_err(|e| {
-            tracing::error!(error = %e, "dashboard: bundle scratch file");
-            Refusal::Internal
+    let f = form_of(form)?;
+    let v = poster(&state, &headers, &f.csrf, false).await?;
+    let key = key_of(&Q {
+        as_of: f.as_of,
+        period: f.period,
+        ..Q::default()
+    })?;
+    let kind = match f.kind.as_str() {
+        "report" => Kind::Report(
+            Format::parse(&f.format)
+                .ok_or_else(|| Refusal::BadRequest("format: html, csv, json or oscal".into()))?,
+        ),
+        "bundle" => Kind::Bundle,
+        _ => return Err(Refusal::BadRequest("kind: report or bundle".into())),
+    };
+    let job = state
+        .jobs
+        .start(&v.user, kind, key, state.now())
+        .map_err(|busy| {
+            tracing::warn!(user = %v.user, ?busy, "dashboard: export refused, too many running");
+            Refusal::Busy(match busy {
+                Busy::User => format!(
+                    "You have {MAX_RUNNING_PER_USER} downloads being made already: wait until \
+                     one is ready, then start this one again."
+                ),
+                Busy::Collector => format!(
+                    "The collector is making {MAX_RUNNING} downloads already: try again in a \
+                     few minutes."
+                ),
+            })
         })?;
-    let summary = crate::report::bundle::export(
-        &state.stores,
-        &state.catalog,
-        &opts,
-        &state.log_key,
-        tmp.path(),
-        &Progress::quiet(),
-    )
-    .await?;
-    // The open file is streamed; its name goes now (the export renamed into place).
-    let file = tokio::fs::File::open(tmp.path()).await.map_err(|e| {
-        tracing::error!(error = %e, "dashboard: bundle");
+    Jobs::keep_swept(&state);
+    tracing::info!(user = %v.user, job = %job.id, what = kind.describe(), "dashboard: export started");
+    let to = format!("/ui/downloads/jobs/{}", job.id);
+    let (st, job2) = (Arc::clone(&state), Arc::clone(&job));
+    // The export in its own task: a panic in it fails the job instead of leaving it
+    // running for ever.
+    let work = tokio::spawn(async move { export(&st, &job2).await });
+    tokio::spawn(async move {
+        let outcome = match work.await {
+            Ok(Ok(made)) => {
+                tracing::info!(user = %job.user, job = %job.id, file = %made.name, bytes = made.bytes, "dashboard: export made");
+                Outcome::Done(made)
+            }
+            Ok(Err(why)) => {
+                tracing::warn!(user = %job.user, job = %job.id, reason = %why, "dashboard: export failed");
+                Outcome::Failed(why)
+            }
+            Err(e) => {
+                tracing::error!(user = %job.user, job = %job.id, error = %e, "dashboard: export task failed");
+                Outcome::Failed(INTERNAL.to_owned())
+            }
+        };
+        job.finish(outcome, state.now());
+    });
+    Ok(Redirect::to(&to).into_response())
+}
+
+const INTERNAL: &str = "The collector could not make it; its log says why.";
+
+/// A scratch file for an export.
+fn scratch(state: &UiState, prefix: &str) -> Result<tempfile::TempPath, String> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(&state.scratch)
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(|e| {
+            tracing::error!(error = %e, "dashboard: export scratch file");
+            INTERNAL.to_owned()
+        })
+}
+
+/// Makes a job's file: the report of the job's view, or the evidence bundle; why
+/// not, in words for the user.
+async fn export(state: &Arc<UiState>, job: &Job) -> Result<Made, String> {
+    let why = |r: Refusal| match r {
+        Refusal::BadRequest(why) => why,
+        _ => INTERNAL.to_owned(),
+    };
+    let progress = &job.progress;
+    let (ext, _) = job.kind.file_type();
+    let name = match job.kind {
+        Kind::Report(_) => format!("attest-report-{}.{ext}", stamp(job.key, state)),
+        Kind::Bundle => format!("attest-evidence-{}.{ext}", stamp(job.key, state)),
+    };
+    let path = match job.kind {
+        Kind::Report(format) => {
+            progress.step("evaluating the fleet", 0);
+            if let Some(notice) = period_too_large(state, job.key).await.map_err(why)? {
+                return Err(notice);
+            }
+            let view = state
+                .views
+                .get(state, job.key)
+                .await
+                .map_err(|e| why(e.into()))?;
+            progress.step("writing the report", 0);
+            let opts = super::view::options(state, job.key);
+            let path = scratch(state, ".ui-report-")?;
+            let (catalog, to) = (Arc::clone(&state.catalog), path.to_path_buf());
+            tokio::task::spawn_blocking(move || {
+                crate::report::write_file(&to, |out| {
+                    crate::report::render(format, &view.report, &catalog, &opts, out)
+                })
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "dashboard: report task");
+                INTERNAL.to_owned()
+            })?
+            .map_err(|e| why(e.into()))?;
+            path
+        }
+        Kind::Bundle => {
+            if job.key.period_days > 0 {
+                progress.step("counting the hosts of the period", 0);
+            }
+            if let Some(notice) = period_too_large(state, job.key).await.map_err(why)? {
+                return Err(notice);
+            }
+            let opts = super::view::options(state, job.key);
+            let path = scratch(state, ".ui-bundle-")?;
+            let summary = crate::report::bundle::export(
+                &state.stores,
+                &state.catalog,
+                &opts,
+                &state.log_key,
+                &path,
+                progress,
+            )
+            .await
+            .map_err(|e| why(e.into()))?;
+            tracing::info!(user = %job.user, job = %job.id, envelopes = summary.envelopes, "dashboard: bundle made");
+            path
+        }
+    };
+    let bytes = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .map_err(|e| {
+            tracing::error!(error = %e, "dashboard: export file");
+            INTERNAL.to_owned()
+        })?;
+    Ok(Made { path, name, bytes })
+}
+
+#[derive(Template)]
+#[template(path = "ui/job.html")]
+struct JobPage {
+    nav: Option<Nav>,
+    id: String,
+    what: String,
+    started: String,
+    running: bool,
+    label: String,
+    done: usize,
+    total: usize,
+    percent: usize,
+    error: Option<String>,
+    file: Option<(String, String)>,
+    expires: String,
+}
+
+/// "now" or "as of 2026-12-03", and the period.
+fn scope_text(key: Key, started: Millis) -> String {
+    let date = |ms: Millis| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
+    };
+    let at = match key.at {
+        None => format!("now ({})", short_time(started)),
+        Some(at) => format!("as of {}", date(at)),
+    };
+    if key.period_days == 0 {
+        at
+    } else {
+        format!("{at}, over the {} days before", key.period_days)
+    }
+}
+
+/// `1.2 MB`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b < 1000 => format!("{b} bytes"),
+        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{:.1} MB", b as f64 / 1e6),
+    }
+}
+
+/// The job of `id` for this user, or 404 (another user's job is no different from
+/// none).
+async fn job_of(
+    state: &UiState,
+    headers: &HeaderMap,
+    id: &str,
+    path: &str,
+) -> Result<(Viewer, Arc<Job>), Refusal> {
+    let v = viewer(state, headers, path).await?;
+    let job = state.jobs.get(id, &v.user, state.now()).ok_or_else(|| {
+        Refusal::NotFound(
+            "No such download: it was made for someone else, or over an hour ago (start it \
+             again from Downloads)."
+                .into(),
+        )
+    })?;
+    Ok((v, job))
+}
+
+pub async fn download_job(
+    State(state): State<Arc<UiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let (v, job) = job_of(&state, &headers, &id, "/ui/downloads").await?;
+    // Whether it runs first: once it does not, what it made or why not is final.
+    let running = job.running();
+    let (label, done, total) = job.progress.snapshot();
+    let file = job.file();
+    Ok(render(&JobPage {
+        nav: Nav::of(&v, "downloads"),
+        id: job.id.clone(),
+        what: format!(
+            "{}, {}",
+            job.kind.describe(),
+            scope_text(job.key, job.started)
+        ),
+        started: short_time(job.started),
+        running,
+        label: if label.is_empty() {
+            "starting".to_owned()
+        } else {
+            label
+        },
+        done,
+        total,
+        percent: (done * 100).checked_div(total).unwrap_or(0),
+        error: job.error(),
+        file: file
+            .as_ref()
+            .map(|(_, name, bytes)| (name.clone(), size_text(*bytes))),
+        expires: job
+            .finished()
+            .map_or_else(String::new, |t| short_time(t + KEEP_MS)),
+    }))
+}
+
+/// A finished job's file, as an attachment.
+pub async fn download_job_file(
+    State(state): State<Arc<UiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let (v, job) = job_of(&state, &headers, &id, "/ui/downloads").await?;
+    let Some((path, name, _)) = job.file() else {
+        // Not made yet, or failed: the job's page says which.
+        return Ok(Redirect::to(&format!("/ui/downloads/jobs/{}", job.id)).into_response());
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        tracing::error!(error = %e, "dashboard: export file");
         Refusal::Internal
     })?;
-    drop(tmp);
-    tracing::info!(user = %v.user, envelopes = summary.envelopes, "dashboard: bundle downloaded");
+    let (_, content_type) = job.kind.file_type();
+    tracing::info!(user = %v.user, job = %job.id, file = %name, "dashboard: export downloaded");
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok((
-        attachment(
-            "application/gzip",
-            &format!("attest-evidence-{}.tar.gz", stamp(key, &state)),
-        ),
-        body,
-    )
-        .into_response())
+    Ok((attachment(content_type, &name), body).into_response())
 }

@@ -51,7 +51,10 @@ struct Answer {
     status: StatusCode,
     location: String,
     set_cookie: String,
+    content_type: String,
+    disposition: String,
     body: String,
+    bytes: Vec<u8>,
 }
 
 impl Ui {
@@ -66,6 +69,8 @@ impl Ui {
         };
         let location = header_text(header::LOCATION);
         let set_cookie = header_text(header::SET_COOKIE);
+        let content_type = header_text(header::CONTENT_TYPE);
+        let disposition = header_text(header::CONTENT_DISPOSITION);
         let status = res.status();
         let body = axum::body::to_bytes(res.into_body(), 1 << 22)
             .await
@@ -74,7 +79,10 @@ impl Ui {
             status,
             location,
             set_cookie,
+            content_type,
+            disposition,
             body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body.to_vec(),
         }
     }
 
@@ -123,6 +131,30 @@ impl Ui {
         assert_eq!(page.status, StatusCode::OK);
         let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
         page.body[at..at + 64].to_owned()
+    }
+
+    /// Starts a download job (`form` without the CSRF token); the answer.
+    async fn start_job(&self, cookie: &str, form: &str) -> Answer {
+        let csrf = self.csrf(cookie).await;
+        self.post(
+            "/ui/downloads",
+            Some(cookie),
+            &format!("csrf={csrf}&{form}"),
+        )
+        .await
+    }
+
+    /// The job's page once the job no longer runs.
+    async fn finished_job(&self, page: &str, cookie: &str) -> Answer {
+        for _ in 0..1000 {
+            let a = self.get(page, Some(cookie)).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            if !a.body.contains("data-running") {
+                return a;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{page} still running");
     }
 
     async fn waiver_count(&self) -> usize {
@@ -417,26 +449,236 @@ async fn the_trend_is_drawn_from_day_counts_and_a_period_too_large_is_not_downlo
     );
     // 3 hosts × 7 days = 21 host-days: the period report is made under the default
     // bound, not under 20; the trend is drawn either way.
-    Arc::get_mut(&mut ui.state).unwrap().max_trend_host_days = 20;
+    Arc::get_mut(&mut ui.state).unwrap().max_period_host_days = 20;
     let page = ui.get("/ui/?period=7", Some(&cookie)).await;
     assert!(page.body.contains("svg class=\"spark\""));
-    for path in [
-        "/ui/downloads/report?format=csv&period=7",
-        "/ui/downloads/bundle?period=7",
-    ] {
-        let a = ui.get(path, Some(&cookie)).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
+    // The period downloads: the job says why not.
+    for form in ["kind=report&format=csv&period=7", "kind=bundle&period=7"] {
+        let a = ui.start_job(&cookie, form).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{form}: {}", a.body);
+        let page = ui.finished_job(&a.location, &cookie).await;
+        assert!(page.body.contains("It could not be made"), "{form}");
         assert!(
-            a.body
+            page.body
                 .contains("The period report over 7 days of 3 hosts is not made here"),
-            "{path}"
+            "{form}: {}",
+            page.body
         );
+        assert!(!page.body.contains("/file\""), "{form}: a file offered");
     }
     // Without a period, the download is made.
+    let a = ui.start_job(&cookie, "kind=report&format=csv").await;
+    let page = ui.finished_job(&a.location, &cookie).await;
+    assert!(page.body.contains("Ready:"), "{}", page.body);
+}
+
+/// Three hosts that reported 2 hours before T0.
+async fn reported(ui: &Ui) {
+    let s = ui.state.stores.store.as_ref();
+    let mut agents = crate::testkit::enroll(s, 5, 3, T0 - 3_600_000 * 24)
+        .await
+        .unwrap();
+    let stored = crate::testkit::report_round(
+        s,
+        &ui.state.catalog,
+        &mut agents,
+        5,
+        0,
+        T0 - 7_200_000,
+        T0 - 7_200_000 + 1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored, 3);
+}
+
+#[tokio::test]
+async fn a_csv_report_job_shows_its_progress_then_its_file_for_its_user_only() {
+    let ui = ui().await;
+    reported(&ui).await;
+    let cookie = ui.sign_in("bob").await; // an auditor may download
     let a = ui
-        .get("/ui/downloads/report?format=csv", Some(&cookie))
+        .start_job(&cookie, "kind=report&format=csv&as_of=&period=0")
         .await;
-    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let id = a.location.strip_prefix("/ui/downloads/jobs/").unwrap();
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    let page = ui.finished_job(&a.location, &cookie).await;
+    assert!(page.body.contains("CSV report, now"), "{}", page.body);
+    assert!(page.body.contains("role=\"status\""));
+    assert!(
+        !page.body.contains("http-equiv=\"refresh\""),
+        "a finished job refreshes"
+    );
+    let file_path = format!("{}/file", a.location);
+    assert!(
+        page.body.contains(&format!("href=\"{file_path}\"")),
+        "{}",
+        page.body
+    );
+    let file = ui.get(&file_path, Some(&cookie)).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.content_type, "text/csv; charset=utf-8");
+    assert_eq!(
+        file.disposition,
+        "attachment; filename=\"attest-report-20260921.csv\""
+    );
+    assert!(
+        file.body.starts_with("agent_id,hostname,check,"),
+        "{}",
+        file.body
+    );
+    assert!(file.body.contains("agt_sim_5_0"), "{}", file.body);
+
+    // Another user (an admin even) finds neither its page nor its file.
+    let other = ui.sign_in("ada").await;
+    for path in [a.location.as_str(), file_path.as_str()] {
+        let b = ui.get(path, Some(&other)).await;
+        assert_eq!(b.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!b.body.contains("agent_id,"), "{path}");
+    }
+    // Not signed in: to the sign-in page.
+    let b = ui.get(&file_path, None).await;
+    assert_eq!(b.status, StatusCode::SEE_OTHER);
+
+    // An hour after it finished, the job and its file are gone.
+    let made = ui
+        .state
+        .jobs
+        .get(id, "bob", T0)
+        .and_then(|j| j.file())
+        .unwrap()
+        .0;
+    assert!(made.exists());
+    // (The session is kept alive: it ends after 30 minutes idle.)
+    for (minutes, status) in [(29, StatusCode::OK), (58, StatusCode::OK)] {
+        ui.clock.set(T0 + minutes * 60_000);
+        let b = ui.get(&a.location, Some(&cookie)).await;
+        assert_eq!(b.status, status, "{minutes} minutes");
+    }
+    assert!(made.exists());
+    ui.clock.set(T0 + 3_600_000);
+    let b = ui.get(&a.location, Some(&cookie)).await;
+    assert_eq!(b.status, StatusCode::NOT_FOUND);
+    assert!(!made.exists(), "the file outlived its job");
+}
+
+#[tokio::test]
+async fn a_bundle_job_makes_a_bundle_that_verifies() {
+    let ui = ui().await;
+    reported(&ui).await;
+    let cookie = ui.sign_in("ada").await;
+    let a = ui.start_job(&cookie, "kind=bundle&period=0").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = ui.finished_job(&a.location, &cookie).await;
+    assert!(page.body.contains("Evidence bundle, now"), "{}", page.body);
+    // The counted steps the page showed were the export's own.
+    let id = a.location.strip_prefix("/ui/downloads/jobs/").unwrap();
+    let job = ui.state.jobs.get(id, "ada", T0).unwrap();
+    assert_eq!(
+        job.progress.snapshot(),
+        ("adding envelopes and inclusion proofs".to_owned(), 3, 3)
+    );
+    let file = ui.get(&format!("{}/file", a.location), Some(&cookie)).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.content_type, "application/gzip");
+    assert_eq!(
+        file.disposition,
+        "attachment; filename=\"attest-evidence-20260921.tar.gz\""
+    );
+    assert_eq!(&file.bytes[..2], &[0x1f, 0x8b], "not gzip");
+    let trust = crate::report::verify::Trust::key(&ui.state.log_key.verifying_key());
+    let v = crate::report::verify::verify_bytes(&file.bytes, &trust).unwrap();
+    assert!(v.ok(), "{}", v.text());
+    assert_eq!(v.envelopes, 3);
+}
+
+#[tokio::test]
+async fn a_job_is_refused_without_csrf_with_a_bad_form_and_over_the_limit() {
+    let ui = ui().await;
+    let cookie = ui.sign_in("bob").await;
+    let csrf = ui.csrf(&cookie).await;
+    // No token, or a wrong one: 403, no job.
+    for form in [
+        "kind=report&format=csv".to_owned(),
+        format!("csrf={}&kind=report&format=csv", "0".repeat(64)),
+    ] {
+        let a = ui.post("/ui/downloads", Some(&cookie), &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{form}");
+    }
+    // A bad format, kind, date or period: 400, no job.
+    for form in [
+        "kind=report&format=pdf",
+        "kind=report",
+        "kind=zip",
+        "kind=bundle&as_of=yesterday",
+        "kind=bundle&period=14",
+    ] {
+        let a = ui
+            .post(
+                "/ui/downloads",
+                Some(&cookie),
+                &format!("csrf={csrf}&{form}"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{form}: {}", a.body);
+    }
+    assert_eq!(ui.state.jobs.count(), 0);
+    // Two running jobs of this user (held running here): a third is refused.
+    let key = super::view::Key {
+        at: None,
+        period_days: 0,
+    };
+    let held = [
+        ui.state
+            .jobs
+            .start("bob", jobs::Kind::Bundle, key, T0)
+            .unwrap(),
+        ui.state
+            .jobs
+            .start("bob", jobs::Kind::Bundle, key, T0)
+            .unwrap(),
+    ];
+    let page = ui
+        .get(&format!("/ui/downloads/jobs/{}", held[0].id), Some(&cookie))
+        .await;
+    assert!(page.body.contains("data-running"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"),
+        "{}",
+        page.body
+    );
+    let a = ui.start_job(&cookie, "kind=report&format=csv").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert!(
+        a.body.contains("You have 2 downloads being made already"),
+        "{}",
+        a.body
+    );
+    assert_eq!(ui.state.jobs.count(), 2);
+    // With 4 running in the collector, another user is refused too (that another
+    // user may start one under 4 is `jobs::tests`').
+    let ada = ui.sign_in("ada").await;
+    let _others = [
+        ui.state
+            .jobs
+            .start("cy", jobs::Kind::Bundle, key, T0)
+            .unwrap(),
+        ui.state
+            .jobs
+            .start("dee", jobs::Kind::Bundle, key, T0)
+            .unwrap(),
+    ];
+    let a = ui.start_job(&ada, "kind=report&format=csv").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert!(
+        a.body.contains("The collector is making 4 downloads"),
+        "{}",
+        a.body
+    );
+    assert_eq!(ui.state.jobs.count(), 4);
 }
 
 #[test]

@@ -1,24 +1,46 @@
-// Attest dashboard: confirmation of destructive actions and a progress line for
-// long exports. Every page works without it.
+// Attest dashboard: confirmation of destructive actions, and an export job's
+// progress updated in place. Every page works without it (a job's page then
+// reloads itself every 2 s).
 "use strict";
 document.addEventListener("submit", function (ev) {
-  var form = ev.target;
-  var ask = form.getAttribute("data-confirm");
+  var ask = ev.target.getAttribute("data-confirm");
   if (ask && !window.confirm(ask)) {
     ev.preventDefault();
-    return;
-  }
-  var says = form.getAttribute("data-progress");
-  if (says) {
-    var line = document.querySelector(".progress");
-    if (line) {
-      var started = Date.now();
-      line.textContent = says;
-      var timer = window.setInterval(function () {
-        var s = Math.round((Date.now() - started) / 1000);
-        line.textContent = says + " " + s + " s (the download starts when it is ready)";
-      }, 1000);
-      window.setTimeout(function () { window.clearInterval(timer); }, 15 * 60 * 1000);
-    }
   }
 });
+
+// A running export job: its page fetched again every 2 s and the status region's
+// contents replaced (announced politely), until the job is done or failed.
+(function () {
+  var job = document.getElementById("job");
+  if (!job || !job.hasAttribute("data-running")) {
+    return;
+  }
+  var poll = function () {
+    window.fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 404) {
+          window.location.reload(); // the job went: the page says so
+        }
+        if (!r.ok) {
+          throw new Error(String(r.status));
+        }
+        return r.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("job");
+        if (!fresh) {
+          window.location.reload();
+          return;
+        }
+        job.innerHTML = fresh.innerHTML;
+        if (fresh.hasAttribute("data-running")) {
+          window.setTimeout(poll, 2000);
+        } else {
+          job.removeAttribute("data-running");
+        }
+      })
+      .catch(function () { window.setTimeout(poll, 5000); });
+  };
+  window.setTimeout(poll, 2000);
+})();
