@@ -1713,7 +1713,7 @@ async fn export(state: &Arc<UiState>, job: &Job) -> Result<Made, String> {
             }
             let view = state
                 .views
-                .get(state, job.key)
+                .get_observed(state, job.key, progress)
                 .await
                 .map_err(|e| why(e.into()))?;
             progress.step("writing the report", 0);

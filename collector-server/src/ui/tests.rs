@@ -712,3 +712,32 @@ fn a_trend_line_leaves_gaps_where_a_day_has_no_value() {
     assert_eq!(r.last_point(), None);
     assert_eq!(r.trend_text(), "");
 }
+
+#[tokio::test]
+async fn an_evaluation_a_job_waits_for_reports_its_progress_and_a_kept_one_none() {
+    let ui = ui().await;
+    reported(&ui).await;
+    let key = view::Key {
+        at: None,
+        period_days: 0,
+    };
+    let p = crate::report::Progress::observed();
+    let v = ui
+        .state
+        .views
+        .get_observed(&ui.state, key, &p)
+        .await
+        .unwrap();
+    assert_eq!(v.report.summary.hosts_in_scope, 3);
+    assert_eq!(p.snapshot(), ("verifying envelopes".to_owned(), 3, 3));
+    // Kept: nothing evaluated, nothing reported.
+    let again = crate::report::Progress::observed();
+    let w = ui
+        .state
+        .views
+        .get_observed(&ui.state, key, &again)
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&v, &w));
+    assert_eq!(again.snapshot(), (String::new(), 0, 0));
+}

@@ -254,7 +254,11 @@ pub async fn fill(state: &UiState) -> Result<usize, ReportError> {
                 at: Some(*end),
                 period_days: 0,
             };
-            DayCounts::of(&evaluate(state, key).await?.0)
+            DayCounts::of(
+                &evaluate(state, key, &crate::report::Progress::quiet())
+                    .await?
+                    .0,
+            )
         };
         let json = serde_json::to_string(&counts)
             .map_err(|e| ReportError::Invalid(format!("encoding day counts: {e}")))?;

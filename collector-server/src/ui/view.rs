@@ -116,12 +116,13 @@ impl Views {
         state: &UiState,
         key: Key,
         generation: u64,
+        progress: &Progress,
     ) -> Result<Arc<View>, ReportError> {
         let _one = self.building.lock().await;
         if let Some((v, true)) = self.lookup(key, generation) {
             return Ok(v);
         }
-        let view = Arc::new(build_view(state, key).await?);
+        let view = Arc::new(build_view(state, key, progress).await?);
         self.keep(key, generation, &view);
         Ok(view)
     }
@@ -130,6 +131,17 @@ impl Views {
     /// one is built behind it (stale while revalidating); only the first request for
     /// a key, or the first after a waiver changed here, waits for the evaluation.
     pub async fn get(&self, state: &Arc<UiState>, key: Key) -> Result<Arc<View>, ReportError> {
+        self.get_observed(state, key, &Progress::quiet()).await
+    }
+
+    /// [`Views::get`], an evaluation this request waits for reported to `progress`
+    /// (an export job's).
+    pub async fn get_observed(
+        &self,
+        state: &Arc<UiState>,
+        key: Key,
+        progress: &Progress,
+    ) -> Result<Arc<View>, ReportError> {
         let generation = self.generation.load(Ordering::SeqCst);
         match self.lookup(key, generation) {
             Some((v, true)) => Ok(v),
@@ -137,7 +149,8 @@ impl Views {
                 if !self.refreshing.swap(true, Ordering::SeqCst) {
                     let state = Arc::clone(state);
                     tokio::spawn(async move {
-                        if let Err(e) = state.views.rebuild(&state, key, generation).await {
+                        let quiet = Progress::quiet();
+                        if let Err(e) = state.views.rebuild(&state, key, generation, &quiet).await {
                             tracing::warn!(error = %e, "dashboard: refreshing a view");
                         }
                         state.views.refreshing.store(false, Ordering::SeqCst);
@@ -145,7 +158,7 @@ impl Views {
                 }
                 Ok(v)
             }
-            None => self.rebuild(state, key, generation).await,
+            None => self.rebuild(state, key, generation, progress).await,
         }
     }
 
@@ -187,16 +200,20 @@ pub fn options(state: &UiState, key: Key) -> Options {
 }
 
 /// Evaluates the fleet as `key` says (what the reports of that date or period say).
-pub async fn evaluate(state: &UiState, key: Key) -> Result<(FleetReport, Options), ReportError> {
+pub async fn evaluate(
+    state: &UiState,
+    key: Key,
+    progress: &Progress,
+) -> Result<(FleetReport, Options), ReportError> {
     let opts = options(state, key);
-    let gathered = gather(&state.stores, &state.catalog, &opts, &Progress::quiet()).await?;
+    let gathered = gather(&state.stores, &state.catalog, &opts, progress).await?;
     let report = build(&state.catalog, &gathered, &opts, &|_| {});
     Ok((report, opts))
 }
 
-async fn build_view(state: &UiState, key: Key) -> Result<View, ReportError> {
+async fn build_view(state: &UiState, key: Key, progress: &Progress) -> Result<View, ReportError> {
     let started = Instant::now();
-    let (report, opts) = evaluate(state, key).await?;
+    let (report, opts) = evaluate(state, key, progress).await?;
     let by_agent = report
         .hosts
         .iter()
