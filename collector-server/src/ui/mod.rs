@@ -63,6 +63,10 @@ const SIGN_IN_PER_CLIENT: (f64, u32) = (1.0 / 3.0, 20);
 /// Sign-in attempts per account name: a burst of 5, then one a minute.
 const SIGN_IN_PER_ACCOUNT: (f64, u32) = (1.0 / 60.0, 5);
 
+/// How long a page waits for the first evaluation of its date (seconds on a large
+/// fleet) before it answers with how far it is, and loads again.
+pub const EVALUATION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Everything the dashboard's handlers share.
 pub struct UiState {
     pub stores: Stores,
@@ -77,6 +81,9 @@ pub struct UiState {
     /// The export jobs of this collector.
     pub jobs: jobs::Jobs,
     pub views: Views,
+    /// How long a page waits for the first evaluation of its date before it shows how
+    /// far that evaluation is instead ([`EVALUATION_WAIT`]).
+    pub evaluation_wait: std::time::Duration,
     /// The overview trend's day counts, and what counts them in the background.
     pub trend: trend::Filler,
     /// Period downloads are made up to this many host-days (`pages::MAX_PERIOD_HOST_DAYS`).
@@ -104,6 +111,7 @@ impl UiState {
             scratch,
             jobs: jobs::Jobs::default(),
             views: Views::default(),
+            evaluation_wait: EVALUATION_WAIT,
             max_period_host_days: pages::MAX_PERIOD_HOST_DAYS,
             per_client: KeyedLimiter::new(SIGN_IN_PER_CLIENT.0, SIGN_IN_PER_CLIENT.1),
             per_account: KeyedLimiter::new(SIGN_IN_PER_ACCOUNT.0, SIGN_IN_PER_ACCOUNT.1),
@@ -230,6 +238,12 @@ pub enum Refusal {
     BadRequest(String),
     /// Too many at once (429), and what to do.
     Busy(String),
+    /// The evaluation the page needs is still under way: how far it is (a page that
+    /// loads again by itself).
+    Evaluating {
+        at: Option<Millis>,
+        e: view::Evaluating,
+    },
     Internal,
 }
 
@@ -248,6 +262,7 @@ impl IntoResponse for Refusal {
             Refusal::Busy(why) => {
                 pages::message(StatusCode::TOO_MANY_REQUESTS, "Too many downloads", &why)
             }
+            Refusal::Evaluating { at, e } => pages::evaluating(at, &e),
             Refusal::Internal => pages::message(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::jobs::{
     Busy, Job, Jobs, KEEP_MS, Kind, MAX_RUNNING, MAX_RUNNING_PER_USER, Made, Outcome,
 };
-use super::view::{Key, View};
+use super::view::{Got, Key, View};
 use super::{Refusal, UiState, client_ip, poster, viewer};
 use crate::accounts::{self, Viewer};
 use crate::evaluate::State as Verdict;
@@ -150,7 +150,14 @@ async fn date_view(state: &Arc<UiState>, key: Key) -> Result<Arc<View>, Refusal>
         at: key.at,
         period_days: 0,
     };
-    Ok(state.views.get(state, plain).await?)
+    match state
+        .views
+        .get_within(state, plain, state.evaluation_wait)
+        .await?
+    {
+        Got::Ready(v) => Ok(v),
+        Got::Evaluating(e) => Err(Refusal::Evaluating { at: key.at, e }),
+    }
 }
 
 /// Why a download over `key`'s period is refused (more than [`MAX_PERIOD_HOST_DAYS`]
@@ -159,7 +166,11 @@ async fn period_too_large(state: &Arc<UiState>, key: Key) -> Result<Option<Strin
     if key.period_days == 0 {
         return Ok(None);
     }
-    let view = date_view(state, key).await?;
+    let plain = Key {
+        at: key.at,
+        period_days: 0,
+    };
+    let view = state.views.get(state, plain).await?;
     let hosts = view.report.summary.hosts_in_scope;
     let host_days = hosts.saturating_mul(key.period_days as usize);
     Ok((host_days > state.max_period_host_days).then(|| {
@@ -255,6 +266,30 @@ struct MessagePage {
     nav: Option<Nav>,
     title: String,
     text: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/evaluating.html")]
+struct EvaluatingPage {
+    nav: Option<Nav>,
+    when: String,
+    step: String,
+    done: usize,
+    total: usize,
+    seconds: u64,
+}
+
+/// The page shown while the evaluation a page needs is under way: it loads again by
+/// itself (a script, or a refresh without one) until the page can be shown.
+pub fn evaluating(at: Option<Millis>, e: &super::view::Evaluating) -> Response {
+    render(&EvaluatingPage {
+        nav: None,
+        when: at.map_or_else(|| "now".to_owned(), |t| format!("as of {}", short_time(t))),
+        step: e.step.clone(),
+        done: e.done,
+        total: e.total,
+        seconds: e.elapsed.as_secs(),
+    })
 }
 
 /// A page that only says something (errors, refusals).

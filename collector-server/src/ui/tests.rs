@@ -40,6 +40,12 @@ async fn ui() -> Ui {
         attest_proto::SigningKey::from_bytes(&[7; 32]),
         dir.path().to_path_buf(),
     );
+    // Pages wait for their evaluation here (a loaded test machine is slow); the
+    // page shown while one is under way has its own test.
+    let state = UiState {
+        evaluation_wait: std::time::Duration::from_secs(60),
+        ..state
+    };
     Ui {
         state: Arc::new(state),
         clock,
@@ -740,4 +746,53 @@ async fn an_evaluation_a_job_waits_for_reports_its_progress_and_a_kept_one_none(
         .unwrap();
     assert!(Arc::ptr_eq(&v, &w));
     assert_eq!(again.snapshot(), (String::new(), 0, 0));
+}
+
+#[tokio::test]
+async fn a_page_whose_evaluation_is_under_way_says_how_far_it_is_then_shows() {
+    let mut ui = ui().await;
+    reported(&ui).await;
+    let cookie = ui.sign_in("ada").await;
+    Arc::get_mut(&mut ui.state).unwrap().evaluation_wait = std::time::Duration::ZERO;
+    // Hold the evaluation lock, as a long evaluation would.
+    let held = ui.state.views.exclusive().await;
+    for path in [
+        "/ui/",
+        "/ui/hosts",
+        "/ui/controls/8.24",
+        "/ui/?as_of=2026-09-01&period=7",
+    ] {
+        let page = ui.get(path, Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.contains("Evaluating the fleet"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains("data-evaluating"), "{path}");
+        assert!(
+            page.body.contains("waiting for another evaluation to end"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains("http-equiv=\"refresh\""), "{path}");
+    }
+    // One evaluation per date however many pages ask.
+    assert_eq!(ui.state.views.pending_count(), 2);
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = ui.get("/ui/", Some(&cookie)).await;
+        if page.body.contains("Fleet overview") {
+            assert!(page.body.contains("hosts in scope"));
+            break;
+        }
+        assert!(page.body.contains("Evaluating the fleet"), "{}", page.body);
+        assert!(std::time::Instant::now() < deadline, "never shown");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Kept now: shown at once, even with no wait at all.
+    let page = ui.get("/ui/hosts", Some(&cookie)).await;
+    assert!(page.body.contains("Hosts"), "{}", page.body);
+    assert!(!page.body.contains("data-evaluating"));
 }

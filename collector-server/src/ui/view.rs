@@ -9,6 +9,10 @@
 //! through this collector drops every view at once (the next page waits for the new
 //! state); one changed through another collector on the same database shows within
 //! those times. One view is built at a time.
+//!
+//! That first evaluation of a date runs in the background ([`Views::get_within`]): a
+//! page waits for it a moment, then answers with how far it is and loads again, so no
+//! request is held for the seconds a large fleet's evaluation takes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +70,34 @@ pub struct Views {
     building: tokio::sync::Mutex<()>,
     /// A background rebuild is under way.
     refreshing: std::sync::atomic::AtomicBool,
+    /// First evaluations of a key under way that pages do not wait for to the end.
+    pending: std::sync::Mutex<HashMap<(Key, u64), Arc<Pending>>>,
+}
+
+/// A first evaluation under way in the background.
+struct Pending {
+    progress: Progress,
+    started: Instant,
+    done: tokio::sync::watch::Receiver<bool>,
+    /// Why it failed, when it did.
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+/// What a page gets: the view, or how far its first evaluation is.
+pub enum Got {
+    Ready(Arc<View>),
+    Evaluating(Evaluating),
+}
+
+/// A first evaluation still under way when the page's wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluating {
+    /// Its current step (empty: waiting for another evaluation to end).
+    pub step: String,
+    pub done: usize,
+    pub total: usize,
+    /// Since it started.
+    pub elapsed: Duration,
 }
 
 impl Views {
@@ -162,19 +194,100 @@ impl Views {
         }
     }
 
-    /// Builds the view of now in the background (at start, so the first page is
-    /// fast).
-    pub fn warm(state: &Arc<UiState>) {
-        let state = Arc::clone(state);
-        tokio::spawn(async move {
-            let key = Key {
-                at: None,
-                period_days: 0,
-            };
-            if let Err(e) = state.views.get(&state, key).await {
-                tracing::warn!(error = %e, "dashboard: building the first view");
-            }
+    /// The view for `key` if it is kept (as [`Views::get`]); else its first
+    /// evaluation, started in the background unless it is under way already, waited
+    /// for at most `wait`: a page answers at once with how far it is rather than
+    /// holding the request for the whole evaluation (seconds on a large fleet).
+    pub async fn get_within(
+        &self,
+        state: &Arc<UiState>,
+        key: Key,
+        wait: Duration,
+    ) -> Result<Got, ReportError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if self.lookup(key, generation).is_some() {
+            return Ok(Got::Ready(self.get(state, key).await?));
+        }
+        let pending = self.start(state, key, generation);
+        let mut done = pending.done.clone();
+        let finished = tokio::time::timeout(wait, done.wait_for(|d| *d))
+            .await
+            .is_ok();
+        if !finished {
+            let (step, done, total) = pending.progress.snapshot();
+            return Ok(Got::Evaluating(Evaluating {
+                step,
+                done,
+                total,
+                elapsed: pending.started.elapsed(),
+            }));
+        }
+        if let Some(why) = pending.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(ReportError::Invalid(why));
+        }
+        match self.lookup(key, generation) {
+            Some((v, _)) => Ok(Got::Ready(v)),
+            // Made and dropped again at once (a waiver changed, or many dates asked
+            // for): wait for it here.
+            None => Ok(Got::Ready(self.get(state, key).await?)),
+        }
+    }
+
+    /// First evaluations under way.
+    #[cfg(test)]
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().map_or(0, |p| p.len())
+    }
+
+    /// The first evaluation of `key` under way, started if it is not.
+    fn start(&self, state: &Arc<UiState>, key: Key, generation: u64) -> Arc<Pending> {
+        let Ok(mut pending) = self.pending.lock() else {
+            // A poisoned map: evaluate without sharing (never expected).
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            return Arc::new(Pending {
+                progress: Progress::observed(),
+                started: Instant::now(),
+                done: rx,
+                failed: std::sync::Mutex::new(Some("the dashboard's state is broken".into())),
+            });
+        };
+        if let Some(p) = pending.get(&(key, generation)) {
+            return Arc::clone(p);
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let p = Arc::new(Pending {
+            progress: Progress::observed(),
+            started: Instant::now(),
+            done: rx,
+            failed: std::sync::Mutex::new(None),
         });
+        pending.insert((key, generation), Arc::clone(&p));
+        let (state, job) = (Arc::clone(state), Arc::clone(&p));
+        tokio::spawn(async move {
+            let views = &state.views;
+            if let Err(e) = views.rebuild(&state, key, generation, &job.progress).await {
+                tracing::warn!(error = %e, "dashboard: evaluating the fleet");
+                if let Ok(mut f) = job.failed.lock() {
+                    *f = Some(e.to_string());
+                }
+            }
+            if let Ok(mut pending) = views.pending.lock() {
+                pending.remove(&(key, generation));
+            }
+            let _ = tx.send(true);
+        });
+        p
+    }
+
+    /// Starts the evaluation of now in the background (at start, so that the first
+    /// page finds it made or under way).
+    pub fn warm(state: &Arc<UiState>) {
+        let key = Key {
+            at: None,
+            period_days: 0,
+        };
+        let generation = state.views.generation.load(Ordering::SeqCst);
+        state.views.start(state, key, generation);
     }
 }
 

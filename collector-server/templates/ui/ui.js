@@ -1,6 +1,6 @@
-// Attest dashboard: confirmation of destructive actions, and an export job's
-// progress updated in place. Every page works without it (a job's page then
-// reloads itself every 2 s).
+// Attest dashboard: confirmation of destructive actions, an export job's progress
+// updated in place, and a page whose evaluation is under way loaded again. Every page
+// works without it (those pages then reload themselves).
 "use strict";
 document.addEventListener("submit", function (ev) {
   var ask = ev.target.getAttribute("data-confirm");
@@ -44,3 +44,9 @@ document.addEventListener("submit", function (ev) {
   };
   window.setTimeout(poll, 2000);
 })();
+
+// A page whose evaluation is still under way: loaded again every second until the
+// collector shows it.
+if (document.querySelector("[data-evaluating]")) {
+  window.setTimeout(function () { window.location.reload(); }, 1000);
+}
