@@ -190,12 +190,18 @@ impl Filler {
     pub fn spawn(state: &Arc<UiState>) {
         let state = Arc::clone(state);
         tokio::spawn(async move {
+            // The first round is logged even when it had nothing to count: from then
+            // on the trend has every day it should.
+            let mut first = true;
             loop {
                 match fill(&state).await {
-                    Ok(n) if n > 0 => tracing::info!(days = n, "dashboard: trend days counted"),
+                    Ok(n) if n > 0 || first => {
+                        tracing::info!(days = n, "dashboard: trend days counted");
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "dashboard: counting trend days"),
                 }
+                first = false;
                 let _ = tokio::time::timeout(FILL_EVERY, state.trend.wake.notified()).await;
             }
         });
