@@ -10,8 +10,11 @@
 # same full 25-check report again and again; `realistic`, each agent's hourly history
 # (a 25-check report with a software inventory of 400 packages, a package upgraded
 # every 168 reports, a verdict changed every 720; agents start at hours spread over a
-# year), uploaded after each agent's first report as deltas against the report before
-# it, as the agent sends them, and prefilled with the same shape.
+# year) as the agent sends it: attest.report/v3 with the package list apart as an
+# inventory list (posted before the first report and after each upgrade), each report
+# after an agent's first as a delta against the report before it; prefilled with the
+# same shape; `realistic-inline`, the same history with the list inline in every
+# report (attest.report/v1, as before inventory lists).
 #
 # 1. `attest-loadgen prefill` stores PREFILL reports (default 1,000,000) of 10,000
 #    synthetic agents straight through the store (the server's batch write path, no

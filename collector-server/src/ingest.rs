@@ -74,13 +74,15 @@ pub fn prepare(
     agent_id: &str,
     key: &VerifyingKey,
 ) -> Result<Prepared, Rejection> {
-    Ok(prepare_naming_list(body, envelope, agent_id, key)?.0)
+    Ok(prepare_naming_list(body, None, envelope, agent_id, key)?.0)
 }
 
 /// [`prepare`], and the address of the inventory list the report names (v3), which
-/// the collector must hold before it stores the report.
+/// the collector must hold before it stores the report. `form` is the envelope's form
+/// when the caller has it already (a report sent by difference is rebuilt from it).
 pub fn prepare_naming_list(
     body: Bytes,
+    form: Option<Arc<Vec<u8>>>,
     envelope: &Envelope,
     agent_id: &str,
     key: &VerifyingKey,
@@ -98,7 +100,9 @@ pub fn prepare_naming_list(
     }
     let list = attest_proto::inventory::address_of(&report).map(str::to_owned);
     Ok((
-        Prepared::Ready(Box::new(pending_report(body, payload, report)?)),
+        Prepared::Ready(Box::new(pending_report_with_form(
+            body, form, payload, report,
+        )?)),
         list,
     ))
 }
@@ -110,6 +114,17 @@ pub fn prepare_naming_list(
 /// to bind to the agent's enrolled host.
 pub fn pending_report(
     body: Bytes,
+    payload: &[u8],
+    report: Report,
+) -> Result<PendingReport, Rejection> {
+    pending_report_with_form(body, None, payload, report)
+}
+
+/// [`pending_report`] with the envelope's form when the caller has it (else it is
+/// made here).
+pub fn pending_report_with_form(
+    body: Bytes,
+    form: Option<Arc<Vec<u8>>>,
     payload: &[u8],
     report: Report,
 ) -> Result<PendingReport, Rejection> {
@@ -141,6 +156,7 @@ pub fn pending_report(
         link: format!("{LINK_PREFIX}{payload_sha256}"),
         payload_sha256,
         leaf_hash: leaf_hash(&body),
+        form: form.unwrap_or_else(|| Arc::new(attest_proto::form::to_form(&body))),
         envelope: body,
         collected_at: report.collected_at.timestamp_millis(),
         results,

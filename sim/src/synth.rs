@@ -67,6 +67,31 @@ impl SynthAgent {
         self.sign_next(report)
     }
 
+    /// The next report of a realistic history as the agent sends it
+    /// (`attest.report/v3`): [`realistic_report`] of `hour` with its package list
+    /// moved out into an inventory list ([`attest_proto::inventory::split`]), signed.
+    /// Returns the envelope JSON and the list's canonical document. Advances the
+    /// chain.
+    pub fn next_realistic_v3(
+        &mut self,
+        hour: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<u8>, Vec<u8>), ProtoError> {
+        let (report, list) = realistic_report_v3(&self.agent_id, &self.host, hour, at)?;
+        Ok((self.sign_next(report)?, list))
+    }
+
+    /// The signed envelope of an inventory list document, as the agent posts it to
+    /// `/v1/inventory-lists`.
+    pub fn sign_list(&self, document: &[u8]) -> Result<Vec<u8>, ProtoError> {
+        Envelope::sign_payload(
+            attest_proto::inventory::INVENTORY_LIST_PAYLOAD_TYPE,
+            document,
+            &self.key,
+        )
+        .to_json()
+    }
+
     /// `report` stamped with the chain's `seq`/`prev` and signed: the envelope JSON.
     /// Advances the chain.
     pub fn sign_next(&mut self, mut report: Report) -> Result<Vec<u8>, ProtoError> {
@@ -149,8 +174,20 @@ pub enum Stream {
     /// An hourly history ([`realistic_report`]): the 25-check report with a software
     /// inventory of [`HISTORY_PACKAGES`] packages, its time moving every hour, a
     /// package upgraded every [`PACKAGE_EVERY`] reports, a verdict changed every
-    /// [`VERDICT_EVERY`] (the rates of `scripts/bench-history.sh`).
+    /// [`VERDICT_EVERY`] (the rates of `scripts/bench-history.sh`), sent as the agent
+    /// sends it: `attest.report/v3`, the package list apart as an inventory list
+    /// ([`realistic_report_v3`]), posted when it changes.
     Realistic,
+    /// The same history with the package list inline in every report
+    /// (`attest.report/v1`, as agents before inventory lists sent it).
+    RealisticInline,
+}
+
+impl Stream {
+    /// Whether the stream is an hourly history (sent by difference).
+    pub fn is_history(self) -> bool {
+        matches!(self, Stream::Realistic | Stream::RealisticInline)
+    }
 }
 
 impl std::str::FromStr for Stream {
@@ -159,7 +196,10 @@ impl std::str::FromStr for Stream {
         match s {
             "synthetic" => Ok(Stream::Synthetic),
             "realistic" => Ok(Stream::Realistic),
-            other => Err(format!("unknown stream {other:?}: synthetic or realistic")),
+            "realistic-inline" => Ok(Stream::RealisticInline),
+            other => Err(format!(
+                "unknown stream {other:?}: synthetic, realistic or realistic-inline"
+            )),
         }
     }
 }
@@ -302,6 +342,22 @@ pub fn realistic_report(agent_id: &str, host: &HostInfo, hour: u64, at: DateTime
     report
 }
 
+/// [`realistic_report`] as the agent sends it: `attest.report/v3`, its package list
+/// moved out into an inventory list. Returns the report and the list's canonical
+/// document (whose address the report names).
+pub fn realistic_report_v3(
+    agent_id: &str,
+    host: &HostInfo,
+    hour: u64,
+    at: DateTime<Utc>,
+) -> Result<(Report, Vec<u8>), ProtoError> {
+    let mut report = realistic_report(agent_id, host, hour, at);
+    let (_, document) = attest_proto::inventory::split(&mut report)?.ok_or_else(|| {
+        ProtoError::Internal("the realistic report has no package list to split".into())
+    })?;
+    Ok((report, document))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +398,48 @@ mod tests {
                 .map(|r| (r.check.clone(), r.status))
                 .collect(),
         )
+    }
+
+    /// The v3 stream is what the agent sends: the list moved out, its address in the
+    /// signed report, the statement valid, the list changing only with an upgrade,
+    /// and the envelope a fraction of the inline one.
+    #[test]
+    fn realistic_v3_names_its_list_and_changes_it_only_with_an_upgrade() {
+        let host = host(4);
+        let at: DateTime<Utc> = "2026-11-25T14:00:00Z".parse().unwrap();
+        let key = agent_key(9, 1);
+        let mut agent = SynthAgent::new(key.clone(), "agt_v3".into(), host.clone());
+        let mut inline = SynthAgent::new(key, "agt_v3".into(), host);
+        let mut documents = Vec::new();
+        for h in (PACKAGE_EVERY - 2)..(PACKAGE_EVERY + 2) {
+            let (json, document) = agent.next_realistic_v3(h, at).unwrap();
+            let envelope = Envelope::from_json(&json).unwrap();
+            let payload = envelope
+                .verified_payload(&agent.key.verifying_key())
+                .unwrap();
+            let statement = Statement::from_slice(payload).unwrap();
+            assert_eq!(statement.predicate.schema, attest_proto::REPORT_SCHEMA_V3);
+            assert_eq!(
+                attest_proto::inventory::address_of(&statement.predicate),
+                Some(attest_proto::inventory::address(&document).as_str())
+            );
+            let full = inline.next_realistic(h, at).unwrap();
+            assert!(
+                json.len() * 2 < full.len(),
+                "{} vs {}",
+                json.len(),
+                full.len()
+            );
+            documents.push(document);
+        }
+        assert_eq!(documents[0], documents[1]);
+        assert_ne!(
+            documents[1], documents[2],
+            "the upgrade at hour {PACKAGE_EVERY}"
+        );
+        assert_eq!(documents[2], documents[3]);
+        let list = attest_proto::inventory::InventoryList::from_slice(&documents[0]).unwrap();
+        assert_eq!(list.packages.len(), HISTORY_PACKAGES);
     }
 
     #[test]

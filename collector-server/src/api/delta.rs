@@ -82,9 +82,9 @@ impl BaseCache {
         }
     }
 
-    /// Keeps `envelope` (acknowledged as the agent's `seq`) as the agent's base.
-    pub fn remember(&self, agent_id: &str, seq: u64, payload_sha256: &str, envelope: &[u8]) {
-        let form = to_form(envelope);
+    /// Keeps the envelope whose [form](to_form) is `form` (acknowledged as the
+    /// agent's `seq`) as the agent's base.
+    pub fn remember(&self, agent_id: &str, seq: u64, payload_sha256: &str, form: Arc<Vec<u8>>) {
         if form.len() > self.budget {
             return;
         }
@@ -94,7 +94,7 @@ impl BaseCache {
         let entry = Entry {
             seq,
             payload_sha256: payload_sha256.to_owned(),
-            form: Arc::new(form),
+            form,
         };
         let added = entry.form.len();
         match inner.by_agent.insert(agent_id.to_owned(), entry) {
@@ -190,14 +190,15 @@ async fn base_form(state: &AppState, base: &DeltaBase) -> Result<Arc<Vec<u8>>, A
     Ok(form)
 }
 
-/// The envelope a delta body rebuilds to, at most `limit` bytes, and the room it
-/// takes in the collector's body-memory budget (held as long as the envelope is).
+/// The envelope a delta body rebuilds to, at most `limit` bytes, its form, and the
+/// room it takes in the collector's body-memory budget (held as long as the envelope
+/// is).
 pub async fn expand(
     state: &AppState,
     base: &DeltaBase,
     body: &[u8],
     limit: usize,
-) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), ApiError> {
+) -> Result<(Vec<u8>, Arc<Vec<u8>>, Option<OwnedSemaphorePermit>), ApiError> {
     let dictionary = base_form(state, base).await?;
     let max = limit.saturating_add(FORM_OVERHEAD) as u64;
     // What the frame declares counts against the budget like a body of that size.
@@ -239,7 +240,7 @@ pub async fn expand(
             ),
         ));
     }
-    Ok((envelope, permit))
+    Ok((envelope, Arc::new(form), permit))
 }
 
 /// Whether the cache holds `base` (for tests).
@@ -264,15 +265,15 @@ mod tests {
     fn the_cache_keeps_one_base_per_agent_within_its_budget() {
         let cache = BaseCache::with_budget(3_000);
         let sha = "ab".repeat(32);
-        cache.remember("agt_a", 1, &sha, &[b'x'; 1_000]);
-        cache.remember("agt_a", 2, &sha, &[b'y'; 1_000]);
+        cache.remember("agt_a", 1, &sha, Arc::new(vec![b'x'; 1_001]));
+        cache.remember("agt_a", 2, &sha, Arc::new(vec![b'y'; 1_001]));
         assert!(!cache_holds(&cache, &base("agt_a", 1)), "replaced by seq 2");
         assert!(cache_holds(&cache, &base("agt_a", 2)));
         assert!(!cache_holds(&cache, &base("agt_b", 2)));
-        cache.remember("agt_b", 1, &sha, &[b'z'; 1_000]);
+        cache.remember("agt_b", 1, &sha, Arc::new(vec![b'z'; 1_001]));
         assert!(cache.bytes() <= 3_000);
         // A third agent pushes out the oldest one.
-        cache.remember("agt_c", 1, &sha, &[b'w'; 1_000]);
+        cache.remember("agt_c", 1, &sha, Arc::new(vec![b'w'; 1_001]));
         assert!(cache.bytes() <= 3_000, "{}", cache.bytes());
         assert!(!cache_holds(&cache, &base("agt_a", 2)));
         assert!(cache_holds(&cache, &base("agt_b", 1)));
@@ -282,7 +283,7 @@ mod tests {
         other.payload_sha256 = "cd".repeat(32);
         assert!(!cache_holds(&cache, &other));
         // Larger than the whole budget: not kept.
-        cache.remember("agt_d", 1, &sha, &[b'v'; 4_000]);
+        cache.remember("agt_d", 1, &sha, Arc::new(vec![b'v'; 4_000]));
         assert!(!cache_holds(&cache, &base("agt_d", 1)));
     }
 

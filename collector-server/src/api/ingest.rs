@@ -128,16 +128,15 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
     let bytes = read_body(state, body, state.body_limit).await?;
     // A report sent by difference becomes the exact envelope first; from there on
     // ingest is the same.
-    let (bytes, base, _room) = if delta::is_delta(headers) {
+    let (bytes, form, base, _room) = if delta::is_delta(headers) {
         state.metrics.upload(Encoding::Delta, bytes.len());
         let base = delta::named_base(headers)?;
-        let (envelope, room) = delta::expand(state, &base, &bytes, state.body_limit).await?;
-        (bytes::Bytes::from(envelope), Some(base), room)
+        let (envelope, form, room) = delta::expand(state, &base, &bytes, state.body_limit).await?;
+        (bytes::Bytes::from(envelope), Some(form), Some(base), room)
     } else {
         state.metrics.upload(Encoding::Full, bytes.len());
-        (bytes, None, None)
+        (bytes, None, None, None)
     };
-    let wire = bytes.clone();
     let envelope = decode(&bytes)?;
 
     // The signer's enrolled key, by key id (before anything looks inside the payload).
@@ -186,7 +185,7 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         return Err(e);
     }
 
-    let pending = match prepare_naming_list(bytes, &envelope, &agent_id, &key)? {
+    let pending = match prepare_naming_list(bytes, form, &envelope, &agent_id, &key)? {
         (Prepared::Ready(p), list) => {
             super::inventory::require_list(state, list.as_deref()).await?;
             *p
@@ -206,6 +205,7 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         }
     };
     let seq = pending.seq;
+    let form = Arc::clone(&pending.form);
     let receipt = match state.writer.submit(pending).await? {
         IngestOutcome::Stored(r) => {
             tracing::debug!(agent_id = %r.agent_id, seq, log_index = r.log_index, "report stored");
@@ -219,7 +219,7 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         &receipt.agent_id,
         receipt.seq,
         &receipt.payload_sha256,
-        &wire,
+        form,
     );
     Ok(receipt)
 }

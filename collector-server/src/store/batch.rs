@@ -25,6 +25,7 @@
 //!   refusal records a `conflict_quota_reached` event and an audit entry.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use attest_proto::{
@@ -65,6 +66,9 @@ pub struct PendingReport {
     pub payload_sha256: String,
     /// The request body, verbatim.
     pub envelope: Bytes,
+    /// The envelope's [form](codec::to_form), made once per report: the writer
+    /// compresses it, the delta-base cache of the API keeps it.
+    pub form: Arc<Vec<u8>>,
     pub leaf_hash: Hash,
     pub collected_at: Millis,
     pub results: Vec<FlatResult>,
@@ -252,7 +256,11 @@ enum KeyState {
     /// No usable keyframe: the next report stored is one.
     None,
     /// Deltas are made against the keyframe at `seq`.
-    Known { seq: i64, index: i64, form: Vec<u8> },
+    Known {
+        seq: i64,
+        index: i64,
+        form: Arc<Vec<u8>>,
+    },
 }
 
 struct AgentState {
@@ -369,7 +377,7 @@ async fn encode<T: BatchTx>(
     next: bool,
     becomes_head: bool,
 ) -> Result<Encoded, StoreError> {
-    let form = codec::to_form(&r.envelope);
+    let form = &r.form;
     if next {
         if matches!(st.key, KeyState::Unknown) {
             st.key = KeyState::None;
@@ -381,7 +389,7 @@ async fn encode<T: BatchTx>(
                         st.key = KeyState::Known {
                             seq: k.seq,
                             index: k.log_index,
-                            form: base,
+                            form: Arc::new(base),
                         }
                     }
                     Err(e) => tracing::warn!(
@@ -400,15 +408,15 @@ async fn encode<T: BatchTx>(
         } = &st.key
             && r.seq.saturating_sub(*seq) < KEYFRAME_INTERVAL
         {
-            return codec::delta(*index, base, &form);
+            return codec::delta(*index, base, form);
         }
     }
-    let key = codec::keyframe(&form)?;
+    let key = codec::keyframe(form)?;
     if becomes_head {
         st.key = KeyState::Known {
             seq: r.seq,
             index,
-            form,
+            form: Arc::clone(form),
         };
     }
     Ok(key)

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use attest_agent::delta::DeltaSender;
 use attest_collector::ingest::pending_report;
-use attest_collector::store::{self, EnrollOutcome, NewAgent, NewEnrollToken, PendingReport};
+use attest_collector::store::{
+    self, EnrollOutcome, NewAgent, NewEnrollToken, NewInventoryList, PendingReport,
+};
 use attest_proto::form::{DELTA_ACCEPT_HEADER, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use attest_proto::{EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid};
 use attest_sim::client::Client;
@@ -277,6 +279,9 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 struct Upload {
     full: Bytes,
     delta: Option<(String, Bytes)>,
+    /// The signed inventory list to post before the report (v3: the first report of
+    /// the agent, and each one whose package list changed).
+    list: Option<Bytes>,
 }
 
 /// What a lane of `run` measured.
@@ -287,6 +292,7 @@ struct Tally {
     wire: Vec<u32>,
     deltas: u64,
     fallbacks: u64,
+    lists: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -374,14 +380,30 @@ async fn run(
                                 reports.push(Upload {
                                     full: Bytes::from(a.next_envelope(at)?),
                                     delta: None,
+                                    list: None,
                                 });
                             }
                         }
-                        Stream::Realistic => {
+                        Stream::Realistic | Stream::RealisticInline => {
                             let start = history_start(seed, *i);
                             let mut sender = DeltaSender::in_memory(&a.agent_id);
+                            let mut last_list: Option<Vec<u8>> = None;
                             for k in 0..per_agent {
-                                let envelope = a.next_realistic(start + k as u64, history_at(k))?;
+                                let hour = start + k as u64;
+                                let (envelope, list) = if stream == Stream::Realistic {
+                                    let (envelope, document) =
+                                        a.next_realistic_v3(hour, history_at(k))?;
+                                    let list = if last_list.as_ref() == Some(&document) {
+                                        None
+                                    } else {
+                                        let signed = Bytes::from(a.sign_list(&document)?);
+                                        last_list = Some(document);
+                                        Some(signed)
+                                    };
+                                    (envelope, list)
+                                } else {
+                                    (a.next_realistic(hour, history_at(k))?, None)
+                                };
                                 let delta = sender
                                     .encode(&envelope)
                                     .map(|(base, body)| (base, Bytes::from(body)));
@@ -389,6 +411,7 @@ async fn run(
                                 reports.push(Upload {
                                     full: Bytes::from(envelope),
                                     delta,
+                                    list,
                                 });
                             }
                         }
@@ -468,6 +491,25 @@ async fn run(
                         .as_ref()
                         .filter(|_| takes_deltas && previous_acked);
                     let mut wire = 0usize;
+                    if let Some(list) = &upload.list {
+                        // As the agent does: the list first, then the report naming it.
+                        tally.lists += 1;
+                        wire += list.len();
+                        match conn
+                            .send(Method::POST, "/v1/inventory-lists", None, Some(list.clone()))
+                            .await
+                        {
+                            Ok(resp) if resp.status == 200 => {}
+                            Ok(resp) => tally.errors.push((
+                                resp.status.as_u16(),
+                                format!("list: {}", resp.error_code().unwrap_or_default()),
+                            )),
+                            Err(e) => {
+                                tally.errors.push((0, format!("list: {e}")));
+                                conn = client.connect().await?;
+                            }
+                        }
+                    }
                     let mut answer = match delta {
                         Some((base, body)) => {
                             tally.deltas += 1;
@@ -525,7 +567,7 @@ async fn run(
     let mut latencies = Vec::with_capacity(total);
     let mut wire = Vec::with_capacity(total);
     let mut errors = Vec::new();
-    let (mut deltas, mut fallbacks) = (0u64, 0u64);
+    let (mut deltas, mut fallbacks, mut lists) = (0u64, 0u64, 0u64);
     for w in workers {
         let t = w.await??;
         latencies.extend(t.latencies);
@@ -533,6 +575,7 @@ async fn run(
         errors.extend(t.errors);
         deltas += t.deltas;
         fallbacks += t.fallbacks;
+        lists += t.lists;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let after = collector_pid.and_then(proc_stats);
@@ -565,14 +608,17 @@ async fn run(
         wire.iter().map(|&b| u64::from(b)).sum::<u64>() as f64 / wire.len().max(1) as f64;
     let wire_pct = |p: f64| percentile(&wire, p) * 1000.0;
     println!(
-        "wire bytes/upload   mean {wire_mean:.0} B, p50 {:.0} B, p99 {:.0} B (body of accepted uploads, a fallback counted in full)",
+        "wire bytes/upload   mean {wire_mean:.0} B, p50 {:.0} B, p99 {:.0} B (body of accepted uploads, a fallback counted in full, an inventory list posted before counted with its report)",
         wire_pct(0.5),
         wire_pct(0.99)
     );
-    if stream == Stream::Realistic {
+    if stream.is_history() {
         println!(
             "deltas sent         {deltas} ({fallbacks} sent again in full after delta_base_unknown)"
         );
+    }
+    if stream == Stream::Realistic {
+        println!("inventory lists     {lists} posted (before the report naming each)");
     }
     if let (Some((hwm, rss, cpu0)), Some((_, _, cpu1))) = (before, after) {
         println!(
@@ -756,7 +802,9 @@ async fn prefill(
     );
 
     // A generator thread signs batches while the store writes the previous one.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PendingReport>>(4);
+    // Each batch goes with the inventory lists its reports name that no batch before
+    // it carried (stored first, as the collector holds a list before a report names it).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<NewInventoryList>, Vec<PendingReport>)>(4);
     let at = wall_clock();
     let per_agent = n_reports.div_ceil(n_agents);
     let history_at = at - chrono::Duration::hours(i64::try_from(per_agent).unwrap_or(0) + 1);
@@ -765,6 +813,8 @@ async fn prefill(
     let generator = std::thread::spawn(move || -> anyhow::Result<()> {
         let mut sent = 0u64;
         let mut next = 0usize;
+        let mut lists_seen = std::collections::HashSet::new();
+        let mut lists = Vec::new();
         while sent < n_reports {
             let want = batch.min(usize::try_from(n_reports - sent).unwrap_or(batch));
             let mut out = Vec::with_capacity(want);
@@ -776,20 +826,35 @@ async fn prefill(
                         break;
                     };
                     next += 1;
+                    // Report k of the agent's history, collected k hours after the
+                    // history's first (which is `per_agent` hours ago).
+                    let k = a.chain.next_seq.saturating_sub(1);
+                    let when = history_at + chrono::Duration::hours(i64::try_from(k).unwrap_or(0));
                     let mut report = match stream {
                         Stream::Synthetic => attest_sim::synth::report(&a.agent_id, &a.host, at),
+                        Stream::RealisticInline => attest_sim::synth::realistic_report(
+                            &a.agent_id,
+                            &a.host,
+                            *start + k,
+                            when,
+                        ),
                         Stream::Realistic => {
-                            // Report k of the agent's history, collected k hours after
-                            // the history's first (which is `per_agent` hours ago).
-                            let k = a.chain.next_seq.saturating_sub(1);
-                            let when =
-                                history_at + chrono::Duration::hours(i64::try_from(k).unwrap_or(0));
-                            attest_sim::synth::realistic_report(
+                            let (report, document) = attest_sim::synth::realistic_report_v3(
                                 &a.agent_id,
                                 &a.host,
                                 *start + k,
                                 when,
-                            )
+                            )?;
+                            let address = attest_proto::inventory::address(&document);
+                            if lists_seen.insert(address.clone()) {
+                                lists.push(NewInventoryList {
+                                    address,
+                                    agent_id: a.agent_id.clone(),
+                                    document,
+                                    received_at: when.timestamp_millis(),
+                                });
+                            }
+                            report
                         }
                     };
                     a.chain.stamp(&mut report);
@@ -806,7 +871,7 @@ async fn prefill(
                 }
             }
             sent += out.len() as u64;
-            if tx.blocking_send(out).is_err() {
+            if tx.blocking_send((std::mem::take(&mut lists), out)).is_err() {
                 break;
             }
         }
@@ -815,7 +880,10 @@ async fn prefill(
     let t = Instant::now();
     let mut stored = 0u64;
     let mut last = Instant::now();
-    while let Some(reports) = rx.recv().await {
+    while let Some((lists, reports)) = rx.recv().await {
+        for list in &lists {
+            store.put_inventory_list(list).await?;
+        }
         let outcomes = store
             .ingest_batch(&reports, wall_clock().timestamp_millis())
             .await?;
