@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use attest_proto::Evidence;
 use plist::{Dictionary, Value};
 
+use super::derive;
 use crate::checks::macos::prefs;
 use crate::checks::{Context, canonical_json, file_evidence, sha256};
 use crate::host::{Host, join_path};
@@ -150,8 +151,20 @@ fn first(dict: &Dictionary, key: &str) -> Option<String> {
     values(dict, key).into_iter().next()
 }
 
-/// Parses a user plist. `ShadowHashData` is not looked at.
+/// Parses a user plist, and proves or refutes the empty password of its
+/// `ShadowHashData` ([`verify_empty`]).
 pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
+    let (mut user, shadow) = parse_user_record(bytes, path)?;
+    if let Some(shadow) = shadow {
+        user.password = settle(&[shadow]).into_iter().next();
+    }
+    Ok(user)
+}
+
+/// Parses a user plist; the PBKDF2 record of its `ShadowHashData`, when it has a
+/// verifiable one, is returned beside it to be settled with the others (the
+/// user's `password` stays `unverifiable` until then).
+fn parse_user_record(bytes: &[u8], path: &str) -> Result<(User, Option<Shadow>), RecordError> {
     let dict = dict_of(bytes, path)?;
     let name = first(&dict, "name").ok_or(RecordError::NoName {
         path: path.to_owned(),
@@ -166,7 +179,8 @@ pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
     let hidden = first(&dict, "IsHidden")
         .map(|h| matches!(h.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
         .unwrap_or(false);
-    Ok(User {
+    let shadow = shadow_of(&dict);
+    let user = User {
         name,
         uid,
         gid: first(&dict, "gid").and_then(|g| g.trim().parse().ok()),
@@ -174,9 +188,10 @@ pub fn parse_user(bytes: &[u8], path: &str) -> Result<User, RecordError> {
         shell: first(&dict, "shell"),
         authentication_authority: values(&dict, "authentication_authority"),
         hidden,
-        password: shadow_kind(&dict),
+        password: shadow.as_ref().map(|_| PasswordKind::Unverifiable),
         path: path.to_owned(),
-    })
+    };
+    Ok((user, shadow.flatten()))
 }
 
 /// The entry of `ShadowHashData`'s inner plist that is checked.
@@ -214,93 +229,142 @@ impl PasswordKind {
     }
 }
 
-/// The kind of the password in a user plist's `ShadowHashData` (an array holding
-/// one data value, itself a binary plist), `None` without `ShadowHashData`.
-fn shadow_kind(dict: &Dictionary) -> Option<PasswordKind> {
+/// A verifiable `SALTED-SHA512-PBKDF2` record, held from the parse of its plist
+/// until [`settle`] has compared it; overwritten when dropped.
+struct Shadow {
+    salt: Vec<u8>,
+    iterations: u32,
+    entropy: Vec<u8>,
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        self.salt.fill(0);
+        self.entropy.fill(0);
+        std::hint::black_box(&self.entropy);
+    }
+}
+
+/// The PBKDF2 record of a user plist's `ShadowHashData` (an array holding one
+/// data value, itself a binary plist): `None` without `ShadowHashData`,
+/// `Some(None)` when it holds nothing verifiable.
+fn shadow_of(dict: &Dictionary) -> Option<Option<Shadow>> {
     let outer = dict.get("ShadowHashData")?;
     let inner = match outer {
         Value::Array(items) => items.iter().find_map(Value::as_data),
         Value::Data(d) => Some(d.as_slice()),
         _ => None,
     };
-    Some(inner.map_or(PasswordKind::Unverifiable, verify_empty))
+    Some(inner.and_then(shadow_record))
 }
 
-/// Whether the inner plist of `ShadowHashData` verifies the empty password:
-/// PBKDF2-HMAC-SHA512("", salt, iterations, 128) compared with `entropy` in
-/// constant time. The derived bytes are overwritten and dropped at once.
-///
-/// PBKDF2 derives its output in independent blocks of one hash length (RFC 8018,
-/// 5.2: block *i* depends on the password, the salt, the iterations and *i* only),
-/// so the first 64-byte block is derived and compared with the first 64 bytes of
-/// `entropy`; only when it matches (an empty password, or a forged record) is the
-/// second block derived and compared with the rest. A set password, the common
-/// case, costs half the work — tens of thousands of iterations per account are most
-/// of a Mac's collection time.
-pub fn verify_empty(inner: &[u8]) -> PasswordKind {
-    use subtle::ConstantTimeEq;
-    let Some(dict) = prefs::parse(inner).ok().and_then(Value::into_dictionary) else {
-        return PasswordKind::Unverifiable;
-    };
-    let Some(entry) = dict.get(PBKDF2_ENTRY).and_then(Value::as_dictionary) else {
-        return PasswordKind::Unverifiable;
-    };
-    let salt = entry.get("salt").and_then(Value::as_data);
-    let entropy = entry.get("entropy").and_then(Value::as_data);
+/// The salt, iterations (1 to [`MAX_ITERATIONS`]) and 128-byte entropy of the
+/// `SALTED-SHA512-PBKDF2` entry of an inner `ShadowHashData` plist.
+fn shadow_record(inner: &[u8]) -> Option<Shadow> {
+    let dict = prefs::parse(inner).ok().and_then(Value::into_dictionary)?;
+    let entry = dict.get(PBKDF2_ENTRY).and_then(Value::as_dictionary)?;
+    let salt = entry.get("salt").and_then(Value::as_data)?;
+    let entropy = entry.get("entropy").and_then(Value::as_data)?;
     let iterations = entry
         .get("iterations")
         .and_then(Value::as_unsigned_integer)
         .and_then(|i| u32::try_from(i).ok())
-        .filter(|i| (1..=MAX_ITERATIONS).contains(i));
-    let (Some(salt), Some(entropy), Some(iterations)) = (salt, entropy, iterations) else {
-        return PasswordKind::Unverifiable;
-    };
-    if entropy.len() != ENTROPY_BYTES {
-        return PasswordKind::Unverifiable;
-    }
-    let mut first = [0u8; FIRST_BLOCK];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(b"", salt, iterations, &mut first);
-    let mut empty: bool = first.ct_eq(&entropy[..FIRST_BLOCK]).into();
-    first.fill(0);
-    std::hint::black_box(&first);
-    if empty {
-        let mut second = pbkdf2_block(salt, iterations, 2);
-        empty = second.ct_eq(&entropy[FIRST_BLOCK..]).into();
-        second.fill(0);
-        std::hint::black_box(&second);
-    }
-    if empty {
-        PasswordKind::Empty
-    } else {
-        PasswordKind::Set
+        .filter(|i| (1..=MAX_ITERATIONS).contains(i))?;
+    (entropy.len() == ENTROPY_BYTES).then(|| Shadow {
+        salt: salt.to_vec(),
+        iterations,
+        entropy: entropy.to_vec(),
+    })
+}
+
+/// Whether the inner plist of `ShadowHashData` verifies the empty password:
+/// PBKDF2-HMAC-SHA512("", salt, iterations, 128) compared with `entropy` in
+/// constant time ([`settle`]). The derived bytes are overwritten and dropped at
+/// once.
+pub fn verify_empty(inner: &[u8]) -> PasswordKind {
+    match shadow_record(inner) {
+        Some(shadow) => settle(&[shadow])
+            .into_iter()
+            .next()
+            .unwrap_or(PasswordKind::Unverifiable),
+        None => PasswordKind::Unverifiable,
     }
 }
 
-/// Block `index` (from 1) of PBKDF2-HMAC-SHA512 with the empty password (RFC 8018,
-/// 5.2: `U1 = HMAC(P, S || INT(i))`, `Uj = HMAC(P, Uj-1)`, the block is their XOR).
-/// The `pbkdf2` crate derives blocks from the first on; this gives a later one
-/// alone. Tested against the crate's 128-byte output.
-fn pbkdf2_block(salt: &[u8], iterations: u32, index: u32) -> [u8; FIRST_BLOCK] {
-    use hmac::{Hmac, Mac};
-    // The empty key: any length is a valid HMAC key.
-    let keyed = <Hmac<sha2::Sha512> as hmac::digest::KeyInit>::new_from_slice(b"")
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    let mut mac = keyed.clone();
-    mac.update(salt);
-    mac.update(&index.to_be_bytes());
-    let mut u: [u8; FIRST_BLOCK] = mac.finalize().into_bytes().into();
-    let mut block = u;
-    for _ in 1..iterations {
-        let mut mac = keyed.clone();
-        mac.update(&u);
-        u = mac.finalize().into_bytes().into();
-        for (b, x) in block.iter_mut().zip(u.iter()) {
-            *b ^= x;
+/// Proves or refutes the empty password of every record at once, in their order.
+///
+/// PBKDF2 derives its output in independent blocks of one hash length (RFC 8018,
+/// 5.2: block *i* depends on the password, the salt, the iterations and *i* only;
+/// [`derive`]). Where one pass derives several blocks side by side (AVX-512), both
+/// blocks of every record are derived in one go and each 128-byte output compared
+/// whole. Elsewhere each record's first block is derived and compared with the
+/// first 64 bytes of `entropy`, and only a record that matches (an empty password,
+/// or a forged record) has its second block derived and compared with the rest: a
+/// set password, the common case, costs half the work. Either way the blocks are
+/// shared among the cores: tens of thousands of iterations per account are most of
+/// a Mac's collection time.
+fn settle(shadows: &[Shadow]) -> Vec<PasswordKind> {
+    use subtle::ConstantTimeEq;
+    fn job(s: &Shadow, index: u32) -> derive::Job<'_> {
+        derive::Job {
+            salt: &s.salt,
+            iterations: s.iterations,
+            index,
         }
     }
-    u.fill(0);
-    std::hint::black_box(&u);
-    block
+    let mut kinds = vec![PasswordKind::Set; shadows.len()];
+    if derive::lanes() > 1 {
+        let jobs: Vec<derive::Job<'_>> = shadows
+            .iter()
+            .flat_map(|s| [job(s, 1), job(s, 2)])
+            .collect();
+        let mut blocks = derive::blocks(&jobs);
+        for ((kind, shadow), pair) in kinds.iter_mut().zip(shadows).zip(blocks.chunks(2)) {
+            let (Some(one), Some(two)) = (pair.first(), pair.get(1)) else {
+                *kind = PasswordKind::Unverifiable;
+                continue;
+            };
+            let first: bool = one.ct_eq(&shadow.entropy[..FIRST_BLOCK]).into();
+            let second: bool = two.ct_eq(&shadow.entropy[FIRST_BLOCK..]).into();
+            if first & second {
+                *kind = PasswordKind::Empty;
+            }
+        }
+        wipe(&mut blocks);
+        return kinds;
+    }
+    let jobs: Vec<derive::Job<'_>> = shadows.iter().map(|s| job(s, 1)).collect();
+    let mut firsts = derive::blocks(&jobs);
+    let matched: Vec<usize> = firsts
+        .iter()
+        .zip(shadows)
+        .enumerate()
+        .filter(|(_, (block, s))| bool::from(block.ct_eq(&s.entropy[..FIRST_BLOCK])))
+        .map(|(i, _)| i)
+        .collect();
+    wipe(&mut firsts);
+    let second_jobs: Vec<derive::Job<'_>> = matched
+        .iter()
+        .filter_map(|&i| shadows.get(i).map(|s| job(s, 2)))
+        .collect();
+    let mut seconds = derive::blocks(&second_jobs);
+    for (&i, block) in matched.iter().zip(&seconds) {
+        if let (Some(kind), Some(s)) = (kinds.get_mut(i), shadows.get(i))
+            && bool::from(block.ct_eq(&s.entropy[FIRST_BLOCK..]))
+        {
+            *kind = PasswordKind::Empty;
+        }
+    }
+    wipe(&mut seconds);
+    kinds
+}
+
+/// Overwrites derived blocks before they are dropped.
+fn wipe(blocks: &mut [[u8; FIRST_BLOCK]]) {
+    for b in blocks.iter_mut() {
+        b.fill(0);
+    }
+    std::hint::black_box(&blocks);
 }
 
 /// Parses a group plist.
@@ -423,73 +487,46 @@ impl Directory {
     }
 }
 
-/// Reads every `*.plist` of a directory with `parse`; names are sorted. The files
-/// are read one after another and parsed on up to as many threads as the machine
-/// has cores: a user plist's parse proves or refutes the empty password with tens
-/// of thousands of PBKDF2 iterations, most of a Mac's collection time.
-fn read_records<T: Send>(
+/// Reads and parses every `*.plist` of a directory with `parse`; names are sorted.
+fn read_records<T>(
     host: &Host,
     dir: &str,
-    parse: impl Fn(&[u8], &str) -> Result<T, RecordError> + Sync,
+    parse: impl Fn(&[u8], &str) -> Result<T, RecordError>,
 ) -> Result<Vec<T>, String> {
     let names = host.list_dir(dir).map_err(|e| e.to_string())?;
-    let mut files = Vec::new();
+    let mut records = Vec::new();
     for name in names.iter().filter(|n| n.ends_with(".plist")) {
         let path = join_path(dir, name);
         let bytes = host.read(&path).map_err(|e| e.to_string())?;
-        files.push((path, bytes));
+        // The bytes (and any ShadowHashData in them) are dropped at once.
+        records.push(parse(&bytes, &path).map_err(|e| e.to_string())?);
     }
-    let parse_all = |files: &[(String, Vec<u8>)]| -> Vec<Result<T, String>> {
-        files
-            .iter()
-            .map(|(path, bytes)| parse(bytes, path).map_err(|e| e.to_string()))
-            .collect()
-    };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(files.len());
-    let parsed: Vec<Result<T, String>> = if workers < 2 {
-        parse_all(&files)
-    } else {
-        // A queue, not fixed shares: the costly records (those with a password) sit
-        // together in name order.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((path, bytes)) = files.get(i) else {
-                    return done;
-                };
-                done.push((i, parse(bytes, path).map_err(|e| e.to_string())));
-            }
-        };
-        let mut done: Vec<(usize, Result<T, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![(
-                            usize::MAX,
-                            Err(format!("{dir}: a record's parser panicked")),
-                        )]
-                    })
-                })
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, r)| r).collect()
-    };
-    // The bytes (and any ShadowHashData in them) are dropped with `files`.
-    parsed.into_iter().collect()
+    Ok(records)
 }
 
 /// Reads the local directory. Any user or group plist that cannot be read or
 /// parsed makes the whole directory unknown (it might be the record that decides).
+/// The users' passwords are settled together ([`settle`]): their PBKDF2 blocks are
+/// independent, so they share the cores (and a pass's lanes).
 pub fn read(host: &Host) -> Result<Directory, String> {
+    let records = read_records(host, USERS_DIR, parse_user_record)?;
+    let mut users = Vec::with_capacity(records.len());
+    let mut waiting = Vec::new();
+    let mut shadows = Vec::new();
+    for (user, shadow) in records {
+        if let Some(shadow) = shadow {
+            waiting.push(users.len());
+            shadows.push(shadow);
+        }
+        users.push(user);
+    }
+    for (i, kind) in waiting.into_iter().zip(settle(&shadows)) {
+        if let Some(user) = users.get_mut(i) {
+            user.password = Some(kind);
+        }
+    }
     Ok(Directory {
-        users: read_records(host, USERS_DIR, parse_user)?,
+        users,
         groups: read_records(host, GROUPS_DIR, parse_group)?,
     })
 }
@@ -499,20 +536,4 @@ pub struct DirectoryMemo(pub Result<Directory, String>);
 
 pub fn directory(ctx: &Context<'_>) -> std::sync::Arc<DirectoryMemo> {
     ctx.memo(|ctx| DirectoryMemo(read(ctx.host)))
-}
-
-#[cfg(test)]
-mod block_tests {
-    use super::*;
-
-    /// Each block alone equals its half of the `pbkdf2` crate's 128-byte output.
-    #[test]
-    fn a_single_block_equals_its_part_of_the_whole_derivation() {
-        for (salt, iterations) in [(&b"salt"[..], 1u32), (&[7u8; 32][..], 1000)] {
-            let mut whole = [0u8; ENTROPY_BYTES];
-            pbkdf2::pbkdf2_hmac::<sha2::Sha512>(b"", salt, iterations, &mut whole);
-            assert_eq!(pbkdf2_block(salt, iterations, 1), whole[..FIRST_BLOCK]);
-            assert_eq!(pbkdf2_block(salt, iterations, 2), whole[FIRST_BLOCK..]);
-        }
-    }
 }

@@ -12,6 +12,7 @@
 //!   `unknown`); `not_applicable` when the local directory has no enabled human
 //!   account.
 
+mod derive;
 pub mod dslocal;
 pub mod pwpolicy;
 
