@@ -146,6 +146,8 @@ fn values(rows: usize, cols: usize) -> String {
 pub struct SqliteStore {
     pool: SqlitePool,
     max: u32,
+    /// This process's writers, in turn ([`SqliteStore::write_turn`]).
+    turn: tokio::sync::Mutex<()>,
 }
 
 /// How much memory each SQLite connection may use for pages.
@@ -176,6 +178,19 @@ impl Tuning {
 }
 
 impl SqliteStore {
+    /// Waits for this process's turn to write. SQLite has one write lock per file,
+    /// and a connection that finds it taken polls for it (the busy handler sleeps and
+    /// tries again), so a single write (an inventory list, a session touch, an API
+    /// token's last use) could lose for seconds to the group-commit writer, which
+    /// takes the lock again batch after batch. This process's writers queue here
+    /// instead, first come first served (tokio's mutex is fair), and meet the lock
+    /// free; another process on the file still meets the busy handler. Every write
+    /// of the [`Store`] implementation takes its turn first, and none calls another
+    /// while holding it.
+    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+
     /// The pool, for the reporting queries (`store::reporting`).
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -227,7 +242,11 @@ impl SqliteStore {
             .await?;
         migrator().run(&pool).await?;
         convert_results(&pool).await?;
-        Ok(SqliteStore { pool, max })
+        Ok(SqliteStore {
+            pool,
+            max,
+            turn: tokio::sync::Mutex::new(()),
+        })
     }
 }
 
@@ -655,6 +674,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_enroll_token(&self, t: &NewEnrollToken) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).create_enroll_token(t).await
     }
 
@@ -663,6 +683,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).revoke_enroll_token(id, now).await
     }
 
@@ -672,6 +693,7 @@ impl Store for SqliteStore {
         agent: &NewAgent,
         now: Millis,
     ) -> Result<EnrollOutcome, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).enroll(token_hash, agent, now).await
     }
 
@@ -692,6 +714,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).revoke_agent(agent_id, now).await
     }
 
@@ -705,6 +728,7 @@ impl Store for SqliteStore {
         now: Millis,
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let outcomes = {
             let mut b = SqliteBatch { conn: &mut tx };
@@ -759,6 +783,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).create_api_token(t).await
     }
 
@@ -767,6 +792,7 @@ impl Store for SqliteStore {
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).api_token(token_hash, now).await
     }
 
@@ -775,10 +801,12 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).revoke_api_token(id, now).await
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).audit(e).await
     }
 
@@ -787,6 +815,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).create_user(user).await
     }
 
@@ -799,18 +828,22 @@ impl Store for SqliteStore {
     }
 
     async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).set_password(name, hash, now).await
     }
 
     async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).rehash_password(name, old, new).await
     }
 
     async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).disable_user(name, now).await
     }
 
     async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).create_session(session).await
     }
 
@@ -824,12 +857,14 @@ impl Store for SqliteStore {
         now: Millis,
         granularity: Millis,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool)
             .touch_session(token_hash, now, granularity)
             .await
     }
 
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).end_session(token_hash, now).await
     }
 
@@ -838,6 +873,7 @@ impl Store for SqliteStore {
     }
 
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).meta_init(key, value).await
     }
 
@@ -848,6 +884,7 @@ impl Store for SqliteStore {
         counts: &str,
         now: Millis,
     ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool)
             .put_day_counts(basis, day_end, counts, now)
             .await
@@ -863,10 +900,12 @@ impl Store for SqliteStore {
     }
 
     async fn prune_day_counts(&self, keep_basis: &str, before: Millis) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).prune_day_counts(keep_basis, before).await
     }
 
     async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).put_inventory_list(list).await
     }
 
@@ -909,6 +948,7 @@ impl Store for SqliteStore {
         limit: i64,
         now: Millis,
     ) -> Result<PruneStep, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let step = {
             let mut p = SqlitePrune { conn: &mut tx };
@@ -936,10 +976,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         Crud(&self.pool).delete_inventory_lists(addresses).await
     }
 
     async fn reclaim_space(&self) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query("VACUUM").execute(&self.pool).await?;
         Ok(())
     }
@@ -1220,5 +1262,50 @@ mod tests {
             assert!(sizes.iter().all(|s| CHUNKS.contains(s)));
         }
         assert_eq!(values(2, 3), "(?,?,?),(?,?,?)");
+    }
+
+    /// Writes of this process take their turn, first come first served: while the
+    /// turn is held (as a batch of the group-commit writer holds it) no write goes
+    /// to SQLite's lock, and once it is free they run in the order they came.
+    #[tokio::test]
+    async fn writes_wait_their_turn_in_the_order_they_came() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("collector.db"), 4, false)
+                .await
+                .unwrap(),
+        );
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = store.write_turn().await;
+        let mut writers = Vec::new();
+        for (i, basis) in ["first", "second", "third"].into_iter().enumerate() {
+            let (store, order) = (Arc::clone(&store), Arc::clone(&order));
+            writers.push(tokio::spawn(async move {
+                store
+                    .put_day_counts(basis, 1_000 + i as i64, "{}", 0)
+                    .await
+                    .unwrap();
+                order.lock().unwrap().push(basis);
+            }));
+            // One thread runs the test's tasks: while this one sleeps, the write
+            // just spawned runs up to the turn and queues there, before the next.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            order.lock().unwrap().is_empty(),
+            "a write went ahead while the turn was held: {:?}",
+            order.lock().unwrap()
+        );
+        drop(held);
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["first", "second", "third"]);
+        assert_eq!(
+            store.day_counts("second", 0, 10_000).await.unwrap().len(),
+            1
+        );
     }
 }
