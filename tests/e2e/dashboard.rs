@@ -352,8 +352,11 @@ fn the_dashboard_works_for_an_admin_and_an_auditor_in_a_real_browser() {
             .click()
             .await
             .unwrap();
+        // The click posts a form: wait for the page it leads to, not the one left.
         let token = c
-            .find(Locator::Css("code.token"))
+            .wait()
+            .at_most(std::time::Duration::from_secs(30))
+            .for_element(Locator::Css("code.token"))
             .await
             .unwrap()
             .text()
