@@ -497,6 +497,22 @@ where
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
+        let Some((id, role, due)) = self.api_token_lookup(token_hash, now).await? else {
+            return Ok(None);
+        };
+        if due {
+            self.record_api_token_use(&id, now).await;
+        }
+        Ok(Some((id, role)))
+    }
+
+    /// The live token with this hash: its id, its role and whether its last use is
+    /// due to be recorded ([`API_TOKEN_USE_GRANULARITY`]). Reads only.
+    pub(crate) async fn api_token_lookup(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(String, Role, bool)>, StoreError> {
         let row = sqlx::query(
             "SELECT id, role, last_used_at FROM api_tokens WHERE token_hash = $1 \
              AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
@@ -511,17 +527,21 @@ where
         let role = Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
         let last: Option<Millis> = r.try_get(2)?;
-        if last.is_none_or(|l| now.saturating_sub(l) >= API_TOKEN_USE_GRANULARITY) {
-            let done = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id.as_str())
-                .execute(self.0)
-                .await;
-            if let Err(e) = done {
-                tracing::warn!(token_id = %id, error = %e, "could not record an API token's use");
-            }
+        let due = last.is_none_or(|l| now.saturating_sub(l) >= API_TOKEN_USE_GRANULARITY);
+        Ok(Some((id, role, due)))
+    }
+
+    /// Records a token's use; a failure is logged, not returned (the request it
+    /// authenticated goes on).
+    pub(crate) async fn record_api_token_use(&self, id: &str, now: Millis) {
+        let done = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.0)
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(token_id = %id, error = %e, "could not record an API token's use");
         }
-        Ok(Some((id, role)))
     }
 
     pub(crate) async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {

@@ -792,8 +792,16 @@ impl Store for SqliteStore {
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
-        let _turn = self.write_turn().await;
-        Crud(&self.pool).api_token(token_hash, now).await
+        // A lookup reads; only a use due to be recorded waits for the turn.
+        let crud = Crud(&self.pool);
+        let Some((id, role, due)) = crud.api_token_lookup(token_hash, now).await? else {
+            return Ok(None);
+        };
+        if due {
+            let _turn = self.write_turn().await;
+            crud.record_api_token_use(&id, now).await;
+        }
+        Ok(Some((id, role)))
     }
 
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {

@@ -72,7 +72,7 @@ pub fn blocks(jobs: &[Job<'_>]) -> Vec<[u8; BLOCK]> {
     if shares == 1 {
         return derive_share(jobs, lanes);
     }
-    let chunks: Vec<&[Job<'_>]> = jobs.chunks(per_share.max(1)).collect();
+    let chunks: Vec<&[Job<'_>]> = jobs.chunks(per_share).collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
@@ -283,8 +283,8 @@ mod wide {
         let outer = pad_state(0x5c);
         let rounds = jobs.iter().map(|j| j.iterations).max().unwrap_or(0);
         // SAFETY: `derive` is only reached from `derive_share` with `lanes ==
-        // LANES`, which `super::lanes()` returns only when the running processor
-        // has AVX-512F.
+        // LANES`, which is passed only where `wide_supported()` found AVX-512F and
+        // AVX-512VL on the running processor (`lanes()`, and the tests).
         let mut words = unsafe { iterate(u, iterations, rounds, inner, outer) };
         let out = jobs
             .iter()
@@ -413,7 +413,7 @@ mod wide {
     }
 
     fn from_lanes(x: [u64; LANES]) -> __m256i {
-        // SAFETY: `__m256i` is 64 bytes of plain integer data, as is `[u64; 8]`;
+        // SAFETY: `__m256i` is 32 bytes of plain integer data, as is `[u64; 4]`;
         // every bit pattern is valid for both.
         unsafe { std::mem::transmute::<[u64; LANES], __m256i>(x) }
     }
