@@ -28,6 +28,7 @@
 #
 # PostgreSQL: ATTEST_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # a fresh database is created next to it and dropped at the end. SQLite: a temp dir.
+# ATTEST_BENCH_SERVE_LOG=FILE keeps the collector's log (its standard error) there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]}
@@ -52,6 +53,7 @@ cleanup() {
   if [ -n "$db_name" ]; then
     psql "$base_url" -qc "drop database if exists $db_name" >/dev/null 2>&1 || true
   fi
+  [ -n "${ATTEST_BENCH_SERVE_LOG:-}" ] && cp "$tmp/serve.log" "$ATTEST_BENCH_SERVE_LOG" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -251,6 +251,7 @@ async fn run(
         match store_with_retry(&store, &batch, clock.as_ref(), quota).await {
             Ok(result) => {
                 metrics.conflicts_unrecorded(result.conflicts_unrecorded);
+                metrics.head_hits(result.head_hits);
                 for agent_id in &result.quota_reached {
                     metrics.conflict_quota_reached();
                     tracing::warn!(

@@ -12,6 +12,7 @@
 //! | `attest_enrollments_rejected_total` | counter | `reason` |
 //! | `attest_ingest_duration_seconds` | histogram | (request received → answer ready) |
 //! | `attest_ingest_batch_size` | histogram | (reports per transaction) |
+//! | `attest_ingest_head_cache_hits_total` | counter | (agents whose remembered head a batch used, `store::heads`) |
 //! | `attest_agents_enrolled` | gauge | (not revoked) |
 //! | `attest_log_tree_size` | gauge | |
 //! | `attest_db_pool_connections` | gauge | `state` = `open`, `idle`, `max` |
@@ -80,6 +81,7 @@ pub struct Metrics {
     enroll_rejected: ByReason,
     latency: Histogram,
     batch: Histogram,
+    head_hits: Counter,
     open: Gauge,
     conn_refused: ByReason,
     conn_closed: ByReason,
@@ -106,6 +108,7 @@ impl Default for Metrics {
             enroll_rejected: ByReason::default(),
             latency: Histogram::new(LATENCY_BOUNDS),
             batch: Histogram::new(BATCH_BOUNDS),
+            head_hits: Counter::default(),
             open: Gauge::default(),
             conn_refused: ByReason::default(),
             conn_closed: ByReason::default(),
@@ -154,6 +157,12 @@ impl Metrics {
             "attest_chain_conflicts_unrecorded",
             "Forks and broken links refused without a record: the agent's quota was used up.",
             self.conflicts_unrecorded.clone(),
+        );
+        r.register(
+            "attest_ingest_head_cache_hits",
+            "Agents whose head the writer remembered from an earlier batch and used \
+             without reading it (keyframe and results).",
+            self.head_hits.clone(),
         );
         r.register(
             "attest_chain_conflict_quota_reached",
@@ -237,6 +246,16 @@ impl Metrics {
     /// Chain conflicts refused without a record (the agents' quotas were used up).
     pub fn conflicts_unrecorded(&self, n: u64) {
         self.conflicts_unrecorded.inc_by(n);
+    }
+
+    /// Agents of a batch whose remembered head was used.
+    pub fn head_hits(&self, n: u64) {
+        self.head_hits.inc_by(n);
+    }
+
+    /// Agents whose remembered head was used so far (tests and logs).
+    pub fn head_hits_count(&self) -> u64 {
+        self.head_hits.get()
     }
 
     /// An agent reached its chain-conflict quota.

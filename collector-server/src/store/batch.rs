@@ -36,6 +36,7 @@ use bytes::Bytes;
 
 use super::changes::{self, ChangeSet, ResultState};
 use super::codec::{self, Encoded, KEYFRAME_INTERVAL};
+use super::heads::{HeadEntry, KnownHeads};
 use super::{
     AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, StoreError,
 };
@@ -89,6 +90,9 @@ pub struct AgentChainRow {
     pub revoked: bool,
     pub head_seq: Option<i64>,
     pub head_link: Option<String>,
+    /// The log index of the head's keyframe (the head's `base_index`, or its own log
+    /// index when it is a keyframe): what a [`HeadEntry`] is checked against.
+    pub head_base: Option<i64>,
     /// The host the agent reports for now (enrolled, or renamed since).
     pub hostname: String,
     /// The machine id it enrolled with: the host identity reports are bound to.
@@ -253,6 +257,9 @@ pub struct KeyRow {
 enum KeyState {
     /// Not looked up yet (read from the database when the first delta needs it).
     Unknown,
+    /// The row is `AgentState::key_row` (from the [`HeadEntry`]), not decompressed
+    /// yet.
+    Stored,
     /// No usable keyframe: the next report stored is one.
     None,
     /// Deltas are made against the keyframe at `seq`.
@@ -285,6 +292,8 @@ struct AgentState {
     /// Reports accepted earlier in this batch: seq → (prev, link, log index).
     in_batch: BTreeMap<i64, StoredLink>,
     key: KeyState,
+    /// The row of the keyframe `key` describes, as stored (kept for the next batch).
+    key_row: Option<KeyRow>,
     /// The results of the head (`seq`, state) once known.
     last: Option<(i64, ResultState)>,
     /// The results of the reports this batch stores, by `seq`.
@@ -384,13 +393,21 @@ async fn encode<T: BatchTx>(
             if let Some(head) = st.db_head
                 && let Some(k) = tx.keyframe_of(&r.agent_id, head).await?
             {
+                st.key_row = Some(k);
+                st.key = KeyState::Stored;
+            }
+        }
+        if matches!(st.key, KeyState::Stored) {
+            st.key = KeyState::None;
+            if let Some(k) = st.key_row.take() {
                 match codec::base_form(&k.codec, &k.bytes) {
                     Ok(base) => {
                         st.key = KeyState::Known {
                             seq: k.seq,
                             index: k.log_index,
                             form: Arc::new(base),
-                        }
+                        };
+                        st.key_row = Some(k);
                     }
                     Err(e) => tracing::warn!(
                         agent_id = %r.agent_id,
@@ -418,6 +435,12 @@ async fn encode<T: BatchTx>(
             index,
             form: Arc::clone(form),
         };
+        st.key_row = Some(KeyRow {
+            log_index: index,
+            seq: r.seq,
+            codec: key.codec.as_str().to_owned(),
+            bytes: key.bytes.clone(),
+        });
     }
     Ok(key)
 }
@@ -524,17 +547,22 @@ async fn record_conflict<'a, T: BatchTx>(
     Ok(())
 }
 
-/// Classifies and prepares a batch; see the module docs.
+/// Classifies and prepares a batch; see the module docs. `heads` holds what the store
+/// remembers of the batch's agents ([`super::heads`]): an entry is used when the locked
+/// row still matches it; on return it holds the agents' heads after this batch, for
+/// the store to keep once the transaction commits.
 pub async fn run_batch<T: BatchTx>(
     tx: &mut T,
     batch: &[PendingReport],
     now: Millis,
     quota: ConflictQuota,
+    heads: &mut KnownHeads,
 ) -> Result<BatchResult, StoreError> {
     let mut ids: Vec<&str> = batch.iter().map(|r| r.agent_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     let rows = tx.lock_agents(&ids).await?;
+    let mut result = BatchResult::default();
     let mut agents: HashMap<String, AgentState> = HashMap::with_capacity(rows.len());
     for row in rows {
         let key: [u8; 32] = row.public_key.as_slice().try_into().map_err(|_| {
@@ -546,9 +574,19 @@ pub async fn run_batch<T: BatchTx>(
         let key = public_key_from_bytes(&key).map_err(|e| {
             StoreError::Corrupt(format!("public key of agent {}: {e}", row.agent_id))
         })?;
+        let known = heads
+            .remove(&row.agent_id)
+            .filter(|e| e.matches(row.head_seq, row.head_link.as_deref(), row.head_base));
+        if known.is_some() {
+            result.head_hits += 1;
+        }
         let head = match (row.head_seq, row.head_link) {
             (Some(s), Some(l)) => Some((s, l)),
             _ => None,
+        };
+        let (key_state, key_row, last) = match known {
+            Some(e) => (KeyState::Stored, Some(e.key), Some((e.head_seq, e.results))),
+            None => (KeyState::Unknown, None, None),
         };
         agents.insert(
             row.agent_id,
@@ -567,14 +605,17 @@ pub async fn run_batch<T: BatchTx>(
                 head,
                 head_changed: false,
                 in_batch: BTreeMap::new(),
-                key: KeyState::Unknown,
-                last: None,
+                key: key_state,
+                key_row,
+                last,
                 batch_results: BTreeMap::new(),
                 changes: BTreeMap::new(),
             },
         );
     }
 
+    // What was not used (an agent not found) is not kept either.
+    heads.clear();
     let mut frontier = tx.lock_log().await?;
     let start_size = frontier.size;
     let mut write = BatchWrite {
@@ -582,7 +623,6 @@ pub async fn run_batch<T: BatchTx>(
         ..BatchWrite::default()
     };
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut result = BatchResult::default();
 
     for r in batch {
         let Some(st) = agents.get_mut(&r.agent_id) else {
@@ -773,7 +813,22 @@ pub async fn run_batch<T: BatchTx>(
             frontier: frontier.to_bytes(),
         });
     }
-    for (agent_id, st) in agents {
+    for (agent_id, mut st) in agents {
+        if let (Some((head_seq, head_link)), Some((last_seq, _)), Some(_)) =
+            (&st.head, &st.last, &st.key_row)
+            && head_seq == last_seq
+            && let (Some((_, results)), Some(key)) = (st.last.take(), st.key_row.take())
+        {
+            heads.insert(
+                agent_id.clone(),
+                HeadEntry {
+                    head_seq: *head_seq,
+                    head_link: head_link.clone(),
+                    key,
+                    results,
+                },
+            );
+        }
         if let Some(from) = st.changes.keys().next() {
             write.relinks.push((agent_id.clone(), *from));
         }

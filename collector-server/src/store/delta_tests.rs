@@ -304,6 +304,106 @@ async fn sqlite_keyframe_every_interval_and_after_a_gap() {
     assert!(rows.iter().all(|(_, _, c, _)| c != "raw"));
 }
 
+/// Two collectors on one database, taking turns with one agent: each remembers the
+/// head it wrote (`store::heads`) and uses it on its next batch, but a head the other
+/// collector moved on is read again. The turns go round-0, round-1, round-0 results,
+/// so a collector that diffed against its own stale head would store no change rows
+/// for the checks the other one changed, and read back the other one's results.
+async fn two_collectors_take_turns(url: &str) {
+    let a = open_stores(url).await;
+    let b = open_stores(url).await;
+    let catalog = Catalog::builtin().unwrap();
+    let mut agents = enroll(a.store.as_ref(), 7, 1, T0).await.unwrap();
+    let agent = &mut agents[0];
+    let at = |n: i64| DateTime::from_timestamp_millis(T0 + n * HOUR).unwrap();
+    let results_of = |r: &attest_proto::Report| -> Vec<String> {
+        r.results
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}|{}|{}|{:?}",
+                    x.check,
+                    x.status.as_str(),
+                    x.summary,
+                    x.reason
+                )
+            })
+            .collect()
+    };
+    assert_ne!(
+        results_of(&sim_report(&catalog, agent, 1, 0, at(0))),
+        results_of(&sim_report(&catalog, agent, 1, 1, at(0))),
+        "the two rounds must differ for this test to mean anything"
+    );
+    // (which store, round) per turn: three reports each.
+    let turns = [(0, 0), (1, 1), (0, 0), (0, 1), (1, 0), (1, 1)];
+    let mut stored: BTreeMap<(String, i64), (i64, Vec<u8>)> = BTreeMap::new();
+    let mut expected: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut n = 0;
+    let mut hits = Vec::new();
+    for (turn, (which, round)) in turns.into_iter().enumerate() {
+        let stores = if which == 0 { &a } else { &b };
+        for k in 0..3 {
+            n += 1;
+            let mut report = sim_report(&catalog, agent, 1, round, at(n));
+            let json = agent.sign_next(&mut report).unwrap();
+            let p = agent.pending(json.clone()).unwrap();
+            let got = stores
+                .store
+                .ingest_batch_with(
+                    std::slice::from_ref(&p),
+                    T0 + n * HOUR,
+                    ConflictQuota::DEFAULT,
+                )
+                .await
+                .unwrap();
+            let IngestOutcome::Stored(r) = &got.outcomes[0] else {
+                panic!("turn {turn}: not stored: {:?}", got.outcomes);
+            };
+            stored.insert((p.agent_id.clone(), p.seq), (r.log_index as i64, json));
+            expected.push((r.log_index as i64, results_of(&report)));
+            hits.push((turn, k, got.head_hits));
+        }
+    }
+    // A store's first batch after the other one wrote reads the head; the rest of its
+    // turn uses what it remembered.
+    for (turn, k, h) in &hits {
+        let want = u64::from(*k > 0 || *turn == 3 || *turn == 5);
+        assert_eq!(*h, want, "turn {turn}, report {k}: head hits");
+    }
+    check_all(&a, &stored).await;
+    for (index, want) in &expected {
+        let got: Vec<String> = read_results(&a, &[*index])
+            .await
+            .into_iter()
+            .map(|(_, _, c, st, su, re)| format!("{c}|{st}|{su}|{re:?}"))
+            .collect();
+        assert_eq!(&got, want, "report {index}: the results read back");
+    }
+    let latest = read_latest(&b, std::slice::from_ref(&agent.agent_id)).await;
+    assert_eq!(latest[0].1, n, "the head");
+    assert_eq!(latest[0].2, expected.last().unwrap().1);
+}
+
+#[tokio::test]
+async fn sqlite_two_collectors_never_use_a_head_the_other_moved_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    two_collectors_take_turns(&url).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(attest_postgres),
+    ignore = "needs PostgreSQL: set ATTEST_TEST_POSTGRES_URL when building and running the tests"
+)]
+async fn postgres_two_collectors_never_use_a_head_the_other_moved_on() {
+    let url = postgres::create_test_database(&super::suite::postgres_url(), "heads")
+        .await
+        .unwrap();
+    two_collectors_take_turns(&url).await;
+}
+
 /// A delta whose base is missing, or whose base or own bytes are corrupt, is refused
 /// with [`StoreError::Envelope`] by every read path, and `fsck` names it.
 #[tokio::test]

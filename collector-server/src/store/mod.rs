@@ -20,6 +20,7 @@ pub mod codec;
 mod common;
 #[cfg(test)]
 mod delta_tests;
+pub mod heads;
 #[cfg(test)]
 mod lists_tests;
 pub mod postgres;
@@ -345,6 +346,9 @@ pub struct BatchResult {
     pub outcomes: Vec<IngestOutcome>,
     /// Chain conflicts refused without a record (the agent's quota was used up).
     pub conflicts_unrecorded: u64,
+    /// Agents whose head the store remembered from an earlier batch, still valid
+    /// (`store::heads`): no query for their keyframe and results.
+    pub head_hits: u64,
     /// Agents whose conflict quota was reached in this batch (audited).
     pub quota_reached: Vec<String>,
 }

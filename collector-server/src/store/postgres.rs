@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::str::FromStr as _;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use super::batch::{
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
 use super::common::Crud;
+use super::heads::{HeadCache, KnownHeads};
 use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
@@ -125,9 +127,26 @@ pub(crate) fn migrator() -> Migrator {
 pub struct PgStore {
     pool: PgPool,
     max: u32,
+    /// Each agent's head after the last batch that wrote it ([`super::heads`]).
+    heads: Mutex<HeadCache>,
 }
 
 impl PgStore {
+    /// The remembered heads of a batch's agents, taken out for the batch.
+    fn take_heads(&self, batch: &[PendingReport]) -> KnownHeads {
+        self.heads
+            .lock()
+            .map(|mut h| h.take(batch.iter().map(|r| r.agent_id.as_str())))
+            .unwrap_or_default()
+    }
+
+    /// Keeps the heads of a committed batch.
+    fn keep_heads(&self, heads: KnownHeads) {
+        if let Ok(mut h) = self.heads.lock() {
+            h.put(heads);
+        }
+    }
+
     /// The pool, for the reporting queries (`store::reporting`).
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
@@ -145,7 +164,11 @@ impl PgStore {
             .await?;
         migrator().run(&pool).await?;
         convert_results(&pool).await?;
-        Ok(PgStore { pool, max })
+        Ok(PgStore {
+            pool,
+            max,
+            heads: Mutex::new(HeadCache::default()),
+        })
     }
 }
 
@@ -546,7 +569,9 @@ impl BatchTx for PgBatch<'_> {
         let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
         let rows = sqlx::query(
             "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link, hostname, \
-             machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded FROM agents \
+             machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded, \
+             (SELECT COALESCE(h.base_index, h.log_index) FROM reports h \
+              WHERE h.agent_id = agents.id AND h.seq = agents.head_seq) FROM agents \
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
@@ -567,6 +592,7 @@ impl BatchTx for PgBatch<'_> {
                         envelopes: r.try_get(8)?,
                         unrecorded: r.try_get(9)?,
                     },
+                    head_base: r.try_get(10)?,
                 })
             })
             .collect()
@@ -866,12 +892,14 @@ impl Store for PgStore {
         now: Millis,
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
+        let mut heads = self.take_heads(batch);
         let mut tx = self.pool.begin().await?;
         let outcomes = {
             let mut b = PgBatch { conn: &mut tx };
-            run_batch(&mut b, batch, now, quota).await?
+            run_batch(&mut b, batch, now, quota, &mut heads).await?
         };
         tx.commit().await?;
+        self.keep_heads(heads);
         Ok(outcomes)
     }
 

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ use super::batch::{
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
 use super::common::Crud;
+use super::heads::{HeadCache, KnownHeads};
 use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
@@ -148,6 +150,8 @@ pub struct SqliteStore {
     max: u32,
     /// This process's writers, in turn ([`SqliteStore::write_turn`]).
     turn: tokio::sync::Mutex<()>,
+    /// Each agent's head after the last batch that wrote it ([`super::heads`]).
+    heads: Mutex<HeadCache>,
 }
 
 /// How much memory each SQLite connection may use for pages.
@@ -189,6 +193,21 @@ impl SqliteStore {
     /// while holding it.
     async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.turn.lock().await
+    }
+
+    /// The remembered heads of a batch's agents, taken out for the batch.
+    fn take_heads(&self, batch: &[PendingReport]) -> KnownHeads {
+        self.heads
+            .lock()
+            .map(|mut h| h.take(batch.iter().map(|r| r.agent_id.as_str())))
+            .unwrap_or_default()
+    }
+
+    /// Keeps the heads of a committed batch.
+    fn keep_heads(&self, heads: KnownHeads) {
+        if let Ok(mut h) = self.heads.lock() {
+            h.put(heads);
+        }
     }
 
     /// The pool, for the reporting queries (`store::reporting`).
@@ -246,6 +265,7 @@ impl SqliteStore {
             pool,
             max,
             turn: tokio::sync::Mutex::new(()),
+            heads: Mutex::new(HeadCache::default()),
         })
     }
 }
@@ -391,7 +411,9 @@ impl BatchTx for SqliteBatch<'_> {
             .map_err(|e| StoreError::Corrupt(format!("agent ids: {e}")))?;
         let rows = sqlx::query(
             "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link, hostname, \
-             machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded FROM agents \
+             machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded, \
+             (SELECT COALESCE(h.base_index, h.log_index) FROM reports h \
+              WHERE h.agent_id = agents.id AND h.seq = agents.head_seq) FROM agents \
              WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
         )
         .bind(json)
@@ -412,6 +434,7 @@ impl BatchTx for SqliteBatch<'_> {
                         envelopes: r.try_get(8)?,
                         unrecorded: r.try_get(9)?,
                     },
+                    head_base: r.try_get(10)?,
                 })
             })
             .collect()
@@ -729,12 +752,14 @@ impl Store for SqliteStore {
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
         let _turn = self.write_turn().await;
+        let mut heads = self.take_heads(batch);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let outcomes = {
             let mut b = SqliteBatch { conn: &mut tx };
-            run_batch(&mut b, batch, now, quota).await?
+            run_batch(&mut b, batch, now, quota, &mut heads).await?
         };
         tx.commit().await?;
+        self.keep_heads(heads);
         Ok(outcomes)
     }
 
