@@ -209,14 +209,30 @@ impl Writer {
         quota: ConflictQuota,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(run(
-            store,
-            clock,
-            metrics,
-            rx,
-            config.max_batch.max(1),
-            quota,
-        ));
+        let job = run(store, clock, metrics, rx, config.max_batch.max(1), quota);
+        // The writer runs on a thread of its own (a one-thread runtime): each of its
+        // statements is a round trip to the database driver, and woken from there on
+        // the shared runtime it would wait behind the requests queued on it (each a
+        // signature verification and a parse) at every step of every batch.
+        let (done, finished) = oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("attest-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(job),
+                    Err(e) => tracing::error!(error = %e, "ingest writer runtime failed to start"),
+                }
+                let _ = done.send(());
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "ingest writer thread failed to start");
+        }
+        let task = tokio::spawn(async move {
+            let _ = finished.await;
+        });
         (Writer { tx }, task)
     }
 

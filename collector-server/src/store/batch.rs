@@ -829,7 +829,14 @@ pub async fn run_batch<T: BatchTx>(
                 },
             );
         }
-        if let Some(from) = st.changes.keys().next() {
+        // Rows written or replaced move the `seq_to` of others; with none, every
+        // row's `seq_to` is still right and the agent needs no relink.
+        if st
+            .changes
+            .values()
+            .any(|c| c.replaces || !c.rows.is_empty())
+            && let Some(from) = st.changes.keys().next()
+        {
             write.relinks.push((agent_id.clone(), *from));
         }
         write.changes.extend(

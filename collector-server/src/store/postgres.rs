@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Executor as _, Row as _};
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 use super::batch::{
     AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
@@ -129,6 +129,10 @@ pub struct PgStore {
     max: u32,
     /// Each agent's head after the last batch that wrote it ([`super::heads`]).
     heads: Mutex<HeadCache>,
+    /// The ingest writer's own connection between batches.
+    ingest: tokio::sync::Mutex<Option<PgConnection>>,
+    /// How to open it.
+    options: PgConnectOptions,
 }
 
 impl PgStore {
@@ -160,7 +164,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrator().run(&pool).await?;
         convert_results(&pool).await?;
@@ -168,8 +172,27 @@ impl PgStore {
             pool,
             max,
             heads: Mutex::new(HeadCache::default()),
+            ingest: tokio::sync::Mutex::new(None),
+            options,
         })
     }
+}
+
+/// One batch in one transaction on `conn`.
+async fn batch_on(
+    conn: &mut PgConnection,
+    batch: &[PendingReport],
+    now: Millis,
+    quota: ConflictQuota,
+    heads: &mut KnownHeads,
+) -> Result<BatchResult, StoreError> {
+    let mut tx = conn.begin().await?;
+    let outcomes = {
+        let mut b = PgBatch { conn: &mut tx };
+        run_batch(&mut b, batch, now, quota, heads).await?
+    };
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 /// Rows per bulk insert statement.
@@ -893,12 +916,22 @@ impl Store for PgStore {
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
         let mut heads = self.take_heads(batch);
-        let mut tx = self.pool.begin().await?;
-        let outcomes = {
-            let mut b = PgBatch { conn: &mut tx };
-            run_batch(&mut b, batch, now, quota, &mut heads).await?
+        // The writer's own connection, kept from batch to batch (a pooled one goes
+        // back to its pool through a spawned task, which the next batch would wait
+        // for). Any error drops it: the next batch connects again. A second batch at
+        // the same time (a parallel prefill) takes a pooled one.
+        let Ok(mut slot) = self.ingest.try_lock() else {
+            let mut conn = self.pool.acquire().await?;
+            let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
+            self.keep_heads(heads);
+            return Ok(outcomes);
         };
-        tx.commit().await?;
+        let mut conn = match slot.take() {
+            Some(c) => c,
+            None => self.options.connect().await?,
+        };
+        let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
+        *slot = Some(conn);
         self.keep_heads(heads);
         Ok(outcomes)
     }

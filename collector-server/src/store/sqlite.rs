@@ -17,7 +17,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Executor as _, Row as _};
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 use super::batch::{
     AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
@@ -146,10 +146,17 @@ fn values(rows: usize, cols: usize) -> String {
 }
 
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes: one connection, used in turn ([`SqliteStore::write_turn`]), so a write
+    /// never waits behind reads for a connection.
+    writes: SqlitePool,
     max: u32,
-    /// This process's writers, in turn ([`SqliteStore::write_turn`]).
-    turn: tokio::sync::Mutex<()>,
+    /// This process's writers, in turn ([`SqliteStore::write_turn`]); it holds the
+    /// ingest writer's own connection between batches.
+    turn: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// How to open a connection (the ingest writer's).
+    options: SqliteConnectOptions,
     /// Each agent's head after the last batch that wrote it ([`super::heads`]).
     heads: Mutex<HeadCache>,
 }
@@ -191,7 +198,7 @@ impl SqliteStore {
     /// free; another process on the file still meets the busy handler. Every write
     /// of the [`Store`] implementation takes its turn first, and none calls another
     /// while holding it.
-    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, Option<SqliteConnection>> {
         self.turn.lock().await
     }
 
@@ -254,17 +261,29 @@ impl SqliteStore {
             .pragma("mmap_size", tuning.mmap_bytes.to_string())
             .pragma("wal_autocheckpoint", "10000");
         let max = max_connections.max(2);
+        // A connection to a local file does not go stale: no round trip to its worker
+        // thread to ping it before each use (the ingest writer takes one per batch).
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&writes).await?;
+        convert_results(&writes).await?;
+        let options_for_writer = options.clone();
         let pool = SqlitePoolOptions::new()
-            .max_connections(max)
+            .max_connections(max - 1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        migrator().run(&pool).await?;
-        convert_results(&pool).await?;
         Ok(SqliteStore {
             pool,
+            writes,
             max,
-            turn: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Mutex::new(None),
+            options: options_for_writer,
             heads: Mutex::new(HeadCache::default()),
         })
     }
@@ -601,13 +620,21 @@ impl BatchTx for SqliteBatch<'_> {
                 .await?;
         }
         // Stored subtrees.
-        for n in &w.nodes {
-            sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
-                .bind(i64::from(n.level))
-                .bind(i64::try_from(n.index).unwrap_or(i64::MAX))
-                .bind(&n.hash[..])
-                .execute(&mut *self.conn)
-                .await?;
+        let mut at = 0;
+        for size in chunk_sizes(w.nodes.len()) {
+            let sql = format!(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
+                values(size, 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for n in &w.nodes[at..at + size] {
+                q = q
+                    .bind(i64::from(n.level))
+                    .bind(i64::try_from(n.index).unwrap_or(i64::MAX))
+                    .bind(&n.hash[..]);
+            }
+            q.execute(&mut *self.conn).await?;
+            at += size;
         }
         // Chain events.
         for e in &w.events {
@@ -698,7 +725,7 @@ impl Store for SqliteStore {
 
     async fn create_enroll_token(&self, t: &NewEnrollToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).create_enroll_token(t).await
+        Crud(&self.writes).create_enroll_token(t).await
     }
 
     async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenInfo>, StoreError> {
@@ -707,7 +734,7 @@ impl Store for SqliteStore {
 
     async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).revoke_enroll_token(id, now).await
+        Crud(&self.writes).revoke_enroll_token(id, now).await
     }
 
     async fn enroll(
@@ -717,7 +744,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<EnrollOutcome, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).enroll(token_hash, agent, now).await
+        Crud(&self.writes).enroll(token_hash, agent, now).await
     }
 
     async fn agent_key(&self, keyid: &str) -> Result<Option<AgentKey>, StoreError> {
@@ -738,7 +765,7 @@ impl Store for SqliteStore {
 
     async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).revoke_agent(agent_id, now).await
+        Crud(&self.writes).revoke_agent(agent_id, now).await
     }
 
     async fn count_agents(&self) -> Result<i64, StoreError> {
@@ -751,14 +778,23 @@ impl Store for SqliteStore {
         now: Millis,
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
-        let _turn = self.write_turn().await;
+        let mut turn = self.write_turn().await;
         let mut heads = self.take_heads(batch);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The writer's own connection, kept from batch to batch (a pooled one goes
+        // back to its pool through a spawned task, which the next batch would wait
+        // for behind every request queued on the runtime). Any error drops it: the
+        // next batch starts on a new one.
+        let mut conn = match turn.take() {
+            Some(c) => c,
+            None => self.options.connect().await?,
+        };
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let outcomes = {
             let mut b = SqliteBatch { conn: &mut tx };
             run_batch(&mut b, batch, now, quota, &mut heads).await?
         };
         tx.commit().await?;
+        *turn = Some(conn);
         self.keep_heads(heads);
         Ok(outcomes)
     }
@@ -809,7 +845,7 @@ impl Store for SqliteStore {
 
     async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).create_api_token(t).await
+        Crud(&self.writes).create_api_token(t).await
     }
 
     async fn api_token(
@@ -818,13 +854,13 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
         // A lookup reads; only a use due to be recorded waits for the turn.
-        let crud = Crud(&self.pool);
-        let Some((id, role, due)) = crud.api_token_lookup(token_hash, now).await? else {
+        let Some((id, role, due)) = Crud(&self.pool).api_token_lookup(token_hash, now).await?
+        else {
             return Ok(None);
         };
         if due {
             let _turn = self.write_turn().await;
-            crud.record_api_token_use(&id, now).await;
+            Crud(&self.writes).record_api_token_use(&id, now).await;
         }
         Ok(Some((id, role)))
     }
@@ -835,12 +871,12 @@ impl Store for SqliteStore {
 
     async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).revoke_api_token(id, now).await
+        Crud(&self.writes).revoke_api_token(id, now).await
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).audit(e).await
+        Crud(&self.writes).audit(e).await
     }
 
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
@@ -849,7 +885,7 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).create_user(user).await
+        Crud(&self.writes).create_user(user).await
     }
 
     async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
@@ -862,22 +898,22 @@ impl Store for SqliteStore {
 
     async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).set_password(name, hash, now).await
+        Crud(&self.writes).set_password(name, hash, now).await
     }
 
     async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).rehash_password(name, old, new).await
+        Crud(&self.writes).rehash_password(name, old, new).await
     }
 
     async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).disable_user(name, now).await
+        Crud(&self.writes).disable_user(name, now).await
     }
 
     async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).create_session(session).await
+        Crud(&self.writes).create_session(session).await
     }
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -891,14 +927,14 @@ impl Store for SqliteStore {
         granularity: Millis,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool)
+        Crud(&self.writes)
             .touch_session(token_hash, now, granularity)
             .await
     }
 
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).end_session(token_hash, now).await
+        Crud(&self.writes).end_session(token_hash, now).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -907,7 +943,7 @@ impl Store for SqliteStore {
 
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).meta_init(key, value).await
+        Crud(&self.writes).meta_init(key, value).await
     }
 
     async fn put_day_counts(
@@ -918,7 +954,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool)
+        Crud(&self.writes)
             .put_day_counts(basis, day_end, counts, now)
             .await
     }
@@ -934,12 +970,14 @@ impl Store for SqliteStore {
 
     async fn prune_day_counts(&self, keep_basis: &str, before: Millis) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).prune_day_counts(keep_basis, before).await
+        Crud(&self.writes)
+            .prune_day_counts(keep_basis, before)
+            .await
     }
 
     async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).put_inventory_list(list).await
+        Crud(&self.writes).put_inventory_list(list).await
     }
 
     async fn has_inventory_list(&self, address: &str) -> Result<bool, StoreError> {
@@ -952,8 +990,8 @@ impl Store for SqliteStore {
 
     fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            size: self.pool.size() + self.writes.size(),
+            idle: u32::try_from(self.pool.num_idle() + self.writes.num_idle()).unwrap_or(u32::MAX),
             max: self.max,
         }
     }
@@ -982,7 +1020,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<PruneStep, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
         let step = {
             let mut p = SqlitePrune { conn: &mut tx };
             prune::run_step(&mut p, before, after, limit, now).await?
@@ -1010,17 +1048,18 @@ impl Store for SqliteStore {
 
     async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.pool).delete_inventory_lists(addresses).await
+        Crud(&self.writes).delete_inventory_lists(addresses).await
     }
 
     async fn reclaim_space(&self) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("VACUUM").execute(&self.writes).await?;
         Ok(())
     }
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writes.close().await;
     }
 }
 
