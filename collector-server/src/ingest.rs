@@ -6,7 +6,8 @@
 //!    payload, then parse the statement strictly, check that it names the agent the
 //!    key is enrolled for, and flatten its results.
 //! 4. [`Writer`]: the group-commit writer. Requests queue their prepared report and
-//!    wait; one task takes everything queued (up to a batch limit) and stores it with
+//!    wait; one task, on a thread of its own, takes everything queued (up to a batch
+//!    limit) and stores it with
 //!    [`crate::store::Store::ingest_batch_with`] in one transaction; the receipts go out
 //!    only after the commit. There, against the agent's locked row, the report's
 //!    subject is bound to the enrolled machine (`host_mismatch`) and chain conflicts
@@ -196,44 +197,39 @@ impl Writer {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         config: WriterConfig,
-    ) -> (Writer, tokio::task::JoinHandle<()>) {
+    ) -> Result<(Writer, tokio::task::JoinHandle<()>), std::io::Error> {
         Writer::start_with(store, clock, metrics, config, ConflictQuota::DEFAULT)
     }
 
-    /// [`Writer::start`], recording chain conflicts within `quota`.
+    /// [`Writer::start`], recording chain conflicts within `quota`. Fails when its
+    /// thread or runtime cannot be made (out of threads or memory).
     pub fn start_with(
         store: DynStore,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         config: WriterConfig,
         quota: ConflictQuota,
-    ) -> (Writer, tokio::task::JoinHandle<()>) {
+    ) -> Result<(Writer, tokio::task::JoinHandle<()>), std::io::Error> {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let job = run(store, clock, metrics, rx, config.max_batch.max(1), quota);
         // The writer runs on a thread of its own (a one-thread runtime): each of its
         // statements is a round trip to the database driver, and woken from there on
         // the shared runtime it would wait behind the requests queued on it (each a
         // signature verification and a parse) at every step of every batch.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (done, finished) = oneshot::channel::<()>();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("attest-writer".into())
             .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(job),
-                    Err(e) => tracing::error!(error = %e, "ingest writer runtime failed to start"),
-                }
+                rt.block_on(job);
                 let _ = done.send(());
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "ingest writer thread failed to start");
-        }
+            })?;
         let task = tokio::spawn(async move {
             let _ = finished.await;
         });
-        (Writer { tx }, task)
+        Ok((Writer { tx }, task))
     }
 
     /// Queues a report and waits for its outcome (after the commit).

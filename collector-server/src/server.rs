@@ -71,6 +71,8 @@ pub enum ServeError {
     },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("starting the ingest writer: {0}")]
+    Writer(std::io::Error),
     #[error(
         "no collector in {place} ({why}): pass the --data-dir (or --database) of a \
          collector, or start one with `attest-collector serve --data-dir DIR`"
@@ -241,7 +243,8 @@ pub async fn serve(
             queue: config.queue,
         },
         config.conflict_quota,
-    );
+    )
+    .map_err(ServeError::Writer)?;
     let state = Arc::new(
         AppState::new(
             Arc::clone(&store),

@@ -288,7 +288,8 @@ mod tests {
                 max_batch: 16,
                 queue: 64,
             },
-        );
+        )
+        .unwrap();
         Arc::new(AppState::new(
             store,
             writer,
