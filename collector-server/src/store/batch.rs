@@ -814,10 +814,10 @@ pub async fn run_batch<T: BatchTx>(
         });
     }
     for (agent_id, mut st) in agents {
-        if let (Some((head_seq, head_link)), Some((last_seq, _)), Some(_)) =
-            (&st.head, &st.last, &st.key_row)
-            && head_seq == last_seq
-            && let (Some((_, results)), Some(key)) = (st.last.take(), st.key_row.take())
+        // The head's results and keyframe, for the store to keep after the commit.
+        if let (Some((head_seq, head_link)), Some((last_seq, results)), Some(key)) =
+            (&st.head, st.last.take(), st.key_row.take())
+            && *head_seq == last_seq
         {
             heads.insert(
                 agent_id.clone(),

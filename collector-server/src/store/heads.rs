@@ -21,8 +21,9 @@
 //! so agents that report keep theirs. The keyframe is kept as stored (zstd), a few KB.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
-use super::batch::KeyRow;
+use super::batch::{KeyRow, PendingReport};
 use super::changes::ResultState;
 
 /// The most bytes the entries of one store may hold: at ≈ 8 KB per agent (a
@@ -74,6 +75,27 @@ impl HeadEntry {
 
 /// The entries a batch works with, by agent id.
 pub type KnownHeads = HashMap<String, HeadEntry>;
+
+/// A store's [`HeadCache`], shared by its batches.
+#[derive(Debug, Default)]
+pub struct Heads(Mutex<HeadCache>);
+
+impl Heads {
+    /// The entries of a batch's agents, taken out for the batch.
+    pub fn take(&self, batch: &[PendingReport]) -> KnownHeads {
+        self.0
+            .lock()
+            .map(|mut h| h.take(batch.iter().map(|r| r.agent_id.as_str())))
+            .unwrap_or_default()
+    }
+
+    /// Keeps what a committed batch knows.
+    pub fn keep(&self, heads: KnownHeads) {
+        if let Ok(mut h) = self.0.lock() {
+            h.put(heads);
+        }
+    }
+}
 
 /// The entries of one store (see the module docs).
 #[derive(Debug)]
@@ -141,15 +163,18 @@ impl HeadCache {
     }
 
     /// Entries held now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.current.len() + self.previous.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes held now (about).
+    #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
         self.current_bytes + self.previous.values().map(HeadEntry::bytes).sum::<usize>()
     }

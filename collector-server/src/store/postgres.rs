@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::str::FromStr as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +22,7 @@ use super::batch::{
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
 use super::common::Crud;
-use super::heads::{HeadCache, KnownHeads};
+use super::heads::{Heads, KnownHeads};
 use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
@@ -128,7 +127,7 @@ pub struct PgStore {
     pool: PgPool,
     max: u32,
     /// Each agent's head after the last batch that wrote it ([`super::heads`]).
-    heads: Mutex<HeadCache>,
+    heads: Heads,
     /// The ingest writer's own connection between batches.
     ingest: tokio::sync::Mutex<Option<PgConnection>>,
     /// How to open it.
@@ -136,21 +135,6 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// The remembered heads of a batch's agents, taken out for the batch.
-    fn take_heads(&self, batch: &[PendingReport]) -> KnownHeads {
-        self.heads
-            .lock()
-            .map(|mut h| h.take(batch.iter().map(|r| r.agent_id.as_str())))
-            .unwrap_or_default()
-    }
-
-    /// Keeps the heads of a committed batch.
-    fn keep_heads(&self, heads: KnownHeads) {
-        if let Ok(mut h) = self.heads.lock() {
-            h.put(heads);
-        }
-    }
-
     /// The pool, for the reporting queries (`store::reporting`).
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
@@ -171,7 +155,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             max,
-            heads: Mutex::new(HeadCache::default()),
+            heads: Heads::default(),
             ingest: tokio::sync::Mutex::new(None),
             options,
         })
@@ -915,7 +899,7 @@ impl Store for PgStore {
         now: Millis,
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
-        let mut heads = self.take_heads(batch);
+        let mut heads = self.heads.take(batch);
         // The writer's own connection, kept from batch to batch (a pooled one goes
         // back to its pool through a spawned task, which the next batch would wait
         // for). Any error drops it: the next batch connects again. A second batch at
@@ -923,7 +907,7 @@ impl Store for PgStore {
         let Ok(mut slot) = self.ingest.try_lock() else {
             let mut conn = self.pool.acquire().await?;
             let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
-            self.keep_heads(heads);
+            self.heads.keep(heads);
             return Ok(outcomes);
         };
         let mut conn = match slot.take() {
@@ -932,7 +916,7 @@ impl Store for PgStore {
         };
         let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
         *slot = Some(conn);
-        self.keep_heads(heads);
+        self.heads.keep(heads);
         Ok(outcomes)
     }
 

@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +24,7 @@ use super::batch::{
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
 use super::common::Crud;
-use super::heads::{HeadCache, KnownHeads};
+use super::heads::Heads;
 use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
@@ -146,11 +145,7 @@ fn values(rows: usize, cols: usize) -> String {
 }
 
 pub struct SqliteStore {
-    /// Reads.
     pool: SqlitePool,
-    /// Writes: one connection, used in turn ([`SqliteStore::write_turn`]), so a write
-    /// never waits behind reads for a connection.
-    writes: SqlitePool,
     max: u32,
     /// This process's writers, in turn ([`SqliteStore::write_turn`]); it holds the
     /// ingest writer's own connection between batches.
@@ -158,7 +153,7 @@ pub struct SqliteStore {
     /// How to open a connection (the ingest writer's).
     options: SqliteConnectOptions,
     /// Each agent's head after the last batch that wrote it ([`super::heads`]).
-    heads: Mutex<HeadCache>,
+    heads: Heads,
 }
 
 /// How much memory each SQLite connection may use for pages.
@@ -200,21 +195,6 @@ impl SqliteStore {
     /// while holding it.
     async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, Option<SqliteConnection>> {
         self.turn.lock().await
-    }
-
-    /// The remembered heads of a batch's agents, taken out for the batch.
-    fn take_heads(&self, batch: &[PendingReport]) -> KnownHeads {
-        self.heads
-            .lock()
-            .map(|mut h| h.take(batch.iter().map(|r| r.agent_id.as_str())))
-            .unwrap_or_default()
-    }
-
-    /// Keeps the heads of a committed batch.
-    fn keep_heads(&self, heads: KnownHeads) {
-        if let Ok(mut h) = self.heads.lock() {
-            h.put(heads);
-        }
     }
 
     /// The pool, for the reporting queries (`store::reporting`).
@@ -261,30 +241,22 @@ impl SqliteStore {
             .pragma("mmap_size", tuning.mmap_bytes.to_string())
             .pragma("wal_autocheckpoint", "10000");
         let max = max_connections.max(2);
-        // A connection to a local file does not go stale: no round trip to its worker
-        // thread to ping it before each use (the ingest writer takes one per batch).
-        let writes = SqlitePoolOptions::new()
-            .max_connections(1)
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            // A connection to a local file does not go stale: no round trip to its
+            // worker thread to ping it before each use.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        migrator().run(&writes).await?;
-        convert_results(&writes).await?;
-        let options_for_writer = options.clone();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max - 1)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
+        migrator().run(&pool).await?;
+        convert_results(&pool).await?;
         Ok(SqliteStore {
             pool,
-            writes,
             max,
             turn: tokio::sync::Mutex::new(None),
-            options: options_for_writer,
-            heads: Mutex::new(HeadCache::default()),
+            options,
+            heads: Heads::default(),
         })
     }
 }
@@ -725,7 +697,7 @@ impl Store for SqliteStore {
 
     async fn create_enroll_token(&self, t: &NewEnrollToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).create_enroll_token(t).await
+        Crud(&self.pool).create_enroll_token(t).await
     }
 
     async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenInfo>, StoreError> {
@@ -734,7 +706,7 @@ impl Store for SqliteStore {
 
     async fn revoke_enroll_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).revoke_enroll_token(id, now).await
+        Crud(&self.pool).revoke_enroll_token(id, now).await
     }
 
     async fn enroll(
@@ -744,7 +716,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<EnrollOutcome, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).enroll(token_hash, agent, now).await
+        Crud(&self.pool).enroll(token_hash, agent, now).await
     }
 
     async fn agent_key(&self, keyid: &str) -> Result<Option<AgentKey>, StoreError> {
@@ -765,7 +737,7 @@ impl Store for SqliteStore {
 
     async fn revoke_agent(&self, agent_id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).revoke_agent(agent_id, now).await
+        Crud(&self.pool).revoke_agent(agent_id, now).await
     }
 
     async fn count_agents(&self) -> Result<i64, StoreError> {
@@ -779,7 +751,7 @@ impl Store for SqliteStore {
         quota: ConflictQuota,
     ) -> Result<BatchResult, StoreError> {
         let mut turn = self.write_turn().await;
-        let mut heads = self.take_heads(batch);
+        let mut heads = self.heads.take(batch);
         // The writer's own connection, kept from batch to batch (a pooled one goes
         // back to its pool through a spawned task, which the next batch would wait
         // for behind every request queued on the runtime). Any error drops it: the
@@ -795,7 +767,7 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         *turn = Some(conn);
-        self.keep_heads(heads);
+        self.heads.keep(heads);
         Ok(outcomes)
     }
 
@@ -845,7 +817,7 @@ impl Store for SqliteStore {
 
     async fn create_api_token(&self, t: &NewApiToken) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).create_api_token(t).await
+        Crud(&self.pool).create_api_token(t).await
     }
 
     async fn api_token(
@@ -854,13 +826,13 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Option<(String, Role)>, StoreError> {
         // A lookup reads; only a use due to be recorded waits for the turn.
-        let Some((id, role, due)) = Crud(&self.pool).api_token_lookup(token_hash, now).await?
-        else {
+        let crud = Crud(&self.pool);
+        let Some((id, role, due)) = crud.api_token_lookup(token_hash, now).await? else {
             return Ok(None);
         };
         if due {
             let _turn = self.write_turn().await;
-            Crud(&self.writes).record_api_token_use(&id, now).await;
+            crud.record_api_token_use(&id, now).await;
         }
         Ok(Some((id, role)))
     }
@@ -871,12 +843,12 @@ impl Store for SqliteStore {
 
     async fn revoke_api_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).revoke_api_token(id, now).await
+        Crud(&self.pool).revoke_api_token(id, now).await
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).audit(e).await
+        Crud(&self.pool).audit(e).await
     }
 
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
@@ -885,7 +857,7 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).create_user(user).await
+        Crud(&self.pool).create_user(user).await
     }
 
     async fn user(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
@@ -898,22 +870,22 @@ impl Store for SqliteStore {
 
     async fn set_password(&self, name: &str, hash: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).set_password(name, hash, now).await
+        Crud(&self.pool).set_password(name, hash, now).await
     }
 
     async fn rehash_password(&self, name: &str, old: &str, new: &str) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).rehash_password(name, old, new).await
+        Crud(&self.pool).rehash_password(name, old, new).await
     }
 
     async fn disable_user(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).disable_user(name, now).await
+        Crud(&self.pool).disable_user(name, now).await
     }
 
     async fn create_session(&self, session: &NewSessionRecord) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).create_session(session).await
+        Crud(&self.pool).create_session(session).await
     }
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -927,14 +899,14 @@ impl Store for SqliteStore {
         granularity: Millis,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes)
+        Crud(&self.pool)
             .touch_session(token_hash, now, granularity)
             .await
     }
 
     async fn end_session(&self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).end_session(token_hash, now).await
+        Crud(&self.pool).end_session(token_hash, now).await
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -943,7 +915,7 @@ impl Store for SqliteStore {
 
     async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).meta_init(key, value).await
+        Crud(&self.pool).meta_init(key, value).await
     }
 
     async fn put_day_counts(
@@ -954,7 +926,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes)
+        Crud(&self.pool)
             .put_day_counts(basis, day_end, counts, now)
             .await
     }
@@ -970,14 +942,12 @@ impl Store for SqliteStore {
 
     async fn prune_day_counts(&self, keep_basis: &str, before: Millis) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes)
-            .prune_day_counts(keep_basis, before)
-            .await
+        Crud(&self.pool).prune_day_counts(keep_basis, before).await
     }
 
     async fn put_inventory_list(&self, list: &NewInventoryList) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).put_inventory_list(list).await
+        Crud(&self.pool).put_inventory_list(list).await
     }
 
     async fn has_inventory_list(&self, address: &str) -> Result<bool, StoreError> {
@@ -990,8 +960,8 @@ impl Store for SqliteStore {
 
     fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            size: self.pool.size() + self.writes.size(),
-            idle: u32::try_from(self.pool.num_idle() + self.writes.num_idle()).unwrap_or(u32::MAX),
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
             max: self.max,
         }
     }
@@ -1020,7 +990,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<PruneStep, StoreError> {
         let _turn = self.write_turn().await;
-        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let step = {
             let mut p = SqlitePrune { conn: &mut tx };
             prune::run_step(&mut p, before, after, limit, now).await?
@@ -1048,18 +1018,17 @@ impl Store for SqliteStore {
 
     async fn delete_inventory_lists(&self, addresses: &[String]) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        Crud(&self.writes).delete_inventory_lists(addresses).await
+        Crud(&self.pool).delete_inventory_lists(addresses).await
     }
 
     async fn reclaim_space(&self) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        sqlx::query("VACUUM").execute(&self.writes).await?;
+        sqlx::query("VACUUM").execute(&self.pool).await?;
         Ok(())
     }
 
     async fn close(&self) {
         self.pool.close().await;
-        self.writes.close().await;
     }
 }
 
