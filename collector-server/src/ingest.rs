@@ -7,9 +7,9 @@
 //!    key is enrolled for, and flatten its results.
 //! 4. [`Writer`]: the group-commit writer. Requests queue their prepared report and
 //!    wait; one task, on a thread of its own, takes everything queued (up to a batch
-//!    limit) and stores it with
-//!    [`crate::store::Store::ingest_batch_with`] in one transaction; the receipts go out
-//!    only after the commit. There, against the agent's locked row, the report's
+//!    limit) and stores it with [`crate::store::Store::write_batch`] in one
+//!    transaction, with the inventory lists queued alongside
+//!    ([`Writer::submit_list`]); the receipts go out only after the commit. There, against the agent's locked row, the report's
 //!    subject is bound to the enrolled machine (`host_mismatch`) and chain conflicts
 //!    are recorded within the agent's [`ConflictQuota`] (`crate::store::batch`).
 
@@ -25,7 +25,8 @@ use crate::clock::Clock;
 use crate::log::leaf_hash;
 use crate::metrics::Metrics;
 use crate::store::{
-    BatchResult, ConflictQuota, DynStore, FlatResult, IngestOutcome, PendingReport, StoreError,
+    BatchResult, ConflictQuota, DynStore, FlatResult, IngestOutcome, PendingList, PendingReport,
+    StoreError,
 };
 
 /// Why a report was refused before it reached the store.
@@ -168,10 +169,13 @@ pub fn pending_report_with_form(
 }
 
 type Reply = oneshot::Sender<Result<IngestOutcome, Rejection>>;
+type ListReply = oneshot::Sender<Result<bool, Rejection>>;
 
-struct Job {
-    report: PendingReport,
-    reply: Reply,
+/// What a request hands the writer: a report, or an inventory list (its own commit
+/// per list would take the database's write lock and an fsync for each).
+enum Job {
+    Report(PendingReport, Reply),
+    List(PendingList, ListReply),
 }
 
 /// The group-commit writer's handle.
@@ -235,16 +239,30 @@ impl Writer {
     /// Queues a report and waits for its outcome (after the commit).
     pub async fn submit(&self, report: PendingReport) -> Result<IngestOutcome, Rejection> {
         let (reply, wait) = oneshot::channel();
-        self.tx.try_send(Job { report, reply }).map_err(|_| {
-            Rejection::new(ErrorCode::Unavailable, "the collector is busy; retry later")
-        })?;
-        wait.await.map_err(|_| {
-            Rejection::new(
-                ErrorCode::Unavailable,
-                "the collector is shutting down; retry later",
-            )
-        })?
+        self.queue(Job::Report(report, reply))?;
+        wait.await.map_err(|_| shutting_down())?
     }
+
+    /// Queues an inventory list and waits for the commit of its batch: whether the
+    /// list was new (else the store held it already).
+    pub async fn submit_list(&self, list: PendingList) -> Result<bool, Rejection> {
+        let (reply, wait) = oneshot::channel();
+        self.queue(Job::List(list, reply))?;
+        wait.await.map_err(|_| shutting_down())?
+    }
+
+    fn queue(&self, job: Job) -> Result<(), Rejection> {
+        self.tx.try_send(job).map_err(|_| {
+            Rejection::new(ErrorCode::Unavailable, "the collector is busy; retry later")
+        })
+    }
+}
+
+fn shutting_down() -> Rejection {
+    Rejection::new(
+        ErrorCode::Unavailable,
+        "the collector is shutting down; retry later",
+    )
 }
 
 async fn run(
@@ -257,10 +275,26 @@ async fn run(
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let (batch, replies): (Vec<PendingReport>, Vec<Reply>) =
-            jobs.drain(..).map(|j| (j.report, j.reply)).unzip();
-        metrics.observe_batch(batch.len());
-        match store_with_retry(&store, &batch, clock.as_ref(), quota).await {
+        let mut batch = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut lists = Vec::new();
+        let mut list_replies = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Report(report, reply) => {
+                    batch.push(report);
+                    replies.push(reply);
+                }
+                Job::List(list, reply) => {
+                    lists.push(list);
+                    list_replies.push(reply);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            metrics.observe_batch(batch.len());
+        }
+        match store_with_retry(&store, &lists, &batch, clock.as_ref(), quota).await {
             Ok(result) => {
                 metrics.conflicts_unrecorded(result.conflicts_unrecorded);
                 metrics.head_hits(result.head_hits);
@@ -276,6 +310,9 @@ async fn run(
                 for (reply, outcome) in replies.into_iter().zip(result.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
+                for (reply, stored) in list_replies.into_iter().zip(result.lists_stored) {
+                    let _ = reply.send(Ok(stored));
+                }
             }
             Err(e) => {
                 let code = if e.is_unavailable() {
@@ -283,12 +320,20 @@ async fn run(
                 } else {
                     ErrorCode::Internal
                 };
-                tracing::error!(error = %e, reports = batch.len(), "storing a batch of reports failed");
+                tracing::error!(
+                    error = %e,
+                    reports = batch.len(),
+                    lists = lists.len(),
+                    "storing a batch of reports and inventory lists failed"
+                );
+                let failed = |what: &str| {
+                    Rejection::new(code, format!("the {what} could not be stored; retry later"))
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(Rejection::new(
-                        code,
-                        "the report could not be stored; retry later",
-                    )));
+                    let _ = reply.send(Err(failed("report")));
+                }
+                for reply in list_replies {
+                    let _ = reply.send(Err(failed("inventory list")));
                 }
             }
         }
@@ -301,6 +346,7 @@ async fn run(
 /// re-classifies against the new state).
 async fn store_with_retry(
     store: &DynStore,
+    lists: &[PendingList],
     batch: &[PendingReport],
     clock: &dyn Clock,
     quota: ConflictQuota,
@@ -308,7 +354,7 @@ async fn store_with_retry(
     let mut attempt = 0u32;
     loop {
         match store
-            .ingest_batch_with(batch, clock.now_millis(), quota)
+            .write_batch(lists, batch, clock.now_millis(), quota)
             .await
         {
             Ok(result) => return Ok(result),

@@ -61,6 +61,23 @@ impl Package {
     pub fn digest_line(&self) -> String {
         format!("{}\t{}\t{}\n", self.name, self.version, self.architecture)
     }
+
+    /// The bytes of [`Package::digest_line`], without making the line.
+    fn digest_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let tab = std::iter::once(b'\t');
+        self.name
+            .bytes()
+            .chain(tab.clone())
+            .chain(self.version.bytes())
+            .chain(tab)
+            .chain(self.architecture.bytes())
+            .chain(std::iter::once(b'\n'))
+    }
+
+    /// The order of the list: by [`Package::digest_line`] (byte order).
+    fn digest_order(&self, other: &Package) -> std::cmp::Ordering {
+        self.digest_bytes().cmp(other.digest_bytes())
+    }
 }
 
 /// An inventory list document.
@@ -141,7 +158,7 @@ impl InventoryList {
         let sorted = list
             .packages
             .windows(2)
-            .all(|w| w[0].digest_line() <= w[1].digest_line());
+            .all(|w| w[0].digest_order(&w[1]).is_le());
         if !sorted || list.to_bytes()? != bytes {
             return Err(shape(
                 "not in canonical form (compact JSON, fields in order, packages sorted by \
@@ -304,6 +321,39 @@ mod tests {
                 .fact(PACKAGES_FACT, &packages),
         );
         report
+    }
+
+    /// The order checked on a received list is the order of the digest lines, byte
+    /// for byte: names that are prefixes of others, the tab against characters below
+    /// and above it, non-ASCII.
+    #[test]
+    fn the_list_order_is_the_order_of_the_digest_lines() {
+        let packages = [
+            pkg("a", "1"),
+            pkg("a", "10"),
+            pkg("a", "1-1"),
+            pkg("a-b", "1"),
+            pkg("a\u{1}", "1"),
+            pkg("a\u{1f}b", "1"),
+            pkg("ab", "1"),
+            pkg("a", ""),
+            pkg("", "1"),
+            pkg("é", "1"),
+            pkg("e", "1"),
+            Package {
+                architecture: "arm64".into(),
+                ..pkg("a", "1")
+            },
+        ];
+        for x in &packages {
+            for y in &packages {
+                assert_eq!(
+                    x.digest_order(y),
+                    x.digest_line().cmp(&y.digest_line()),
+                    "{x:?} {y:?}"
+                );
+            }
+        }
     }
 
     #[test]

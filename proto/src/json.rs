@@ -10,6 +10,7 @@
 //! names an unknown field is refused at that field, before its value is read, so
 //! hostile input costs at most about its own size in memory (docs/benchmarks.md).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
@@ -270,7 +271,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.0.visit_map(Map {
             map,
-            seen: HashSet::new(),
+            seen: Seen::default(),
         })
     }
 
@@ -308,19 +309,84 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Seq<A> {
 
 /// An object's entries, refusing a key seen before in the same object. Escapes that
 /// spell the same key are the same key (the comparison is on the decoded text).
-struct Map<A> {
+struct Map<'de, A> {
     map: A,
-    seen: HashSet<String>,
+    seen: Seen<'de>,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<A> {
+/// How many keys of an object [`Seen`] keeps inline: the objects of the wire format
+/// have fewer (a package 3, a check result 6, a statement 4).
+const FEW_KEYS: usize = 8;
+
+/// The keys of one object read so far: the first [`FEW_KEYS`] inline and compared in
+/// turn, the rest in a hash set (an object of many keys stays linear). A key without
+/// escapes is borrowed from the input: most objects cost no allocation here.
+struct Seen<'de> {
+    few: [Cow<'de, str>; FEW_KEYS],
+    len: usize,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl Default for Seen<'_> {
+    fn default() -> Self {
+        Seen {
+            few: [const { Cow::Borrowed("") }; FEW_KEYS],
+            len: 0,
+            many: HashSet::new(),
+        }
+    }
+}
+
+impl<'de> Seen<'de> {
+    fn contains(&self, key: &str) -> bool {
+        self.few[..self.len.min(FEW_KEYS)].iter().any(|k| k == key) || self.many.contains(key)
+    }
+
+    fn insert(&mut self, key: Cow<'de, str>) {
+        match self.few.get_mut(self.len) {
+            Some(slot) => *slot = key,
+            None => {
+                self.many.insert(key);
+            }
+        }
+        self.len += 1;
+    }
+}
+
+/// Reads an object key, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        let Some(key) = self.map.next_key::<String>()? else {
+        let Some(key) = self.map.next_key_seed(KeySeed)? else {
             return Ok(None);
         };
         if self.seen.contains(&key) {
@@ -411,6 +477,41 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::NotAStatement);
+    }
+
+    /// Past the keys kept inline ([`FEW_KEYS`]) the rest go to a set: a repeat is
+    /// refused wherever the first one sits, escaped or not.
+    #[test]
+    fn duplicate_keys_are_refused_in_objects_of_many_keys() {
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i:02}")).collect();
+        let object = |extra: &str| {
+            let mut entries: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
+            if !extra.is_empty() {
+                entries.push(extra.to_owned());
+            }
+            format!("{{{}}}", entries.join(","))
+        };
+        let map = |text: &str| {
+            parse_strict::<BTreeMap<String, u8>>(
+                text.as_bytes(),
+                "test",
+                1 << 16,
+                ProtoError::NotAStatement,
+            )
+        };
+        assert_eq!(map(&object("")).unwrap().len(), 20);
+        for repeat in [
+            r#""k02":2"#,
+            r#""k07":2"#,
+            r#""k08":2"#,
+            r#""k19":2"#,
+            r#""\u006b15":2"#,
+            r#""\u006b03":2"#,
+        ] {
+            let err = map(&object(repeat)).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{repeat}: {err}");
+        }
+        assert_eq!(map(&object(r#""k20":2"#)).unwrap().len(), 21);
     }
 
     #[test]

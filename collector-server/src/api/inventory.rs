@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::read::Caller;
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::logsafe::esc;
-use crate::store::{NewInventoryList, Role};
+use crate::store::{NewInventoryList, PendingList, Role};
 
 pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -85,15 +85,14 @@ async fn do_post(state: &AppState, body: Incoming<'_>) -> Result<ListReceipt, Ap
     let document = envelope.verified_payload_of_type(INVENTORY_LIST_PAYLOAD_TYPE, &key)?;
     let list = InventoryList::from_slice(document)?;
     let address = inventory::address(document);
-    let stored = state
-        .store
-        .put_inventory_list(&NewInventoryList {
-            address: address.clone(),
-            agent_id: agent_id.clone(),
-            document: document.to_vec(),
-            received_at: state.clock.now_millis(),
-        })
-        .await?;
+    // Compressed here, stored by the group-commit writer in its next transaction.
+    let pending = PendingList::new(&NewInventoryList {
+        address: address.clone(),
+        agent_id: agent_id.clone(),
+        document: document.to_vec(),
+        received_at: state.clock.now_millis(),
+    })?;
+    let stored = state.writer.submit_list(pending).await?;
     tracing::info!(
         agent_id = %agent_id,
         address = %address,

@@ -38,7 +38,8 @@ use super::changes::{self, ChangeSet, ResultState};
 use super::codec::{self, Encoded, KEYFRAME_INTERVAL};
 use super::heads::{HeadEntry, KnownHeads};
 use super::{
-    AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, StoreError,
+    AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, PendingList,
+    StoreError,
 };
 use crate::log::{Frontier, Hash, NewNode};
 
@@ -242,6 +243,8 @@ pub trait BatchTx: Send {
     async fn lock_log(&mut self) -> Result<Frontier, StoreError>;
     /// Writes the batch.
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError>;
+    /// Stores an inventory list unless its address is stored: whether it was new.
+    async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError>;
 }
 
 /// A keyframe row as [`BatchTx::keyframe_of`] reads it.
@@ -547,22 +550,45 @@ async fn record_conflict<'a, T: BatchTx>(
     Ok(())
 }
 
-/// Classifies and prepares a batch; see the module docs. `heads` holds what the store
-/// remembers of the batch's agents ([`super::heads`]): an entry is used when the locked
-/// row still matches it; on return it holds the agents' heads after this batch, for
-/// the store to keep once the transaction commits.
+/// Stores the inventory lists, then classifies and prepares the batch of reports; see
+/// the module docs. `heads` holds what the store remembers of the batch's agents
+/// ([`super::heads`]): an entry is used when the locked row still matches it; on
+/// return it holds the agents' heads after this batch, for the store to keep once the
+/// transaction commits.
+///
+/// Lists go first, each address once and in address order (two collectors writing
+/// the same lists take their row locks in one order, before the agents' and the log
+/// head's): a report of the batch may name a list of the same batch.
 pub async fn run_batch<T: BatchTx>(
     tx: &mut T,
+    lists: &[PendingList],
     batch: &[PendingReport],
     now: Millis,
     quota: ConflictQuota,
     heads: &mut KnownHeads,
 ) -> Result<BatchResult, StoreError> {
+    let mut result = BatchResult {
+        lists_stored: vec![false; lists.len()],
+        ..BatchResult::default()
+    };
+    let mut order: Vec<usize> = (0..lists.len()).collect();
+    order.sort_by(|a, b| lists[*a].address.cmp(&lists[*b].address));
+    let mut previous: Option<&str> = None;
+    for i in order {
+        let list = &lists[i];
+        if previous != Some(list.address.as_str()) {
+            result.lists_stored[i] = tx.insert_list(list).await?;
+            previous = Some(list.address.as_str());
+        }
+    }
+    if batch.is_empty() {
+        heads.clear();
+        return Ok(result);
+    }
     let mut ids: Vec<&str> = batch.iter().map(|r| r.agent_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     let rows = tx.lock_agents(&ids).await?;
-    let mut result = BatchResult::default();
     let mut agents: HashMap<String, AgentState> = HashMap::with_capacity(rows.len());
     for row in rows {
         let key: [u8; 32] = row.public_key.as_slice().try_into().map_err(|_| {

@@ -21,8 +21,8 @@ use super::reporting::{WAIVER_COLUMNS, hosts_json, waiver_from};
 use super::{
     API_TOKEN_USE_GRANULARITY, AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, ChainEvent,
     EnrollOutcome, EnrollRefusal, EnrollTokenInfo, LogHead, Millis, NewAgent, NewApiToken,
-    NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, ReportInfo, Role, SESSION_KEEP,
-    SessionRecord, StoreError, StoredEnvelope, UserInfo, hash_from,
+    NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingList, ReportInfo, Role,
+    SESSION_KEEP, SessionRecord, StoreError, StoredEnvelope, UserInfo, hash_from,
 };
 use crate::fleet::{ChainCount, Waiver};
 use crate::log::Hash;
@@ -693,19 +693,27 @@ where
         &self,
         list: &NewInventoryList,
     ) -> Result<bool, StoreError> {
-        let body = super::compress_inventory_list(&list.document)?;
-        let size = i64::try_from(list.document.len())
-            .map_err(|_| StoreError::Corrupt("inventory list size out of range".into()))?;
+        let list = PendingList::new(list)?;
+        let mut conn = self.0.acquire().await?;
+        Self::insert_inventory_list(&mut conn, &list).await
+    }
+
+    /// Inserts a list unless its address is stored: whether it was new. On `conn`,
+    /// so that the writer's batch transaction can run it.
+    pub(crate) async fn insert_inventory_list(
+        conn: &mut DB::Connection,
+        list: &PendingList,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO inventory_lists (address, agent_id, size, body, received_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address) DO NOTHING",
         )
         .bind(list.address.as_str())
         .bind(list.agent_id.as_str())
-        .bind(size)
-        .bind(body)
+        .bind(list.size)
+        .bind(list.body.as_slice())
         .bind(list.received_at)
-        .execute(self.0)
+        .execute(conn)
         .await?;
         Ok(DB::rows_affected(&done) == 1)
     }

@@ -351,6 +351,9 @@ pub struct BatchResult {
     pub head_hits: u64,
     /// Agents whose conflict quota was reached in this batch (audited).
     pub quota_reached: Vec<String>,
+    /// One per inventory list of the batch, in order: whether it was new (else the
+    /// collector held it already).
+    pub lists_stored: Vec<bool>,
 }
 
 /// The head of the Merkle log.
@@ -486,6 +489,32 @@ pub struct NewInventoryList {
     pub received_at: Millis,
 }
 
+/// An inventory list as the group-commit writer stores it: compressed already (by
+/// the request's task, not the writer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingList {
+    pub address: String,
+    pub agent_id: String,
+    /// The document's length.
+    pub size: i64,
+    /// The document, zstd-compressed.
+    pub body: Vec<u8>,
+    pub received_at: Millis,
+}
+
+impl PendingList {
+    pub fn new(list: &NewInventoryList) -> Result<PendingList, StoreError> {
+        Ok(PendingList {
+            address: list.address.clone(),
+            agent_id: list.agent_id.clone(),
+            size: i64::try_from(list.document.len())
+                .map_err(|_| StoreError::Corrupt("inventory list size out of range".into()))?,
+            body: compress_inventory_list(&list.document)?,
+            received_at: list.received_at,
+        })
+    }
+}
+
 /// The zstd level of stored inventory lists.
 const INVENTORY_LIST_ZSTD_LEVEL: i32 = 3;
 
@@ -611,15 +640,27 @@ pub trait Store: Send + Sync + 'static {
     async fn count_agents(&self) -> Result<i64, StoreError>;
 
     // Ingest.
-    /// Classifies and stores a batch in one transaction; one outcome per report, in
-    /// order. On error nothing of the batch is stored. Chain conflicts are recorded
-    /// within `quota`.
+    /// Stores inventory lists and classifies and stores a batch of reports, all in
+    /// one transaction (the group-commit writer's: [`crate::ingest::Writer`]): one
+    /// outcome per report, in order, and per list whether it was new. On error nothing
+    /// of either is stored. Chain conflicts are recorded within `quota`.
+    async fn write_batch(
+        &self,
+        lists: &[PendingList],
+        batch: &[PendingReport],
+        now: Millis,
+        quota: ConflictQuota,
+    ) -> Result<BatchResult, StoreError>;
+
+    /// [`Store::write_batch`] of reports alone.
     async fn ingest_batch_with(
         &self,
         batch: &[PendingReport],
         now: Millis,
         quota: ConflictQuota,
-    ) -> Result<BatchResult, StoreError>;
+    ) -> Result<BatchResult, StoreError> {
+        self.write_batch(&[], batch, now, quota).await
+    }
 
     /// [`Store::ingest_batch_with`] under the default quota, the outcomes only.
     async fn ingest_batch(

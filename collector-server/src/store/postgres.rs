@@ -27,9 +27,9 @@ use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
     EnrollOutcome, EnrollTokenInfo, IntegrityReport, LatestResults, LogHead, Millis, NewAgent,
-    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingReport,
-    PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope, UserInfo,
-    check_log, hash_from,
+    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingList,
+    PendingReport, PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope,
+    UserInfo, check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -165,6 +165,7 @@ impl PgStore {
 /// One batch in one transaction on `conn`.
 async fn batch_on(
     conn: &mut PgConnection,
+    lists: &[PendingList],
     batch: &[PendingReport],
     now: Millis,
     quota: ConflictQuota,
@@ -173,7 +174,7 @@ async fn batch_on(
     let mut tx = conn.begin().await?;
     let outcomes = {
         let mut b = PgBatch { conn: &mut tx };
-        run_batch(&mut b, batch, now, quota, heads).await?
+        run_batch(&mut b, lists, batch, now, quota, heads).await?
     };
     tx.commit().await?;
     Ok(outcomes)
@@ -720,6 +721,10 @@ impl BatchTx for PgBatch<'_> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
+    async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
+        Crud::<sqlx::Postgres>::insert_inventory_list(self.conn, list).await
+    }
+
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
         if w.encoded.len() != w.reports.len() {
             return Err(StoreError::Corrupt("a report without its encoding".into()));
@@ -893,8 +898,9 @@ impl Store for PgStore {
         Crud(&self.pool).count_agents().await
     }
 
-    async fn ingest_batch_with(
+    async fn write_batch(
         &self,
+        lists: &[PendingList],
         batch: &[PendingReport],
         now: Millis,
         quota: ConflictQuota,
@@ -906,7 +912,7 @@ impl Store for PgStore {
         // the same time (a parallel prefill) takes a pooled one.
         let Ok(mut slot) = self.ingest.try_lock() else {
             let mut conn = self.pool.acquire().await?;
-            let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
+            let outcomes = batch_on(&mut conn, lists, batch, now, quota, &mut heads).await?;
             self.heads.keep(heads);
             return Ok(outcomes);
         };
@@ -914,7 +920,7 @@ impl Store for PgStore {
             Some(c) => c,
             None => self.options.connect().await?,
         };
-        let outcomes = batch_on(&mut conn, batch, now, quota, &mut heads).await?;
+        let outcomes = batch_on(&mut conn, lists, batch, now, quota, &mut heads).await?;
         *slot = Some(conn);
         self.heads.keep(heads);
         Ok(outcomes)

@@ -29,9 +29,9 @@ use super::prune::{self, Prunable, PruneStep, PruneTx};
 use super::{
     AgentInfo, AgentKey, ApiTokenInfo, AuditEntry, BatchResult, ChainEvent, ConflictQuota,
     EnrollOutcome, EnrollTokenInfo, IntegrityReport, LatestResults, LogHead, Millis, NewAgent,
-    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingReport,
-    PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope, UserInfo,
-    check_log, hash_from,
+    NewApiToken, NewEnrollToken, NewInventoryList, NewSessionRecord, NewUser, PendingList,
+    PendingReport, PoolStats, ReportInfo, Role, SessionRecord, Store, StoreError, StoredEnvelope,
+    UserInfo, check_log, hash_from,
 };
 use crate::log::{Frontier, Hash, leaf_hash};
 
@@ -546,6 +546,10 @@ impl BatchTx for SqliteBatch<'_> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
+    async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
+        Crud::<sqlx::Sqlite>::insert_inventory_list(self.conn, list).await
+    }
+
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
         // Reports.
         if w.encoded.len() != w.reports.len() {
@@ -744,8 +748,9 @@ impl Store for SqliteStore {
         Crud(&self.pool).count_agents().await
     }
 
-    async fn ingest_batch_with(
+    async fn write_batch(
         &self,
+        lists: &[PendingList],
         batch: &[PendingReport],
         now: Millis,
         quota: ConflictQuota,
@@ -763,7 +768,7 @@ impl Store for SqliteStore {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let outcomes = {
             let mut b = SqliteBatch { conn: &mut tx };
-            run_batch(&mut b, batch, now, quota, &mut heads).await?
+            run_batch(&mut b, lists, batch, now, quota, &mut heads).await?
         };
         tx.commit().await?;
         *turn = Some(conn);

@@ -869,6 +869,46 @@ async fn inventory_lists(store: &dyn Store) {
         Some(two.clone())
     );
     assert!(!store.has_inventory_list(&address(b"other")).await.unwrap());
+
+    // Through the writer's batch, with a report in the same transaction: each address
+    // stored once, the replies in the batch's order.
+    store
+        .create_enroll_token(&token("lists", 1, None))
+        .await
+        .unwrap();
+    let (n, mut agent) = new_agent(41, "agt_lists");
+    store.enroll("hash-lists", &n, T0).await.unwrap();
+    let (three, four) = (list(302), list(303));
+    let pend = |doc: &[u8]| PendingList::new(&new(doc, "agt_lists")).unwrap();
+    let report = pending(&mut agent, T0);
+    let result = store
+        .write_batch(
+            &[pend(&four), pend(&three), pend(&four), pend(&one)],
+            std::slice::from_ref(&report),
+            T0,
+            ConflictQuota::DEFAULT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.lists_stored, vec![true, true, false, false]);
+    assert_eq!(stored(&result.outcomes[0]).seq, 1);
+    for doc in [&three, &four, &one] {
+        assert_eq!(
+            store.inventory_list(&address(doc)).await.unwrap().as_ref(),
+            Some(doc)
+        );
+    }
+    // Lists alone: no report, no log entry.
+    let head = store.log_head().await.unwrap();
+    let five = list(304);
+    let result = store
+        .write_batch(&[pend(&five)], &[], T0, ConflictQuota::DEFAULT)
+        .await
+        .unwrap();
+    assert_eq!(result.lists_stored, vec![true]);
+    assert!(result.outcomes.is_empty());
+    assert_eq!(store.log_head().await.unwrap(), head);
+    assert!(store.has_inventory_list(&address(&five)).await.unwrap());
 }
 
 /// Dashboard users and sessions: a name is taken once; a password change and a

@@ -125,6 +125,12 @@ enum Command {
     Cpu {
         #[arg(long, default_value_t = 5000)]
         reports: usize,
+        /// `synthetic` (the same full report again and again) or `realistic` (one
+        /// agent's hourly history as it sends it: each report after the first a delta
+        /// against the one before; adds the delta's rebuild and the store's encoding
+        /// against its keyframe)
+        #[arg(long, default_value = "synthetic")]
+        stream: Stream,
     },
     /// Store reports directly through the store (no HTTP).
     Prefill {
@@ -212,7 +218,10 @@ fn main() -> std::process::ExitCode {
             rounds.max(1),
             collector_pid,
         )),
-        Command::Cpu { reports } => cpu(reports.max(1)),
+        Command::Cpu { reports, stream } => match stream {
+            Stream::Realistic => cpu_realistic(reports.max(2)),
+            _ => cpu(reports.max(1)),
+        },
         Command::Prefill {
             database,
             reports,
@@ -743,6 +752,125 @@ fn cpu(n: usize) -> anyhow::Result<()> {
     println!(
         "total               {:.0} µs/report, one core",
         decode_us + prepare_us
+    );
+    Ok(())
+}
+
+/// [`cpu`] on the realistic stream: one agent's hourly history (v3), each report
+/// after the first sent as a delta against the one before it (the agent's encoder),
+/// rebuilt as the handler does (zstd against the base's form), then verified and
+/// parsed, and encoded as the store's writer keeps it (a delta against the agent's
+/// keyframe, read back from its stored zstd each time; a keyframe every
+/// `KEYFRAME_INTERVAL`).
+fn cpu_realistic(n: usize) -> anyhow::Result<()> {
+    use attest_collector::store::codec;
+    let key = agent_key(7, 7);
+    let vk = key.verifying_key();
+    let mut agent = SynthAgent::new(key, "agt_cpu".into(), host(7));
+    let at = wall_clock();
+    let mut sender = DeltaSender::in_memory("agt_cpu");
+    let mut envelopes = Vec::with_capacity(n);
+    let mut deltas = Vec::with_capacity(n);
+    let mut list = None;
+    for k in 0..n {
+        let when = at - chrono::Duration::hours(i64::try_from(n - k).unwrap_or(0));
+        let (envelope, document) = agent.next_realistic_v3(k as u64, when)?;
+        if list.is_none() {
+            list = Some(agent.sign_list(&document)?);
+        }
+        deltas.push(sender.encode(&envelope).map(|(_, body)| body));
+        sender.acknowledged(&envelope, true);
+        envelopes.push(envelope);
+    }
+    let bases: Vec<Vec<u8>> = envelopes.iter().map(|e| codec::to_form(e)).collect();
+    let m = n - 1;
+    let per = |t: Instant, count: usize| t.elapsed().as_secs_f64() * 1e6 / count as f64;
+    let t = Instant::now();
+    let mut forms = Vec::with_capacity(m);
+    for k in 1..n {
+        let body = deltas[k].as_deref().context("no delta made")?;
+        let form = codec::decompress_bounded(body, Some(&bases[k - 1]), 64 << 20)?;
+        let envelope = codec::from_form(&form).map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(envelope == envelopes[k], "delta {k} does not rebuild");
+        forms.push((Bytes::from(envelope), Arc::new(form)));
+    }
+    let expand_us = per(t, m);
+    let t = Instant::now();
+    let decoded: Vec<attest_proto::Envelope> = forms
+        .iter()
+        .map(|(e, _)| attest_collector::ingest::decode(e))
+        .collect::<Result<_, _>>()?;
+    let decode_us = per(t, m);
+    let t = Instant::now();
+    for ((e, form), d) in forms.iter().zip(&decoded) {
+        attest_collector::ingest::prepare_naming_list(
+            e.clone(),
+            Some(Arc::clone(form)),
+            d,
+            "agt_cpu",
+            &vk,
+        )?;
+    }
+    let prepare_us = per(t, m);
+    let t = Instant::now();
+    let mut keyframe: Option<Vec<u8>> = None;
+    let mut stored = 0usize;
+    for (k, (_, form)) in forms.iter().enumerate() {
+        let due = k as i64 % codec::KEYFRAME_INTERVAL == 0;
+        let encoded = match &keyframe {
+            Some(bytes) if !due => {
+                let base = codec::base_form("zstd", bytes).map_err(|e| anyhow::anyhow!(e))?;
+                codec::delta(0, &base, form)?
+            }
+            _ => {
+                let encoded = codec::keyframe(form)?;
+                keyframe = Some(encoded.bytes.clone());
+                encoded
+            }
+        };
+        stored += encoded.bytes.len();
+    }
+    let encode_us = per(t, m);
+    // The inventory list's handler (`POST /v1/inventory-lists`), on the first list.
+    let list = list.context("no list made")?;
+    let rounds = 200;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let envelope = attest_proto::Envelope::from_json(&list)?;
+        let document = envelope
+            .verified_payload_of_type(attest_proto::inventory::INVENTORY_LIST_PAYLOAD_TYPE, &vk)?;
+        attest_proto::inventory::InventoryList::from_slice(document)?;
+        attest_collector::store::PendingList::new(&attest_collector::store::NewInventoryList {
+            address: attest_proto::inventory::address(document),
+            agent_id: "agt_cpu".into(),
+            document: document.to_vec(),
+            received_at: 0,
+        })?;
+    }
+    let list_us = per(t, rounds);
+    let wire: usize = deltas.iter().flatten().map(Vec::len).sum();
+    println!(
+        "{m} deltas of one realistic history: {:.0} B on the wire, {:.0} B stored, envelopes of {:.0} B (means)",
+        wire as f64 / m as f64,
+        stored as f64 / m as f64,
+        forms.iter().map(|(e, _)| e.len()).sum::<usize>() as f64 / m as f64
+    );
+    println!(
+        "delta rebuild       {expand_us:.0} µs/report (zstd against the base's form, then the envelope)"
+    );
+    println!("envelope decode     {decode_us:.0} µs/report");
+    println!("verify+parse+hash   {prepare_us:.0} µs/report");
+    println!(
+        "store encode        {encode_us:.0} µs/report (the writer: keyframe read back, delta made)"
+    );
+    println!(
+        "inventory list      {list_us:.0} µs/list of {} B (decode, verify, parse, address, compress)",
+        list.len()
+    );
+    println!(
+        "total               {:.0} µs/report, one core ({:.0} of it in the writer)",
+        expand_us + decode_us + prepare_us + encode_us,
+        encode_us
     );
     Ok(())
 }
