@@ -25,8 +25,8 @@ use crate::clock::Clock;
 use crate::log::leaf_hash;
 use crate::metrics::Metrics;
 use crate::store::{
-    BatchResult, ConflictQuota, DynStore, FlatResult, IngestOutcome, PendingList, PendingReport,
-    StoreError,
+    BatchResult, ConflictQuota, DynStore, FlatResult, IngestOutcome, ListOutcome, PendingList,
+    PendingReport, StoreError,
 };
 
 /// Why a report was refused before it reached the store.
@@ -76,37 +76,29 @@ pub fn prepare(
     agent_id: &str,
     key: &VerifyingKey,
 ) -> Result<Prepared, Rejection> {
-    Ok(prepare_naming_list(body, None, envelope, agent_id, key)?.0)
+    prepare_with_form(body, None, envelope, agent_id, key)
 }
 
-/// [`prepare`], and the address of the inventory list the report names (v3), which
-/// the collector must hold before it stores the report. `form` is the envelope's form
-/// when the caller has it already (a report sent by difference is rebuilt from it).
-pub fn prepare_naming_list(
+/// [`prepare`] with the envelope's form when the caller has it already (a report sent
+/// by difference is rebuilt from it).
+pub fn prepare_with_form(
     body: Bytes,
     form: Option<Arc<Vec<u8>>>,
     envelope: &Envelope,
     agent_id: &str,
     key: &VerifyingKey,
-) -> Result<(Prepared, Option<String>), Rejection> {
+) -> Result<Prepared, Rejection> {
     let payload = envelope.verified_payload(key)?;
     let statement = Statement::from_slice(payload)?;
     let report = statement.predicate;
     if report.agent_id != agent_id {
-        return Ok((
-            Prepared::OtherAgent {
-                claimed: report.agent_id,
-            },
-            None,
-        ));
+        return Ok(Prepared::OtherAgent {
+            claimed: report.agent_id,
+        });
     }
-    let list = attest_proto::inventory::address_of(&report).map(str::to_owned);
-    Ok((
-        Prepared::Ready(Box::new(pending_report_with_form(
-            body, form, payload, report,
-        )?)),
-        list,
-    ))
+    Ok(Prepared::Ready(Box::new(pending_report_with_form(
+        body, form, payload, report,
+    )?)))
 }
 
 /// A report ready for the store: `body` is the envelope (stored verbatim), `payload`
@@ -136,6 +128,7 @@ pub fn pending_report_with_form(
             "seq is larger than the collector stores (2^63 - 1)",
         )
     })?;
+    let list = attest_proto::inventory::address_of(&report).map(str::to_owned);
     let results = report
         .results
         .into_iter()
@@ -165,11 +158,12 @@ pub fn pending_report_with_form(
         machine_sha256: sha256_hex(report.host.machine_id.as_bytes()),
         hostname: report.host.hostname,
         replay,
+        list,
     })
 }
 
 type Reply = oneshot::Sender<Result<IngestOutcome, Rejection>>;
-type ListReply = oneshot::Sender<Result<bool, Rejection>>;
+type ListReply = oneshot::Sender<Result<ListOutcome, Rejection>>;
 
 /// What a request hands the writer: a report, or an inventory list (its own commit
 /// per list would take the database's write lock and an fsync for each).
@@ -243,9 +237,8 @@ impl Writer {
         wait.await.map_err(|_| shutting_down())?
     }
 
-    /// Queues an inventory list and waits for the commit of its batch: whether the
-    /// list was new (else the store held it already).
-    pub async fn submit_list(&self, list: PendingList) -> Result<bool, Rejection> {
+    /// Queues an inventory list and waits for the commit of its batch.
+    pub async fn submit_list(&self, list: PendingList) -> Result<ListOutcome, Rejection> {
         let (reply, wait) = oneshot::channel();
         self.queue(Job::List(list, reply))?;
         wait.await.map_err(|_| shutting_down())?
@@ -310,8 +303,8 @@ async fn run(
                 for (reply, outcome) in replies.into_iter().zip(result.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
-                for (reply, stored) in list_replies.into_iter().zip(result.lists_stored) {
-                    let _ = reply.send(Ok(stored));
+                for (reply, outcome) in list_replies.into_iter().zip(result.lists) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use attest_proto::{
     EnrollRequest, EnrollResponse, ErrorCode, MAX_ENROLL_BYTES, Receipt, encode_public_key, keyid,
-    public_key_from_bytes,
 };
 use axum::Json;
 use axum::extract::{Request, State};
@@ -15,7 +14,7 @@ use super::delta::{self, Encoding};
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::auth::{hash_token, random_hex};
 use crate::guard::ConnState;
-use crate::ingest::{Prepared, decode, prepare_naming_list};
+use crate::ingest::{Prepared, decode, prepare_with_form};
 use crate::logsafe::esc;
 use crate::store::{EnrollOutcome, IngestOutcome, NewAgent};
 
@@ -140,34 +139,7 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
     let envelope = decode(&bytes)?;
 
     // The signer's enrolled key, by key id (before anything looks inside the payload).
-    let mut signer = None;
-    for kid in envelope.keyids() {
-        if let Some(found) = state.cached_key(kid) {
-            signer = Some(found);
-            break;
-        }
-        if let Some(found) = state.store.agent_key(kid).await? {
-            if found.revoked {
-                return Err(ApiError::new(
-                    ErrorCode::Revoked,
-                    "the agent has been revoked",
-                ));
-            }
-            let key = public_key_from_bytes(&found.public_key).map_err(|e| {
-                tracing::error!(error = %e, agent_id = %found.agent_id, "stored public key is invalid");
-                ApiError::new(ErrorCode::Internal, "internal error")
-            })?;
-            state.cache_key(kid, &found.agent_id, key);
-            signer = Some((found.agent_id, key));
-            break;
-        }
-    }
-    let Some((agent_id, key)) = signer else {
-        return Err(ApiError::new(
-            ErrorCode::UnknownKey,
-            "no enrolled agent has the key id of this envelope's signature",
-        ));
-    };
+    let (agent_id, key) = super::signer(state, &envelope).await?;
     if let Some(base) = &base
         && base.agent_id != agent_id
     {
@@ -185,12 +157,11 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
         return Err(e);
     }
 
-    let pending = match prepare_naming_list(bytes, form, &envelope, &agent_id, &key)? {
-        (Prepared::Ready(p), list) => {
-            super::inventory::require_list(state, list.as_deref()).await?;
-            *p
-        }
-        (Prepared::OtherAgent { claimed }, _) => {
+    // A report naming an inventory list the collector does not hold is refused by the
+    // writer, in the transaction that would store it.
+    let pending = match prepare_with_form(bytes, form, &envelope, &agent_id, &key)? {
+        Prepared::Ready(p) => *p,
+        Prepared::OtherAgent { claimed } => {
             return Err(if state.store.agent(&claimed).await?.is_some() {
                 ApiError::new(
                     ErrorCode::WrongKey,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use attest_proto::inventory::{self, INVENTORY_LIST_PAYLOAD_TYPE, InventoryList, ListReceipt};
-use attest_proto::{Envelope, ErrorCode, MAX_ENVELOPE_BYTES, VerifyingKey, public_key_from_bytes};
+use attest_proto::{Envelope, ErrorCode, MAX_ENVELOPE_BYTES};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::read::Caller;
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::logsafe::esc;
-use crate::store::{NewInventoryList, PendingList, Role};
+use crate::store::{ListOutcome, NewInventoryList, PendingList, Role};
 
 pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -40,30 +40,6 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
     }
 }
 
-/// The enrolled, unrevoked agent whose key signed `envelope`, read from the database
-/// (not the key cache: a revocation counts at once).
-async fn signer(state: &AppState, envelope: &Envelope) -> Result<(String, VerifyingKey), ApiError> {
-    for kid in envelope.keyids() {
-        if let Some(found) = state.store.agent_key(kid).await? {
-            if found.revoked {
-                return Err(ApiError::new(
-                    ErrorCode::Revoked,
-                    "the agent has been revoked",
-                ));
-            }
-            let key = public_key_from_bytes(&found.public_key).map_err(|e| {
-                tracing::error!(error = %e, agent_id = %found.agent_id, "stored public key is invalid");
-                ApiError::new(ErrorCode::Internal, "internal error")
-            })?;
-            return Ok((found.agent_id, key));
-        }
-    }
-    Err(ApiError::new(
-        ErrorCode::UnknownKey,
-        "no enrolled agent has the key id of this envelope's signature",
-    ))
-}
-
 async fn do_post(state: &AppState, body: Incoming<'_>) -> Result<ListReceipt, ApiError> {
     let bytes = read_body(state, body, MAX_ENVELOPE_BYTES).await?;
     let envelope = Envelope::from_json(&bytes)?;
@@ -73,7 +49,7 @@ async fn do_post(state: &AppState, body: Incoming<'_>) -> Result<ListReceipt, Ap
             format!("the payloadType of an inventory list is {INVENTORY_LIST_PAYLOAD_TYPE:?}"),
         ));
     }
-    let (agent_id, key) = signer(state, &envelope).await?;
+    let (agent_id, key) = super::signer(state, &envelope).await?;
     if let Err(wait) = state.limiter.check(&agent_id) {
         let mut e = ApiError::new(
             ErrorCode::RateLimited,
@@ -92,7 +68,11 @@ async fn do_post(state: &AppState, body: Incoming<'_>) -> Result<ListReceipt, Ap
         document: document.to_vec(),
         received_at: state.clock.now_millis(),
     })?;
-    let stored = state.writer.submit_list(pending).await?;
+    let stored = match state.writer.submit_list(pending).await? {
+        ListOutcome::New => true,
+        ListOutcome::Held => false,
+        ListOutcome::Refused { code, message } => return Err(ApiError::new(code, message)),
+    };
     tracing::info!(
         agent_id = %agent_id,
         address = %address,
@@ -104,23 +84,6 @@ async fn do_post(state: &AppState, body: Incoming<'_>) -> Result<ListReceipt, Ap
         address,
         duplicate: !stored,
     })
-}
-
-/// Refuses a report that names an inventory list the collector does not hold.
-pub(crate) async fn require_list(state: &AppState, address: Option<&str>) -> Result<(), ApiError> {
-    let Some(address) = address else {
-        return Ok(());
-    };
-    if state.store.has_inventory_list(address).await? {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::InventoryListUnknown,
-        format!(
-            "the report names inventory list {address}, which this collector does not hold; \
-             send it (POST /v1/inventory-lists), then the report again"
-        ),
-    ))
 }
 
 pub async fn get(

@@ -30,7 +30,7 @@ mod read;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use attest_proto::{SigningKey, VerifyingKey};
+use attest_proto::{ErrorCode, SigningKey, VerifyingKey};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -110,6 +110,39 @@ impl AppState {
             keys.insert(keyid.to_owned(), (agent_id.to_owned(), key));
         }
     }
+}
+
+/// The enrolled agent whose key signed `envelope`, by key id: from the key cache, else
+/// the database (a revoked agent found there is `revoked`). A revocation after the key
+/// was cached is caught by the writer, against the agent's locked row, before anything
+/// of the request is stored.
+async fn signer(
+    state: &AppState,
+    envelope: &attest_proto::Envelope,
+) -> Result<(String, VerifyingKey), ApiError> {
+    for kid in envelope.keyids() {
+        if let Some(found) = state.cached_key(kid) {
+            return Ok(found);
+        }
+        if let Some(found) = state.store.agent_key(kid).await? {
+            if found.revoked {
+                return Err(ApiError::new(
+                    ErrorCode::Revoked,
+                    "the agent has been revoked",
+                ));
+            }
+            let key = attest_proto::public_key_from_bytes(&found.public_key).map_err(|e| {
+                tracing::error!(error = %e, agent_id = %found.agent_id, "stored public key is invalid");
+                ApiError::new(ErrorCode::Internal, "internal error")
+            })?;
+            state.cache_key(kid, &found.agent_id, key);
+            return Ok((found.agent_id, key));
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::UnknownKey,
+        "no enrolled agent has the key id of this envelope's signature",
+    ))
 }
 
 /// The router.

@@ -38,8 +38,8 @@ use super::changes::{self, ChangeSet, ResultState};
 use super::codec::{self, Encoded, KEYFRAME_INTERVAL};
 use super::heads::{HeadEntry, KnownHeads};
 use super::{
-    AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, Millis, PendingList,
-    StoreError,
+    AuditEntry, BatchResult, COLLECTOR_ACTOR, ConflictQuota, IngestOutcome, ListOutcome, Millis,
+    PendingList, StoreError,
 };
 use crate::log::{Frontier, Hash, NewNode};
 
@@ -81,6 +81,9 @@ pub struct PendingReport {
     /// The signed report's `agent.replay`: decided from recorded captures, not from a
     /// host. Stored and chained like any report, never evidence for a control.
     pub replay: bool,
+    /// The address of the inventory list the report names (`attest.report/v3`): the
+    /// store must hold it, or the report is refused.
+    pub list: Option<String>,
 }
 
 /// An agent's row, locked for the batch.
@@ -245,6 +248,9 @@ pub trait BatchTx: Send {
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError>;
     /// Stores an inventory list unless its address is stored: whether it was new.
     async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError>;
+    /// Which of these lists (sorted, distinct addresses) are stored, locked against
+    /// deletion until commit.
+    async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError>;
 }
 
 /// A keyframe row as [`BatchTx::keyframe_of`] reads it.
@@ -550,15 +556,81 @@ async fn record_conflict<'a, T: BatchTx>(
     Ok(())
 }
 
+/// Inserts the batch's lists whose agent is enrolled and not revoked, each address
+/// once, in address order; records one [`ListOutcome`] per list. Returns the
+/// addresses this batch inserted.
+async fn insert_lists<'l, T: BatchTx>(
+    tx: &mut T,
+    lists: &'l [PendingList],
+    revoked: &HashMap<&str, bool>,
+    result: &mut BatchResult,
+) -> Result<HashSet<&'l str>, StoreError> {
+    result.lists = vec![ListOutcome::Held; lists.len()];
+    let mut order: Vec<usize> = (0..lists.len()).collect();
+    order.sort_by(|a, b| lists[*a].address.cmp(&lists[*b].address));
+    let mut inserted = HashSet::new();
+    let mut previous: Option<&str> = None;
+    for i in order {
+        let list = &lists[i];
+        result.lists[i] = match revoked.get(list.agent_id.as_str()) {
+            None => ListOutcome::Refused {
+                code: ErrorCode::UnknownAgent,
+                message: "unknown agent".into(),
+            },
+            Some(true) => ListOutcome::Refused {
+                code: ErrorCode::Revoked,
+                message: "the agent has been revoked".into(),
+            },
+            Some(false) if previous == Some(list.address.as_str()) => ListOutcome::Held,
+            Some(false) => {
+                previous = Some(list.address.as_str());
+                if tx.insert_list(list).await? {
+                    inserted.insert(list.address.as_str());
+                    ListOutcome::New
+                } else {
+                    ListOutcome::Held
+                }
+            }
+        };
+    }
+    Ok(inserted)
+}
+
+/// The lists the batch's reports name that the store holds: inserted by this batch,
+/// or found (and locked against deletion until the commit) in one lookup.
+async fn named_lists<'a, T: BatchTx>(
+    tx: &mut T,
+    batch: &'a [PendingReport],
+    mut held: HashSet<&'a str>,
+) -> Result<HashSet<&'a str>, StoreError> {
+    let mut wanted: Vec<&str> = batch
+        .iter()
+        .filter_map(|r| r.list.as_deref())
+        .filter(|a| !held.contains(a))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(held);
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let found = tx.lists_held(&wanted).await?;
+    held.extend(wanted.into_iter().filter(|a| found.contains(*a)));
+    Ok(held)
+}
+
 /// Stores the inventory lists, then classifies and prepares the batch of reports; see
 /// the module docs. `heads` holds what the store remembers of the batch's agents
 /// ([`super::heads`]): an entry is used when the locked row still matches it; on
 /// return it holds the agents' heads after this batch, for the store to keep once the
 /// transaction commits.
 ///
-/// Lists go first, each address once and in address order (two collectors writing
-/// the same lists take their row locks in one order, before the agents' and the log
-/// head's): a report of the batch may name a list of the same batch.
+/// The agents of the reports and of the lists are locked first (a list of a revoked
+/// or unknown agent is refused, as its reports are), then the lists are inserted, each
+/// address once and in address order, then the lists the reports name are looked up
+/// (and kept from deletion until the commit): a report whose list the collector does
+/// not hold is refused with `inventory_list_unknown`, one whose list came in the same
+/// batch is stored. Every batch takes its locks in that one order: agents, lists, the
+/// log head.
 pub async fn run_batch<T: BatchTx>(
     tx: &mut T,
     lists: &[PendingList],
@@ -567,28 +639,25 @@ pub async fn run_batch<T: BatchTx>(
     quota: ConflictQuota,
     heads: &mut KnownHeads,
 ) -> Result<BatchResult, StoreError> {
-    let mut result = BatchResult {
-        lists_stored: vec![false; lists.len()],
-        ..BatchResult::default()
-    };
-    let mut order: Vec<usize> = (0..lists.len()).collect();
-    order.sort_by(|a, b| lists[*a].address.cmp(&lists[*b].address));
-    let mut previous: Option<&str> = None;
-    for i in order {
-        let list = &lists[i];
-        if previous != Some(list.address.as_str()) {
-            result.lists_stored[i] = tx.insert_list(list).await?;
-            previous = Some(list.address.as_str());
-        }
-    }
+    let mut ids: Vec<&str> = batch
+        .iter()
+        .map(|r| r.agent_id.as_str())
+        .chain(lists.iter().map(|l| l.agent_id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = tx.lock_agents(&ids).await?;
+    let mut result = BatchResult::default();
+    let revoked: HashMap<&str, bool> = rows
+        .iter()
+        .map(|r| (r.agent_id.as_str(), r.revoked))
+        .collect();
+    let lists_ok = insert_lists(tx, lists, &revoked, &mut result).await?;
+    let named = named_lists(tx, batch, lists_ok).await?;
     if batch.is_empty() {
         heads.clear();
         return Ok(result);
     }
-    let mut ids: Vec<&str> = batch.iter().map(|r| r.agent_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let rows = tx.lock_agents(&ids).await?;
     let mut agents: HashMap<String, AgentState> = HashMap::with_capacity(rows.len());
     for row in rows {
         let key: [u8; 32] = row.public_key.as_slice().try_into().map_err(|_| {
@@ -662,6 +731,18 @@ pub async fn run_batch<T: BatchTx>(
             outcomes.push(IngestOutcome::Rejected {
                 code: ErrorCode::Revoked,
                 message: "the agent has been revoked".into(),
+            });
+            continue;
+        }
+        if let Some(address) = &r.list
+            && !named.contains(address.as_str())
+        {
+            outcomes.push(IngestOutcome::Rejected {
+                code: ErrorCode::InventoryListUnknown,
+                message: format!(
+                    "the report names inventory list {address}, which this collector does \
+                     not hold; send it (POST /v1/inventory-lists), then the report again"
+                ),
             });
             continue;
         }

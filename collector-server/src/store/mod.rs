@@ -351,9 +351,19 @@ pub struct BatchResult {
     pub head_hits: u64,
     /// Agents whose conflict quota was reached in this batch (audited).
     pub quota_reached: Vec<String>,
-    /// One per inventory list of the batch, in order: whether it was new (else the
-    /// collector held it already).
-    pub lists_stored: Vec<bool>,
+    /// One per inventory list of the batch, in order.
+    pub lists: Vec<ListOutcome>,
+}
+
+/// What became of an inventory list of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListOutcome {
+    /// Stored by this batch.
+    New,
+    /// The store held it already (from this or another agent).
+    Held,
+    /// Not stored: its agent is revoked or unknown.
+    Refused { code: ErrorCode, message: String },
 }
 
 /// The head of the Merkle log.

@@ -7,6 +7,7 @@
 //! statement per table per batch, whatever its size.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::str::FromStr as _;
 use std::time::Duration;
 
@@ -723,6 +724,18 @@ impl BatchTx for PgBatch<'_> {
 
     async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
         Crud::<sqlx::Postgres>::insert_inventory_list(self.conn, list).await
+    }
+
+    async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
+        // FOR KEY SHARE: a prune deleting one of them waits for this commit.
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM inventory_lists WHERE address = ANY($1) \
+             ORDER BY address FOR KEY SHARE",
+        )
+        .bind(addresses)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {

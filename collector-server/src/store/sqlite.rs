@@ -5,6 +5,7 @@
 //! file serialize on it.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -548,6 +549,21 @@ impl BatchTx for SqliteBatch<'_> {
 
     async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
         Crud::<sqlx::Sqlite>::insert_inventory_list(self.conn, list).await
+    }
+
+    async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
+        // The write transaction holds the database: no delete can come before the
+        // commit.
+        let json = serde_json::to_string(addresses)
+            .map_err(|e| StoreError::Corrupt(format!("list addresses: {e}")))?;
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM inventory_lists \
+             WHERE address IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {

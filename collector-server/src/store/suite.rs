@@ -873,24 +873,30 @@ async fn inventory_lists(store: &dyn Store) {
     // Through the writer's batch, with a report in the same transaction: each address
     // stored once, the replies in the batch's order.
     store
-        .create_enroll_token(&token("lists", 1, None))
+        .create_enroll_token(&token("lists", 3, None))
         .await
         .unwrap();
     let (n, mut agent) = new_agent(41, "agt_lists");
     store.enroll("hash-lists", &n, T0).await.unwrap();
     let (three, four) = (list(302), list(303));
-    let pend = |doc: &[u8]| PendingList::new(&new(doc, "agt_lists")).unwrap();
+    let pend = |doc: &[u8], agent: &str| PendingList::new(&new(doc, agent)).unwrap();
     let report = pending(&mut agent, T0);
     let result = store
         .write_batch(
-            &[pend(&four), pend(&three), pend(&four), pend(&one)],
+            &[
+                pend(&four, "agt_lists"),
+                pend(&three, "agt_lists"),
+                pend(&four, "agt_lists"),
+                pend(&one, "agt_lists"),
+            ],
             std::slice::from_ref(&report),
             T0,
             ConflictQuota::DEFAULT,
         )
         .await
         .unwrap();
-    assert_eq!(result.lists_stored, vec![true, true, false, false]);
+    use ListOutcome::{Held, New};
+    assert_eq!(result.lists, vec![New, New, Held, Held]);
     assert_eq!(stored(&result.outcomes[0]).seq, 1);
     for doc in [&three, &four, &one] {
         assert_eq!(
@@ -902,13 +908,97 @@ async fn inventory_lists(store: &dyn Store) {
     let head = store.log_head().await.unwrap();
     let five = list(304);
     let result = store
-        .write_batch(&[pend(&five)], &[], T0, ConflictQuota::DEFAULT)
+        .write_batch(&[pend(&five, "agt_lists")], &[], T0, ConflictQuota::DEFAULT)
         .await
         .unwrap();
-    assert_eq!(result.lists_stored, vec![true]);
+    assert_eq!(result.lists, vec![New]);
     assert!(result.outcomes.is_empty());
     assert_eq!(store.log_head().await.unwrap(), head);
     assert!(store.has_inventory_list(&address(&five)).await.unwrap());
+
+    // A v3 report whose list the store does not hold is refused, and nothing of it is
+    // stored; with its list in the same batch it is stored.
+    let (n, mut v3) = new_agent(42, "agt_v3");
+    store.enroll("hash-lists", &n, T0).await.unwrap();
+    let (json, document) = v3.next_realistic_v3(0, at(T0)).unwrap();
+    let report = pending_from(&v3, json);
+    assert_eq!(report.list.as_deref(), Some(address(&document).as_str()));
+    let result = store
+        .write_batch(
+            &[],
+            std::slice::from_ref(&report),
+            T0,
+            ConflictQuota::DEFAULT,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&result.outcomes[0], IngestOutcome::Rejected { code, .. }
+            if *code == ErrorCode::InventoryListUnknown),
+        "{:?}",
+        result.outcomes
+    );
+    assert_eq!(store.log_head().await.unwrap(), head);
+    assert!(
+        store
+            .agent("agt_v3")
+            .await
+            .unwrap()
+            .unwrap()
+            .head_seq
+            .is_none()
+    );
+    let result = store
+        .write_batch(
+            &[pend(&document, "agt_v3")],
+            std::slice::from_ref(&report),
+            T0,
+            ConflictQuota::DEFAULT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.lists, vec![New]);
+    assert_eq!(stored(&result.outcomes[0]).seq, 1);
+    // Its next report names the same list, held now.
+    let (json, again) = v3.next_realistic_v3(1, at(T0 + 3_600_000)).unwrap();
+    assert_eq!(again, document);
+    let result = store
+        .write_batch(&[], &[pending_from(&v3, json)], T0, ConflictQuota::DEFAULT)
+        .await
+        .unwrap();
+    assert_eq!(stored(&result.outcomes[0]).seq, 2);
+
+    // A list of a revoked or an unknown agent is refused, the rest of the batch kept.
+    let (n, _) = new_agent(43, "agt_gone");
+    store.enroll("hash-lists", &n, T0).await.unwrap();
+    assert!(store.revoke_agent("agt_gone", T0).await.unwrap());
+    let (six, seven) = (list(305), list(306));
+    let result = store
+        .write_batch(
+            &[
+                pend(&six, "agt_gone"),
+                pend(&seven, "agt_nobody"),
+                pend(&seven, "agt_lists"),
+            ],
+            &[],
+            T0,
+            ConflictQuota::DEFAULT,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&result.lists[0], ListOutcome::Refused { code, .. } if *code == ErrorCode::Revoked),
+        "{:?}",
+        result.lists
+    );
+    assert!(
+        matches!(&result.lists[1], ListOutcome::Refused { code, .. } if *code == ErrorCode::UnknownAgent),
+        "{:?}",
+        result.lists
+    );
+    assert_eq!(result.lists[2], New);
+    assert!(!store.has_inventory_list(&address(&six)).await.unwrap());
+    assert!(store.has_inventory_list(&address(&seven)).await.unwrap());
 }
 
 /// Dashboard users and sessions: a name is taken once; a password change and a

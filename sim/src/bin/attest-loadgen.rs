@@ -803,7 +803,7 @@ fn cpu_realistic(n: usize) -> anyhow::Result<()> {
     let decode_us = per(t, m);
     let t = Instant::now();
     for ((e, form), d) in forms.iter().zip(&decoded) {
-        attest_collector::ingest::prepare_naming_list(
+        attest_collector::ingest::prepare_with_form(
             e.clone(),
             Some(Arc::clone(form)),
             d,
