@@ -151,7 +151,7 @@ pub fn pending_report_with_form(
         link: format!("{LINK_PREFIX}{payload_sha256}"),
         payload_sha256,
         leaf_hash: leaf_hash(&body),
-        form: form.unwrap_or_else(|| Arc::new(attest_proto::form::to_form(&body))),
+        form: form.unwrap_or_else(|| Arc::new(attest_proto::form::to_form_of(&body, payload))),
         envelope: body,
         collected_at: report.collected_at.timestamp_millis(),
         results,

@@ -97,6 +97,57 @@ pub fn to_form(envelope: &[u8]) -> Vec<u8> {
     })
 }
 
+/// [`to_form`] of an envelope that decoded (strictly, [`crate::Envelope::from_json`])
+/// to `payload`, without parsing it or decoding its base64 again: the payload's
+/// base64 is found after the `"payload"` key, and used only where it is exactly
+/// [`BASE64`] of `payload`; anything else falls back to [`to_form`]. The same bytes
+/// as [`to_form`] either way (an envelope of the strict decoding has one `"payload"`
+/// key, and a JSON string cannot hold `"` unescaped, so the key is the member's).
+pub fn to_form_of(envelope: &[u8], payload: &[u8]) -> Vec<u8> {
+    const KEY: &[u8] = b"\"payload\"";
+    let encoded = BASE64.encode(payload);
+    let found = envelope
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .and_then(|at| {
+            let mut i = at + KEY.len();
+            let skip = |i: &mut usize| {
+                while envelope
+                    .get(*i)
+                    .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                {
+                    *i += 1;
+                }
+            };
+            skip(&mut i);
+            (envelope.get(i) == Some(&b':')).then_some(())?;
+            i += 1;
+            skip(&mut i);
+            (envelope.get(i) == Some(&b'"')).then_some(())?;
+            let start = i + 1;
+            let end = start.checked_add(encoded.len())?;
+            (envelope.get(start..end)? == encoded.as_bytes() && envelope.get(end) == Some(&b'"'))
+                .then_some((start, end))
+        });
+    let Some((start, end)) = found else {
+        return to_form(envelope);
+    };
+    split_at(envelope, start, end, payload).unwrap_or_else(|| to_form(envelope))
+}
+
+/// The split form of `envelope` whose bytes `start..end` are the base64 of
+/// `statement`.
+fn split_at(envelope: &[u8], start: usize, end: usize, statement: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(envelope.len() + FORM_OVERHEAD);
+    out.push(FORM_SPLIT);
+    out.extend_from_slice(&u32::try_from(start).ok()?.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(statement.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(envelope.get(..start)?);
+    out.extend_from_slice(statement);
+    out.extend_from_slice(envelope.get(end..)?);
+    Some(out)
+}
+
 fn split(envelope: &[u8]) -> Option<Vec<u8>> {
     #[derive(serde::Deserialize)]
     struct Env<'a> {
@@ -113,14 +164,7 @@ fn split(envelope: &[u8]) -> Option<Vec<u8>> {
     if BASE64.encode(&statement).as_bytes() != env.payload.as_bytes() {
         return None;
     }
-    let mut out = Vec::with_capacity(envelope.len() + FORM_OVERHEAD);
-    out.push(FORM_SPLIT);
-    out.extend_from_slice(&u32::try_from(start).ok()?.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(statement.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(envelope.get(..start)?);
-    out.extend_from_slice(&statement);
-    out.extend_from_slice(envelope.get(end..)?);
-    Some(out)
+    split_at(envelope, start, end, &statement)
 }
 
 /// The envelope a form holds.
@@ -158,6 +202,14 @@ pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn envelope_bytes(statement: &[u8]) -> Vec<u8> {
+        format!(
+            r#"{{"payloadType":"application/vnd.in-toto+json","payload":"{}","signatures":[{{"keyid":"k","sig":"c2ln"}}]}}"#,
+            BASE64.encode(statement)
+        )
+        .into_bytes()
+    }
 
     fn envelope(statement: &str, sig: &str) -> Vec<u8> {
         format!(
@@ -214,7 +266,43 @@ mod tests {
         }
     }
 
+    /// The form made from the decoded payload is [`to_form`]'s, byte for byte (the
+    /// agent and the collector must hold the same base forms), whatever the member
+    /// order, white space, escapes or the payload's length.
+    #[test]
+    fn the_form_of_a_decoded_envelope_is_to_form() {
+        let sig = r#""signatures":[{"keyid":"k","sig":"c2ln"}]"#;
+        for statement in ["", "x", "ab", r#"{"a":1}"#, &"z".repeat(1000)] {
+            let b64 = BASE64.encode(statement);
+            let ty = r#""payloadType":"application/vnd.in-toto+json""#;
+            for text in [
+                format!(r#"{{{ty},"payload":"{b64}",{sig}}}"#),
+                format!(r#"{{ "payload" : "{b64}" , {ty}, {sig} }}"#),
+                format!("{{{sig},\n\t{ty},\r\n\"payload\":\n\"{b64}\"}}"),
+                format!(r#"{{{ty},"p\u0061yload":"{b64}",{sig}}}"#),
+                format!(r#"{{"payloadType":"\"payload\":\"","payload":"{b64}",{sig}}}"#),
+            ] {
+                assert_eq!(
+                    to_form_of(text.as_bytes(), statement.as_bytes()),
+                    to_form(text.as_bytes()),
+                    "{text}"
+                );
+                assert_eq!(
+                    from_form(&to_form_of(text.as_bytes(), statement.as_bytes())).unwrap(),
+                    text.as_bytes()
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// Random statements in a canonical envelope: the same form as [`to_form`].
+        #[test]
+        fn to_form_of_agrees_with_to_form(statement in proptest::collection::vec(0u8..=255, 0..300)) {
+            let text = envelope_bytes(&statement);
+            proptest::prop_assert_eq!(to_form_of(&text, &statement), to_form(&text));
+        }
+
         #[test]
         fn from_form_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..64)) {
             let _ = from_form(&bytes);

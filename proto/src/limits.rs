@@ -36,21 +36,29 @@ pub const MAX_ENROLL_BYTES: usize = 64 * 1024;
 /// never reach, which can only make it stricter.
 pub fn check_json_depth(bytes: &[u8], limit: usize) -> Result<(), ProtoError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // Past the string in one search per quote or escape (most of a wire
+                // message is strings: a base64 payload, summaries, package names).
+                i += 1;
+                loop {
+                    let Some(at) = bytes
+                        .get(i..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    else {
+                        // Unterminated: the rest is inside the string.
+                        return Ok(());
+                    };
+                    i += at;
+                    if bytes[i] == b'\\' {
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limit {
@@ -60,6 +68,7 @@ pub fn check_json_depth(bytes: &[u8], limit: usize) -> Result<(), ProtoError> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }
@@ -68,6 +77,57 @@ pub fn check_json_depth(bytes: &[u8], limit: usize) -> Result<(), ProtoError> {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    /// The check byte by byte, as it was first written: the reference the searching
+    /// one must agree with.
+    fn reference(bytes: &[u8], limit: usize) -> Result<(), ()> {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        for &b in bytes {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > limit {
+                        return Err(());
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Any bytes, weighted to the ones that matter: the same verdict as the
+        /// byte-by-byte check.
+        #[test]
+        fn agrees_with_the_byte_by_byte_check(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b'"', b'\\', b'{', b'[', b'}', b']', b'a', b':', b',']),
+                0..200,
+            ),
+            limit in 0usize..6,
+        ) {
+            proptest::prop_assert_eq!(
+                check_json_depth(&bytes, limit).is_ok(),
+                reference(&bytes, limit).is_ok(),
+                "{:?}", String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
 
     fn nested(depth: usize) -> String {
         format!("{}{}", "[".repeat(depth), "]".repeat(depth))
