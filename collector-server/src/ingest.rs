@@ -9,9 +9,11 @@
 //!    wait; one task, on a thread of its own, takes everything queued (up to a batch
 //!    limit) and stores it with [`crate::store::Store::write_batch`] in one
 //!    transaction, with the inventory lists queued alongside
-//!    ([`Writer::submit_list`]); the receipts go out only after the commit. There, against the agent's locked row, the report's
-//!    subject is bound to the enrolled machine (`host_mismatch`) and chain conflicts
-//!    are recorded within the agent's [`ConflictQuota`] (`crate::store::batch`).
+//!    ([`Writer::submit_list`]); the receipts go out only after the commit. There,
+//!    against the agent's locked row, the report's subject is bound to the enrolled
+//!    machine (`host_mismatch`), the inventory list it names must be held
+//!    (`inventory_list_unknown`), and chain conflicts are recorded within the agent's
+//!    [`ConflictQuota`] (`crate::store::batch`).
 
 use std::sync::Arc;
 use std::time::Duration;
