@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: collector ingest over HTTPS on loopback (release build).
 #
-#   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
-#   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]
+#   scripts/bench-ingest.sh sqlite   [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM] [WARM_UP]
+#   scripts/bench-ingest.sh postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM] [WARM_UP]
 #
 # STREAM (default synthetic) is passed to both `prefill` and `run`; a comma-separated
 # list (`realistic,synthetic`) prefills with the first and runs one load of each in
@@ -24,19 +24,23 @@
 # 3. `attest-loadgen run` enrolls AGENTS agents (default 10,000) over HTTPS, signs
 #    REPORTS_PER_AGENT 25-check reports each in advance, posts them from CONCURRENCY
 #    keep-alive connections, and prints reports/s, p50/p99 latency, errors, wire
-#    bytes per upload and the collector's peak RSS and CPU.
+#    bytes per upload and the collector's peak RSS and CPU. With WARM_UP (default 0)
+#    each agent first sends that many reports before the clock starts (uncounted):
+#    `1` measures an enrolled fleet's steady state, every agent's first report (full,
+#    with its inventory list) already sent, as hour after hour in a real fleet.
 #
 # PostgreSQL: ATTEST_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # a fresh database is created next to it and dropped at the end. SQLite: a temp dir.
 # ATTEST_BENCH_SERVE_LOG=FILE keeps the collector's log (its standard error) there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM]}
+backend=${1:?usage: $0 sqlite|postgres [PREFILL] [AGENTS] [REPORTS_PER_AGENT] [CONCURRENCY] [STREAM] [WARM_UP]}
 prefill=${2:-1000000}
 agents=${3:-10000}
 per_agent=${4:-5}
 concurrency=${5:-64}
 stream=${6:-synthetic}
+warm_up=${7:-0}
 
 # ATTEST_BENCH_BIN: a directory with release binaries already built (else: build them).
 if [ -n "${ATTEST_BENCH_BIN:-}" ]; then
@@ -117,9 +121,9 @@ seed=$((seed + 1))
 pg_before=$(pg_cpu)
 load_start=$(date +%s.%N)
 
-echo "== load: $agents agents x $per_agent reports ($one), $concurrency connections"
+echo "== load: $agents agents x $per_agent reports ($one, after $warm_up each uncounted), $concurrency connections"
 "$bin/attest-loadgen" run --server "$addr" --pin "$pin" --token "$token" \
-  --agents "$agents" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
+  --agents "$agents" --warm-up "$warm_up" --reports-per-agent "$per_agent" --concurrency "$concurrency" \
   --collector-pid "$pid" --stream "$one" --seed "$seed"
 if [ "$backend" = postgres ]; then
   pg_after=$(pg_cpu)

@@ -6,6 +6,9 @@
 //! collector's peak RSS.
 //! Reports are signed before the clock starts, so the generator's own signing does not
 //! compete with the collector for the CPU during the measurement.
+//! With `--warm-up N` each agent's first N reports are sent before the clock starts
+//! and not counted: `1` measures an enrolled fleet's steady state (every agent's
+//! first, full report and its inventory list already sent).
 //!
 //! `attest-loadgen prefill` stores many reports directly through the store (the same
 //! batch write path the server uses, without HTTP), so throughput can be measured with
@@ -28,7 +31,7 @@ use attest_collector::store::{
 };
 use attest_proto::form::{DELTA_ACCEPT_HEADER, DELTA_BASE_HEADER, DELTA_CONTENT_TYPE};
 use attest_proto::{EnrollRequest, EnrollResponse, Statement, encode_public_key, keyid};
-use attest_sim::client::Client;
+use attest_sim::client::{Client, Conn};
 use attest_sim::synth::{Stream, SynthAgent, agent_key, history_start, host};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -60,7 +63,13 @@ enum Command {
         token: String,
         #[arg(long, default_value_t = 10_000)]
         agents: u64,
-        /// Reports each agent sends (signed in advance)
+        /// Reports of each agent sent before the clock starts and not counted (its
+        /// first: the full report and its inventory list; an enrolled fleet's steady
+        /// state is measured after them)
+        #[arg(long, default_value_t = 0)]
+        warm_up: usize,
+        /// Reports each agent sends while the clock runs (signed in advance, after
+        /// its --warm-up reports)
         #[arg(long, default_value_t = 5)]
         reports_per_agent: usize,
         /// Concurrent connections (each sends one report at a time)
@@ -170,6 +179,7 @@ fn main() -> std::process::ExitCode {
             pin,
             token,
             agents,
+            warm_up,
             reports_per_agent,
             concurrency,
             collector_pid,
@@ -180,6 +190,7 @@ fn main() -> std::process::ExitCode {
             &pin,
             &token,
             agents,
+            warm_up,
             reports_per_agent,
             concurrency.max(1),
             collector_pid,
@@ -304,18 +315,179 @@ struct Tally {
     lists: u64,
 }
 
+impl Tally {
+    fn absorb(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.wire.extend(other.wire);
+        self.errors.extend(other.errors);
+        self.deltas += other.deltas;
+        self.fallbacks += other.fallbacks;
+        self.lists += other.lists;
+    }
+}
+
+/// One connection of `run`: the uploads of its agents, whether each agent's last
+/// report was acknowledged, and whether the collector takes deltas.
+#[derive(Default)]
+struct Lane {
+    uploads: Vec<Vec<Upload>>,
+    acked: Vec<bool>,
+    takes_deltas: bool,
+    conn: Option<Conn>,
+}
+
+/// Sends `rounds` of every lane's agents, a task per lane; gives the lanes back
+/// (connections and acknowledgements kept for the next call) with what was measured.
+async fn drive(
+    lanes: Vec<Lane>,
+    client: &Client,
+    rounds: std::ops::Range<usize>,
+) -> anyhow::Result<(Vec<Lane>, Tally)> {
+    let mut workers = Vec::new();
+    for lane in lanes {
+        let client = client.clone();
+        let rounds = rounds.clone();
+        workers.push(tokio::spawn(lane.send(client, rounds)));
+    }
+    let mut back = Vec::with_capacity(workers.len());
+    let mut all = Tally::default();
+    for w in workers {
+        let (lane, tally) = w.await??;
+        back.push(lane);
+        all.absorb(tally);
+    }
+    Ok((back, all))
+}
+
+impl Lane {
+    async fn send(
+        mut self,
+        client: Client,
+        rounds: std::ops::Range<usize>,
+    ) -> anyhow::Result<(Lane, Tally)> {
+        let n = self.uploads.len() * rounds.len();
+        let mut tally = Tally {
+            latencies: Vec::with_capacity(n),
+            wire: Vec::with_capacity(n),
+            ..Tally::default()
+        };
+        let mut conn = match self.conn.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => client.connect().await?,
+        };
+        for round in rounds {
+            for (a, reports) in self.uploads.iter().enumerate() {
+                let Some(upload) = reports.get(round) else {
+                    continue;
+                };
+                let previous_acked = self.acked.get(a).copied().unwrap_or(false);
+                if let Some(flag) = self.acked.get_mut(a) {
+                    *flag = false;
+                }
+                let t = Instant::now();
+                if conn.is_closed() {
+                    conn = client.connect().await?;
+                }
+                let delta = upload
+                    .delta
+                    .as_ref()
+                    .filter(|_| self.takes_deltas && previous_acked);
+                let mut wire = 0usize;
+                if let Some(list) = &upload.list {
+                    // As the agent does: the list first, then the report naming it.
+                    tally.lists += 1;
+                    wire += list.len();
+                    match conn
+                        .send(
+                            Method::POST,
+                            "/v1/inventory-lists",
+                            None,
+                            Some(list.clone()),
+                        )
+                        .await
+                    {
+                        Ok(resp) if resp.status == 200 => {}
+                        Ok(resp) => tally.errors.push((
+                            resp.status.as_u16(),
+                            format!("list: {}", resp.error_code().unwrap_or_default()),
+                        )),
+                        Err(e) => {
+                            tally.errors.push((0, format!("list: {e}")));
+                            conn = client.connect().await?;
+                        }
+                    }
+                }
+                let mut answer = match delta {
+                    Some((base, body)) => {
+                        tally.deltas += 1;
+                        wire += body.len();
+                        conn.send_with(
+                            Method::POST,
+                            "/v1/reports",
+                            None,
+                            DELTA_CONTENT_TYPE,
+                            &[(DELTA_BASE_HEADER, base.as_str())],
+                            Some(body.clone()),
+                        )
+                        .await
+                    }
+                    None => {
+                        wire += upload.full.len();
+                        conn.send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
+                            .await
+                    }
+                };
+                if delta.is_some()
+                    && matches!(&answer, Ok(r) if r.status == 412
+                        && r.error_code().as_deref() == Some(attest_proto::ErrorCode::DeltaBaseUnknown.as_str()))
+                {
+                    tally.fallbacks += 1;
+                    wire += upload.full.len();
+                    answer = conn
+                        .send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
+                        .await;
+                }
+                match answer {
+                    Ok(resp) if resp.status == 200 => {
+                        tally
+                            .latencies
+                            .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        tally.wire.push(u32::try_from(wire).unwrap_or(u32::MAX));
+                        self.takes_deltas = resp.headers.contains_key(DELTA_ACCEPT_HEADER);
+                        if let Some(flag) = self.acked.get_mut(a) {
+                            *flag = true;
+                        }
+                    }
+                    Ok(resp) => tally
+                        .errors
+                        .push((resp.status.as_u16(), resp.error_code().unwrap_or_default())),
+                    Err(e) => {
+                        tally.errors.push((0, e.to_string()));
+                        conn = client.connect().await?;
+                    }
+                }
+            }
+        }
+        self.conn = Some(conn);
+        Ok((self, tally))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     server: SocketAddr,
     pin: &str,
     token: &str,
     n_agents: u64,
+    warm_up: usize,
     per_agent: usize,
     concurrency: usize,
     collector_pid: Option<u32>,
     seed: u64,
     stream: Stream,
 ) -> anyhow::Result<()> {
+    // Each agent sends its warm-up reports, then the measured ones.
+    let sends = warm_up + per_agent;
     let client = Client::pinned(server, pin)?;
 
     // 1. Enroll.
@@ -370,7 +542,7 @@ async fn run(
     let at = wall_clock();
     // A realistic history ends now: report k of n was collected n - k hours ago.
     let history_at =
-        move |k: usize| at - chrono::Duration::hours(i64::try_from(per_agent - k).unwrap_or(0));
+        move |k: usize| at - chrono::Duration::hours(i64::try_from(sends - k).unwrap_or(0));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = agents.len().div_ceil(threads).max(1);
     let mut handles = Vec::new();
@@ -382,10 +554,10 @@ async fn run(
             move || -> anyhow::Result<Vec<Vec<Upload>>> {
                 let mut out = Vec::with_capacity(mine.len());
                 for (i, a) in mine.iter_mut() {
-                    let mut reports = Vec::with_capacity(per_agent);
+                    let mut reports = Vec::with_capacity(sends);
                     match stream {
                         Stream::Synthetic => {
-                            for _ in 0..per_agent {
+                            for _ in 0..sends {
                                 reports.push(Upload {
                                     full: Bytes::from(a.next_envelope(at)?),
                                     delta: None,
@@ -397,7 +569,7 @@ async fn run(
                             let start = history_start(seed, *i);
                             let mut sender = DeltaSender::in_memory(&a.agent_id);
                             let mut last_list: Option<Vec<u8>> = None;
-                            for k in 0..per_agent {
+                            for k in 0..sends {
                                 let hour = start + k as u64;
                                 let (envelope, list) = if stream == Stream::Realistic {
                                     let (envelope, document) =
@@ -461,136 +633,48 @@ async fn run(
     // 3. Post them: worker w sends the reports of agents w, w+C, w+2C, … round by round,
     // so each agent's chain arrives in order. A report goes as a delta when the
     // collector said it takes them and the report before it was acknowledged; a
-    // delta refused with `delta_base_unknown` is sent again in full at once.
-    let mut lanes: Vec<Vec<Vec<Upload>>> = (0..concurrency).map(|_| Vec::new()).collect();
+    // delta refused with `delta_base_unknown` is sent again in full at once. The
+    // warm-up rounds (each agent's first reports) go before the clock starts.
+    let mut lanes: Vec<Lane> = (0..concurrency).map(|_| Lane::default()).collect();
     for (i, reports) in signed.into_iter().enumerate() {
         if let Some(lane) = lanes.get_mut(i % concurrency) {
-            lane.push(reports);
+            lane.acked.push(false);
+            lane.uploads.push(reports);
         }
     }
+    if warm_up > 0 {
+        let t = Instant::now();
+        let (back, tally) = drive(lanes, &client, 0..warm_up).await?;
+        lanes = back;
+        eprintln!(
+            "warm-up: {} reports accepted, {} errors, {} inventory lists in {:.1} s (not counted below)",
+            tally.latencies.len(),
+            tally.errors.len(),
+            tally.lists,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let measured: usize = lanes
+        .iter()
+        .flat_map(|l| &l.uploads)
+        .map(|r| r.len().saturating_sub(warm_up))
+        .sum();
     let before = collector_pid.and_then(proc_stats);
     let start = Instant::now();
-    let mut workers = Vec::new();
-    for lane in lanes {
-        let client = client.clone();
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally {
-                latencies: Vec::with_capacity(lane.len() * per_agent),
-                wire: Vec::with_capacity(lane.len() * per_agent),
-                ..Tally::default()
-            };
-            let mut acked = vec![false; lane.len()];
-            let mut takes_deltas = false;
-            let mut conn = client.connect().await?;
-            for round in 0..per_agent {
-                for (a, reports) in lane.iter().enumerate() {
-                    let Some(upload) = reports.get(round) else {
-                        continue;
-                    };
-                    let previous_acked = acked.get(a).copied().unwrap_or(false);
-                    if let Some(flag) = acked.get_mut(a) {
-                        *flag = false;
-                    }
-                    let t = Instant::now();
-                    if conn.is_closed() {
-                        conn = client.connect().await?;
-                    }
-                    let delta = upload
-                        .delta
-                        .as_ref()
-                        .filter(|_| takes_deltas && previous_acked);
-                    let mut wire = 0usize;
-                    if let Some(list) = &upload.list {
-                        // As the agent does: the list first, then the report naming it.
-                        tally.lists += 1;
-                        wire += list.len();
-                        match conn
-                            .send(Method::POST, "/v1/inventory-lists", None, Some(list.clone()))
-                            .await
-                        {
-                            Ok(resp) if resp.status == 200 => {}
-                            Ok(resp) => tally.errors.push((
-                                resp.status.as_u16(),
-                                format!("list: {}", resp.error_code().unwrap_or_default()),
-                            )),
-                            Err(e) => {
-                                tally.errors.push((0, format!("list: {e}")));
-                                conn = client.connect().await?;
-                            }
-                        }
-                    }
-                    let mut answer = match delta {
-                        Some((base, body)) => {
-                            tally.deltas += 1;
-                            wire += body.len();
-                            conn.send_with(
-                                Method::POST,
-                                "/v1/reports",
-                                None,
-                                DELTA_CONTENT_TYPE,
-                                &[(DELTA_BASE_HEADER, base.as_str())],
-                                Some(body.clone()),
-                            )
-                            .await
-                        }
-                        None => {
-                            wire += upload.full.len();
-                            conn.send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
-                                .await
-                        }
-                    };
-                    if delta.is_some()
-                        && matches!(&answer, Ok(r) if r.status == 412
-                            && r.error_code().as_deref() == Some(attest_proto::ErrorCode::DeltaBaseUnknown.as_str()))
-                    {
-                        tally.fallbacks += 1;
-                        wire += upload.full.len();
-                        answer = conn
-                            .send(Method::POST, "/v1/reports", None, Some(upload.full.clone()))
-                            .await;
-                    }
-                    match answer {
-                        Ok(resp) if resp.status == 200 => {
-                            tally
-                                .latencies
-                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
-                            tally.wire.push(u32::try_from(wire).unwrap_or(u32::MAX));
-                            takes_deltas = resp.headers.contains_key(DELTA_ACCEPT_HEADER);
-                            if let Some(flag) = acked.get_mut(a) {
-                                *flag = true;
-                            }
-                        }
-                        Ok(resp) => tally
-                            .errors
-                            .push((resp.status.as_u16(), resp.error_code().unwrap_or_default())),
-                        Err(e) => {
-                            tally.errors.push((0, e.to_string()));
-                            conn = client.connect().await?;
-                        }
-                    }
-                }
-            }
-            anyhow::Ok(tally)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(total);
-    let mut wire = Vec::with_capacity(total);
-    let mut errors = Vec::new();
-    let (mut deltas, mut fallbacks, mut lists) = (0u64, 0u64, 0u64);
-    for w in workers {
-        let t = w.await??;
-        latencies.extend(t.latencies);
-        wire.extend(t.wire);
-        errors.extend(t.errors);
-        deltas += t.deltas;
-        fallbacks += t.fallbacks;
-        lists += t.lists;
-    }
+    let (_, tally) = drive(lanes, &client, warm_up..sends).await?;
+    let Tally {
+        mut latencies,
+        mut wire,
+        errors,
+        deltas,
+        fallbacks,
+        lists,
+    } = tally;
     let elapsed = start.elapsed().as_secs_f64();
     let after = collector_pid.and_then(proc_stats);
     latencies.sort_unstable();
 
-    println!("reports sent        {total}");
+    println!("reports sent        {measured}");
     println!("accepted            {}", latencies.len());
     println!("errors              {}", errors.len());
     if !errors.is_empty() {
