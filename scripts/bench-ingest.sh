@@ -24,7 +24,8 @@
 # 3. `attest-loadgen run` enrolls AGENTS agents (default 10,000) over HTTPS, signs
 #    REPORTS_PER_AGENT 25-check reports each in advance, posts them from CONCURRENCY
 #    keep-alive connections, and prints reports/s, p50/p99 latency, errors, wire
-#    bytes per upload and the collector's peak RSS and CPU. With WARM_UP (default 0)
+#    bytes per upload, the collector's peak RSS and CPU, and the load generator's own
+#    CPU (it shares the machine's cores with the collector). With WARM_UP (default 0)
 #    each agent first sends that many reports before the clock starts (uncounted):
 #    `1` measures an enrolled fleet's steady state, every agent's first report (full,
 #    with its inventory list) already sent, as hour after hour in a real fleet.

@@ -13,6 +13,8 @@
 //! 64 bytes), and [`Envelope::verify`] checks the signature *without* parsing the
 //! payload: the collector verifies first, and parses the statement only afterwards.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -59,10 +61,13 @@ struct WireSignatureOut<'a> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireIn {
+struct WireIn<'a> {
     #[serde(rename = "payloadType")]
     payload_type: String,
-    payload: String,
+    /// Borrowed from the body when it holds no escape (base64 never needs one), so
+    /// [`Envelope::from_json_split`] can tell where in the body it stands.
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
     #[serde(deserialize_with = "signatures")]
     signatures: Vec<WireSignatureIn>,
 }
@@ -147,7 +152,19 @@ impl Envelope {
     /// `malformed` for everything else (bad JSON, unknown or missing fields,
     /// non-canonical base64, no or too many signatures, a signature not 64 bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, ProtoError> {
-        let wire: WireIn = parse_strict(bytes, "envelope", MAX_ENVELOPE_BYTES, |detail| {
+        Self::from_json_split(bytes, None)
+    }
+
+    /// [`Envelope::from_json`] of an envelope whose bytes `start..` are known to be
+    /// the base64 of `statement` (it was made so by [`crate::form::open_form`]): when
+    /// the strict decoding finds the payload's string exactly there, the payload is
+    /// `statement` and its base64 is not decoded again. Anywhere else (a form split
+    /// at another string than the payload's) the payload is decoded as usual.
+    pub(crate) fn from_json_split(
+        bytes: &[u8],
+        split: Option<(usize, &[u8])>,
+    ) -> Result<Envelope, ProtoError> {
+        let wire: WireIn<'_> = parse_strict(bytes, "envelope", MAX_ENVELOPE_BYTES, |detail| {
             ProtoError::Malformed {
                 what: "envelope",
                 detail: echo(&detail),
@@ -162,9 +179,20 @@ impl Envelope {
                 format!("more than {MAX_SIGNATURES} signatures"),
             ));
         }
-        let payload = BASE64
-            .decode(wire.payload.as_bytes())
-            .map_err(|e| ProtoError::malformed("envelope payload (base64)", e))?;
+        let known = split.and_then(|(start, statement)| match &wire.payload {
+            Cow::Borrowed(text) => {
+                let at = (text.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+                (at == start && text.len() == base64::encoded_len(statement.len(), true)?)
+                    .then(|| statement.to_vec())
+            }
+            Cow::Owned(_) => None,
+        });
+        let payload = match known {
+            Some(payload) => payload,
+            None => BASE64
+                .decode(wire.payload.as_bytes())
+                .map_err(|e| ProtoError::malformed("envelope payload (base64)", e))?,
+        };
         let signatures = wire
             .signatures
             .into_iter()

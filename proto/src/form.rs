@@ -17,6 +17,8 @@
 use base64::Engine as _;
 
 use crate::BASE64;
+use crate::envelope::Envelope;
+use crate::error::ProtoError;
 
 /// Form tag: the envelope follows, verbatim.
 pub const FORM_WHOLE: u8 = 0;
@@ -167,10 +169,19 @@ fn split(envelope: &[u8]) -> Option<Vec<u8>> {
     split_at(envelope, start, end, &statement)
 }
 
-/// The envelope a form holds.
-pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
+/// What a form holds: an envelope kept whole, or split around its statement.
+enum Parts<'a> {
+    Whole(&'a [u8]),
+    Split {
+        prefix: &'a [u8],
+        statement: &'a [u8],
+        suffix: &'a [u8],
+    },
+}
+
+fn parts(form: &[u8]) -> Result<Parts<'_>, FormError> {
     match form.split_first() {
-        Some((&FORM_WHOLE, rest)) => Ok(rest.to_vec()),
+        Some((&FORM_WHOLE, rest)) => Ok(Parts::Whole(rest)),
         Some((&FORM_SPLIT, rest)) => {
             let word = |at: usize| -> Result<usize, FormError> {
                 let b: [u8; 4] = rest
@@ -181,22 +192,75 @@ pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
             };
             let (start, len) = (word(0)?, word(4)?);
             let body = rest.get(8..).ok_or(FormError("header cut short"))?;
-            let prefix = body.get(..start).ok_or(FormError("prefix cut short"))?;
-            let statement = body
-                .get(start..start.saturating_add(len))
-                .ok_or(FormError("statement cut short"))?;
-            let suffix = body
-                .get(start.saturating_add(len)..)
-                .ok_or(FormError("suffix cut short"))?;
-            let mut out = Vec::with_capacity(body.len() + len / 3 + 4);
-            out.extend_from_slice(prefix);
-            out.extend_from_slice(BASE64.encode(statement).as_bytes());
-            out.extend_from_slice(suffix);
-            Ok(out)
+            Ok(Parts::Split {
+                prefix: body.get(..start).ok_or(FormError("prefix cut short"))?,
+                statement: body
+                    .get(start..start.saturating_add(len))
+                    .ok_or(FormError("statement cut short"))?,
+                suffix: body
+                    .get(start.saturating_add(len)..)
+                    .ok_or(FormError("suffix cut short"))?,
+            })
         }
         Some(_) => Err(FormError("unknown tag")),
         None => Err(FormError("empty")),
     }
+}
+
+/// The envelope a form holds.
+pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
+    Ok(match parts(form)? {
+        Parts::Whole(envelope) => envelope.to_vec(),
+        Parts::Split {
+            prefix,
+            statement,
+            suffix,
+        } => {
+            let encoded = base64::encoded_len(statement.len(), true)
+                .ok_or(FormError("statement too large"))?;
+            let mut out = Vec::with_capacity(prefix.len() + encoded + suffix.len());
+            out.extend_from_slice(prefix);
+            out.resize(prefix.len() + encoded, 0);
+            BASE64
+                .encode_slice(statement, &mut out[prefix.len()..])
+                .map_err(|_| FormError("statement too large"))?;
+            out.extend_from_slice(suffix);
+            out
+        }
+    })
+}
+
+/// The envelope a form holds ([`from_form`]), ready to be decoded
+/// ([`Opened::decode`]).
+pub struct Opened<'a> {
+    /// The envelope, byte for byte.
+    pub envelope: Vec<u8>,
+    /// Where the form's statement was put back: its offset in `envelope`, and the
+    /// statement.
+    split: Option<(usize, &'a [u8])>,
+}
+
+impl Opened<'_> {
+    /// [`Envelope::from_json`] of the envelope, with the same result. When the form
+    /// held the statement and the strict decoding finds the payload's base64 exactly
+    /// where the statement was put back, the payload is the form's statement: its
+    /// base64, just encoded, is not decoded again.
+    pub fn decode(&self) -> Result<Envelope, ProtoError> {
+        Envelope::from_json_split(&self.envelope, self.split)
+    }
+}
+
+/// The envelope a form holds, for the collector's handler of a report sent by
+/// difference: [`from_form`], and a cheaper [`Envelope::from_json`] of it.
+pub fn open_form(form: &[u8]) -> Result<Opened<'_>, FormError> {
+    let envelope = from_form(form)?;
+    let split = match parts(form)? {
+        Parts::Split {
+            prefix, statement, ..
+        } => Some((prefix.len(), statement)),
+        Parts::Whole(_) => None,
+    };
+    Ok(Opened { envelope, split })
 }
 
 #[cfg(test)]
@@ -295,7 +359,75 @@ mod tests {
         }
     }
 
+    /// The envelope of a split form whose statement went back into the string at
+    /// `target` (0 the payload, 1 the key id, 2 the payload type), the other strings
+    /// holding `other`.
+    fn split_in(statement: &[u8], other: &str, target: usize) -> (Vec<u8>, Vec<u8>) {
+        let b64 = BASE64.encode(statement);
+        let pick = |i: usize| if i == target { b64.as_str() } else { other };
+        let parts = [
+            r#"{"payloadType":""#.to_owned(),
+            pick(2).to_owned(),
+            r#"","payload":""#.to_owned(),
+            pick(0).to_owned(),
+            r#"","signatures":[{"keyid":""#.to_owned(),
+            pick(1).to_owned(),
+            format!(r#"","sig":"{}"}}]}}"#, BASE64.encode([7u8; 64])),
+        ];
+        // The statement's string is part 3 (payload), 5 (key id) or 1 (type).
+        let at = [3, 5, 1][target];
+        let start: usize = parts[..at].iter().map(String::len).sum();
+        let text = parts.concat();
+        let form = split_at(text.as_bytes(), start, start + b64.len(), statement).unwrap();
+        (text.into_bytes(), form)
+    }
+
+    #[test]
+    fn an_opened_form_decodes_as_its_envelope() {
+        // A real envelope, split at its payload: the statement is taken from the form.
+        let statement = br#"{"_type":"x"}"#;
+        let text = envelope(
+            std::str::from_utf8(statement).unwrap(),
+            &BASE64.encode([1u8; 64]),
+        );
+        let form = to_form(&text);
+        assert_eq!(form[0], FORM_SPLIT);
+        let opened = open_form(&form).unwrap();
+        assert_eq!(opened.envelope, text);
+        let decoded = opened.decode().unwrap();
+        assert_eq!(decoded, Envelope::from_json(&text).unwrap());
+        assert_eq!(decoded.payload, statement);
+        // A form split at another string than the payload's (the key id here, with an
+        // empty payload): the envelope's own payload, not the form's statement.
+        let (text, form) = split_in(statement, "", 1);
+        let decoded = open_form(&form).unwrap().decode().unwrap();
+        assert_eq!(decoded, Envelope::from_json(&text).unwrap());
+        assert_eq!(decoded.payload, b"");
+        assert_eq!(decoded.signatures[0].keyid, BASE64.encode(statement));
+        // A whole form, and errors: the same as decoding the envelope.
+        for odd in [&b"not json"[..], br#"{"payload":"YR=="}"#] {
+            let form = to_form(odd);
+            let opened = open_form(&form).unwrap();
+            assert_eq!(opened.decode(), Envelope::from_json(odd));
+            assert!(opened.decode().is_err());
+        }
+    }
+
     proptest::proptest! {
+        /// Wherever a form puts its statement back, the opened envelope decodes as
+        /// [`Envelope::from_json`] decodes it, error or not.
+        #[test]
+        fn opened_forms_decode_as_from_json(
+            statement in proptest::collection::vec(0u8..=255, 0..200),
+            other in "[A-Za-z0-9+/=]{0,12}",
+            target in 0usize..3,
+        ) {
+            let (text, form) = split_in(&statement, &other, target);
+            let opened = open_form(&form).unwrap();
+            proptest::prop_assert_eq!(&opened.envelope, &text);
+            proptest::prop_assert_eq!(opened.decode(), Envelope::from_json(&text));
+        }
+
         /// Random statements in a canonical envelope: the same form as [`to_form`].
         #[test]
         fn to_form_of_agrees_with_to_form(statement in proptest::collection::vec(0u8..=255, 0..300)) {

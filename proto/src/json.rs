@@ -17,10 +17,7 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
-    Visitor,
-};
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 
 use crate::error::ProtoError;
 use crate::limits::{MAX_JSON_DEPTH, check_json_depth};
@@ -28,8 +25,8 @@ use crate::limits::{MAX_JSON_DEPTH, check_json_depth};
 /// Parses `bytes` as a `T`: size limit, nesting limit, then one streaming pass that
 /// refuses bad syntax (`malformed`) and bad shape (duplicate keys, arrays where the
 /// schema has a struct, unknown or missing fields), whose failures become `shape_err`.
-pub(crate) fn parse_strict<T: DeserializeOwned>(
-    bytes: &[u8],
+pub(crate) fn parse_strict<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
     what: &'static str,
     max_bytes: usize,
     shape_err: fn(String) -> ProtoError,

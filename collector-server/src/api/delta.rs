@@ -15,10 +15,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use attest_proto::ErrorCode;
 use attest_proto::form::{
-    DELTA_BASE_HEADER, DELTA_CONTENT_TYPE, DeltaBase, FORM_OVERHEAD, from_form, to_form,
+    DELTA_BASE_HEADER, DELTA_CONTENT_TYPE, DeltaBase, FORM_OVERHEAD, open_form, to_form,
 };
+use attest_proto::{Envelope, ErrorCode, ProtoError};
 use axum::http::HeaderMap;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -190,15 +190,26 @@ async fn base_form(state: &AppState, base: &DeltaBase) -> Result<Arc<Vec<u8>>, A
     Ok(form)
 }
 
-/// The envelope a delta body rebuilds to, at most `limit` bytes, its form, and the
-/// room it takes in the collector's body-memory budget (held as long as the envelope
-/// is).
+/// What a delta body rebuilds to ([`expand`]).
+pub struct Expanded {
+    /// The envelope, at most the body limit.
+    pub envelope: Vec<u8>,
+    /// Its form.
+    pub form: Arc<Vec<u8>>,
+    /// The envelope decoded strictly (as [`crate::ingest::decode`] would).
+    pub decoded: Result<Envelope, ProtoError>,
+    /// The room it takes in the collector's body-memory budget (held as long as the
+    /// envelope is).
+    pub room: Option<OwnedSemaphorePermit>,
+}
+
+/// The envelope a delta body rebuilds to, at most `limit` bytes: see [`Expanded`].
 pub async fn expand(
     state: &AppState,
     base: &DeltaBase,
     body: &[u8],
     limit: usize,
-) -> Result<(Vec<u8>, Arc<Vec<u8>>, Option<OwnedSemaphorePermit>), ApiError> {
+) -> Result<Expanded, ApiError> {
     let dictionary = base_form(state, base).await?;
     let max = limit.saturating_add(FORM_OVERHEAD) as u64;
     // What the frame declares counts against the budget like a body of that size.
@@ -229,18 +240,25 @@ pub async fn expand(
             )));
         }
     };
-    let envelope = from_form(&form)
+    let opened = open_form(&form)
         .map_err(|e| unknown(format!("the delta against report {}: {e}", base.seq)))?;
-    if envelope.len() > limit {
+    if opened.envelope.len() > limit {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
             format!(
                 "the envelope is {} bytes, over the limit of {limit} bytes",
-                envelope.len()
+                opened.envelope.len()
             ),
         ));
     }
-    Ok((envelope, Arc::new(form), permit))
+    let decoded = opened.decode();
+    let envelope = opened.envelope;
+    Ok(Expanded {
+        envelope,
+        form: Arc::new(form),
+        decoded,
+        room: permit,
+    })
 }
 
 /// Whether the cache holds `base` (for tests).

@@ -14,7 +14,7 @@ use super::delta::{self, Encoding};
 use super::{ApiError, AppState, Incoming, read_body};
 use crate::auth::{hash_token, random_hex};
 use crate::guard::ConnState;
-use crate::ingest::{Prepared, decode, prepare_with_form};
+use crate::ingest::{Prepared, Rejection, decode, prepare_with_form};
 use crate::logsafe::esc;
 use crate::store::{EnrollOutcome, IngestOutcome, NewAgent};
 
@@ -127,16 +127,20 @@ async fn do_report(state: &AppState, body: Incoming<'_>) -> Result<Receipt, ApiE
     let bytes = read_body(state, body, state.body_limit).await?;
     // A report sent by difference becomes the exact envelope first; from there on
     // ingest is the same.
-    let (bytes, form, base, _room) = if delta::is_delta(headers) {
+    let (bytes, form, base, decoded, _room) = if delta::is_delta(headers) {
         state.metrics.upload(Encoding::Delta, bytes.len());
         let base = delta::named_base(headers)?;
-        let (envelope, form, room) = delta::expand(state, &base, &bytes, state.body_limit).await?;
-        (bytes::Bytes::from(envelope), Some(form), Some(base), room)
+        let x = delta::expand(state, &base, &bytes, state.body_limit).await?;
+        let envelope = bytes::Bytes::from(x.envelope);
+        (envelope, Some(x.form), Some(base), Some(x.decoded), x.room)
     } else {
         state.metrics.upload(Encoding::Full, bytes.len());
-        (bytes, None, None, None)
+        (bytes, None, None, None, None)
     };
-    let envelope = decode(&bytes)?;
+    let envelope = match decoded {
+        Some(decoded) => decoded.map_err(Rejection::from)?,
+        None => decode(&bytes)?,
+    };
 
     // The signer's enrolled key, by key id (before anything looks inside the payload).
     let (agent_id, key) = super::signer(state, &envelope).await?;

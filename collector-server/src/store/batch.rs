@@ -28,9 +28,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use attest_proto::chain::link_of;
 use attest_proto::{
-    ChainVerdict, ErrorCode, Head, Incoming, Receipt, StoredView, classify, genesis_prev,
-    public_key_from_bytes, sha256_hex,
+    ChainVerdict, ErrorCode, Head, Incoming, Receipt, StoredView, classify, sha256_hex,
 };
 use bytes::Bytes;
 
@@ -666,9 +666,6 @@ pub async fn run_batch<T: BatchTx>(
                 row.agent_id
             ))
         })?;
-        let key = public_key_from_bytes(&key).map_err(|e| {
-            StoreError::Corrupt(format!("public key of agent {}: {e}", row.agent_id))
-        })?;
         let known = heads
             .remove(&row.agent_id)
             .filter(|e| e.matches(row.head_seq, row.head_link.as_deref(), row.head_base));
@@ -687,7 +684,10 @@ pub async fn run_batch<T: BatchTx>(
             row.agent_id,
             AgentState {
                 revoked: row.revoked,
-                genesis: genesis_prev(&key),
+                // `genesis_prev` of the key, from its stored bytes: the key was
+                // checked at enrollment, and decompressing the point again for each
+                // report cost the writer 2 % of the collector's CPU.
+                genesis: link_of(&key),
                 machine_sha256: sha256_hex(row.machine_id.as_bytes()),
                 by_name: row.machine_id.is_empty(),
                 machine_id: row.machine_id,
