@@ -131,6 +131,7 @@ pub fn pending_report_with_form(
         )
     })?;
     let list = attest_proto::inventory::address_of(&report).map(str::to_owned);
+    let mut buf = Vec::with_capacity(1024);
     let results = report
         .results
         .into_iter()
@@ -138,7 +139,7 @@ pub fn pending_report_with_form(
             check: r.check,
             status: r.status.as_str(),
             summary: r.summary,
-            facts_sha256: crate::store::changes::facts_sha256(&r.facts),
+            facts_sha256: crate::store::changes::facts_sha256_in(&mut buf, &r.facts),
             reason: r.reason,
         })
         .collect();

@@ -23,6 +23,7 @@ pub mod chain;
 pub mod enroll;
 pub mod envelope;
 pub mod error;
+mod evidence_de;
 pub mod facts;
 pub mod form;
 pub mod inventory;

@@ -214,7 +214,13 @@ impl CheckResult {
 
 /// A source read to decide a verdict. Excerpts are the lines that decided the
 /// verdict, never whole files, and never secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire a JSON object whose `kind` names the variant. It is read by
+/// `crate::evidence_de` in one pass over the object (serde's derive for an internally
+/// tagged enum first copies the whole object into a buffer to find the tag), with the
+/// derive's rules: every field of the variant, `exit_code` may be absent (`None`),
+/// no field of another variant or unknown, no key twice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Evidence {
     File {

@@ -304,9 +304,9 @@ struct AgentState {
     /// The row of the keyframe `key` describes, as stored (kept for the next batch).
     key_row: Option<KeyRow>,
     /// The results of the head (`seq`, state) once known.
-    last: Option<(i64, ResultState)>,
+    last: Option<(i64, Arc<ResultState>)>,
     /// The results of the reports this batch stores, by `seq`.
-    batch_results: BTreeMap<i64, ResultState>,
+    batch_results: BTreeMap<i64, Arc<ResultState>>,
     /// The change rows this batch writes, by `seq`.
     changes: BTreeMap<i64, ChangeSet>,
 }
@@ -320,7 +320,6 @@ async fn track_results<T: BatchTx>(
     index: i64,
     prior_head: Option<i64>,
 ) -> Result<(), StoreError> {
-    let state = changes::state_of(&r.results);
     let set = |seq: i64, log_index: i64, replaces: bool, rows| ChangeSet {
         agent_id: r.agent_id.clone(),
         seq,
@@ -330,23 +329,25 @@ async fn track_results<T: BatchTx>(
     };
     if prior_head.is_none_or(|h| r.seq > h) {
         // Extends the chain: compared with the head.
-        let rows = match prior_head {
-            None => changes::diff(&ResultState::new(), &state),
+        let before = match prior_head {
+            None => Arc::new(ResultState::new()),
             Some(h) => match &st.last {
-                Some((seq, before)) if *seq == h => changes::diff(before, &state),
-                _ => changes::diff(&tx.results_at(&r.agent_id, h).await?, &state),
+                Some((seq, before)) if *seq == h => Arc::clone(before),
+                _ => Arc::new(tx.results_at(&r.agent_id, h).await?),
             },
         };
+        let (state, rows) = changes::advance(&before, &r.results);
         st.changes.insert(r.seq, set(r.seq, index, false, rows));
-        st.last = Some((r.seq, state.clone()));
+        st.last = Some((r.seq, Arc::clone(&state)));
         st.batch_results.insert(r.seq, state);
         return Ok(());
     }
+    let state = changes::state_of(&r.results);
     // A late report: in place, between the stored reports below and above it.
     let (db_below, db_above) = tx.neighbours(&r.agent_id, r.seq).await?;
     let batch_below = st.batch_results.range(..r.seq).next_back();
     let before = match (batch_below, db_below) {
-        (Some((b, s)), d) if d.is_none_or(|(d, _)| *b > d) => s.clone(),
+        (Some((b, s)), d) if d.is_none_or(|(d, _)| *b > d) => ResultState::clone(s),
         (_, Some((d, _))) => tx.results_at(&r.agent_id, d).await?,
         _ => ResultState::new(),
     };
@@ -361,7 +362,11 @@ async fn track_results<T: BatchTx>(
         .map(|(s, _)| *s);
     let above = match (batch_above, db_above) {
         (Some(b), d) if d.is_none_or(|(d, _)| b < d) => {
-            let after = st.batch_results.get(&b).cloned().unwrap_or_default();
+            let after = st
+                .batch_results
+                .get(&b)
+                .map(|s| ResultState::clone(s))
+                .unwrap_or_default();
             let (log_index, replaces) = st
                 .changes
                 .get(&b)
@@ -379,7 +384,7 @@ async fn track_results<T: BatchTx>(
             set(seq, log_index, replaces, changes::diff(&state, &after)),
         );
     }
-    st.batch_results.insert(r.seq, state);
+    st.batch_results.insert(r.seq, Arc::new(state));
     Ok(())
 }
 

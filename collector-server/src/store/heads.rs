@@ -21,7 +21,7 @@
 //! so agents that report keep theirs. The keyframe is kept as stored (zstd), a few KB.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::batch::{KeyRow, PendingReport};
 use super::changes::ResultState;
@@ -42,8 +42,9 @@ pub struct HeadEntry {
     pub head_link: String,
     /// The head's keyframe row (the head itself when it is one).
     pub key: KeyRow,
-    /// The head's results.
-    pub results: ResultState,
+    /// The head's results (shared with the batch that wrote them, and with the next
+    /// report's when it changes nothing).
+    pub results: Arc<ResultState>,
 }
 
 impl HeadEntry {
@@ -211,7 +212,7 @@ mod tests {
                 codec: "zstd".into(),
                 bytes: vec![7; key_bytes],
             },
-            results,
+            results: Arc::new(results),
         }
     }
 
