@@ -102,7 +102,12 @@ impl Collector {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(&collector.log).unwrap_or_default();
-            for line in text.lines() {
+            // Only whole lines: the collector may be writing the one read last (a
+            // half-written "listening on https://127.0.0.1:3" parses as another port).
+            for line in text
+                .split_inclusive('\n')
+                .filter_map(|l| l.strip_suffix('\n'))
+            {
                 if let Some(fp) =
                     line.strip_prefix("attest-collector: certificate SHA-256 fingerprint: ")
                 {
