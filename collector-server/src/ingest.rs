@@ -139,7 +139,7 @@ pub fn pending_report_with_form(
             check: r.check,
             status: r.status.as_str(),
             summary: r.summary,
-            facts_sha256: crate::store::changes::facts_sha256_in(&mut buf, &r.facts),
+            facts_sha256: crate::store::changes::facts_sha256(&mut buf, &r.facts),
             reason: r.reason,
         })
         .collect();

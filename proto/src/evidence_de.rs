@@ -11,53 +11,25 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::report::Evidence;
 
-const KINDS: &[&str] = &["file", "command", "api"];
 const FILE: &[&str] = &["path", "excerpt", "sha256"];
 const COMMAND: &[&str] = &["argv", "exit_code", "excerpt", "sha256"];
 const API: &[&str] = &["name", "excerpt", "sha256"];
-const ALL: &[&str] = &[
-    "kind",
-    "path",
-    "argv",
-    "exit_code",
-    "name",
-    "excerpt",
-    "sha256",
-];
-
-#[derive(Clone, Copy)]
+/// The `kind` tag, read as serde's derive reads an internally tagged enum's tag.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(variant_identifier, rename_all = "snake_case")]
 enum Kind {
     File,
     Command,
     Api,
 }
 
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Kind;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("variant identifier")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
-                match v {
-                    "file" => Ok(Kind::File),
-                    "command" => Ok(Kind::Command),
-                    "api" => Ok(Kind::Api),
-                    other => Err(E::unknown_variant(other, KINDS)),
-                }
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
 enum Field {
     Kind,
     Path,
@@ -79,31 +51,6 @@ impl Field {
             Field::Excerpt => "excerpt",
             Field::Sha256 => "sha256",
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("field identifier")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-                Ok(match v {
-                    "kind" => Field::Kind,
-                    "path" => Field::Path,
-                    "argv" => Field::Argv,
-                    "exit_code" => Field::ExitCode,
-                    "name" => Field::Name,
-                    "excerpt" => Field::Excerpt,
-                    "sha256" => Field::Sha256,
-                    other => return Err(E::unknown_field(other, ALL)),
-                })
-            }
-        }
-        d.deserialize_identifier(V)
     }
 }
 

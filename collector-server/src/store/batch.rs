@@ -50,7 +50,7 @@ pub struct FlatResult {
     pub status: &'static str,
     pub summary: String,
     pub reason: Option<String>,
-    /// SHA-256 of the check's facts ([`super::changes::facts_sha256`]): a change of
+    /// SHA-256 of the check's facts ([`super::changes::facts_sha256`], one buffer per report): a change of
     /// facts alone is a change of the check's state.
     pub facts_sha256: [u8; 32],
 }
@@ -347,9 +347,9 @@ async fn track_results<T: BatchTx>(
     let (db_below, db_above) = tx.neighbours(&r.agent_id, r.seq).await?;
     let batch_below = st.batch_results.range(..r.seq).next_back();
     let before = match (batch_below, db_below) {
-        (Some((b, s)), d) if d.is_none_or(|(d, _)| *b > d) => ResultState::clone(s),
-        (_, Some((d, _))) => tx.results_at(&r.agent_id, d).await?,
-        _ => ResultState::new(),
+        (Some((b, s)), d) if d.is_none_or(|(d, _)| *b > d) => Arc::clone(s),
+        (_, Some((d, _))) => Arc::new(tx.results_at(&r.agent_id, d).await?),
+        _ => Arc::new(ResultState::new()),
     };
     st.changes.insert(
         r.seq,
@@ -362,20 +362,19 @@ async fn track_results<T: BatchTx>(
         .map(|(s, _)| *s);
     let above = match (batch_above, db_above) {
         (Some(b), d) if d.is_none_or(|(d, _)| b < d) => {
-            let after = st
-                .batch_results
-                .get(&b)
-                .map(|s| ResultState::clone(s))
-                .unwrap_or_default();
+            let after = st.batch_results.get(&b).map(Arc::clone).unwrap_or_default();
             let (log_index, replaces) = st
                 .changes
                 .get(&b)
                 .map_or((0, false), |c| (c.log_index, c.replaces));
             Some((b, log_index, replaces, after))
         }
-        (_, Some((d, log_index))) => {
-            Some((d, log_index, true, tx.results_at(&r.agent_id, d).await?))
-        }
+        (_, Some((d, log_index))) => Some((
+            d,
+            log_index,
+            true,
+            Arc::new(tx.results_at(&r.agent_id, d).await?),
+        )),
         _ => None,
     };
     if let Some((seq, log_index, replaces, after)) = above {

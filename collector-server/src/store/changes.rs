@@ -88,14 +88,10 @@ pub struct Relink<'a> {
 }
 
 /// SHA-256 of a check's facts as the signed statement carries them (re-serialized
-/// from the parsed map: keys sorted, so the same facts give the same hash).
-pub fn facts_sha256(facts: &serde_json::Map<String, serde_json::Value>) -> [u8; 32] {
-    facts_sha256_in(&mut Vec::new(), facts)
-}
-
-/// [`facts_sha256`] serializing into `buf` (cleared first), so the checks of one
-/// report share one buffer instead of allocating and growing one each.
-pub fn facts_sha256_in(
+/// from the parsed map: keys sorted, so the same facts give the same hash),
+/// serialized into `buf` (cleared first), so the checks of one report share one
+/// buffer instead of allocating and growing one each.
+pub fn facts_sha256(
     buf: &mut Vec<u8>,
     facts: &serde_json::Map<String, serde_json::Value>,
 ) -> [u8; 32] {
