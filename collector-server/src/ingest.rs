@@ -290,7 +290,10 @@ async fn run(
         if !batch.is_empty() {
             metrics.observe_batch(batch.len());
         }
-        match store_with_retry(&store, &lists, &batch, clock.as_ref(), quota).await {
+        let started = std::time::Instant::now();
+        let stored = store_with_retry(&store, &lists, &batch, clock.as_ref(), quota).await;
+        metrics.observe_batch_time(started.elapsed());
+        match stored {
             Ok(result) => {
                 metrics.conflicts_unrecorded(result.conflicts_unrecorded);
                 metrics.head_hits(result.head_hits);

@@ -12,6 +12,7 @@
 //! | `attest_enrollments_rejected_total` | counter | `reason` |
 //! | `attest_ingest_duration_seconds` | histogram | (request received → answer ready) |
 //! | `attest_ingest_batch_size` | histogram | (reports per transaction) |
+//! | `attest_ingest_batch_seconds` | histogram | (one batch's transaction, retries included: its sum over a time is how busy the writer was) |
 //! | `attest_ingest_head_cache_hits_total` | counter | (agents whose remembered head a batch used, `store::heads`) |
 //! | `attest_agents_enrolled` | gauge | (not revoked) |
 //! | `attest_log_tree_size` | gauge | |
@@ -42,6 +43,9 @@ use crate::store::PoolStats;
 
 const LATENCY_BOUNDS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+const BATCH_TIME_BOUNDS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
 ];
 const BATCH_BOUNDS: [f64; 11] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
@@ -81,6 +85,7 @@ pub struct Metrics {
     enroll_rejected: ByReason,
     latency: Histogram,
     batch: Histogram,
+    batch_time: Histogram,
     head_hits: Counter,
     open: Gauge,
     conn_refused: ByReason,
@@ -108,6 +113,7 @@ impl Default for Metrics {
             enroll_rejected: ByReason::default(),
             latency: Histogram::new(LATENCY_BOUNDS),
             batch: Histogram::new(BATCH_BOUNDS),
+            batch_time: Histogram::new(BATCH_TIME_BOUNDS),
             head_hits: Counter::default(),
             open: Gauge::default(),
             conn_refused: ByReason::default(),
@@ -188,6 +194,11 @@ impl Metrics {
             "attest_ingest_batch_size",
             "Reports per ingest transaction.",
             self.batch.clone(),
+        );
+        r.register(
+            "attest_ingest_batch_seconds",
+            "Time the writer spent on one batch (its transaction, retries included).",
+            self.batch_time.clone(),
         );
         r.register(
             "attest_connections_open",
@@ -345,6 +356,11 @@ impl Metrics {
         self.batch.observe(size as f64);
     }
 
+    /// How long the writer took for one batch.
+    pub fn observe_batch_time(&self, took: Duration) {
+        self.batch_time.observe(took.as_secs_f64());
+    }
+
     /// Rejections so far for one reason (tests and logs).
     pub fn rejected_count(&self, code: ErrorCode) -> u64 {
         self.rejected
@@ -405,6 +421,13 @@ mod tests {
         assert!(text.contains("attest_ingest_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("attest_ingest_duration_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(text.contains("attest_ingest_duration_seconds_count 2\n"));
+        m.observe_batch_time(Duration::from_micros(1500));
+        let timed = m.render(None);
+        assert!(
+            timed.contains("attest_ingest_batch_seconds_bucket{le=\"0.001\"} 0\n")
+                && timed.contains("attest_ingest_batch_seconds_bucket{le=\"0.002\"} 1\n"),
+            "{timed}"
+        );
         assert!(text.contains("attest_agents_enrolled 7\n"));
         assert!(text.contains("attest_db_pool_connections{state=\"idle\"} 2\n"));
         assert_eq!(m.rejected_count(ErrorCode::BadSignature), 2);

@@ -304,6 +304,56 @@ async fn sqlite_keyframe_every_interval_and_after_a_gap() {
     assert!(rows.iter().all(|(_, _, c, _)| c != "raw"));
 }
 
+/// The store's checkpointer copies what the ingest writer commits into the database
+/// file beside it: the writer's own checkpoint comes only every 10,000 pages of WAL,
+/// so after a small batch the file grows only if the checkpointer ran.
+#[tokio::test]
+async fn sqlite_a_batch_reaches_the_database_file_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.db");
+    let url = format!("sqlite://{}", path.display());
+    let stores = open_stores(&url).await;
+    let mut agents = enroll(stores.store.as_ref(), 1, 3, T0).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    // The migrations and the enrollment are still in the WAL too: nothing has
+    // checkpointed yet.
+    let mut pending = Vec::new();
+    let mut at = T0;
+    for _ in 0..20 {
+        for agent in agents.iter_mut() {
+            at += HOUR;
+            let when = DateTime::from_timestamp_millis(at).unwrap();
+            let mut report = sim_report(&catalog, agent, 1, 0, when);
+            let json = agent.sign_next(&mut report).unwrap();
+            pending.push(agent.pending(json).unwrap());
+        }
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let wal = dir.path().join("collector.db-wal");
+    let before = size();
+    let outcomes = stores.store.ingest_batch(&pending, at).await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Stored(_)))
+    );
+    let wal_size = std::fs::metadata(&wal).unwrap().len();
+    assert!(wal_size > 0, "the batch is in the WAL");
+    let mut after = size();
+    for _ in 0..100 {
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = size();
+    }
+    assert!(
+        after > before,
+        "the database file stayed at {before} bytes with {wal_size} bytes of WAL"
+    );
+    stores.store.close().await;
+}
+
 /// Two collectors on one database, taking turns with one agent: each remembers the
 /// head it wrote (`store::heads`) and uses it on its next batch, but a head the other
 /// collector moved on is read again. The turns go round-0, round-1, round-0 results,

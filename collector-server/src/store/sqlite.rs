@@ -158,6 +158,8 @@ pub struct SqliteStore {
     options: SqliteConnectOptions,
     /// Each agent's head after the last batch that wrote it ([`super::heads`]).
     heads: Heads,
+    /// Wakes the [`Checkpointer`] after a batch commits.
+    checkpoint: Checkpointer,
 }
 
 /// How much memory each SQLite connection may use for pages.
@@ -255,12 +257,14 @@ impl SqliteStore {
             .await?;
         migrator().run(&pool).await?;
         convert_results(&pool).await?;
+        let checkpoint = Checkpointer::start(pool.clone());
         Ok(SqliteStore {
             pool,
             max,
             turn: tokio::sync::Mutex::new(None),
             options: writer_options(options),
             heads: Heads::default(),
+            checkpoint,
         })
     }
 }
@@ -323,8 +327,81 @@ fn agent_chain_rows(json: &str) -> Result<Vec<AgentChainRow>, StoreError> {
 /// the steady state, 2026-12-04). A statement journal holds at most the pages one
 /// statement changes (a batch's rows), and the read connections keep the default, so
 /// their large sorts still spill to disk.
+///
+/// Most of its WAL is copied into the database file by the [`Checkpointer`], on a
+/// connection of its own, beside the batches: the writer's own checkpoint (every
+/// 10,000 pages of WAL, in the commit of the batch that crossed them) then finds
+/// little left to copy and sync, where it copied 40 MB and waited for their fsync
+/// (≈ 20 ms, twice a second under load, every request waiting on that batch). The
+/// writer's checkpoint stays: only a checkpoint between two transactions of the
+/// writer lets the WAL start over; with only the concurrent one it grew without
+/// end. Its page cache is 16 MiB: it holds a batch's dirty pages and the pages the
+/// WAL holds (the memory map serves the rest), and SQLite walks the whole cache at a
+/// commit that touched the page at 1 GiB, which b-tree balancing does while the file
+/// is smaller than that (`docs/benchmarks.md`).
 fn writer_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
-    options.pragma("temp_store", "memory")
+    options
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+        .statement_cache_capacity(WRITER_STATEMENTS)
+}
+
+/// How many statement texts the ingest writer keeps prepared: a batch's write is one
+/// text whose shape follows its counts of reports, subtrees and heads (each a sum
+/// of powers of two), a few hundred shapes up to the largest batches.
+const WRITER_STATEMENTS: usize = 512;
+
+/// The ingest writer's page cache, in KiB.
+const WRITER_CACHE_KIB: u64 = 16 * 1024;
+
+/// The shortest time between two checkpoints of the [`Checkpointer`].
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the WAL into the database file beside the ingest writer: woken after each
+/// batch it commits, at most every [`CHECKPOINT_EVERY`], a `PASSIVE` checkpoint on a
+/// connection of the pool (it waits for no reader or writer; what it cannot copy
+/// yet, the next one does). It ends with the store (its handle dropped) or its pool.
+struct Checkpointer {
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(pool: SqlitePool) -> Checkpointer {
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let woken = std::sync::Arc::clone(&wake);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    () = woken.notified() => {}
+                }
+                if pool.is_closed() {
+                    break;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_all(&pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next batch");
+                }
+                tokio::select! {
+                    _ = &mut stop => break,
+                    () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                }
+            }
+        });
+        Checkpointer {
+            wake,
+            _stop: stop_tx,
+        }
+    }
+
+    /// Asks for a checkpoint (one pending at most).
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
 }
 
 /// The results of an agent's report at `seq`, from its change rows.
@@ -618,23 +695,50 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
-        // Reports.
         if w.encoded.len() != w.reports.len() {
             return Err(StoreError::Corrupt("a report without its encoding".into()));
         }
-        let mut at = 0;
-        for size in chunk_sizes(w.reports.len()) {
-            let sql = format!(
+        // What every batch writes (its reports, the log's new subtrees, the chain
+        // heads, the log head) goes as one text of statements with its parameters in
+        // order: one round trip to SQLite's thread instead of one per statement
+        // (about ten per batch, each a wake-up of either thread; measured in
+        // `docs/benchmarks.md`). Each statement keeps its power-of-two shape, so the
+        // texts repeat and the connection's statement cache keeps them prepared.
+        let report_chunks = chunk_sizes(w.reports.len());
+        let node_chunks = chunk_sizes(w.nodes.len());
+        let head_chunks = chunk_sizes(w.heads.len());
+        let mut sql = String::new();
+        for &size in &report_chunks {
+            sql.push_str(
                 "INSERT INTO reports (log_index, agent_id, seq, prev, payload_sha256, leaf_hash, \
                  collected_at, received_at, result_count, envelope, replay, codec, base_index) \
-                 VALUES {}",
-                values(size, 13)
+                 VALUES ",
             );
+            sql.push_str(&values(size, 13));
+            sql.push_str(";\n");
+        }
+        for &size in &node_chunks {
+            sql.push_str("INSERT INTO log_nodes (level, idx, hash) VALUES ");
+            sql.push_str(&values(size, 3));
+            sql.push_str(";\n");
+        }
+        for &size in &head_chunks {
+            sql.push_str("WITH v(id, s, l) AS (VALUES ");
+            sql.push_str(&values(size, 3));
+            sql.push_str(
+                ") UPDATE agents SET head_seq = v.s, head_link = v.l, last_report_at = ? \
+                 FROM v WHERE agents.id = v.id;\n",
+            );
+        }
+        if w.log.is_some() {
+            sql.push_str(
+                "UPDATE log_state SET tree_size = ?, root = ?, frontier = ?, updated_at = ? \
+                 WHERE id = 1;\n",
+            );
+        }
+        if !sql.is_empty() {
             let mut q = sqlx::query(&sql);
-            for ((index, r), e) in w.reports[at..at + size]
-                .iter()
-                .zip(&w.encoded[at..at + size])
-            {
+            for ((index, r), e) in w.reports.iter().zip(&w.encoded) {
                 q = q
                     .bind(*index)
                     .bind(&r.agent_id)
@@ -650,8 +754,28 @@ impl BatchTx for SqliteBatch<'_> {
                     .bind(e.codec.as_str())
                     .bind(e.base_index);
             }
+            for n in &w.nodes {
+                q = q
+                    .bind(i64::from(n.level))
+                    .bind(i64::try_from(n.index).unwrap_or(i64::MAX))
+                    .bind(&n.hash[..]);
+            }
+            let mut at = 0;
+            for size in head_chunks {
+                for h in &w.heads[at..at + size] {
+                    q = q.bind(&h.agent_id).bind(h.head_seq).bind(&h.head_link);
+                }
+                q = q.bind(w.now);
+                at += size;
+            }
+            if let Some(log) = &w.log {
+                q = q
+                    .bind(i64::try_from(log.tree_size).unwrap_or(i64::MAX))
+                    .bind(&log.root[..])
+                    .bind(&log.frontier)
+                    .bind(w.now);
+            }
             q.execute(&mut *self.conn).await?;
-            at += size;
         }
         // Result changes.
         write_changes(self.conn, &w.changes).await?;
@@ -661,23 +785,6 @@ impl BatchTx for SqliteBatch<'_> {
                 .bind(from)
                 .execute(&mut *self.conn)
                 .await?;
-        }
-        // Stored subtrees.
-        let mut at = 0;
-        for size in chunk_sizes(w.nodes.len()) {
-            let sql = format!(
-                "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
-                values(size, 3)
-            );
-            let mut q = sqlx::query(&sql);
-            for n in &w.nodes[at..at + size] {
-                q = q
-                    .bind(i64::from(n.level))
-                    .bind(i64::try_from(n.index).unwrap_or(i64::MAX))
-                    .bind(&n.hash[..]);
-            }
-            q.execute(&mut *self.conn).await?;
-            at += size;
         }
         // Chain events.
         for e in &w.events {
@@ -725,34 +832,6 @@ impl BatchTx for SqliteBatch<'_> {
             .bind(&a.action)
             .bind(&a.target)
             .bind(&a.detail)
-            .execute(&mut *self.conn)
-            .await?;
-        }
-        // Chain heads.
-        let mut at = 0;
-        for size in chunk_sizes(w.heads.len()) {
-            let sql = format!(
-                "WITH v(id, s, l) AS (VALUES {}) UPDATE agents SET head_seq = v.s, \
-                 head_link = v.l, last_report_at = ? FROM v WHERE agents.id = v.id",
-                values(size, 3)
-            );
-            let mut q = sqlx::query(&sql);
-            for h in &w.heads[at..at + size] {
-                q = q.bind(&h.agent_id).bind(h.head_seq).bind(&h.head_link);
-            }
-            q.bind(w.now).execute(&mut *self.conn).await?;
-            at += size;
-        }
-        // The log head.
-        if let Some(log) = &w.log {
-            sqlx::query(
-                "UPDATE log_state SET tree_size = ?, root = ?, frontier = ?, updated_at = ? \
-                 WHERE id = 1",
-            )
-            .bind(i64::try_from(log.tree_size).unwrap_or(i64::MAX))
-            .bind(&log.root[..])
-            .bind(&log.frontier)
-            .bind(w.now)
             .execute(&mut *self.conn)
             .await?;
         }
@@ -840,6 +919,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         *turn = Some(conn);
         self.heads.keep(heads);
+        self.checkpoint.wake();
         Ok(outcomes)
     }
 
