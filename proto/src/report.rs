@@ -221,7 +221,7 @@ impl CheckResult {
 /// derive's rules: every field of the variant, `exit_code` may be absent (`None`),
 /// no field of another variant or unknown, no key twice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
     File {
         /// Path as seen on the host (inside the root), e.g. `/etc/ssh/sshd_config`.

@@ -126,10 +126,11 @@ pub(crate) fn migrator() -> Migrator {
 }
 
 /// Row counts per multi-row statement: a batch is split into these fixed sizes so the
-/// statement cache holds a few statements per table (nine sizes, four tables). Powers
-/// of two: a batch of n rows takes at most one statement per bit of n (47 rows: 5
-/// statements; with sizes 256, 32, 4, 1 it took 7), and each statement is a round
-/// trip between the writer and SQLite's worker thread.
+/// statement texts repeat and stay prepared. Powers of two: a batch of n rows takes
+/// at most one statement per bit of n (47 rows: 5 statements; with sizes 256, 32, 4,
+/// 1 it took 7). The reports, log nodes and heads of a batch go as one text
+/// ([`SqliteBatch::write`]); the result changes still take a round trip per
+/// statement.
 const CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 fn chunk_sizes(mut total: usize) -> Vec<usize> {
