@@ -253,6 +253,151 @@ pub trait BatchTx: Send {
     async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError>;
 }
 
+/// One agent's row as a backend reads it for [`BatchTx::lock_agents`] in one JSON
+/// array (a row of its own per agent is a hand-off per row between the database
+/// driver's thread and the writer's): id, hex of the public key, revoked (0 or 1),
+/// head seq, head link, hostname, machine id, the three conflict counters, the
+/// head's keyframe index.
+type AgentChainJson = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// The agents' rows from their JSON array ([`AgentChainJson`]), in id order.
+pub fn agent_rows_from_json(json: &str) -> Result<Vec<AgentChainRow>, StoreError> {
+    let rows: Vec<AgentChainJson> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("agent rows as JSON: {e}")))?;
+    let mut out = rows
+        .into_iter()
+        .map(
+            |(agent_id, key, revoked, head_seq, head_link, hostname, machine_id, r, e, u, base)| {
+                let public_key = hex::decode(&key).map_err(|e| {
+                    StoreError::Corrupt(format!("public key of agent {agent_id}: {e}"))
+                })?;
+                Ok(AgentChainRow {
+                    agent_id,
+                    public_key,
+                    revoked: revoked != 0,
+                    head_seq,
+                    head_link,
+                    hostname,
+                    machine_id,
+                    conflicts: ConflictCounts {
+                        recorded: r,
+                        envelopes: e,
+                        unrecorded: u,
+                    },
+                    head_base: base,
+                })
+            },
+        )
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    out.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    Ok(out)
+}
+
+/// The log head from a JSON array of its tree size and its frontier in hex.
+pub fn frontier_from_json(json: &str) -> Result<Frontier, StoreError> {
+    let (size, frontier): (u64, String) = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("log head as JSON: {e}")))?;
+    let bytes =
+        hex::decode(&frontier).map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
+    Frontier::from_bytes(size, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Strings as a JSON array, a statement's one parameter for a set of keys.
+pub fn json_array(items: &[&str]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Corrupt(format!("a JSON array: {e}")))
+}
+
+/// What a backend reads at the start of a batch in one round trip, for the
+/// [`BatchTx`] methods that would each read it in one of their own: the rows of the
+/// batch's agents ([`agent_ids`]), which of the lists its reports name
+/// ([`named_lists_of`]) are stored, and the log head. Each is handed out once, and
+/// only while it still holds: the agents for the same ids, the lists for addresses
+/// that were looked up (a list the batch inserts counts as stored from then on), the
+/// log head until a write.
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    agents: Option<(Vec<String>, Vec<AgentChainRow>)>,
+    lists: Option<(Vec<String>, HashSet<String>)>,
+    log: Option<Frontier>,
+}
+
+impl Prefetched {
+    /// From the ids and addresses looked up (each sorted) and the three JSON texts
+    /// read: the agents' rows ([`agent_rows_from_json`]), the stored addresses, the
+    /// log head ([`frontier_from_json`]).
+    pub fn from_json(
+        ids: &[&str],
+        named: &[&str],
+        agents: &str,
+        held: &str,
+        log: &str,
+    ) -> Result<Prefetched, StoreError> {
+        let held: HashSet<String> = serde_json::from_str(held)
+            .map_err(|e| StoreError::Corrupt(format!("stored lists as JSON: {e}")))?;
+        Ok(Prefetched {
+            agents: Some((
+                ids.iter().map(|s| (*s).to_owned()).collect(),
+                agent_rows_from_json(agents)?,
+            )),
+            lists: Some((named.iter().map(|s| (*s).to_owned()).collect(), held)),
+            log: Some(frontier_from_json(log)?),
+        })
+    }
+
+    /// The agents' rows, if these are the ids they were read for.
+    pub fn agents(&mut self, ids: &[&str]) -> Option<Vec<AgentChainRow>> {
+        let (read, rows) = self.agents.take()?;
+        read.iter()
+            .map(String::as_str)
+            .eq(ids.iter().copied())
+            .then_some(rows)
+    }
+
+    /// Which of these addresses are stored, if each was looked up.
+    pub fn lists_held(&self, addresses: &[&str]) -> Option<HashSet<String>> {
+        let (read, held) = self.lists.as_ref()?;
+        addresses
+            .iter()
+            .all(|a| read.binary_search_by(|r| r.as_str().cmp(a)).is_ok())
+            .then(|| {
+                addresses
+                    .iter()
+                    .filter(|a| held.contains(**a))
+                    .map(|a| (*a).to_owned())
+                    .collect()
+            })
+    }
+
+    /// A list the batch stored (or found stored) is held from then on.
+    pub fn list_stored(&mut self, address: &str) {
+        if let Some((_, held)) = &mut self.lists {
+            held.insert(address.to_owned());
+        }
+    }
+
+    /// The log head, once.
+    pub fn log(&mut self) -> Option<Frontier> {
+        self.log.take()
+    }
+
+    /// A write: the log head read is stale.
+    pub fn written(&mut self) {
+        self.log = None;
+    }
+}
+
 /// A keyframe row as [`BatchTx::keyframe_of`] reads it.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -607,19 +752,39 @@ async fn named_lists<'a, T: BatchTx>(
     batch: &'a [PendingReport],
     mut held: HashSet<&'a str>,
 ) -> Result<HashSet<&'a str>, StoreError> {
-    let mut wanted: Vec<&str> = batch
-        .iter()
-        .filter_map(|r| r.list.as_deref())
+    let wanted: Vec<&str> = named_lists_of(batch)
+        .into_iter()
         .filter(|a| !held.contains(a))
         .collect();
     if wanted.is_empty() {
         return Ok(held);
     }
-    wanted.sort_unstable();
-    wanted.dedup();
     let found = tx.lists_held(&wanted).await?;
     held.extend(wanted.into_iter().filter(|a| found.contains(*a)));
     Ok(held)
+}
+
+/// The agents of a batch's reports and lists, sorted and distinct: what
+/// [`run_batch`] locks first.
+pub fn agent_ids<'a>(lists: &'a [PendingList], batch: &'a [PendingReport]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = batch
+        .iter()
+        .map(|r| r.agent_id.as_str())
+        .chain(lists.iter().map(|l| l.agent_id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The inventory lists a batch's reports name, sorted and distinct: a superset of
+/// what [`run_batch`] asks [`BatchTx::lists_held`] (it leaves out the lists the batch
+/// itself inserted).
+pub fn named_lists_of(batch: &[PendingReport]) -> Vec<&str> {
+    let mut named: Vec<&str> = batch.iter().filter_map(|r| r.list.as_deref()).collect();
+    named.sort_unstable();
+    named.dedup();
+    named
 }
 
 /// Stores the inventory lists, then classifies and prepares the batch of reports; see
@@ -643,13 +808,7 @@ pub async fn run_batch<T: BatchTx>(
     quota: ConflictQuota,
     heads: &mut KnownHeads,
 ) -> Result<BatchResult, StoreError> {
-    let mut ids: Vec<&str> = batch
-        .iter()
-        .map(|r| r.agent_id.as_str())
-        .chain(lists.iter().map(|l| l.agent_id.as_str()))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = agent_ids(lists, batch);
     let rows = tx.lock_agents(&ids).await?;
     let mut result = BatchResult::default();
     let revoked: HashMap<&str, bool> = rows
@@ -993,4 +1152,76 @@ pub async fn run_batch<T: BatchTx>(
     tx.write(&write).await?;
     result.outcomes = outcomes;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGENTS: &str = r#"[["agt_b","0a0b",0,3,"sha256:x","b","m-b",0,0,0,7],
+        ["agt_a","0c",1,null,null,"a","",1,2,3,null]]"#;
+
+    fn log_json(size: u64) -> String {
+        let hashes = "11".repeat(32 * size.count_ones() as usize);
+        format!("[{size},\"{hashes}\"]")
+    }
+
+    fn prefetched() -> Prefetched {
+        Prefetched::from_json(
+            &["agt_a", "agt_b"],
+            &["sha256:l1", "sha256:l2"],
+            AGENTS,
+            r#"["sha256:l1"]"#,
+            &log_json(3),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn prefetched_reads_are_handed_out_once_and_only_while_they_hold() {
+        let mut p = prefetched();
+        let rows = p.agents(&["agt_a", "agt_b"]).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.agent_id.as_str()).collect();
+        assert_eq!(ids, ["agt_a", "agt_b"], "in id order");
+        assert!(rows[0].revoked && !rows[1].revoked);
+        assert_eq!(rows[1].public_key, [0x0a, 0x0b]);
+        assert_eq!((rows[1].head_seq, rows[1].head_base), (Some(3), Some(7)));
+        assert_eq!(rows[0].conflicts.unrecorded, 3);
+        assert!(p.agents(&["agt_a", "agt_b"]).is_none(), "handed out once");
+        // Rows read for other ids are not handed out.
+        assert!(prefetched().agents(&["agt_a"]).is_none());
+
+        let held = p.lists_held(&["sha256:l1", "sha256:l2"]).unwrap();
+        assert_eq!(held, HashSet::from(["sha256:l1".to_owned()]));
+        assert!(
+            p.lists_held(&["sha256:l1", "sha256:l3"]).is_none(),
+            "an address not looked up is read again"
+        );
+        p.list_stored("sha256:l2");
+        assert_eq!(p.lists_held(&["sha256:l2"]).unwrap().len(), 1);
+
+        assert_eq!(p.log().unwrap().size, 3);
+        assert!(p.log().is_none(), "handed out once");
+        let mut p = prefetched();
+        p.written();
+        assert!(p.log().is_none(), "stale after a write");
+    }
+
+    #[test]
+    fn prefetched_reads_that_do_not_parse_are_corrupt() {
+        let bad = |agents: &str, held: &str, log: &str| {
+            Prefetched::from_json(&["agt_a"], &[], agents, held, log).unwrap_err()
+        };
+        let e = bad(
+            r#"[["agt_a","zz",0,null,null,"a","",0,0,0,null]]"#,
+            "[]",
+            &log_json(1),
+        );
+        assert!(e.to_string().contains("public key of agent agt_a"), "{e}");
+        let e = bad(AGENTS, "{}", &log_json(1));
+        assert!(e.to_string().contains("stored lists"), "{e}");
+        // Three leaves need two hashes.
+        let e = bad(AGENTS, "[]", &format!("[3,\"{}\"]", "11".repeat(32)));
+        assert!(e.to_string().contains("log frontier"), "{e}");
+    }
 }

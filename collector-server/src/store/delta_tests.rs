@@ -354,6 +354,96 @@ async fn sqlite_a_batch_reaches_the_database_file_beside_the_writer() {
     stores.store.close().await;
 }
 
+/// SQLite's writer sends a batch's statements as one text, with the `COMMIT` at its
+/// end (`SqliteBatch`): a statement that fails inside it leaves nothing of the batch
+/// (the reports and heads written before it are not committed), and the next batch
+/// stores the same reports on a new connection.
+#[tokio::test]
+async fn sqlite_a_batch_that_fails_midway_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let stores = open_stores(&url).await;
+    let mut agents = enroll(stores.store.as_ref(), 2, 2, T0).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let mut at = T0;
+    let mut sign = |agents: &mut Vec<SimAgent>, round: u64| {
+        let mut pending = Vec::new();
+        for agent in agents.iter_mut() {
+            at += HOUR;
+            let when = DateTime::from_timestamp_millis(at).unwrap();
+            let mut report = sim_report(&catalog, agent, 1, round, when);
+            let json = agent.sign_next(&mut report).unwrap();
+            pending.push(agent.pending(json).unwrap());
+        }
+        (pending, at)
+    };
+    let (first, now) = sign(&mut agents, 0);
+    let stored = stores.store.ingest_batch(&first, now).await.unwrap();
+    assert!(stored.iter().all(|o| matches!(o, IngestOutcome::Stored(_))));
+    let heads: Vec<_> =
+        futures_util::future::join_all(agents.iter().map(|a| stores.store.agent(&a.agent_id)))
+            .await;
+    let heads: Vec<Option<i64>> = heads
+        .into_iter()
+        .map(|a| a.unwrap().unwrap().head_seq)
+        .collect();
+
+    // The log head is the last statement of the write: make it fail.
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER fail_log BEFORE UPDATE ON log_state \
+         BEGIN SELECT RAISE(ABORT, 'injected'); END",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    // Changed verdicts (round 1), so the batch writes result changes too.
+    let (second, now) = sign(&mut agents, 1);
+    let err = stores.store.ingest_batch(&second, now).await.unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+    let count = |raw: sqlx::SqlitePool| async move {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM reports")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+        let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM result_changes")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+        (n, changes)
+    };
+    let (reports, changes_before) = count(raw.clone()).await;
+    assert_eq!(reports, 2, "the failed batch's reports were not committed");
+    assert_eq!(stores.store.log_head().await.unwrap().tree_size, 2);
+    for (agent, head) in agents.iter().zip(&heads) {
+        let now_head = stores.store.agent(&agent.agent_id).await.unwrap().unwrap();
+        assert_eq!(now_head.head_seq, *head, "a head moved by the failed batch");
+    }
+
+    sqlx::query("DROP TRIGGER fail_log")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let again = stores.store.ingest_batch(&second, now).await.unwrap();
+    assert!(
+        again.iter().all(|o| matches!(o, IngestOutcome::Stored(_))),
+        "{again:?}"
+    );
+    let (reports, changes_after) = count(raw.clone()).await;
+    assert_eq!(reports, 4);
+    assert!(
+        changes_after > changes_before,
+        "the changed verdicts are stored"
+    );
+    assert_eq!(stores.store.log_head().await.unwrap().tree_size, 4);
+    for (agent, head) in agents.iter().zip(&heads) {
+        let latest = stores.store.latest_results(&agent.agent_id).await.unwrap();
+        assert_eq!(Some(latest.unwrap().seq), head.map(|h| h + 1));
+    }
+    raw.close().await;
+    stores.store.close().await;
+}
+
 /// Two collectors on one database, taking turns with one agent: each remembers the
 /// head it wrote (`store::heads`) and uses it on its next batch, but a head the other
 /// collector moved on is read again. The turns go round-0, round-1, round-0 results,

@@ -18,7 +18,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 use super::batch::{
-    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
+    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, Prefetched, StoredLink, agent_ids,
+    named_lists_of, run_batch,
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
@@ -174,12 +175,32 @@ async fn batch_on(
 ) -> Result<BatchResult, StoreError> {
     let mut tx = conn.begin().await?;
     let outcomes = {
-        let mut b = PgBatch { conn: &mut tx };
+        let mut b = PgBatch::open(&mut tx, lists, batch).await?;
         run_batch(&mut b, lists, batch, now, quota, heads).await?
     };
     tx.commit().await?;
     Ok(outcomes)
 }
+
+/// A batch's first reads in one statement ([`PgBatch::open`]): the agents' rows
+/// locked `FOR UPDATE` (as one JSON array, [`agent_rows_from_json`]), the named lists
+/// that are stored locked `FOR KEY SHARE`, the log head locked `FOR UPDATE`. The
+/// three are uncorrelated subqueries of one row, evaluated in the order they are
+/// written: the locks are taken in the order every batch takes them (agents, lists,
+/// log head).
+const OPEN_BATCH: &str = "SELECT \
+     (SELECT COALESCE(json_agg(json_build_array(id, encode(public_key, 'hex'), \
+        revoked::int, head_seq, head_link, hostname, machine_id, conflicts_recorded, \
+        conflict_envelopes, conflicts_unrecorded, head_base) ORDER BY id), '[]')::text \
+      FROM (SELECT id, public_key, revoked_at IS NOT NULL AS revoked, head_seq, head_link, \
+        hostname, machine_id, conflicts_recorded, conflict_envelopes, conflicts_unrecorded, \
+        (SELECT COALESCE(h.base_index, h.log_index) FROM reports h \
+         WHERE h.agent_id = agents.id AND h.seq = agents.head_seq) AS head_base \
+        FROM agents WHERE id = ANY($1) ORDER BY id FOR UPDATE) a), \
+     (SELECT COALESCE(json_agg(address), '[]')::text FROM (SELECT address FROM inventory_lists \
+        WHERE address = ANY($2) ORDER BY address FOR KEY SHARE) l), \
+     (SELECT json_build_array(tree_size, encode(frontier, 'hex'))::text \
+      FROM (SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE) g)";
 
 /// Rows per bulk insert statement.
 const REPORTS_PER_STATEMENT: usize = 64;
@@ -568,13 +589,53 @@ async fn write_combined(conn: &mut PgConnection, w: &BatchWrite<'_>) -> Result<(
     Ok(())
 }
 
+/// A batch's statements, each a round trip to the server.
 struct PgBatch<'c> {
     conn: &'c mut PgConnection,
+    /// What `open` read.
+    read: Prefetched,
+}
+
+impl<'c> PgBatch<'c> {
+    /// Reads the batch's agents, the lists its reports name and the log head in one
+    /// round trip ([`OPEN_BATCH`]) instead of three, when the batch brings no
+    /// inventory list (the lists are inserted after the agents are locked and before
+    /// the named ones are looked up, so a batch with lists reads each in turn).
+    async fn open(
+        conn: &'c mut PgConnection,
+        lists: &[PendingList],
+        batch: &[PendingReport],
+    ) -> Result<PgBatch<'c>, StoreError> {
+        if !lists.is_empty() || batch.is_empty() {
+            return Ok(PgBatch {
+                conn,
+                read: Prefetched::default(),
+            });
+        }
+        let ids = agent_ids(lists, batch);
+        let named = named_lists_of(batch);
+        let row = sqlx::query(OPEN_BATCH)
+            .bind(&ids)
+            .bind(&named)
+            .fetch_one(&mut *conn)
+            .await?;
+        let agents: String = row.try_get(0)?;
+        let held: String = row.try_get(1)?;
+        let log: Option<String> = row.try_get(2)?;
+        let log = log.ok_or_else(|| StoreError::Corrupt("no log head".into()))?;
+        Ok(PgBatch {
+            read: Prefetched::from_json(&ids, &named, &agents, &held, &log)?,
+            conn,
+        })
+    }
 }
 
 #[async_trait]
 impl BatchTx for PgBatch<'_> {
     async fn lock_agents(&mut self, ids: &[&str]) -> Result<Vec<AgentChainRow>, StoreError> {
+        if let Some(rows) = self.read.agents(ids) {
+            return Ok(rows);
+        }
         let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
         let rows = sqlx::query(
             "SELECT id, public_key, revoked_at IS NOT NULL, head_seq, head_link, hostname, \
@@ -713,6 +774,9 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
+        if let Some(log) = self.read.log() {
+            return Ok(log);
+        }
         let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *self.conn)
             .await?;
@@ -723,10 +787,15 @@ impl BatchTx for PgBatch<'_> {
     }
 
     async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
-        Crud::<sqlx::Postgres>::insert_inventory_list(self.conn, list).await
+        let new = Crud::<sqlx::Postgres>::insert_inventory_list(self.conn, list).await?;
+        self.read.list_stored(&list.address);
+        Ok(new)
     }
 
     async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if let Some(held) = self.read.lists_held(addresses) {
+            return Ok(held);
+        }
         // FOR KEY SHARE: a prune deleting one of them waits for this commit.
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT address FROM inventory_lists WHERE address = ANY($1) \
@@ -742,6 +811,7 @@ impl BatchTx for PgBatch<'_> {
         if w.encoded.len() != w.reports.len() {
             return Err(StoreError::Corrupt("a report without its encoding".into()));
         }
+        self.read.written();
         let rows: usize = w.reports.iter().map(|(_, r)| r.results.len()).sum();
         if !w.reports.is_empty()
             && w.only_reports()

@@ -17,10 +17,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
+use sqlx::{ConnectOptions as _, Executor as _, Row as _};
 
 use super::batch::{
-    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, StoredLink, run_batch,
+    AgentChainRow, BatchTx, BatchWrite, KeyRow, Prefetched, StoredLink, agent_ids,
+    agent_rows_from_json, frontier_from_json, json_array, named_lists_of, run_batch,
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, ROW_COLUMNS, StoredRow};
@@ -128,9 +129,8 @@ pub(crate) fn migrator() -> Migrator {
 /// Row counts per multi-row statement: a batch is split into these fixed sizes so the
 /// statement texts repeat and stay prepared. Powers of two: a batch of n rows takes
 /// at most one statement per bit of n (47 rows: 5 statements; with sizes 256, 32, 4,
-/// 1 it took 7). The reports, log nodes and heads of a batch go as one text
-/// ([`SqliteBatch::write`]); the result changes still take a round trip per
-/// statement.
+/// 1 it took 7). A batch's statements go as one or two texts
+/// ([`SqliteBatch::write`]), so a statement is not a round trip of its own.
 const CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 fn chunk_sizes(mut total: usize) -> Vec<usize> {
@@ -270,56 +270,6 @@ impl SqliteStore {
     }
 }
 
-/// One agent's row as [`SqliteBatch::lock_agents`] reads it, an element of a JSON
-/// array: id, hex of the public key, revoked (0 or 1), head seq, head link, hostname,
-/// machine id, the three conflict counters, the head's keyframe index.
-type AgentChainJson = (
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-);
-
-/// The agents' rows from their JSON array, in id order.
-fn agent_chain_rows(json: &str) -> Result<Vec<AgentChainRow>, StoreError> {
-    let rows: Vec<AgentChainJson> = serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(format!("agent rows as JSON: {e}")))?;
-    let mut out = rows
-        .into_iter()
-        .map(
-            |(agent_id, key, revoked, head_seq, head_link, hostname, machine_id, r, e, u, base)| {
-                let public_key = hex::decode(&key).map_err(|e| {
-                    StoreError::Corrupt(format!("public key of agent {agent_id}: {e}"))
-                })?;
-                Ok(AgentChainRow {
-                    agent_id,
-                    public_key,
-                    revoked: revoked != 0,
-                    head_seq,
-                    head_link,
-                    hostname,
-                    machine_id,
-                    conflicts: ConflictCounts {
-                        recorded: r,
-                        envelopes: e,
-                        unrecorded: u,
-                    },
-                    head_base: base,
-                })
-            },
-        )
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    out.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
-    Ok(out)
-}
-
 /// The group-commit writer's connection: the pool's settings, with its statement
 /// journals in memory. Each multi-row `INSERT` of a batch runs inside the batch's
 /// transaction, so SQLite keeps a statement journal to undo that one statement if it
@@ -436,28 +386,41 @@ async fn results_at(
         .collect()
 }
 
-/// Writes change sets: the stored rows of a set that `replaces` are deleted first.
-async fn write_changes(conn: &mut SqliteConnection, sets: &[ChangeSet]) -> Result<(), StoreError> {
-    for c in sets.iter().filter(|c| c.replaces) {
-        sqlx::query("DELETE FROM result_changes WHERE agent_id = ? AND seq_from = ?")
-            .bind(&c.agent_id)
-            .bind(c.seq)
-            .execute(&mut *conn)
-            .await?;
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// The statements that write change sets, for [`bind_changes`]: the stored rows of a
+/// set that `replaces` are deleted first, then every set's rows are inserted, then
+/// the `seq_to` of each relinked agent's rows is recomputed.
+fn changes_sql(sql: &mut String, sets: &[ChangeSet], relinks: usize) {
+    for _ in sets.iter().filter(|c| c.replaces) {
+        sql.push_str("DELETE FROM result_changes WHERE agent_id = ? AND seq_from = ?;\n");
     }
-    let rows: Vec<(&ChangeSet, &changes::ChangeRow)> = sets
-        .iter()
-        .flat_map(|c| c.rows.iter().map(move |r| (c, r)))
-        .collect();
-    let mut at = 0;
-    for size in chunk_sizes(rows.len()) {
-        let sql = format!(
+    let rows = sets.iter().map(|c| c.rows.len()).sum();
+    for size in chunk_sizes(rows) {
+        sql.push_str(
             "INSERT INTO result_changes (agent_id, check_id, nth, seq_from, seq_to, log_index, \
-             position, status, summary, reason, facts_sha256) VALUES {}",
-            values(size, 11)
+             position, status, summary, reason, facts_sha256) VALUES ",
         );
-        let mut q = sqlx::query(&sql);
-        for (c, r) in &rows[at..at + size] {
+        sql.push_str(&values(size, 11));
+        sql.push_str(";\n");
+    }
+    for _ in 0..relinks {
+        sql.push_str(&changes::relink_sql("?", "?"));
+        sql.push_str(";\n");
+    }
+}
+
+/// Binds the parameters of [`changes_sql`]'s statements, in their order.
+fn bind_changes<'q>(
+    mut q: SqliteQuery<'q>,
+    sets: &'q [ChangeSet],
+    relinks: &'q [(String, i64)],
+) -> SqliteQuery<'q> {
+    for c in sets.iter().filter(|c| c.replaces) {
+        q = q.bind(&c.agent_id).bind(c.seq);
+    }
+    for c in sets {
+        for r in &c.rows {
             let st = r.state.as_ref();
             q = q
                 .bind(&c.agent_id)
@@ -472,8 +435,21 @@ async fn write_changes(conn: &mut SqliteConnection, sets: &[ChangeSet]) -> Resul
                 .bind(st.and_then(|s| s.reason.as_deref()))
                 .bind(st.and_then(|s| s.facts_sha256.as_deref()));
         }
-        q.execute(&mut *conn).await?;
-        at += size;
+    }
+    for (agent_id, from) in relinks {
+        q = q.bind(agent_id).bind(*from);
+    }
+    q
+}
+
+/// Writes change sets ([`changes_sql`]) in one round trip.
+async fn write_changes(conn: &mut SqliteConnection, sets: &[ChangeSet]) -> Result<(), StoreError> {
+    let mut sql = String::new();
+    changes_sql(&mut sql, sets, 0);
+    if !sql.is_empty() {
+        bind_changes(sqlx::query(&sql), sets, &[])
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -534,31 +510,98 @@ async fn convert_results(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The rows of the agents whose ids a JSON array holds, as one JSON array in one row:
+/// row by row, sqlx's worker thread hands each row to the writer's over a channel,
+/// and the two threads contended for it (12 % of the writer's thread for the ~50
+/// agents of a batch, profile of 2026-12-04).
+const AGENT_ROWS: &str = "SELECT json_group_array(json_array(id, hex(public_key), \
+     revoked_at IS NOT NULL, head_seq, head_link, hostname, machine_id, conflicts_recorded, \
+     conflict_envelopes, conflicts_unrecorded, \
+     (SELECT COALESCE(h.base_index, h.log_index) FROM reports h \
+      WHERE h.agent_id = agents.id AND h.seq = agents.head_seq))) FROM agents \
+     WHERE id IN (SELECT value FROM json_each(?))";
+
+/// Which of the inventory lists whose addresses a JSON array holds are stored, as a
+/// JSON array.
+const LISTS_HELD: &str = "SELECT json_group_array(address) FROM inventory_lists \
+     WHERE address IN (SELECT value FROM json_each(?))";
+
+/// The log head as a JSON array: tree size, frontier in hex.
+const LOG_HEAD: &str = "SELECT json_array(tree_size, hex(frontier)) FROM log_state WHERE id = 1";
+
+/// A batch's first round trip ([`SqliteBatch::open`]).
+static OPEN_BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("BEGIN IMMEDIATE;\n{AGENT_ROWS};\n{LISTS_HELD};\n{LOG_HEAD};")
+});
+
+/// The group-commit writer's transaction. Every statement is a round trip to
+/// SQLite's thread, each a wake-up of either thread, which on a loaded machine waits
+/// for a core; so the batch takes few: [`SqliteBatch::open`] begins the transaction
+/// and reads what [`run_batch`] reads first (its agents, the lists its reports name,
+/// the log head) in one, and [`SqliteBatch::write`] sends every write of the batch,
+/// with the `COMMIT`, in one or two (eight round trips down to two in the steady
+/// state, `docs/benchmarks.md`).
 struct SqliteBatch<'c> {
     conn: &'c mut SqliteConnection,
+    /// What `open` read.
+    read: Prefetched,
+    /// Whether the transaction is committed (the last text of `write` carried the
+    /// `COMMIT`).
+    committed: bool,
+}
+
+impl<'c> SqliteBatch<'c> {
+    /// Begins the write transaction (`BEGIN IMMEDIATE`: the write lock is taken
+    /// before the first read) and reads the batch's agents, the lists its reports
+    /// name and the log head, in one round trip. The lock holds them until the
+    /// commit: the store writes nothing else meanwhile, so what is read here is what
+    /// the statements would read later.
+    async fn open(
+        conn: &'c mut SqliteConnection,
+        lists: &[PendingList],
+        batch: &[PendingReport],
+    ) -> Result<SqliteBatch<'c>, StoreError> {
+        let ids = agent_ids(lists, batch);
+        let named = named_lists_of(batch);
+        let texts: Vec<String> = sqlx::query_scalar(&OPEN_BATCH)
+            .bind(json_array(&ids)?)
+            .bind(json_array(&named)?)
+            .fetch_all(&mut *conn)
+            .await?;
+        let [agents, held, log] = texts.as_slice() else {
+            return Err(StoreError::Corrupt(format!(
+                "opening a batch read {} rows, not 3",
+                texts.len()
+            )));
+        };
+        Ok(SqliteBatch {
+            read: Prefetched::from_json(&ids, &named, agents, held, log)?,
+            conn,
+            committed: false,
+        })
+    }
+
+    /// Commits, unless `write` did.
+    async fn commit(self) -> Result<(), StoreError> {
+        if !self.committed {
+            self.conn.execute("COMMIT").await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl BatchTx for SqliteBatch<'_> {
     async fn lock_agents(&mut self, ids: &[&str]) -> Result<Vec<AgentChainRow>, StoreError> {
-        // The write transaction already holds the lock. The rows come back as one JSON
-        // array in one row: row by row, sqlx's worker thread hands each row to this
-        // one over a channel, and the two threads contended for it (12 % of the
-        // writer's thread for the ~50 agents of a batch, profile of 2026-12-04).
-        let json = serde_json::to_string(ids)
-            .map_err(|e| StoreError::Corrupt(format!("agent ids: {e}")))?;
-        let all: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(id, hex(public_key), revoked_at IS NOT NULL, \
-             head_seq, head_link, hostname, machine_id, conflicts_recorded, \
-             conflict_envelopes, conflicts_unrecorded, \
-             (SELECT COALESCE(h.base_index, h.log_index) FROM reports h \
-              WHERE h.agent_id = agents.id AND h.seq = agents.head_seq))) FROM agents \
-             WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(json)
-        .fetch_one(&mut *self.conn)
-        .await?;
-        agent_chain_rows(&all)
+        // The write transaction already holds the lock.
+        if let Some(rows) = self.read.agents(ids) {
+            return Ok(rows);
+        }
+        let all: String = sqlx::query_scalar(AGENT_ROWS)
+            .bind(json_array(ids)?)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        agent_rows_from_json(&all)
     }
 
     async fn report_at(
@@ -667,44 +710,49 @@ impl BatchTx for SqliteBatch<'_> {
     }
 
     async fn lock_log(&mut self) -> Result<Frontier, StoreError> {
-        let row = sqlx::query("SELECT tree_size, frontier FROM log_state WHERE id = 1")
+        if let Some(log) = self.read.log() {
+            return Ok(log);
+        }
+        let json: String = sqlx::query_scalar(LOG_HEAD)
             .fetch_one(&mut *self.conn)
             .await?;
-        let size: i64 = row.try_get(0)?;
-        let bytes: Vec<u8> = row.try_get(1)?;
-        Frontier::from_bytes(u64::try_from(size).unwrap_or_default(), &bytes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        frontier_from_json(&json)
     }
 
     async fn insert_list(&mut self, list: &PendingList) -> Result<bool, StoreError> {
-        Crud::<sqlx::Sqlite>::insert_inventory_list(self.conn, list).await
+        let new = Crud::<sqlx::Sqlite>::insert_inventory_list(self.conn, list).await?;
+        self.read.list_stored(&list.address);
+        Ok(new)
     }
 
     async fn lists_held(&mut self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
         // The write transaction holds the database: no delete can come before the
         // commit.
-        let json = serde_json::to_string(addresses)
-            .map_err(|e| StoreError::Corrupt(format!("list addresses: {e}")))?;
-        let found: Vec<String> = sqlx::query_scalar(
-            "SELECT address FROM inventory_lists \
-             WHERE address IN (SELECT value FROM json_each(?))",
-        )
-        .bind(json)
-        .fetch_all(&mut *self.conn)
-        .await?;
-        Ok(found.into_iter().collect())
+        if let Some(held) = self.read.lists_held(addresses) {
+            return Ok(held);
+        }
+        let json: String = sqlx::query_scalar(LISTS_HELD)
+            .bind(json_array(addresses)?)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("stored lists as JSON: {e}")))
     }
 
     async fn write(&mut self, w: &BatchWrite<'_>) -> Result<(), StoreError> {
         if w.encoded.len() != w.reports.len() {
             return Err(StoreError::Corrupt("a report without its encoding".into()));
         }
+        self.read.written();
         // What every batch writes (its reports, the log's new subtrees, the chain
         // heads, the log head) goes as one text of statements with its parameters in
         // order: one round trip to SQLite's thread instead of one per statement
         // (about ten per batch, each a wake-up of either thread; measured in
-        // `docs/benchmarks.md`). Each statement keeps its power-of-two shape, so the
-        // texts repeat and the connection's statement cache keeps them prepared.
+        // `docs/benchmarks.md`). The result changes, in one batch of six or seven,
+        // go as a second text, so the first keeps few shapes. Each statement keeps
+        // its power-of-two shape, so the texts repeat and the connection's statement
+        // cache keeps them prepared. When nothing else is left to write, the last
+        // text ends with the `COMMIT`.
         let report_chunks = chunk_sizes(w.reports.len());
         let node_chunks = chunk_sizes(w.nodes.len());
         let head_chunks = chunk_sizes(w.heads.len());
@@ -736,6 +784,16 @@ impl BatchTx for SqliteBatch<'_> {
                 "UPDATE log_state SET tree_size = ?, root = ?, frontier = ?, updated_at = ? \
                  WHERE id = 1;\n",
             );
+        }
+        let mut more = String::new();
+        changes_sql(&mut more, &w.changes, w.relinks.len());
+        let commit = w.only_reports();
+        if commit {
+            if more.is_empty() {
+                sql.push_str("COMMIT;\n");
+            } else {
+                more.push_str("COMMIT;\n");
+            }
         }
         if !sql.is_empty() {
             let mut q = sqlx::query(&sql);
@@ -778,15 +836,12 @@ impl BatchTx for SqliteBatch<'_> {
             }
             q.execute(&mut *self.conn).await?;
         }
-        // Result changes.
-        write_changes(self.conn, &w.changes).await?;
-        for (agent_id, from) in &w.relinks {
-            sqlx::query(&changes::relink_sql("?1", "?2"))
-                .bind(agent_id)
-                .bind(from)
+        if !more.is_empty() {
+            bind_changes(sqlx::query(&more), &w.changes, &w.relinks)
                 .execute(&mut *self.conn)
                 .await?;
         }
+        self.committed = commit;
         // Chain events.
         for e in &w.events {
             sqlx::query(
@@ -906,18 +961,16 @@ impl Store for SqliteStore {
         let mut heads = self.heads.take(batch);
         // The writer's own connection, kept from batch to batch (a pooled one goes
         // back to its pool through a spawned task, which the next batch would wait
-        // for behind every request queued on the runtime). Any error drops it: the
-        // next batch starts on a new one.
+        // for behind every request queued on the runtime). Any error drops it, and
+        // with it the open transaction (SQLite rolls back what a closed connection
+        // did not commit): the next batch starts on a new one.
         let mut conn = match turn.take() {
             Some(c) => c,
             None => self.options.connect().await?,
         };
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let outcomes = {
-            let mut b = SqliteBatch { conn: &mut tx };
-            run_batch(&mut b, lists, batch, now, quota, &mut heads).await?
-        };
-        tx.commit().await?;
+        let mut b = SqliteBatch::open(&mut conn, lists, batch).await?;
+        let outcomes = run_batch(&mut b, lists, batch, now, quota, &mut heads).await?;
+        b.commit().await?;
         *turn = Some(conn);
         self.heads.keep(heads);
         self.checkpoint.wake();
