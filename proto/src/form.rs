@@ -221,9 +221,19 @@ pub fn from_form(form: &[u8]) -> Result<Vec<u8>, FormError> {
             let mut out = Vec::with_capacity(prefix.len() + encoded + suffix.len());
             out.extend_from_slice(prefix);
             out.resize(prefix.len() + encoded, 0);
-            BASE64
-                .encode_slice(statement, &mut out[prefix.len()..])
-                .map_err(|_| FormError("statement too large"))?;
+            // The same standard, padded base64 as `BASE64`, in SIMD: the collector
+            // rebuilds every envelope sent by difference here, and the scalar encoder
+            // was 2.7 % of its CPU (docs/benchmarks.md). `encoded` is exactly the
+            // padded length, the room `encode` fills.
+            let written = base64_simd::STANDARD
+                .encode(
+                    statement,
+                    base64_simd::Out::from_slice(&mut out[prefix.len()..]),
+                )
+                .len();
+            if written != encoded {
+                return Err(FormError("statement too large"));
+            }
             out.extend_from_slice(suffix);
             out
         }

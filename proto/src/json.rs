@@ -22,8 +22,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqA
 use crate::error::ProtoError;
 use crate::limits::{MAX_JSON_DEPTH, check_json_depth};
 
-/// Parses `bytes` as a `T`: size limit, nesting limit, then one streaming pass that
-/// refuses bad syntax (`malformed`) and bad shape (duplicate keys, arrays where the
+/// Parses `bytes` as a `T`: size limit, nesting limit, UTF-8, then one streaming pass
+/// that refuses bad syntax (`malformed`) and bad shape (duplicate keys, arrays where the
 /// schema has a struct, unknown or missing fields), whose failures become `shape_err`.
 pub(crate) fn parse_strict<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
@@ -39,6 +39,10 @@ pub(crate) fn parse_strict<'a, T: Deserialize<'a>>(
         });
     }
     check_json_depth(bytes, MAX_JSON_DEPTH)?;
+    // UTF-8 checked once for the whole text: reading from a `&str`, serde_json does
+    // not check each string again (per string it was a tenth of a statement's parse).
+    // Bytes that are not UTF-8 are bad syntax wherever they are.
+    let text = std::str::from_utf8(bytes).map_err(|e| ProtoError::malformed(what, e))?;
     // A shape error may come before a syntax error further on; bad syntax anywhere is
     // `malformed`, so the error path checks the syntax with a pass that keeps nothing.
     let classify = |e: serde_json::Error| match e.classify() {
@@ -52,7 +56,7 @@ pub(crate) fn parse_strict<'a, T: Deserialize<'a>>(
         }
         _ => ProtoError::malformed(what, e),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = T::deserialize(Strict(&mut de)).map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(value)

@@ -405,6 +405,11 @@ pub struct KeyRow {
     pub seq: i64,
     pub codec: String,
     pub bytes: Vec<u8>,
+    /// The keyframe's form once this writer has it (the form it compressed, or the
+    /// row decompressed by an earlier batch): kept with the [`HeadEntry`] so that the
+    /// agent's next batch does not decompress the keyframe again (that was a fifth of
+    /// the writer's time, `docs/benchmarks.md`).
+    pub form: Option<Arc<Vec<u8>>>,
 }
 
 /// What the batch knows of an agent's current keyframe (the base of its next delta).
@@ -557,13 +562,18 @@ async fn encode<T: BatchTx>(
         }
         if matches!(st.key, KeyState::Stored) {
             st.key = KeyState::None;
-            if let Some(k) = st.key_row.take() {
-                match codec::base_form(&k.codec, &k.bytes) {
+            if let Some(mut k) = st.key_row.take() {
+                let base = match &k.form {
+                    Some(form) => Ok(Arc::clone(form)),
+                    None => codec::base_form(&k.codec, &k.bytes).map(Arc::new),
+                };
+                match base {
                     Ok(base) => {
+                        k.form = Some(Arc::clone(&base));
                         st.key = KeyState::Known {
                             seq: k.seq,
                             index: k.log_index,
-                            form: Arc::new(base),
+                            form: base,
                         };
                         st.key_row = Some(k);
                     }
@@ -598,6 +608,7 @@ async fn encode<T: BatchTx>(
             seq: r.seq,
             codec: key.codec.as_str().to_owned(),
             bytes: key.bytes.clone(),
+            form: Some(Arc::clone(form)),
         });
     }
     Ok(key)

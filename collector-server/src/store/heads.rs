@@ -18,7 +18,9 @@
 //! Memory is bounded by [`HEAD_CACHE_BYTES`]: entries live in two generations; when
 //! the newer one fills half the budget, the older one is dropped and the newer one
 //! becomes it. An agent's entry moves to the newer generation each time it is used,
-//! so agents that report keep theirs. The keyframe is kept as stored (zstd), a few KB.
+//! so agents that report keep theirs. The keyframe is kept as stored (zstd, a few KB)
+//! and, once the writer has it, as its form (≈ 16 KB for a laptop's report), so that
+//! an agent's next batch compresses against it without decompressing it first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,14 +28,14 @@ use std::sync::{Arc, Mutex};
 use super::batch::{KeyRow, PendingReport};
 use super::changes::ResultState;
 
-/// The most bytes the entries of one store may hold. A laptop's entry is ≈ 14 KB
-/// (measured on the realistic stream: a 3.3 KB compressed keyframe and 33 results,
-/// as [`HeadEntry::bytes`] counts them), and an agent keeps its entry between two
-/// of its reports when the newer generation (half the budget) can hold the whole
-/// fleet: about 18,000 agents. At 128 MiB a 10,000-agent fleet lost every entry
-/// before its next report and each report read its head back (2026-12-04,
-/// docs/benchmarks.md). Memory is only taken as agents report.
-pub const HEAD_CACHE_BYTES: usize = 512 << 20;
+/// The most bytes the entries of one store may hold. A laptop's entry is ≈ 30 KB
+/// (measured on the realistic stream: a 3.3 KB compressed keyframe, its 16 KB form
+/// and 33 results, as [`HeadEntry::bytes`] counts them), and an agent keeps its
+/// entry between two of its reports when the newer generation (half the budget) can
+/// hold the whole fleet: about 17,000 agents. At 128 MiB a 10,000-agent fleet lost
+/// every entry before its next report and each report read its head back
+/// (2026-12-04, docs/benchmarks.md). Memory is only taken as agents report.
+pub const HEAD_CACHE_BYTES: usize = 1 << 30;
 
 /// An agent's head after a committed batch.
 #[derive(Debug, Clone)]
@@ -62,7 +64,12 @@ impl HeadEntry {
                     + 160
             })
             .sum();
-        self.head_link.len() + self.key.bytes.len() + self.key.codec.len() + results + 160
+        self.head_link.len()
+            + self.key.bytes.len()
+            + self.key.form.as_ref().map_or(0, |f| f.len())
+            + self.key.codec.len()
+            + results
+            + 160
     }
 
     /// Whether the entry still describes the locked agent row: the same head, whose
@@ -211,6 +218,7 @@ mod tests {
                 seq,
                 codec: "zstd".into(),
                 bytes: vec![7; key_bytes],
+                form: None,
             },
             results: Arc::new(results),
         }
@@ -276,6 +284,24 @@ mod tests {
             c.take(["other0"]).is_empty(),
             "a long-silent agent's entry is gone"
         );
+    }
+
+    #[test]
+    fn a_kept_keyframe_form_counts_against_the_budget() {
+        let plain = entry(1, 1000);
+        let mut with_form = entry(1, 1000);
+        with_form.key.form = Some(Arc::new(vec![0; 16_000]));
+        assert_eq!(with_form.bytes(), plain.bytes() + 16_000);
+        // Half of this budget holds the plain entry but not the one with its form.
+        let budget = 2 * (plain.bytes() + 8_000);
+        let mut c = HeadCache::new(budget);
+        let mut k = KnownHeads::new();
+        k.insert("plain".into(), plain);
+        k.insert("formed".into(), with_form);
+        c.put(k);
+        assert_eq!(c.len(), 1);
+        assert!(c.take(["formed"]).is_empty());
+        assert!(c.held_bytes() <= budget);
     }
 
     #[test]

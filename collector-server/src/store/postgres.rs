@@ -740,6 +740,7 @@ impl BatchTx for PgBatch<'_> {
                 seq: r.try_get(1)?,
                 codec: r.try_get(2)?,
                 bytes: r.try_get(3)?,
+                form: None,
             })
         })
         .transpose()

@@ -676,6 +676,7 @@ impl BatchTx for SqliteBatch<'_> {
                 seq: r.try_get(1)?,
                 codec: r.try_get(2)?,
                 bytes: r.try_get(3)?,
+                form: None,
             })
         })
         .transpose()
