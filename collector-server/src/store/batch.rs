@@ -403,13 +403,19 @@ impl Prefetched {
 pub struct KeyRow {
     pub log_index: i64,
     pub seq: i64,
-    pub codec: String,
-    pub bytes: Vec<u8>,
-    /// The keyframe's form once this writer has it (the form it compressed, or the
-    /// row decompressed by an earlier batch): kept with the [`HeadEntry`] so that the
+    pub content: KeyContent,
+}
+
+/// A keyframe's content as the writer holds it.
+#[derive(Debug, Clone)]
+pub enum KeyContent {
+    /// As stored: its codec and compressed bytes (read from the database).
+    Stored { codec: String, bytes: Vec<u8> },
+    /// Its form, once this writer has it (the form it compressed, or the row
+    /// decompressed by an earlier batch): kept with the [`HeadEntry`] so that the
     /// agent's next batch does not decompress the keyframe again (that was a fifth of
     /// the writer's time, `docs/benchmarks.md`).
-    pub form: Option<Arc<Vec<u8>>>,
+    Form(Arc<Vec<u8>>),
 }
 
 /// What the batch knows of an agent's current keyframe (the base of its next delta).
@@ -563,13 +569,15 @@ async fn encode<T: BatchTx>(
         if matches!(st.key, KeyState::Stored) {
             st.key = KeyState::None;
             if let Some(mut k) = st.key_row.take() {
-                let base = match &k.form {
-                    Some(form) => Ok(Arc::clone(form)),
-                    None => codec::base_form(&k.codec, &k.bytes).map(Arc::new),
+                let base = match &k.content {
+                    KeyContent::Form(form) => Ok(Arc::clone(form)),
+                    KeyContent::Stored { codec, bytes } => {
+                        codec::base_form(codec, bytes).map(Arc::new)
+                    }
                 };
                 match base {
                     Ok(base) => {
-                        k.form = Some(Arc::clone(&base));
+                        k.content = KeyContent::Form(Arc::clone(&base));
                         st.key = KeyState::Known {
                             seq: k.seq,
                             index: k.log_index,
@@ -606,9 +614,7 @@ async fn encode<T: BatchTx>(
         st.key_row = Some(KeyRow {
             log_index: index,
             seq: r.seq,
-            codec: key.codec.as_str().to_owned(),
-            bytes: key.bytes.clone(),
-            form: Some(Arc::clone(form)),
+            content: KeyContent::Form(Arc::clone(form)),
         });
     }
     Ok(key)

@@ -18,21 +18,21 @@
 //! Memory is bounded by [`HEAD_CACHE_BYTES`]: entries live in two generations; when
 //! the newer one fills half the budget, the older one is dropped and the newer one
 //! becomes it. An agent's entry moves to the newer generation each time it is used,
-//! so agents that report keep theirs. The keyframe is kept as stored (zstd, a few KB)
-//! and, once the writer has it, as its form (≈ 16 KB for a laptop's report), so that
-//! an agent's next batch compresses against it without decompressing it first.
+//! so agents that report keep theirs. The keyframe is kept as its form once the
+//! writer has it (≈ 16 KB for a laptop's report), so that an agent's next batch
+//! compresses against it without decompressing it first; else as stored (zstd).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::batch::{KeyRow, PendingReport};
+use super::batch::{KeyContent, KeyRow, PendingReport};
 use super::changes::ResultState;
 
-/// The most bytes the entries of one store may hold. A laptop's entry is ≈ 30 KB
-/// (measured on the realistic stream: a 3.3 KB compressed keyframe, its 16 KB form
-/// and 33 results, as [`HeadEntry::bytes`] counts them), and an agent keeps its
+/// The most bytes the entries of one store may hold. A laptop's entry is ≈ 27 KB
+/// (on the realistic stream: the keyframe's 16 KB form, where a 3.3 KB compressed
+/// keyframe was kept before, and 33 results, as [`HeadEntry::bytes`] counts them), and an agent keeps its
 /// entry between two of its reports when the newer generation (half the budget) can
-/// hold the whole fleet: about 17,000 agents. At 128 MiB a 10,000-agent fleet lost
+/// hold the whole fleet: about 19,000 agents. At 128 MiB a 10,000-agent fleet lost
 /// every entry before its next report and each report read its head back
 /// (2026-12-04, docs/benchmarks.md). Memory is only taken as agents report.
 pub const HEAD_CACHE_BYTES: usize = 1 << 30;
@@ -64,12 +64,11 @@ impl HeadEntry {
                     + 160
             })
             .sum();
-        self.head_link.len()
-            + self.key.bytes.len()
-            + self.key.form.as_ref().map_or(0, |f| f.len())
-            + self.key.codec.len()
-            + results
-            + 160
+        let key = match &self.key.content {
+            KeyContent::Stored { codec, bytes } => codec.len() + bytes.len(),
+            KeyContent::Form(form) => form.len(),
+        };
+        self.head_link.len() + key + results + 160
     }
 
     /// Whether the entry still describes the locked agent row: the same head, whose
@@ -216,9 +215,10 @@ mod tests {
             key: KeyRow {
                 log_index: seq * 10,
                 seq,
-                codec: "zstd".into(),
-                bytes: vec![7; key_bytes],
-                form: None,
+                content: KeyContent::Stored {
+                    codec: "zstd".into(),
+                    bytes: vec![7; key_bytes],
+                },
             },
             results: Arc::new(results),
         }
@@ -290,7 +290,8 @@ mod tests {
     fn a_kept_keyframe_form_counts_against_the_budget() {
         let plain = entry(1, 1000);
         let mut with_form = entry(1, 1000);
-        with_form.key.form = Some(Arc::new(vec![0; 16_000]));
+        with_form.key.content = KeyContent::Form(Arc::new(vec![0; 17_004]));
+        // The form takes the place of the compressed bytes (1,000) and codec ("zstd").
         assert_eq!(with_form.bytes(), plain.bytes() + 16_000);
         // Half of this budget holds the plain entry but not the one with its form.
         let budget = 2 * (plain.bytes() + 8_000);

@@ -18,8 +18,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 use super::batch::{
-    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyRow, Prefetched, StoredLink, agent_ids,
-    named_lists_of, run_batch,
+    AgentChainRow, BatchTx, BatchWrite, ConflictCounts, KeyContent, KeyRow, Prefetched, StoredLink,
+    agent_ids, named_lists_of, run_batch,
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
 use super::codec::{self, BASE_JOIN, Encoded, ROW_COLUMNS, StoredRow};
@@ -738,9 +738,10 @@ impl BatchTx for PgBatch<'_> {
             Ok(KeyRow {
                 log_index: r.try_get(0)?,
                 seq: r.try_get(1)?,
-                codec: r.try_get(2)?,
-                bytes: r.try_get(3)?,
-                form: None,
+                content: KeyContent::Stored {
+                    codec: r.try_get(2)?,
+                    bytes: r.try_get(3)?,
+                },
             })
         })
         .transpose()

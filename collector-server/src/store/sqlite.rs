@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Executor as _, Row as _};
 
 use super::batch::{
-    AgentChainRow, BatchTx, BatchWrite, KeyRow, Prefetched, StoredLink, agent_ids,
+    AgentChainRow, BatchTx, BatchWrite, KeyContent, KeyRow, Prefetched, StoredLink, agent_ids,
     agent_rows_from_json, frontier_from_json, json_array, named_lists_of, run_batch,
 };
 use super::changes::{self, ChangeSet, CheckState, ResultState};
@@ -674,9 +674,10 @@ impl BatchTx for SqliteBatch<'_> {
             Ok(KeyRow {
                 log_index: r.try_get(0)?,
                 seq: r.try_get(1)?,
-                codec: r.try_get(2)?,
-                bytes: r.try_get(3)?,
-                form: None,
+                content: KeyContent::Stored {
+                    codec: r.try_get(2)?,
+                    bytes: r.try_get(3)?,
+                },
             })
         })
         .transpose()
