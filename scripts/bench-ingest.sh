@@ -30,6 +30,13 @@
 #    `1` measures an enrolled fleet's steady state, every agent's first report (full,
 #    with its inventory list) already sent, as hour after hour in a real fleet.
 #
+# ATTEST_BENCH_DATA_FROM=DIR (SQLite): copy a data directory that an earlier
+# `attest-loadgen prefill` filled (and nothing else wrote to) instead of prefilling
+# again; PREFILL must then be 0. A million realistic reports take ~9 minutes to
+# prefill on 2 cores, the copy seconds. ATTEST_BENCH_POSTGRES_TEMPLATE=NAME does the
+# same for PostgreSQL: the fresh database is made as a copy of database NAME
+# (`create database … template NAME`), which an earlier prefill filled.
+#
 # PostgreSQL: ATTEST_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # a fresh database is created next to it and dropped at the end. SQLite: a temp dir.
 # ATTEST_BENCH_SERVE_LOG=FILE keeps the collector's log (its standard error) there.
@@ -68,12 +75,23 @@ case "$backend" in
   postgres)
     base_url=${ATTEST_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
     db_name="attest_bench_$$"
-    psql "$base_url" -qc "create database $db_name"
+    if [ -n "${ATTEST_BENCH_POSTGRES_TEMPLATE:-}" ]; then
+      [ "$prefill" = 0 ] || { echo "ATTEST_BENCH_POSTGRES_TEMPLATE needs PREFILL 0" >&2; exit 2; }
+      psql "$base_url" -qc "create database $db_name template $ATTEST_BENCH_POSTGRES_TEMPLATE"
+      echo "== database copied from $ATTEST_BENCH_POSTGRES_TEMPLATE"
+    else
+      psql "$base_url" -qc "create database $db_name"
+    fi
     database="${base_url%/*}/$db_name"
     ;;
   *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
 esac
 mkdir -p "$tmp/data"
+if [ -n "${ATTEST_BENCH_DATA_FROM:-}" ]; then
+  [ "$backend" = sqlite ] && [ "$prefill" = 0 ] || { echo "ATTEST_BENCH_DATA_FROM needs sqlite and PREFILL 0" >&2; exit 2; }
+  cp -a "$ATTEST_BENCH_DATA_FROM/." "$tmp/data/"
+  echo "== data copied from $ATTEST_BENCH_DATA_FROM ($(du -sh "$tmp/data" | cut -f1))"
+fi
 
 IFS=, read -r -a streams <<<"$stream"
 if [ "$prefill" -gt 0 ]; then
