@@ -50,6 +50,14 @@ concurrency=${5:-64}
 stream=${6:-synthetic}
 warm_up=${7:-0}
 
+# A prefilled copy replaces the prefill, on its own backend only: refused before
+# anything is made.
+reuse=${ATTEST_BENCH_DATA_FROM:+sqlite}${ATTEST_BENCH_POSTGRES_TEMPLATE:+postgres}
+if [ -n "$reuse" ] && { [ "$reuse" != "$backend" ] || [ "$prefill" != 0 ]; }; then
+  echo "ATTEST_BENCH_DATA_FROM (sqlite) or ATTEST_BENCH_POSTGRES_TEMPLATE (postgres) needs its backend and PREFILL 0" >&2
+  exit 2
+fi
+
 # ATTEST_BENCH_BIN: a directory with release binaries already built (else: build them).
 if [ -n "${ATTEST_BENCH_BIN:-}" ]; then
   bin=$ATTEST_BENCH_BIN
@@ -76,7 +84,6 @@ case "$backend" in
     base_url=${ATTEST_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
     db_name="attest_bench_$$"
     if [ -n "${ATTEST_BENCH_POSTGRES_TEMPLATE:-}" ]; then
-      [ "$prefill" = 0 ] || { echo "ATTEST_BENCH_POSTGRES_TEMPLATE needs PREFILL 0" >&2; exit 2; }
       psql "$base_url" -qc "create database $db_name template $ATTEST_BENCH_POSTGRES_TEMPLATE"
       echo "== database copied from $ATTEST_BENCH_POSTGRES_TEMPLATE"
     else
@@ -88,7 +95,6 @@ case "$backend" in
 esac
 mkdir -p "$tmp/data"
 if [ -n "${ATTEST_BENCH_DATA_FROM:-}" ]; then
-  [ "$backend" = sqlite ] && [ "$prefill" = 0 ] || { echo "ATTEST_BENCH_DATA_FROM needs sqlite and PREFILL 0" >&2; exit 2; }
   cp -a "$ATTEST_BENCH_DATA_FROM/." "$tmp/data/"
   echo "== data copied from $ATTEST_BENCH_DATA_FROM ($(du -sh "$tmp/data" | cut -f1))"
 fi
